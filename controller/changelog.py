@@ -1,0 +1,138 @@
+"""The change log: append-only records, each hash-chained to the one before it.
+
+hash = SHA-256(domain tag || seq || prev_hash || canonical JSON of the record). Appends are
+serialized (SQLite BEGIN IMMEDIATE, PostgreSQL an advisory transaction lock) and a fork is
+refused by the schema (prev_hash is unique). Nothing here updates or deletes a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from controller.db import IMMEDIATE
+from controller.models import Change
+
+DOMAIN_TAG = b"curfew/change-log/v1\x00"
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x43555246  # "CURF"
+
+
+@dataclass(frozen=True)
+class NewChange:
+    at: datetime
+    kind: str  # intent | outcome | admin
+    action: str
+    actor: str
+    pass_id: str | None = None
+    order_ids: Sequence[int] = ()
+    line_id: int | None = None
+    venue_id: int | None = None
+    device_id: int | None = None
+    intent_seq: int | None = None
+    commands: Sequence[str] = ()
+    device_output: str = ""
+    state_after: str | None = None
+    verified: bool | None = None
+    error: str | None = None
+    detail: str = ""
+
+
+HASHED_FIELDS = (
+    "at", "pass_id", "kind", "action", "order_ids_json", "line_id", "venue_id", "device_id",
+    "intent_seq", "actor", "commands_json", "device_output", "state_after", "verified",
+    "error", "detail",
+)  # fmt: skip
+
+
+def canonical_body(change: Change) -> bytes:
+    body = {name: getattr(change, name) for name in HASHED_FIELDS}
+    body["at"] = change.at.isoformat()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(seq: int, prev_hash: str, change: Change) -> str:
+    digest = hashlib.sha256()
+    digest.update(DOMAIN_TAG)
+    digest.update(seq.to_bytes(8, "big"))
+    digest.update(bytes.fromhex(prev_hash))
+    digest.update(canonical_body(change))
+    return digest.hexdigest()
+
+
+def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
+    """Append records in one serialized transaction; returns them with seq and hash."""
+    if not entries:
+        return []
+    with Session(engine.execution_options(**IMMEDIATE)) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        head = session.exec(select(Change).order_by(Change.seq.desc()).limit(1)).first()  # type: ignore[union-attr]
+        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        written = []
+        for entry in entries:
+            seq += 1
+            row = Change(
+                seq=seq,
+                at=entry.at,
+                pass_id=entry.pass_id,
+                kind=entry.kind,
+                action=entry.action,
+                order_ids_json=json.dumps(sorted(entry.order_ids)),
+                line_id=entry.line_id,
+                venue_id=entry.venue_id,
+                device_id=entry.device_id,
+                intent_seq=entry.intent_seq,
+                actor=entry.actor,
+                commands_json=json.dumps(list(entry.commands), ensure_ascii=False),
+                device_output=entry.device_output,
+                state_after=entry.state_after,
+                verified=entry.verified,
+                error=entry.error,
+                detail=entry.detail,
+                prev_hash=prev,
+                hash="",
+            )
+            row.hash = record_hash(seq, prev, row)
+            prev = row.hash
+            session.add(row)
+            written.append(row)
+        session.commit()
+        for row in written:
+            session.refresh(row)
+            session.expunge(row)
+        return written
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    records: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_chain(changes: Sequence[Change]) -> ChainReport:
+    """Walk records in seq order from the genesis; name the first break."""
+    prev, expected_seq = GENESIS, 1
+    for change in changes:
+        if change.seq != expected_seq:
+            return ChainReport(
+                expected_seq - 1, prev, expected_seq, f"record {expected_seq} missing"
+            )
+        if change.prev_hash != prev:
+            return ChainReport(change.seq - 1, prev, change.seq, "prev_hash does not match")
+        if record_hash(change.seq, prev, change) != change.hash:
+            return ChainReport(change.seq - 1, prev, change.seq, "record content was altered")
+        prev, expected_seq = change.hash, expected_seq + 1
+    return ChainReport(expected_seq - 1, prev)

@@ -1,0 +1,58 @@
+"""The one clock: the only place in the product that reads the time of day.
+
+Everything else takes an instant or a `Clock` as a parameter, so tests and the demo travel in
+time instead of sleeping until midnight.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SimulatedClock:
+    """A clock that stands still until told to move; thread-safe."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = as_utc(start)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, instant: datetime) -> None:
+        with self._lock:
+            self._now = as_utc(instant)
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+
+def as_utc(instant: datetime) -> datetime:
+    """Refuse naive datetimes: a time without a zone is ambiguous evidence."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"{instant.isoformat()} has no UTC offset; give one, e.g. +08:00")
+    return instant.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 instant (e.g. 2026-11-25T00:00:05+08:00)"
+        ) from None
+    return as_utc(parsed)

@@ -1,0 +1,346 @@
+"""Inventory import: devices, authorities, venues and lines from a YAML file, all or nothing.
+
+Everything that will ever be rendered into a device command is validated here (interface names
+per platform, prefixes with `ipaddress`, device names); a bad row is reported with the file,
+the row and the reason, and nothing of that file is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import select
+
+from controller.models import Authority, Device, Line, LineStatus, Venue
+from controller.store import Store
+from drivers.base import LineState
+from drivers.identifiers import (
+    INTERFACE_PATTERNS,
+    IdentifierError,
+    check_device_name,
+    check_interface,
+    parse_prefix,
+)
+from policies import zone
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def plain_text(value: str, what: str, max_len: int = 200) -> str:
+    """A human label (venue or line name): printable, one line, no leading/trailing blanks."""
+    if not value or value != value.strip() or _CONTROL.search(value) or len(value) > max_len:
+        raise ValueError(
+            f"{what} must be 1-{max_len} printable characters on one line, "
+            "without leading or trailing spaces"
+        )
+    return value
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class DeviceRow(_Row):
+    name: str
+    platform: str
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    password: str | None = None
+    password_env: str | None = None
+    secret: str | None = None
+    secret_env: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_device_name(v)
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, v: str) -> str:
+        if v not in INTERFACE_PATTERNS:
+            raise ValueError(f"unknown platform {v!r}; known: {', '.join(INTERFACE_PATTERNS)}")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        try:
+            return str(ip_address(v))
+        except ValueError:
+            if _HOSTNAME.fullmatch(v):
+                return v
+        raise ValueError(f"{v!r} is neither an IP address nor a host name")
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, v: str) -> str:
+        if not _USERNAME.fullmatch(v):
+            raise ValueError("username must be 1-64 letters, digits or . _ @ -")
+        return v
+
+    @field_validator("password_env", "secret_env")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.fullmatch(v):
+            raise ValueError(f"{v!r} is not an environment variable name (A-Z, 0-9, _)")
+        return v
+
+    @field_validator("password", "secret")
+    @classmethod
+    def _credential(cls, v: str | None) -> str | None:
+        if v is not None and _CONTROL.search(v):
+            raise ValueError("must not contain control characters")
+        return v
+
+
+class AuthorityRow(_Row):
+    name: str
+    regions: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return plain_text(v, "authority name")
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        for region in v:
+            plain_text(region, "region code", 32)
+        return v
+
+
+class VenueRow(_Row):
+    name: str
+    licence: str = ""
+    zone: str = "Asia/Shanghai"
+    region: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return plain_text(v, "venue name")
+
+    @field_validator("licence")
+    @classmethod
+    def _licence(cls, v: str) -> str:
+        return v and plain_text(v, "licence", 64)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        zone(v)
+        return v
+
+
+class LineRow(_Row):
+    name: str
+    venue: str
+    device: str
+    interface: str
+    prefixes: list[str] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return plain_text(v, "line name")
+
+
+@dataclass
+class ImportReport:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+
+
+class InventoryError(ValueError):
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source, self.problems = source, problems
+        shown = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s), nothing imported:\n{shown}")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "row"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InventoryError(str(path), [f"cannot read: {exc}"]) from None
+    if not isinstance(document, dict):
+        raise InventoryError(str(path), ["the file must be a mapping with devices/venues/lines"])
+    return document
+
+
+def import_file(store: Store, path: Path) -> ImportReport:
+    return import_document(store, load_file(path), str(path))
+
+
+def import_document(store: Store, document: dict[str, Any], source: str) -> ImportReport:
+    """Validate every row, then write all of them in one transaction (or none)."""
+    problems: list[str] = []
+    unknown = set(document) - {"authorities", "devices", "venues", "lines"}
+    if unknown:
+        problems.append(f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
+
+    def rows(key: str, model: type[_Row]) -> list[Any]:
+        raw = document.get(key) or []
+        if not isinstance(raw, list):
+            problems.append(f"{key}: must be a list")
+            return []
+        parsed = []
+        for index, item in enumerate(raw):
+            label = item.get("name") if isinstance(item, dict) else None
+            where = f"{key}[{index}]" + (f" ({label!r})" if isinstance(label, str) else "")
+            if not isinstance(item, dict):
+                problems.append(f"{where}: must be a mapping")
+                continue
+            try:
+                parsed.append(model.model_validate(item))
+            except ValidationError as exc:
+                problems.append(f"{where}: {_describe(exc)}")
+        names = [r.name for r in parsed]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"{key}: name {dup!r} appears more than once")
+        return parsed
+
+    authorities: list[AuthorityRow] = rows("authorities", AuthorityRow)
+    devices: list[DeviceRow] = rows("devices", DeviceRow)
+    venues: list[VenueRow] = rows("venues", VenueRow)
+    lines: list[LineRow] = rows("lines", LineRow)
+
+    for index, device in enumerate(devices):
+        if device.password is None and device.password_env is None:
+            problems.append(f"devices[{index}] ({device.name!r}): password or password_env needed")
+
+    with store.session() as s:
+        known_devices = {d.name: d for d in s.exec(select(Device))}
+        known_venues = {v.name: v for v in s.exec(select(Venue))}
+        known_lines = {ln.name: ln for ln in s.exec(select(Line))}
+    platform_of = {name: d.platform for name, d in known_devices.items()}
+    platform_of.update({d.name: d.platform for d in devices})
+    venue_names = set(known_venues) | {v.name for v in venues}
+    file_lines = {ln.name for ln in lines}
+    owner_of_prefix = {
+        str(p): name
+        for name, line in known_lines.items()
+        if name not in file_lines
+        for p in line.prefixes
+    }
+    line_prefixes: dict[str, list[Any]] = {}
+    for index, line in enumerate(lines):
+        where = f"lines[{index}] ({line.name!r})"
+        if line.venue not in venue_names:
+            problems.append(f"{where}: venue: no venue {line.venue!r} in this file or the store")
+        platform = platform_of.get(line.device)
+        if platform is None:
+            problems.append(f"{where}: device: no device {line.device!r} in this file or the store")
+        else:
+            try:
+                check_interface(platform, line.interface)
+            except IdentifierError as exc:
+                problems.append(f"{where}: interface: {exc}")
+        parsed = []
+        for prefix_text in line.prefixes:
+            try:
+                prefix = parse_prefix(prefix_text)
+            except IdentifierError as exc:
+                problems.append(f"{where}: prefixes: {exc}")
+                continue
+            owner = owner_of_prefix.setdefault(str(prefix), line.name)
+            if owner != line.name:
+                problems.append(f"{where}: prefixes: {prefix} already belongs to line {owner!r}")
+            parsed.append(prefix)
+        line_prefixes[line.name] = parsed
+
+    if problems:
+        raise InventoryError(source, problems)
+    return _write(store, authorities, devices, venues, lines, line_prefixes)
+
+
+def _write(
+    store: Store,
+    authorities: list[AuthorityRow],
+    devices: list[DeviceRow],
+    venues: list[VenueRow],
+    lines: list[LineRow],
+    line_prefixes: dict[str, list[Any]],
+) -> ImportReport:
+    report = ImportReport()
+
+    def count(kind: str, existed: bool) -> None:
+        bucket = report.updated if existed else report.created
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    with store.session() as s:
+        for a in authorities:
+            row = s.exec(select(Authority).where(Authority.name == a.name)).first()
+            count("authorities", row is not None)
+            row = row or Authority(name=a.name)
+            row.regions_json = json.dumps(a.regions, ensure_ascii=False)
+            s.add(row)
+        for d in devices:
+            row = s.exec(select(Device).where(Device.name == d.name)).first()
+            count("devices", row is not None)
+            row = row or Device(name=d.name, platform=d.platform, host=d.host, port=d.port,
+                                username=d.username)  # fmt: skip
+            row.platform, row.host, row.port, row.username = d.platform, d.host, d.port, d.username
+            row.password, row.password_env = d.password or "", d.password_env
+            row.secret, row.secret_env = d.secret or "", d.secret_env
+            s.add(row)
+        for v in venues:
+            row = s.exec(select(Venue).where(Venue.name == v.name)).first()
+            count("venues", row is not None)
+            row = row or Venue(name=v.name)
+            row.licence, row.zone, row.region = v.licence, v.zone, v.region
+            s.add(row)
+        s.flush()
+        device_ids = {d.name: d.id for d in s.exec(select(Device))}
+        venue_ids = {v.name: v.id for v in s.exec(select(Venue))}
+        for ln in lines:
+            row = s.exec(select(Line).where(Line.name == ln.name)).first()
+            count("lines", row is not None)
+            values = dict(
+                venue_id=venue_ids[ln.venue],
+                device_id=device_ids[ln.device],
+                interface=ln.interface,
+                prefixes_json=Line.encode_prefixes(line_prefixes[ln.name]),
+            )
+            if row is None:
+                row = Line(name=ln.name, **values)
+            else:
+                moved = (row.device_id, row.interface, row.prefixes_json) != (
+                    values["device_id"],
+                    values["interface"],
+                    values["prefixes_json"],
+                )
+                for key, value in values.items():
+                    setattr(row, key, value)
+                status = s.get(LineStatus, row.id) if moved else None
+                if status is not None:
+                    # The device may hold the old cut: forget what we knew, the next pass reads.
+                    status.state = LineState.UNKNOWN.value
+                    s.add(status)
+            s.add(row)
+        s.commit()
+    return report

@@ -1,0 +1,163 @@
+"""The domain model as SQLModel tables: devices, authorities, venues, lines, orders, changes.
+
+Times are stored as UTC and come back timezone-aware. The schema itself is owned by the
+Alembic migrations in `controller/migrations`; these classes must match them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _json_list(items: list[Any]) -> str:
+    return json.dumps(items, ensure_ascii=False)
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "devices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    platform: str
+    host: str
+    port: int
+    username: str
+    password: str = ""
+    password_env: str | None = None
+    secret: str = ""
+    secret_env: str | None = None
+    frozen: bool = False
+
+
+class Authority(SQLModel, table=True):
+    __tablename__ = "authorities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    regions_json: str = "[]"
+
+    @property
+    def regions(self) -> list[str]:
+        return list(json.loads(self.regions_json))
+
+
+class Venue(SQLModel, table=True):
+    __tablename__ = "venues"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    licence: str = ""
+    zone: str = "Asia/Shanghai"
+    region: str | None = None
+
+
+class Line(SQLModel, table=True):
+    __tablename__ = "lines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    venue_id: int = Field(foreign_key="venues.id", index=True)
+    device_id: int = Field(foreign_key="devices.id", index=True)
+    interface: str
+    prefixes_json: str = "[]"
+
+    @property
+    def prefixes(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(p) for p in json.loads(self.prefixes_json))
+
+    @staticmethod
+    def encode_prefixes(prefixes: list[IPv4Network | IPv6Network]) -> str:
+        return _json_list([str(p) for p in prefixes])
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    authority_id: int = Field(foreign_key="authorities.id", index=True)
+    venue_id: int = Field(foreign_key="venues.id", index=True)
+    kind: str
+    reason: str
+    legal_basis: str
+    effective_from: datetime = Field(sa_type=UTCDateTime)
+    effective_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    issued_by: str
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = "issued"  # issued | revoked
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+
+
+class Change(SQLModel, table=True):
+    """One append-only, hash-chained record of the change log."""
+
+    __tablename__ = "changes"
+
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    pass_id: str | None = Field(default=None, index=True)
+    kind: str  # intent | outcome | admin
+    action: str  # cut | restore | order_issued | order_revoked | ...
+    order_ids_json: str = "[]"
+    line_id: int | None = Field(default=None, index=True)
+    venue_id: int | None = Field(default=None, index=True)
+    device_id: int | None = Field(default=None, index=True)
+    intent_seq: int | None = None
+    actor: str
+    commands_json: str = "[]"
+    device_output: str = ""
+    state_after: str | None = None
+    verified: bool | None = None
+    error: str | None = None
+    detail: str = ""
+    prev_hash: str = Field(unique=True)
+    hash: str = Field(unique=True)
+
+    @property
+    def order_ids(self) -> list[int]:
+        return list(json.loads(self.order_ids_json))
+
+    @property
+    def commands(self) -> list[str]:
+        return list(json.loads(self.commands_json))
+
+
+class LineStatus(SQLModel, table=True):
+    """The last verified state of each line: the reconciler's view of the device."""
+
+    __tablename__ = "line_status"
+
+    line_id: int = Field(primary_key=True, foreign_key="lines.id")
+    state: str
+    checked_at: datetime = Field(sa_type=UTCDateTime)
+    change_seq: int | None = None
+    order_ids_json: str = "[]"  # the orders the device's current cut executes
+
+    @property
+    def order_ids(self) -> list[int]:
+        return list(json.loads(self.order_ids_json))

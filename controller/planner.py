@@ -1,0 +1,131 @@
+"""The planner: orders x lines x policies x instant -> desired state of every line. Pure, no I/O.
+
+desired(line, t) = CUT if some order on the line's venue is in force at t and its policy's
+window contains t in the venue's zone, OPEN otherwise; plus the order ids that justify each
+cut and the next instant at which any line's desired state changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from drivers.base import LineState
+from policies import policy_for, zone
+
+HORIZON = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class OrderTerm:
+    """An order as the planner needs it: a term already clipped by revocation or suspension."""
+
+    order_id: int
+    venue_id: int
+    kind: str
+    effective_from: datetime
+    effective_until: datetime | None = None
+
+    def in_force(self, at: datetime) -> bool:
+        return self.effective_from <= at and (
+            self.effective_until is None or at < self.effective_until
+        )
+
+
+@dataclass(frozen=True)
+class LineRef:
+    line_id: int
+    venue_id: int
+    device_id: int
+    zone: str
+    blocked: str | None = None  # why the line must not be cut (e.g. inventory mismatch)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    line_id: int
+    device_id: int
+    desired: LineState
+    order_ids: tuple[int, ...] = ()
+    blocked: str | None = None  # set when orders ask for a cut the planner refuses
+
+
+@dataclass(frozen=True)
+class Plan:
+    at: datetime
+    lines: Mapping[int, LinePlan]
+    next_change: datetime | None
+
+    def cuts(self) -> list[LinePlan]:
+        return [p for p in self.lines.values() if p.desired is LineState.CUT]
+
+
+def cutting_orders(orders: Iterable[OrderTerm], venue_zone: str, at: datetime) -> tuple[int, ...]:
+    """Ids of the orders that cut a venue at `at`, sorted."""
+    tz = zone(venue_zone)
+    return tuple(
+        sorted(o.order_id for o in orders if o.in_force(at) and policy_for(o.kind).contains(at, tz))
+    )
+
+
+def plan(
+    orders: Iterable[OrderTerm],
+    lines: Iterable[LineRef],
+    at: datetime,
+    horizon: timedelta = HORIZON,
+) -> Plan:
+    if at.tzinfo is None:
+        raise ValueError("the planner needs an aware instant")
+    lines = list(lines)
+    by_venue: dict[int, list[OrderTerm]] = defaultdict(list)
+    for order in orders:
+        by_venue[order.venue_id].append(order)
+    zones = {line.venue_id: line.zone for line in lines}
+
+    def venue_cut(venue_id: int, instant: datetime) -> tuple[int, ...]:
+        return cutting_orders(by_venue.get(venue_id, ()), zones[venue_id], instant)
+
+    now = {venue_id: venue_cut(venue_id, at) for venue_id in zones}
+    line_plans = {}
+    for line in lines:
+        justifying = now[line.venue_id]
+        if justifying and line.blocked:
+            line_plans[line.line_id] = LinePlan(
+                line.line_id, line.device_id, LineState.OPEN, justifying, blocked=line.blocked
+            )
+        else:
+            desired = LineState.CUT if justifying else LineState.OPEN
+            line_plans[line.line_id] = LinePlan(line.line_id, line.device_id, desired, justifying)
+    return Plan(at, line_plans, _next_change(by_venue, zones, now, at, horizon, venue_cut))
+
+
+def _next_change(
+    by_venue: Mapping[int, list[OrderTerm]],
+    zones: Mapping[int, str],
+    now: Mapping[int, tuple[int, ...]],
+    at: datetime,
+    horizon: timedelta,
+    venue_cut: Callable[[int, datetime], tuple[int, ...]],
+) -> datetime | None:
+    """The first instant in (at, at+horizon] at which some venue's cut state changes."""
+    until = at + horizon
+    affected: dict[datetime, set[int]] = defaultdict(set)
+    windowed_zones: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for venue_id, venue_zone in zones.items():
+        for order in by_venue.get(venue_id, ()):
+            for edge in (order.effective_from, order.effective_until):
+                if edge is not None and at < edge <= until:
+                    affected[edge].add(venue_id)
+            policy = policy_for(order.kind)
+            if policy.window is not None:
+                windowed_zones[(order.kind, venue_zone)].add(venue_id)
+    for (kind, venue_zone), venue_ids in windowed_zones.items():
+        for edge in policy_for(kind).edges(at, until, zone(venue_zone)):
+            affected[edge] |= venue_ids
+    for instant in sorted(affected):
+        for venue_id in affected[instant]:
+            if bool(venue_cut(venue_id, instant)) != bool(now[venue_id]):
+                return instant
+    return None

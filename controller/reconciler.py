@@ -1,0 +1,312 @@
+"""The reconciler: converge every line's actual state to the planner's desired state.
+
+One pass: plan at instant t, diff against each line's last verified state, group the changes
+into one batch per device, write the intents, push the batches (devices in parallel, one
+session each, restores first), then write the outcomes and the verified states. A dry run is
+the same pass stopped before the intents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from controller.changelog import NewChange
+from controller.models import Device, LineStatus
+from controller.planner import Plan, plan
+from controller.store import Snapshot, Store
+from drivers.base import (
+    Action,
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    Driver,
+    DriverError,
+    LineOutcome,
+    LineState,
+    LineTarget,
+)
+from drivers.registry import driver_for
+
+DriverFactory = Callable[[Device, float], Driver]
+
+
+def connect_driver(device: Device, timeout: float) -> Driver:
+    """The driver for a device, with credentials resolved from the store or the environment."""
+
+    def credential(value: str, env: str | None, what: str) -> str:
+        if env is None:
+            return value
+        found = os.environ.get(env)
+        if found is None:
+            raise AuthFailed(f"{device.name}: {what} variable {env} is not set")
+        return found
+
+    credentials = Credentials(
+        host=device.host,
+        port=device.port,
+        username=device.username,
+        password=credential(device.password, device.password_env, "password"),
+        secret=credential(device.secret, device.secret_env, "enable secret"),
+        timeout=timeout,
+    )
+    return driver_for(device.platform)(device.name, credentials)
+
+
+@dataclass(frozen=True)
+class LineChange:
+    line_id: int
+    venue_id: int
+    action: Action
+    order_ids: tuple[int, ...]
+    target: LineTarget
+    why: str
+
+
+@dataclass(frozen=True)
+class DeviceBatch:
+    device: Device
+    changes: tuple[LineChange, ...]
+
+    @property
+    def batch(self) -> Batch:
+        return Batch(
+            cuts=tuple(c.target for c in self.changes if c.action is Action.CUT),
+            restores=tuple(c.target for c in self.changes if c.action is Action.RESTORE),
+        )
+
+    @property
+    def restores(self) -> int:
+        return sum(1 for c in self.changes if c.action is Action.RESTORE)
+
+
+@dataclass(frozen=True)
+class LineResult:
+    change: LineChange
+    device: str
+    state_after: LineState
+    verified: bool
+    error: str | None
+    retryable: bool
+
+
+@dataclass
+class PassReport:
+    pass_id: str
+    at: datetime
+    plan: Plan
+    batches: list[DeviceBatch]
+    dry_run: bool
+    skipped: list[str] = field(default_factory=list)  # devices not touched, and why
+    results: list[LineResult] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[LineResult]:
+        return [r for r in self.results if not r.verified]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: Store,
+        workers: int = 16,
+        device_timeout: float = 20.0,
+        driver_factory: DriverFactory = connect_driver,
+        actor: str = "reconciler",
+    ) -> None:
+        self.store = store
+        self.workers = workers
+        self.device_timeout = device_timeout
+        self.driver_factory = driver_factory
+        self.actor = actor
+
+    # -- deciding ------------------------------------------------------------------------
+
+    def diff(
+        self, at: datetime, snapshot: Snapshot | None = None
+    ) -> tuple[Plan, list[DeviceBatch]]:
+        """What a pass at `at` would change, per device, restores first."""
+        snap = snapshot or self.store.snapshot()
+        desired = plan(snap.orders, snap.lines, at)
+        per_device: dict[int, list[LineChange]] = defaultdict(list)
+        for line_plan in desired.lines.values():
+            status = snap.states.get(line_plan.line_id)
+            known = LineState(status.state) if status else LineState.UNKNOWN
+            if known is line_plan.desired:
+                continue
+            if line_plan.desired is LineState.CUT:
+                action, orders, why = Action.CUT, line_plan.order_ids, "order in force"
+            else:
+                action = Action.RESTORE
+                # A restore cites the orders whose cut it ends, as last recorded for the line.
+                orders = tuple(status.order_ids) if status else ()
+                why = (
+                    f"cut refused: {line_plan.blocked}"
+                    if line_plan.blocked
+                    else "no order in force cuts this line now"
+                )
+                if known is LineState.UNKNOWN:
+                    why += "; the line's state on the device is unknown"
+            per_device[line_plan.device_id].append(
+                LineChange(
+                    line_plan.line_id,
+                    snap.line_venue[line_plan.line_id],
+                    action,
+                    orders,
+                    snap.targets[line_plan.line_id],
+                    why,
+                )
+            )
+        batches = [
+            DeviceBatch(
+                snap.devices[device_id],
+                tuple(sorted(changes, key=lambda c: (c.action is Action.CUT, c.line_id))),
+            )
+            for device_id, changes in per_device.items()
+        ]
+        batches.sort(key=lambda b: (-b.restores, b.device.name))
+        return desired, batches
+
+    # -- doing ---------------------------------------------------------------------------
+
+    def run_pass(self, at: datetime, dry_run: bool = False) -> PassReport:
+        pass_id = uuid.uuid4().hex[:16]
+        desired, batches = self.diff(at)
+        report = PassReport(pass_id, at, desired, batches, dry_run)
+        if dry_run or not batches:
+            return report
+        runnable = []
+        for device_batch in batches:
+            if device_batch.device.frozen:
+                report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
+            else:
+                runnable.append(device_batch)
+        intents = self._write_intents(pass_id, at, runnable)
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
+            futures: dict[Future[BatchResult], DeviceBatch] = {
+                pool.submit(self._push, device_batch): device_batch for device_batch in runnable
+            }
+            for future in as_completed(futures):
+                device_batch = futures[future]
+                report.results.extend(
+                    self._write_outcomes(pass_id, device_batch, future.result(), intents)
+                )
+        return report
+
+    def _push(self, device_batch: DeviceBatch) -> BatchResult:
+        """One device, one session. Exceptions become a result here and nowhere else."""
+        batch = device_batch.batch
+        try:
+            with self.driver_factory(device_batch.device, self.device_timeout) as driver:
+                return driver.apply(batch)
+        except DriverError as exc:
+            return failed_result(device_batch.device.name, batch, exc)
+
+    def _write_intents(
+        self, pass_id: str, at: datetime, batches: list[DeviceBatch]
+    ) -> dict[int, int]:
+        entries = [
+            NewChange(
+                at=self.store.clock.now(),
+                kind="intent",
+                action=change.action.value,
+                actor=self.actor,
+                pass_id=pass_id,
+                order_ids=change.order_ids,
+                line_id=change.line_id,
+                venue_id=change.venue_id,
+                device_id=b.device.id,
+                detail=f"{change.why} (planned for {at.isoformat()})",
+            )
+            for b in batches
+            for change in b.changes
+        ]
+        written = self.store.append(entries)
+        return {row.line_id: row.seq for row in written if row.line_id is not None}
+
+    def _write_outcomes(
+        self,
+        pass_id: str,
+        device_batch: DeviceBatch,
+        result: BatchResult,
+        intents: dict[int, int],
+    ) -> list[LineResult]:
+        now = self.store.clock.now()
+        outcomes = {o.line_id: o for o in result.outcomes}
+        entries, states, results = [], [], []
+        for change in device_batch.changes:
+            outcome = outcomes.get(change.line_id) or LineOutcome(
+                change.line_id, change.action, (), LineState.UNKNOWN, False, "no outcome reported"
+            )
+            error = outcome.error or (str(result.error) if result.error else None)
+            retryable = bool(result.error and result.error.retryable) or (
+                error is not None and error.startswith("VerifyFailed")
+            )
+            entries.append(
+                NewChange(
+                    at=now,
+                    kind="outcome",
+                    action=change.action.value,
+                    actor=self.actor,
+                    pass_id=pass_id,
+                    order_ids=change.order_ids,
+                    line_id=change.line_id,
+                    venue_id=change.venue_id,
+                    device_id=device_batch.device.id,
+                    intent_seq=intents.get(change.line_id),
+                    commands=outcome.commands,
+                    device_output=result.device_output,
+                    state_after=outcome.state_after.value,
+                    verified=outcome.verified,
+                    error=error,
+                )
+            )
+            results.append(
+                LineResult(
+                    change,
+                    device_batch.device.name,
+                    outcome.state_after,
+                    outcome.verified,
+                    error,
+                    retryable,
+                )
+            )
+        written = self.store.append(entries)
+        for row, line_result in zip(written, results, strict=True):
+            state = line_result.state_after
+            states.append(
+                LineStatus(
+                    line_id=line_result.change.line_id,
+                    state=state.value,
+                    checked_at=now,
+                    change_seq=row.seq,
+                    order_ids_json=json.dumps(
+                        [] if state is LineState.OPEN else list(line_result.change.order_ids)
+                    ),
+                )
+            )
+        self.store.record_states(states)
+        return results
+
+
+def failed_result(device: str, batch: Batch, error: DriverError) -> BatchResult:
+    """Nothing is known of the device: every line's state is unknown until it is read."""
+    outcomes = tuple(
+        LineOutcome(
+            t.line_id, action, (), LineState.UNKNOWN, False, f"{type(error).__name__}: {error}"
+        )
+        for action, targets in ((Action.RESTORE, batch.restores), (Action.CUT, batch.cuts))
+        for t in targets
+    )
+    return BatchResult(device, outcomes, error=error, device_output=error.output)

@@ -1,0 +1,34 @@
+"""Settings from the environment (prefix CURFEW_), built by the app factory, never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_TOKENS = {"changeme", "change-me", "secret", "token", "admin", "password", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CURFEW_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./curfew.db", description="SQLAlchemy URL of the store"
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="bearer token of the admin role (at least 16 characters)"
+    )
+    tick_seconds: int = Field(default=60, ge=1, le=3600, description="periodic reconcile tick")
+    device_workers: int = Field(default=16, ge=1, le=512, description="devices pushed at once")
+    device_timeout: float = Field(default=20.0, gt=0, le=600, description="per-session timeout")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("admin_token")
+    @classmethod
+    def refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if token.lower() in PLACEHOLDER_TOKENS or len(token) < 16:
+            raise ValueError("CURFEW_ADMIN_TOKEN must be a random string of 16+ characters")
+        return value

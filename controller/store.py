@@ -1,0 +1,254 @@
+"""Every read and write of the product's state goes through this one store.
+
+It owns the engine and the clock, turns rows into the planner's terms and the drivers'
+targets, and writes every order event and line state together with its change-log record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from controller import changelog
+from controller.clock import Clock, SystemClock
+from controller.db import make_engine, migrate
+from controller.models import Authority, Change, Device, Line, LineStatus, Order, Venue
+from controller.planner import LineRef, OrderTerm
+from drivers.base import LineState, LineTarget
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one pass needs, read in one transaction."""
+
+    orders: tuple[OrderTerm, ...]
+    lines: tuple[LineRef, ...]
+    targets: dict[int, LineTarget]
+    line_venue: dict[int, int]
+    devices: dict[int, Device]
+    states: dict[int, LineStatus]
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    order_id: int | None = None
+    venue_id: int | None = None
+    line_id: int | None = None
+    device_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    kinds: tuple[str, ...] = ()
+    limit: int = 10_000
+
+
+class Store:
+    def __init__(self, engine: sa.Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or SystemClock()
+
+    @classmethod
+    def open(cls, url: str, clock: Clock | None = None) -> Store:
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine, clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- inventory -----------------------------------------------------------------------
+
+    def devices(self) -> list[Device]:
+        with self.session() as s:
+            return list(s.exec(select(Device).order_by(Device.name)))
+
+    def venues(self) -> list[Venue]:
+        with self.session() as s:
+            return list(s.exec(select(Venue).order_by(Venue.name)))
+
+    def lines(self) -> list[Line]:
+        with self.session() as s:
+            return list(s.exec(select(Line).order_by(Line.name)))
+
+    def authorities(self) -> list[Authority]:
+        with self.session() as s:
+            return list(s.exec(select(Authority).order_by(Authority.name)))
+
+    def find_venue(self, key: str | int) -> Venue:
+        with self.session() as s:
+            venue = None
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                venue = s.get(Venue, int(key))
+            if venue is None and isinstance(key, str):
+                venue = s.exec(select(Venue).where(Venue.name == key)).first()
+            if venue is None:
+                raise NotFound(f"no venue {key!r}")
+            return venue
+
+    def find_authority(self, name: str | None) -> Authority:
+        with self.session() as s:
+            if name is not None:
+                found = s.exec(select(Authority).where(Authority.name == name)).first()
+                if found is None:
+                    raise NotFound(f"no authority {name!r}")
+                return found
+            every = list(s.exec(select(Authority)))
+            if len(every) != 1:
+                raise NotFound(
+                    f"name the issuing authority: {len(every)} authorities are registered"
+                )
+            return every[0]
+
+    # -- orders --------------------------------------------------------------------------
+
+    def orders(self, venue_id: int | None = None, status: str | None = None) -> list[Order]:
+        with self.session() as s:
+            query = select(Order).order_by(Order.id)
+            if venue_id is not None:
+                query = query.where(Order.venue_id == venue_id)
+            if status is not None:
+                query = query.where(Order.status == status)
+            return list(s.exec(query))
+
+    def order(self, order_id: int) -> Order:
+        with self.session() as s:
+            found = s.get(Order, order_id)
+            if found is None:
+                raise NotFound(f"no order {order_id}")
+            return found
+
+    def add_order(self, order: Order, actor: str) -> Order:
+        """Insert an order, then log that it was issued."""
+        with self.session() as s:
+            s.add(order)
+            s.commit()
+            s.refresh(order)
+        assert order.id is not None
+        self.log_admin(
+            "order_issued",
+            actor,
+            order_ids=[order.id],
+            venue_id=order.venue_id,
+            detail=json.dumps(
+                {
+                    "kind": order.kind,
+                    "reason": order.reason,
+                    "legal_basis": order.legal_basis,
+                    "effective_from": order.effective_from.isoformat(),
+                    "effective_until": order.effective_until.isoformat()
+                    if order.effective_until
+                    else None,
+                },
+                ensure_ascii=False,
+            ),
+        )
+        return order
+
+    def revoke_order(self, order_id: int, actor: str, reason: str) -> Order:
+        at = self.clock.now()
+        with self.session() as s:
+            order = s.get(Order, order_id)
+            if order is None:
+                raise NotFound(f"no order {order_id}")
+            if order.status == "revoked":
+                return order
+            order.status, order.revoked_at = "revoked", at
+            order.revoked_by, order.revoke_reason = actor, reason
+            s.add(order)
+            s.commit()
+            s.refresh(order)
+        self.log_admin(
+            "order_revoked", actor, order_ids=[order_id], venue_id=order.venue_id, detail=reason
+        )
+        return order
+
+    # -- the change log ------------------------------------------------------------------
+
+    def log_admin(self, action: str, actor: str, **fields: object) -> Change:
+        entry = changelog.NewChange(
+            at=self.clock.now(),
+            kind="admin",
+            action=action,
+            actor=actor,
+            **fields,  # type: ignore[arg-type]
+        )
+        return changelog.append(self.engine, [entry])[0]
+
+    def append(self, entries: Sequence[changelog.NewChange]) -> list[Change]:
+        return changelog.append(self.engine, entries)
+
+    def changes(self, where: ChangeFilter = ChangeFilter()) -> list[Change]:
+        with self.session() as s:
+            query = select(Change).order_by(col(Change.seq))
+            if where.venue_id is not None:
+                query = query.where(Change.venue_id == where.venue_id)
+            if where.line_id is not None:
+                query = query.where(Change.line_id == where.line_id)
+            if where.device_id is not None:
+                query = query.where(Change.device_id == where.device_id)
+            if where.since is not None:
+                query = query.where(col(Change.at) >= where.since)
+            if where.until is not None:
+                query = query.where(col(Change.at) < where.until)
+            if where.kinds:
+                query = query.where(col(Change.kind).in_(where.kinds))
+            rows = list(s.exec(query))
+        if where.order_id is not None:
+            rows = [r for r in rows if where.order_id in r.order_ids]
+        return rows[: where.limit]
+
+    # -- what a pass reads and writes ----------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self.session() as s:
+            venues = {v.id: v for v in s.exec(select(Venue))}
+            devices = {d.id: d for d in s.exec(select(Device))}
+            lines = list(s.exec(select(Line)))
+            orders = list(s.exec(select(Order)))
+            states = {st.line_id: st for st in s.exec(select(LineStatus))}
+        refs, targets = [], {}
+        for line in lines:
+            assert line.id is not None
+            refs.append(LineRef(line.id, line.venue_id, line.device_id, venues[line.venue_id].zone))
+            targets[line.id] = LineTarget(line.id, line.interface, line.prefixes)
+        return Snapshot(
+            orders=tuple(order_term(o) for o in orders),
+            lines=tuple(refs),
+            targets=targets,
+            line_venue={line.id: line.venue_id for line in lines if line.id is not None},
+            devices={d_id: d for d_id, d in devices.items() if d_id is not None},
+            states=states,
+        )
+
+    def record_states(self, states: Sequence[LineStatus]) -> None:
+        with self.session() as s:
+            for state in states:
+                s.merge(state)
+            s.commit()
+
+    def line_states(self) -> dict[int, LineState]:
+        with self.session() as s:
+            return {st.line_id: LineState(st.state) for st in s.exec(select(LineStatus))}
+
+
+def order_term(order: Order) -> OrderTerm:
+    """An order's term as the planner sees it: revocation ends it at the instant it happened."""
+    assert order.id is not None
+    until = order.effective_until
+    if order.status == "revoked" and order.revoked_at is not None:
+        until = order.revoked_at if until is None else min(until, order.revoked_at)
+    return OrderTerm(order.id, order.venue_id, order.kind, order.effective_from, until)

@@ -1,0 +1,209 @@
+"""The one contract every platform driver meets, and the values that cross it.
+
+A driver knows a device and its syntax, nothing of orders: it is handed one device's batch of
+cuts and restores, pushes it in one session, reads the device back and says what it found.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+from typing import ClassVar
+
+from drivers.identifiers import check_interface, check_line_id
+
+Prefix = IPv4Network | IPv6Network
+
+
+class LineState(enum.StrEnum):
+    CUT = "cut"
+    OPEN = "open"
+    UNKNOWN = "unknown"
+
+
+class Action(enum.StrEnum):
+    CUT = "cut"
+    RESTORE = "restore"
+
+
+@dataclass(frozen=True)
+class LineTarget:
+    """A line as a driver sees it: the only input any command is rendered from."""
+
+    line_id: int
+    interface: str
+    prefixes: tuple[Prefix, ...]
+
+    def __post_init__(self) -> None:
+        check_line_id(self.line_id)
+        if not self.prefixes:
+            raise ValueError(f"line {self.line_id}: no prefixes")
+        for prefix in self.prefixes:
+            if not isinstance(prefix, IPv4Network | IPv6Network):
+                raise TypeError(f"line {self.line_id}: prefix {prefix!r} is not an ip_network")
+
+    @property
+    def ipv4(self) -> tuple[IPv4Network, ...]:
+        return tuple(p for p in self.prefixes if isinstance(p, IPv4Network))
+
+    @property
+    def ipv6(self) -> tuple[IPv6Network, ...]:
+        return tuple(p for p in self.prefixes if isinstance(p, IPv6Network))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one device must change in one pass. Restores go first."""
+
+    cuts: tuple[LineTarget, ...] = ()
+    restores: tuple[LineTarget, ...] = ()
+
+    def __post_init__(self) -> None:
+        cut_ids = {t.line_id for t in self.cuts}
+        both = cut_ids & {t.line_id for t in self.restores}
+        if both:
+            raise ValueError(f"lines both cut and restored in one batch: {sorted(both)}")
+
+    def __len__(self) -> int:
+        return len(self.cuts) + len(self.restores)
+
+
+@dataclass(frozen=True)
+class OwnedLine:
+    """What the device holds for one line, found by the controller's own object names."""
+
+    line_id: int
+    prefixes: frozenset[Prefix] = frozenset()
+    # interfaces on which each owned object is bound, in every direction it must be
+    bindings: frozenset[str] = frozenset()
+    complete: bool = False
+
+    def state_for(self, target: LineTarget) -> LineState:
+        """CUT only if the device blocks exactly the target's prefixes on its interface."""
+        if (
+            self.complete
+            and self.prefixes == frozenset(target.prefixes)
+            and self.bindings == frozenset({target.interface})
+        ):
+            return LineState.CUT
+        return LineState.UNKNOWN
+
+
+def observed_state(owned: dict[int, OwnedLine], target: LineTarget) -> LineState:
+    found = owned.get(target.line_id)
+    return LineState.OPEN if found is None else found.state_for(target)
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    line_id: int
+    action: Action
+    commands: tuple[str, ...]
+    state_after: LineState
+    verified: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one session did: commands sent, what the device answered, what read-back shows."""
+
+    device: str
+    outcomes: tuple[LineOutcome, ...]
+    commands: tuple[str, ...] = ()
+    device_output: str = ""
+    error: DriverError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(o.verified for o in self.outcomes)
+
+
+class DriverError(Exception):
+    """Base of every error a driver raises; says whether another attempt can help."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class Unreachable(DriverError):
+    retryable = True
+
+
+class Timeout(DriverError):
+    retryable = True
+
+
+class AuthFailed(DriverError):
+    retryable = False
+
+
+class Rejected(DriverError):
+    """The device refused a command: retrying the same command will not help."""
+
+    retryable = False
+
+
+class VerifyFailed(DriverError):
+    """The push went through but read-back does not show the intended state."""
+
+    retryable = True
+
+
+class InvalidIdentifier(DriverError, ValueError):
+    retryable = False
+
+
+@dataclass(frozen=True)
+class Credentials:
+    host: str
+    port: int
+    username: str
+    password: str
+    secret: str = ""
+    timeout: float = 20.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Driver(ABC):
+    """One device. Use as a context manager: one session for read and apply."""
+
+    platform: ClassVar[str]
+
+    def __init__(self, name: str, credentials: Credentials) -> None:
+        self.name = name
+        self.credentials = credentials
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Driver:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def read(self) -> dict[int, OwnedLine]:
+        """Owned objects found on the device, by line id."""
+
+    @abstractmethod
+    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
+        """The commands that take the device from `owned` to what `batch` asks (pure)."""
+
+    @abstractmethod
+    def apply(self, batch: Batch) -> BatchResult:
+        """Read, push the difference in one session, read back and verify every line."""
+
+    @classmethod
+    def check_target(cls, target: LineTarget) -> None:
+        check_interface(cls.platform, target.interface)

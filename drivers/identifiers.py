@@ -1,0 +1,69 @@
+"""Strict patterns for everything that is ever rendered into a device command.
+
+Inventory import and every driver check identifiers here, so a value with a newline, a space
+or CLI syntax in it is refused where it enters and again before any command is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
+# Interface names as each platform prints them in its running configuration: full names only,
+# so that what we render is exactly what read-back finds.
+_SLOTS = r"\d{1,3}(?:/\d{1,3}){0,3}(?:\.\d{1,5})?"
+INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "cisco_ios": re.compile(
+        r"(?:GigabitEthernet|FastEthernet|TenGigabitEthernet|TwentyFiveGigE|FortyGigabitEthernet"
+        r"|HundredGigE|Ethernet|Port-channel|Vlan|Dialer|Virtual-Template)" + _SLOTS
+    ),
+}
+
+LINE_ID_MAX = 10**9
+_DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+class IdentifierError(ValueError):
+    """A value that must never reach a device failed validation."""
+
+
+def check_line_id(line_id: object) -> int:
+    if not isinstance(line_id, int) or isinstance(line_id, bool) or not 0 < line_id < LINE_ID_MAX:
+        raise IdentifierError(
+            f"line id must be an integer in 1..{LINE_ID_MAX - 1}, got {line_id!r}"
+        )
+    return line_id
+
+
+def check_interface(platform: str, name: object) -> str:
+    pattern = INTERFACE_PATTERNS.get(platform)
+    if pattern is None:
+        raise IdentifierError(f"no interface pattern for platform {platform!r}")
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        raise IdentifierError(
+            f"interface {name!r} is not a valid {platform} interface name "
+            f"(full names such as GigabitEthernet0/1; no spaces or control characters)"
+        )
+    return name
+
+
+def check_device_name(name: object) -> str:
+    if not isinstance(name, str) or not _DEVICE_NAME.fullmatch(name):
+        raise IdentifierError(
+            f"device name {name!r} must be 1-63 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit"
+        )
+    return name
+
+
+def parse_prefix(text: object) -> IPv4Network | IPv6Network:
+    """A venue prefix in CIDR form; host bits must be zero, default routes are refused."""
+    if not isinstance(text, str) or text != text.strip() or not text:
+        raise IdentifierError(f"prefix {text!r} must be a CIDR string such as 192.0.2.0/24")
+    try:
+        prefix = ip_network(text, strict=True)
+    except ValueError as exc:
+        raise IdentifierError(f"prefix {text!r}: {exc}") from None
+    if prefix.prefixlen == 0:
+        raise IdentifierError(f"prefix {text!r} would cut every address")
+    return prefix

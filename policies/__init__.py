@@ -1,0 +1,25 @@
+"""Enforcement policies: windows and kinds of order, as data and small pure functions."""
+
+from policies.windows import (
+    CURFEW,
+    DISCONNECT,
+    ORDER_KINDS,
+    POLICIES,
+    Policy,
+    Window,
+    first_instant_at,
+    policy_for,
+    zone,
+)
+
+__all__ = [
+    "CURFEW",
+    "DISCONNECT",
+    "ORDER_KINDS",
+    "POLICIES",
+    "Policy",
+    "Window",
+    "first_instant_at",
+    "policy_for",
+    "zone",
+]
