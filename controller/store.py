@@ -20,7 +20,7 @@ from controller.clock import Clock, SystemClock
 from controller.db import make_engine, migrate
 from controller.models import Authority, Change, Device, Line, LineStatus, Order, Venue
 from controller.planner import LineRef, OrderTerm
-from drivers.base import LineState, LineTarget
+from drivers.base import LineTarget
 
 
 class NotFound(LookupError):
@@ -240,9 +240,9 @@ class Store:
                 s.merge(state)
             s.commit()
 
-    def line_states(self) -> dict[int, LineState]:
+    def line_statuses(self) -> dict[int, LineStatus]:
         with self.session() as s:
-            return {st.line_id: LineState(st.state) for st in s.exec(select(LineStatus))}
+            return {st.line_id: st for st in s.exec(select(LineStatus))}
 
 
 def order_term(order: Order) -> OrderTerm:

@@ -1,0 +1,304 @@
+"""The `curfew` command: serve the API and scheduler, run the lab, import inventory, plan,
+reconcile, read the change log, and run the demo night."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.schemas import ChangePublic
+from api.text import table
+from controller.clock import SystemClock, parse_instant
+from controller.inventory import InventoryError, import_file
+from controller.reconciler import PassReport, Reconciler
+from controller.settings import Settings
+from controller.store import ChangeFilter, NotFound, Store
+
+app = typer.Typer(
+    help="curfew: cut and restore venues' lines on the orders of a cultural-market bureau.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+lab_app = typer.Typer(
+    help="Simulated routers for tests, the demo and trials.", no_args_is_help=True
+)
+inventory_app = typer.Typer(
+    help="Routers, venues and lines the controller knows.", no_args_is_help=True
+)
+app.add_typer(lab_app, name="lab")
+app.add_typer(inventory_app, name="inventory")
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL of the store (default: $CURFEW_DATABASE_URL or sqlite:///./curfew.db)",
+        show_default=False,
+    ),
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at", help="act as if at this instant, ISO 8601 with offset", show_default=False
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def settings_with(database_url: str | None) -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def open_store(database_url: str | None) -> tuple[Settings, Store]:
+    settings = settings_with(database_url)
+    return settings, Store.open(settings.database_url)
+
+
+def instant(at: str | None) -> datetime:
+    if at is None:
+        return SystemClock().now()
+    try:
+        return parse_instant(at)
+    except ValueError as exc:
+        raise fail(f"--at: {exc}") from None
+
+
+# -- serving -------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 8000,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="serve the API only; no passes run")
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Serve the API (OpenAPI at /docs) and run the scheduler's passes."""
+    import uvicorn
+
+    from api.app import create_app
+    from controller.scheduler import PassScheduler
+
+    settings, store = open_store(database_url)
+    if settings.admin_token is None:
+        raise fail("set CURFEW_ADMIN_TOKEN (16+ random characters) before serving the API")
+    scheduler = None
+    if not no_scheduler:
+        from datetime import timedelta
+
+        reconciler = Reconciler(store, settings.device_workers, settings.device_timeout)
+        scheduler = PassScheduler(reconciler, store.clock, timedelta(seconds=settings.tick_seconds))
+    typer.echo(f"curfew API on http://{host}:{port} (scheduler {'off' if no_scheduler else 'on'})")
+    uvicorn.run(create_app(settings, store, scheduler), host=host, port=port, log_level="warning")
+
+
+# -- lab -----------------------------------------------------------------------------------
+
+
+@lab_app.command("up")
+def lab_up(
+    devices: Annotated[int, typer.Option(min=1, max=2000, help="number of routers")] = 3,
+    lines_per_device: Annotated[int, typer.Option(min=1, max=1000, help="venue lines each")] = 4,
+    inventory_out: Annotated[
+        Path, typer.Option(help="where to write the matching inventory YAML")
+    ] = Path("lab-inventory.yaml"),
+    topology: Annotated[
+        Path | None, typer.Option(help="topology YAML instead of --devices/--lines-per-device")
+    ] = None,
+) -> None:
+    """Start simulated routers on 127.0.0.1 and write their inventory; Ctrl-C stops them."""
+    from lab.topology import city, load_topology, serve_lab
+
+    try:
+        specs, inventory = load_topology(topology) if topology else city(devices, lines_per_device)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    serve_lab(specs, inventory, inventory_out, echo=typer.echo)
+
+
+# -- inventory -----------------------------------------------------------------------------
+
+
+@inventory_app.command("import")
+def inventory_import(
+    file: Annotated[Path, typer.Argument(help="inventory YAML: devices, venues, lines")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Validate and import an inventory file, all or nothing."""
+    _, store = open_store(database_url)
+    try:
+        report = import_file(store, file)
+    except InventoryError as exc:
+        raise fail(str(exc)) from None
+    created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing new"
+    updated = ", ".join(f"{n} {k}" for k, n in report.updated.items())
+    typer.echo(f"imported {file}: created {created}" + (f"; updated {updated}" if updated else ""))
+
+
+# -- passes --------------------------------------------------------------------------------
+
+
+def describe_pass(store: Store, report: PassReport) -> str:
+    lines = {ln.id: ln for ln in store.lines()}
+    venues = {v.id: v for v in store.venues()}
+    rows = []
+    verdicts = {r.change.line_id: r for r in report.results}
+    for device_batch in report.batches:
+        for change in device_batch.changes:
+            line = lines[change.line_id]
+            result = verdicts.get(change.line_id)
+            outcome = (
+                "planned"
+                if result is None
+                else ("verified " + result.state_after.value)
+                if result.verified
+                else f"FAILED ({result.error})"
+            )
+            rows.append(
+                (
+                    device_batch.device.name,
+                    line.name,
+                    venues[line.venue_id].name,
+                    change.action.value,
+                    ",".join(map(str, change.order_ids)) or "-",
+                    outcome,
+                )
+            )
+    head = f"pass at {report.at.isoformat()}" + (" (dry run)" if report.dry_run else "")
+    if not rows:
+        head += ": nothing to change"
+    else:
+        head += "\n" + table(("device", "line", "venue", "action", "orders", "result"), rows)
+    for skipped in report.skipped:
+        head += f"\nskipped {skipped}"
+    nxt = report.plan.next_change
+    return head + f"\nnext planned change: {nxt.isoformat() if nxt else 'none within 3 days'}"
+
+
+@app.command()
+def plan(at: AtOpt = None, database_url: DatabaseOpt = None) -> None:
+    """Dry run: what a pass at --at (default now) would change. Touches no device."""
+    settings, store = open_store(database_url)
+    report = Reconciler(store, settings.device_workers).run_pass(instant(at), dry_run=True)
+    typer.echo(describe_pass(store, report))
+
+
+@app.command()
+def reconcile(at: AtOpt = None, database_url: DatabaseOpt = None) -> None:
+    """Run one pass as if at --at (default now): push, verify and log every change."""
+    settings, store = open_store(database_url)
+    report = Reconciler(store, settings.device_workers, settings.device_timeout).run_pass(
+        instant(at)
+    )
+    typer.echo(describe_pass(store, report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def changes(
+    order: Annotated[int | None, typer.Option(help="only changes citing this order id")] = None,
+    venue: Annotated[
+        str | None, typer.Option(help="only changes of this venue (name or id)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this instant (ISO 8601 with offset)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="before this instant")] = None,
+    format: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """The change log: order events, intents and verified outcomes."""
+    if format not in ("table", "json", "csv"):
+        raise fail("--format must be table, json or csv")
+    _, store = open_store(database_url)
+    try:
+        venue_id = store.find_venue(venue).id if venue else None
+        where = ChangeFilter(
+            order_id=order,
+            venue_id=venue_id,
+            since=parse_instant(since) if since else None,
+            until=parse_instant(until) if until else None,
+        )
+    except (NotFound, ValueError) as exc:
+        raise fail(str(exc)) from None
+    records = [ChangePublic.of(c) for c in store.changes(where)]
+    if format == "json":
+        typer.echo(
+            json.dumps([r.model_dump(mode="json") for r in records], ensure_ascii=False, indent=2)
+        )
+    elif format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(ChangePublic.model_fields))
+        writer.writeheader()
+        for record in records:
+            row = record.model_dump(mode="json")
+            row["order_ids"] = " ".join(map(str, row["order_ids"]))
+            row["commands"] = "\n".join(row["commands"])
+            writer.writerow(row)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        typer.echo(
+            table(
+                (
+                    "seq",
+                    "at (UTC)",
+                    "kind",
+                    "action",
+                    "orders",
+                    "line",
+                    "state",
+                    "verified",
+                    "error",
+                ),
+                [
+                    (
+                        r.seq,
+                        r.at.strftime("%Y-%m-%d %H:%M:%S"),
+                        r.kind,
+                        r.action,
+                        ",".join(map(str, r.order_ids)) or "-",
+                        r.line_id,
+                        r.state_after,
+                        r.verified,
+                        r.error,
+                    )
+                    for r in records
+                ],
+            )
+        )
+
+
+@app.command()
+def demo(
+    tick: Annotated[
+        int, typer.Option(min=10, max=3600, help="tick of the simulated scheduler, seconds")
+    ] = 900,
+) -> None:
+    """Run one whole night in a small lab city on a simulated clock; exit 1 if anything failed."""
+    from api.demo import run_demo
+
+    raise typer.Exit(run_demo(tick_seconds=tick, echo=typer.echo))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,75 @@
+"""Shared fixtures: a real SQLite store on a simulated clock, a small inventory, the API."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from controller.clock import SimulatedClock
+from controller.inventory import import_document
+from controller.store import Store
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+SMALL_CITY = {
+    "authorities": [{"name": "city-bureau", "regions": ["620100"]}],
+    "devices": [
+        {
+            "name": "R1",
+            "platform": "cisco_ios",
+            "host": "127.0.0.1",
+            "port": 1,
+            "username": "curfew",
+            "password": "lab-password",
+            "secret": "lab-enable",
+        }
+    ],
+    "venues": [
+        {"name": "网吧 One", "licence": "LIC-1", "zone": "Asia/Shanghai", "region": "620100"},
+        {"name": "Cafe Two", "licence": "LIC-2", "zone": "Europe/Berlin"},
+    ],
+    "lines": [
+        {
+            "name": "R1-L1",
+            "venue": "网吧 One",
+            "device": "R1",
+            "interface": "GigabitEthernet0/1",
+            "prefixes": ["198.18.1.0/24", "2001:db8:1:1::/64"],
+        },
+        {
+            "name": "R1-L2",
+            "venue": "Cafe Two",
+            "device": "R1",
+            "interface": "GigabitEthernet0/2",
+            "prefixes": ["198.18.2.0/24"],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def small_city() -> dict:
+    return copy.deepcopy(SMALL_CITY)
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI))
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: SimulatedClock) -> Store:
+    opened = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def city_store(store: Store, small_city: dict) -> Store:
+    import_document(store, small_city, "small city")
+    return store
