@@ -1,0 +1,756 @@
+"""Cisco IOS / IOS-XE driver: a cut is a pair of named ACLs, CURFEW-L<id> and CURFEW6-L<id>,
+bound in and out on the venue's interface; a restore removes exactly those objects.
+
+Changes go to the running configuration only and are never saved (no `write memory`): a router
+that reboots mid-curfew comes back with its venues open, which is the safe way to fail, and the
+next reconcile pass cuts them again.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import Any, ClassVar
+
+import paramiko
+from netmiko import ConnectHandler
+from netmiko.exceptions import (
+    NetmikoAuthenticationException,
+    NetmikoBaseException,
+    NetmikoTimeoutException,
+    ReadTimeout,
+)
+
+from drivers.base import (
+    Action,
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    Driver,
+    DriverError,
+    InvalidIdentifier,
+    LineOutcome,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Prefix,
+    Rejected,
+    Timeout,
+    Unreachable,
+    observed_state,
+)
+from drivers.identifiers import IdentifierError, check_interface, check_line_id
+
+PLATFORM = "cisco_ios"
+
+
+class Family(enum.StrEnum):
+    IPV4 = "ip"
+    IPV6 = "ipv6"
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+FAMILIES = (Family.IPV4, Family.IPV6)
+DIRECTIONS = (Direction.IN, Direction.OUT)
+
+# How each family's objects are spelled: ACL name, ACL header, the interface binding command.
+_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
+_ACL_HEADER = {Family.IPV4: "ip access-list extended", Family.IPV6: "ipv6 access-list"}
+_BINDING = {Family.IPV4: "ip access-group", Family.IPV6: "ipv6 traffic-filter"}
+_DIRECTION_WORD = {
+    (Family.IPV4, Direction.IN): "inbound",
+    (Family.IPV4, Direction.OUT): "outbound",
+    (Family.IPV6, Direction.IN): "IPv6 inbound",
+    (Family.IPV6, Direction.OUT): "IPv6 outbound",
+}
+# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
+_OWNED_NAME = {
+    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
+    for family, prefix in _ACL_PREFIX.items()
+}
+
+
+def acl_name(family: Family, line_id: int) -> str:
+    return f"{_ACL_PREFIX[family]}{line_id}"
+
+
+def owner_of(family: Family, name: str) -> int | None:
+    """The line id an ACL name belongs to, or None when the ACL is not ours."""
+    match = _OWNED_NAME[family].fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+def family_of(prefix: Prefix) -> Family:
+    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
+
+
+# --------------------------------------------------------------------------------------------
+# What read finds
+
+
+@dataclass(frozen=True, order=True)
+class Binding:
+    """One owned filter bound on an interface in one direction."""
+
+    interface: str
+    family: Family
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class IosOwnedLine(OwnedLine):
+    """An owned line plus exactly which objects exist, so a restore removes only those."""
+
+    acls: frozenset[Family] = frozenset()
+    filters: frozenset[Binding] = frozenset()
+
+
+Slot = tuple[Family, Direction]
+
+
+class ParsedConfig(dict[int, OwnedLine]):
+    """Owned lines by id (what `read()` returns), plus every filter bound on each interface.
+
+    IOS holds one filter per family and direction on an interface; binding ours where another
+    filter sits would silently replace it, so rendering a cut needs to see the foreign ones too.
+    """
+
+    def __init__(
+        self,
+        lines: Mapping[int, OwnedLine] | None = None,
+        filters: Mapping[str, Mapping[Slot, str]] | None = None,
+    ) -> None:
+        super().__init__(lines or {})
+        self.filters: dict[str, dict[Slot, str]] = {
+            interface: dict(slots) for interface, slots in (filters or {}).items()
+        }
+
+    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
+        """Name of the ACL bound on `interface` for that family and direction, if any."""
+        return self.filters.get(interface, {}).get((family, direction))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One ACL entry; `source`/`destination` None means `any`."""
+
+    action: str
+    source: Prefix | None
+    destination: Prefix | None
+
+
+_SYSLOG = re.compile(r"%[A-Z0-9_]+-\d-[A-Z0-9_]+:")
+
+
+def _wildcard_network(address: str, wildcard: str) -> IPv4Network:
+    base = int(ip_address(address))
+    bits = int(ip_address(wildcard))
+    if bits & (bits + 1):
+        raise ValueError(f"non-contiguous wildcard {wildcard}")
+    if base & bits:
+        raise ValueError(f"{address} has bits set under wildcard {wildcard}")
+    return IPv4Network((base, 32 - bits.bit_length()))
+
+
+def _take_address(family: Family, words: list[str]) -> Prefix | None:
+    """Consume one ACL address (`any`, `host X`, `A W` or `X/len`) from the front of `words`."""
+    head = words.pop(0).lower()
+    if head == "any":
+        return None
+    if head == "host":
+        host = ip_address(words.pop(0))
+        if family_of(ip_network(host)) is not family:
+            raise ValueError(f"{host} is not {family}")
+        return ip_network(host)
+    if family is Family.IPV4:
+        network: Prefix = _wildcard_network(head, words.pop(0))
+    else:
+        network = ip_network(head, strict=True)
+        if not isinstance(network, IPv6Network):
+            raise ValueError(f"{head} is not IPv6")
+    if network.prefixlen == 0:
+        raise ValueError("a /0 is spelled any")
+    return network
+
+
+def parse_entry(family: Family, text: str) -> _Entry | None:
+    """A deny/permit entry for all traffic of the family, or None for anything else."""
+    words = text.split()
+    if words[:1] == ["sequence"]:
+        words = words[2:]
+    elif words[:1] and words[0].isdigit():
+        words = words[1:]
+    if len(words) < 4 or words[0].lower() not in ("deny", "permit"):
+        return None
+    if words[1].lower() != family.value:
+        return None
+    rest = words[2:]
+    try:
+        source = _take_address(family, rest)
+        destination = _take_address(family, rest)
+    except (IndexError, ValueError):
+        return None
+    if rest:
+        return None
+    return _Entry(words[0].lower(), source, destination)
+
+
+def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+    found: set[Prefix] = set()
+    for entry in entries:
+        if entry is not None and entry.action == "deny":
+            found.update(p for p in (entry.source, entry.destination) if p is not None)
+    return frozenset(found)
+
+
+def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+    """Exactly deny-source and deny-destination per prefix, then one trailing permit any any."""
+    if len(entries) < 3 or entries[-1] != _Entry("permit", None, None):
+        return False
+    denies = entries[:-1]
+    if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
+        return False
+    prefixes = _acl_prefixes(denies)
+    expected = {_Entry("deny", p, None) for p in prefixes} | {
+        _Entry("deny", None, p) for p in prefixes
+    }
+    return set(denies) == expected
+
+
+_ACL_HEADER_RE = {
+    Family.IPV4: re.compile(r"ip\s+access-list\s+extended\s+(\S+)", re.IGNORECASE),
+    Family.IPV6: re.compile(r"ipv6\s+access-list\s+(\S+)", re.IGNORECASE),
+}
+_INTERFACE_RE = re.compile(r"interface\s+(\S+)", re.IGNORECASE)
+_BINDING_RE = {
+    Family.IPV4: re.compile(r"ip\s+access-group\s+(\S+)\s+(in|out)", re.IGNORECASE),
+    Family.IPV6: re.compile(r"ipv6\s+traffic-filter\s+(\S+)\s+(in|out)", re.IGNORECASE),
+}
+
+
+def parse_running_config(text: str) -> ParsedConfig:
+    """Find the owned ACLs and bindings in `show running-config`, and every filter bound."""
+    acls: dict[tuple[Family, int], list[_Entry | None]] = {}
+    filters: dict[str, dict[Slot, str]] = {}
+    current_acl: list[_Entry | None] | None = None
+    acl_family = Family.IPV4
+    current_interface: str | None = None
+
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            body = line.strip()
+            if current_acl is not None:
+                current_acl.append(parse_entry(acl_family, body))
+            elif current_interface is not None:
+                for family, pattern in _BINDING_RE.items():
+                    match = pattern.fullmatch(body)
+                    if match:
+                        slot = (family, Direction(match.group(2).lower()))
+                        filters.setdefault(current_interface, {})[slot] = match.group(1)
+            continue
+
+        current_acl, current_interface = None, None
+        for family, pattern in _ACL_HEADER_RE.items():
+            match = pattern.fullmatch(line)
+            if match:
+                line_id = owner_of(family, match.group(1))
+                if line_id is not None:
+                    current_acl = acls.setdefault((family, line_id), [])
+                    acl_family = family
+                break
+        else:
+            match = _INTERFACE_RE.fullmatch(line)
+            if match:
+                current_interface = match.group(1)
+
+    owned_filters: dict[int, set[Binding]] = {}
+    for interface, slots in filters.items():
+        for (family, direction), name in slots.items():
+            line_id = owner_of(family, name)
+            if line_id is not None:
+                owned_filters.setdefault(line_id, set()).add(Binding(interface, family, direction))
+
+    lines: dict[int, OwnedLine] = {}
+    for line_id in sorted({line_id for _, line_id in acls} | set(owned_filters)):
+        entries = {f: acls[(f, line_id)] for f in FAMILIES if (f, line_id) in acls}
+        found = frozenset(owned_filters.get(line_id, ()))
+        interfaces = frozenset(b.interface for b in found)
+        expected = frozenset(
+            Binding(i, family, d) for i in interfaces for family in entries for d in DIRECTIONS
+        )
+        complete = (
+            bool(entries)
+            and all(_acl_is_exact(e) for e in entries.values())
+            and bool(interfaces)
+            and found == expected
+        )
+        lines[line_id] = IosOwnedLine(
+            line_id=line_id,
+            prefixes=frozenset().union(*(_acl_prefixes(e) for e in entries.values())),
+            bindings=interfaces,
+            complete=complete,
+            acls=frozenset(entries),
+            filters=found,
+        )
+    return ParsedConfig(lines, filters)
+
+
+# --------------------------------------------------------------------------------------------
+# What render sends
+
+
+def check_target(target: LineTarget) -> None:
+    """Refuse any target a command would be unsafe to render from."""
+    try:
+        check_line_id(target.line_id)
+        check_interface(PLATFORM, target.interface)
+    except IdentifierError as exc:
+        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
+    for prefix in target.prefixes:
+        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
+            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+
+
+def _address(prefix: Prefix) -> str:
+    if prefix.prefixlen == prefix.max_prefixlen:
+        return f"host {prefix.network_address}"
+    if isinstance(prefix, IPv4Network):
+        return f"{prefix.network_address} {prefix.hostmask}"
+    return prefix.compressed
+
+
+def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
+    """Exactly which owned objects exist.
+
+    IOS's `no ip access-group NAME in` removes whatever is bound inbound, whatever its name, so
+    a `no` is only ever rendered for a binding read-back saw. A bare OwnedLine (not parsed here)
+    says that much only when it is complete.
+    """
+    if isinstance(found, IosOwnedLine):
+        return found.acls, found.filters
+    if not found.complete:
+        raise ValueError(
+            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
+            f"render against what read() returned"
+        )
+    families = frozenset(family_of(p) for p in found.prefixes)
+    bindings = frozenset(
+        Binding(i, f, d) for i in found.bindings for f in families for d in DIRECTIONS
+    )
+    return families, bindings
+
+
+def _removal(found: OwnedLine | None) -> list[str]:
+    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
+    if found is None:
+        return []
+    acls, filters = _found_objects(found)
+    commands: list[str] = []
+    for interface in sorted({b.interface for b in filters}):
+        try:
+            check_interface(PLATFORM, interface)
+        except IdentifierError as exc:
+            raise InvalidIdentifier(
+                f"line {found.line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
+            ) from None
+        commands.append(f"interface {interface}")
+        for family in FAMILIES:
+            for direction in DIRECTIONS:
+                if Binding(interface, family, direction) in filters:
+                    name = acl_name(family, found.line_id)
+                    commands.append(f"no {_BINDING[family]} {name} {direction}")
+        commands.append("exit")
+    for family in FAMILIES:
+        if family in acls:
+            commands.append(f"no {_ACL_HEADER[family]} {acl_name(family, found.line_id)}")
+    return commands
+
+
+def _cut(target: LineTarget) -> list[str]:
+    commands: list[str] = []
+    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
+    for family in families:
+        commands.append(f"{_ACL_HEADER[family]} {acl_name(family, target.line_id)}")
+        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
+            commands.append(f"deny {family} {_address(prefix)} any")
+            commands.append(f"deny {family} any {_address(prefix)}")
+        commands.append(f"permit {family} any any")
+        commands.append("exit")
+    commands.append(f"interface {target.interface}")
+    for family in families:
+        for direction in DIRECTIONS:
+            commands.append(f"{_BINDING[family]} {acl_name(family, target.line_id)} {direction}")
+    commands.append("exit")
+    return commands
+
+
+def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
+    """Commands taking one line from what the device holds (`found`) to `action`."""
+    check_target(target)
+    if action is Action.RESTORE:
+        return _removal(found)
+    if found is not None and found.state_for(target) is LineState.CUT:
+        return []
+    return _removal(found) + _cut(target)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """One line's share of a push: its commands, or why none are sent."""
+
+    target: LineTarget
+    action: Action
+    commands: tuple[str, ...] = ()
+    refusal: DriverError | None = None
+
+
+def _occupied(
+    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
+) -> Rejected | None:
+    """Why binding the target's ACLs would replace a filter that is not this line's, if so."""
+    families = {family_of(p) for p in target.prefixes}
+    for family in FAMILIES:
+        if family not in families:
+            continue
+        for direction in DIRECTIONS:
+            where = f"{target.interface} already filters {_DIRECTION_WORD[(family, direction)]}"
+            other = claimed.get((family, direction))
+            if other is not None and other != target.line_id:
+                name = acl_name(family, other)
+                return Rejected(f"{where} with {name} (line {other}, cut in this batch)")
+            holder = config.holder(target.interface, family, direction)
+            if holder is None:
+                continue
+            owner = owner_of(family, holder)
+            if owner == target.line_id or owner in restored:
+                continue
+            if owner is None:
+                return Rejected(f"{where} with {holder}; not replacing a foreign ACL")
+            return Rejected(
+                f"{where} with {holder} (line {owner}); not replacing another line's ACL"
+            )
+    return None
+
+
+def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
+    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
+    refused on its own and the rest of the batch goes ahead."""
+    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
+    restored = {t.line_id for t in batch.restores}
+    claimed: dict[str, dict[Slot, int]] = {}
+    plans: list[LinePlan] = []
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    for action, target in work:
+        found = config.get(target.line_id)
+        try:
+            check_target(target)
+            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
+                slots = claimed.setdefault(target.interface, {})
+                conflict = _occupied(target, config, restored, slots)
+                if conflict is not None:
+                    raise conflict
+                for prefix in target.prefixes:
+                    for direction in DIRECTIONS:
+                        slots[(family_of(prefix), direction)] = target.line_id
+            commands = render_line(action, target, found)
+        except DriverError as refusal:
+            plans.append(LinePlan(target, action, refusal=refusal))
+            continue
+        plans.append(LinePlan(target, action, tuple(commands)))
+    return tuple(plans)
+
+
+def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+    """(index of the command, error line) for every `%` error the device answered.
+
+    The device echoes each command after its prompt; an error line belongs to the last command
+    echoed before it. Syslog messages (`%SYS-5-CONFIG_I: ...`) are not errors.
+    """
+    found: list[tuple[int | None, str]] = []
+    current: int | None = None
+    upcoming = 0
+    for raw in output.splitlines():
+        line = raw.strip()
+        if line.startswith("%"):
+            if not _SYSLOG.match(line):
+                found.append((current, line))
+            continue
+        if upcoming < len(commands):
+            command = commands[upcoming].strip()
+            if line == command or line.endswith("#" + command):
+                current = upcoming
+                upcoming += 1
+    return found
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# The session
+
+
+class CiscoIosDriver(Driver):
+    """One IOS router over SSH through netmiko (wrapped, not subclassed)."""
+
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, name: str, credentials: Credentials) -> None:
+        super().__init__(name, credentials)
+        self._connection: Any = None
+
+    # -- session lifecycle; netmiko's errors become the project's here -----------------------
+
+    def open(self) -> None:
+        if self._connection is not None:
+            return
+        creds = self.credentials
+        where = f"{self.name} ({creds.host}:{creds.port})"
+        try:
+            connection = ConnectHandler(
+                device_type=PLATFORM,
+                host=creds.host,
+                port=creds.port,
+                username=creds.username,
+                password=creds.password,
+                secret=creds.secret,
+                fast_cli=True,
+                conn_timeout=creds.timeout,
+                auth_timeout=creds.timeout,
+                banner_timeout=creds.timeout,
+                timeout=creds.timeout,
+                use_keys=False,
+                allow_agent=False,
+            )
+        except NetmikoAuthenticationException as exc:
+            raise AuthFailed(f"{where}: login refused") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            raise Unreachable(f"{where}: cannot open an SSH session: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            raise Unreachable(f"{where}: cannot connect: {exc}") from exc
+        try:
+            connection.enable()
+        except ValueError as exc:
+            _discard(connection)
+            raise AuthFailed(f"{where}: enable refused") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            _discard(connection)
+            raise Unreachable(f"{where}: session lost entering enable: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            _discard(connection)
+            raise Unreachable(f"{where}: session lost entering enable: {exc}") from exc
+        self._connection = connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.disconnect()
+            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
+                pass
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        """The open connection (opened here, and closed after, if it was not already)."""
+        opened_here = self._connection is None
+        self.open()
+        try:
+            yield self._connection
+        finally:
+            if opened_here:
+                self.close()
+
+    @contextmanager
+    def _exchange(self, what: str) -> Iterator[None]:
+        """Translate errors of one exchange on an open session; a broken session is dropped."""
+        where = f"{self.name} ({self.credentials.host}:{self.credentials.port})"
+        try:
+            yield
+        except ReadTimeout as exc:
+            if self._alive():
+                self._drop()
+                raise Timeout(f"{where}: no answer to {what}") from exc
+            self._drop()
+            raise Unreachable(f"{where}: session closed during {what}") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            self._drop()
+            raise Unreachable(f"{where}: session lost during {what}: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            self._drop()
+            raise Unreachable(f"{where}: session lost during {what}: {exc}") from exc
+
+    def _alive(self) -> bool:
+        channel = getattr(self._connection, "remote_conn", None)
+        transport = getattr(channel, "transport", None)
+        return bool(
+            channel is not None
+            and not channel.closed
+            and transport is not None
+            and transport.is_active()
+        )
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            _discard(connection)
+
+    # -- device exchanges ------------------------------------------------------------------
+
+    def _read_config(self) -> ParsedConfig:
+        with self._exchange("show running-config"):
+            prompt = re.escape(self._connection.base_prompt)
+            text = self._connection.send_command(
+                "show running-config",
+                # the trailing `end` then the exec prompt: a hostname or a description that
+                # contains the prompt text cannot end the read early
+                expect_string=rf"(?:^|\n)end[ \t]*\n\s*{prompt}[^\n]*#",
+                read_timeout=self.credentials.timeout,
+            )
+        return parse_running_config(text)
+
+    def _push(self, commands: Sequence[str]) -> str:
+        """One config session: `configure terminal`, the commands, `end`; the device's answer.
+
+        Entering and leaving config mode are sent as ordinary commands so that each exchange
+        waits on an explicit prompt pattern instead of netmiko's extra mode checks.
+        """
+        with self._exchange("configuration commands"):
+            output: str = self._connection.send_config_set(
+                list(commands),
+                cmd_verify=True,
+                enter_config_mode=False,
+                exit_config_mode=False,
+                read_timeout=self.credentials.timeout,
+                strip_prompt=False,
+                strip_command=False,
+            )
+        return output
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def read(self) -> ParsedConfig:
+        with self._session():
+            return self._read_config()
+
+    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
+        """All commands for the batch, restores first; refused lines contribute none.
+
+        Pass what `read()` returned: it also knows the foreign filters a cut must not replace.
+        Raises InvalidIdentifier if any target fails validation, before rendering anything.
+        """
+        for target in (*batch.restores, *batch.cuts):
+            check_target(target)
+        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """The one place a device error becomes a result."""
+        plans: tuple[LinePlan, ...] = ()
+        sent: tuple[str, ...] = ()
+        output = ""
+        try:
+            with self._session():
+                before = self._read_config()
+                plans = plan_batch(batch, before)
+                line_commands = [c for plan in plans for c in plan.commands]
+                rejections: dict[int, str] = {}
+                error: DriverError | None = None
+                if line_commands:
+                    sent = ("configure terminal", *line_commands, "end")
+                    output = self._push(sent)
+                    rejections, error = self._rejections(plans, sent, output)
+                after = self._read_config()
+        except DriverError as exc:
+            return BatchResult(
+                device=self.name,
+                outcomes=_unknown_outcomes(batch, plans, exc),
+                commands=sent,
+                device_output=output,
+                error=exc,
+            )
+        outcomes = tuple(_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
+        return BatchResult(self.name, outcomes, sent, output, error)
+
+    @staticmethod
+    def _rejections(
+        plans: Sequence[LinePlan], sent: Sequence[str], output: str
+    ) -> tuple[dict[int, str], Rejected | None]:
+        """Which plan each `%` error belongs to, and the batch's Rejected error if any."""
+        owner: list[int | None] = [None]
+        for index, plan in enumerate(plans):
+            owner.extend([index] * len(plan.commands))
+        owner.append(None)
+        by_plan: dict[int, str] = {}
+        messages: list[str] = []
+        for position, line in find_rejections(sent, output):
+            command = sent[position] if position is not None else "(unknown command)"
+            message = f"device rejected {command!r}: {line}"
+            messages.append(message)
+            plan_index = owner[position] if position is not None else None
+            if plan_index is not None:
+                by_plan.setdefault(plan_index, message)
+        if not messages:
+            return by_plan, None
+        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+        return by_plan, Rejected(messages[0] + more, output=output)
+
+
+def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
+    state = observed_state(after, plan.target)
+    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    verified = plan.refusal is None and state is wanted
+    error: str | None = None
+    if plan.refusal is not None:
+        error = _describe(plan.refusal)
+    elif not verified:
+        error = (
+            f"Rejected: {rejection}"
+            if rejection
+            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
+            f"expected {wanted}"
+        )
+    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
+
+
+def _unknown_outcomes(
+    batch: Batch, plans: Sequence[LinePlan], error: DriverError
+) -> tuple[LineOutcome, ...]:
+    """Every line UNKNOWN: the session failed before the device could be read back."""
+    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    return tuple(
+        LineOutcome(
+            target.line_id,
+            action,
+            commands.get((action, target.line_id), ()),
+            LineState.UNKNOWN,
+            False,
+            _describe(error),
+        )
+        for action, target in work
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _discard(connection: Any) -> None:
+    """Drop a session without the polite exit: after a failure the device may not answer."""
+    try:
+        connection.paramiko_cleanup()
+    except Exception:  # noqa: BLE001 - best effort on an already broken session
+        pass
