@@ -1,0 +1,1054 @@
+"""A simulated Cisco IOS router: its running configuration and the CLI that edits it.
+
+Pure state machine, no networking: lab/ssh.py feeds it one line at a time. The router holds the
+shared state; every SSH session drives its own CliSession (mode, current interface or ACL).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_network,
+)
+
+INVALID = "% Invalid input detected at '^' marker."
+INCOMPLETE = "% Incomplete command."
+CONFIG_BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
+CTRL_Z = "\x1a"
+
+_HOSTNAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_ACL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
+_IFACE_SPLIT = re.compile(r"([A-Za-z-]+)\s*(\d.*)")
+_SEQ_MAX = 2147483647
+_DESCRIPTION_MAX = 240
+
+# IOS interface types this model knows, for abbreviations such as `int gi0/1`.
+INTERFACE_TYPES = (
+    "GigabitEthernet",
+    "FastEthernet",
+    "TenGigabitEthernet",
+    "Ethernet",
+    "Loopback",
+    "Vlan",
+    "Port-channel",
+)
+
+
+class Mode(enum.Enum):
+    USER = ">"
+    PRIVILEGED = "#"
+    CONFIG = "(config)#"
+    INTERFACE = "(config-if)#"
+    EXTENDED_ACL = "(config-ext-nacl)#"
+    IPV6_ACL = "(config-ipv6-acl)#"
+
+    @property
+    def is_config(self) -> bool:
+        return self not in (Mode.USER, Mode.PRIVILEGED)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the router prints after one input line: output text, then the new prompt."""
+
+    output: str
+    prompt: str
+    close: bool = False
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class V4Match:
+    """Source or destination of an extended ACE: an address and an IOS wildcard."""
+
+    address: IPv4Address
+    wildcard: IPv4Address
+
+    def __str__(self) -> str:
+        if int(self.wildcard) == 0xFFFFFFFF:
+            return "any"
+        if int(self.wildcard) == 0:
+            return f"host {self.address}"
+        return f"{self.address} {self.wildcard}"
+
+
+@dataclass(frozen=True)
+class V6Match:
+    network: IPv6Network
+
+    def __str__(self) -> str:
+        if self.network.prefixlen == 0:
+            return "any"
+        if self.network.prefixlen == 128:
+            return f"host {_v6(self.network.network_address)}"
+        return f"{_v6(self.network.network_address)}/{self.network.prefixlen}"
+
+
+@dataclass(frozen=True)
+class Ace:
+    """One access-control entry; `remark` entries carry text instead of matches."""
+
+    seq: int
+    action: str  # permit | deny | remark
+    source: V4Match | V6Match | None = None
+    destination: V4Match | V6Match | None = None
+    remark: str = ""
+
+    def body(self) -> tuple[str, object, object, str]:
+        return (self.action, self.source, self.destination, self.remark)
+
+    def text(self, protocol: str) -> str:
+        if self.action == "remark":
+            return f"remark {self.remark}"
+        return f"{self.action} {protocol} {self.source} {self.destination}"
+
+
+@dataclass
+class Acl:
+    name: str
+    family: int  # 4 or 6
+    entries: list[Ace] = field(default_factory=list)
+
+    def next_seq(self) -> int:
+        return max((e.seq for e in self.entries), default=0) + 10
+
+    def add(self, ace: Ace) -> str:
+        """Insert in sequence order; a duplicate entry is ignored, as IOS does."""
+        if any(e.body() == ace.body() for e in self.entries):
+            return ""
+        if any(e.seq == ace.seq for e in self.entries):
+            return "% Duplicate sequence number\n"
+        self.entries.append(ace)
+        self.entries.sort(key=lambda e: e.seq)
+        return ""
+
+    def config_lines(self) -> list[str]:
+        lines = []
+        for e in self.entries:
+            if e.action == "remark":
+                lines.append(f" remark {e.remark}")
+            elif self.family == 4:
+                lines.append(f" {e.action:<6} ip {e.source} {e.destination}")
+            else:
+                lines.append(f" {e.action} ipv6 {e.source} {e.destination}")
+        return lines
+
+
+@dataclass
+class Interface:
+    name: str
+    description: str = ""
+    ipv4: tuple[IPv4Address, IPv4Address] | None = None  # address, mask
+    ipv6: list[IPv6Interface] = field(default_factory=list)
+    ipv6_enable: bool = False
+    shutdown: bool = False
+    access_group: dict[str, str] = field(default_factory=dict)  # direction -> ACL name
+    traffic_filter: dict[str, str] = field(default_factory=dict)
+
+    def config_lines(self) -> list[str]:
+        lines = [f"interface {self.name}"]
+        if self.description:
+            lines.append(f" description {self.description}")
+        if self.ipv4 is None:
+            lines.append(" no ip address")
+        else:
+            lines.append(f" ip address {self.ipv4[0]} {self.ipv4[1]}")
+        for direction in ("in", "out"):
+            if direction in self.access_group:
+                lines.append(f" ip access-group {self.access_group[direction]} {direction}")
+        if self.shutdown:
+            lines.append(" shutdown")
+        for address in self.ipv6:
+            lines.append(f" ipv6 address {_v6(address.ip)}/{address.network.prefixlen}")
+        if self.ipv6_enable:
+            lines.append(" ipv6 enable")
+        for direction in ("in", "out"):
+            if direction in self.traffic_filter:
+                lines.append(f" ipv6 traffic-filter {self.traffic_filter[direction]} {direction}")
+        return lines
+
+
+def _v6(address: IPv6Address) -> str:
+    return str(address).upper()
+
+
+# Global lines the model stores verbatim, and where IOS prints them in the running-config:
+# rank 0 before the interfaces, 1 after them, 2 after the IPv4 ACLs, 3 after the IPv6 ACLs,
+# 4 after the line blocks.
+_VERBATIM_FIRST = {
+    "service": 0,
+    "username": 0,
+    "clock": 0,
+    "aaa": 0,
+    "ntp": 4,
+    "logging": 2,
+    "snmp-server": 3,
+    "ip": 0,
+    "ipv6": 0,
+}
+_VERBATIM_IP = {
+    "domain": 0,
+    "domain-name": 0,
+    "name-server": 0,
+    "cef": 0,
+    "ssh": 0,
+    "forward-protocol": 1,
+    "http": 1,
+    "route": 1,
+    "tftp": 1,
+    "scp": 1,
+}
+_VERBATIM_IPV6 = {"unicast-routing": 0, "cef": 0, "route": 1}
+_NO_ARGUMENT_OK = {("ip", "cef"), ("ipv6", "unicast-routing"), ("ipv6", "cef")}
+
+
+def _global_rank(line: str) -> int:
+    words = line.split()
+    first = words[0]
+    if first == "ip":
+        return _VERBATIM_IP[words[1]]
+    if first == "ipv6":
+        return _VERBATIM_IPV6[words[1]]
+    return _VERBATIM_FIRST[first]
+
+
+class IosRouter:
+    """One router's shared state. Sessions are created with `open_session()`."""
+
+    def __init__(
+        self,
+        hostname: str = "Router",
+        secret: str = "",
+        interfaces: Iterable[str] = ("GigabitEthernet0/0", "GigabitEthernet0/1"),
+    ) -> None:
+        if not _HOSTNAME.fullmatch(hostname):
+            raise ValueError(f"invalid hostname {hostname!r}")
+        self.hostname = hostname
+        self.secret = secret
+        self.interfaces: dict[str, Interface] = {}
+        for name in interfaces:
+            if not _IFACE_SPLIT.fullmatch(name) or name in self.interfaces:
+                raise ValueError(f"invalid or duplicate interface name {name!r}")
+            self.interfaces[name] = Interface(name)
+        self.ipv4_acls: dict[str, Acl] = {}
+        self.ipv6_acls: dict[str, Acl] = {}
+        self.global_lines: list[str] = []
+        self.startup_config: str = ""
+        self.booted = time.monotonic()
+        # Sessions run in the lab's event loop; tests read and edit state from their own thread.
+        self.lock = threading.RLock()
+        self.console = CliSession(self)
+
+    def open_session(self) -> CliSession:
+        return CliSession(self)
+
+    def execute(self, line: str) -> Reply:
+        """Run one line on the router's console session."""
+        return self.console.execute(line)
+
+    def configure(self, lines: Iterable[str]) -> None:
+        """Apply config lines as an operator at the console would; any error raises."""
+        session = CliSession(self, Mode.PRIVILEGED)
+        with self.lock:
+            session.execute("configure terminal")
+            for line in lines:
+                reply = session.execute(line)
+                if reply.output.lstrip(" ^\n").startswith("%"):
+                    raise ValueError(f"{self.hostname}: {line.strip()!r} rejected: {reply.output}")
+            session.execute("end")
+
+    # ------------------------------------------------------------------ rendering
+
+    def running_config(self) -> str:
+        """The configuration as `show running-config` prints it, from `!` to `end`."""
+        with self.lock:
+            ranks: dict[int, list[str]] = {r: [] for r in range(5)}
+            for line in self.global_lines:
+                ranks[_global_rank(line)].append(line)
+            out = [
+                "!",
+                "version 15.9",
+                "service timestamps debug datetime msec",
+                "service timestamps log datetime msec",
+                "no service password-encryption",
+                "!",
+                f"hostname {self.hostname}",
+                "!",
+                "boot-start-marker",
+                "boot-end-marker",
+                "!",
+            ]
+            if self.secret:
+                out += [f"enable secret 9 {_fake_hash(self.secret)}", "!"]
+            out += ["no aaa new-model", "!"]
+            out += _group(ranks[0])
+            for interface in self.interfaces.values():
+                out += interface.config_lines() + ["!"]
+            out += _group(ranks[1])
+            for acl in self.ipv4_acls.values():
+                out += [f"ip access-list extended {acl.name}"] + acl.config_lines() + ["!"]
+            out += _group(ranks[2])
+            for acl in self.ipv6_acls.values():
+                out += [f"ipv6 access-list {acl.name}"] + acl.config_lines() + ["!"]
+            out += _group(ranks[3])
+            out += [
+                "control-plane",
+                "!",
+                "line con 0",
+                "line aux 0",
+                "line vty 0 4",
+                " login local",
+                " transport input ssh",
+                "!",
+            ]
+            out += _group(ranks[4])
+            out.append("end")
+            return "\n".join(out) + "\n"
+
+    def show_running_config(self, interface: str | None = None) -> str:
+        if interface is None:
+            body = self.running_config()
+        else:
+            body = "\n".join(["!", *self.interfaces[interface].config_lines(), "end"]) + "\n"
+        return (
+            f"Building configuration...\n\nCurrent configuration : {len(body.encode())} bytes\n"
+            + body
+        )
+
+    def show_version(self) -> str:
+        uptime = int(time.monotonic() - self.booted)
+        hours, minutes = uptime // 3600, uptime // 60 % 60
+        board = hashlib.sha256(self.hostname.encode()).hexdigest()[:11].upper()
+        gig = sum(1 for n in self.interfaces if n.startswith("GigabitEthernet"))
+        return (
+            "Cisco IOS Software, IOSv Software (VIOS-ADVENTERPRISEK9-M), Version 15.9(3)M6, "
+            "RELEASE SOFTWARE (fc1)\n"
+            "Technical Support: http://www.cisco.com/techsupport\n"
+            "Copyright (c) 1986-2022 by Cisco Systems, Inc.\n"
+            "Compiled Thu 11-Aug-22 10:00 by prod_rel_team\n"
+            "\n"
+            "ROM: Bootstrap program is IOSv\n"
+            "\n"
+            f"{self.hostname} uptime is {hours} hours, {minutes} minutes\n"
+            "System returned to ROM by reload\n"
+            'System image file is "flash0:/vios-adventerprisek9-m"\n'
+            "Last reload reason: Unknown reason\n"
+            "\n"
+            "cisco IOSv (revision 1.0) processor with 460137K/62464K bytes of memory.\n"
+            f"Processor board ID {board}\n"
+            f"{gig} Gigabit Ethernet interfaces\n"
+            "DRAM configuration is 72 bits wide with parity disabled.\n"
+            "256K bytes of non-volatile configuration memory.\n"
+            "2097152K bytes of ATA System CompactFlash 0 (Read/Write)\n"
+            "\n"
+            "Configuration register is 0x0\n"
+        )
+
+    def show_ip_interface_brief(self) -> str:
+        rows = [
+            f"{'Interface':<27}{'IP-Address':<16}OK? Method {'Status':<22}Protocol",
+        ]
+        for i in self.interfaces.values():
+            address = str(i.ipv4[0]) if i.ipv4 else "unassigned"
+            method = "NVRAM" if i.ipv4 else "unset"
+            status, proto = ("administratively down", "down") if i.shutdown else ("up", "up")
+            rows.append(f"{i.name:<27}{address:<16}YES {method:<7}{status:<22}{proto}")
+        return "\n".join(rows) + "\n"
+
+    def show_access_lists(self, family: int | None, name: str | None) -> str:
+        out = []
+        if family in (None, 4):
+            for acl in self.ipv4_acls.values():
+                if name is None or acl.name == name:
+                    out.append(f"Extended IP access list {acl.name}")
+                    out += [f"    {e.seq} {e.text('ip')}" for e in acl.entries]
+        if family in (None, 6):
+            for acl in self.ipv6_acls.values():
+                if name is None or acl.name == name:
+                    out.append(f"IPv6 access list {acl.name}")
+                    out += [f"    {e.text('ipv6')} sequence {e.seq}" for e in acl.entries]
+        return "".join(line + "\n" for line in out)
+
+
+def _group(lines: list[str]) -> list[str]:
+    return [*lines, "!"] if lines else []
+
+
+def _fake_hash(secret: str) -> str:
+    digest = hashlib.sha256(b"lab:" + secret.encode()).hexdigest()
+    return f"$9${digest[:14]}${digest[14:57]}"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _CliError(Exception):
+    """A rejected line. `depth` orders errors: the parser that got furthest wins."""
+
+    def __init__(self, depth: int, message: str = "") -> None:
+        super().__init__(message)
+        self.depth = depth
+
+
+class _Invalid(_CliError):
+    pass
+
+
+class _Incomplete(_CliError):
+    pass
+
+
+class _Ambiguous(_CliError):
+    pass
+
+
+class _Refused(_CliError):
+    """Syntactically fine but refused with IOS's own message (not a caret)."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    pos: int
+
+
+class _Cursor:
+    """Walks the words of one line, raising IOS-style errors as it goes."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.tokens = [_Token(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
+        self.i = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.tokens)
+
+    def next(self) -> _Token:
+        token = self.peek()
+        if token is None:
+            raise _Incomplete(len(self.line) + 1)
+        self.i += 1
+        return token
+
+    def keyword(self, choices: Sequence[str]) -> str:
+        """The next word, matched against keywords by unique prefix as IOS does."""
+        token = self.next()
+        word = token.text.lower()
+        if word in choices:
+            return word
+        hits = [c for c in choices if c.startswith(word)]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise _Ambiguous(token.pos + len(token.text))
+        raise _Invalid(token.pos)
+
+    def optional_keyword(self, choices: Sequence[str]) -> str | None:
+        if self.at_end():
+            return None
+        return self.keyword(choices)
+
+    def rest(self) -> str:
+        """The raw remainder of the line from the next word (free text or a regex)."""
+        token = self.next()
+        self.i = len(self.tokens)
+        return self.line[token.pos :].rstrip()
+
+    def done(self) -> None:
+        token = self.peek()
+        if token is not None:
+            raise _Invalid(token.pos)
+
+    def invalid(self, token: _Token) -> _Invalid:
+        return _Invalid(token.pos)
+
+
+def _ipv4(token: _Token) -> IPv4Address:
+    try:
+        return IPv4Address(token.text)
+    except ValueError:
+        raise _Invalid(token.pos) from None
+
+
+def _netmask(token: _Token) -> IPv4Address:
+    mask = _ipv4(token)
+    try:
+        IPv4Network(f"0.0.0.0/{mask}")
+    except ValueError:
+        raise _Invalid(token.pos) from None
+    return mask
+
+
+def _v4_match(cur: _Cursor) -> V4Match:
+    token = cur.next()
+    word = token.text.lower()
+    if word == "any":
+        return V4Match(IPv4Address(0), IPv4Address(0xFFFFFFFF))
+    if word == "host":
+        return V4Match(_ipv4(cur.next()), IPv4Address(0))
+    address = _ipv4(token)
+    wildcard = _ipv4(cur.next())
+    # IOS clears the address bits the wildcard ignores.
+    masked = IPv4Address(int(address) & ~int(wildcard) & 0xFFFFFFFF)
+    return V4Match(masked, wildcard)
+
+
+def _v6_match(cur: _Cursor) -> V6Match:
+    token = cur.next()
+    word = token.text.lower()
+    if word == "any":
+        return V6Match(IPv6Network("::/0"))
+    if word == "host":
+        host = cur.next()
+        try:
+            return V6Match(IPv6Network(IPv6Address(host.text)))
+        except ValueError:
+            raise _Invalid(host.pos) from None
+    if "/" not in token.text:
+        raise _Invalid(token.pos)
+    try:
+        network = ip_network(token.text, strict=False)
+    except ValueError:
+        raise _Invalid(token.pos) from None
+    if not isinstance(network, IPv6Network):
+        raise _Invalid(token.pos)
+    return V6Match(network)
+
+
+def _seq(token: _Token) -> int:
+    if not token.text.isdigit() or not 1 <= int(token.text) <= _SEQ_MAX:
+        raise _Invalid(token.pos)
+    return int(token.text)
+
+
+def _acl_name(token: _Token) -> str:
+    if not _ACL_NAME.fullmatch(token.text):
+        raise _Invalid(token.pos)
+    return token.text
+
+
+def _filter(output: str, kind: str, pattern: re.Pattern[str]) -> str:
+    lines = output.splitlines()
+    if kind == "include":
+        kept = [line for line in lines if pattern.search(line)]
+    elif kind == "exclude":
+        kept = [line for line in lines if not pattern.search(line)]
+    elif kind == "begin":
+        start = next((i for i, line in enumerate(lines) if pattern.search(line)), len(lines))
+        kept = lines[start:]
+    else:  # section: a top-level line and its indented children, if any of them matches
+        kept = []
+        sections: list[list[str]] = []
+        for line in lines:
+            if line.startswith(" ") and sections:
+                sections[-1].append(line)
+            else:
+                sections.append([line])
+        for section in sections:
+            if any(pattern.search(line) for line in section):
+                kept += section
+    return "".join(line + "\n" for line in kept)
+
+
+Action = Callable[[], str]
+
+
+class CliSession:
+    """One user's CLI on a router: a mode, the object being edited, and the enable dialogue."""
+
+    def __init__(self, router: IosRouter, mode: Mode = Mode.USER) -> None:
+        self.router = router
+        self.mode = mode
+        self.context = ""  # interface or ACL name in a sub-mode
+        self.awaiting_secret = False
+
+    @property
+    def prompt(self) -> str:
+        if self.awaiting_secret:
+            return "Password: "
+        return self.router.hostname + self.mode.value
+
+    @property
+    def echo(self) -> bool:
+        """False while the router reads the enable secret, which IOS does not echo."""
+        return not self.awaiting_secret
+
+    @property
+    def in_config(self) -> bool:
+        return self.mode.is_config and not self.awaiting_secret
+
+    def reject(self, line: str) -> Reply:
+        """Answer a line as invalid input without touching any state."""
+        cur = _Cursor(line)
+        first = cur.peek()
+        return Reply(self._error_text(_Invalid(first.pos if first else 0), line), self.prompt)
+
+    def execute(self, line: str) -> Reply:
+        with self.router.lock:
+            if self.awaiting_secret:
+                return self._check_secret(line)
+            if line == CTRL_Z:
+                if self.mode.is_config:
+                    self._leave_config()
+                return Reply("", self.prompt)
+            prompt = self.prompt
+            try:
+                if self.mode.is_config:
+                    output = self._config(line)
+                else:
+                    output = self._exec(line, self.mode)
+            except _CliError as error:
+                return Reply(self._error_text(error, line, prompt), self.prompt)
+            except _Close:
+                return Reply("", "", close=True)
+            return Reply(output, self.prompt)
+
+    def _error_text(self, error: _CliError, line: str, prompt: str | None = None) -> str:
+        if isinstance(error, _Incomplete):
+            return f"{INCOMPLETE}\n\n"
+        if isinstance(error, _Ambiguous):
+            return f'% Ambiguous command:  "{line.strip()}"\n'
+        if isinstance(error, _Refused):
+            return f"{error}\n"
+        column = len(prompt if prompt is not None else self.prompt) + error.depth
+        return f"{' ' * column}^\n{INVALID}\n\n"
+
+    def _check_secret(self, line: str) -> Reply:
+        self.awaiting_secret = False
+        if self.router.secret and line == self.router.secret:
+            self.mode = Mode.PRIVILEGED
+            return Reply("", self.prompt)
+        return Reply("% Access denied\n\n", self.prompt)
+
+    def _leave_config(self) -> None:
+        self.mode = Mode.PRIVILEGED
+        self.context = ""
+
+    # ------------------------------------------------------------------ exec modes
+
+    def _exec(self, line: str, mode: Mode, from_config: bool = False) -> str:
+        cur = _Cursor(line)
+        if cur.at_end():
+            return ""
+        privileged = mode is Mode.PRIVILEGED
+        words = ["show", "terminal"]
+        if not from_config:
+            words += ["enable", "disable", "exit", "logout", "quit"]
+        if privileged:
+            words += ["write"] if from_config else ["configure", "write"]
+        command = cur.keyword(words)
+        if command in ("exit", "logout", "quit"):
+            cur.done()
+            raise _Close
+        if command == "enable":
+            cur.done()
+            if privileged:
+                return ""
+            if not self.router.secret:
+                return "% No password set\n\n"
+            self.awaiting_secret = True
+            return ""
+        if command == "disable":
+            cur.done()
+            self.mode = Mode.USER
+            return ""
+        if command == "terminal":
+            setting = cur.keyword(["length", "width"])
+            value = cur.next()
+            limit = 512 if setting == "length" else 511
+            if not value.text.isdigit() or int(value.text) > limit:
+                raise cur.invalid(value)
+            cur.done()
+            return ""
+        if command == "configure":
+            cur.keyword(["terminal"])
+            cur.done()
+            self.mode = Mode.CONFIG
+            return CONFIG_BANNER + "\n"
+        if command == "write":
+            if cur.optional_keyword(["memory"]) is not None:
+                cur.done()
+            self.router.startup_config = self.router.running_config()
+            return "Building configuration...\n[OK]\n"
+        return self._show(cur, privileged)
+
+    def _show(self, cur: _Cursor, privileged: bool) -> str:
+        words = ["version", "ip", "ipv6", "access-lists"]
+        if privileged:
+            words += ["running-config", "startup-config"]
+        what = cur.keyword(words)
+        pipe = next((i for i, t in enumerate(cur.tokens) if t.text == "|"), None)
+        tokens_end = len(cur.tokens) if pipe is None else pipe
+        if what == "version":
+            _done_before(cur, tokens_end)
+            output = self.router.show_version()
+        elif what == "running-config":
+            interface = None
+            if cur.i < tokens_end:
+                cur.keyword(["interface"])
+                interface = self._interface_name(cur, tokens_end)
+            _done_before(cur, tokens_end)
+            output = self.router.show_running_config(interface)
+        elif what == "startup-config":
+            _done_before(cur, tokens_end)
+            output = self.router.startup_config or "startup-config is not present\n"
+        elif what == "access-lists":
+            name = cur.next().text if cur.i < tokens_end else None
+            _done_before(cur, tokens_end)
+            output = self.router.show_access_lists(None, name)
+        elif what == "ip":
+            sub = cur.keyword(["interface", "access-lists"])
+            if sub == "interface":
+                cur.keyword(["brief"])
+                _done_before(cur, tokens_end)
+                output = self.router.show_ip_interface_brief()
+            else:
+                name = cur.next().text if cur.i < tokens_end else None
+                _done_before(cur, tokens_end)
+                output = self.router.show_access_lists(4, name)
+        else:
+            cur.keyword(["access-list"])
+            name = cur.next().text if cur.i < tokens_end else None
+            _done_before(cur, tokens_end)
+            output = self.router.show_access_lists(6, name)
+        if pipe is None:
+            return output
+        cur.i = pipe + 1
+        kind = cur.keyword(["include", "exclude", "begin", "section"])
+        regex_token = cur.peek()
+        text = cur.rest()
+        try:
+            pattern = re.compile(text)
+        except re.error:
+            raise _Invalid(regex_token.pos if regex_token else 0) from None
+        return _filter(output, kind, pattern)
+
+    # ------------------------------------------------------------------ config modes
+
+    def _config(self, line: str) -> str:
+        cur = _Cursor(line)
+        if cur.at_end():
+            return ""
+        sub_parser = {
+            Mode.INTERFACE: self._parse_interface,
+            Mode.EXTENDED_ACL: self._parse_ipv4_ace,
+            Mode.IPV6_ACL: self._parse_ipv6_ace,
+        }.get(self.mode)
+        if sub_parser is None:
+            return self._parse_global(_Cursor(line))()
+        try:
+            action = sub_parser(cur)
+        except _CliError as sub_error:
+            # IOS falls back to the parent mode for a line the sub-mode does not know.
+            try:
+                action = self._parse_global(_Cursor(line))
+            except _CliError as global_error:
+                raise max(sub_error, global_error, key=lambda e: e.depth) from None
+            self.mode, self.context = Mode.CONFIG, ""
+        return action()
+
+    def _common(self, cur: _Cursor) -> Action | None:
+        """`end`, `exit` and `do`, valid in every config mode."""
+        token = cur.peek()
+        if token is None or token.text.lower() not in ("end", "exit", "do"):
+            return None
+        word = cur.keyword(["end", "exit", "do"])
+        if word == "do":
+            rest = cur.rest()
+
+            def run_exec() -> str:
+                return self._exec(rest, Mode.PRIVILEGED, from_config=True)
+
+            return run_exec
+        cur.done()
+
+        def leave() -> str:
+            if word == "end" or self.mode is Mode.CONFIG:
+                self._leave_config()
+            else:
+                self.mode, self.context = Mode.CONFIG, ""
+            return ""
+
+        return leave
+
+    def _enter(self, mode: Mode, context: str) -> None:
+        self.mode, self.context = mode, context
+
+    def _parse_global(self, cur: _Cursor) -> Action:
+        common = self._common(cur)
+        if common is not None:
+            return common
+        negate = False
+        if cur.peek() is not None and cur.peek().text.lower() == "no":
+            cur.next()
+            negate = True
+        start = cur.i
+        first = cur.keyword(sorted({"hostname", "interface", *_VERBATIM_FIRST}))
+        router = self.router
+        if first == "hostname":
+            if negate:
+                cur.done()
+                return lambda: _set(router, "hostname", "Router")
+            token = cur.next()
+            cur.done()
+            if not _HOSTNAME.fullmatch(token.text):
+                raise _Refused(token.pos, "% Hostname contains one or more illegal characters.")
+            return lambda: _set(router, "hostname", token.text)
+        if first == "interface":
+            name = self._interface_name(cur, len(cur.tokens))
+            if negate:
+                raise _Invalid(cur.tokens[start].pos)
+            return lambda: _then(self._enter, Mode.INTERFACE, name)
+        words = [first]
+        if first in ("ip", "ipv6"):
+            table = _VERBATIM_IP if first == "ip" else _VERBATIM_IPV6
+            words.append(cur.keyword(sorted({"access-list", *table})))
+        if words == ["ip", "access-list"]:
+            cur.keyword(["extended"])
+            name = _acl_name(cur.next())
+            cur.done()
+            if negate:
+                return lambda: _drop(router.ipv4_acls, name)
+            return lambda: self._open_acl(router.ipv4_acls, name, 4, Mode.EXTENDED_ACL)
+        if words == ["ipv6", "access-list"]:
+            name = _acl_name(cur.next())
+            cur.done()
+            if negate:
+                return lambda: _drop(router.ipv6_acls, name)
+            return lambda: self._open_acl(router.ipv6_acls, name, 6, Mode.IPV6_ACL)
+        # Anything else the whitelist knows is kept verbatim, so tests can see it untouched.
+        if cur.at_end() and tuple(words) not in _NO_ARGUMENT_OK:
+            raise _Incomplete(len(cur.line) + 1)
+        text = " ".join(words + [t.text for t in cur.tokens[cur.i :]])
+        lines = router.global_lines
+        if negate:
+            return lambda: _then(_remove, lines, text)
+        return lambda: _then(_append_unique, lines, text)
+
+    def _interface_name(self, cur: _Cursor, end: int) -> str:
+        """`GigabitEthernet0/1`, `gi0/1` or `GigabitEthernet 0/1`; only existing ones."""
+        if cur.i >= end:
+            raise _Incomplete(len(cur.line) + 1)
+        token = cur.tokens[cur.i]
+        text = token.text
+        consumed = 1
+        if text.isalpha() and cur.i + 1 < end:
+            text += cur.tokens[cur.i + 1].text
+            consumed = 2
+        match = _IFACE_SPLIT.fullmatch(text)
+        if match is None:
+            raise _Invalid(token.pos)
+        kind = match.group(1).lower()
+        types = [t for t in INTERFACE_TYPES if t.lower().startswith(kind)]
+        exact = [t for t in types if t.lower() == kind]
+        types = exact or types
+        if len(types) != 1:
+            raise _Invalid(token.pos)
+        name = types[0] + match.group(2)
+        if name not in self.router.interfaces:
+            raise _Invalid(token.pos)
+        cur.i += consumed
+        if cur.i < end:
+            raise _Invalid(cur.tokens[cur.i].pos)
+        return name
+
+    def _open_acl(self, acls: dict[str, Acl], name: str, family: int, mode: Mode) -> str:
+        acls.setdefault(name, Acl(name, family))
+        self._enter(mode, name)
+        return ""
+
+    def _current_acl(self, acls: dict[str, Acl], family: int) -> Acl:
+        # Another session may have deleted the ACL meanwhile; editing it recreates it.
+        return acls.setdefault(self.context, Acl(self.context, family))
+
+    # ------------------------------------------------------------------ interface mode
+
+    def _parse_interface(self, cur: _Cursor) -> Action:
+        common = self._common(cur)
+        if common is not None:
+            return common
+        negate = cur.peek() is not None and cur.peek().text.lower() == "no"
+        if negate:
+            cur.next()
+        word = cur.keyword(["description", "ip", "ipv6", "shutdown"])
+        interface = self.router.interfaces[self.context]
+        if word == "shutdown":
+            cur.done()
+            return lambda: _set(interface, "shutdown", not negate)
+        if word == "description":
+            if negate:
+                cur.done()
+                return lambda: _set(interface, "description", "")
+            start = cur.peek()
+            text = cur.rest()
+            if len(text) > _DESCRIPTION_MAX:
+                raise _Invalid((start.pos if start else 0) + _DESCRIPTION_MAX)
+            return lambda: _set(interface, "description", text)
+        if word == "ip":
+            sub = cur.keyword(["address", "access-group"])
+            if sub == "address":
+                if negate:
+                    if not cur.at_end():
+                        _ipv4(cur.next())
+                        _netmask(cur.next())
+                    cur.done()
+                    return lambda: _set(interface, "ipv4", None)
+                address, mask = _ipv4(cur.next()), _netmask(cur.next())
+                cur.done()
+                return lambda: _set(interface, "ipv4", (address, mask))
+            return self._parse_binding(cur, interface.access_group, negate)
+        sub = cur.keyword(["address", "enable", "traffic-filter"])
+        if sub == "enable":
+            cur.done()
+            return lambda: _set(interface, "ipv6_enable", not negate)
+        if sub == "address":
+            if negate and cur.at_end():
+                return lambda: _then(interface.ipv6.clear)
+            token = cur.next()
+            cur.done()
+            try:
+                address = IPv6Interface(token.text)
+            except ValueError:
+                raise _Invalid(token.pos) from None
+            if "/" not in token.text:
+                raise _Invalid(token.pos)
+            if negate:
+                return lambda: _then(_remove, interface.ipv6, address)
+            return lambda: _then(_append_unique, interface.ipv6, address)
+        return self._parse_binding(cur, interface.traffic_filter, negate)
+
+    def _parse_binding(self, cur: _Cursor, bindings: dict[str, str], negate: bool) -> Action:
+        """`NAME in|out`: one ACL per direction; binding another replaces it, as on IOS.
+
+        The `no` form removes whatever is bound in that direction: IOS does not check the
+        name, so a `no ip access-group OURS in` removes a foreign ACL bound there too.
+        """
+        token = cur.next()
+        if negate and token.text.lower() in ("in", "out"):
+            direction = token.text.lower()
+        else:
+            name = _acl_name(token)
+            direction = cur.keyword(["in", "out"])
+        cur.done()
+        if negate:
+            return lambda: _then(bindings.pop, direction, None)
+        return lambda: _then(bindings.__setitem__, direction, name)
+
+    # ------------------------------------------------------------------ ACL modes
+
+    def _parse_ipv4_ace(self, cur: _Cursor) -> Action:
+        common = self._common(cur)
+        if common is not None:
+            return common
+        negate = cur.peek() is not None and cur.peek().text.lower() == "no"
+        if negate:
+            cur.next()
+        first = cur.peek()
+        seq = None
+        if first is not None and first.text.isdigit():
+            seq = _seq(cur.next())
+            if negate:
+                cur.done()
+                return lambda: self._delete_seq(4, seq)
+        action = cur.keyword(["permit", "deny", "remark"])
+        if action == "remark":
+            text = cur.rest()
+            return self._ace_action(4, negate, seq, Ace(0, "remark", remark=text))
+        cur.keyword(["ip"])
+        source = _v4_match(cur)
+        destination = _v4_match(cur)
+        cur.done()
+        return self._ace_action(4, negate, seq, Ace(0, action, source, destination))
+
+    def _parse_ipv6_ace(self, cur: _Cursor) -> Action:
+        common = self._common(cur)
+        if common is not None:
+            return common
+        negate = cur.peek() is not None and cur.peek().text.lower() == "no"
+        if negate:
+            cur.next()
+        seq = None
+        if cur.peek() is not None and cur.peek().text.lower() == "sequence":
+            cur.next()
+            seq = _seq(cur.next())
+            if negate:
+                cur.done()
+                return lambda: self._delete_seq(6, seq)
+        action = cur.keyword(["permit", "deny", "remark"])
+        if action == "remark":
+            text = cur.rest()
+            return self._ace_action(6, negate, seq, Ace(0, "remark", remark=text))
+        cur.keyword(["ipv6"])
+        source = _v6_match(cur)
+        destination = _v6_match(cur)
+        cur.done()
+        return self._ace_action(6, negate, seq, Ace(0, action, source, destination))
+
+    def _acls(self, family: int) -> dict[str, Acl]:
+        return self.router.ipv4_acls if family == 4 else self.router.ipv6_acls
+
+    def _delete_seq(self, family: int, seq: int) -> str:
+        acl = self._current_acl(self._acls(family), family)
+        acl.entries = [e for e in acl.entries if e.seq != seq]
+        return ""
+
+    def _ace_action(self, family: int, negate: bool, seq: int | None, ace: Ace) -> Action:
+        def apply() -> str:
+            acl = self._current_acl(self._acls(family), family)
+            if negate:
+                acl.entries = [e for e in acl.entries if e.body() != ace.body()]
+                return ""
+            number = seq if seq is not None else acl.next_seq()
+            return acl.add(Ace(number, ace.action, ace.source, ace.destination, ace.remark))
+
+        return apply
+
+
+class _Close(Exception):
+    """The session ends (exit from an exec mode)."""
+
+
+def _done_before(cur: _Cursor, end: int) -> None:
+    if cur.i < end:
+        raise _Invalid(cur.tokens[cur.i].pos)
+
+
+def _set(target: object, attribute: str, value: object) -> str:
+    setattr(target, attribute, value)
+    return ""
+
+
+def _then(function: Callable[..., object], *args: object) -> str:
+    function(*args)
+    return ""
+
+
+def _drop(acls: dict[str, Acl], name: str) -> str:
+    acls.pop(name, None)
+    return ""
+
+
+def _append_unique(items: list, item: object) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _remove(items: list, item: object) -> None:
+    if item in items:
+        items.remove(item)
