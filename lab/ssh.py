@@ -1,0 +1,294 @@
+"""SSH front of a simulated router: one asyncssh listener per device, one CLI per session.
+
+Echo is done here, a line at a time when the line is processed, as a router does: asyncssh's
+line editor echoes on arrival, and under load netmiko then loses the prompt (VENDORS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import re
+import socket
+from dataclasses import dataclass, field, fields
+
+import asyncssh
+
+from lab.cisco_ios import CTRL_Z, CliSession, IosRouter, Reply
+
+_CTRL_C = "\x03"
+_ERASE = ("\x08", "\x7f")
+_READ_SIZE = 4096
+
+
+@functools.cache
+def host_key() -> asyncssh.SSHKey:
+    """One ed25519 host key per process, made on first use."""
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@dataclass
+class Faults:
+    """What can go wrong with a device, changeable while it runs."""
+
+    latency_ms: int = 0
+    refuse_connections: bool = False
+    auth_fail: bool = False
+    drop_after: int | None = None  # close the session after its k-th command
+    reject: tuple[str, ...] = ()  # config lines matching any of these are refused
+    _patterns: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
+        if self.drop_after is not None and self.drop_after < 1:
+            raise ValueError(f"drop_after must be >= 1 or None, got {self.drop_after}")
+        self.reject = tuple(self.reject)
+        try:
+            self._patterns = tuple(re.compile(p) for p in self.reject)
+        except re.error as exc:
+            raise ValueError(f"bad reject pattern: {exc}") from None
+
+    def update(self, **changes: object) -> None:
+        names = {f.name for f in fields(self) if not f.name.startswith("_")}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.validate()
+
+    def rejects(self, line: str) -> bool:
+        return any(p.search(line.strip()) for p in self._patterns)
+
+
+class LineSplitter:
+    """Turns raw terminal input into lines; `\\r`, `\\n` and `\\r\\n` each end one line.
+
+    Ctrl-Z and Ctrl-C end a line of their own (IOS acts on them at once, no Enter needed).
+    """
+
+    def __init__(self) -> None:
+        self._buffer: list[str] = []
+        self._after_cr = False
+
+    def feed(self, data: str) -> list[str]:
+        lines = []
+        for char in data:
+            if char == "\n" and self._after_cr:
+                self._after_cr = False
+                continue
+            self._after_cr = char == "\r"
+            if char in ("\r", "\n"):
+                lines.append("".join(self._buffer))
+                self._buffer.clear()
+            elif char in (CTRL_Z, _CTRL_C):
+                self._buffer.clear()
+                lines.append(CTRL_Z)
+            elif char in _ERASE:
+                if self._buffer:
+                    self._buffer.pop()
+            else:
+                self._buffer.append(char)
+        return lines
+
+
+class DeviceServer:
+    """One simulated device on one loopback port. Lives in the lab's event loop."""
+
+    def __init__(
+        self,
+        router: IosRouter,
+        *,
+        username: str,
+        password: str,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.router = router
+        self.username = username
+        self.password = password
+        self.faults = faults if faults is not None else Faults()
+        self.host = host
+        self.port = port
+        self.commands_seen = 0
+        self._listener: asyncssh.SSHAcceptor | None = None
+        self._reserved: socket.socket | None = None  # bound, not listening: refuses
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def sessions(self) -> int:
+        return len(self._connections)
+
+    async def start(self) -> int:
+        """Bind the port (learning it when 0) and listen unless connections are refused."""
+        if self.faults.refuse_connections:
+            self._reserve()
+        else:
+            await self._listen()
+        return self.port
+
+    async def stop(self) -> None:
+        await self._unlisten()
+        self._release()
+        for conn in list(self._connections):
+            conn.close()
+        for conn in list(self._connections):
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 2)
+            except (TimeoutError, OSError, asyncssh.Error):
+                conn.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+
+    async def set_faults(self, **changes: object) -> None:
+        was_refusing = self.faults.refuse_connections
+        self.faults.update(**changes)
+        if self.faults.refuse_connections and not was_refusing:
+            await self._unlisten()
+            self._reserve()
+        elif was_refusing and not self.faults.refuse_connections:
+            self._release()
+            await self._listen()
+
+    # ------------------------------------------------------------------ listening
+
+    async def _listen(self) -> None:
+        self._listener = await asyncssh.create_server(
+            lambda: _SshServer(self),
+            self.host,
+            self.port,
+            server_host_keys=[host_key()],
+            process_factory=self._run_session,
+            line_editor=False,
+            encoding="utf-8",
+            errors="replace",
+            backlog=1024,
+            reuse_address=True,
+            login_timeout=30,
+        )
+        self.port = self._listener.get_port()
+
+    async def _unlisten(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            await self._listener.wait_closed()
+            self._listener = None
+
+    def _reserve(self) -> None:
+        """Hold the port without listening, so connecting gets a real 'connection refused'."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        self._reserved = sock
+
+    def _release(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
+
+    # ------------------------------------------------------------------ one session
+
+    async def _run_session(self, process: asyncssh.SSHServerProcess) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        session = self.router.open_session()
+        splitter = LineSplitter()
+        commands = 0
+        try:
+            process.stdout.write("\r\n" + session.prompt)
+            while True:
+                try:
+                    data = await process.stdin.read(_READ_SIZE)
+                except (asyncssh.TerminalSizeChanged, asyncssh.BreakReceived):
+                    continue
+                except asyncssh.SignalReceived:
+                    continue
+                if not data:
+                    break
+                for line in splitter.feed(data):
+                    reply, counted = await self._answer(process, session, line)
+                    if counted:
+                        commands += 1
+                        self.commands_seen += 1
+                    if reply.close:
+                        process.exit(0)
+                        return
+                    drop = self.faults.drop_after
+                    if counted and drop is not None and commands >= drop:
+                        await process.stdout.drain()
+                        process.get_extra_info("connection").close()
+                        return
+                await process.stdout.drain()
+        except (asyncssh.Error, ConnectionError, BrokenPipeError, asyncio.CancelledError):
+            pass
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            if not process.is_closing():
+                process.close()
+
+    async def _answer(
+        self, process: asyncssh.SSHServerProcess, session: CliSession, line: str
+    ) -> tuple[Reply, bool]:
+        """Echo the line, wait out the latency, run it and print output and prompt."""
+        if line == CTRL_Z:
+            process.stdout.write("^Z\r\n")
+        elif session.echo:
+            process.stdout.write(line + "\r\n")
+        else:
+            process.stdout.write("\r\n")
+        counted = bool(line.strip()) and line != CTRL_Z and session.echo
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if session.in_config and line != CTRL_Z and self.faults.rejects(line):
+            reply = session.reject(line)
+        else:
+            reply = session.execute(line)
+        text = reply.output.replace("\n", "\r\n")
+        if not reply.close:
+            text += reply.prompt
+        process.stdout.write(text)
+        return reply, counted
+
+
+class _SshServer(asyncssh.SSHServer):
+    def __init__(self, device: DeviceServer) -> None:
+        self._device = device
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._device._connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._device._connections.discard(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        device = self._device
+        if device.faults.auth_fail:
+            return False
+        user_ok = hmac.compare_digest(username.encode(), device.username.encode())
+        password_ok = hmac.compare_digest(password.encode(), device.password.encode())
+        return user_ok and password_ok
