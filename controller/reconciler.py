@@ -253,11 +253,16 @@ class Reconciler:
             retryable = bool(result.error and result.error.retryable) or (
                 error is not None and error.startswith("VerifyFailed")
             )
+            # A restore of a line whose state was unknown that found nothing to remove changed
+            # nothing: log it as the verification it was, not as a restore.
+            action = change.action.value
+            if change.action is Action.RESTORE and not outcome.commands and outcome.verified:
+                action = "verify"
             entries.append(
                 NewChange(
                     at=now,
                     kind="outcome",
-                    action=change.action.value,
+                    action=action,
                     actor=self.actor,
                     pass_id=pass_id,
                     order_ids=change.order_ids,

@@ -1,0 +1,185 @@
+"""The reconciler and scheduler against lab routers over real SSH and a real SQLite store."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from controller.clock import SimulatedClock
+from controller.inventory import import_document
+from controller.orders import OrderCreate, issue_order, revoke_order
+from controller.reconciler import Reconciler
+from controller.scheduler import PassScheduler
+from controller.store import ChangeFilter, Store
+from lab.topology import Lab, city
+from tests.conftest import SHANGHAI
+
+pytestmark = pytest.mark.lab
+
+NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def lab():
+    specs, inventory = city(devices=2, lines_per_device=2)
+    with Lab(specs) as running:
+        running.city_inventory = inventory
+        yield running
+
+
+@pytest.fixture
+def lab_store(store: Store, lab: Lab) -> Store:
+    import_document(store, lab.inventory(lab.city_inventory), "lab city")
+    return store
+
+
+def order(store: Store, venue: str, kind: str = "curfew", **fields) -> int:
+    request = OrderCreate(
+        venue=venue,
+        kind=kind,
+        reason="after_hours",
+        legal_basis=fields.pop("legal_basis", "临兰文执发〔2018〕3号"),
+        effective_from=fields.pop("effective_from", NIGHT - timedelta(days=7)),
+        **fields,
+    )
+    created = issue_order(store, request, actor="bureau:test")
+    assert created.id is not None
+    return created.id
+
+
+def bindings(lab: Lab, device: str) -> list[str]:
+    return [
+        line.strip()
+        for line in lab.router(device).running_config().splitlines()
+        if "CURFEW" in line
+    ]
+
+
+def wait_for(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_pass_cuts_then_restores_and_logs_both_against_the_order(lab, lab_store):
+    order_id = order(lab_store, "Venue R1-1")
+    reconciler = Reconciler(lab_store)
+    at_cut = NIGHT + timedelta(seconds=5)
+    lab_store.clock.set(at_cut)
+    report = reconciler.run_pass(at_cut)
+    assert report.ok, report.failures
+    assert "ip access-group CURFEW-L1 in" in bindings(lab, "R1")
+    assert bindings(lab, "R2") == []
+
+    at_restore = NIGHT + timedelta(hours=8, seconds=5)
+    lab_store.clock.set(at_restore)
+    assert reconciler.run_pass(at_restore).ok
+    assert bindings(lab, "R1") == []
+
+    log = lab_store.changes(ChangeFilter(order_id=order_id))
+    assert [(c.kind, c.action) for c in log] == [
+        ("admin", "order_issued"),
+        ("intent", "cut"),
+        ("outcome", "cut"),
+        ("intent", "restore"),
+        ("outcome", "restore"),
+    ]
+    intent, outcome = log[1], log[2]
+    assert outcome.intent_seq == intent.seq and intent.seq < outcome.seq  # written ahead
+    assert outcome.verified and outcome.state_after == "cut"
+    assert any("ip access-list extended CURFEW-L1" in c for c in outcome.commands)
+    assert log[4].verified and log[4].state_after == "open"
+    assert any(c.startswith("no ip access-list extended CURFEW-L1") for c in log[4].commands)
+
+
+def test_a_second_pass_changes_nothing(lab, lab_store):
+    order(lab_store, "Venue R1-1")
+    reconciler = Reconciler(lab_store)
+    at = NIGHT + timedelta(hours=1)
+    assert reconciler.run_pass(at).ok
+    config = lab.router("R1").running_config()
+    again = reconciler.run_pass(at + timedelta(minutes=1))
+    assert again.batches == [] and again.results == []
+    assert lab.router("R1").running_config() == config
+
+
+def test_controller_started_at_three_cuts_at_once(lab, lab_store):
+    order(lab_store, "Venue R2-1")
+    clock = lab_store.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(NIGHT + timedelta(hours=3))
+    scheduler = PassScheduler(Reconciler(lab_store), clock, tick=timedelta(hours=1))
+    scheduler.start()
+    try:
+        wait_for(lambda: scheduler.last_report is not None)
+    finally:
+        scheduler.shutdown()
+    assert scheduler.last_report.ok
+    assert "ip access-group CURFEW-L3 in" in bindings(lab, "R2")
+    # and it planned the restore for 08:00 Shanghai
+    assert scheduler.next_transition == NIGHT + timedelta(hours=8)
+
+
+def test_controller_started_at_nine_restores_a_line_left_cut(lab, lab_store):
+    order(lab_store, "Venue R1-2")
+    clock = lab_store.clock
+    clock.set(NIGHT + timedelta(hours=2))
+    assert Reconciler(lab_store).run_pass(clock.now()).ok
+    assert bindings(lab, "R1")  # cut, then the controller "went down" over 08:00
+
+    clock.set(NIGHT + timedelta(hours=9))
+    scheduler = PassScheduler(Reconciler(lab_store), clock, tick=timedelta(hours=1))
+    scheduler.start()
+    try:
+        wait_for(lambda: scheduler.last_report is not None)
+    finally:
+        scheduler.shutdown()
+    assert scheduler.last_report.ok
+    assert bindings(lab, "R1") == []
+    restore = lab_store.changes(ChangeFilter(kinds=("outcome",)))[-1]
+    assert restore.action == "restore" and restore.verified and restore.order_ids
+
+
+def test_revocation_mid_window_restores_on_the_next_pass(lab, lab_store):
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    reconciler = Reconciler(lab_store)
+    clock.set(NIGHT + timedelta(hours=1))
+    assert reconciler.run_pass(clock.now()).ok
+    clock.set(NIGHT + timedelta(hours=2))
+    revoke_order(lab_store, order_id, "appeal upheld", actor="bureau:test")
+    report = reconciler.run_pass(clock.now())
+    assert report.ok and [r.change.action.value for r in report.results] == ["restore"]
+    assert bindings(lab, "R1") == []
+    actions = [c.action for c in lab_store.changes(ChangeFilter(order_id=order_id))]
+    assert actions[-3:] == ["order_revoked", "restore", "restore"]
+
+
+def test_an_unreachable_router_is_logged_unknown_and_retried_next_pass(lab, lab_store):
+    order(lab_store, "Venue R1-1")
+    lab.set_fault("R1", refuse_connections=True)
+    reconciler = Reconciler(lab_store, device_timeout=3)
+    at = NIGHT + timedelta(minutes=1)
+    report = reconciler.run_pass(at)
+    failed = [r for r in report.results if r.change.line_id == 1]
+    assert failed and not failed[0].verified and failed[0].retryable
+    assert lab_store.line_statuses()[1].state == "unknown"
+    outcome = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert outcome.error and "Unreachable" in outcome.error
+
+    lab.set_fault("R1", refuse_connections=False)
+    retry = reconciler.run_pass(at + timedelta(minutes=1))
+    assert retry.ok and lab_store.line_statuses()[1].state == "cut"
+
+
+def test_dry_run_plans_without_touching_devices_or_the_log(lab, lab_store):
+    order(lab_store, "Venue R1-1")
+    before = len(lab_store.changes())
+    report = Reconciler(lab_store).run_pass(NIGHT + timedelta(hours=1), dry_run=True)
+    assert report.dry_run and any(b.device.name == "R1" for b in report.batches)
+    assert bindings(lab, "R1") == [] and len(lab_store.changes()) == before
