@@ -153,7 +153,7 @@ def _night_table(store: Store) -> str:
     )
 
 
-def _check(store: Store, expectations: list[Expectation]) -> list[str]:
+def _check(store: Store, expectations: list[Expectation], read_devices: bool = True) -> list[str]:
     problems = []
     venue_ids = {v.name: v.id for v in store.venues()}
     outcomes = store.changes(ChangeFilter(kinds=("outcome",)))
@@ -178,6 +178,8 @@ def _check(store: Store, expectations: list[Expectation]) -> list[str]:
     planned = sum(1 for e in expectations if e.action == "cut")
     if made != planned:
         problems.append(f"{made} cuts were made, expected {planned}")
+    if not read_devices:
+        return problems
     # Read every router back with the product's own drivers: the truth is on the device.
     lines_by_device: dict[int, list] = {}
     for line in store.lines():

@@ -1,0 +1,31 @@
+"""`curfew demo` runs the night on lab routers and checks itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from api.demo import Expectation, _check
+from controller.store import Store
+from tests.conftest import SHANGHAI
+
+pytestmark = pytest.mark.lab
+
+
+def test_demo_prints_the_night_and_exits_zero():
+    curfew = Path(sys.executable).with_name("curfew")
+    result = subprocess.run([str(curfew), "demo"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "order revoked" in result.stdout
+    assert "verified cut" in result.stdout and "verified open" in result.stdout
+    assert "all 16 expected cuts and restores happened and verified" in result.stdout
+
+
+def test_the_demo_check_reports_a_missing_cut(city_store: Store):
+    missing = Expectation("网吧 One", "cut", datetime(2026, 11, 25, tzinfo=SHANGHAI))
+    problems = _check(city_store, [missing], read_devices=False)
+    assert problems == ["网吧 One: no verified cut at 00:00", "0 cuts were made, expected 1"]
