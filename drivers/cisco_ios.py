@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
@@ -22,6 +23,7 @@ from netmiko.exceptions import (
     NetmikoAuthenticationException,
     NetmikoBaseException,
     NetmikoTimeoutException,
+    ReadException,
     ReadTimeout,
 )
 
@@ -47,6 +49,10 @@ from drivers.base import (
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
 
 PLATFORM = "cisco_ios"
+# Config commands written before waiting for the device to answer them (see `_push`).
+PUSH_WINDOW = 64
+# Shortest and longest pause between two reads of a device's answer.
+POLL_SECONDS = (0.001, 0.02)
 
 
 class Family(enum.StrEnum):
@@ -472,8 +478,13 @@ def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, 
     return tuple(plans)
 
 
+NOT_ECHOED = "not echoed"
+
+
 def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:
-    """(index of the command, error line) for every `%` error the device answered.
+    """(index of the command, problem) for every `%` error the device answered, and
+    `NOT_ECHOED` for the first command the device never echoed (input lost: nothing after it
+    can be trusted to have run).
 
     The device echoes each command after its prompt; an error line belongs to the last command
     echoed before it. Syslog messages (`%SYS-5-CONFIG_I: ...`) are not errors.
@@ -492,6 +503,8 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
             if line == command or line.endswith("#" + command):
                 current = upcoming
                 upcoming += 1
+    if upcoming < len(commands):
+        found.append((upcoming, NOT_ECHOED))
     return found
 
 
@@ -598,6 +611,7 @@ class CiscoIosDriver(Driver):
         return bool(
             channel is not None
             and not channel.closed
+            and not channel.eof_received
             and transport is not None
             and transport.is_active()
         )
@@ -610,38 +624,73 @@ class CiscoIosDriver(Driver):
     # -- device exchanges ------------------------------------------------------------------
 
     def _read_config(self) -> ParsedConfig:
+        connection = self._connection
+        # the trailing `end`, then the exec prompt: a hostname or a description that contains
+        # the prompt's text cannot end the read early
+        finished = re.compile(rf"\nend[ \t]*\n\s*{re.escape(connection.base_prompt)}[^\n]*#")
+        answer: list[str] = []
         with self._exchange("show running-config"):
-            prompt = re.escape(self._connection.base_prompt)
-            text = self._connection.send_command(
-                "show running-config",
-                # the trailing `end` then the exec prompt: a hostname or a description that
-                # contains the prompt text cannot end the read early
-                expect_string=rf"(?:^|\n)end[ \t]*\n\s*{prompt}[^\n]*#",
-                read_timeout=self.credentials.timeout,
-            )
+            connection.write_channel(connection.normalize_cmd("show running-config"))
+            text = self._read_until(lambda text: finished.search(text) is not None, answer)
         return parse_running_config(text)
 
     def _push(self, commands: Sequence[str]) -> str:
-        """One config session: `configure terminal`, the commands, `end`; the device's answer.
+        """Send config commands (`configure terminal` ... `end` included); the device's answer.
 
-        Entering and leaving config mode are sent as ordinary commands so that each exchange
-        waits on an explicit prompt pattern instead of netmiko's extra mode checks.
+        netmiko's `send_config_set(cmd_verify=True)` waits out a 10 ms poll twice per command:
+        3,200 commands for 200 dual-stack lines took 33 s. Here commands go in windows of
+        `PUSH_WINDOW`; each window is written at once and read until the device has printed
+        one prompt per command. The device echoes each command as it processes it, so the
+        answer still pairs every command with its errors, and `find_rejections` plays the part
+        of cmd_verify afterwards. A window bounds the input waiting on the router.
         """
-        with self._exchange("configuration commands"):
-            output: str = self._connection.send_config_set(
-                list(commands),
-                cmd_verify=True,
-                enter_config_mode=False,
-                exit_config_mode=False,
-                read_timeout=self.credentials.timeout,
-                strip_prompt=False,
-                strip_command=False,
-            )
-        return output
+        connection = self._connection
+        prompt = re.compile(rf"(?m)^{re.escape(connection.base_prompt)}[^\n#>]*#")
+        answer: list[str] = []
+        try:
+            with self._exchange("configuration commands"):
+                for start in range(0, len(commands), PUSH_WINDOW):
+                    window = commands[start : start + PUSH_WINDOW]
+                    connection.write_channel("".join(connection.normalize_cmd(c) for c in window))
+                    answer.append(self._read_until(_prompts(prompt, len(window)), answer))
+        except DriverError as exc:
+            exc.output = "".join(answer) + exc.output
+            raise
+        return "".join(answer)
+
+    def _read_until(self, done: Callable[[str], bool], answer: list[str]) -> str:
+        """Read the device's answer until `done(answer)`, or the timeout passes.
+
+        netmiko's reads poll every 10 ms and go on polling a closed channel until their
+        timeout; this one notices at once. A partial answer is left in `answer`.
+        """
+        deadline = time.monotonic() + self.credentials.timeout
+        pause = POLL_SECONDS[0]
+        text = ""
+        try:
+            while True:
+                chunk = self._connection.read_channel()
+                if chunk:
+                    text += chunk
+                    if done(text):
+                        return text
+                    pause = POLL_SECONDS[0]
+                elif not self._alive():
+                    raise ReadException("session closed by the device")
+                else:
+                    # back off while the device is silent: many sessions run in parallel
+                    pause = min(pause * 2, POLL_SECONDS[1])
+                if time.monotonic() > deadline:
+                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
+                time.sleep(pause)
+        except (ReadException, ReadTimeout):
+            answer.append(text)
+            raise
 
     # -- the contract ----------------------------------------------------------------------
 
     def read(self) -> ParsedConfig:
+        """Owned lines by id; the answer also carries every filter bound per interface."""
         with self._session():
             return self._read_config()
 
@@ -657,6 +706,8 @@ class CiscoIosDriver(Driver):
 
     def apply(self, batch: Batch) -> BatchResult:
         """The one place a device error becomes a result."""
+        if not len(batch):
+            return BatchResult(self.name, ())
         plans: tuple[LinePlan, ...] = ()
         sent: tuple[str, ...] = ()
         output = ""
@@ -671,13 +722,15 @@ class CiscoIosDriver(Driver):
                     sent = ("configure terminal", *line_commands, "end")
                     output = self._push(sent)
                     rejections, error = self._rejections(plans, sent, output)
-                after = self._read_config()
+                    after = self._read_config()
+                else:
+                    after = before
         except DriverError as exc:
             return BatchResult(
                 device=self.name,
                 outcomes=_unknown_outcomes(batch, plans, exc),
                 commands=sent,
-                device_output=output,
+                device_output=output or exc.output,
                 error=exc,
             )
         outcomes = tuple(_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
@@ -687,16 +740,19 @@ class CiscoIosDriver(Driver):
     def _rejections(
         plans: Sequence[LinePlan], sent: Sequence[str], output: str
     ) -> tuple[dict[int, str], Rejected | None]:
-        """Which plan each `%` error belongs to, and the batch's Rejected error if any."""
+        """Which plan each problem belongs to, and the batch's Rejected error if any."""
         owner: list[int | None] = [None]
         for index, plan in enumerate(plans):
             owner.extend([index] * len(plan.commands))
         owner.append(None)
         by_plan: dict[int, str] = {}
         messages: list[str] = []
-        for position, line in find_rejections(sent, output):
+        for position, problem in find_rejections(sent, output):
             command = sent[position] if position is not None else "(unknown command)"
-            message = f"device rejected {command!r}: {line}"
+            if problem == NOT_ECHOED:
+                message = f"device never echoed {command!r}: input was lost from there on"
+            else:
+                message = f"device rejected {command!r}: {problem}"
             messages.append(message)
             plan_index = owner[position] if position is not None else None
             if plan_index is not None:
@@ -741,6 +797,11 @@ def _unknown_outcomes(
         )
         for action, target in work
     )
+
+
+def _prompts(prompt: re.Pattern[str], count: int) -> Callable[[str], bool]:
+    """Done once the device has printed `count` prompts: one per command it processed."""
+    return lambda text: len(prompt.findall(text)) >= count
 
 
 def _first_line(error: BaseException) -> str:

@@ -16,6 +16,7 @@ from drivers.base import (
     OwnedLine,
 )
 from drivers.cisco_ios import (
+    NOT_ECHOED,
     CiscoIosDriver,
     IosOwnedLine,
     find_rejections,
@@ -476,3 +477,12 @@ def test_errors_are_mapped_to_the_command_the_device_answered() -> None:
     )
     assert find_rejections(sent, output) == [(2, "% Invalid input detected at '^' marker.")]
     assert find_rejections(sent, output.replace("% Invalid", "x")) == []
+
+
+def test_a_command_the_device_never_echoed_is_reported() -> None:
+    sent = ["configure terminal", "interface GigabitEthernet0/1", "exit", "end"]
+    output = (
+        "configure terminal\nEnter configuration commands, one per line.  End with CNTL/Z.\n"
+        "R1(config)#interface GigabitEthernet0/1\nR1(config-if)#"
+    )
+    assert find_rejections(sent, output) == [(2, NOT_ECHOED)]
