@@ -26,6 +26,7 @@ INVALID = "% Invalid input detected at '^' marker."
 INCOMPLETE = "% Incomplete command."
 CONFIG_BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
 CTRL_Z = "\x1a"
+CTRL_C = "\x03"
 
 _HOSTNAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _ACL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
@@ -603,7 +604,7 @@ class CliSession:
         with self.router.lock:
             if self.awaiting_secret:
                 return self._check_secret(line)
-            if line == CTRL_Z:
+            if line in (CTRL_Z, CTRL_C):
                 if self.mode.is_config:
                     self._leave_config()
                 return Reply("", self.prompt)

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field, fields
 
 import asyncssh
 
-from lab.cisco_ios import CTRL_Z, CliSession, IosRouter, Reply
+from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession, IosRouter, Reply
 
-_CTRL_C = "\x03"
 _ERASE = ("\x08", "\x7f")
 _READ_SIZE = 4096
 
@@ -37,7 +36,9 @@ class Faults:
     auth_fail: bool = False
     drop_after: int | None = None  # close the session after its k-th command
     reject: tuple[str, ...] = ()  # config lines matching any of these are refused
-    _patterns: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _patterns: tuple[re.Pattern[str], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -69,7 +70,8 @@ class Faults:
 class LineSplitter:
     """Turns raw terminal input into lines; `\\r`, `\\n` and `\\r\\n` each end one line.
 
-    Ctrl-Z and Ctrl-C end a line of their own (IOS acts on them at once, no Enter needed).
+    Ctrl-Z and Ctrl-C discard the line typed so far and come out as a line of their own
+    (IOS acts on them at once, no Enter needed).
     """
 
     def __init__(self) -> None:
@@ -86,9 +88,9 @@ class LineSplitter:
             if char in ("\r", "\n"):
                 lines.append("".join(self._buffer))
                 self._buffer.clear()
-            elif char in (CTRL_Z, _CTRL_C):
+            elif char in (CTRL_Z, CTRL_C):
                 self._buffer.clear()
-                lines.append(CTRL_Z)
+                lines.append(char)
             elif char in _ERASE:
                 if self._buffer:
                     self._buffer.pop()
@@ -137,13 +139,16 @@ class DeviceServer:
     async def stop(self) -> None:
         await self._unlisten()
         self._release()
-        for conn in list(self._connections):
+        connections = list(self._connections)
+        for conn in connections:
             conn.close()
-        for conn in list(self._connections):
-            try:
-                await asyncio.wait_for(conn.wait_closed(), 2)
-            except (TimeoutError, OSError, asyncssh.Error):
-                conn.abort()
+        if connections:
+            closing = [asyncio.ensure_future(conn.wait_closed()) for conn in connections]
+            await asyncio.wait(closing, timeout=2)
+            for conn, waiter in zip(connections, closing, strict=True):
+                if not waiter.done():
+                    waiter.cancel()
+                    conn.abort()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -234,7 +239,7 @@ class DeviceServer:
                         process.get_extra_info("connection").close()
                         return
                 await process.stdout.drain()
-        except (asyncssh.Error, ConnectionError, BrokenPipeError, asyncio.CancelledError):
+        except (asyncssh.Error, ConnectionError, BrokenPipeError):
             pass
         finally:
             if task is not None:
@@ -246,16 +251,17 @@ class DeviceServer:
         self, process: asyncssh.SSHServerProcess, session: CliSession, line: str
     ) -> tuple[Reply, bool]:
         """Echo the line, wait out the latency, run it and print output and prompt."""
-        if line == CTRL_Z:
-            process.stdout.write("^Z\r\n")
+        control = line in (CTRL_Z, CTRL_C)
+        if control:
+            process.stdout.write(f"^{chr(ord(line) + 64)}\r\n")
         elif session.echo:
             process.stdout.write(line + "\r\n")
         else:
             process.stdout.write("\r\n")
-        counted = bool(line.strip()) and line != CTRL_Z and session.echo
+        counted = bool(line.strip()) and not control and session.echo
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
-        if session.in_config and line != CTRL_Z and self.faults.rejects(line):
+        if session.in_config and not control and self.faults.rejects(line):
             reply = session.reject(line)
         else:
             reply = session.execute(line)
