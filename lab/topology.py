@@ -68,6 +68,8 @@ class DeviceSpec:
     reject: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for sequence in ("interfaces", "config", "reject"):
+            object.__setattr__(self, sequence, tuple(getattr(self, sequence)))
         check_device_name(self.name)
         if self.platform not in PLATFORMS:
             raise ValueError(f"device {self.name}: platform {self.platform!r} not in {PLATFORMS}")
@@ -217,11 +219,12 @@ class Lab:
 
     def connection(self, name: str) -> dict[str, Any]:
         """Keyword arguments for netmiko's `ConnectHandler` to reach a device."""
-        spec = next(s for s in self.specs if s.name == name)
+        server = self._server(name)
+        spec = next(s for s in self._specs if s.name == name)
         return {
             "device_type": spec.platform,
             "host": self.host,
-            "port": spec.port,
+            "port": server.port,
             "username": spec.username,
             "password": spec.password,
             "secret": spec.secret,
