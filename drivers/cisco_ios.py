@@ -454,7 +454,7 @@ def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, 
     """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
     refused on its own and the rest of the batch goes ahead."""
     config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
-    restored = {t.line_id for t in batch.restores}
+    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
     claimed: dict[str, dict[Slot, int]] = {}
     plans: list[LinePlan] = []
     work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
@@ -474,6 +474,8 @@ def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, 
         except DriverError as refusal:
             plans.append(LinePlan(target, action, refusal=refusal))
             continue
+        if action is Action.RESTORE:
+            restored.add(target.line_id)
         plans.append(LinePlan(target, action, tuple(commands)))
     return tuple(plans)
 

@@ -486,3 +486,11 @@ def test_a_command_the_device_never_echoed_is_reported() -> None:
         "R1(config)#interface GigabitEthernet0/1\nR1(config-if)#"
     )
     assert find_rejections(sent, output) == [(2, NOT_ECHOED)]
+
+
+def test_a_refused_restore_does_not_free_its_interface_for_a_cut() -> None:
+    # line 42 is also bound on an interface this driver refuses to render, so its restore fails
+    config = parse_running_config(CUT_42 + "interface Tunnel7\n ip access-group CURFEW-L42 in\n")
+    restore, cut = plan_batch(Batch(cuts=(target(43),), restores=(target(),)), config)
+    assert isinstance(restore.refusal, InvalidIdentifier)
+    assert cut.commands == () and "CURFEW-L42 (line 42)" in str(cut.refusal)
