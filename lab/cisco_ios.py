@@ -771,10 +771,12 @@ class CliSession:
             return None
         word = cur.keyword(["end", "exit", "do"])
         if word == "do":
-            rest = cur.rest()
+            start = cur.peek()
+            # Blank out `do` so that a caret still points into the line as typed.
+            command = " " * (start.pos if start else 0) + cur.rest()
 
             def run_exec() -> str:
-                return self._exec(rest, Mode.PRIVILEGED, from_config=True)
+                return self._exec(command, Mode.PRIVILEGED, from_config=True)
 
             return run_exec
         cur.done()

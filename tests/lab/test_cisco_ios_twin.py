@@ -307,6 +307,14 @@ def test_sub_mode_falls_back_to_global_commands(router: IosRouter) -> None:
     assert s.mode is Mode.CONFIG
 
 
+def test_do_runs_show_commands_from_config_mode(router: IosRouter) -> None:
+    s = configured(router)
+    assert "R1 uptime is" in s.execute("do show version").output
+    assert s.execute("do show frobs").output == " " * (len("R1(config)#") + 8) + f"^\n{INVALID}\n\n"
+    assert INVALID in s.execute("do configure terminal").output
+    assert s.mode is Mode.CONFIG
+
+
 def test_show_running_config_filters(router: IosRouter) -> None:
     s = configured(router)
     run(s, CUT + ["end"])
