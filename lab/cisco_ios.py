@@ -22,6 +22,8 @@ from ipaddress import (
     ip_network,
 )
 
+from lab.twin import Prefix, SpecLike, TwinKind
+
 INVALID = "% Invalid input detected at '^' marker."
 INCOMPLETE = "% Incomplete command."
 CONFIG_BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
@@ -1055,3 +1057,55 @@ def _append_unique(items: list, item: object) -> None:
 def _remove(items: list, item: object) -> None:
     if item in items:
         items.remove(item)
+
+
+# --------------------------------------------------------------------------- the lab's view
+
+FOREIGN_CONFIG = (
+    "ntp server 192.0.2.123",
+    "logging host 192.0.2.50",
+    "ip access-list extended MGMT-ACCESS",
+    " permit ip 192.0.2.0 0.0.0.255 any",
+    " deny ip 203.0.113.0 0.0.0.255 any",
+    " permit ip any any",
+)
+UPLINK = "GigabitEthernet0/0"
+
+
+def _build(spec: SpecLike) -> IosRouter:
+    router = IosRouter(spec.name, spec.secret, spec.interfaces)
+    router.configure(spec.config)
+    return router
+
+
+def _base_config(uplink_address: str) -> list[str]:
+    return [
+        *FOREIGN_CONFIG,
+        f"interface {UPLINK}",
+        " description uplink",
+        f" ip address {uplink_address} 255.255.255.252",
+        " ip access-group MGMT-ACCESS in",
+    ]
+
+
+def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
+    """A venue interface: description, and the first host of its first v4 and v6 prefix."""
+    config = [f"interface {interface}", f" description line {line_name}"]
+    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
+    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    if v4 is not None:
+        config.append(f" ip address {IPv4Address(int(v4.network_address) + 1)} {v4.netmask}")
+    if v6 is not None:
+        config.append(f" ipv6 address {v6.network_address + 1}/{v6.prefixlen}")
+    return config
+
+
+TWIN = TwinKind(
+    platform="cisco_ios",
+    build=_build,
+    uplink=UPLINK,
+    venue_interface=lambda k: f"GigabitEthernet0/{k}",
+    base_config=_base_config,
+    line_config=line_interface_config,
+    netmiko_device_type="cisco_ios",
+)

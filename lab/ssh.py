@@ -12,10 +12,11 @@ import hmac
 import re
 import socket
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import asyncssh
 
-from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession, IosRouter, Reply
+from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession, Reply
 
 _ERASE = ("\x08", "\x7f")
 _READ_SIZE = 4096
@@ -104,7 +105,7 @@ class DeviceServer:
 
     def __init__(
         self,
-        router: IosRouter,
+        router: Any,
         *,
         username: str,
         password: str,

@@ -14,9 +14,9 @@ import re
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -25,25 +25,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from drivers.identifiers import IdentifierError, check_device_name, check_interface, parse_prefix
-from lab.cisco_ios import IosRouter
-from lab.ssh import DeviceServer, Faults
+from lab.platforms import TWINS
+from lab.ssh import Faults
+from lab.twin import Server, TwinKind
 
 HOST = "127.0.0.1"
-PLATFORMS = ("cisco_ios",)
-UPLINK = "GigabitEthernet0/0"
+PLATFORMS = tuple(TWINS)
+UPLINK = TWINS["cisco_ios"].uplink  # the default platform's uplink
 DEFAULT_AUTHORITIES = ({"name": "city-bureau", "regions": ["620100"]},)
 
 _V4_POOL = IPv4Network("198.18.0.0/15")
 _V6_POOL = IPv6Network("2001:db8::/32")
 _UPLINK_POOL = IPv4Network("100.64.0.0/10")
-_FOREIGN_CONFIG = (
-    "ntp server 192.0.2.123",
-    "logging host 192.0.2.50",
-    "ip access-list extended MGMT-ACCESS",
-    " permit ip 192.0.2.0 0.0.0.255 any",
-    " deny ip 203.0.113.0 0.0.0.255 any",
-    " permit ip any any",
-)
 
 
 @dataclass(frozen=True)
@@ -59,7 +52,7 @@ class DeviceSpec:
     username: str = "curfew"
     password: str = "lab-password"
     secret: str = "lab-enable"
-    interfaces: tuple[str, ...] = (UPLINK, "GigabitEthernet0/1")
+    interfaces: tuple[str, ...] = ()  # empty: the twin's uplink and one venue interface
     config: tuple[str, ...] = ()
     latency_ms: int = 0
     refuse_connections: bool = False
@@ -73,6 +66,9 @@ class DeviceSpec:
         check_device_name(self.name)
         if self.platform not in PLATFORMS:
             raise ValueError(f"device {self.name}: platform {self.platform!r} not in {PLATFORMS}")
+        if not self.interfaces:
+            kind = self.twin
+            object.__setattr__(self, "interfaces", (kind.uplink, kind.venue_interface(1)))
         if not 0 <= self.port <= 65535:
             raise ValueError(f"device {self.name}: port {self.port} out of range")
         for interface in self.interfaces:
@@ -88,13 +84,15 @@ class DeviceSpec:
             reject=tuple(self.reject),
         )
 
-    def build_router(self) -> IosRouter:
-        router = IosRouter(self.name, self.secret, self.interfaces)
+    @property
+    def twin(self) -> TwinKind:
+        return TWINS[self.platform]
+
+    def build_router(self) -> Any:
         try:
-            router.configure(self.config)
+            return self.twin.build(self)
         except ValueError as exc:
             raise ValueError(f"device {self.name}: start-up config: {exc}") from None
-        return router
 
 
 class Lab:
@@ -110,16 +108,8 @@ class Lab:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate device names: {', '.join(duplicates)}")
-        self._servers: dict[str, DeviceServer] = {
-            spec.name: DeviceServer(
-                spec.build_router(),
-                username=spec.username,
-                password=spec.password,
-                faults=spec.faults(),
-                host=host,
-                port=spec.port,
-            )
-            for spec in self._specs
+        self._servers: dict[str, Server] = {
+            spec.name: spec.twin.serve(spec.build_router(), spec, host) for spec in self._specs
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -193,13 +183,13 @@ class Lab:
             dataclasses.replace(spec, port=self._servers[spec.name].port) for spec in self._specs
         ]
 
-    def _server(self, name: str) -> DeviceServer:
+    def _server(self, name: str) -> Server:
         try:
             return self._servers[name]
         except KeyError:
             raise KeyError(f"no device {name!r} in this lab") from None
 
-    def router(self, name: str) -> IosRouter:
+    def router(self, name: str) -> Any:
         """The live router model: tests read and edit its state (it has its own lock)."""
         return self._server(name).router
 
@@ -313,13 +303,15 @@ def city(
     *,
     zone: str = "Asia/Shanghai",
     region: str = "620100",
+    platforms: Sequence[str] = ("cisco_ios",),
 ) -> tuple[list[DeviceSpec], dict[str, Any]]:
     """N routers R1..RN with K venue lines each, and the inventory describing them.
 
-    Rn has GigabitEthernet0/0 as uplink (with a foreign ACL MGMT-ACCESS bound inbound, an NTP
-    server and a syslog host the controller must never touch) and GigabitEthernet0/1..K for
-    venue lines. Line k of Rn is global line i = (n-1)*K + k and gets the i-th IPv4 block of
-    198.18.0.0/15 (/24 while they fit, smaller blocks for big cities) and 2001:db8:n:k::/64.
+    Router n runs `platforms[(n-1) % len(platforms)]`. Each has its platform's uplink (with
+    foreign configuration the controller must never touch: a management ACL bound inbound, an
+    NTP server, a syslog host) and K venue interfaces. Line k of Rn is global line
+    i = (n-1)*K + k and gets the i-th IPv4 block of 198.18.0.0/15 (/24 while they fit, smaller
+    blocks for big cities) and 2001:db8:n:k::/64.
     """
     if devices < 1 or lines_per_device < 1:
         raise ValueError("a city needs at least one device and one line per device")
@@ -327,6 +319,9 @@ def city(
         raise ValueError("at most 65535 devices and 999 lines per device")
     if base_port and base_port + devices - 1 > 65535:
         raise ValueError(f"base_port {base_port} leaves no room for {devices} devices")
+    unknown = [p for p in platforms if p not in TWINS]
+    if not platforms or unknown:
+        raise ValueError(f"unknown platform(s) {unknown}; known: {', '.join(TWINS)}")
     total = devices * lines_per_device
     v4_length = next((n for n in range(24, 31) if 2 ** (n - _V4_POOL.prefixlen) > total), None)
     if v4_length is None:
@@ -338,24 +333,20 @@ def city(
     lines: list[dict[str, Any]] = []
     for n in range(1, devices + 1):
         name = f"R{n}"
+        platform = platforms[(n - 1) % len(platforms)]
+        kind = TWINS[platform]
         uplink = _UPLINK_POOL.network_address + 4 * (n - 1)
-        config = [
-            *_FOREIGN_CONFIG,
-            f"interface {UPLINK}",
-            " description uplink",
-            f" ip address {uplink + 1} 255.255.255.252",
-            " ip access-group MGMT-ACCESS in",
-        ]
-        interfaces = [UPLINK]
+        config = list(kind.base_config(str(uplink + 1)))
+        interfaces = [kind.uplink]
         for k in range(1, lines_per_device + 1):
             index = (n - 1) * lines_per_device + k
-            interface = f"GigabitEthernet0/{k}"
+            interface = kind.venue_interface(k)
             v4 = IPv4Network((int(_V4_POOL.network_address) + index * block, v4_length))
             v6 = IPv6Network((int(_V6_POOL.network_address) + (n << 80) + (k << 64), 64))
             line_name = f"{name}-L{k}"
             venue = f"Venue {name}-{k}"
             interfaces.append(interface)
-            config += _line_interface_config(interface, line_name, [v4, v6])
+            config += kind.line_config(interface, line_name, [v4, v6])
             venues.append(
                 {"name": venue, "licence": f"LIC-{index:04d}", "zone": zone, "region": region}
             )
@@ -370,7 +361,13 @@ def city(
             )
         port = base_port + n - 1 if base_port else 0
         specs.append(
-            DeviceSpec(name, port=port, interfaces=tuple(interfaces), config=tuple(config))
+            DeviceSpec(
+                name,
+                platform=platform,
+                port=port,
+                interfaces=tuple(interfaces),
+                config=tuple(config),
+            )
         )
     inventory = {
         "authorities": [{"name": "city-bureau", "regions": [region]}],
@@ -379,20 +376,6 @@ def city(
         "lines": lines,
     }
     return specs, inventory
-
-
-def _line_interface_config(
-    interface: str, line_name: str, prefixes: Iterable[IPv4Network | IPv6Network]
-) -> list[str]:
-    """A venue interface: description, and the first host of its first v4 and v6 prefix."""
-    config = [f"interface {interface}", f" description line {line_name}"]
-    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
-    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
-    if v4 is not None:
-        config.append(f" ip address {IPv4Address(int(v4.network_address) + 1)} {v4.netmask}")
-    if v6 is not None:
-        config.append(f" ipv6 address {v6.network_address + 1}/{v6.prefixlen}")
-    return config
 
 
 # --------------------------------------------------------------------------- topology files
@@ -500,7 +483,9 @@ def parse_topology(
                     raise ValueError(f"{where}: prefix {prefix} overlaps {other} of line {owner}")
             seen_prefixes[prefix] = name
         line_interfaces[device].append(interface)
-        line_config[device] += _line_interface_config(interface, name, prefixes)
+        line_config[device] += TWINS[device_fields[device]["platform"]].line_config(
+            interface, name, prefixes
+        )
         line_entries.append(
             {
                 "name": name,
@@ -515,7 +500,8 @@ def parse_topology(
     for name, spec_fields in device_fields.items():
         spec_fields = dict(spec_fields)
         if "interfaces" not in spec_fields:
-            spec_fields["interfaces"] = tuple(dict.fromkeys([UPLINK, *line_interfaces[name]]))
+            uplink = TWINS[spec_fields["platform"]].uplink
+            spec_fields["interfaces"] = tuple(dict.fromkeys([uplink, *line_interfaces[name]]))
         spec_fields["config"] = tuple(line_config[name]) + tuple(spec_fields.get("config", ()))
         try:
             spec = DeviceSpec(**spec_fields)

@@ -1,0 +1,74 @@
+"""What the lab must know of each platform's twin: how to build it, serve it, and dress it.
+
+Each platform module in `lab/` defines one `TwinKind` named `TWIN`; `lab/platforms.py` lists
+them. A twin model offers `open_session()` (for CLI twins), `running_config()`,
+`startup_config` and `configure(lines)` (start-up config, raising ValueError on a bad line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
+from typing import Any, Protocol
+
+Prefix = IPv4Network | IPv6Network
+
+
+class SpecLike(Protocol):
+    name: str
+    platform: str
+    port: int
+    username: str
+    password: str
+    secret: str
+    interfaces: tuple[str, ...]
+    config: tuple[str, ...]
+
+    def faults(self) -> Any: ...
+
+
+class Server(Protocol):
+    """A running twin on a loopback port, in the lab's event loop."""
+
+    router: Any
+    port: int
+    faults: Any
+
+    async def start(self) -> int: ...
+
+    async def stop(self) -> None: ...
+
+    async def set_faults(self, **changes: object) -> None: ...
+
+
+def ssh_server(model: Any, spec: SpecLike, host: str) -> Server:
+    """The default front: an SSH server running one CLI session per connection."""
+    from lab.ssh import DeviceServer
+
+    return DeviceServer(
+        model,
+        username=spec.username,
+        password=spec.password,
+        faults=spec.faults(),
+        host=host,
+        port=spec.port,
+    )
+
+
+@dataclass(frozen=True)
+class TwinKind:
+    platform: str
+    # the stateful model of one device, from its spec (start-up config applied)
+    build: Callable[[SpecLike], Any]
+    # the uplink interface, and the name of the k-th venue interface (k from 1)
+    uplink: str
+    venue_interface: Callable[[int], str]
+    # start-up config: foreign objects the controller must never touch, and the uplink
+    base_config: Callable[[str], Sequence[str]]
+    # start-up config of one venue interface (description, addresses)
+    line_config: Callable[[str, str, Sequence[Prefix]], Sequence[str]]
+    # the front that serves the model on a port (SSH CLI by default)
+    serve: Callable[[Any, SpecLike, str], Server] = ssh_server
+    # netmiko's device_type for a person logging in by hand, where there is a CLI
+    netmiko_device_type: str | None = None
