@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,19 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check controller drivers policies api lab tests
 	$(BIN)/lint-imports
 
-test: lint
+# Debian packages the real-packet lab needs (network namespaces, nftables, ping); installed
+# only where we are root and they are missing. Tests that need them skip, saying why, elsewhere.
+SYSTEM_TOOLS := nft:nftables ip:iproute2 ping:iputils-ping
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif [ -n "$$missing" ]; then echo "not installing$$missing (not root or no apt-get)"; fi
+
+test: lint system-deps
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -22,12 +22,12 @@ from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
 from drivers.base import LineState
 from drivers.identifiers import (
-    INTERFACE_PATTERNS,
     IdentifierError,
     check_device_name,
     check_interface,
     parse_prefix,
 )
+from drivers.registry import DRIVERS
 from policies import zone
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -71,8 +71,8 @@ class DeviceRow(_Row):
     @field_validator("platform")
     @classmethod
     def _platform(cls, v: str) -> str:
-        if v not in INTERFACE_PATTERNS:
-            raise ValueError(f"unknown platform {v!r}; known: {', '.join(INTERFACE_PATTERNS)}")
+        if v not in DRIVERS:
+            raise ValueError(f"unknown platform {v!r}; known: {', '.join(DRIVERS)}")
         return v
 
     @field_validator("host")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
-from typing import ClassVar
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
+from typing import ClassVar, Protocol, runtime_checkable
 
 from drivers.identifiers import check_interface, check_line_id
 
@@ -207,3 +207,37 @@ class Driver(ABC):
     @classmethod
     def check_target(cls, target: LineTarget) -> None:
         check_interface(cls.platform, target.interface)
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What a device says of its interfaces and routes, for checking the inventory against it."""
+
+    # interface name -> its addresses (a connected route is implied by each)
+    interfaces: dict[str, tuple[IPv4Interface | IPv6Interface, ...]]
+    # static routes: prefix -> the interface it points out of
+    routes: dict[Prefix, str] = field(default_factory=dict)
+
+    def routed_via(self, prefix: Prefix) -> set[str]:
+        """Interfaces through which `prefix` is reached: connected or statically routed."""
+        found = {
+            name
+            for name, addresses in self.interfaces.items()
+            for address in addresses
+            if address.version == prefix.version
+            and address.network.prefixlen < address.max_prefixlen
+            and (prefix.subnet_of(address.network) or address.network.subnet_of(prefix))  # type: ignore[arg-type]
+        }
+        found |= {
+            name
+            for route, name in self.routes.items()
+            if route.version == prefix.version and prefix.subnet_of(route)  # type: ignore[arg-type]
+        }
+        return found
+
+
+@runtime_checkable
+class Inspects(Protocol):
+    """An optional ability: read interfaces and routes (for `curfew inventory verify`)."""
+
+    def facts(self) -> DeviceFacts: ...

@@ -1,16 +1,41 @@
 """Platform name → driver class: the one place a device's platform picks its driver.
 
-A plain dict is enough until a third party needs to plug a driver in by entry point.
+Every module of the `drivers` package that defines a `Driver` subclass with a `platform` is a
+platform; discovery keeps this file out of each new platform's change.
 """
 
 from __future__ import annotations
 
-from drivers.base import Driver
-from drivers.cisco_ios import CiscoIosDriver
+import importlib
+import inspect
+import pkgutil
 
-DRIVERS: dict[str, type[Driver]] = {
-    CiscoIosDriver.platform: CiscoIosDriver,
-}
+import drivers
+from drivers.base import Driver
+
+_NOT_PLATFORMS = {"base", "identifiers", "registry"}
+
+
+def _discover() -> dict[str, type[Driver]]:
+    found: dict[str, type[Driver]] = {}
+    for module_info in pkgutil.iter_modules(drivers.__path__):
+        if module_info.name in _NOT_PLATFORMS or module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"drivers.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, Driver)
+                and cls.__module__ == module.__name__
+                and not inspect.isabstract(cls)
+                and isinstance(getattr(cls, "platform", None), str)
+            ):
+                if cls.platform in found:
+                    raise RuntimeError(f"two drivers claim platform {cls.platform!r}")
+                found[cls.platform] = cls
+    return dict(sorted(found.items()))
+
+
+DRIVERS: dict[str, type[Driver]] = _discover()
 
 
 class UnknownPlatform(KeyError):
