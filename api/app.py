@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.schemas import ChangePublic, DevicePublic, LinePublic, OrderPublic, VenuePublic
+from controller.audit import checkpoint_document
 from controller.orders import Conflict, OrderCreate, OrderRevoke, issue_order, revoke_order
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
@@ -65,7 +66,7 @@ def create_app(
     scheduler: PassScheduler | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
-    store = store or Store.open(settings.database_url)
+    store = store or Store.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,6 +147,11 @@ def create_app(
     def list_lines(store: StoreDep, _actor: ActorDep) -> list[LinePublic]:
         statuses = store.line_statuses()
         return [LinePublic.of(line, statuses.get(line.id or 0)) for line in store.lines()]
+
+    @app.get("/api/v1/audit/checkpoints", tags=["audit"])
+    def list_checkpoints(store: StoreDep, _actor: ActorDep) -> list[dict[str, object]]:
+        """Signed checkpoints of the change log (verify them with the signer's public key)."""
+        return [checkpoint_document(c) for c in store.checkpoints()]
 
     @app.get("/api/v1/changes", response_model=list[ChangePublic], tags=["changes"])
     def list_changes(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api.schemas import ChangePublic
 from api.text import table
@@ -32,8 +33,13 @@ lab_app = typer.Typer(
 inventory_app = typer.Typer(
     help="Routers, venues and lines the controller knows.", no_args_is_help=True
 )
+audit_app = typer.Typer(
+    help="Evidence for auditors: signing keys, exports, offline verification.",
+    no_args_is_help=True,
+)
 app.add_typer(lab_app, name="lab")
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(audit_app, name="audit")
 
 DatabaseOpt = Annotated[
     str | None,
@@ -68,7 +74,10 @@ def settings_with(database_url: str | None) -> Settings:
 
 def open_store(database_url: str | None) -> tuple[Settings, Store]:
     settings = settings_with(database_url)
-    return settings, Store.open(settings.database_url)
+    try:
+        return settings, Store.from_settings(settings)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def instant(at: str | None) -> datetime:
@@ -298,6 +307,101 @@ def demo(
     from api.demo import run_demo
 
     raise typer.Exit(run_demo(tick_seconds=tick, echo=typer.echo))
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    out: Annotated[Path, typer.Option(help="where to write the private key (PEM, mode 0600)")],
+) -> None:
+    """Create the Ed25519 key that signs checkpoints; prints its public key (hex)."""
+    from controller.audit import generate_key
+
+    try:
+        public = generate_key(out)
+    except (OSError, FileExistsError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"private key: {out}\npublic key:  {public}")
+    typer.echo("set CURFEW_SIGNING_KEY_FILE to the private key; give auditors the public key")
+
+
+def _public_key(text: str | None) -> Ed25519PublicKey | None:
+    from controller.audit import public_from_hex
+
+    if text is None:
+        return None
+    candidate = Path(text)
+    value = candidate.read_text(encoding="utf-8").strip() if candidate.is_file() else text
+    try:
+        return public_from_hex(value)
+    except ValueError as exc:
+        raise fail(f"--public-key: {exc}") from None
+
+
+@audit_app.command("verify")
+def audit_verify(
+    export: Annotated[
+        Path | None, typer.Option(help="verify this export file instead of the live database")
+    ] = None,
+    checkpoints: Annotated[
+        Path | None, typer.Option(help="directory of checkpoints kept outside the database")
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="the signer's public key (hex, or a file holding it)")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Check the hash chain and every checkpoint; exit 0 only if everything verifies."""
+    from controller.audit import read_checkpoint_dir, verify_export, verify_store
+
+    key = _public_key(public_key)
+    outside = read_checkpoint_dir(checkpoints) if checkpoints else []
+    if checkpoints is not None and not checkpoints.is_dir():
+        raise fail(f"--checkpoints: {checkpoints} is not a directory")
+    if export is not None:
+        if not export.is_file():
+            raise fail(f"--export: {export} does not exist")
+        report = verify_export(export, key, outside)
+        subject = str(export)
+    else:
+        _, store = open_store(database_url)
+        report = verify_store(store.engine, key, outside)
+        subject = "the live database"
+    typer.echo(
+        f"{subject}: {report.records} records"
+        + (f" (seq {report.first_seq}..{report.last_seq})" if report.records else "")
+        + f", {report.checkpoints} checkpoints, {report.outside_checkpoints} held outside"
+    )
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    if report.ok:
+        typer.echo(f"OK: the log verifies; head {report.head_hash}")
+        return
+    typer.secho(f"FAILED: first bad sequence number {report.first_bad_seq}", fg="red", err=True)
+    for problem in report.problems:
+        typer.secho(f"  {problem}", fg="red", err=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="the JSON Lines file to write")],
+    from_seq: Annotated[int, typer.Option("--from", min=1, help="first sequence number")] = 1,
+    to_seq: Annotated[
+        int | None, typer.Option("--to", min=1, help="last sequence number (default: the head)")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Write records, their checkpoints and public keys for verification without a database."""
+    from controller.audit import export
+
+    _, store = open_store(database_url)
+    if to_seq is not None and to_seq < from_seq:
+        raise fail("--to must not be before --from")
+    count = export(store.engine, out, SystemClock().now(), from_seq, to_seq)
+    typer.echo(f"exported {count} records to {out}")
 
 
 def main() -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -51,19 +52,32 @@ HASHED_FIELDS = (
 )  # fmt: skip
 
 
-def canonical_body(change: Change) -> bytes:
+def hashed_fields(change: Change) -> dict[str, Any]:
+    """The fields a record's hash covers, as JSON values (`at` as ISO 8601 UTC)."""
     body = {name: getattr(change, name) for name in HASHED_FIELDS}
     body["at"] = change.at.isoformat()
+    return body
+
+
+def canonical(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def record_hash(seq: int, prev_hash: str, change: Change) -> str:
+def body_hash(seq: int, prev_hash: str, body: Mapping[str, Any]) -> str:
+    """SHA-256(domain tag || seq || prev_hash || canonical JSON of the hashed fields)."""
     digest = hashlib.sha256()
     digest.update(DOMAIN_TAG)
     digest.update(seq.to_bytes(8, "big"))
-    digest.update(bytes.fromhex(prev_hash))
-    digest.update(canonical_body(change))
+    try:
+        digest.update(bytes.fromhex(prev_hash))
+    except (ValueError, TypeError):
+        digest.update(str(prev_hash).encode())
+    digest.update(canonical({name: body.get(name) for name in HASHED_FIELDS}))
     return digest.hexdigest()
+
+
+def record_hash(seq: int, prev_hash: str, change: Change) -> str:
+    return body_hash(seq, prev_hash, hashed_fields(change))
 
 
 def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
@@ -108,31 +122,3 @@ def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
             session.refresh(row)
             session.expunge(row)
         return written
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    records: int
-    head_hash: str
-    first_bad_seq: int | None = None
-    problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-def verify_chain(changes: Sequence[Change]) -> ChainReport:
-    """Walk records in seq order from the genesis; name the first break."""
-    prev, expected_seq = GENESIS, 1
-    for change in changes:
-        if change.seq != expected_seq:
-            return ChainReport(
-                expected_seq - 1, prev, expected_seq, f"record {expected_seq} missing"
-            )
-        if change.prev_hash != prev:
-            return ChainReport(change.seq - 1, prev, change.seq, "prev_hash does not match")
-        if record_hash(change.seq, prev, change) != change.hash:
-            return ChainReport(change.seq - 1, prev, change.seq, "record content was altered")
-        prev, expected_seq = change.hash, expected_seq + 1
-    return ChainReport(expected_seq - 1, prev)

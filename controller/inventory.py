@@ -62,11 +62,17 @@ class DeviceRow(_Row):
     password_env: str | None = None
     secret: str | None = None
     secret_env: str | None = None
+    carrier: str = "default"
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return check_device_name(v)
+
+    @field_validator("carrier")
+    @classmethod
+    def _carrier(cls, v: str) -> str:
+        return plain_text(v, "carrier", 100)
 
     @field_validator("platform")
     @classmethod
@@ -307,6 +313,7 @@ def _write(
             row.platform, row.host, row.port, row.username = d.platform, d.host, d.port, d.username
             row.password, row.password_env = d.password or "", d.password_env
             row.secret, row.secret_env = d.secret or "", d.secret_env
+            row.carrier = d.carrier
             s.add(row)
         for v in venues:
             row = s.exec(select(Venue).where(Venue.name == v.name)).first()

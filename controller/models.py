@@ -51,6 +51,7 @@ class Device(SQLModel, table=True):
     secret: str = ""
     secret_env: str | None = None
     frozen: bool = False
+    carrier: str = Field(default="default", index=False)
 
 
 class Authority(SQLModel, table=True):
@@ -161,3 +162,24 @@ class LineStatus(SQLModel, table=True):
     @property
     def order_ids(self) -> list[int]:
         return list(json.loads(self.order_ids_json))
+
+
+class LogMeta(SQLModel, table=True):
+    __tablename__ = "log_meta"
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class Checkpoint(SQLModel, table=True):
+    """A signed statement that the log had `seq` records ending in `head_hash` at `at`."""
+
+    __tablename__ = "checkpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    log_id: str
+    seq: int = Field(index=True)
+    head_hash: str
+    at: datetime = Field(sa_type=UTCDateTime)
+    public_key: str
+    signature: str

@@ -202,6 +202,7 @@ class Reconciler:
                 report.results.extend(
                     self._write_outcomes(pass_id, device_batch, future.result(), intents)
                 )
+        self.store.checkpoint()
         return report
 
     def _push(self, device_batch: DeviceBatch) -> BatchResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +22,16 @@ class Settings(BaseSettings):
     tick_seconds: int = Field(default=60, ge=1, le=3600, description="periodic reconcile tick")
     device_workers: int = Field(default=16, ge=1, le=512, description="devices pushed at once")
     device_timeout: float = Field(default=20.0, gt=0, le=600, description="per-session timeout")
+    signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) that signs change-log checkpoints"
+    )
+    checkpoint_every: int = Field(default=100, ge=1, description="sign every N records")
+    checkpoint_dir: Path | None = Field(
+        default=None, description="directory that receives a copy of every checkpoint"
+    )
+    checkpoint_webhook: str | None = Field(
+        default=None, description="URL that receives every checkpoint as a JSON POST"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
 

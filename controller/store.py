@@ -16,10 +16,21 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from controller import changelog
+from controller.audit import Checkpointer, load_key
 from controller.clock import Clock, SystemClock
 from controller.db import make_engine, migrate
-from controller.models import Authority, Change, Device, Line, LineStatus, Order, Venue
+from controller.models import (
+    Authority,
+    Change,
+    Checkpoint,
+    Device,
+    Line,
+    LineStatus,
+    Order,
+    Venue,
+)
 from controller.planner import LineRef, OrderTerm
+from controller.settings import Settings
 from drivers.base import LineTarget
 
 
@@ -52,15 +63,35 @@ class ChangeFilter:
 
 
 class Store:
-    def __init__(self, engine: sa.Engine, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        clock: Clock | None = None,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         self.engine = engine
         self.clock = clock or SystemClock()
+        self.checkpointer = checkpointer
 
     @classmethod
     def open(cls, url: str, clock: Clock | None = None) -> Store:
         engine = make_engine(url)
         migrate(engine)
         return cls(engine, clock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Store:
+        """The store as the settings describe it, signing checkpoints if a key is configured."""
+        store = cls.open(settings.database_url, clock)
+        if settings.signing_key_file is not None:
+            store.checkpointer = Checkpointer(
+                key=load_key(settings.signing_key_file),
+                clock=store.clock,
+                every=settings.checkpoint_every,
+                directory=settings.checkpoint_dir,
+                webhook=settings.checkpoint_webhook,
+            )
+        return store
 
     def close(self) -> None:
         self.engine.dispose()
@@ -186,10 +217,23 @@ class Store:
             actor=actor,
             **fields,  # type: ignore[arg-type]
         )
-        return changelog.append(self.engine, [entry])[0]
+        return self.append([entry])[0]
 
     def append(self, entries: Sequence[changelog.NewChange]) -> list[Change]:
-        return changelog.append(self.engine, entries)
+        rows = changelog.append(self.engine, entries)
+        if self.checkpointer is not None:
+            self.checkpointer.after_append(self.engine, rows)
+        return rows
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the log's head now (end of a pass), if a signing key is configured."""
+        if self.checkpointer is None:
+            return None
+        return self.checkpointer.sign_head(self.engine)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.session() as s:
+            return list(s.exec(select(Checkpoint).order_by(col(Checkpoint.seq))))
 
     def changes(self, where: ChangeFilter = ChangeFilter()) -> list[Change]:
         with self.session() as s:

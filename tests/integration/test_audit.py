@@ -1,0 +1,224 @@
+"""Tamper-evidence: edit, delete, truncate, swap, forge — `curfew audit verify` names each."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from controller.audit import Checkpointer, generate_key, load_key
+from controller.inventory import import_document
+from controller.orders import OrderCreate, issue_order, revoke_order
+from controller.reconciler import Reconciler
+from controller.store import Store
+from lab.topology import Lab, city
+from tests.conftest import SHANGHAI
+
+pytestmark = pytest.mark.lab
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def audited(tmp_path: Path, clock):
+    """A store whose log holds a night's orders and passes, checkpointed every 5 records."""
+    key_file = tmp_path / "signing.pem"
+    public = generate_key(key_file)
+    outside = tmp_path / "outside"
+    db = tmp_path / "audit.db"
+    store = Store.open(f"sqlite:///{db}", clock=clock)
+    store.checkpointer = Checkpointer(load_key(key_file), clock, every=5, directory=outside)
+    specs, inventory = city(devices=1, lines_per_device=3)
+    with Lab(specs) as lab:
+        import_document(store, lab.inventory(inventory), "lab")
+        night = datetime(2026, 11, 25, tzinfo=SHANGHAI)
+        ids = []
+        for number, venue in enumerate(v.name for v in store.venues()):
+            request = OrderCreate(
+                venue=venue, kind="curfew", reason="after_hours",
+                legal_basis=f"临文执发〔2026〕{number}号", effective_from=night - timedelta(days=3),
+            )  # fmt: skip
+            ids.append(issue_order(store, request, "bureau:test").id)
+        reconciler = Reconciler(store)
+        for hours in (0.1, 2, 8.1):
+            clock.set(night + timedelta(hours=hours))
+            if hours == 2:
+                revoke_order(store, ids[0], "appeal upheld", "bureau:test")
+            assert reconciler.run_pass(clock.now()).ok
+    store.close()
+    env = {"CURFEW_DATABASE_URL": f"sqlite:///{db}"}
+    return {"db": db, "env": env, "outside": outside, "public": public, "store": store}
+
+
+def verify(audited, *extra: str):
+    return runner.invoke(app, ["audit", "verify", *extra], env=audited["env"])
+
+
+def tamper(db: Path, *statements: str) -> None:
+    """What a database owner can do: drop the append-only triggers and edit rows."""
+    with sqlite3.connect(db) as connection:
+        connection.execute("DROP TRIGGER IF EXISTS changes_no_update")
+        connection.execute("DROP TRIGGER IF EXISTS changes_no_delete")
+        for statement in statements:
+            connection.execute(statement)
+
+
+def head(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT max(seq) FROM changes").fetchone()[0]
+
+
+def test_an_untouched_log_verifies(audited):
+    result = verify(audited, "--checkpoints", str(audited["outside"]))
+    assert result.exit_code == 0, result.output
+    assert "OK: the log verifies" in result.output
+    assert head(audited["db"]) > 15
+    assert len(list(audited["outside"].glob("checkpoint-*.json"))) >= 3
+
+
+def test_the_schema_refuses_updates_and_deletes(audited):
+    with sqlite3.connect(audited["db"]) as connection, pytest.raises(sqlite3.IntegrityError):
+        connection.execute("UPDATE changes SET detail = 'x' WHERE seq = 1")
+    with sqlite3.connect(audited["db"]) as connection, pytest.raises(sqlite3.IntegrityError):
+        connection.execute("DELETE FROM changes WHERE seq = 1")
+
+
+def test_editing_one_field_of_one_record_is_named(audited):
+    tamper(audited["db"], "UPDATE changes SET state_after = 'open' WHERE seq = 9")
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert "first bad sequence number 9" in result.output
+    assert "seq 9: edited" in result.output
+
+
+def test_deleting_a_record_in_the_middle_is_named(audited):
+    tamper(audited["db"], "DELETE FROM changes WHERE seq = 7")
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert "seq 7: deleted: record(s) 7 are missing" in result.output
+
+
+def test_deleting_the_newest_records_is_named_by_a_checkpoint(audited):
+    last = head(audited["db"])
+    tamper(audited["db"], f"DELETE FROM changes WHERE seq > {last - 3}")
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert f"seq {last - 2}: truncated" in result.output
+
+
+def test_truncation_hidden_from_the_database_is_caught_by_checkpoints_held_outside(audited):
+    last = head(audited["db"])
+    # the owner removes the newest records and every checkpoint that vouched for them
+    tamper(
+        audited["db"],
+        f"DELETE FROM changes WHERE seq > {last - 4}",
+        f"DELETE FROM checkpoints WHERE seq > {last - 4}",
+    )
+    assert verify(audited).exit_code == 0, "the database alone cannot tell"
+    result = verify(audited, "--checkpoints", str(audited["outside"]))
+    assert result.exit_code == 1
+    assert f"seq {last - 3}: truncated" in result.output
+
+
+def test_swapping_two_records_is_named(audited):
+    tamper(
+        audited["db"],
+        "UPDATE changes SET seq = -1 WHERE seq = 4",
+        "UPDATE changes SET seq = 4 WHERE seq = 6",
+        "UPDATE changes SET seq = 6 WHERE seq = -1",
+    )
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert "seq 4: reordered" in result.output
+
+
+def test_replacing_a_checkpoint_signature_is_named(audited):
+    with sqlite3.connect(audited["db"]) as connection:
+        seq, signature = connection.execute(
+            "SELECT seq, signature FROM checkpoints ORDER BY seq LIMIT 1"
+        ).fetchone()
+    forged = signature[:-2] + ("00" if signature[-2:] != "00" else "11")
+    tamper(audited["db"], f"UPDATE checkpoints SET signature = '{forged}' WHERE seq = {seq}")
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert f"seq {seq}: forged_checkpoint" in result.output
+
+
+def test_a_rewritten_chain_is_caught_by_the_signed_checkpoints(audited):
+    """Editing a record and recomputing every hash after it passes the chain, not the signatures."""
+    from controller.changelog import GENESIS, record_hash
+
+    store = Store.open(audited["env"]["CURFEW_DATABASE_URL"])
+    changes = store.changes()
+    store.close()
+    prev, statements = GENESIS, []
+    for change in changes:
+        if change.seq == 3:
+            change.actor = "someone else"
+        change.prev_hash = prev
+        change.hash = record_hash(change.seq, prev, change)
+        statements.append(
+            f"UPDATE changes SET actor = '{change.actor}', prev_hash = '{change.prev_hash}', "
+            f"hash = '{change.hash}' WHERE seq = {change.seq}"
+        )
+        prev = change.hash
+    tamper(audited["db"], *statements)
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert "rewritten" in result.output
+    assert "edited" not in result.output, "the chain itself is consistent again"
+
+
+def test_an_export_verifies_on_its_own_without_a_database(audited, tmp_path):
+    out = tmp_path / "export.jsonl"
+    exported = runner.invoke(app, ["audit", "export", "--out", str(out)], env=audited["env"])
+    assert exported.exit_code == 0, exported.output
+    elsewhere = {"CURFEW_DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"}
+    result = runner.invoke(
+        app,
+        ["audit", "verify", "--export", str(out), "--checkpoints", str(audited["outside"]),
+         "--public-key", audited["public"]],
+        env=elsewhere,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "OK: the log verifies" in result.output
+    assert not (tmp_path / "no-such-dir").exists(), "verifying an export opens no database"
+
+    lines = out.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[5])
+    record["device_output"] = record["device_output"] + " "
+    lines[5] = json.dumps(record, ensure_ascii=False)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["audit", "verify", "--export", str(out)], env=elsewhere)
+    assert result.exit_code == 1
+    assert f"seq {record['seq']}: edited" in result.output
+
+
+def test_a_partial_export_is_anchored_and_verifies(audited, tmp_path):
+    out = tmp_path / "part.jsonl"
+    runner.invoke(app, ["audit", "export", "--out", str(out), "--from", "6", "--to", "12"],
+                  env=audited["env"])  # fmt: skip
+    result = runner.invoke(app, ["audit", "verify", "--export", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "(seq 6..12)" in result.output
+
+
+def test_checkpoints_are_served_over_the_api(audited):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from controller.settings import Settings
+    from tests.conftest import ADMIN_TOKEN
+
+    settings = Settings(database_url=audited["env"]["CURFEW_DATABASE_URL"], admin_token=ADMIN_TOKEN)
+    with TestClient(create_app(settings)) as client:
+        served = client.get(
+            "/api/v1/audit/checkpoints", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ).json()
+    assert served and {c["public_key"] for c in served} == {audited["public"]}
+    assert served[-1]["seq"] == head(audited["db"])
