@@ -17,6 +17,8 @@ INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:GigabitEthernet|FastEthernet|TenGigabitEthernet|TwentyFiveGigE|FortyGigabitEthernet"
         r"|HundredGigE|Ethernet|Port-channel|Vlan|Dialer|Virtual-Template)" + _SLOTS
     ),
+    # Linux (IFNAMSIZ): 1-15 of [A-Za-z0-9_.-], never "." or ".."; quoted verbatim in nft rules
+    "linux_nftables": re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,15}"),
 }
 
 LINE_ID_MAX = 10**9
