@@ -11,11 +11,10 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
 
 from controller.db import IMMEDIATE
 from controller.models import Change
@@ -84,17 +83,20 @@ def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
     """Append records in one serialized transaction; returns them with seq and hash."""
     if not entries:
         return []
-    with Session(engine.execution_options(**IMMEDIATE)) as session:
+    table = Change.__table__  # type: ignore[attr-defined]
+    with engine.execution_options(**IMMEDIATE).begin() as connection:
         if engine.dialect.name == "postgresql":
-            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        head = session.exec(select(Change).order_by(Change.seq.desc()).limit(1)).first()  # type: ignore[union-attr]
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        head = connection.execute(
+            sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
+        ).first()
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
         written = []
         for entry in entries:
             seq += 1
             row = Change(
                 seq=seq,
-                at=entry.at,
+                at=entry.at.astimezone(UTC),
                 pass_id=entry.pass_id,
                 kind=entry.kind,
                 action=entry.action,
@@ -115,10 +117,9 @@ def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
             )
             row.hash = record_hash(seq, prev, row)
             prev = row.hash
-            session.add(row)
             written.append(row)
-        session.commit()
-        for row in written:
-            session.refresh(row)
-            session.expunge(row)
+        connection.execute(
+            sa.insert(table),
+            [{c.name: getattr(row, c.name) for c in table.columns} for row in written],
+        )
         return written

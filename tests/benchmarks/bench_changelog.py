@@ -1,0 +1,84 @@
+"""Benchmark: change-log appends per second on SQLite, and full-chain verification per million.
+
+Run: .venv/bin/python -m tests.benchmarks.bench_changelog [--records 200000]
+Prints figures with a baseline measured in the same run (plain inserts / plain reads), so the
+ratios hold on any machine. Not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from controller.audit import _record_dicts, verify_store
+from controller.changelog import NewChange, append
+from controller.db import make_engine, migrate
+
+AT = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def entry(n: int) -> NewChange:
+    return NewChange(
+        at=AT, kind="outcome", action="cut", actor="reconciler", pass_id="bench", order_ids=[n % 97],
+        line_id=n % 1000 + 1, device_id=n % 100 + 1, commands=["ip access-list extended CURFEW-L1"],
+        device_output="R1(config)#", state_after="cut", verified=True,
+    )  # fmt: skip
+
+
+def plain_inserts(engine: sa.Engine, count: int) -> float:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE plain (seq INTEGER PRIMARY KEY, body TEXT)")
+    started = time.perf_counter()
+    for n in range(count):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO plain (body) VALUES (?)", (f"record {n}",))
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--appends", type=int, default=2000, help="single-record appends timed")
+    parser.add_argument("--records", type=int, default=200_000, help="records verified")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        migrate(engine)
+        baseline = plain_inserts(engine, args.appends)
+        started = time.perf_counter()
+        for n in range(args.appends):
+            append(engine, [entry(n)])
+        single = args.appends / (time.perf_counter() - started)
+        started = time.perf_counter()
+        batch = 500
+        for start in range(0, 20 * batch, batch):
+            append(engine, [entry(n) for n in range(start, start + batch)])
+        batched = 20 * batch / (time.perf_counter() - started)
+        print(f"SQLite (WAL) appends, one record per transaction: {single:,.0f}/s "
+              f"(plain INSERT transactions in the same run: {baseline:,.0f}/s, "
+              f"ratio {single / baseline:.2f})")  # fmt: skip
+        print(f"SQLite (WAL) appends, {batch} records per transaction: {batched:,.0f}/s")
+
+        remaining = args.records - args.appends - 20 * batch
+        for start in range(0, max(remaining, 0), 5000):
+            append(engine, [entry(n) for n in range(start, start + min(5000, remaining - start))])
+        started = time.perf_counter()
+        rows = sum(1 for _ in _record_dicts(engine))
+        read_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        report = verify_store(engine)
+        verify_seconds = time.perf_counter() - started
+        assert report.ok and report.records == rows, report.problems
+        per_million = verify_seconds * 1_000_000 / rows
+        print(f"full-chain verification: {rows:,} records in {verify_seconds:.2f} s "
+              f"= {per_million:.1f} s per million records "
+              f"(reading them alone: {read_seconds:.2f} s, ratio {verify_seconds / read_seconds:.2f})")  # fmt: skip
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
