@@ -19,6 +19,11 @@ INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     # Linux (IFNAMSIZ): 1-15 of [A-Za-z0-9_.-], never "." or ".."; quoted verbatim in nft rules
     "linux_nftables": re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,15}"),
+    # Arista EOS: Ethernet1, Ethernet3/1/1, Ethernet1.100, Port-Channel10, Vlan10; no leading 0s
+    "arista_eos": re.compile(
+        r"Ethernet[1-9]\d{0,3}(?:/[1-9]\d{0,2}){0,2}(?:\.[1-9]\d{0,3})?"
+        r"|Port-Channel[1-9]\d{0,5}(?:\.[1-9]\d{0,3})?|Vlan[1-9]\d{0,3}"
+    ),
 }
 
 LINE_ID_MAX = 10**9
