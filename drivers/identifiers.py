@@ -17,6 +17,13 @@ INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:GigabitEthernet|FastEthernet|TenGigabitEthernet|TwentyFiveGigE|FortyGigabitEthernet"
         r"|HundredGigE|Ethernet|Port-channel|Vlan|Dialer|Virtual-Template)" + _SLOTS
     ),
+    # Comware prints full names with no space: ports are slot/subslot/port (subinterfaces
+    # .N), aggregates, VLAN interfaces and loopbacks a bare number up to 4 digits.
+    "h3c_comware": re.compile(
+        r"(?:(?:GigabitEthernet|Ten-GigabitEthernet|TwentyFiveGigE|FortyGigE|HundredGigE"
+        r"|M-GigabitEthernet)\d{1,3}(?:/\d{1,3}){1,3}|(?:Bridge-Aggregation|Route-Aggregation)"
+        r"\d{1,4}|Vlan-interface\d{1,4}|LoopBack\d{1,4})(?:\.\d{1,4})?"
+    ),
     # Linux (IFNAMSIZ): 1-15 of [A-Za-z0-9_.-], never "." or ".."; quoted verbatim in nft rules
     "linux_nftables": re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,15}"),
     # Arista EOS: Ethernet1, Ethernet3/1/1, Ethernet1.100, Port-Channel10, Vlan10; no leading 0s

@@ -1,0 +1,1183 @@
+"""A simulated H3C Comware 7 router: its running configuration and the CLI that edits it.
+
+Pure state machine, no networking: lab/ssh.py feeds it one line at a time. The router holds the
+shared state; every SSH session keeps its own view (user, system, interface or ACL view).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_network,
+)
+
+from lab.twin import Prefix, SpecLike, TwinKind
+
+UNRECOGNIZED = "% Unrecognized command found at '^' position."
+WRONG_PARAMETER = "% Wrong parameter found at '^' position."
+INCOMPLETE = "% Incomplete command found at '^' position."
+TOO_MANY = "% Too many parameters found at '^' position."
+AMBIGUOUS = "% Ambiguous command found at '^' position."
+SYSTEM_VIEW_BANNER = "System View: return to User View with Ctrl+Z."
+SAVED = (
+    "Validating file. Please wait...\n"
+    "Saved the current configuration to mainboard device successfully.\n"
+)
+CTRL_Z = "\x1a"
+CTRL_C = "\x03"
+VERSION = "7.1.064, Release 0821P11"
+
+RULE_STEP = 5
+RULE_ID_MAX = 65534
+_NUMBERS = {"basic": range(2000, 3000), "advanced": range(3000, 4000)}
+_SYSNAME = re.compile(r"[!-~]{1,64}")
+# ACL names: 1 to 63 characters, starting with a letter, case-insensitive, never `all`.
+_ACL_NAME = re.compile(r"[A-Za-z][!-~]{0,62}")
+_DESCRIPTION_MAX = 255
+
+# Interface types this model knows, as Comware spells them, and their `brief` abbreviations.
+INTERFACE_TYPES = {
+    "GigabitEthernet": "GE",
+    "Ten-GigabitEthernet": "XGE",
+    "TwentyFiveGigE": "WGE",
+    "FortyGigE": "FGE",
+    "HundredGigE": "HGE",
+    "M-GigabitEthernet": "MGE",
+    "Bridge-Aggregation": "BAGG",
+    "Route-Aggregation": "RAGG",
+    "Vlan-interface": "Vlan",
+    "LoopBack": "Loop",
+}
+# Logical interfaces come into being when first entered, as on the real thing.
+_LOGICAL = {"Bridge-Aggregation", "Route-Aggregation", "Vlan-interface", "LoopBack"}
+_IFACE_SPLIT = re.compile(r"([A-Za-z][A-Za-z-]*?)(\d+(?:/\d+){0,3}(?:\.\d+)?)")
+_V4_PROTOCOLS = ("ip", "tcp", "udp", "icmp", "gre", "igmp", "ospf", "ipinip")
+_V6_PROTOCOLS = ("ipv6", "tcp", "udp", "icmpv6", "gre", "ospf")
+DIRECTIONS = ("inbound", "outbound")
+
+# Global lines kept verbatim, and where Comware prints them: 0 before the interfaces, 1 after
+# the static routes, 2 after the line vty block.
+_VERBATIM = {"clock": 0, "ntp-service": 0, "dns": 0, "info-center": 1, "snmp-agent": 1, "ssh": 2}
+
+
+class View(enum.Enum):
+    USER = "user"
+    SYSTEM = "system"
+    INTERFACE = "interface"
+    ACL = "acl"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the router prints after one input line: output text, then the new prompt."""
+
+    output: str
+    prompt: str
+    close: bool = False
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _v6(address: IPv6Address) -> str:
+    return str(address).upper()
+
+
+@dataclass(frozen=True)
+class V4Match:
+    """An IPv4 source or destination of a rule: an address and a wildcard (0 for a host)."""
+
+    address: IPv4Address
+    wildcard: IPv4Address
+
+    def __str__(self) -> str:
+        wildcard = "0" if int(self.wildcard) == 0 else str(self.wildcard)
+        return f"{self.address} {wildcard}"
+
+
+@dataclass(frozen=True)
+class V6Match:
+    network: IPv6Network
+
+    def __str__(self) -> str:
+        return f"{_v6(self.network.network_address)}/{self.network.prefixlen}"
+
+
+Match = V4Match | V6Match
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ACL rule; `protocol` is None in a basic ACL, a None match means any."""
+
+    action: str
+    protocol: str | None
+    source: Match | None = None
+    destination: Match | None = None
+
+    def text(self) -> str:
+        words = [self.action]
+        if self.protocol is not None:
+            words.append(self.protocol)
+        if self.source is not None:
+            words.append(f"source {self.source}")
+        if self.destination is not None:
+            words.append(f"destination {self.destination}")
+        return " ".join(words)
+
+
+@dataclass
+class Acl:
+    family: int  # 4 or 6
+    kind: str  # advanced | basic
+    number: int | None
+    name: str | None
+    auto_order: bool = False
+    description: str = ""
+    rules: dict[int, Rule] = field(default_factory=dict)
+
+    @property
+    def view_id(self) -> str:
+        return str(self.number) if self.number is not None else str(self.name)
+
+    def header(self) -> str:
+        words = ["acl"] + (["ipv6"] if self.family == 6 else []) + [self.kind]
+        if self.number is not None:
+            words.append(str(self.number))
+        if self.name is not None:
+            words += ["name", self.name]
+        if self.auto_order:
+            words += ["match-order", "auto"]
+        return " ".join(words)
+
+    def config_lines(self) -> list[str]:
+        lines = [self.header()]
+        if self.description:
+            lines.append(f" description {self.description}")
+        lines += [f" rule {rule_id} {self.rules[rule_id].text()}" for rule_id in sorted(self.rules)]
+        return lines
+
+    def next_id(self) -> int:
+        """The nearest multiple of the step above the highest rule id, from 0."""
+        if not self.rules:
+            return 0
+        return (max(self.rules) // RULE_STEP + 1) * RULE_STEP
+
+    def same_name(self, name: str) -> bool:
+        return self.name is not None and self.name.casefold() == name.casefold()
+
+
+@dataclass(frozen=True)
+class FilterRef:
+    """The ACL a packet-filter names: by number, or by name as typed."""
+
+    number: int | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.number) if self.number is not None else f"name {self.name}"
+
+    def matches(self, other: FilterRef) -> bool:
+        if self.number is not None or other.number is not None:
+            return self.number == other.number
+        return str(self.name).casefold() == str(other.name).casefold()
+
+
+@dataclass
+class Interface:
+    name: str
+    description: str = ""
+    shutdown: bool = False
+    ipv4: list[tuple[IPv4Interface, bool]] = field(default_factory=list)  # address, secondary
+    ipv6: list[IPv6Interface] = field(default_factory=list)
+    # (family, direction) -> the ACL bound there; one per family and direction
+    filters: dict[tuple[int, str], tuple[FilterRef, bool]] = field(default_factory=dict)
+
+    def config_lines(self) -> list[str]:
+        lines = [f"interface {self.name}"]
+        if self.description:
+            lines.append(f" description {self.description}")
+        if self.shutdown:
+            lines.append(" shutdown")
+        for address, secondary in sorted(self.ipv4, key=lambda a: a[1]):
+            lines.append(
+                f" ip address {address.ip} {address.netmask}" + (" sub" if secondary else "")
+            )
+        for address6 in self.ipv6:
+            lines.append(f" ipv6 address {_v6(address6.ip)}/{address6.network.prefixlen}")
+        for family in (4, 6):
+            for direction in DIRECTIONS:
+                bound = self.filters.get((family, direction))
+                if bound is not None:
+                    ref, counting = bound
+                    kind = "ipv6 " if family == 6 else ""
+                    extra = " hardware-count" if counting else ""
+                    lines.append(f" packet-filter {kind}{ref} {direction}{extra}")
+        return lines
+
+
+@dataclass(frozen=True)
+class StaticRoute:
+    prefix: IPv4Network | IPv6Network
+    interface: str | None
+    next_hop: IPv4Address | IPv6Address | None
+    preference: int | None = None
+
+    def key(self) -> tuple[object, ...]:
+        return (self.prefix, self.interface, self.next_hop)
+
+    def text(self) -> str:
+        command = "ip route-static" if self.prefix.version == 4 else "ipv6 route-static"
+        address = self.prefix.network_address
+        shown = _v6(address) if isinstance(address, IPv6Address) else str(address)
+        words = [command, shown, str(self.prefix.prefixlen)]
+        if self.interface is not None:
+            words.append(self.interface)
+        if self.next_hop is not None:
+            hop = self.next_hop
+            words.append(_v6(hop) if isinstance(hop, IPv6Address) else str(hop))
+        if self.preference is not None:
+            words += ["preference", str(self.preference)]
+        return " ".join(words)
+
+
+def _split_interface(text: str) -> tuple[str, str] | None:
+    match = _IFACE_SPLIT.fullmatch(text)
+    return (match.group(1), match.group(2)) if match else None
+
+
+class ComwareRouter:
+    """One router's shared state. Sessions are created with `open_session()`."""
+
+    def __init__(
+        self,
+        hostname: str = "H3C",
+        interfaces: Iterable[str] = ("GigabitEthernet1/0/1", "GigabitEthernet1/0/2"),
+    ) -> None:
+        if not _SYSNAME.fullmatch(hostname):
+            raise ValueError(f"invalid sysname {hostname!r}")
+        self.hostname = hostname
+        self.interfaces: dict[str, Interface] = {}
+        for name in interfaces:
+            parts = _split_interface(name)
+            if parts is None or parts[0] not in INTERFACE_TYPES or name in self.interfaces:
+                raise ValueError(f"invalid or duplicate interface name {name!r}")
+            self.interfaces[name] = Interface(name)
+        self.acls: list[Acl] = []
+        self.routes: list[StaticRoute] = []
+        self.global_lines: list[str] = []
+        self.startup_config = ""
+        # Sessions run in the lab's event loop; tests read and edit state from their own thread.
+        self.lock = threading.RLock()
+        self.console = CliSession(self)
+
+    def open_session(self) -> CliSession:
+        return CliSession(self)
+
+    def execute(self, line: str) -> Reply:
+        """Run one line on the router's console session."""
+        return self.console.execute(line)
+
+    def configure(self, lines: Iterable[str]) -> None:
+        """Load lines as Comware loads a configuration file; any rejected line raises.
+
+        A line that starts in the first column is a system-view command (it leaves any
+        sub-view); an indented line belongs to the view the last unindented line entered.
+        `#` separators and a trailing `return` are skipped, as in `display` output.
+        """
+        session = CliSession(self, View.SYSTEM)
+        with self.lock:
+            for raw in lines:
+                text = raw.rstrip()
+                command = text.strip()
+                if not command or command == "#":
+                    continue
+                if command == "return":
+                    break
+                if not text[0].isspace():
+                    session.leave_to(View.SYSTEM)
+                if command == "quit" and session.view is View.SYSTEM:
+                    continue
+                try:
+                    session.run(command)
+                except _CliError as error:
+                    message = error.text(len(session.prompt)).strip()
+                    raise ValueError(f"{self.hostname}: {command!r} rejected: {message}") from None
+
+    # ------------------------------------------------------------------ lookups
+
+    def find_acl(self, family: int, number: int | None, name: str | None) -> Acl | None:
+        for acl in self.acls:
+            if acl.family != family:
+                continue
+            if number is not None and acl.number == number:
+                return acl
+            if number is None and name is not None and acl.same_name(name):
+                return acl
+        return None
+
+    # ------------------------------------------------------------------ display
+
+    def running_config(self) -> str:
+        """The configuration as `display current-configuration` prints it, `#` to `return`."""
+        with self.lock:
+            ranks: dict[int, list[str]] = {0: [], 1: [], 2: []}
+            for line in self.global_lines:
+                ranks[_VERBATIM[line.split()[0]]].append(f" {line}")
+            out = ["#", f" version {VERSION}", "#", f" sysname {self.hostname}", "#"]
+            out += _section(ranks[0])
+            for interface in self.interfaces.values():
+                out += interface.config_lines() + ["#"]
+            out += _section([f" {route.text()}" for route in self.routes])
+            out += _section(ranks[1])
+            for family in (4, 6):
+                numbered = sorted(
+                    (a for a in self.acls if a.family == family and a.number is not None),
+                    key=lambda a: a.number or 0,
+                )
+                named = sorted(
+                    (a for a in self.acls if a.family == family and a.number is None),
+                    key=lambda a: str(a.name).casefold(),
+                )
+                for acl in numbered + named:
+                    out += acl.config_lines() + ["#"]
+            out += [
+                "line vty 0 63",
+                " authentication-mode scheme",
+                " user-role network-operator",
+                "#",
+            ]
+            out += _section(ranks[2])
+            out.append("return")
+            return "\n".join(out) + "\n"
+
+    def display_ip_interface_brief(self) -> str:
+        rows = [
+            "*down: administratively down",
+            "(s): spoofing  (l): loopback",
+            f"{'Interface':<21}{'Physical':<9}{'Protocol':<9}{'IP address/Mask':<19}"
+            f"{'VPN instance':<13}Description",
+        ]
+        for interface in self.interfaces.values():
+            kind, number = _split_interface(interface.name) or (interface.name, "")
+            short = INTERFACE_TYPES.get(kind, kind) + number
+            physical = "*down" if interface.shutdown else "up"
+            protocol = "down" if interface.shutdown else "up"
+            primary = next((a for a, secondary in interface.ipv4 if not secondary), None)
+            address = str(primary.with_prefixlen) if primary else "--"
+            description = interface.description or "--"
+            rows.append(
+                f"{short:<21}{physical:<9}{protocol:<9}{address:<19}{'--':<13}{description}"
+            )
+        return "\n".join(rows) + "\n"
+
+
+def _section(lines: list[str]) -> list[str]:
+    return [*lines, "#"] if lines else []
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _CliError(Exception):
+    """A refused line: Comware's caret and message, or a plain message of its own."""
+
+    message = UNRECOGNIZED
+
+    def __init__(self, position: int = 0, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        self.position = position
+        if message is not None:
+            self.message = message
+
+    def text(self, prompt_length: int) -> str:
+        return f"{' ' * (prompt_length + self.position)}^\n {self.message}\n"
+
+
+class _Unrecognized(_CliError):
+    message = UNRECOGNIZED
+
+
+class _Wrong(_CliError):
+    message = WRONG_PARAMETER
+
+
+class _Incomplete(_CliError):
+    message = INCOMPLETE
+
+
+class _TooMany(_CliError):
+    message = TOO_MANY
+
+
+class _Ambiguous(_CliError):
+    message = AMBIGUOUS
+
+
+class _Refused(_CliError):
+    """Well-formed but refused; Comware prints a sentence, no caret."""
+
+    def text(self, prompt_length: int) -> str:
+        return f"{self.message}\n"
+
+
+class _Close(Exception):
+    """The session ends (`quit` in user view)."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    pos: int
+
+
+class _Cursor:
+    """Walks the words of one line, raising Comware's errors as it goes."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.tokens = [_Token(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
+        self.i = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.tokens)
+
+    def next(self) -> _Token:
+        token = self.peek()
+        if token is None:
+            raise _Incomplete(len(self.line.rstrip()) + 1)
+        self.i += 1
+        return token
+
+    def keyword(self, choices: Sequence[str]) -> str:
+        """The next word, matched against keywords by unique prefix, case-insensitively."""
+        token = self.next()
+        word = token.text.lower()
+        if word in choices:
+            return word
+        hits = [c for c in choices if c.startswith(word)]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise _Ambiguous(token.pos)
+        raise _Unrecognized(token.pos)
+
+    def optional_keyword(self, choices: Sequence[str]) -> str | None:
+        return None if self.at_end() else self.keyword(choices)
+
+    def negated(self) -> bool:
+        token = self.peek()
+        if token is not None and token.text.lower() == "undo":
+            self.i += 1
+            return True
+        return False
+
+    def rest(self) -> str:
+        """The raw remainder of the line from the next word (free text)."""
+        token = self.next()
+        self.i = len(self.tokens)
+        return self.line[token.pos :].rstrip()
+
+    def number(self, allowed: range) -> int:
+        token = self.next()
+        if not token.text.isdigit() or int(token.text) not in allowed:
+            raise _Wrong(token.pos)
+        return int(token.text)
+
+    def done(self) -> None:
+        token = self.peek()
+        if token is not None:
+            raise _TooMany(token.pos)
+
+
+def _ipv4(token: _Token) -> IPv4Address:
+    try:
+        return IPv4Address(token.text)
+    except ValueError:
+        raise _Wrong(token.pos) from None
+
+
+def _mask_length(token: _Token) -> int:
+    """A mask as dotted decimal or as a length."""
+    if token.text.isdigit():
+        if int(token.text) > 32:
+            raise _Wrong(token.pos)
+        return int(token.text)
+    try:
+        return IPv4Network(f"0.0.0.0/{token.text}").prefixlen
+    except ValueError:
+        raise _Wrong(token.pos) from None
+
+
+def _wildcard(token: _Token) -> IPv4Address:
+    return IPv4Address(0) if token.text == "0" else _ipv4(token)
+
+
+def _v6_prefix(cur: _Cursor) -> IPv6Network:
+    """`X/len` or `X len`; host bits are cleared."""
+    token = cur.next()
+    text = token.text
+    if "/" not in text:
+        length = cur.next()
+        if not length.text.isdigit():
+            raise _Wrong(length.pos)
+        text = f"{text}/{length.text}"
+    try:
+        network = ip_network(text, strict=False)
+    except ValueError:
+        raise _Wrong(token.pos) from None
+    if not isinstance(network, IPv6Network):
+        raise _Wrong(token.pos)
+    return network
+
+
+def _acl_name(token: _Token) -> str:
+    if not _ACL_NAME.fullmatch(token.text) or token.text.lower() == "all":
+        raise _Wrong(token.pos)
+    return token.text
+
+
+Action = Callable[[], str]
+
+
+class CliSession:
+    """One user's CLI on a router: a view and the object that view edits."""
+
+    def __init__(self, router: ComwareRouter, view: View = View.USER) -> None:
+        self.router = router
+        self.view = view
+        self.interface = ""
+        self.acl: Acl | None = None
+
+    @property
+    def prompt(self) -> str:
+        host = self.router.hostname
+        if self.view is View.USER:
+            return f"<{host}>"
+        if self.view is View.SYSTEM:
+            return f"[{host}]"
+        if self.view is View.INTERFACE:
+            return f"[{host}-{self.interface}]"
+        acl = self._current_acl()
+        family = "ipv4" if acl.family == 4 else "ipv6"
+        kind = "adv" if acl.kind == "advanced" else "basic"
+        return f"[{host}-acl-{family}-{kind}-{acl.view_id}]"
+
+    @property
+    def echo(self) -> bool:
+        return True
+
+    @property
+    def in_config(self) -> bool:
+        return self.view is not View.USER
+
+    def reject(self, line: str) -> Reply:
+        """Answer a line as unrecognized without touching any state."""
+        first = _Cursor(line).peek()
+        error = _Unrecognized(first.pos if first else 0)
+        return Reply(error.text(len(self.prompt)), self.prompt)
+
+    def execute(self, line: str) -> Reply:
+        with self.router.lock:
+            if line == CTRL_Z:
+                self.leave_to(View.USER)
+                return Reply("", self.prompt)
+            if line == CTRL_C:
+                return Reply("", self.prompt)
+            prompt = self.prompt
+            try:
+                output = self.run(line)
+            except _CliError as error:
+                return Reply(error.text(len(prompt)), self.prompt)
+            except _Close:
+                return Reply("", "", close=True)
+            return Reply(output, self.prompt)
+
+    def leave_to(self, view: View) -> None:
+        if self.view is View.USER:
+            return
+        self.view, self.interface, self.acl = view, "", None
+
+    def run(self, line: str) -> str:
+        """Parse the whole line, then act: a refused line changes nothing."""
+        cur = _Cursor(line)
+        if cur.at_end():
+            return ""
+        return self._parse(cur)()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _parse(self, cur: _Cursor) -> Action:
+        common = ["display", "save", "quit"]
+        if self.view is View.USER:
+            words = [*common, "system-view", "screen-length"]
+        elif self.view is View.SYSTEM:
+            words = [*common, "return", "undo", "sysname", "interface", "acl", "ip", "ipv6"]
+            words += list(_VERBATIM)
+        elif self.view is View.INTERFACE:
+            words = [*common, "return", "undo", "description", "shutdown", "ip", "ipv6"]
+            words += ["packet-filter"]
+        else:
+            words = [*common, "return", "undo", "rule", "description"]
+        start = cur.i
+        word = cur.keyword(sorted(words))
+        if word == "display":
+            return self._display(cur)
+        if word == "save":
+            cur.optional_keyword(["force"])
+            cur.done()
+            return self._save
+        if word == "quit":
+            cur.done()
+            return self._quit
+        if word == "return":
+            cur.done()
+            return lambda: _then(self.leave_to, View.USER)
+        if word == "system-view":
+            cur.done()
+            return self._system_view
+        if word == "screen-length":
+            cur.keyword(["disable"])
+            cur.done()
+            return lambda: ""
+        cur.i = start
+        if self.view is View.SYSTEM:
+            return self._system(cur)
+        if self.view is View.INTERFACE:
+            return self._interface(cur)
+        return self._acl_view(cur)
+
+    def _quit(self) -> str:
+        if self.view is View.USER:
+            raise _Close
+        self.leave_to(View.SYSTEM if self.view is not View.SYSTEM else View.USER)
+        return ""
+
+    def _system_view(self) -> str:
+        self.view = View.SYSTEM
+        return SYSTEM_VIEW_BANNER + "\n"
+
+    def _save(self) -> str:
+        self.router.startup_config = self.router.running_config()
+        return SAVED
+
+    def _display(self, cur: _Cursor) -> Action:
+        what = cur.keyword(["current-configuration", "ip"])
+        pipe = next((i for i, t in enumerate(cur.tokens) if t.text == "|"), None)
+        end = len(cur.tokens) if pipe is None else pipe
+        if what == "ip":
+            cur.keyword(["interface"])
+            cur.keyword(["brief"])
+            render = self.router.display_ip_interface_brief
+        else:
+            render = self.router.running_config
+        if cur.i < end:
+            raise _TooMany(cur.tokens[cur.i].pos)
+        if pipe is None:
+            return render
+        cur.i = pipe + 1
+        kind = cur.keyword(["begin", "exclude", "include"])
+        token = cur.peek()
+        text = cur.rest()
+        try:
+            pattern = re.compile(text)
+        except re.error:
+            raise _Wrong(token.pos if token else 0) from None
+        return lambda: _filter(render(), kind, pattern)
+
+    # ------------------------------------------------------------------ system view
+
+    def _system(self, cur: _Cursor) -> Action:
+        negate = cur.negated()
+        start = cur.i
+        word = cur.keyword(sorted(["sysname", "interface", "acl", "ip", "ipv6", *_VERBATIM]))
+        router = self.router
+        if word == "sysname":
+            if negate:
+                cur.done()
+                return lambda: _set(router, "hostname", "H3C")
+            token = cur.next()
+            cur.done()
+            if not _SYSNAME.fullmatch(token.text):
+                raise _Wrong(token.pos)
+            return lambda: _set(router, "hostname", token.text)
+        if word == "interface":
+            if negate:
+                raise _Unrecognized(cur.tokens[start].pos)
+            name, create = self._interface_name(cur)
+            return lambda: self._enter_interface(name, create)
+        if word == "acl":
+            return self._acl_command(cur, negate)
+        if word in ("ip", "ipv6"):
+            cur.keyword(["route-static"])
+            route = self._route(cur, 4 if word == "ip" else 6, negate)
+            if negate:
+                return lambda: _then(_drop_routes, router.routes, route)
+            return lambda: _then(_add_route, router.routes, route)
+        # anything else the whitelist knows is kept verbatim, so tests can see it untouched
+        if cur.at_end():
+            raise _Incomplete(len(cur.line.rstrip()) + 1)
+        text = " ".join([word] + [t.text for t in cur.tokens[cur.i :]])
+        lines = router.global_lines
+        if negate:
+            return lambda: _then(_remove, lines, text)
+        return lambda: _then(_append_unique, lines, text)
+
+    def _interface_name(self, cur: _Cursor) -> tuple[str, bool]:
+        """`GigabitEthernet1/0/1`, `gigabitethernet 1/0/1` or `g1/0/1`: (full name, create)."""
+        token = cur.next()
+        text = token.text
+        if not any(c.isdigit() for c in text) and cur.peek() is not None:
+            text += cur.next().text
+        parts = _split_interface(text)
+        if parts is None:
+            raise _Wrong(token.pos)
+        typed = parts[0].lower()
+        kinds = [k for k in INTERFACE_TYPES if k.lower().startswith(typed)]
+        exact = [k for k in kinds if k.lower() == typed]
+        kinds = exact or kinds
+        if len(kinds) > 1:
+            raise _Ambiguous(token.pos)
+        if not kinds:
+            raise _Wrong(token.pos)
+        name = kinds[0] + parts[1]
+        cur.done()
+        if name in self.router.interfaces:
+            return name, False
+        if kinds[0] in _LOGICAL and parts[1].isdigit():
+            return name, True
+        raise _Wrong(token.pos)
+
+    def _enter_interface(self, name: str, create: bool) -> str:
+        if create:
+            self.router.interfaces.setdefault(name, Interface(name))
+        self.view, self.interface = View.INTERFACE, name
+        return ""
+
+    def _acl_command(self, cur: _Cursor, negate: bool) -> Action:
+        """`acl [ipv6] {advanced|basic} {NUMBER [name NAME] | name NAME} [match-order ...]`."""
+        family = 4
+        extra = ["all"] if negate else []
+        kind = cur.keyword(["advanced", "basic", "ipv6", *extra])
+        if kind == "ipv6":
+            family = 6
+            kind = cur.keyword(["advanced", "basic", *extra])
+        router = self.router
+        if kind == "all":
+            cur.done()
+            return lambda: _then(_drop_family, router.acls, family)
+        number: int | None = None
+        name: str | None = None
+        token = cur.peek()
+        if token is not None and token.text.isdigit():
+            number = cur.number(_NUMBERS[kind])
+        else:
+            cur.keyword(["name"])
+            name = _acl_name(cur.next())
+        auto_order: bool | None = None
+        while not negate and not cur.at_end():
+            choices = ["match-order"] + (["name"] if name is None else [])
+            if cur.keyword(choices) == "name":
+                name = _acl_name(cur.next())
+            else:
+                auto_order = cur.keyword(["auto", "config"]) == "auto"
+        cur.done()
+        if negate:
+            return lambda: _then(self._delete_acl, family, kind, number, name)
+
+        def enter() -> str:
+            acl = router.find_acl(family, number, name)
+            if acl is None:
+                if name is not None and router.find_acl(family, None, name) is not None:
+                    raise _Refused(message="The ACL name already exists.")
+                acl = Acl(family, kind, number, name, bool(auto_order))
+                router.acls.append(acl)
+            elif acl.kind != kind:
+                raise _Refused(message="The ACL name already exists.")
+            elif number is not None and name is not None and not acl.same_name(name):
+                raise _Refused(message="The ACL name already exists.")
+            elif auto_order is not None and acl.auto_order != auto_order:
+                if acl.rules:
+                    raise _Refused(message="Can't change the match order of an ACL with rules.")
+                acl.auto_order = auto_order
+            self.view, self.acl = View.ACL, acl
+            return ""
+
+        return enter
+
+    def _delete_acl(self, family: int, kind: str, number: int | None, name: str | None) -> None:
+        acl = self.router.find_acl(family, number, name)
+        if acl is not None and acl.kind == kind:
+            self.router.acls.remove(acl)
+
+    def _route(self, cur: _Cursor, family: int, negate: bool) -> StaticRoute:
+        """`ip route-static A MASK|LEN {INTERFACE [NEXT-HOP] | NEXT-HOP} [preference P]`."""
+        token = cur.next()
+        if family == 4:
+            address = _ipv4(token)
+            length = _mask_length(cur.next())
+            prefix: IPv4Network | IPv6Network = IPv4Network((address, length), strict=False)
+        else:
+            length_token = cur.next()
+            if not length_token.text.isdigit() or int(length_token.text) > 128:
+                raise _Wrong(length_token.pos)
+            try:
+                prefix = IPv6Network((IPv6Address(token.text), int(length_token.text)), False)
+            except ValueError:
+                raise _Wrong(token.pos) from None
+        interface: str | None = None
+        hop: IPv4Address | IPv6Address | None = None
+        following = cur.peek()
+        if following is None:
+            if negate:
+                return StaticRoute(prefix, None, None)
+            raise _Incomplete(len(cur.line.rstrip()) + 1)
+        if _next_hop(following.text, family) is None and following.text.lower() != "preference":
+            interface = self._route_interface(cur)
+        following = cur.peek()
+        if following is not None and following.text.lower() != "preference":
+            cur.next()
+            hop = _next_hop(following.text, family)
+            if hop is None:
+                raise _Wrong(following.pos)
+        if interface is None and hop is None:
+            raise _Incomplete(len(cur.line.rstrip()) + 1)
+        preference = None
+        if cur.optional_keyword(["preference"]) is not None:
+            preference = cur.number(range(1, 256))
+        cur.done()
+        return StaticRoute(prefix, interface, hop, preference)
+
+    def _route_interface(self, cur: _Cursor) -> str:
+        token = cur.next()
+        text = token.text
+        if text.upper() == "NULL0":
+            return "NULL0"
+        parts = _split_interface(text)
+        if parts is None and cur.peek() is not None:
+            parts = _split_interface(text + cur.next().text)
+        name = parts[0] + parts[1] if parts else ""
+        if name not in self.router.interfaces:
+            raise _Wrong(token.pos)
+        return name
+
+    # ------------------------------------------------------------------ interface view
+
+    def _interface(self, cur: _Cursor) -> Action:
+        negate = cur.negated()
+        word = cur.keyword(["description", "ip", "ipv6", "packet-filter", "shutdown"])
+        interface = self._current_interface()
+        if word == "shutdown":
+            cur.done()
+            return lambda: _set(interface, "shutdown", not negate)
+        if word == "description":
+            if negate:
+                cur.done()
+                return lambda: _set(interface, "description", "")
+            start = cur.peek()
+            text = cur.rest()
+            if len(text) > _DESCRIPTION_MAX:
+                raise _Wrong((start.pos if start else 0) + _DESCRIPTION_MAX)
+            return lambda: _set(interface, "description", text)
+        if word == "ip":
+            cur.keyword(["address"])
+            return self._ipv4_address(cur, interface, negate)
+        if word == "ipv6":
+            cur.keyword(["address"])
+            if negate and cur.at_end():
+                return lambda: _then(interface.ipv6.clear)
+            network = _v6_prefix_host(cur)
+            cur.done()
+            if negate:
+                return lambda: _then(_remove, interface.ipv6, network)
+            return lambda: _then(_append_unique, interface.ipv6, network)
+        return self._packet_filter(cur, interface, negate)
+
+    def _ipv4_address(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+        if negate and cur.at_end():
+            return lambda: _then(interface.ipv4.clear)
+        token = cur.next()
+        address = _ipv4(token)
+        length_token = cur.next()
+        length = _mask_length(length_token)
+        secondary = cur.optional_keyword(["sub"]) is not None
+        cur.done()
+        if length > 30 or length == 0:
+            raise _Wrong(length_token.pos)
+        value = IPv4Interface((address, length))
+        if value.ip in (value.network.network_address, value.network.broadcast_address):
+            raise _Wrong(token.pos)
+
+        def apply() -> str:
+            kept = [(a, s) for a, s in interface.ipv4 if a != value]
+            if negate:
+                interface.ipv4 = kept
+                return ""
+            if not secondary:
+                kept = [(a, s) for a, s in kept if s]
+            interface.ipv4 = kept + [(value, secondary)]
+            return ""
+
+        return apply
+
+    def _packet_filter(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+        """`packet-filter [ipv6] {NUMBER | name NAME} {inbound|outbound} [hardware-count]`.
+
+        One ACL per family and direction: applying another replaces it. The undo form names
+        the ACL, and removes the binding only if that is the ACL bound there.
+        """
+        family = 4
+        token = cur.peek()
+        if token is not None and not token.text.isdigit() and token.text.lower() != "name":
+            cur.keyword(["ipv6"])
+            family = 6
+        token = cur.peek()
+        if token is not None and token.text.isdigit():
+            ref = FilterRef(number=cur.number(range(2000, 4000)))
+        else:
+            cur.keyword(["name"])
+            ref = FilterRef(name=_acl_name(cur.next()))
+        direction = cur.keyword(list(DIRECTIONS))
+        counting = False
+        if not negate:
+            counting = cur.optional_keyword(["hardware-count"]) is not None
+        cur.done()
+        slot = (family, direction)
+        if negate:
+
+            def unbind() -> str:
+                bound = interface.filters.get(slot)
+                if bound is not None and bound[0].matches(ref):
+                    del interface.filters[slot]
+                return ""
+
+            return unbind
+        return lambda: _then(interface.filters.__setitem__, slot, (ref, counting))
+
+    def _current_interface(self) -> Interface:
+        # Another session may not remove a physical interface; logical ones are kept too.
+        return self.router.interfaces.setdefault(self.interface, Interface(self.interface))
+
+    # ------------------------------------------------------------------ ACL view
+
+    def _current_acl(self) -> Acl:
+        """The ACL being edited; one deleted meanwhile by another session is recreated."""
+        acl = self.acl
+        assert acl is not None
+        if acl not in self.router.acls:
+            self.router.acls.append(acl)
+        return acl
+
+    def _acl_view(self, cur: _Cursor) -> Action:
+        negate = cur.negated()
+        word = cur.keyword(["description", "rule"])
+        acl = self._current_acl()
+        if word == "description":
+            if negate:
+                cur.done()
+                return lambda: _set(acl, "description", "")
+            text = cur.rest()
+            return lambda: _set(acl, "description", text[:127])
+        token = cur.peek()
+        rule_id = None
+        if token is not None and token.text.isdigit():
+            rule_id = cur.number(range(RULE_ID_MAX + 1))
+        if negate:
+            if rule_id is None:
+                raise _Incomplete(len(cur.line.rstrip()) + 1)
+            cur.done()
+            return lambda: _then(acl.rules.pop, rule_id, None)
+        action = cur.keyword(["deny", "permit"])
+        protocol: str | None = None
+        if acl.kind == "advanced":
+            protocol = self._protocol(cur, acl.family)
+        options = ["source"] if acl.kind == "basic" else ["destination", "source"]
+        given: dict[str, Match | None] = {}
+        while not cur.at_end():
+            token = cur.peek()
+            option = cur.keyword(options)
+            if option in given:
+                raise _Unrecognized(token.pos if token else 0)
+            given[option] = self._match(cur, acl.family)
+        return lambda: self._add_rule(acl, rule_id, action, protocol, given)
+
+    @staticmethod
+    def _protocol(cur: _Cursor, family: int) -> str:
+        token = cur.peek()
+        if token is not None and token.text.isdigit():
+            return str(cur.number(range(256)))
+        return cur.keyword(_V4_PROTOCOLS if family == 4 else _V6_PROTOCOLS)
+
+    @staticmethod
+    def _match(cur: _Cursor, family: int) -> Match | None:
+        token = cur.peek()
+        if token is not None and token.text.lower() == "any":
+            cur.next()
+            return None
+        if family == 6:
+            return V6Match(_v6_prefix(cur))
+        address = _ipv4(cur.next())
+        wildcard = _wildcard(cur.next())
+        masked = IPv4Address(int(address) & ~int(wildcard) & 0xFFFFFFFF)
+        return V4Match(masked, wildcard)
+
+    @staticmethod
+    def _add_rule(
+        acl: Acl,
+        rule_id: int | None,
+        action: str,
+        protocol: str | None,
+        given: dict[str, Match | None],
+    ) -> str:
+        """Create a rule, or edit the one with that id (unnamed parts stay as they were)."""
+        old = acl.rules.get(rule_id) if rule_id is not None else None
+        rule = Rule(
+            action,
+            protocol,
+            given["source"] if "source" in given else (old.source if old else None),
+            given["destination"] if "destination" in given else (old.destination if old else None),
+        )
+        number = rule_id if rule_id is not None else acl.next_id()
+        if any(other == rule and i != number for i, other in acl.rules.items()):
+            raise _Refused(message="The rule already exists.")
+        if number > RULE_ID_MAX:
+            raise _Refused(message="The rule ID is out of range.")
+        acl.rules[number] = rule
+        return ""
+
+
+def _next_hop(text: str, family: int) -> IPv4Address | IPv6Address | None:
+    try:
+        return IPv4Address(text) if family == 4 else IPv6Address(text)
+    except ValueError:
+        return None
+
+
+def _v6_prefix_host(cur: _Cursor) -> IPv6Interface:
+    """An interface IPv6 address: `X/len` or `X len`."""
+    token = cur.next()
+    text = token.text
+    if "/" not in text:
+        length = cur.next()
+        text = f"{text}/{length.text}"
+    try:
+        return IPv6Interface(text)
+    except ValueError:
+        raise _Wrong(token.pos) from None
+
+
+def _filter(output: str, kind: str, pattern: re.Pattern[str]) -> str:
+    lines = output.splitlines()
+    if kind == "include":
+        kept = [line for line in lines if pattern.search(line)]
+    elif kind == "exclude":
+        kept = [line for line in lines if not pattern.search(line)]
+    else:
+        start = next((i for i, line in enumerate(lines) if pattern.search(line)), len(lines))
+        kept = lines[start:]
+    return "".join(line + "\n" for line in kept)
+
+
+def _set(target: object, attribute: str, value: object) -> str:
+    setattr(target, attribute, value)
+    return ""
+
+
+def _then(function: Callable[..., object], *args: object) -> str:
+    function(*args)
+    return ""
+
+
+def _append_unique(items: list, item: object) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _remove(items: list, item: object) -> None:
+    if item in items:
+        items.remove(item)
+
+
+def _drop_family(acls: list[Acl], family: int) -> None:
+    acls[:] = [acl for acl in acls if acl.family != family]
+
+
+def _add_route(routes: list[StaticRoute], route: StaticRoute) -> None:
+    routes[:] = [r for r in routes if r.key() != route.key()] + [route]
+
+
+def _drop_routes(routes: list[StaticRoute], route: StaticRoute) -> None:
+    """`undo` with only a prefix removes every route to it; otherwise the one named."""
+
+    def named(r: StaticRoute) -> bool:
+        if route.interface is None and route.next_hop is None:
+            return r.prefix == route.prefix
+        return r.key() == route.key()
+
+    routes[:] = [r for r in routes if not named(r)]
+
+
+# --------------------------------------------------------------------------- the lab's view
+
+UPLINK = "Ten-GigabitEthernet1/0/49"
+FOREIGN_CONFIG = (
+    "ntp-service unicast-server 192.0.2.123",
+    "info-center loghost 192.0.2.50",
+    "acl advanced name MGMT-ACCESS",
+    " rule 5 permit ip source 192.0.2.0 0.0.0.255",
+    " rule 10 deny ip source 203.0.113.0 0.0.0.255",
+    " rule 15 permit ip",
+)
+
+
+def _build(spec: SpecLike) -> ComwareRouter:
+    # Comware has no enable secret: `super` exists, but the lab's accounts log in as admins.
+    router = ComwareRouter(spec.name, spec.interfaces)
+    router.configure(spec.config)
+    return router
+
+
+def _base_config(uplink_address: str) -> list[str]:
+    return [
+        *FOREIGN_CONFIG,
+        f"interface {UPLINK}",
+        " description uplink",
+        f" ip address {uplink_address} 255.255.255.252",
+        " packet-filter name MGMT-ACCESS inbound",
+    ]
+
+
+def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
+    """A venue interface: description, and the first host of its first v4 and v6 prefix."""
+    config = [f"interface {interface}", f" description line {line_name}"]
+    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
+    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    if v4 is not None:
+        config.append(f" ip address {IPv4Address(int(v4.network_address) + 1)} {v4.netmask}")
+    if v6 is not None:
+        config.append(f" ipv6 address {v6.network_address + 1}/{v6.prefixlen}")
+    return config
+
+
+TWIN = TwinKind(
+    platform="h3c_comware",
+    build=_build,
+    uplink=UPLINK,
+    venue_interface=lambda k: f"GigabitEthernet1/0/{k}",
+    base_config=_base_config,
+    line_config=line_interface_config,
+    netmiko_device_type="hp_comware",
+)
