@@ -1,0 +1,981 @@
+"""H3C Comware 7 driver: a cut is a pair of named advanced ACLs, CURFEW-L<id> and CURFEW6-L<id>,
+applied by `packet-filter` inbound and outbound on the venue's interface; a restore removes them.
+
+Named ACLs, not numbered ones: Comware 7 takes `acl [ipv6] advanced name NAME` and
+`packet-filter [ipv6] name NAME {inbound|outbound}` (HPE/H3C Comware 7 ACL command reference:
+`acl`, `packet-filter`), so the line id is the name and a router may carry any number of lines;
+numbered advanced ACLs stop at 1,000 (3000-3999). Comware 5 has no named advanced ACLs and is
+not this driver's platform. Changes go to the running configuration and are never saved.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
+from typing import Any, ClassVar
+
+import paramiko
+from netmiko import ConnectHandler
+from netmiko.exceptions import (
+    NetmikoAuthenticationException,
+    NetmikoBaseException,
+    NetmikoTimeoutException,
+    ReadException,
+    ReadTimeout,
+)
+
+from drivers.base import (
+    Action,
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    DeviceFacts,
+    Driver,
+    DriverError,
+    InvalidIdentifier,
+    LineOutcome,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Prefix,
+    Rejected,
+    Timeout,
+    Unreachable,
+    observed_state,
+)
+from drivers.identifiers import IdentifierError, check_interface, check_line_id
+
+PLATFORM = "h3c_comware"
+NETMIKO_DEVICE_TYPE = "hp_comware"
+# Config commands written before waiting for the device to answer them (see `_push`).
+PUSH_WINDOW = 64
+# Shortest and longest pause between two reads of a device's answer.
+POLL_SECONDS = (0.001, 0.02)
+# Rule ids are explicit, so that what is read back is exactly what was rendered.
+RULE_STEP = 5
+
+
+class Family(enum.StrEnum):
+    IPV4 = "ip"
+    IPV6 = "ipv6"
+
+
+class Direction(enum.StrEnum):
+    IN = "inbound"
+    OUT = "outbound"
+
+
+FAMILIES = (Family.IPV4, Family.IPV6)
+DIRECTIONS = (Direction.IN, Direction.OUT)
+
+_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
+_ACL_HEADER = {Family.IPV4: "acl advanced name", Family.IPV6: "acl ipv6 advanced name"}
+_BINDING = {Family.IPV4: "packet-filter name", Family.IPV6: "packet-filter ipv6 name"}
+_FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
+# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
+_OWNED_NAME = {
+    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
+    for family, prefix in _ACL_PREFIX.items()
+}
+
+
+def acl_name(family: Family, line_id: int) -> str:
+    return f"{_ACL_PREFIX[family]}{line_id}"
+
+
+def owner_of(family: Family, name: str) -> int | None:
+    """The line id an ACL name belongs to, or None when the ACL is not ours."""
+    match = _OWNED_NAME[family].fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+def family_of(prefix: Prefix) -> Family:
+    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
+
+
+# --------------------------------------------------------------------------------------------
+# What read finds
+
+
+@dataclass(frozen=True, order=True)
+class Binding:
+    """One owned ACL applied on an interface in one direction."""
+
+    interface: str
+    family: Family
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class ComwareOwnedLine(OwnedLine):
+    """An owned line plus exactly which objects exist, so a restore removes only those."""
+
+    acls: frozenset[Family] = frozenset()
+    filters: frozenset[Binding] = frozenset()
+
+
+Slot = tuple[Family, Direction]
+
+
+class ParsedConfig(dict[int, OwnedLine]):
+    """Owned lines by id (what `read()` returns), plus what a cut must not disturb.
+
+    Comware applies one ACL per family and direction on an interface, and a second
+    `packet-filter` replaces the first: rendering a cut needs every ACL applied (`filters`).
+    ACL names are case-insensitive on Comware, so `acl advanced name CURFEW-L42` would enter an
+    ACL someone created as `curfew-l42`: `names` keeps every ACL header by folded name.
+    `interfaces` lists every interface the device has: entering one that does not exist fails
+    and leaves the session in the wrong view, so no command is rendered for one.
+    """
+
+    def __init__(
+        self,
+        lines: Mapping[int, OwnedLine] | None = None,
+        filters: Mapping[str, Mapping[Slot, str]] | None = None,
+        names: Mapping[tuple[Family, str], str] | None = None,
+        interfaces: frozenset[str] | None = None,
+    ) -> None:
+        super().__init__(lines or {})
+        self.filters: dict[str, dict[Slot, str]] = {
+            interface: dict(slots) for interface, slots in (filters or {}).items()
+        }
+        self.names: dict[tuple[Family, str], str] = dict(names or {})
+        # None: not known (an OwnedLine mapping handed in by a caller), so not checked
+        self.interfaces = interfaces
+
+    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
+        """Name (or number) of the ACL applied on `interface` for that family and direction."""
+        return self.filters.get(interface, {}).get((family, direction))
+
+    def name_taken(self, family: Family, line_id: int) -> str | None:
+        """The header of an ACL that is not ours but answers to our name, if any."""
+        name = acl_name(family, line_id)
+        line = self.names.get((family, name.casefold()))
+        header = _parse_header(line) if line is not None else None
+        if header is None or (header.named_advanced and header.name == name):
+            return None  # free, or ours (perhaps with a match-order of its own: rewritten)
+        return line
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One ACL rule; `source`/`destination` None means any."""
+
+    action: str
+    source: Prefix | None
+    destination: Prefix | None
+
+
+_SYSLOG = re.compile(r"%[A-Z][a-z]{2} +\d")  # %Nov 24 00:00:01:123 2026 R1 MOD/5/X: ...
+_ERROR = re.compile(r"%\s")  # " % Unrecognized command found at '^' position."
+
+
+def _wildcard_network(address: str, wildcard: str) -> IPv4Network:
+    base = int(ip_address(address))
+    bits = 0 if wildcard == "0" else int(IPv4Address(wildcard))
+    if bits & (bits + 1):
+        raise ValueError(f"non-contiguous wildcard {wildcard}")
+    if base & bits:
+        raise ValueError(f"{address} has bits set under wildcard {wildcard}")
+    return IPv4Network((base, 32 - bits.bit_length()))
+
+
+def _take_address(family: Family, words: list[str]) -> Prefix:
+    """One rule address (`A W` for IPv4, `P/L` for IPv6) from the front of `words`."""
+    head = words.pop(0)
+    if family is Family.IPV4:
+        network: Prefix = _wildcard_network(head, words.pop(0))
+    else:
+        network = ip_network(head, strict=True)
+        if not isinstance(network, IPv6Network):
+            raise ValueError(f"{head} is not IPv6")
+    if network.prefixlen == 0:
+        raise ValueError("a /0 is written as no address at all")
+    return network
+
+
+def parse_rule(family: Family, text: str) -> tuple[int, _Entry] | None:
+    """`rule N deny|permit ip [source A] [destination A]` for all traffic of the family, as
+    (N, entry); None for anything else (other protocols, counting, logging, comments)."""
+    words = text.split()
+    if len(words) < 4 or words[0] != "rule" or not words[1].isdigit():
+        return None
+    if words[2] not in ("deny", "permit") or words[3] != family.value:
+        return None
+    rest = words[4:]
+    found: dict[str, Prefix] = {}
+    try:
+        while rest:
+            key = rest.pop(0)
+            if key not in ("source", "destination") or key in found:
+                return None
+            found[key] = _take_address(family, rest)
+    except (IndexError, ValueError):
+        return None
+    return int(words[1]), _Entry(words[2], found.get("source"), found.get("destination"))
+
+
+def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+    found: set[Prefix] = set()
+    for entry in entries:
+        if entry is not None and entry.action == "deny":
+            found.update(p for p in (entry.source, entry.destination) if p is not None)
+    return frozenset(found)
+
+
+def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+    """Exactly deny-source and deny-destination per prefix, then one trailing permit-all."""
+    if len(entries) < 3 or entries[-1] != _Entry("permit", None, None):
+        return False
+    denies = entries[:-1]
+    if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
+        return False
+    prefixes = _acl_prefixes(denies)
+    expected = {_Entry("deny", p, None) for p in prefixes} | {
+        _Entry("deny", None, p) for p in prefixes
+    }
+    return set(denies) == expected
+
+
+_HEADER_RE = re.compile(
+    r"acl(?: (ipv6))? (advanced|basic|mac|user-defined)(?: (\d+))?(?: name (\S+))?(.*)"
+)
+_INTERFACE_RE = re.compile(r"interface (\S+)")
+_FILTER_RE = re.compile(
+    r"packet-filter(?: (ipv6|mac|user-defined))? (?:name (\S+)|(\d+)) (inbound|outbound)\b.*"
+)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """An IPv4 or IPv6 ACL header line: `acl [ipv6] advanced|basic [N] [name X] [more]`."""
+
+    family: Family
+    name: str | None
+    # an unnumbered advanced ACL: the only form this driver creates
+    named_advanced: bool
+    # words after the name (`match-order auto`)
+    extra: bool
+
+
+def _parse_header(line: str) -> _Header | None:
+    """None for MAC and user-defined ACLs (their names are another name space) and non-ACLs."""
+    match = _HEADER_RE.fullmatch(line)
+    if match is None or match.group(2) in ("mac", "user-defined"):
+        return None
+    ipv6, kind, number, name, rest = match.groups()
+    family = Family.IPV6 if ipv6 else Family.IPV4
+    return _Header(family, name, kind == "advanced" and number is None, bool(rest.strip()))
+
+
+def parse_current_configuration(text: str) -> ParsedConfig:
+    """Find owned ACLs and their bindings in `display current-configuration`, every ACL applied
+    on every interface, every ACL name, and every interface."""
+    acls: dict[tuple[Family, int], list[_Entry | None]] = {}
+    exact_header: dict[tuple[Family, int], bool] = {}
+    filters: dict[str, dict[Slot, str]] = {}
+    names: dict[tuple[Family, str], str] = {}
+    interfaces: set[str] = set()
+    current_acl: list[tuple[int, _Entry | None]] | None = None
+    ordered: dict[tuple[Family, int], list[tuple[int, _Entry | None]]] = {}
+    acl_family = Family.IPV4
+    current_interface: str | None = None
+
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            body = line.strip()
+            if current_acl is not None:
+                parsed = parse_rule(acl_family, body)
+                # anything but a plain rule (a description, a comment) makes the ACL inexact
+                current_acl.append(parsed if parsed is not None else (-1, None))
+            elif current_interface is not None:
+                match = _FILTER_RE.fullmatch(body)
+                if match and match.group(1) in (None, "ipv6"):
+                    family = Family.IPV6 if match.group(1) else Family.IPV4
+                    holder = match.group(2) or f"ACL {match.group(3)}"
+                    slot = (family, Direction(match.group(4)))
+                    filters.setdefault(current_interface, {})[slot] = holder
+            continue
+
+        current_acl, current_interface = None, None
+        if line.startswith("acl "):
+            header = _parse_header(line)
+            if header is None or header.name is None:
+                continue
+            names[(header.family, header.name.casefold())] = line
+            line_id = owner_of(header.family, header.name) if header.named_advanced else None
+            if line_id is not None:
+                current_acl = ordered.setdefault((header.family, line_id), [])
+                exact_header[(header.family, line_id)] = not header.extra
+                acl_family = header.family
+            continue
+        match = _INTERFACE_RE.fullmatch(line)
+        if match:
+            current_interface = match.group(1)
+            interfaces.add(current_interface)
+
+    for key, rules in ordered.items():
+        # Comware prints rules in id order already; sort anyway, ids decide the match order
+        acls[key] = [entry for _, entry in sorted(rules, key=lambda r: r[0])]
+        if not exact_header[key]:
+            acls[key].append(None)
+
+    owned_filters: dict[int, set[Binding]] = {}
+    for interface, slots in filters.items():
+        for (family, direction), name in slots.items():
+            line_id = owner_of(family, name)
+            if line_id is not None:
+                owned_filters.setdefault(line_id, set()).add(Binding(interface, family, direction))
+
+    lines: dict[int, OwnedLine] = {}
+    for line_id in sorted({line_id for _, line_id in acls} | set(owned_filters)):
+        entries = {f: acls[(f, line_id)] for f in FAMILIES if (f, line_id) in acls}
+        found = frozenset(owned_filters.get(line_id, ()))
+        bound_on = frozenset(b.interface for b in found)
+        expected = frozenset(
+            Binding(i, family, d) for i in bound_on for family in entries for d in DIRECTIONS
+        )
+        complete = (
+            bool(entries)
+            and all(_acl_is_exact(e) for e in entries.values())
+            and bool(bound_on)
+            and found == expected
+        )
+        lines[line_id] = ComwareOwnedLine(
+            line_id=line_id,
+            prefixes=frozenset().union(*(_acl_prefixes(e) for e in entries.values())),
+            bindings=bound_on,
+            complete=complete,
+            acls=frozenset(entries),
+            filters=found,
+        )
+    return ParsedConfig(lines, filters, names, frozenset(interfaces))
+
+
+_ADDRESS_RE = re.compile(r"ip address (\S+) (\S+)(?: sub)?")
+_ADDRESS6_RE = re.compile(r"ipv6 address (\S+/\d+)")
+_ROUTE_RE = re.compile(r"(ip|ipv6) route-static (\S+) (\S+) (.*)")
+
+
+def parse_facts(text: str) -> DeviceFacts:
+    """Interfaces with their addresses and static routes from `display current-configuration`.
+
+    A route names its interface, or only a next hop, which is resolved to the interface whose
+    connected network holds it; routes in a VPN instance and unresolvable ones are left out.
+    """
+    interfaces: dict[str, list[IPv4Interface | IPv6Interface]] = {}
+    routes: list[tuple[Prefix, str | None, IPv4Address | IPv6Address | None]] = []
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        body = line.strip()
+        if line[0] not in " \t":
+            match = _INTERFACE_RE.fullmatch(line)
+            current = match.group(1) if match else None
+            if current is not None:
+                interfaces.setdefault(current, [])
+            continue
+        if current is not None:
+            try:
+                match = _ADDRESS_RE.fullmatch(body)
+                if match:
+                    interfaces[current].append(IPv4Interface(f"{match[1]}/{match[2]}"))
+                match = _ADDRESS6_RE.fullmatch(body)
+                if match:
+                    interfaces[current].append(IPv6Interface(match[1]))
+            except ValueError:
+                continue
+            continue
+        match = _ROUTE_RE.fullmatch(body)
+        if match:
+            route = _route(match[1], match[2], match[3], match[4].split())
+            if route is not None:
+                routes.append(route)
+
+    resolved: dict[Prefix, str] = {}
+    for prefix, interface, hop in routes:
+        if interface is None and hop is not None:
+            interface = next(
+                (
+                    name
+                    for name, addresses in interfaces.items()
+                    for address in addresses
+                    if address.version == hop.version and hop in address.network
+                ),
+                None,
+            )
+        if interface is not None:
+            resolved.setdefault(prefix, interface)
+    return DeviceFacts({name: tuple(a) for name, a in interfaces.items()}, resolved)
+
+
+def _route(
+    kind: str, address: str, length: str, words: list[str]
+) -> tuple[Prefix, str | None, IPv4Address | IPv6Address | None] | None:
+    try:
+        prefix = ip_network(f"{address}/{length}", strict=False)
+    except ValueError:
+        return None
+    if (prefix.version == 4) != (kind == "ip") or not words or words[0] == "vpn-instance":
+        return None
+    interface: str | None = None
+    hop: IPv4Address | IPv6Address | None = None
+    for word in words[:2]:
+        try:
+            hop = ip_address(word)
+            break
+        except ValueError:
+            if interface is not None or word in ("preference", "tag", "description"):
+                break
+            interface = word
+    return prefix, interface, hop
+
+
+# --------------------------------------------------------------------------------------------
+# What render sends
+
+
+def check_target(target: LineTarget) -> None:
+    """Refuse any target a command would be unsafe to render from."""
+    try:
+        check_line_id(target.line_id)
+        check_interface(PLATFORM, target.interface)
+    except IdentifierError as exc:
+        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
+    for prefix in target.prefixes:
+        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
+            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+
+
+def _address(prefix: Prefix) -> str:
+    if isinstance(prefix, IPv4Network):
+        wildcard = "0" if prefix.prefixlen == 32 else str(prefix.hostmask)
+        return f"{prefix.network_address} {wildcard}"
+    return prefix.compressed
+
+
+def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
+    """Exactly which owned objects exist.
+
+    Comware's `undo packet-filter` names the ACL it removes, but a `undo` is still only
+    rendered for what read-back saw. A bare OwnedLine (not parsed here) says that much only
+    when it is complete.
+    """
+    if isinstance(found, ComwareOwnedLine):
+        return found.acls, found.filters
+    if not found.complete:
+        raise ValueError(
+            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
+            f"render against what read() returned"
+        )
+    families = frozenset(family_of(p) for p in found.prefixes)
+    bindings = frozenset(
+        Binding(i, f, d) for i in found.bindings for f in families for d in DIRECTIONS
+    )
+    return families, bindings
+
+
+def _removal(found: OwnedLine | None) -> list[str]:
+    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
+    if found is None:
+        return []
+    acls, filters = _found_objects(found)
+    commands: list[str] = []
+    for interface in sorted({b.interface for b in filters}):
+        try:
+            check_interface(PLATFORM, interface)
+        except IdentifierError as exc:
+            raise InvalidIdentifier(
+                f"line {found.line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
+            ) from None
+        commands.append(f"interface {interface}")
+        for family in FAMILIES:
+            for direction in DIRECTIONS:
+                if Binding(interface, family, direction) in filters:
+                    name = acl_name(family, found.line_id)
+                    commands.append(f"undo {_BINDING[family]} {name} {direction}")
+        commands.append("quit")
+    for family in FAMILIES:
+        if family in acls:
+            commands.append(f"undo {_ACL_HEADER[family]} {acl_name(family, found.line_id)}")
+    return commands
+
+
+def _cut(target: LineTarget) -> list[str]:
+    """The ACLs end with a permit-all of their own: what a packet matching none of our rules
+    meets must not depend on a `packet-filter default deny` elsewhere in the configuration."""
+    commands: list[str] = []
+    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
+    for family in families:
+        commands.append(f"{_ACL_HEADER[family]} {acl_name(family, target.line_id)}")
+        rule_id = 0
+        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
+            for side in ("source", "destination"):
+                rule_id += RULE_STEP
+                commands.append(f"rule {rule_id} deny {family} {side} {_address(prefix)}")
+        commands.append(f"rule {rule_id + RULE_STEP} permit {family}")
+        commands.append("quit")
+    commands.append(f"interface {target.interface}")
+    for family in families:
+        for direction in DIRECTIONS:
+            commands.append(f"{_BINDING[family]} {acl_name(family, target.line_id)} {direction}")
+    commands.append("quit")
+    return commands
+
+
+def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
+    """Commands taking one line from what the device holds (`found`) to `action`."""
+    check_target(target)
+    if action is Action.RESTORE:
+        return _removal(found)
+    if found is not None and found.state_for(target) is LineState.CUT:
+        return []
+    return _removal(found) + _cut(target)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """One line's share of a push: its commands, or why none are sent."""
+
+    target: LineTarget
+    action: Action
+    commands: tuple[str, ...] = ()
+    refusal: DriverError | None = None
+
+
+def _occupied(
+    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
+) -> Rejected | None:
+    """Why the target's cut cannot be rendered without touching what is not this line's."""
+    if config.interfaces is not None and target.interface not in config.interfaces:
+        return Rejected(f"{target.interface} does not exist on the device")
+    families = {family_of(p) for p in target.prefixes}
+    for family in FAMILIES:
+        if family not in families:
+            continue
+        taken = config.name_taken(family, target.line_id)
+        if taken is not None:
+            return Rejected(
+                f"ACL name {acl_name(family, target.line_id)} (case-insensitive on Comware) "
+                f"is held by {taken!r}; not editing an ACL this driver did not create"
+            )
+        for direction in DIRECTIONS:
+            where = f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
+            other = claimed.get((family, direction))
+            if other is not None and other != target.line_id:
+                name = acl_name(family, other)
+                return Rejected(f"{where} with {name} (line {other}, cut in this batch)")
+            holder = config.holder(target.interface, family, direction)
+            if holder is None:
+                continue
+            owner = owner_of(family, holder)
+            if owner == target.line_id or owner in restored:
+                continue
+            if owner is None:
+                return Rejected(f"{where} with {holder}; not replacing a foreign ACL")
+            return Rejected(
+                f"{where} with {holder} (line {owner}); not replacing another line's ACL"
+            )
+    return None
+
+
+def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
+    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
+    refused on its own and the rest of the batch goes ahead."""
+    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
+    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
+    claimed: dict[str, dict[Slot, int]] = {}
+    plans: list[LinePlan] = []
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    for action, target in work:
+        found = config.get(target.line_id)
+        try:
+            check_target(target)
+            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
+                slots = claimed.setdefault(target.interface, {})
+                conflict = _occupied(target, config, restored, slots)
+                if conflict is not None:
+                    raise conflict
+                for prefix in target.prefixes:
+                    for direction in DIRECTIONS:
+                        slots[(family_of(prefix), direction)] = target.line_id
+            commands = render_line(action, target, found)
+        except DriverError as refusal:
+            plans.append(LinePlan(target, action, refusal=refusal))
+            continue
+        if action is Action.RESTORE and commands:
+            restored.add(target.line_id)
+        plans.append(LinePlan(target, action, tuple(commands)))
+    return tuple(plans)
+
+
+NOT_ECHOED = "not echoed"
+
+
+def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+    """(index of the command, problem) for every `%` error the device answered, and
+    `NOT_ECHOED` for the first command the device never echoed (input lost: nothing after it
+    can be trusted to have run).
+
+    Comware echoes each command after its prompt (`[R1-acl-ipv4-adv-CURFEW-L42]rule 5 ...`);
+    an error (` % Unrecognized command found at '^' position.`, under a caret line) belongs to
+    the last command echoed before it. Log messages (`%Nov 24 00:00:01:123 2026 R1 ...`) are
+    not errors.
+    """
+    found: list[tuple[int | None, str]] = []
+    current: int | None = None
+    upcoming = 0
+    for raw in output.splitlines():
+        line = raw.strip()
+        if line.startswith("%"):
+            if _ERROR.match(line) and not _SYSLOG.match(line):
+                found.append((current, line))
+            continue
+        if upcoming < len(commands):
+            command = commands[upcoming].strip()
+            if line == command or line.endswith(("]" + command, ">" + command)):
+                current = upcoming
+                upcoming += 1
+    if upcoming < len(commands):
+        found.append((upcoming, NOT_ECHOED))
+    return found
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# The session
+
+
+class H3cComwareDriver(Driver):
+    """One Comware 7 router over SSH through netmiko's `hp_comware` (wrapped, not subclassed).
+
+    Comware has no enable mode to enter (`super` raises a user role, which an account that may
+    configure does not need): `secret` is not used.
+    """
+
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, name: str, credentials: Credentials) -> None:
+        super().__init__(name, credentials)
+        self._connection: Any = None
+
+    # -- session lifecycle; netmiko's errors become the project's here -----------------------
+
+    def open(self) -> None:
+        if self._connection is not None:
+            return
+        creds = self.credentials
+        where = f"{self.name} ({creds.host}:{creds.port})"
+        try:
+            self._connection = ConnectHandler(
+                device_type=NETMIKO_DEVICE_TYPE,
+                host=creds.host,
+                port=creds.port,
+                username=creds.username,
+                password=creds.password,
+                fast_cli=True,
+                conn_timeout=creds.timeout,
+                auth_timeout=creds.timeout,
+                banner_timeout=creds.timeout,
+                timeout=creds.timeout,
+                use_keys=False,
+                allow_agent=False,
+            )
+        except NetmikoAuthenticationException as exc:
+            raise AuthFailed(f"{where}: login refused") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            raise Unreachable(f"{where}: cannot open an SSH session: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            raise Unreachable(f"{where}: cannot connect: {exc}") from exc
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.disconnect()
+            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
+                pass
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        """The open connection (opened here, and closed after, if it was not already)."""
+        opened_here = self._connection is None
+        self.open()
+        try:
+            yield self._connection
+        finally:
+            if opened_here:
+                self.close()
+
+    @contextmanager
+    def _exchange(self, what: str) -> Iterator[None]:
+        """Translate errors of one exchange on an open session; a broken session is dropped."""
+        where = f"{self.name} ({self.credentials.host}:{self.credentials.port})"
+        try:
+            yield
+        except ReadTimeout as exc:
+            alive = self._alive()
+            self._drop()
+            if alive:
+                raise Timeout(f"{where}: no answer to {what}") from exc
+            raise Unreachable(f"{where}: session closed during {what}") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            self._drop()
+            raise Unreachable(f"{where}: session lost during {what}: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            self._drop()
+            raise Unreachable(f"{where}: session lost during {what}: {exc}") from exc
+
+    def _alive(self) -> bool:
+        channel = getattr(self._connection, "remote_conn", None)
+        transport = getattr(channel, "transport", None)
+        return bool(
+            channel is not None
+            and not channel.closed
+            and not channel.eof_received
+            and transport is not None
+            and transport.is_active()
+        )
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            _discard(connection)
+
+    # -- device exchanges ------------------------------------------------------------------
+
+    def _prompt(self) -> re.Pattern[str]:
+        """Any view's prompt: `<R1>`, `[R1]`, `[R1-GigabitEthernet1/0/1]`, at a line start."""
+        base = re.escape(self._connection.base_prompt)
+        return re.compile(rf"(?m)^[<\[]{base}(?:-[^\]\n]*)?[>\]]")
+
+    def _display_configuration(self) -> str:
+        connection = self._connection
+        # the closing `return`, then a prompt: a description or a hostname that contains the
+        # prompt's text cannot end the read early
+        base = re.escape(connection.base_prompt)
+        finished = re.compile(rf"\nreturn[ \t]*\n\s*[<\[]{base}[^\n]*[>\]]")
+        answer: list[str] = []
+        with self._exchange("display current-configuration"):
+            connection.write_channel(connection.normalize_cmd("display current-configuration"))
+            return self._read_until(lambda text: finished.search(text) is not None, answer)
+
+    def _read_config(self) -> ParsedConfig:
+        return parse_current_configuration(self._display_configuration())
+
+    def _push(self, commands: Sequence[str]) -> str:
+        """Send config commands (`system-view` ... `return` included); the device's answer.
+
+        netmiko's `hp_comware` turns command verification off, so its `send_config_set` reads
+        with a 2 s timer. Here commands go in windows of `PUSH_WINDOW`; each window is written
+        at once and read until the device has printed one prompt per command after echoing the
+        window's first one (a prompt left over from log-in cannot end the read early). The
+        device echoes each command as it processes it, so the answer pairs every command with
+        its errors, and `find_rejections` checks them afterwards.
+        """
+        connection = self._connection
+        prompt = self._prompt()
+        answer: list[str] = []
+        try:
+            with self._exchange("configuration commands"):
+                for start in range(0, len(commands), PUSH_WINDOW):
+                    window = commands[start : start + PUSH_WINDOW]
+                    connection.write_channel("".join(connection.normalize_cmd(c) for c in window))
+                    answer.append(self._read_until(_answered(prompt, window), answer))
+        except DriverError as exc:
+            exc.output = "".join(answer) + exc.output
+            raise
+        return "".join(answer)
+
+    def _read_until(self, done: Callable[[str], bool], answer: list[str]) -> str:
+        """Read the device's answer until `done(answer)`, or the timeout passes.
+
+        netmiko's reads poll every 10 ms and go on polling a closed channel until their
+        timeout; this one notices at once. A partial answer is left in `answer`.
+        """
+        deadline = time.monotonic() + self.credentials.timeout
+        pause = POLL_SECONDS[0]
+        text = ""
+        try:
+            while True:
+                chunk = self._connection.read_channel()
+                if chunk:
+                    text += chunk
+                    if done(text):
+                        return text
+                    pause = POLL_SECONDS[0]
+                elif not self._alive():
+                    raise ReadException("session closed by the device")
+                else:
+                    # back off while the device is silent: many sessions run in parallel
+                    pause = min(pause * 2, POLL_SECONDS[1])
+                if time.monotonic() > deadline:
+                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
+                time.sleep(pause)
+        except (ReadException, ReadTimeout):
+            answer.append(text)
+            raise
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def read(self) -> ParsedConfig:
+        """Owned lines by id; the answer also carries what a cut must not disturb."""
+        with self._session():
+            return self._read_config()
+
+    def facts(self) -> DeviceFacts:
+        """Interfaces, their addresses and static routes (the `Inspects` ability)."""
+        with self._session():
+            return parse_facts(self._display_configuration())
+
+    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
+        """All commands for the batch, restores first; refused lines contribute none.
+
+        Pass what `read()` returned: it also knows the foreign ACLs a cut must not replace.
+        Raises InvalidIdentifier if any target fails validation, before rendering anything.
+        """
+        for target in (*batch.restores, *batch.cuts):
+            check_target(target)
+        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """The one place a device error becomes a result."""
+        if not len(batch):
+            return BatchResult(self.name, ())
+        plans: tuple[LinePlan, ...] = ()
+        sent: tuple[str, ...] = ()
+        output = ""
+        try:
+            with self._session():
+                before = self._read_config()
+                plans = plan_batch(batch, before)
+                line_commands = [c for plan in plans for c in plan.commands]
+                rejections: dict[int, str] = {}
+                error: DriverError | None = None
+                if line_commands:
+                    sent = ("system-view", *line_commands, "return")
+                    output = self._push(sent)
+                    rejections, error = self._rejections(plans, sent, output)
+                    after = self._read_config()
+                else:
+                    after = before
+        except DriverError as exc:
+            return BatchResult(
+                device=self.name,
+                outcomes=_unknown_outcomes(batch, plans, exc),
+                commands=sent,
+                device_output=output or exc.output,
+                error=exc,
+            )
+        outcomes = tuple(_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
+        return BatchResult(self.name, outcomes, sent, output, error)
+
+    @staticmethod
+    def _rejections(
+        plans: Sequence[LinePlan], sent: Sequence[str], output: str
+    ) -> tuple[dict[int, str], Rejected | None]:
+        """Which plan each problem belongs to, and the batch's Rejected error if any."""
+        owner: list[int | None] = [None]
+        for index, plan in enumerate(plans):
+            owner.extend([index] * len(plan.commands))
+        owner.append(None)
+        by_plan: dict[int, str] = {}
+        messages: list[str] = []
+        for position, problem in find_rejections(sent, output):
+            command = sent[position] if position is not None else "(unknown command)"
+            if problem == NOT_ECHOED:
+                message = f"device never echoed {command!r}: input was lost from there on"
+            else:
+                message = f"device rejected {command!r}: {problem}"
+            messages.append(message)
+            plan_index = owner[position] if position is not None else None
+            if plan_index is not None:
+                by_plan.setdefault(plan_index, message)
+        if not messages:
+            return by_plan, None
+        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+        return by_plan, Rejected(messages[0] + more, output=output)
+
+
+def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
+    state = observed_state(after, plan.target)
+    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    verified = plan.refusal is None and state is wanted
+    error: str | None = None
+    if plan.refusal is not None:
+        error = _describe(plan.refusal)
+    elif not verified:
+        error = (
+            f"Rejected: {rejection}"
+            if rejection
+            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
+            f"expected {wanted}"
+        )
+    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
+
+
+def _unknown_outcomes(
+    batch: Batch, plans: Sequence[LinePlan], error: DriverError
+) -> tuple[LineOutcome, ...]:
+    """Every line UNKNOWN: the session failed before the device could be read back."""
+    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    return tuple(
+        LineOutcome(
+            target.line_id,
+            action,
+            commands.get((action, target.line_id), ()),
+            LineState.UNKNOWN,
+            False,
+            _describe(error),
+        )
+        for action, target in work
+    )
+
+
+def _answered(prompt: re.Pattern[str], window: Sequence[str]) -> Callable[[str], bool]:
+    """Done once the device has printed one prompt per command of the window, counted from
+    the echo of its first command."""
+    first = window[0].strip()
+
+    def done(text: str) -> bool:
+        start = text.find(first)
+        return start >= 0 and len(prompt.findall(text, start)) >= len(window)
+
+    return done
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _discard(connection: Any) -> None:
+    """Drop a session without the polite exit: after a failure the device may not answer."""
+    try:
+        connection.paramiko_cleanup()
+    except Exception:  # noqa: BLE001 - best effort on an already broken session
+        pass
