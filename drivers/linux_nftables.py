@@ -1,0 +1,897 @@
+"""Linux router with nftables: a cut is four drop rules per prefix pair in one owned table,
+`table inet curfew`, each rule tagged `comment "CURFEW-L<id>"`; a restore deletes exactly them.
+
+Why only a `forward` chain: a venue's internet traffic crosses the router, it is never
+addressed to it, so the forward hook sees every packet of a cut line in both directions (after
+DNAT is undone in prerouting and before SNAT in postrouting, so with the venue's own addresses).
+The router's own services on the venue side (DHCP, neighbour discovery, its gateway address)
+are deliberately left up: the line comes back the instant the rules go, and a cut line still
+looks like a cut line, not a broken one. An `inet` chain at priority 0 takes every packet
+whatever other tables do: `accept` in a foreign chain ends only that chain, our `drop` is final.
+
+A whole batch is one nftables transaction (`nft -f -`): it applies entirely or not at all. When
+nft rejects it, nothing changed; the lines its errors point at (by script line) are refused and
+the rest is loaded again, at most `ATTEMPTS` times in the same session. Nothing is ever written
+to /etc/nftables.conf: a rebooted router comes back open, and the next pass cuts again.
+
+Two transports behind one driver, chosen by `Credentials.host`:
+- `netns:NAME`: `ip netns exec NAME nft ...` on this machine (a router in a network namespace);
+- anything else: SSH through netmiko's `linux` driver; the login user runs `nft` directly when
+  its prompt ends in `#` (root), otherwise `sudo -n nft` (sudoers needs NOPASSWD for nft). A
+  script goes through the shell as a quoted here-document, so nothing in it is expanded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import (
+    IPv4Interface,
+    IPv4Network,
+    IPv6Interface,
+    IPv6Network,
+    ip_interface,
+    ip_network,
+)
+from typing import Any, ClassVar
+
+import paramiko
+from netmiko import ConnectHandler
+from netmiko.exceptions import (
+    NetmikoAuthenticationException,
+    NetmikoBaseException,
+    NetmikoTimeoutException,
+    ReadException,
+    ReadTimeout,
+)
+
+from drivers.base import (
+    Action,
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    DeviceFacts,
+    Driver,
+    DriverError,
+    InvalidIdentifier,
+    LineOutcome,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Prefix,
+    Rejected,
+    Timeout,
+    Unreachable,
+    observed_state,
+)
+from drivers.identifiers import IdentifierError, check_interface, check_line_id
+
+PLATFORM = "linux_nftables"
+TABLE = "inet curfew"
+CHAIN = "forward"
+CHAIN_SPEC = "{ type filter hook forward priority 0; policy accept; }"
+COMMENT_PREFIX = "CURFEW-L"
+# A rejected transaction changes nothing; the refused lines are dropped and the rest retried.
+ATTEMPTS = 3
+NETNS_SCHEME = "netns:"
+HEREDOC_END = "CURFEW_NFT_END"
+# Shortest and longest pause between two reads of an SSH answer.
+POLL_SECONDS = (0.001, 0.02)
+
+_OWNED_COMMENT = re.compile(re.escape(COMMENT_PREFIX) + r"([1-9][0-9]{0,8})")
+# a namespace is a file under /run/netns: the device-name alphabet, never . or ..
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# nft's error lines name the script line they refer to: "/dev/stdin:3:40-41: Error: ..."
+_NFT_ERROR = re.compile(r"(?:\S*?:(\d+):\d+(?:-\d+)?: )?Error: .*$")
+_LOCATED = re.compile(r"\S*?:\d+:\d+(?:-\d+)?: Error: ")
+
+
+def comment_for(line_id: int) -> str:
+    return f"{COMMENT_PREFIX}{line_id}"
+
+
+def owner_of(comment: object) -> int | None:
+    """The line id a rule comment belongs to, or None when the rule is not ours."""
+    if not isinstance(comment, str):
+        return None
+    match = _OWNED_COMMENT.fullmatch(comment)
+    return int(match.group(1)) if match else None
+
+
+def namespace_of(host: str) -> str | None:
+    """The namespace named by a `netns:NAME` host, None for an SSH host; a bad name raises."""
+    if not host.startswith(NETNS_SCHEME):
+        return None
+    name = host[len(NETNS_SCHEME) :]
+    if not _NAMESPACE.fullmatch(name):
+        raise InvalidIdentifier(
+            f"network namespace {name!r} must be 1-63 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit"
+        )
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# What read finds
+
+
+@dataclass(frozen=True, order=True)
+class Drop:
+    """One owned rule as this driver writes it: `iifname X ip saddr P drop` (in, from the venue)
+    or `oifname X ip daddr P drop` (out, towards it)."""
+
+    interface: str
+    direction: str  # "in" | "out"
+    prefix: Prefix
+
+
+@dataclass(frozen=True)
+class NftOwnedLine(OwnedLine):
+    """An owned line plus the handle of every rule tagged with its comment."""
+
+    handles: tuple[int, ...] = ()
+
+
+class OwnedTable(dict[int, OwnedLine]):
+    """Owned lines by id (what `read()` returns), and what the owned table holds besides them:
+    the table is removed on the last restore only when nothing else lives in it."""
+
+    def __init__(
+        self,
+        lines: Mapping[int, OwnedLine] | None = None,
+        *,
+        exists: bool = False,
+        chain_ok: bool = False,
+        foreign: bool = False,
+    ) -> None:
+        super().__init__(lines or {})
+        self.exists = exists
+        self.chain_ok = chain_ok
+        self.foreign = foreign
+
+
+def _json_prefix(value: object) -> Prefix | None:
+    """`"198.18.1.7"` or `{"prefix": {"addr": "198.18.1.0", "len": 24}}` as nft -j prints them."""
+    try:
+        if isinstance(value, str):
+            return ip_network(value, strict=True)
+        if isinstance(value, dict) and set(value) == {"prefix"}:
+            inner = value["prefix"]
+            if isinstance(inner, dict) and isinstance(inner.get("addr"), str):
+                return ip_network(f"{inner['addr']}/{int(inner['len'])}", strict=True)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return None
+
+
+def _match(expression: object) -> tuple[object, object] | None:
+    """(left, right) of an `==` match, or None for anything else."""
+    if not isinstance(expression, dict) or set(expression) != {"match"}:
+        return None
+    match = expression["match"]
+    if not isinstance(match, dict) or match.get("op") != "==":
+        return None
+    return match.get("left"), match.get("right")
+
+
+_DIRECTION = {("iifname", "saddr"): "in", ("oifname", "daddr"): "out"}
+_PROTOCOL = {4: "ip", 6: "ip6"}
+
+
+def parse_rule(expr: object) -> Drop | None:
+    """The Drop a rule's JSON expression list is, or None if it is not exactly one."""
+    if not isinstance(expr, list) or len(expr) != 3 or expr[2] != {"drop": None}:
+        return None
+    interface_match, address_match = _match(expr[0]), _match(expr[1])
+    if interface_match is None or address_match is None:
+        return None
+    meta, interface = interface_match
+    payload, right = address_match
+    if not (isinstance(meta, dict) and isinstance(meta.get("meta"), dict)):
+        return None
+    if not (isinstance(payload, dict) and isinstance(payload.get("payload"), dict)):
+        return None
+    key = meta["meta"].get("key")
+    protocol, field = payload["payload"].get("protocol"), payload["payload"].get("field")
+    direction = _DIRECTION.get((key, field))
+    prefix = _json_prefix(right)
+    if direction is None or prefix is None or not isinstance(interface, str):
+        return None
+    if protocol != _PROTOCOL[prefix.version] or prefix.prefixlen == 0:
+        return None
+    return Drop(interface, direction, prefix)
+
+
+def _expected_drops(interface: str, prefixes: frozenset[Prefix]) -> set[Drop]:
+    return {Drop(interface, d, p) for p in prefixes for d in ("in", "out")}
+
+
+def parse_table(document: object) -> OwnedTable:
+    """Owned lines in `nft -j list table inet curfew` output (a parsed JSON document)."""
+    items = document.get("nftables") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("not an nft -j document")
+    exists = chain_ok = foreign = False
+    rules: dict[int, list[tuple[int, Drop | None]]] = {}
+    family, name = TABLE.split()
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        kind, body = next(iter(item.items()))
+        if kind == "metainfo" or not isinstance(body, dict):
+            continue
+        if (body.get("family"), body.get("table", body.get("name"))) != (family, name):
+            continue
+        if kind == "table":
+            exists = True
+        elif kind == "chain" and body.get("name") == CHAIN:
+            chain_ok = (
+                body.get("type"),
+                body.get("hook"),
+                body.get("prio"),
+                body.get("policy"),
+            ) == ("filter", "forward", 0, "accept")
+        elif kind == "rule" and body.get("chain") == CHAIN:
+            line_id = owner_of(body.get("comment"))
+            handle = body.get("handle")
+            if line_id is None or not isinstance(handle, int):
+                foreign = True
+                continue
+            rules.setdefault(line_id, []).append((handle, parse_rule(body.get("expr"))))
+        else:
+            foreign = True  # another chain, a set, a rule elsewhere: not ours to delete
+    lines: dict[int, OwnedLine] = {}
+    for line_id, found in sorted(rules.items()):
+        drops = [drop for _, drop in found if drop is not None]
+        interfaces = frozenset(drop.interface for drop in drops)
+        prefixes = frozenset(drop.prefix for drop in drops)
+        complete = (
+            chain_ok
+            and len(drops) == len(found)
+            and len(interfaces) == 1
+            and len(set(drops)) == len(drops)
+            and set(drops) == _expected_drops(next(iter(interfaces)), prefixes)
+        )
+        lines[line_id] = NftOwnedLine(
+            line_id=line_id,
+            prefixes=prefixes,
+            bindings=interfaces,
+            complete=complete,
+            handles=tuple(sorted(handle for handle, _ in found)),
+        )
+    return OwnedTable(lines, exists=exists, chain_ok=chain_ok, foreign=foreign)
+
+
+# --------------------------------------------------------------------------------------------
+# What render sends
+
+
+def check_target(target: LineTarget) -> None:
+    """Refuse any target a rule would be unsafe to render from."""
+    try:
+        check_line_id(target.line_id)
+        check_interface(PLATFORM, target.interface)
+    except IdentifierError as exc:
+        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
+    for prefix in target.prefixes:
+        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
+            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+
+
+def _address(prefix: Prefix) -> str:
+    if prefix.prefixlen == prefix.max_prefixlen:
+        return prefix.network_address.compressed
+    return prefix.compressed
+
+
+def _rule(drop: Drop, line_id: int) -> str:
+    meta, field = ("iifname", "saddr") if drop.direction == "in" else ("oifname", "daddr")
+    protocol = _PROTOCOL[drop.prefix.version]
+    return (
+        f'add rule {TABLE} {CHAIN} {meta} "{drop.interface}" {protocol} {field} '
+        f'{_address(drop.prefix)} drop comment "{comment_for(line_id)}"'
+    )
+
+
+def _removal(found: OwnedLine | None) -> list[str]:
+    """Delete every rule the line owns, by the handle read-back saw."""
+    if found is None:
+        return []
+    if not isinstance(found, NftOwnedLine):
+        raise ValueError(
+            f"line {found.line_id}: an OwnedLine without rule handles cannot be removed; "
+            f"render against what read() returned"
+        )
+    return [f"delete rule {TABLE} {CHAIN} handle {handle}" for handle in found.handles]
+
+
+def _cut(target: LineTarget) -> list[str]:
+    commands: list[str] = []
+    for prefix in dict.fromkeys(target.prefixes):
+        for direction in ("in", "out"):
+            commands.append(_rule(Drop(target.interface, direction, prefix), target.line_id))
+    return commands
+
+
+def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
+    """Script lines taking one line from what the device holds (`found`) to `action`."""
+    check_target(target)
+    if action is Action.RESTORE:
+        return _removal(found)
+    if found is not None and found.state_for(target) is LineState.CUT:
+        return []
+    return _removal(found) + _cut(target)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """One line's share of a transaction: its script lines, or why none are sent."""
+
+    target: LineTarget
+    action: Action
+    commands: tuple[str, ...] = ()
+    refusal: DriverError | None = None
+
+
+def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
+    """Restores first, then cuts; a line with an invalid identifier is refused on its own.
+
+    nftables has no single filter slot per interface: a foreign table filtering the same
+    interface neither blocks nor is replaced by our rules, so no cut is refused for it.
+    """
+    plans: list[LinePlan] = []
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    for action, target in work:
+        try:
+            commands = render_line(action, target, owned.get(target.line_id))
+        except DriverError as refusal:
+            plans.append(LinePlan(target, action, refusal=refusal))
+            continue
+        plans.append(LinePlan(target, action, tuple(commands)))
+    return tuple(plans)
+
+
+def frame(plans: Sequence[LinePlan], owned: Mapping[int, OwnedLine]) -> list[str]:
+    """The whole transaction: the table and chain made sure of before any rule is added, and
+    the table deleted when the batch removes its last owned rule and nothing else lives there."""
+    body = [c for plan in plans for c in plan.commands]
+    if not body:
+        return []
+    table = owned if isinstance(owned, OwnedTable) else OwnedTable(owned, exists=bool(owned))
+    if any(c.startswith("add ") for c in body):
+        return [f"add table {TABLE}", f"add chain {TABLE} {CHAIN} {CHAIN_SPEC}", *body]
+    removed = {p.target.line_id for p in plans if p.action is Action.RESTORE and p.commands}
+    remaining = (set(table) - removed) | {
+        p.target.line_id for p in plans if p.action is Action.CUT and p.refusal is None
+    }
+    if table.exists and not table.foreign and not remaining:
+        return [*body, f"delete table {TABLE}"]
+    return body
+
+
+def find_errors(script: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+    """(index into `script`, message) for every error nft printed; None where it names no
+    script line. nft prints each error, the offending line, then a line of carets."""
+    found: list[tuple[int | None, str]] = []
+    for raw in output.splitlines():
+        match = _NFT_ERROR.search(raw.strip())
+        if match is None:
+            continue
+        number = int(match.group(1)) if match.group(1) else None
+        index = number - 1 if number is not None and 0 < number <= len(script) else None
+        found.append((index, match.group(0)))
+    return found
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# Transports: run one nft command (optionally fed a script) and return what it printed
+
+
+_NOT_ALLOWED = (
+    "sudo: a password is required",
+    "is not in the sudoers file",
+    "is not allowed to execute",
+    "Operation not permitted",
+    "Permission denied",
+)
+
+
+def _not_allowed(text: str) -> str | None:
+    """Why the login may not run nft, when that is what the answer says: a refusal by sudo or
+    the kernel, not an error nft located in a script line."""
+    if _LOCATED.search(text):
+        return None
+    return next((marker for marker in _NOT_ALLOWED if marker in text), None)
+
+
+class _LocalNamespace:
+    """`ip netns exec NAME nft ...` on this machine."""
+
+    def __init__(self, where: str, namespace: str, timeout: float) -> None:
+        self.where = where
+        self.namespace = namespace
+        self.timeout = timeout
+
+    def open(self) -> None:
+        self.run(["list", "tables"])
+
+    def close(self) -> None:
+        pass
+
+    def run(self, args: Sequence[str], script: str | None = None) -> str:
+        return self._exec(["ip", "netns", "exec", self.namespace, "nft", *args], script)
+
+    def ip(self, args: Sequence[str]) -> str:
+        return self._exec(["ip", "-n", self.namespace, *args], None)
+
+    def _exec(self, argv: list[str], script: str | None) -> str:
+        try:
+            done = subprocess.run(
+                argv,
+                input=script if script is not None else "",
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise Timeout(f"{self.where}: no answer to {' '.join(argv)!r}") from exc
+        except OSError as exc:
+            raise Unreachable(f"{self.where}: cannot run {argv[0]}: {exc}") from exc
+        text = done.stdout + done.stderr
+        if done.returncode != 0:
+            problem = _not_allowed(text)
+            if problem is not None:
+                raise AuthFailed(f"{self.where}: {problem}", output=text)
+            if "Cannot open network namespace" in text:
+                raise Unreachable(f"{self.where}: {text.strip()}", output=text)
+        return text
+
+
+class _Ssh:
+    """A login shell over SSH through netmiko's `linux` driver (wrapped, not subclassed)."""
+
+    def __init__(self, where: str, credentials: Credentials) -> None:
+        self.where = where
+        self.credentials = credentials
+        self.connection: Any = None
+        self.nft = "nft"
+
+    def open(self) -> None:
+        creds = self.credentials
+        try:
+            connection = ConnectHandler(
+                device_type="linux",
+                host=creds.host,
+                port=creds.port,
+                username=creds.username,
+                password=creds.password,
+                secret=creds.secret,
+                fast_cli=True,
+                conn_timeout=creds.timeout,
+                auth_timeout=creds.timeout,
+                banner_timeout=creds.timeout,
+                timeout=creds.timeout,
+                use_keys=False,
+                allow_agent=False,
+            )
+        except NetmikoAuthenticationException as exc:
+            raise AuthFailed(f"{self.where}: login refused") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            raise Unreachable(f"{self.where}: cannot open an SSH session: {_first(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            raise Unreachable(f"{self.where}: cannot connect: {exc}") from exc
+        self.connection = connection
+        # netmiko found the prompt while logging in; its last character says root or not
+        self.nft = "nft" if self._prompt_char() == "#" else "sudo -n nft"
+
+    def _prompt_char(self) -> str:
+        with self._exchange("the prompt"):
+            self.connection.write_channel(self.connection.RETURN)
+            text = self._read_until(self._prompted)
+        return text.rstrip()[-1:]
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.disconnect()
+            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
+                pass
+
+    def run(self, args: Sequence[str], script: str | None = None) -> str:
+        command = " ".join([self.nft, *args])
+        if script is None:
+            return self._command(command)
+        # a quoted here-document: the shell expands nothing in it
+        return self._command(f"{command} <<'{HEREDOC_END}'", [*script.splitlines(), HEREDOC_END])
+
+    def ip(self, args: Sequence[str]) -> str:
+        return self._command(" ".join(["ip", *args]))
+
+    def _command(self, command: str, more: Sequence[str] = ()) -> str:
+        """Write one command line (and its here-document) and read up to the next prompt."""
+        connection = self.connection
+        answer: list[str] = []
+        try:
+            with self._exchange(command.split("<<")[0].strip()):
+                text = "".join(connection.normalize_cmd(line) for line in (command, *more))
+                connection.write_channel(text)
+                output = self._read_until(self._prompted, answer)
+        except DriverError as exc:
+            exc.output = "".join(answer) + exc.output
+            raise
+        answer_text = _answer_only(output, (command, *more)[-1])
+        problem = _not_allowed(answer_text)
+        if problem is not None:
+            raise AuthFailed(f"{self.where}: {problem}", output=answer_text)
+        return answer_text
+
+    def _prompted(self, text: str) -> bool:
+        base = re.escape(self.connection.base_prompt)
+        return re.search(rf"(?:^|\n){base}[^\n]*[#$][ \t]*$", text) is not None
+
+    @contextmanager
+    def _exchange(self, what: str) -> Iterator[None]:
+        """Translate errors of one exchange; a broken session is dropped."""
+        try:
+            yield
+        except ReadTimeout as exc:
+            alive = self._alive()
+            self._drop()
+            if alive:
+                raise Timeout(f"{self.where}: no answer to {what}") from exc
+            raise Unreachable(f"{self.where}: session closed during {what}") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            self._drop()
+            raise Unreachable(f"{self.where}: session lost during {what}: {_first(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            self._drop()
+            raise Unreachable(f"{self.where}: session lost during {what}: {exc}") from exc
+
+    def _alive(self) -> bool:
+        channel = getattr(self.connection, "remote_conn", None)
+        transport = getattr(channel, "transport", None)
+        return bool(
+            channel is not None
+            and not channel.closed
+            and not channel.eof_received
+            and transport is not None
+            and transport.is_active()
+        )
+
+    def _drop(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.paramiko_cleanup()
+            except Exception:  # noqa: BLE001 - best effort on an already broken session
+                pass
+
+    def _read_until(self, done: Callable[[str], bool], answer: list[str] | None = None) -> str:
+        """Read until `done(text)`; a closed channel is noticed at once, a silent one times out.
+        A partial answer is left in `answer`."""
+        deadline = time.monotonic() + self.credentials.timeout
+        pause = POLL_SECONDS[0]
+        text = ""
+        try:
+            while True:
+                chunk = self.connection.read_channel()
+                if chunk:
+                    text += chunk
+                    if done(text):
+                        return text
+                    pause = POLL_SECONDS[0]
+                elif not self._alive():
+                    raise ReadException("session closed by the host")
+                else:
+                    pause = min(pause * 2, POLL_SECONDS[1])
+                if time.monotonic() > deadline:
+                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
+                time.sleep(pause)
+        except (ReadException, ReadTimeout):
+            if answer is not None:
+                answer.append(text)
+            raise
+
+
+def _answer_only(transcript: str, last_written: str) -> str:
+    """What a command printed: the transcript after the echo of the last line written (the
+    command, or a here-document's end), without the closing prompt."""
+    lines = transcript.replace("\r\n", "\n").replace("\r", "").split("\n")
+    lines = lines[:-1]  # the prompt the read stopped at
+    echo = next((i for i, line in enumerate(lines) if line.rstrip().endswith(last_written)), None)
+    kept = lines if echo is None else lines[echo + 1 :]
+    return "".join(line + "\n" for line in kept)
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+
+
+@dataclass
+class _Load:
+    """What one `nft -f -` run sent and answered."""
+
+    script: list[str]
+    output: str
+
+
+class LinuxNftablesDriver(Driver):
+    """One Linux router: nft in a local network namespace, or over SSH."""
+
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, name: str, credentials: Credentials) -> None:
+        super().__init__(name, credentials)
+        self._transport: _LocalNamespace | _Ssh | None = None
+
+    @property
+    def _where(self) -> str:
+        creds = self.credentials
+        if creds.host.startswith(NETNS_SCHEME):
+            return f"{self.name} ({creds.host})"
+        return f"{self.name} ({creds.host}:{creds.port})"
+
+    # -- session lifecycle -----------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._transport is not None:
+            return
+        creds = self.credentials
+        namespace = namespace_of(creds.host)
+        transport: _LocalNamespace | _Ssh
+        if namespace is not None:
+            transport = _LocalNamespace(self._where, namespace, creds.timeout)
+        else:
+            transport = _Ssh(self._where, creds)
+        transport.open()
+        self._transport = transport
+
+    def close(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[_LocalNamespace | _Ssh]:
+        opened_here = self._transport is None
+        self.open()
+        assert self._transport is not None
+        try:
+            yield self._transport
+        finally:
+            if opened_here:
+                self.close()
+            elif isinstance(self._transport, _Ssh) and self._transport.connection is None:
+                self._transport = None  # the session broke: the next call opens a new one
+
+    # -- device exchanges ------------------------------------------------------------------
+
+    def _read_table(self, transport: _LocalNamespace | _Ssh) -> OwnedTable:
+        output = transport.run(["-j", "list", "table", *TABLE.split()])
+        start = output.find('{"nftables"')
+        if start < 0:
+            if "No such file or directory" in output:
+                return OwnedTable()
+            raise Rejected(f"{self._where}: unexpected answer to nft list: {output.strip()!r}")
+        end = output.rfind("}") + 1
+        try:
+            return parse_table(json.loads(output[start:end]))
+        except ValueError as exc:
+            raise Rejected(f"{self._where}: unreadable nft -j answer: {exc}", output) from exc
+
+    def _load(self, transport: _LocalNamespace | _Ssh, script: list[str]) -> _Load:
+        return _Load(script, transport.run(["-f", "-"], "\n".join(script) + "\n"))
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def read(self) -> OwnedTable:
+        """Owned lines by id, plus what else the owned table holds."""
+        with self._session() as transport:
+            return self._read_table(transport)
+
+    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
+        """The whole nft script for the batch, restores first; refused lines contribute none.
+
+        Pass what `read()` returned (restores delete rules by the handles it found). Raises
+        InvalidIdentifier if any target fails validation, before rendering anything.
+        """
+        for target in (*batch.restores, *batch.cuts):
+            check_target(target)
+        return frame(plan_batch(batch, owned), owned)
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """The one place a device error becomes a result."""
+        if not len(batch):
+            return BatchResult(self.name, ())
+        plans: tuple[LinePlan, ...] = ()
+        loads: list[_Load] = []
+        refused: dict[int, str] = {}
+        error: DriverError | None = None
+        try:
+            with self._session() as transport:
+                after = self._read_table(transport)
+                work = batch
+                for _ in range(ATTEMPTS):
+                    attempt = plan_batch(work, after)
+                    plans = _merge(plans, attempt)
+                    script = frame(attempt, after)
+                    if not script:
+                        break
+                    loads.append(self._load(transport, script))
+                    after = self._read_table(transport)
+                    faults, rejected = self._errors(attempt, loads[-1])
+                    if rejected is None:
+                        break
+                    error = error or rejected
+                    if not faults:
+                        # nothing to leave out: every line of this transaction shares its fate
+                        for plan in attempt:
+                            if plan.commands:
+                                refused.setdefault(plan.target.line_id, str(rejected))
+                        break
+                    refused.update(faults)
+                    work = Batch(
+                        cuts=tuple(t for t in work.cuts if t.line_id not in faults),
+                        restores=tuple(t for t in work.restores if t.line_id not in faults),
+                    )
+                else:
+                    for plan in attempt:
+                        if plan.commands:
+                            refused.setdefault(
+                                plan.target.line_id,
+                                f"not loaded: nft rejected {ATTEMPTS} transactions in a row",
+                            )
+        except DriverError as exc:
+            return BatchResult(
+                device=self.name,
+                outcomes=_unknown_outcomes(batch, plans, exc),
+                commands=tuple(c for load in loads for c in load.script),
+                device_output="".join(load.output for load in loads) + exc.output,
+                error=exc,
+            )
+        sent = tuple(c for load in loads for c in load.script)
+        output = "".join(load.output for load in loads)
+        outcomes = tuple(_outcome(plan, after, refused.get(plan.target.line_id)) for plan in plans)
+        return BatchResult(self.name, outcomes, sent, output, error)
+
+    def _errors(
+        self, plans: Sequence[LinePlan], load: _Load
+    ) -> tuple[dict[int, str], Rejected | None]:
+        """The line each of nft's errors belongs to, and the load's Rejected error if any."""
+        owner: dict[str, int] = {c: p.target.line_id for p in plans for c in p.commands}
+        faults: dict[int, str] = {}
+        messages: list[str] = []
+        for index, problem in find_errors(load.script, load.output):
+            command = load.script[index] if index is not None else None
+            message = (
+                f"device rejected {command!r}: {problem}"
+                if command is not None
+                else f"device rejected the transaction: {problem}"
+            )
+            messages.append(message)
+            line_id = owner.get(command) if command is not None else None
+            if line_id is not None:
+                faults.setdefault(line_id, message)
+        if not messages and load.output.strip():
+            messages.append(f"unexpected answer to nft -f: {load.output.strip()[:200]!r}")
+        if not messages:
+            return faults, None
+        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+        return faults, Rejected(messages[0] + more, output=load.output)
+
+    # -- Inspects ----------------------------------------------------------------------------
+
+    def facts(self) -> DeviceFacts:
+        """Interfaces with their addresses, and static routes, from `ip -j`."""
+        with self._session() as transport:
+            addresses = transport.ip(["-j", "address", "show"])
+            routes4 = transport.ip(["-j", "-4", "route", "show"])
+            routes6 = transport.ip(["-j", "-6", "route", "show"])
+        try:
+            return parse_facts(_json_list(addresses), _json_list(routes4) + _json_list(routes6))
+        except ValueError as exc:
+            raise Rejected(f"{self._where}: unreadable ip -j answer: {exc}") from exc
+
+
+def _merge(earlier: tuple[LinePlan, ...], latest: tuple[LinePlan, ...]) -> tuple[LinePlan, ...]:
+    """Every line's latest plan, in the batch's order (a refused line keeps its last one)."""
+    newest = {(p.action, p.target.line_id): p for p in latest}
+    kept = [newest.pop((p.action, p.target.line_id), p) for p in earlier]
+    return (*kept, *newest.values())
+
+
+def _outcome(plan: LinePlan, after: OwnedTable, rejection: str | None) -> LineOutcome:
+    state = observed_state(after, plan.target)
+    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    verified = plan.refusal is None and state is wanted and rejection is None
+    error: str | None = None
+    if plan.refusal is not None:
+        error = _describe(plan.refusal)
+    elif rejection is not None:
+        error = f"Rejected: {rejection}"
+    elif not verified:
+        error = (
+            f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, expected {wanted}"
+        )
+    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
+
+
+def _unknown_outcomes(
+    batch: Batch, plans: Sequence[LinePlan], error: DriverError
+) -> tuple[LineOutcome, ...]:
+    """Every line UNKNOWN: the session failed before the device could be read back."""
+    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    return tuple(
+        LineOutcome(
+            target.line_id,
+            action,
+            commands.get((action, target.line_id), ()),
+            LineState.UNKNOWN,
+            False,
+            _describe(error),
+        )
+        for action, target in work
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Facts
+
+
+def _json_list(text: str) -> list[Any]:
+    start = text.find("[")
+    end = text.rfind("]") + 1
+    if start < 0 or end <= start:
+        raise ValueError(f"no JSON list in {text.strip()[:120]!r}")
+    value = json.loads(text[start:end])
+    if not isinstance(value, list):
+        raise ValueError("not a JSON list")
+    return value
+
+
+def parse_facts(addresses: Sequence[Any], routes: Sequence[Any]) -> DeviceFacts:
+    """DeviceFacts from `ip -j address show` and `ip -j route show` (both families).
+
+    Loopback is left out; routes the kernel made for connected networks are implied by the
+    addresses, so only the others (static, by any protocol but `kernel`) are listed.
+    """
+    interfaces: dict[str, tuple[IPv4Interface | IPv6Interface, ...]] = {}
+    for link in addresses:
+        if not isinstance(link, dict) or not isinstance(link.get("ifname"), str):
+            continue
+        if "LOOPBACK" in link.get("flags", ()):
+            continue
+        found: list[IPv4Interface | IPv6Interface] = []
+        for info in link.get("addr_info", ()):
+            if info.get("family") in ("inet", "inet6") and info.get("scope") == "global":
+                found.append(ip_interface(f"{info['local']}/{info['prefixlen']}"))
+        interfaces[link["ifname"]] = tuple(found)
+    table: dict[Prefix, str] = {}
+    for route in routes:
+        if not isinstance(route, dict) or route.get("protocol") == "kernel":
+            continue
+        destination, device = route.get("dst"), route.get("dev")
+        if not isinstance(destination, str) or not isinstance(device, str):
+            continue
+        if destination == "default" or route.get("type", "unicast") != "unicast":
+            continue
+        table[ip_network(destination, strict=False)] = device
+    return DeviceFacts(interfaces=interfaces, routes=table)
