@@ -1,63 +1,83 @@
 """The HTTP face of the product: a FastAPI app built by a factory (no state at import).
 
-OpenAPI at /docs, liveness at /healthz, everything else under /api/v1 behind a bearer token.
+OpenAPI at /docs, liveness at /healthz, the public list at /public, everything else under
+/api/v1 behind bearer tokens and the role x endpoint matrix in `api/auth.py`.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, Field
 
-from api.schemas import ChangePublic, DevicePublic, LinePublic, OrderPublic, VenuePublic
+from api.auth import ActorDep, authorize
+from api.schemas import (
+    ChangePublic,
+    DevicePublic,
+    LinePublic,
+    OrderCreated,
+    OrderHistory,
+    OrderPublic,
+    PublicVenueOrder,
+    TokenCreated,
+    TokenPublic,
+    VenuePublic,
+)
+from controller.access import Actor, Forbidden
 from controller.audit import checkpoint_document
-from controller.orders import Conflict, OrderCreate, OrderRevoke, issue_order, revoke_order
+from controller.inventory import InventoryError, import_document
+from controller.models import Device, Order
+from controller.orders import (
+    Conflict,
+    InvalidTransition,
+    OrderAmend,
+    OrderCreate,
+    OrderTransition,
+    amend_order,
+    governing_notices,
+    history,
+    issue_order,
+    resume_order,
+    revoke_order,
+    state_of,
+    suspend_order,
+)
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
 from controller.store import ChangeFilter, NotFound, Store
-
-_bearer = HTTPBearer(auto_error=False, description="CURFEW_ADMIN_TOKEN")
+from controller.tokens import create_token, list_tokens, revoke_token
 
 
 def get_store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def current_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The caller's identity; 401 unless the bearer token is the configured admin token."""
-    settings: Settings = request.app.state.settings
-    expected = settings.admin_token.get_secret_value() if settings.admin_token else None
-    if credentials is None or expected is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "a bearer token is required" if expected else "no admin token is configured",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not secrets.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return "admin"
-
-
 StoreDep = Annotated[Store, Depends(get_store)]
-ActorDep = Annotated[str, Depends(current_actor)]
+current_actor = authorize  # for routers that declare the gate explicitly
 
 
-def _field_error(field: str, message: str) -> RequestValidationError:
+def _field_error(field: str, message: str, where: str = "body") -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("body", field), "msg": message, "type": "value_error", "input": None}]
+        [{"loc": (where, field), "msg": message, "type": "value_error", "input": None}]
     )
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise _field_error(name, "give a UTC offset, e.g. +08:00", "query")
+
+
+class TokenCreate(BaseModel):
+    role: str = Field(pattern="^(bureau|noc|auditor|admin)$")
+    authority: str | None = None
+    expires_at: AwareDatetime | None = None
+    label: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 def create_app(
@@ -83,6 +103,7 @@ def create_app(
         version="0.1.0",
         description="Orders that cut venues' lines, and the record of every change made for them.",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
     )
     app.state.settings, app.state.store, app.state.scheduler = settings, store, scheduler
 
@@ -90,73 +111,202 @@ def create_app(
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    @app.exception_handler(Forbidden)
+    async def forbidden(_request: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(InvalidTransition)
+    async def invalid_transition(_request: Request, exc: InvalidTransition) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    def reconcile_soon() -> None:
+        if scheduler is not None:
+            scheduler.request_pass()  # revocations and suspensions restore now, not at 08:00
+
+    def public(order: Order) -> OrderPublic:
+        return OrderPublic.of(
+            order, store.find_venue(order.venue_id), store, state_of(order, store.clock.now())
+        )
+
+    def visible(order_id: int, actor: Actor) -> Order:
+        order = store.order(order_id)
+        actor.check_order(order_id, order.authority_id)
+        return order
+
+    # -- health and the public list ------------------------------------------------------
+
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    def public(order_list: list, venues: dict) -> list[OrderPublic]:  # type: ignore[type-arg]
-        return [OrderPublic.of(o, venues[o.venue_id]) for o in order_list]
+    @app.get("/public/venues-under-order", response_model=list[PublicVenueOrder], tags=["public"])
+    def venues_under_order() -> list[PublicVenueOrder]:
+        """Venues whose lines are under an order in force: no personal data, no network ids."""
+        now = store.clock.now()
+        venues = {v.id: v for v in store.venues()}
+        return [
+            PublicVenueOrder.of(order, venues[order.venue_id])
+            for order in store.orders()
+            if state_of(order, now) == "in_force"
+        ]
 
-    @app.post("/api/v1/orders", status_code=201, response_model=OrderPublic, tags=["orders"])
-    def create_order(body: OrderCreate, store: StoreDep, actor: ActorDep) -> OrderPublic:
+    # -- orders --------------------------------------------------------------------------
+
+    @app.post("/api/v1/orders", status_code=201, response_model=OrderCreated, tags=["orders"])
+    def create_order(body: OrderCreate, actor: ActorDep) -> OrderCreated:
         try:
             order = issue_order(store, body, actor)
         except NotFound as exc:
-            field = "authority" if "authorit" in str(exc) else "venue"
-            raise _field_error(field, str(exc)) from None
+            raise _field_error(
+                "authority" if "authorit" in str(exc) else "venue", str(exc)
+            ) from None
         except Conflict as exc:
             raise HTTPException(
                 409, {"message": str(exc), "existing_id": exc.existing_id}
             ) from None
-        if scheduler is not None:
-            scheduler.request_pass()
-        return OrderPublic.of(order, store.find_venue(order.venue_id))
+        reconcile_soon()
+        return OrderCreated(**public(order).model_dump(), notices=governing_notices(store, order))
 
     @app.get("/api/v1/orders", response_model=list[OrderPublic], tags=["orders"])
     def list_orders(
-        store: StoreDep,
-        _actor: ActorDep,
+        actor: ActorDep,
         venue: Annotated[str | None, Query(description="venue name or id")] = None,
-        status_: Annotated[str | None, Query(alias="status", pattern="^(issued|revoked)$")] = None,
+        status: Annotated[
+            str | None, Query(pattern="^(active|suspended|revoked|superseded)$")
+        ] = None,
     ) -> list[OrderPublic]:
         venue_id = store.find_venue(venue).id if venue is not None else None
-        venues = {v.id: v for v in store.venues()}
-        return public(store.orders(venue_id=venue_id, status=status_), venues)
+        orders = store.orders(venue_id=venue_id, status=status)
+        if actor.is_bureau:
+            orders = [o for o in orders if o.authority_id == actor.authority_id]
+        return [public(o) for o in orders]
 
     @app.get("/api/v1/orders/{order_id}", response_model=OrderPublic, tags=["orders"])
-    def get_order(order_id: int, store: StoreDep, _actor: ActorDep) -> OrderPublic:
-        order = store.order(order_id)
-        return OrderPublic.of(order, store.find_venue(order.venue_id))
+    def get_order(order_id: int, actor: ActorDep) -> OrderPublic:
+        return public(visible(order_id, actor))
+
+    @app.get("/api/v1/orders/{order_id}/history", response_model=OrderHistory, tags=["orders"])
+    def order_history(order_id: int, actor: ActorDep) -> OrderHistory:
+        visible(order_id, actor)
+        versions, events = history(store, order_id)
+        return OrderHistory.of([public(v) for v in versions], events)
+
+    @app.get(
+        "/api/v1/orders/{order_id}/changes", response_model=list[ChangePublic], tags=["orders"]
+    )
+    def order_changes(order_id: int, actor: ActorDep) -> list[ChangePublic]:
+        """The order's execution: every change that cites it."""
+        visible(order_id, actor)
+        return [ChangePublic.of(c) for c in store.changes(ChangeFilter(order_id=order_id))]
+
+    @app.post("/api/v1/orders/{order_id}/amend", response_model=OrderPublic, tags=["orders"])
+    def amend(order_id: int, body: OrderAmend, actor: ActorDep) -> OrderPublic:
+        try:
+            order = amend_order(store, order_id, body, actor)
+        except (InvalidTransition, Forbidden, NotFound):
+            raise
+        except ValueError as exc:
+            raise _field_error("effective_until", str(exc)) from None
+        reconcile_soon()
+        return public(order)
+
+    def transition(action: Any, order_id: int, body: OrderTransition, actor: Actor) -> OrderPublic:
+        order = action(store, order_id, body.reason, actor)
+        reconcile_soon()
+        return public(order)
+
+    @app.post("/api/v1/orders/{order_id}/suspend", response_model=OrderPublic, tags=["orders"])
+    def suspend(order_id: int, body: OrderTransition, actor: ActorDep) -> OrderPublic:
+        """Suspend: the line is restored at the next pass (requested at once)."""
+        return transition(suspend_order, order_id, body, actor)
+
+    @app.post("/api/v1/orders/{order_id}/resume", response_model=OrderPublic, tags=["orders"])
+    def resume(order_id: int, body: OrderTransition, actor: ActorDep) -> OrderPublic:
+        return transition(resume_order, order_id, body, actor)
 
     @app.post("/api/v1/orders/{order_id}/revoke", response_model=OrderPublic, tags=["orders"])
-    def revoke(order_id: int, body: OrderRevoke, store: StoreDep, actor: ActorDep) -> OrderPublic:
-        order = revoke_order(store, order_id, body.reason, actor)
-        if scheduler is not None:
-            scheduler.request_pass()  # the line is restored now, not at 08:00
-        return OrderPublic.of(order, store.find_venue(order.venue_id))
+    def revoke(order_id: int, body: OrderTransition, actor: ActorDep) -> OrderPublic:
+        """Revoke: the line is restored at the next pass (requested at once), not at 08:00."""
+        return transition(revoke_order, order_id, body, actor)
+
+    # -- inventory -----------------------------------------------------------------------
 
     @app.get("/api/v1/venues", response_model=list[VenuePublic], tags=["inventory"])
-    def list_venues(store: StoreDep, _actor: ActorDep) -> list[VenuePublic]:
-        return [VenuePublic.model_validate(v.model_dump()) for v in store.venues()]
+    def list_venues(actor: ActorDep) -> list[VenuePublic]:
+        venues = store.venues()
+        if actor.is_bureau:
+            venues = [v for v in venues if v.region in actor.regions]
+        return [VenuePublic.model_validate(v.model_dump()) for v in venues]
 
     @app.get("/api/v1/devices", response_model=list[DevicePublic], tags=["inventory"])
-    def list_devices(store: StoreDep, _actor: ActorDep) -> list[DevicePublic]:
+    def list_devices() -> list[DevicePublic]:
         return [DevicePublic.of(d) for d in store.devices()]
 
     @app.get("/api/v1/lines", response_model=list[LinePublic], tags=["inventory"])
-    def list_lines(store: StoreDep, _actor: ActorDep) -> list[LinePublic]:
+    def list_lines() -> list[LinePublic]:
         statuses = store.line_statuses()
         return [LinePublic.of(line, statuses.get(line.id or 0)) for line in store.lines()]
 
+    @app.post("/api/v1/inventory", tags=["inventory"])
+    def import_inventory(
+        actor: ActorDep, document: Annotated[dict[str, Any], Body(description="as the YAML file")]
+    ) -> dict[str, Any]:
+        """Import devices, venues and lines, all or nothing (same checks as the CLI)."""
+        try:
+            report = import_document(store, document, f"POST /api/v1/inventory by {actor.name}")
+        except InventoryError as exc:
+            raise HTTPException(
+                422, {"message": str(exc).splitlines()[0], "problems": exc.problems}
+            ) from None
+        store.log_admin(
+            "inventory_imported", actor.name, detail=f"{report.created} {report.updated}"
+        )
+        return {"created": report.created, "updated": report.updated}
+
+    def set_frozen(device_id: int, frozen: bool, actor: Actor) -> DevicePublic:
+        with store.session() as s:
+            device = s.get(Device, device_id)
+            if device is None:
+                raise NotFound(f"no device {device_id}")
+            device.frozen = frozen
+            s.add(device)
+            s.commit()
+            s.refresh(device)
+        store.log_admin(
+            "device_frozen" if frozen else "device_unfrozen", actor.name, device_id=device_id
+        )
+        return DevicePublic.of(device)
+
+    @app.post("/api/v1/devices/{device_id}/freeze", response_model=DevicePublic, tags=["inventory"])
+    def freeze(device_id: int, actor: ActorDep) -> DevicePublic:
+        """Passes leave a frozen device untouched (maintenance, investigation)."""
+        return set_frozen(device_id, True, actor)
+
+    @app.post(
+        "/api/v1/devices/{device_id}/unfreeze", response_model=DevicePublic, tags=["inventory"]
+    )
+    def unfreeze(device_id: int, actor: ActorDep) -> DevicePublic:
+        device = set_frozen(device_id, False, actor)
+        reconcile_soon()
+        return device
+
+    @app.post("/api/v1/reconcile", status_code=202, tags=["inventory"])
+    def request_pass(actor: ActorDep) -> dict[str, str]:
+        """Retry now: ask the scheduler for a pass (failed lines are retried from scratch)."""
+        if scheduler is None:
+            raise HTTPException(409, "this server runs no scheduler (started with --no-scheduler)")
+        scheduler.request_pass()
+        return {"status": f"pass requested by {actor.name}"}
+
+    # -- the record ----------------------------------------------------------------------
+
     @app.get("/api/v1/audit/checkpoints", tags=["audit"])
-    def list_checkpoints(store: StoreDep, _actor: ActorDep) -> list[dict[str, object]]:
+    def list_checkpoints() -> list[dict[str, object]]:
         """Signed checkpoints of the change log (verify them with the signer's public key)."""
         return [checkpoint_document(c) for c in store.checkpoints()]
 
     @app.get("/api/v1/changes", response_model=list[ChangePublic], tags=["changes"])
     def list_changes(
-        store: StoreDep,
-        _actor: ActorDep,
         order: Annotated[int | None, Query(description="only changes citing this order")] = None,
         venue: Annotated[str | None, Query(description="venue name or id")] = None,
         since: Annotated[
@@ -165,15 +315,38 @@ def create_app(
         until: Annotated[datetime | None, Query(description="before this instant")] = None,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> list[ChangePublic]:
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
-                raise RequestValidationError(
-                    [{"loc": ("query", name), "msg": "give a UTC offset", "type": "value_error"}]
-                )
+        _aware("since", since)
+        _aware("until", until)
         venue_id = store.find_venue(venue).id if venue is not None else None
         where = ChangeFilter(
             order_id=order, venue_id=venue_id, since=since, until=until, limit=limit
         )
         return [ChangePublic.of(c) for c in store.changes(where)]
 
+    # -- tokens --------------------------------------------------------------------------
+
+    @app.post("/api/v1/tokens", status_code=201, response_model=TokenCreated, tags=["tokens"])
+    def new_token(body: TokenCreate, actor: ActorDep) -> TokenCreated:
+        """Create a token; the secret is in this answer only."""
+        try:
+            row, secret = create_token(
+                store, body.role, actor.name, body.authority, body.expires_at, body.label
+            )
+        except NotFound as exc:
+            raise _field_error("authority", str(exc)) from None
+        except ValueError as exc:
+            raise _field_error("role", str(exc)) from None
+        return TokenCreated(**TokenPublic.of(row).model_dump(), token=secret)
+
+    @app.get("/api/v1/tokens", response_model=list[TokenPublic], tags=["tokens"])
+    def tokens() -> list[TokenPublic]:
+        return [TokenPublic.of(t) for t in list_tokens(store)]
+
+    @app.post("/api/v1/tokens/{token_id}/revoke", response_model=TokenPublic, tags=["tokens"])
+    def token_revoke(token_id: int, actor: ActorDep) -> TokenPublic:
+        return TokenPublic.of(revoke_token(store, token_id, actor.name))
+
+    from api.reports import router as reports_router
+
+    app.include_router(reports_router)
     return app

@@ -39,7 +39,9 @@ audit_app = typer.Typer(
 )
 app.add_typer(lab_app, name="lab")
 app.add_typer(inventory_app, name="inventory")
+token_app = typer.Typer(help="API tokens: one role each, shown once.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
 
 DatabaseOpt = Annotated[
     str | None,
@@ -402,6 +404,66 @@ def audit_export(
         raise fail("--to must not be before --from")
     count = export(store.engine, out, SystemClock().now(), from_seq, to_seq)
     typer.echo(f"exported {count} records to {out}")
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="bureau, noc, auditor or admin")],
+    authority: Annotated[
+        str | None, typer.Option(help="the authority a bureau token acts for")
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="expiry, ISO 8601 with offset (default: never)")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="a name to recognise the token by")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from controller.tokens import create_token
+
+    _, store = open_store(database_url)
+    try:
+        row, secret = create_token(
+            store, role, "cli", authority, parse_instant(expires) if expires else None, label
+        )
+    except (ValueError, NotFound) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"token {row.id} ({row.label}, role {row.role}); shown once, keep it safe:")
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(database_url: DatabaseOpt = None) -> None:
+    """List tokens (never their secrets)."""
+    from controller.tokens import list_tokens
+
+    _, store = open_store(database_url)
+    rows = [
+        (t.id, t.label, t.role, t.authority_id or "-", t.created_at.isoformat(timespec="seconds"),
+         t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never",
+         "revoked" if t.revoked_at else "active")
+        for t in list_tokens(store)
+    ]  # fmt: skip
+    typer.echo(table(("id", "label", "role", "authority", "created", "expires", "state"), rows))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="the token's id (see `curfew token list`)")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Revoke a token at once."""
+    from controller.tokens import revoke_token
+
+    _, store = open_store(database_url)
+    try:
+        row = revoke_token(store, token_id, "cli")
+    except NotFound as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"token {row.id} ({row.label}) revoked")
 
 
 def main() -> None:

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from controller.models import Change, Device, Line, LineStatus, Order, Venue
-from controller.orders import order_window
-from policies import policy_for
+from controller.models import Change, Device, Line, LineStatus, Order, OrderEvent, Token, Venue
+from controller.store import Store
 
 
 class OrderPublic(BaseModel):
     id: int
+    version: int
+    supersedes_id: int | None
     authority_id: int
     venue_id: int
     venue: str
     kind: str
+    state: str  # issued | in_force | suspended | expired | revoked | superseded
     policy: str
     window: str
     reason: str
     legal_basis: str
+    legal_basis_date: date | None
     effective_from: datetime
     effective_until: datetime | None
     issued_by: str
@@ -29,17 +32,88 @@ class OrderPublic(BaseModel):
     revoked_at: datetime | None
     revoked_by: str | None
     revoke_reason: str | None
+    external_id: str | None
 
     @classmethod
-    def of(cls, order: Order, venue: Venue) -> OrderPublic:
+    def of(cls, order: Order, venue: Venue, store: Store, state: str) -> OrderPublic:
         assert order.id is not None
+        policy = store.jurisdictions.policy(order.kind, venue.region)
+        window = "around the clock" if policy.window is None else f"{policy.window} venue-local"
         return cls(
-            **order.model_dump(exclude={"id"}),
+            **order.model_dump(exclude={"id", "ended_at"}),
             id=order.id,
             venue=venue.name,
-            policy=policy_for(order.kind).name,
-            window=order_window(order),
+            state=state,
+            policy=policy.name,
+            window=window,
         )
+
+
+class OrderCreated(OrderPublic):
+    notices: list[str] = []
+
+
+class OrderEventPublic(BaseModel):
+    order_id: int
+    at: datetime
+    action: str
+    actor: str
+    reason: str
+
+
+class OrderHistory(BaseModel):
+    versions: list[OrderPublic]
+    events: list[OrderEventPublic]
+
+    @classmethod
+    def of(cls, versions: list[OrderPublic], events: list[OrderEvent]) -> OrderHistory:
+        return cls(
+            versions=versions,
+            events=[OrderEventPublic.model_validate(e.model_dump()) for e in events],
+        )
+
+
+class PublicVenueOrder(BaseModel):
+    """The public list: no personal data, no network identifiers."""
+
+    venue: str
+    address: str | None
+    kind: str
+    legal_basis: str
+    legal_basis_date: date | None
+    effective_from: datetime
+    effective_until: datetime | None
+
+    @classmethod
+    def of(cls, order: Order, venue: Venue) -> PublicVenueOrder:
+        return cls(
+            venue=venue.name,
+            address=venue.address,
+            kind=order.kind,
+            legal_basis=order.legal_basis,
+            legal_basis_date=order.legal_basis_date,
+            effective_from=order.effective_from,
+            effective_until=order.effective_until,
+        )
+
+
+class TokenPublic(BaseModel):
+    id: int
+    label: str
+    role: str
+    authority_id: int | None
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: Token) -> TokenPublic:
+        return cls.model_validate(token.model_dump(exclude={"token_hash"}))
+
+
+class TokenCreated(TokenPublic):
+    token: str
 
 
 class VenuePublic(BaseModel):
@@ -48,6 +122,7 @@ class VenuePublic(BaseModel):
     licence: str
     zone: str
     region: str | None
+    address: str | None = None
 
 
 class DevicePublic(BaseModel):
@@ -56,6 +131,7 @@ class DevicePublic(BaseModel):
     platform: str
     host: str
     port: int
+    carrier: str
     frozen: bool
 
     @classmethod

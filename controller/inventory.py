@@ -135,6 +135,12 @@ class VenueRow(_Row):
     licence: str = ""
     zone: str = "Asia/Shanghai"
     region: str | None = None
+    address: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        return None if v is None else plain_text(v, "address", 300)
 
     @field_validator("name")
     @classmethod
@@ -320,6 +326,7 @@ def _write(
             count("venues", row is not None)
             row = row or Venue(name=v.name)
             row.licence, row.zone, row.region = v.licence, v.zone, v.region
+            row.address = v.address
             s.add(row)
         s.flush()
         device_ids = {d.name: d.id for d in s.exec(select(Device))}

@@ -7,7 +7,7 @@ Alembic migrations in `controller/migrations`; these classes must match them.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
@@ -74,6 +74,7 @@ class Venue(SQLModel, table=True):
     licence: str = ""
     zone: str = "Asia/Shanghai"
     region: str | None = None
+    address: str | None = None
 
 
 class Line(SQLModel, table=True):
@@ -108,10 +109,17 @@ class Order(SQLModel, table=True):
     effective_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     issued_by: str
     issued_at: datetime = Field(sa_type=UTCDateTime)
-    status: str = "issued"  # issued | revoked
+    # active | suspended | revoked | superseded (by an amended version); "in force", "issued"
+    # (not yet in force) and "expired" are read off the clock, see `controller.orders.state_of`
+    status: str = "active"
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_by: str | None = None
     revoke_reason: str | None = None
+    version: int = 1
+    supersedes_id: int | None = None
+    legal_basis_date: date | None = None
+    external_id: str | None = None  # the entry id in a bureau's feed
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # revoked/superseded
 
 
 class Change(SQLModel, table=True):
@@ -183,3 +191,110 @@ class Checkpoint(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
     public_key: str
     signature: str
+
+
+class Token(SQLModel, table=True):
+    """An API bearer token: only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str
+    role: str  # bureau | noc | auditor | admin
+    authority_id: int | None = Field(default=None, foreign_key="authorities.id")
+    token_hash: str = Field(unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OrderEvent(SQLModel, table=True):
+    """One transition in an order's life: issue, amend, suspend, resume, revoke."""
+
+    __tablename__ = "order_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    action: str
+    actor: str
+    reason: str = ""
+    detail: str = ""
+
+
+class AuthorityKey(SQLModel, table=True):
+    """A bureau's Ed25519 public key, used to authenticate its order feed."""
+
+    __tablename__ = "authority_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    authority_id: int = Field(foreign_key="authorities.id")
+    public_key: str = Field(unique=True)
+    added_at: datetime = Field(sa_type=UTCDateTime)
+    added_by: str
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Feed(SQLModel, table=True):
+    """A bureau's published order feed that the scheduler pulls."""
+
+    __tablename__ = "feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    authority_id: int = Field(foreign_key="authorities.id")
+    source: str = Field(unique=True)  # https URL or file path
+    interval_seconds: int = 300
+    last_pulled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_sequence: int | None = None
+    last_error: str | None = None
+
+
+class Violation(SQLModel, table=True):
+    """A violation the bureau recorded against a venue (admitted minors, after hours)."""
+
+    __tablename__ = "violations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venues.id", index=True)
+    kind: str
+    observed_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_by: str
+    authority_id: int | None = Field(default=None, foreign_key="authorities.id")
+    note: str = ""
+
+
+class Proposal(SQLModel, table=True):
+    """An order the escalation rules propose; it waits for a bureau user to confirm it."""
+
+    __tablename__ = "proposals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venues.id", index=True)
+    authority_id: int | None = Field(default=None, foreign_key="authorities.id")
+    step: str  # suspension | revocation
+    order_kind: str
+    term_days: int | None = None
+    reason: str
+    violation_ids_json: str = "[]"
+    status: str = "pending"  # pending | confirmed | rejected
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = None
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
+
+
+class Licence(SQLModel, table=True):
+    """One row of the bureau's licence register."""
+
+    __tablename__ = "licences"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True)
+    venue_name: str
+    venue_id: int | None = Field(default=None, foreign_key="venues.id", index=True)
+    valid_until: date | None = None
+    status: str  # valid | expired | revoked | suspended
+    imported_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,18 +1,34 @@
-"""Issuing and revoking orders: the request schema, its checks, and the writes they lead to."""
+"""Orders with due process: the request schemas, their checks, and every transition.
+
+Life of an order: issued (before its term) → in force → (suspended ⇄ in force) → revoked or
+expired. Amending creates a new version that supersedes the old one from that instant; every
+transition is an event recorded with who and why, and a change-log record.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlmodel import select
 
+from controller.access import Actor, Forbidden, as_actor
 from controller.clock import as_utc
-from controller.models import Order
+from controller.models import Order, OrderEvent, Venue
 from controller.store import NotFound, Store
-from policies import policy_for
+from controller.terms import order_term
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A document number: issuing organ, year in brackets, serial, 号 — e.g. 临兰文执发〔2018〕3号
+LEGAL_BASIS = re.compile(r"[\u4e00-\u9fffA-Za-z]{1,30}[〔\[［(（](19|20)\d{2}[〕\]］)）]\d{1,6}号")
+REASONS = ("unlicensed", "after_hours", "minors_admitted", "suspension", "revocation", "other")
+Reason = Literal[
+    "unlicensed", "after_hours", "minors_admitted", "suspension", "revocation", "other"
+]
+Kind = Literal["curfew", "disconnect"]
 
 
 class Conflict(ValueError):
@@ -21,9 +37,23 @@ class Conflict(ValueError):
         self.existing_id = existing_id
 
 
+class InvalidTransition(ValueError):
+    """The order's state does not allow this transition (HTTP 409)."""
+
+
 def _one_line(value: str) -> str:
     if _CONTROL.search(value) or value != value.strip():
         raise ValueError("must be one line of printable text without leading/trailing spaces")
+    return value
+
+
+def _legal_basis(value: str) -> str:
+    _one_line(value)
+    if not LEGAL_BASIS.fullmatch(value):
+        raise ValueError(
+            "must be a document number: issuing organ, year in brackets, serial and 号, "
+            "e.g. 临兰文执发〔2018〕3号"
+        )
     return value
 
 
@@ -33,17 +63,26 @@ class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     venue: str | int = Field(description="venue name or id")
-    kind: Literal["curfew", "disconnect"] = Field(
-        description="curfew: cut 00:00-08:00 venue-local every night; disconnect: around the clock"
+    kind: Kind = Field(
+        description="curfew: cut nightly in the governing window; disconnect: around the clock"
     )
-    reason: str = Field(min_length=1, max_length=200, examples=["after_hours"])
-    legal_basis: str = Field(min_length=1, max_length=200, examples=["临兰文执发〔2018〕3号"])
+    reason: Reason = Field(description=f"one of {', '.join(REASONS)}")
+    legal_basis: str = Field(
+        min_length=1, max_length=100, examples=["临兰文执发〔2018〕3号"],
+        description="document number of the decision ordering the cut",
+    )  # fmt: skip
+    legal_basis_date: date | None = Field(default=None, description="date of that document")
     effective_from: AwareDatetime
     effective_until: AwareDatetime | None = None
-    authority: str | None = Field(default=None, description="issuing authority (its name)")
+    authority: str | None = Field(default=None, description="issuing authority (admins only)")
     issued_by: str | None = Field(default=None, max_length=100, description="issuing official")
 
-    @field_validator("reason", "legal_basis", "issued_by")
+    @field_validator("legal_basis")
+    @classmethod
+    def _basis(cls, value: str) -> str:
+        return _legal_basis(value)
+
+    @field_validator("issued_by")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)
@@ -60,9 +99,39 @@ class OrderCreate(BaseModel):
         return self
 
 
-class OrderRevoke(BaseModel):
+class OrderAmend(BaseModel):
+    """A new version of an order: the fields given replace the old version's."""
+
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=200)
+
+    why: str = Field(min_length=1, max_length=200, description="why the order is amended")
+    effective_from: AwareDatetime | None = None
+    effective_until: AwareDatetime | None = None
+    open_ended: bool = Field(default=False, description="remove the end of the term")
+    reason: Reason | None = None
+    legal_basis: str | None = Field(default=None, max_length=100)
+    legal_basis_date: date | None = None
+
+    @field_validator("why")
+    @classmethod
+    def _why(cls, value: str) -> str:
+        return _one_line(value)
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _basis(cls, value: str | None) -> str | None:
+        return None if value is None else _legal_basis(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderAmend:
+        if self.open_ended and self.effective_until is not None:
+            raise ValueError("give effective_until or open_ended, not both")
+        return self
+
+
+class OrderTransition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=200, description="why (recorded)")
 
     @field_validator("reason")
     @classmethod
@@ -70,12 +139,84 @@ class OrderRevoke(BaseModel):
         return _one_line(value)
 
 
-def issue_order(store: Store, request: OrderCreate, actor: str) -> Order:
-    """Validate against the store and record the order. Raises NotFound or Conflict."""
-    venue = store.find_venue(request.venue)
-    authority = store.find_authority(request.authority)
-    policy_for(request.kind)
-    for existing in store.orders(venue_id=venue.id, status="issued"):
+OrderRevoke = OrderTransition
+
+
+# -- state and terms -------------------------------------------------------------------------
+
+
+def state_of(order: Order, at: datetime) -> str:
+    """issued | in_force | suspended | expired | revoked | superseded, at instant `at`."""
+    if order.status in ("revoked", "superseded", "suspended"):
+        return order.status
+    if at < order.effective_from:
+        return "issued"
+    if order.effective_until is not None and at >= order.effective_until:
+        return "expired"
+    return "in_force"
+
+
+# -- transitions -----------------------------------------------------------------------------
+
+
+def _record(
+    store: Store, order: Order, action: str, actor: Actor, reason: str = "", **detail
+) -> None:  # noqa: ANN003
+    at = store.clock.now()
+    assert order.id is not None
+    with store.session() as s:
+        s.add(OrderEvent(order_id=order.id, at=at, action=action, actor=actor.name, reason=reason,
+                         detail=json.dumps(detail, ensure_ascii=False, default=str)))  # fmt: skip
+        s.commit()
+    store.log_admin(
+        f"order_{action}d" if action.endswith("e") else f"order_{action}ed",
+        actor.name,
+        order_ids=[order.id],
+        venue_id=order.venue_id,
+        detail=json.dumps({"reason": reason, **detail}, ensure_ascii=False, default=str),
+    )
+
+
+def _venue_for(store: Store, key: str | int, actor: Actor) -> Venue:
+    venue = store.find_venue(key)
+    actor.check_venue(venue.name, venue.region)
+    return venue
+
+
+def governing_notices(store: Store, order: Order) -> list[str]:
+    """What else acts on the venue: e.g. a disconnect order that governs over a curfew."""
+    now = store.clock.now()
+    notices = []
+    for other in store.orders(venue_id=order.venue_id):
+        if other.id == order.id or state_of(other, now) not in ("in_force", "issued"):
+            continue
+        if other.kind == "disconnect" and order.kind == "curfew":
+            notices.append(
+                f"disconnect order {other.id} on this venue governs while it is in force: "
+                "the line stays cut around the clock, this curfew adds nothing until it ends"
+            )
+        elif other.kind == "curfew" and order.kind == "disconnect":
+            notices.append(
+                f"this disconnect order governs over curfew order {other.id} while in force"
+            )
+    return notices
+
+
+def issue_order(
+    store: Store, request: OrderCreate, actor: Actor | str, external_id: str | None = None
+) -> Order:
+    """Validate against the store and record the order. Raises NotFound, Forbidden, Conflict."""
+    who = as_actor(actor)
+    venue = _venue_for(store, request.venue, who)
+    if who.is_bureau:
+        authority = store.authority(who.authority_id)  # type: ignore[arg-type]
+        if request.authority is not None and request.authority != authority.name:
+            raise Forbidden(f"a bureau token issues orders only as {authority.name!r}")
+    else:
+        authority = store.find_authority(request.authority)
+    for existing in store.orders(venue_id=venue.id):
+        if existing.status in ("revoked", "superseded"):
+            continue
         if (existing.kind, existing.legal_basis) == (request.kind, request.legal_basis):
             assert existing.id is not None
             raise Conflict(
@@ -90,29 +231,162 @@ def issue_order(store: Store, request: OrderCreate, actor: str) -> Order:
         kind=request.kind,
         reason=request.reason,
         legal_basis=request.legal_basis,
+        legal_basis_date=request.legal_basis_date,
         effective_from=as_utc(request.effective_from),
         effective_until=as_utc(request.effective_until) if request.effective_until else None,
-        issued_by=request.issued_by or actor,
+        issued_by=request.issued_by or who.name,
         issued_at=store.clock.now(),
+        external_id=external_id,
     )
-    return store.add_order(order, actor)
+    with store.session() as s:
+        s.add(order)
+        s.commit()
+        s.refresh(order)
+    _record(store, order, "issue", who, request.reason, kind=order.kind,
+            legal_basis=order.legal_basis, effective_from=order.effective_from,
+            effective_until=order.effective_until)  # fmt: skip
+    return order
 
 
-def revoke_order(store: Store, order_id: int, reason: str, actor: str) -> Order:
-    return store.revoke_order(order_id, actor, reason)
+def _owned(store: Store, order_id: int, actor: Actor) -> Order:
+    order = store.order(order_id)
+    actor.check_order(order_id, order.authority_id)
+    return order
 
 
-def order_window(order: Order) -> str:
-    policy = policy_for(order.kind)
-    return "around the clock" if policy.window is None else f"{policy.window} venue-local"
+def _set_status(store: Store, order: Order, **fields: object) -> Order:
+    with store.session() as s:
+        row = s.get(Order, order.id)
+        assert row is not None
+        for key, value in fields.items():
+            setattr(row, key, value)
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+        return row
+
+
+def revoke_order(store: Store, order_id: int, reason: str, actor: Actor | str) -> Order:
+    who = as_actor(actor)
+    order = _owned(store, order_id, who)
+    if order.status == "revoked":
+        return order
+    if order.status == "superseded":
+        raise InvalidTransition(f"order {order_id} was superseded by an amendment; revoke that")
+    now = store.clock.now()
+    order = _set_status(store, order, status="revoked", revoked_at=now, revoked_by=who.name,
+                        revoke_reason=reason, ended_at=now)  # fmt: skip
+    _record(store, order, "revoke", who, reason)
+    return order
+
+
+def suspend_order(store: Store, order_id: int, reason: str, actor: Actor | str) -> Order:
+    who = as_actor(actor)
+    order = _owned(store, order_id, who)
+    if order.status != "active":
+        raise InvalidTransition(
+            f"order {order_id} is {order.status}; only an active order is suspended"
+        )
+    order = _set_status(store, order, status="suspended")
+    _record(store, order, "suspend", who, reason)
+    return order
+
+
+def resume_order(store: Store, order_id: int, reason: str, actor: Actor | str) -> Order:
+    who = as_actor(actor)
+    order = _owned(store, order_id, who)
+    if order.status != "suspended":
+        raise InvalidTransition(
+            f"order {order_id} is {order.status}; only a suspended order resumes"
+        )
+    order = _set_status(store, order, status="active")
+    _record(store, order, "resume", who, reason)
+    return order
+
+
+def amend_order(store: Store, order_id: int, change: OrderAmend, actor: Actor | str) -> Order:
+    """A new version from now on; the old one is superseded at this instant."""
+    who = as_actor(actor)
+    old = _owned(store, order_id, who)
+    if old.status not in ("active", "suspended"):
+        raise InvalidTransition(f"order {order_id} is {old.status}; it cannot be amended")
+    effective_from = as_utc(change.effective_from) if change.effective_from else old.effective_from
+    effective_until = (
+        None
+        if change.open_ended
+        else as_utc(change.effective_until)
+        if change.effective_until
+        else old.effective_until
+    )
+    if effective_until is not None and effective_until <= effective_from:
+        raise ValueError("effective_until must be after effective_from")
+    now = store.clock.now()
+    new = Order(
+        authority_id=old.authority_id,
+        venue_id=old.venue_id,
+        kind=old.kind,
+        reason=change.reason or old.reason,
+        legal_basis=change.legal_basis or old.legal_basis,
+        legal_basis_date=change.legal_basis_date or old.legal_basis_date,
+        effective_from=effective_from,
+        effective_until=effective_until,
+        issued_by=old.issued_by,
+        issued_at=now,
+        status=old.status,
+        version=old.version + 1,
+        supersedes_id=old.id,
+        external_id=old.external_id,
+    )
+    with store.session() as s:
+        s.add(new)
+        s.commit()
+        s.refresh(new)
+        if old.status == "suspended":  # the new version carries the suspension on
+            carried = "suspension carried over from the amended version"
+            s.add(OrderEvent(order_id=new.id, at=now, action="suspend", actor=who.name,
+                             reason=carried))  # fmt: skip
+            s.commit()
+    _set_status(store, old, status="superseded", ended_at=now)
+    _record(store, old, "supersede", who, change.why, superseded_by=new.id)
+    _record(store, new, "amend", who, change.why, supersedes=old.id,
+            effective_from=new.effective_from, effective_until=new.effective_until)  # fmt: skip
+    return new
+
+
+def history(store: Store, order_id: int) -> tuple[list[Order], list[OrderEvent]]:
+    """Every version of the order (oldest first) and every event of each."""
+    versions = [store.order(order_id)]
+    while versions[0].supersedes_id is not None:
+        versions.insert(0, store.order(versions[0].supersedes_id))
+    with store.session() as s:
+        while True:
+            newer = s.exec(select(Order).where(Order.supersedes_id == versions[-1].id)).first()
+            if newer is None:
+                break
+            versions.append(newer)
+        ids = [v.id for v in versions]
+        events = list(
+            s.exec(select(OrderEvent).where(OrderEvent.order_id.in_(ids)).order_by(OrderEvent.id))  # type: ignore[union-attr]
+        )
+    return versions, events
 
 
 __all__ = [
     "Conflict",
+    "Forbidden",
+    "InvalidTransition",
     "NotFound",
+    "OrderAmend",
     "OrderCreate",
     "OrderRevoke",
+    "OrderTransition",
+    "amend_order",
+    "governing_notices",
+    "history",
     "issue_order",
-    "order_window",
+    "order_term",
+    "resume_order",
     "revoke_order",
+    "state_of",
+    "suspend_order",
 ]

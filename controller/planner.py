@@ -13,25 +13,47 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drivers.base import LineState
-from policies import policy_for, zone
+from policies import Policy, policy_for, zone
 
 HORIZON = timedelta(days=3)
 
 
+Gap = tuple[datetime, datetime | None]  # [suspended at, resumed at) - open while suspended
+
+
 @dataclass(frozen=True)
 class OrderTerm:
-    """An order as the planner needs it: a term already clipped by revocation or suspension."""
+    """An order as the planner needs it: its term clipped by revocation or amendment, the
+    intervals during which it was suspended, and the policy that governs it."""
 
     order_id: int
     venue_id: int
     kind: str
     effective_from: datetime
     effective_until: datetime | None = None
+    gaps: tuple[Gap, ...] = ()
+    policy: Policy | None = None  # None: the kind's default policy
 
     def in_force(self, at: datetime) -> bool:
-        return self.effective_from <= at and (
-            self.effective_until is None or at < self.effective_until
-        )
+        if at < self.effective_from or (
+            self.effective_until is not None and at >= self.effective_until
+        ):
+            return False
+        return not any(start <= at and (end is None or at < end) for start, end in self.gaps)
+
+    @property
+    def governing(self) -> Policy:
+        return self.policy or policy_for(self.kind)
+
+    def edges(self) -> list[datetime]:
+        found = [self.effective_from]
+        if self.effective_until is not None:
+            found.append(self.effective_until)
+        for start, end in self.gaps:
+            found.append(start)
+            if end is not None:
+                found.append(end)
+        return found
 
 
 @dataclass(frozen=True)
@@ -112,17 +134,16 @@ def _next_change(
     """The first instant in (at, at+horizon] at which some venue's cut state changes."""
     until = at + horizon
     affected: dict[datetime, set[int]] = defaultdict(set)
-    windowed_zones: dict[tuple[str, str], set[int]] = defaultdict(set)
+    windowed_zones: dict[tuple[Policy, str], set[int]] = defaultdict(set)
     for venue_id, venue_zone in zones.items():
         for order in by_venue.get(venue_id, ()):
-            for edge in (order.effective_from, order.effective_until):
-                if edge is not None and at < edge <= until:
+            for edge in order.edges():
+                if at < edge <= until:
                     affected[edge].add(venue_id)
-            policy = policy_for(order.kind)
-            if policy.window is not None:
-                windowed_zones[(order.kind, venue_zone)].add(venue_id)
-    for (kind, venue_zone), venue_ids in windowed_zones.items():
-        for edge in policy_for(kind).edges(at, until, zone(venue_zone)):
+            if order.governing.window is not None:
+                windowed_zones[(order.governing, venue_zone)].add(venue_id)
+    for (policy, venue_zone), venue_ids in windowed_zones.items():
+        for edge in policy.edges(at, until, zone(venue_zone)):
             affected[edge] |= venue_ids
     for instant in sorted(affected):
         for venue_id in affected[instant]:

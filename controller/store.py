@@ -6,7 +6,6 @@ targets, and writes every order event and line state together with its change-lo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,11 +26,16 @@ from controller.models import (
     Line,
     LineStatus,
     Order,
+    OrderEvent,
     Venue,
 )
 from controller.planner import LineRef, OrderTerm
 from controller.settings import Settings
+from controller.terms import order_term
 from drivers.base import LineTarget
+from policies import load_jurisdictions
+
+GAP_ACTIONS = ("suspend", "resume")
 
 
 class NotFound(LookupError):
@@ -72,6 +76,7 @@ class Store:
         self.engine = engine
         self.clock = clock or SystemClock()
         self.checkpointer = checkpointer
+        self.jurisdictions = load_jurisdictions()
 
     @classmethod
     def open(cls, url: str, clock: Clock | None = None) -> Store:
@@ -130,6 +135,13 @@ class Store:
                 raise NotFound(f"no venue {key!r}")
             return venue
 
+    def authority(self, authority_id: int) -> Authority:
+        with self.session() as s:
+            found = s.get(Authority, authority_id)
+            if found is None:
+                raise NotFound(f"no authority {authority_id}")
+            return found
+
     def find_authority(self, name: str | None) -> Authority:
         with self.session() as s:
             if name is not None:
@@ -146,6 +158,10 @@ class Store:
 
     # -- orders --------------------------------------------------------------------------
 
+    def order_terms(self) -> list[OrderTerm]:
+        """Every order's term (revocations, amendments, suspensions, governing policy)."""
+        return list(self.snapshot().orders)
+
     def orders(self, venue_id: int | None = None, status: str | None = None) -> list[Order]:
         with self.session() as s:
             query = select(Order).order_by(Order.id)
@@ -161,51 +177,6 @@ class Store:
             if found is None:
                 raise NotFound(f"no order {order_id}")
             return found
-
-    def add_order(self, order: Order, actor: str) -> Order:
-        """Insert an order, then log that it was issued."""
-        with self.session() as s:
-            s.add(order)
-            s.commit()
-            s.refresh(order)
-        assert order.id is not None
-        self.log_admin(
-            "order_issued",
-            actor,
-            order_ids=[order.id],
-            venue_id=order.venue_id,
-            detail=json.dumps(
-                {
-                    "kind": order.kind,
-                    "reason": order.reason,
-                    "legal_basis": order.legal_basis,
-                    "effective_from": order.effective_from.isoformat(),
-                    "effective_until": order.effective_until.isoformat()
-                    if order.effective_until
-                    else None,
-                },
-                ensure_ascii=False,
-            ),
-        )
-        return order
-
-    def revoke_order(self, order_id: int, actor: str, reason: str) -> Order:
-        at = self.clock.now()
-        with self.session() as s:
-            order = s.get(Order, order_id)
-            if order is None:
-                raise NotFound(f"no order {order_id}")
-            if order.status == "revoked":
-                return order
-            order.status, order.revoked_at = "revoked", at
-            order.revoked_by, order.revoke_reason = actor, reason
-            s.add(order)
-            s.commit()
-            s.refresh(order)
-        self.log_admin(
-            "order_revoked", actor, order_ids=[order_id], venue_id=order.venue_id, detail=reason
-        )
-        return order
 
     # -- the change log ------------------------------------------------------------------
 
@@ -263,6 +234,9 @@ class Store:
             devices = {d.id: d for d in s.exec(select(Device))}
             lines = list(s.exec(select(Line)))
             orders = list(s.exec(select(Order)))
+            events: dict[int, list[OrderEvent]] = {}
+            for event in s.exec(select(OrderEvent).where(col(OrderEvent.action).in_(GAP_ACTIONS))):
+                events.setdefault(event.order_id, []).append(event)
             states = {st.line_id: st for st in s.exec(select(LineStatus))}
         refs, targets = [], {}
         for line in lines:
@@ -270,7 +244,14 @@ class Store:
             refs.append(LineRef(line.id, line.venue_id, line.device_id, venues[line.venue_id].zone))
             targets[line.id] = LineTarget(line.id, line.interface, line.prefixes)
         return Snapshot(
-            orders=tuple(order_term(o) for o in orders),
+            orders=tuple(
+                order_term(
+                    o,
+                    events.get(o.id or 0),
+                    self.jurisdictions.policy(o.kind, venues[o.venue_id].region),
+                )
+                for o in orders
+            ),
             lines=tuple(refs),
             targets=targets,
             line_venue={line.id: line.venue_id for line in lines if line.id is not None},
@@ -287,12 +268,3 @@ class Store:
     def line_statuses(self) -> dict[int, LineStatus]:
         with self.session() as s:
             return {st.line_id: st for st in s.exec(select(LineStatus))}
-
-
-def order_term(order: Order) -> OrderTerm:
-    """An order's term as the planner sees it: revocation ends it at the instant it happened."""
-    assert order.id is not None
-    until = order.effective_until
-    if order.status == "revoked" and order.revoked_at is not None:
-        until = order.revoked_at if until is None else min(until, order.revoked_at)
-    return OrderTerm(order.id, order.venue_id, order.kind, order.effective_from, until)

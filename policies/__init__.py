@@ -1,5 +1,6 @@
 """Enforcement policies: windows and kinds of order, as data and small pure functions."""
 
+from policies.jurisdictions import Jurisdictions, load_jurisdictions
 from policies.windows import (
     CURFEW,
     DISCONNECT,
@@ -15,11 +16,13 @@ from policies.windows import (
 __all__ = [
     "CURFEW",
     "DISCONNECT",
+    "Jurisdictions",
     "ORDER_KINDS",
     "POLICIES",
     "Policy",
     "Window",
     "first_instant_at",
+    "load_jurisdictions",
     "policy_for",
     "zone",
 ]

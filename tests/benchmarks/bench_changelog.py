@@ -24,10 +24,19 @@ AT = datetime(2026, 11, 25, tzinfo=UTC)
 
 def entry(n: int) -> NewChange:
     return NewChange(
-        at=AT, kind="outcome", action="cut", actor="reconciler", pass_id="bench", order_ids=[n % 97],
-        line_id=n % 1000 + 1, device_id=n % 100 + 1, commands=["ip access-list extended CURFEW-L1"],
-        device_output="R1(config)#", state_after="cut", verified=True,
-    )  # fmt: skip
+        at=AT,
+        kind="outcome",
+        action="cut",
+        actor="reconciler",
+        pass_id="bench",
+        order_ids=[n % 97],
+        line_id=n % 1000 + 1,
+        device_id=n % 100 + 1,
+        commands=["ip access-list extended CURFEW-L1"],
+        device_output="R1(config)#",
+        state_after="cut",
+        verified=True,
+    )
 
 
 def plain_inserts(engine: sa.Engine, count: int) -> float:
@@ -76,7 +85,8 @@ def main() -> None:
         per_million = verify_seconds * 1_000_000 / rows
         print(f"full-chain verification: {rows:,} records in {verify_seconds:.2f} s "
               f"= {per_million:.1f} s per million records "
-              f"(reading them alone: {read_seconds:.2f} s, ratio {verify_seconds / read_seconds:.2f})")  # fmt: skip
+              f"(reading them alone: {read_seconds:.2f} s, "
+              f"ratio {verify_seconds / read_seconds:.2f})")  # fmt: skip
         engine.dispose()
 
 

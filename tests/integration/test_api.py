@@ -50,7 +50,7 @@ def test_create_get_list_and_revoke_an_order(client: TestClient, city_store: Sto
     created = client.post("/api/v1/orders", json=ORDER, headers=AUTH)
     assert created.status_code == 201, created.text
     order = created.json()
-    assert order["id"] > 0 and order["venue"] == "网吧 One" and order["status"] == "issued"
+    assert order["id"] > 0 and order["venue"] == "网吧 One" and order["state"] == "in_force"
     assert order["policy"] == "curfew-nightly"
     assert order["effective_from"].startswith("2026-11-23T16:00:00")
     assert client.get(f"/api/v1/orders/{order['id']}", headers=AUTH).json()["id"] == order["id"]
@@ -81,7 +81,8 @@ def test_an_order_may_name_the_venue_by_id(client: TestClient, city_store: Store
         ({"effective_from": "2026-11-24T00:00:00"}, "effective_from", "timezone"),
         ({"effective_until": "2026-11-23T00:00:00+08:00"}, "body", "effective_until must be after"),
         ({"legal_basis": ""}, "legal_basis", "at least 1"),
-        ({"reason": "x\r\ny"}, "reason", "one line"),
+        ({"reason": "x\r\ny"}, "reason", "after_hours"),
+        ({"legal_basis": "see attached"}, "legal_basis", "document number"),
         ({"authority": "Other bureau"}, "authority", "no authority"),
         ({"surprise": 1}, "surprise", "Extra inputs"),
     ],

@@ -1,0 +1,119 @@
+"""Who may call what: bearer tokens, and the role x endpoint matrix, enforced in one place.
+
+Every route of the app passes through `authorize`. A route absent from `RULES` and `PUBLIC` is
+refused to everyone (and the matrix test fails), so a new endpoint cannot ship unguarded.
+401: no token, or a token that is unknown, revoked or expired. 403: a valid token whose role
+may not call this endpoint (jurisdiction and ownership are checked by the domain, also 403).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from controller.access import Actor
+from controller.settings import Settings
+from controller.store import Store
+from controller.tokens import actor_for
+
+ALL = frozenset({"bureau", "noc", "auditor", "admin"})
+READERS = frozenset({"noc", "auditor", "admin"})
+ISSUERS = frozenset({"bureau", "admin"})
+OPERATORS = frozenset({"noc", "admin"})
+AUDITORS = frozenset({"auditor", "admin"})
+ADMIN = frozenset({"admin"})
+
+PUBLIC = frozenset(
+    {
+        ("GET", "/healthz"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/redoc"),
+        ("GET", "/public/venues-under-order"),
+    }
+)
+
+RULES: dict[tuple[str, str], frozenset[str]] = {
+    # orders: bureaus issue and manage their own; everyone reads (bureaus only their own)
+    ("POST", "/api/v1/orders"): ISSUERS,
+    ("GET", "/api/v1/orders"): ALL,
+    ("GET", "/api/v1/orders/{order_id}"): ALL,
+    ("GET", "/api/v1/orders/{order_id}/history"): ALL,
+    ("GET", "/api/v1/orders/{order_id}/changes"): ALL,
+    ("POST", "/api/v1/orders/{order_id}/amend"): ISSUERS,
+    ("POST", "/api/v1/orders/{order_id}/suspend"): ISSUERS,
+    ("POST", "/api/v1/orders/{order_id}/resume"): ISSUERS,
+    ("POST", "/api/v1/orders/{order_id}/revoke"): ISSUERS,
+    # inventory: the NOC keeps it; bureaus see the venues of their jurisdiction
+    ("GET", "/api/v1/venues"): ALL,
+    ("GET", "/api/v1/lines"): READERS,
+    ("GET", "/api/v1/devices"): READERS,
+    ("POST", "/api/v1/inventory"): OPERATORS,
+    ("POST", "/api/v1/devices/{device_id}/freeze"): OPERATORS,
+    ("POST", "/api/v1/devices/{device_id}/unfreeze"): OPERATORS,
+    ("POST", "/api/v1/reconcile"): OPERATORS,
+    # the record
+    ("GET", "/api/v1/changes"): READERS,
+    ("GET", "/api/v1/audit/checkpoints"): READERS,
+    ("GET", "/api/v1/audit/changes"): READERS,
+    ("GET", "/api/v1/audit/orders/{order_id}/timeline"): READERS,
+    ("GET", "/api/v1/audit/violations"): READERS,
+    ("GET", "/api/v1/audit/compliance"): READERS,
+    # tokens
+    ("POST", "/api/v1/tokens"): ADMIN,
+    ("GET", "/api/v1/tokens"): ADMIN,
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): ADMIN,
+}
+
+_bearer = HTTPBearer(auto_error=False, description="a curfew API token")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def authenticate(request: Request, token: str) -> Actor | None:
+    settings: Settings = request.app.state.settings
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if admin is not None and secrets.compare_digest(token.encode(), admin.encode()):
+        return Actor(name="admin", role="admin")
+    store: Store = request.app.state.store
+    return actor_for(store, token)
+
+
+def authorize(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor | None:
+    """The one gate every route passes: public, or a valid token whose role the rule allows."""
+    route = request.scope.get("route")
+    key = (request.method, getattr(route, "path", request.url.path))
+    if key in PUBLIC or (request.method == "HEAD" and ("GET", key[1]) in PUBLIC):
+        return None
+    if credentials is None:
+        raise _unauthorized("a bearer token is required")
+    actor = authenticate(request, credentials.credentials)
+    if actor is None:
+        raise _unauthorized("unknown, revoked or expired token")
+    allowed = RULES.get(key)
+    if allowed is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"no access rule for {key[0]} {key[1]}")
+    if actor.role not in allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"role {actor.role!r} may not {key[0]} {key[1]}"
+        )
+    return actor
+
+
+def _actor(actor: Annotated[Actor | None, Depends(authorize)]) -> Actor:
+    assert actor is not None, "protected routes always have an actor"
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(_actor)]

@@ -1,0 +1,98 @@
+"""API tokens: random secrets shown once; only their SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlmodel import select
+
+from controller.access import ROLES, Actor
+from controller.models import Authority, Token
+from controller.store import NotFound, Store
+
+PREFIX = "cfw_"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    store: Store,
+    role: str,
+    created_by: str,
+    authority: str | None = None,
+    expires_at: datetime | None = None,
+    label: str | None = None,
+) -> tuple[Token, str]:
+    """A new token for `role`; returns the row and the secret (shown once, never stored)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    authority_row: Authority | None = None
+    if role == "bureau":
+        if authority is None:
+            raise ValueError("a bureau token needs --authority (the bureau it acts for)")
+        authority_row = store.find_authority(authority)
+    elif authority is not None:
+        raise ValueError("only bureau tokens are bound to an authority")
+    if expires_at is not None and expires_at <= store.clock.now():
+        raise ValueError("the expiry is in the past")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    row = Token(
+        label=label or (f"{role}:{authority_row.name}" if authority_row else role),
+        role=role,
+        authority_id=authority_row.id if authority_row else None,
+        token_hash=token_hash(secret),
+        created_at=store.clock.now(),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    with store.session() as s:
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+    store.log_admin(
+        "token_created", created_by, detail=f"token {row.id} ({row.label}), role {role}"
+    )
+    return row, secret
+
+
+def list_tokens(store: Store) -> list[Token]:
+    with store.session() as s:
+        return list(s.exec(select(Token).order_by(Token.id)))
+
+
+def revoke_token(store: Store, token_id: int, revoked_by: str) -> Token:
+    with store.session() as s:
+        row = s.get(Token, token_id)
+        if row is None:
+            raise NotFound(f"no token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = store.clock.now()
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+    store.log_admin("token_revoked", revoked_by, detail=f"token {token_id} ({row.label})")
+    return row
+
+
+def actor_for(store: Store, token: str) -> Actor | None:
+    """The actor a presented token stands for; None if unknown, revoked or expired."""
+    with store.session() as s:
+        row = s.exec(select(Token).where(Token.token_hash == token_hash(token))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.expires_at is not None and row.expires_at <= store.clock.now():
+            return None
+        regions: tuple[str, ...] = ()
+        if row.authority_id is not None:
+            authority = s.get(Authority, row.authority_id)
+            regions = tuple(authority.regions) if authority else ()
+        return Actor(
+            name=f"{row.label} (token {row.id})",
+            role=row.role,
+            authority_id=row.authority_id,
+            regions=regions,
+        )
