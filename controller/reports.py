@@ -8,11 +8,12 @@ a cut or restore the log does not show is reported missing, never as zero latene
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import io
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -23,9 +24,9 @@ from sqlmodel import col, select
 from controller.changelog import GENESIS
 from controller.clock import as_utc
 from controller.models import Change, Device, Line, Order, Venue
-from controller.planner import LineRef, OrderTerm, cutting_orders, plan
-from controller.store import ChangeFilter, NotFound, Store, order_term
-from policies import first_instant_at, policy_for, zone
+from controller.planner import HORIZON, LineRef, OrderTerm, cutting_orders, plan
+from controller.store import ChangeFilter, NotFound, Store
+from policies import zone
 
 DEFAULT_THRESHOLD = timedelta(seconds=60)
 CUT, OPEN = "cut", "open"
@@ -55,9 +56,14 @@ class LineInfo:
 
 @dataclass(frozen=True)
 class Evidence:
-    """The rows a report is computed from: read in one transaction, never written."""
+    """The rows a report is computed from, never written.
+
+    `terms` are the orders' terms exactly as the store hands them to the planner (revocation,
+    amendment, suspensions, governing policy); an order without one never cut anything.
+    """
 
     orders: tuple[Order, ...]
+    terms: tuple[OrderTerm, ...]
     lines: tuple[Line, ...]
     venues: tuple[Venue, ...]
     devices: tuple[Device, ...]
@@ -97,10 +103,21 @@ class Evidence:
         return {o.id: o for o in self.orders if o.id is not None}
 
     @cached_property
+    def standing_terms(self) -> dict[int, OrderTerm]:
+        """Each order's term as it stood: never in force before the order was issued."""
+        found = {}
+        for term in self.terms:
+            order = self.order_by_id.get(term.order_id)
+            if order is not None:
+                start = max(term.effective_from, order.issued_at)
+                found[term.order_id] = dataclasses.replace(term, effective_from=start)
+        return found
+
+    @cached_property
     def venue_terms(self) -> dict[int, list[OrderTerm]]:
         by_venue: dict[int, list[OrderTerm]] = defaultdict(list)
-        for order in self.orders:
-            by_venue[order.venue_id].append(standing_term(order))
+        for term in self.standing_terms.values():
+            by_venue[term.venue_id].append(term)
         return by_venue
 
     @cached_property
@@ -125,15 +142,11 @@ class Evidence:
         return self.line_history.get(line_id, ([], []))
 
 
-def standing_term(order: Order) -> OrderTerm:
-    """The order's term as it stood: from its issue (never earlier) to its end or revocation."""
-    term = order_term(order)
-    start = max(term.effective_from, order.issued_at)
-    return OrderTerm(term.order_id, term.venue_id, term.kind, start, term.effective_until)
-
-
 def load_evidence(store: Store) -> Evidence:
-    """Every order, line, venue, device and outcome/admin record, and the log's head, at once."""
+    """Every order and its term, line, venue, device, outcome and admin record, and the log's
+    head. The terms come first, from the planner's own snapshot: an order issued after it has
+    no term and is left out rather than judged by a rule the planner did not apply."""
+    terms = store.snapshot().orders
     with store.session() as s:
         orders = tuple(s.exec(select(Order).order_by(col(Order.id))))
         lines = tuple(s.exec(select(Line).order_by(col(Line.id))))
@@ -149,6 +162,7 @@ def load_evidence(store: Store) -> Evidence:
         head = s.exec(select(Change).order_by(col(Change.seq).desc()).limit(1)).first()
     return Evidence(
         orders=orders,
+        terms=tuple(terms),
         lines=lines,
         venues=venues,
         devices=devices,
@@ -246,37 +260,51 @@ class OrderTimeline:
     windows: tuple[WindowTimeline, ...]
 
 
-def order_spans(
-    term: OrderTerm, venue_zone: str, since: datetime, until: datetime
-) -> list[tuple[datetime, datetime | None]]:
-    """The spans in which `term` orders its venue cut that overlap [since, until).
+@dataclass(frozen=True)
+class Span:
+    """A stretch of [since, until) in which one order cuts its venue, with whether it began
+    before the period and goes on after it."""
 
-    A curfew gives one span per venue-local night; a disconnect its whole term. Spans are
-    clipped by the term (and so by revocation), not by the period; None is an open end.
+    start: datetime
+    end: datetime
+    starts_before_period: bool
+    ends_after_period: bool
+
+
+def order_spans(term: OrderTerm, venue_zone: str, since: datetime, until: datetime) -> list[Span]:
+    """The spans in [since, until) in which `term` alone orders its venue cut.
+
+    The planner itself says when: a curfew gives one span per venue-local night of its
+    governing window, a disconnect its term; both end at revocation and pause while suspended.
     """
     since, until = _period(since, until)
-    window = policy_for(term.kind).window
-    spans: list[tuple[datetime, datetime | None]] = []
-    if window is None:
-        spans.append((term.effective_from, term.effective_until))
-    else:
-        tz = zone(venue_zone)
-        crosses_midnight = window.end < window.start
-        day = since.astimezone(tz).date() - timedelta(days=1)
-        last = until.astimezone(tz).date() + timedelta(days=1)
-        while day <= last:
-            start = first_instant_at(day, window.start, tz)
-            end = first_instant_at(day + timedelta(days=int(crosses_midnight)), window.end, tz)
-            start = max(start, term.effective_from)
-            if term.effective_until is not None:
-                end = min(end, term.effective_until)
-            spans.append((start, end))
-            day += timedelta(days=1)
-    return [
-        (start, end)
-        for start, end in spans
-        if (end is None or start < end) and start < until and (end is None or end > since)
-    ]
+    probe = [LineRef(0, term.venue_id, 0, venue_zone)]
+
+    def cuts(at: datetime) -> bool:
+        return bool(cutting_orders([term], venue_zone, at))
+
+    spans: list[Span] = []
+    began = since if cuts(since) else None
+    at = since
+    while at < until:
+        horizon = min(until - at, HORIZON)
+        flip = plan([term], probe, at, horizon).next_change
+        if flip is None:
+            at += horizon
+            continue
+        if began is not None:
+            spans.append(Span(began, flip, _before(began, since, cuts), False))
+            began = None
+        elif flip < until:
+            began = flip
+        at = flip
+    if began is not None:
+        spans.append(Span(began, until, _before(began, since, cuts), True))
+    return spans
+
+
+def _before(began: datetime, since: datetime, cuts: Callable[[datetime], bool]) -> bool:
+    return began == since and cuts(since - timedelta(microseconds=1))
 
 
 def timelines(
@@ -291,24 +319,20 @@ def timelines(
     wanted_orders = set(order_ids) if order_ids is not None else None
     wanted_lines = set(line_ids) if line_ids is not None else None
     found = []
-    for order in evidence.orders:
-        if wanted_orders is not None and order.id not in wanted_orders:
+    for order_id, term in evidence.standing_terms.items():
+        if wanted_orders is not None and order_id not in wanted_orders:
             continue
         lines = [
             info
-            for info in evidence.venue_lines.get(order.venue_id, [])
+            for info in evidence.venue_lines.get(term.venue_id, [])
             if wanted_lines is None or info.line_id in wanted_lines
         ]
         if not lines:
             continue
-        term = standing_term(order)
-        for span_start, span_end in order_spans(term, lines[0].zone, since, until):
+        order = evidence.order_by_id[order_id]
+        for span in order_spans(term, lines[0].zone, since, until):
             for info in lines:
-                found.append(
-                    _window_timeline(
-                        evidence, order, term, info, span_start, span_end, since, until
-                    )
-                )
+                found.append(_window_timeline(evidence, order, term, info, span, until))
     found.sort(key=lambda w: (w.start, w.line.venue, w.order_id, w.line.line))
     return found
 
@@ -340,18 +364,9 @@ def order_timeline(
 
 
 def _window_timeline(
-    evidence: Evidence,
-    order: Order,
-    term: OrderTerm,
-    info: LineInfo,
-    span_start: datetime,
-    span_end: datetime | None,
-    since: datetime,
-    until: datetime,
+    evidence: Evidence, order: Order, term: OrderTerm, info: LineInfo, span: Span, until: datetime
 ) -> WindowTimeline:
-    start = max(span_start, since)
-    end = until if span_end is None else min(span_end, until)
-    ends_after_period = span_end is None or span_end > until
+    start, end = span.start, span.end
     history, instants = evidence.outcomes(info.line_id)
 
     # The cut: the line was already cut (by this order or another) when the window began, or
@@ -373,7 +388,7 @@ def _window_timeline(
     restore_due, held_by = None, ()
     restore_status: RestoreStatus = "not due"
     restore_at, restore_seq = None, None
-    if not ends_after_period:
+    if not span.ends_after_period:
         restore_due, held_by = _restore_due(evidence, info, end, until)
     if restore_due is not None:
         restore_status = "missing"
@@ -394,9 +409,9 @@ def _window_timeline(
         line=info,
         start=start,
         end=end,
-        starts_before_period=span_start < since,
-        ends_after_period=ends_after_period,
-        ended_by_revocation=revoked and span_end is not None and span_end == order.revoked_at,
+        starts_before_period=span.starts_before_period,
+        ends_after_period=span.ends_after_period,
+        ended_by_revocation=revoked and not span.ends_after_period and end == order.revoked_at,
         cut_status=cut_status,
         cut_at=cut_at,
         cut_seq=cut_seq,
@@ -413,19 +428,18 @@ def _window_timeline(
 def _restore_due(
     evidence: Evidence, info: LineInfo, end: datetime, until: datetime
 ) -> tuple[datetime | None, tuple[int, ...]]:
-    """When the line must be open after a window ending at `end`, and the orders that held it.
-
-    None when other orders keep it cut beyond the period (no restore is due in it).
-    """
+    """When the line must be open after a window ending at `end`, and the orders that held it
+    cut past `end`. None when they keep it cut beyond the period: no restore is due in it."""
     terms = evidence.venue_terms.get(info.venue_id, [])
     held_by = cutting_orders(terms, info.zone, end)
-    at, holding = end, held_by
     line = [LineRef(info.line_id, info.venue_id, info.device_id, info.zone)]
-    while holding:
-        following = plan(terms, line, at).next_change
-        if following is None or following > until:
+    at = end
+    while cutting_orders(terms, info.zone, at):
+        if at >= until:
             return None, held_by
-        at, holding = following, cutting_orders(terms, info.zone, following)
+        horizon = min(until - at, HORIZON)
+        flip = plan(terms, line, at, horizon).next_change
+        at = at + horizon if flip is None else flip
     return at, held_by
 
 
@@ -507,8 +521,8 @@ def find_violations(
                 lateness_seconds=lateness,
                 seqs=proof,
                 detail=(
-                    f"cut until {first.restore_at.isoformat()}, {_duration(lateness)} past "
-                    "its window"
+                    f"cut until {local(first.restore_at, first.line.zone)}, "
+                    f"{_duration(lateness)} past its window"
                     if first.restore_at is not None and lateness is not None
                     else f"no verified restore in the log up to seq {evidence.head_seq}"
                 )
@@ -761,7 +775,7 @@ def summary_row(report: ComplianceReport) -> dict[str, object]:
         "on_time_share": "" if report.on_time_share is None else f"{report.on_time_share:.4f}",
         "failures": len(report.failures),
         "unresolved_failures": report.unresolved,
-        "generated_at": report.generated_at.isoformat(),
+        "generated_at": report.generated_at.isoformat(timespec="seconds"),
         "log_head_seq": report.head_seq,
         "log_head_hash": report.head_hash,
     }
@@ -876,7 +890,7 @@ def compliance_html(report: ComplianceReport) -> str:
         ("Carrier", report.carrier),
         ("Period", f"{report.since.isoformat()} to {report.until.isoformat()} (half-open)"),
         ("On-time threshold", f"{report.threshold_seconds:g} s after the window starts"),
-        ("Generated at", report.generated_at.isoformat()),
+        ("Generated at", report.generated_at.isoformat(timespec="seconds")),
         ("Change log head", f"seq {report.head_seq}"),
         ("Change log head hash", report.head_hash),
     ]

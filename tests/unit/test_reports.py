@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from controller.models import Change, Device, Line, Order, Venue
+from controller.planner import OrderTerm
 from controller.reports import (
     Evidence,
     compliance,
@@ -19,7 +20,6 @@ from controller.reports import (
     find_violations,
     order_spans,
     order_timeline,
-    standing_term,
     timelines,
     violations_csv,
 )
@@ -127,6 +127,7 @@ class City:
     def evidence(self) -> Evidence:
         return Evidence(
             orders=tuple(self.orders),
+            terms=tuple(term(o) for o in self.orders),
             lines=tuple(self.lines),
             venues=tuple(self.venues),
             devices=tuple(self.devices),
@@ -134,6 +135,15 @@ class City:
             head_seq=len(self.changes),
             head_hash=self.changes[-1].hash if self.changes else "0" * 64,
         )
+
+
+def term(order: Order) -> OrderTerm:
+    """As the store hands it to the planner: revocation ends the term."""
+    ends = [t for t in (order.effective_until, order.revoked_at) if t is not None]
+    assert order.id is not None
+    return OrderTerm(
+        order.id, order.venue_id, order.kind, order.effective_from, min(ends, default=None)
+    )
 
 
 @pytest.fixture
@@ -210,6 +220,18 @@ def test_a_restore_is_due_when_the_last_order_holding_the_line_ends(city: City):
     )
 
 
+def test_a_hold_longer_than_the_planners_horizon_still_finds_the_restore(city: City):
+    disconnect = city.order(1, "disconnect", effective_from=at(-1), until=at(24 * 5 + 10))
+    curfew = city.order(1)
+    city.outcome(at(-1), 11, "cut", (disconnect,))
+    city.outcome(at(24 * 5 + 10), 11, "restore", (disconnect,))
+    windows = timelines(city.evidence(), SINCE, at(24 * 6), order_ids=[curfew])
+    assert len(windows) == 6
+    assert {w.restore_due for w in windows} == {at(24 * 5 + 10)}
+    assert {w.restore_lateness_seconds for w in windows} == {0}
+    assert {w.cut_status for w in windows} == {"already cut"}
+
+
 def test_revocation_ends_the_window_and_the_restore_is_due_then(city: City):
     order = city.order(1, revoked_at=at(2))
     city.outcome(at(0), 11, "cut", (order,))
@@ -234,14 +256,13 @@ def test_a_week_of_curfew_has_one_window_a_night_per_line(city: City):
 
 
 def test_the_night_clocks_go_back_lasts_nine_hours():
-    term = standing_term(
-        Order(id=1, authority_id=1, venue_id=1, kind="curfew", reason="r", legal_basis="b",
-              effective_from=datetime(2026, 10, 1, tzinfo=BERLIN), issued_by="x",
-              issued_at=datetime(2026, 10, 1, tzinfo=BERLIN))
-    )  # fmt: skip
+    curfew = OrderTerm(1, 1, "curfew", datetime(2026, 10, 1, tzinfo=BERLIN))
     night = datetime(2026, 10, 25, tzinfo=BERLIN)
-    [(start, end)] = order_spans(term, "Europe/Berlin", night, night + timedelta(hours=1))
-    assert start == night and end - start == timedelta(hours=9)
+    [span] = order_spans(
+        curfew, "Europe/Berlin", night - timedelta(hours=1), night + timedelta(days=1)
+    )
+    assert span.start == night and span.end - span.start == timedelta(hours=9)
+    assert not span.starts_before_period and not span.ends_after_period
 
 
 def test_a_disconnect_window_is_its_term_clipped_to_the_period(city: City):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from netmiko import ConnectHandler
 
+from drivers.base import LineState
 from lab.topology import Lab
 
 
@@ -51,6 +52,9 @@ class Profile:
     # and in the middle of a push (whose device output starts with `config_enter`)
     drop_points: Mapping[str, int]
     config_enter: str
+    # what read-back shows of line 42 after its refused command: UNKNOWN where the commands
+    # before it went through (its IPv4 half), OPEN where a change is one transaction (nftables)
+    rejected_line_state: LineState = LineState.UNKNOWN
     # test function name -> why this platform cannot run it (shown in the test output)
     skips: Mapping[str, str] = field(default_factory=dict)
     operator: Callable[[Lab, str, tuple[str, ...]], None] = netmiko_operator
