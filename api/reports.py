@@ -1,0 +1,151 @@
+"""The auditor's read-only HTTP face: the change log with every detail, an order's timeline, the
+violations of a period and a carrier's compliance report (JSON, CSV or a printable page).
+
+Every instant given must carry a UTC offset; a naive one is a 422.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import AwareDatetime
+
+from api.app import StoreDep, current_actor
+from api.schemas import ChangePublic
+from controller import reports
+from controller.store import NotFound, Store
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(current_actor)])
+
+Since = Annotated[AwareDatetime, Query(description="from this instant, with a UTC offset")]
+Until = Annotated[AwareDatetime, Query(description="before this instant, with a UTC offset")]
+Threshold = Annotated[
+    float,
+    Query(ge=0, le=86_400, description="seconds a cut or restore may lag its instant"),
+]
+
+
+def _bad_request(exc: ValueError) -> HTTPException:
+    return HTTPException(422, str(exc))
+
+
+def _find_id(store: Store, key: str, kind: Literal["venue", "device"]) -> int:
+    if kind == "venue":
+        found = store.find_venue(key).id
+    else:
+        found = next((d.id for d in store.devices() if d.name == key or str(d.id) == key), None)
+        if found is None:
+            raise NotFound(f"no device {key!r}")
+    assert found is not None
+    return found
+
+
+@router.get("/changes", response_model=list[ChangePublic])
+def audit_changes(
+    store: StoreDep,
+    order: Annotated[int | None, Query(description="only changes citing this order")] = None,
+    venue: Annotated[str | None, Query(description="venue name or id")] = None,
+    device: Annotated[str | None, Query(description="device name or id")] = None,
+    carrier: Annotated[str | None, Query(description="only this carrier's devices")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="from this instant")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="before this instant")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> list[ChangePublic]:
+    """Every change record: commands sent, device output, state read back, verified or not."""
+    rows = reports.audit_changes(
+        store,
+        order_id=order,
+        venue_id=_find_id(store, venue, "venue") if venue is not None else None,
+        device_id=_find_id(store, device, "device") if device is not None else None,
+        carrier=carrier,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return [ChangePublic.of(c) for c in rows]
+
+
+@router.get("/orders/{order_id}/timeline")
+def order_timeline(
+    order_id: int,
+    store: StoreDep,
+    since: Annotated[
+        AwareDatetime | None, Query(description="default: the order's effective_from")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
+) -> reports.OrderTimeline:
+    """The order's windows, per line of its venue: due, cut verified, restore verified, lateness."""
+    order = store.order(order_id)
+    until = until or store.clock.now()
+    since = since or min(order.effective_from, until - timedelta(days=1))
+    try:
+        return reports.order_timeline(reports.load_evidence(store), order_id, since, until)
+    except ValueError as exc:
+        raise _bad_request(exc) from None
+
+
+@router.get("/violations")
+def violations(
+    store: StoreDep, since: Since, until: Until, threshold: Threshold = 60
+) -> list[reports.Violation]:
+    """Cuts without an order in force, late restores, lines left cut past their window."""
+    try:
+        return reports.find_violations(
+            reports.load_evidence(store),
+            since,
+            until,
+            timedelta(seconds=threshold),
+            now=store.clock.now(),
+        )
+    except ValueError as exc:
+        raise _bad_request(exc) from None
+
+
+@router.get(
+    "/compliance",
+    response_model=reports.ComplianceReport,
+    responses={
+        200: {
+            "content": {"text/csv": {}, "text/html": {}},
+            "description": "the report as JSON, CSV (one table) or a printable HTML page",
+        }
+    },
+)
+def compliance(
+    store: StoreDep,
+    carrier: Annotated[str, Query(description="the carrier whose devices are reported")],
+    since: Since,
+    until: Until,
+    threshold: Threshold = 60,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+    table: Annotated[
+        Literal["windows", "summary", "failures"],
+        Query(description="which table a CSV holds"),
+    ] = "windows",
+) -> reports.ComplianceReport | PlainTextResponse | HTMLResponse:
+    """Orders received and executed, windows due and cut on time, failures and their fixes."""
+    try:
+        report = reports.compliance(
+            reports.load_evidence(store),
+            carrier,
+            since,
+            until,
+            generated_at=store.clock.now(),
+            threshold=timedelta(seconds=threshold),
+        )
+    except ValueError as exc:
+        raise _bad_request(exc) from None
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"compliance-{carrier}-{report.since:%Y%m%dT%H%MZ}")
+    if format == "csv":
+        return PlainTextResponse(
+            reports.compliance_csv(report, table),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{stem}-{table}.csv"'},
+        )
+    if format == "html":
+        return HTMLResponse(reports.compliance_html(report))
+    return report
