@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +24,7 @@ from controller.reports import (
     violations_csv,
 )
 from controller.store import NotFound
+from policies import Policy, Window
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -58,6 +59,7 @@ class City:
         ]
         self.orders: list[Order] = []
         self.changes: list[Change] = []
+        self.terms: dict[int, OrderTerm] = {}  # terms the store would give beyond term()
 
     def order(
         self,
@@ -127,7 +129,7 @@ class City:
     def evidence(self) -> Evidence:
         return Evidence(
             orders=tuple(self.orders),
-            terms=tuple(term(o) for o in self.orders),
+            terms=tuple(self.terms.get(o.id or 0) or term(o) for o in self.orders),
             lines=tuple(self.lines),
             venues=tuple(self.venues),
             devices=tuple(self.devices),
@@ -246,6 +248,45 @@ def test_an_order_issued_mid_window_is_due_from_its_issue_not_from_midnight(city
     city.outcome(at(3, 20), 11, "cut", (order,))
     [window] = timelines(city.evidence(), SINCE, UNTIL)
     assert window.start == at(3) and window.cut_lateness_seconds == 20
+
+
+def test_a_suspension_splits_the_night_into_two_windows(city: City):
+    order = city.order(1)
+    city.terms[order] = OrderTerm(order, 1, "curfew", WEEK_AGO, gaps=((at(2), at(3)),))
+    city.outcome(at(0), 11, "cut", (order,))
+    city.outcome(at(2, 4), 11, "restore", (order,))
+    city.outcome(at(3, 9), 11, "cut", (order,))
+    city.outcome(at(8), 11, "restore", (order,))
+    windows = timelines(city.evidence(), SINCE, UNTIL)
+    assert [(w.start, w.end) for w in windows] == [(at(0), at(2)), (at(3), at(8))]
+    assert [w.cut_lateness_seconds for w in windows] == [0, 9]
+    assert [w.restore_lateness_seconds for w in windows] == [4, 0]
+
+
+def test_a_cut_while_the_order_is_suspended_had_no_order_in_force(city: City):
+    order = city.order(1)
+    city.terms[order] = OrderTerm(order, 1, "curfew", WEEK_AGO, gaps=((at(2), None),))
+    city.outcome(at(0), 11, "cut", (order,))
+    city.outcome(at(2), 11, "restore", (order,))
+    wrong = city.outcome(at(4), 11, "cut", (order,))
+    kinds = [(v.kind, v.seqs[-1]) for v in find_violations(city.evidence(), SINCE, UNTIL)]
+    assert kinds[0] == ("cut_without_order", wrong)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="planner.cutting_orders applies policy_for(kind), not OrderTerm.governing: the "
+    "planner cuts on the default window while planning transitions on the jurisdiction's",
+)
+def test_a_jurisdictions_own_window_governs_the_timeline(city: City):
+    late_evening = Policy("curfew-620100", "curfew", Window(time(22), time(6)), "regional")
+    order = city.order(1)
+    city.terms[order] = OrderTerm(order, 1, "curfew", WEEK_AGO, policy=late_evening)
+    city.outcome(at(-2), 11, "cut", (order,))
+    city.outcome(at(6), 11, "restore", (order,))
+    [window] = timelines(city.evidence(), SINCE, UNTIL)
+    assert (window.start, window.end) == (at(-2), at(6))
+    assert window.cut_lateness_seconds == 0 and window.restore_lateness_seconds == 0
 
 
 def test_a_week_of_curfew_has_one_window_a_night_per_line(city: City):
