@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
 from api.text import table
 from controller.clock import SystemClock, parse_instant
@@ -42,6 +43,9 @@ app.add_typer(inventory_app, name="inventory")
 token_app = typer.Typer(help="API tokens: one role each, shown once.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
+app.add_typer(
+    reports_app, name="report", help="Auditors' reports: timelines, violations, compliance."
+)
 
 DatabaseOpt = Annotated[
     str | None,

@@ -88,7 +88,7 @@ def cutting_orders(orders: Iterable[OrderTerm], venue_zone: str, at: datetime) -
     """Ids of the orders that cut a venue at `at`, sorted."""
     tz = zone(venue_zone)
     return tuple(
-        sorted(o.order_id for o in orders if o.in_force(at) and policy_for(o.kind).contains(at, tz))
+        sorted(o.order_id for o in orders if o.in_force(at) and o.governing.contains(at, tz))
     )
 
 

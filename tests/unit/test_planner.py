@@ -178,3 +178,17 @@ def test_a_blocked_line_is_never_cut_and_says_why():
 def test_planner_refuses_naive_instants():
     with pytest.raises(ValueError):
         plan([curfew()], [line()], datetime(2026, 11, 25, 1))
+
+
+def test_a_jurisdictions_window_governs_cuts_and_transitions():
+    from datetime import time as wall
+
+    from policies import Policy, Window
+
+    late = Policy("curfew-test", "curfew", Window(wall(22), wall(6)), "regional window")
+    order = OrderTerm(1, 1, "curfew", EPOCH, None, policy=late)
+    evening = datetime(2026, 11, 24, 21, 0, tzinfo=SHANGHAI)
+    assert desired([order], evening) is LineState.OPEN
+    assert desired([order], evening.replace(hour=23)) is LineState.CUT
+    assert desired([order], datetime(2026, 11, 25, 7, 0, tzinfo=SHANGHAI)) is LineState.OPEN
+    assert plan([order], [line()], evening).next_change == evening.replace(hour=22)

@@ -273,11 +273,6 @@ def test_a_cut_while_the_order_is_suspended_had_no_order_in_force(city: City):
     assert kinds[0] == ("cut_without_order", wrong)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner.cutting_orders applies policy_for(kind), not OrderTerm.governing: the "
-    "planner cuts on the default window while planning transitions on the jurisdiction's",
-)
 def test_a_jurisdictions_own_window_governs_the_timeline(city: City):
     late_evening = Policy("curfew-620100", "curfew", Window(time(22), time(6)), "regional")
     order = city.order(1)
