@@ -77,6 +77,7 @@ _VERBATIM: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"ip route( vrf \S+)? \d+\.\d+\.\d+\.\d+/\d+ \S+( \S+)*"), 3),
     (re.compile(r"ipv6 route( vrf \S+)? [0-9a-fA-F:]+/\d+ \S+( \S+)*"), 3),
 )
+_GLOBAL_WORDS = {"hostname", "interface", "ip", "ipv6", "logging", "ntp", "dns", "snmp-server"}
 # Lines EOS prints by itself; accepted (and ignored) when a saved config is replayed.
 _FIXED_LINES = (
     "no aaa root",
@@ -634,7 +635,9 @@ class CliRun:
         for pattern, _ in _VERBATIM:
             if pattern.fullmatch(line):
                 return self._verbatim_action(config, line, negate)
-        raise _invalid(words.words, 1 if negate else 0)
+        # the first word EOS knows here points the error at the word after it
+        known = first in _GLOBAL_WORDS and len(words.words) > words.at
+        raise _invalid(words.words, words.at if known else words.at - 1)
 
     def _verbatim_action(self, config: EosConfig, line: str, negate: bool) -> Action:
         def apply() -> None:
