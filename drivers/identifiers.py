@@ -17,6 +17,12 @@ INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:GigabitEthernet|FastEthernet|TenGigabitEthernet|TwentyFiveGigE|FortyGigabitEthernet"
         r"|HundredGigE|Ethernet|Port-channel|Vlan|Dialer|Virtual-Template)" + _SLOTS
     ),
+    # The physical port as Junos configures it (`ge-0/0/1`, channelized `xe-0/0/0:1`, `ae0`);
+    # a cut binds on its unit 0, so `ge-0/0/1.0` is not a name the inventory uses.
+    "juniper_junos": re.compile(
+        r"(?:ge|xe|et|fe|mge)-(?:0|[1-9]\d?)/(?:0|[1-9]\d?)/(?:0|[1-9]\d{0,2})(?::(?:0|[1-9]\d?))?"
+        r"|ae(?:0|[1-9]\d{0,3})"
+    ),
     # Comware prints full names with no space: ports are slot/subslot/port (subinterfaces
     # .N), aggregates, VLAN interfaces and loopbacks a bare number up to 4 digits.
     "h3c_comware": re.compile(
