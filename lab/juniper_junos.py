@@ -1,0 +1,1415 @@
+"""A simulated Juniper Junos router: a committed configuration, candidates that `set` and
+`delete` edit, and commits; `commit confirmed N` rolls back by itself after N minutes of lab time.
+
+Pure state machine, no networking: lab/ssh.py feeds it one line at a time. The router holds the
+committed configuration, the shared candidate, the commit history, the exclusive lock and a
+LabClock that tests advance (`router.clock.advance(minutes=6)`); each SSH session drives its own
+JunosSession (operational or configuration mode; `configure private` and `configure exclusive`
+edit a candidate of their own). A configuration is a tree of statements checked against a small
+schema of the Junos hierarchy: only what the lab needs, but each statement as Junos spells it.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import math
+import re
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
+)
+
+from lab.cisco_ios import CTRL_C, CTRL_Z, Reply
+from lab.twin import Prefix, SpecLike, TwinKind
+
+VERSION = "21.4R3-S5.4"
+# Lab time starts here; it moves with the host's monotonic clock plus whatever tests add.
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+HISTORY_DEPTH = 50  # rollback 0..49, as on Junos
+CONFIRM_MINUTES_DEFAULT = 10
+CONFIRM_MINUTES_MAX = 65535
+
+SYNTAX_ERROR = "syntax error."
+MISSING_ARGUMENT = "missing argument."
+UNKNOWN_COMMAND = "unknown command."
+CHECKOUT_FAILED = "error: configuration check-out failed"
+
+Tree = dict[str, "Tree"]
+
+
+# --------------------------------------------------------------------------- lab time
+
+
+class LabClock:
+    """Lab time: EPOCH plus the host's monotonic time since creation plus what tests add.
+
+    `advance()` moves lab time at once and tells every subscriber, so a confirmed commit whose
+    deadline has passed rolls back before `advance()` returns. `follow_host=False` freezes the
+    clock between advances (fully deterministic tests).
+    """
+
+    def __init__(self, start: datetime = EPOCH, follow_host: bool = True) -> None:
+        self._start = start
+        self._follow = follow_host
+        self._origin = time.monotonic()
+        self._offset = timedelta()
+        self._subscribers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            moved = time.monotonic() - self._origin if self._follow else 0.0
+            return self._start + timedelta(seconds=moved) + self._offset
+
+    def advance(self, *, minutes: float = 0, seconds: float = 0) -> datetime:
+        step = timedelta(minutes=minutes, seconds=seconds)
+        if step < timedelta():
+            raise ValueError("lab time only moves forward")
+        with self._lock:
+            self._offset += step
+            subscribers = list(self._subscribers)
+        for notify in subscribers:
+            notify()
+        return self.now()
+
+    def subscribe(self, notify: Callable[[], None]) -> None:
+        with self._lock:
+            self._subscribers.append(notify)
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+class Spec:
+    """One position in the configuration hierarchy."""
+
+
+@dataclass(frozen=True, eq=False)
+class Container(Spec):
+    """Keywords in Junos display order. A presence container stays when its last child goes
+    (`family inet;`); any other container vanishes with its last child. At most one keyword of
+    each `choices` group is set at a time (`then accept` replaces `then discard`)."""
+
+    children: tuple[tuple[str, Spec], ...] = ()
+    presence: bool = False
+    choices: tuple[frozenset[str], ...] = ()
+
+    def spec_of(self, keyword: str) -> Spec:
+        return dict(self.children)[keyword]
+
+    def order(self, keyword: str) -> int:
+        return [k for k, _ in self.children].index(keyword)
+
+    def match(self, text: str) -> str | None:
+        """The keyword `text` names, exactly or as a unique abbreviation."""
+        words = [k for k, _ in self.children]
+        if text in words:
+            return text
+        hits = [w for w in words if w.startswith(text)]
+        return hits[0] if len(hits) == 1 else None
+
+
+Check = Callable[[str], str | None]  # the canonical spelling of a value, or None if invalid
+
+
+@dataclass(frozen=True, eq=False)
+class Keyed(Spec):
+    """A list of named entries (`interfaces ge-0/0/1 …`, `term s …`); entries stay until deleted
+    and keep the order they were created in."""
+
+    check: Check
+    entry: Container = field(default_factory=Container)
+
+
+@dataclass(frozen=True, eq=False)
+class Leaf(Spec):
+    """One value (`host-name R1`); setting it again replaces it."""
+
+    check: Check
+
+
+@dataclass(frozen=True, eq=False)
+class Flag(Spec):
+    """A keyword standing alone (`disable`, `then discard`)."""
+
+
+def _c(*children: tuple[str, Spec], presence: bool = False, choices: Iterable[set[str]] = ()):
+    return Container(tuple(children), presence, tuple(frozenset(c) for c in choices))
+
+
+def _regex(pattern: str) -> Check:
+    compiled = re.compile(pattern)
+    return lambda text: text if compiled.fullmatch(text) else None
+
+
+def _int_range(low: int, high: int) -> Check:
+    def check(text: str) -> str | None:
+        if not text.isdigit() or not low <= int(text) <= high:
+            return None
+        return str(int(text))
+
+    return check
+
+
+def _one_of(*words: str) -> Check:
+    return lambda text: text if text in words else None
+
+
+def _text(text: str) -> str | None:
+    return text if len(text) <= 900 and not any(ord(c) < 32 for c in text) else None
+
+
+def _interface_address(version: int) -> Check:
+    def check(text: str) -> str | None:
+        try:
+            value = ip_interface(text)
+        except ValueError:
+            return None
+        if value.version != version:
+            return None
+        return f"{value.ip.compressed}/{value.network.prefixlen}"
+
+    return check
+
+
+def _prefix(versions: tuple[int, ...]) -> Check:
+    """A network; Junos stores it without host bits, and `/32` (`/128`) when no length is given."""
+
+    def check(text: str) -> str | None:
+        try:
+            network = ip_network(text, strict=False)
+        except ValueError:
+            return None
+        return network.compressed if network.version in versions else None
+
+    return check
+
+
+def _address(text: str) -> str | None:
+    try:
+        return ip_address(text).compressed
+    except ValueError:
+        return None
+
+
+_IFNAME = re.compile(
+    r"(?:(?:ge|xe|et|fe|mge|xle|gr|lt|vt)-\d{1,2}/\d{1,2}/\d{1,3}(?::\d{1,2})?"
+    r"|ae\d{1,4}|reth\d{1,3}|lo0|fxp0|em\d|me0|irb|vlan)"
+)
+_interface_name = _regex(_IFNAME.pattern)
+_filter_name = _regex(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
+_word = _regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_unit = _int_range(0, 1073741823)
+
+
+def _next_hop(text: str) -> str | None:
+    """A gateway address, or a logical interface (`ge-0/0/1.0`)."""
+    found = _address(text)
+    if found is not None:
+        return found
+    name, dot, unit = text.rpartition(".")
+    if dot and _IFNAME.fullmatch(name) and _unit(unit) is not None:
+        return f"{name}.{_unit(unit)}"
+    return None
+
+
+_FLAG = Flag()
+_EMPTY = Container()
+_THEN = _c(
+    ("accept", _FLAG),
+    ("discard", _FLAG),
+    ("reject", _FLAG),
+    ("count", Leaf(_filter_name)),
+    ("log", _FLAG),
+    ("syslog", _FLAG),
+    choices=[{"accept", "discard", "reject"}],
+)
+
+
+def _filter(version: int, protocol_word: str) -> Keyed:
+    match = Keyed(_prefix((version,)), _c(("except", _FLAG)))
+    term = _c(
+        (
+            "from",
+            _c(
+                ("address", match),
+                ("destination-address", match),
+                ("source-address", match),
+                (protocol_word, Keyed(_word)),
+                ("port", Keyed(_word)),
+                ("destination-port", Keyed(_word)),
+                ("source-port", Keyed(_word)),
+            ),
+        ),
+        ("then", _THEN),
+    )
+    return Keyed(_filter_name, _c(("interface-specific", _FLAG), ("term", Keyed(_word, term))))
+
+
+def _family(version: int) -> Container:
+    binding = Leaf(_filter_name)
+    return _c(
+        ("filter", _c(("input", binding), ("output", binding))),
+        (
+            "address",
+            Keyed(_interface_address(version), _c(("primary", _FLAG), ("preferred", _FLAG))),
+        ),
+        presence=True,
+    )
+
+
+def _static(versions: tuple[int, ...]) -> Container:
+    route = _c(
+        ("next-hop", Keyed(_next_hop)),
+        ("discard", _FLAG),
+        ("reject", _FLAG),
+        choices=[{"next-hop", "discard", "reject"}],
+    )
+    return _c(("route", Keyed(_prefix(versions), route)))
+
+
+_UNIT = _c(
+    ("description", Leaf(_text)),
+    ("vlan-id", Leaf(_int_range(1, 4094))),
+    ("family", _c(("inet", _family(4)), ("inet6", _family(6)))),
+)
+
+SCHEMA = _c(
+    ("version", Leaf(_regex(r"[0-9A-Za-z.\-]{1,40}"))),
+    (
+        "system",
+        _c(
+            ("host-name", Leaf(_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"))),
+            ("domain-name", Leaf(_regex(r"[A-Za-z0-9.-]{1,253}"))),
+            ("services", _c(("ssh", _FLAG), ("netconf", _c(("ssh", _FLAG))))),
+            (
+                "syslog",
+                _c(
+                    (
+                        "host",
+                        Keyed(
+                            _address,
+                            _c(
+                                (
+                                    "any",
+                                    Leaf(
+                                        _one_of(
+                                            "any",
+                                            "emergency",
+                                            "alert",
+                                            "critical",
+                                            "error",
+                                            "warning",
+                                            "notice",
+                                            "info",
+                                            "none",
+                                        )
+                                    ),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+            ("ntp", _c(("server", Keyed(_address)))),
+        ),
+    ),
+    (
+        "interfaces",
+        Keyed(
+            _interface_name,
+            _c(
+                ("description", Leaf(_text)),
+                ("vlan-tagging", _FLAG),
+                ("mtu", Leaf(_int_range(256, 9500))),
+                ("disable", _FLAG),
+                ("unit", Keyed(_unit, _UNIT)),
+            ),
+        ),
+    ),
+    (
+        "snmp",
+        _c(
+            (
+                "community",
+                Keyed(_word, _c(("authorization", Leaf(_one_of("read-only", "read-write"))))),
+            ),
+        ),
+    ),
+    (
+        "routing-options",
+        _c(
+            ("rib", Keyed(_one_of("inet6.0"), _c(("static", _static((6,)))))),
+            ("static", _static((4,))),
+            ("router-id", Leaf(_address)),
+        ),
+    ),
+    (
+        "firewall",
+        _c(
+            (
+                "family",
+                _c(
+                    ("inet", _c(("filter", _filter(4, "protocol")))),
+                    ("inet6", _c(("filter", _filter(6, "next-header")))),
+                ),
+            ),
+        ),
+    ),
+)
+
+
+# --------------------------------------------------------------------------- words and errors
+
+
+class CliError(Exception):
+    """A refused line, printed as Junos does: a caret under `position`, then the message."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.message = message
+
+
+class Refusal(Exception):
+    """A refused command with a plain message (`error: …`), no caret."""
+
+
+class _Close(Exception):
+    """The session ends."""
+
+
+class _Hang(Exception):
+    """The commit never finishes (the `hang_commit` fault)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # unquoted
+    position: int  # column where it starts in the line as typed
+
+
+def tokenize(line: str) -> list[Token]:
+    """Words of a line; a double-quoted string is one word (backslash escapes a quote)."""
+    tokens: list[Token] = []
+    i = 0
+    while i < len(line):
+        if line[i].isspace():
+            i += 1
+            continue
+        start = i
+        if line[i] == '"':
+            i += 1
+            chars: list[str] = []
+            while i < len(line) and line[i] != '"':
+                if line[i] == "\\" and i + 1 < len(line):
+                    i += 1
+                chars.append(line[i])
+                i += 1
+            if i >= len(line):
+                raise CliError(start, SYNTAX_ERROR)
+            i += 1
+            tokens.append(Token("".join(chars), start))
+        else:
+            while i < len(line) and not line[i].isspace():
+                i += 1
+            tokens.append(Token(line[start:i], start))
+    return tokens
+
+
+def quote(word: str) -> str:
+    """A word as Junos prints it: quoted when it holds spaces or quote-worthy characters."""
+    if word and not re.search(r'[\s"\\;{}#\[\]]', word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _keyword(token: Token, choices: Sequence[str], message: str = SYNTAX_ERROR) -> str:
+    """A command word, exact or as a unique abbreviation (`sh conf`)."""
+    if token.text in choices:
+        return token.text
+    hits = [c for c in choices if c.startswith(token.text)]
+    if len(hits) == 1:
+        return hits[0]
+    raise CliError(token.position, message)
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+@dataclass(frozen=True)
+class Step:
+    """One word of a statement's path: a keyword, the key of a list entry, or a leaf's value."""
+
+    word: str
+    kind: str  # "keyword" | "key" | "value"
+    spec: Spec | None  # what the node this word makes is; None for a leaf's value
+    parent: Spec  # what holds it
+    token: Token | None = None
+
+    @property
+    def persists(self) -> bool:
+        """Whether the node stays once its last child is gone."""
+        if self.kind in ("key", "value"):
+            return True
+        return isinstance(self.spec, Flag) or (
+            isinstance(self.spec, Container) and self.spec.presence
+        )
+
+
+def walk(tokens: Sequence[Token]) -> tuple[list[Step], Spec | None]:
+    """Check a statement path against the schema; the steps and where it ends."""
+    spec: Spec | None = SCHEMA
+    steps: list[Step] = []
+    for token in tokens:
+        if isinstance(spec, Container):
+            keyword = spec.match(token.text)
+            if keyword is None:
+                raise CliError(token.position, SYNTAX_ERROR)
+            child = spec.spec_of(keyword)
+            steps.append(Step(keyword, "keyword", child, spec, token))
+            spec = child
+        elif isinstance(spec, Keyed):
+            key = spec.check(token.text)
+            if key is None:
+                raise CliError(token.position, SYNTAX_ERROR)
+            steps.append(Step(key, "key", spec.entry, spec, token))
+            spec = spec.entry
+        elif isinstance(spec, Leaf):
+            value = spec.check(token.text)
+            if value is None:
+                raise CliError(token.position, SYNTAX_ERROR)
+            steps.append(Step(value, "value", None, spec, token))
+            spec = None
+        else:
+            raise CliError(token.position, SYNTAX_ERROR)
+    return steps, spec
+
+
+def set_statement(root: Tree, steps: Sequence[Step], end: Spec | None, line_end: int) -> None:
+    """Create the statement the steps name. Raises CliError if it is not complete."""
+    if (
+        not steps
+        or isinstance(end, Keyed | Leaf)
+        or (isinstance(end, Container) and not end.presence and steps[-1].kind != "key")
+    ):
+        raise CliError(line_end + 1, MISSING_ARGUMENT)
+    node = root
+    for step in steps:
+        if step.kind == "value":
+            node.clear()
+            node[step.word] = {}
+            return
+        if step.word not in node:
+            parent = step.parent
+            if isinstance(parent, Container):
+                for group in parent.choices:
+                    if step.word in group:
+                        for other in group - {step.word}:
+                            node.pop(other, None)
+                node[step.word] = {}
+                ordered = sorted(node.items(), key=lambda item: parent.order(item[0]))
+                node.clear()
+                node.update(ordered)
+            else:
+                node[step.word] = {}
+        node = node[step.word]
+
+
+def delete_statement(root: Tree, steps: Sequence[Step]) -> bool:
+    """Remove the statement (and everything under it); False if it was not there."""
+    if steps[-1].kind == "value":
+        *path, last = steps
+        leaf = _find(root, path)
+        if leaf is None or last.word not in leaf:
+            return False
+        steps = path
+    nodes = [root]
+    for step in steps:
+        child = nodes[-1].get(step.word)
+        if child is None:
+            return False
+        nodes.append(child)
+    del nodes[-2][steps[-1].word]
+    # Tidy up: containers that exist only to hold something vanish with their last child.
+    for depth in range(len(steps) - 2, -1, -1):
+        if nodes[depth + 1] or steps[depth].persists:
+            break
+        del nodes[depth][steps[depth].word]
+    return True
+
+
+def _find(root: Tree, steps: Sequence[Step]) -> Tree | None:
+    node = root
+    for step in steps:
+        if step.word not in node:
+            return None
+        node = node[step.word]
+    return node
+
+
+Statement = tuple[tuple[str, ...], tuple[str, ...]]  # (where, the statement itself)
+
+
+def statements(node: Tree, spec: Spec, path: tuple[str, ...] = ()) -> Iterator[Statement]:
+    """Every statement under `node` (described by `spec`), as `display set` lists them."""
+    if isinstance(spec, Container):
+        if not node and path:
+            yield path[:-1], path[-1:]
+        for keyword, child in node.items():
+            yield from statements(child, spec.spec_of(keyword), (*path, keyword))
+    elif isinstance(spec, Keyed):
+        for key, entry in node.items():
+            if entry:
+                yield from statements(entry, spec.entry, (*path, key))
+            else:
+                yield path[:-1], (*path[-1:], key)
+    elif isinstance(spec, Leaf):
+        for value in node:
+            yield path[:-1], (*path[-1:], value)
+    else:
+        yield path[:-1], path[-1:]
+
+
+def display_set(node: Tree, spec: Spec = SCHEMA, path: tuple[str, ...] = ()) -> list[str]:
+    return [
+        "set " + " ".join(quote(w) for w in (*where, *what))
+        for where, what in statements(node, spec, path)
+    ]
+
+
+def curly(node: Tree, spec: Spec, indent: int = 0) -> list[str]:
+    """The configuration in Junos's braces format."""
+    pad = " " * indent
+    out: list[str] = []
+    if isinstance(spec, Container):
+        for keyword, child in node.items():
+            out += _curly_child(keyword, child, spec.spec_of(keyword), indent)
+    elif isinstance(spec, Keyed):
+        for key, entry in node.items():
+            if entry:
+                out += [f"{pad}{quote(key)} {{", *curly(entry, spec.entry, indent + 4), pad + "}"]
+            else:
+                out.append(f"{pad}{quote(key)};")
+    elif isinstance(spec, Leaf):
+        out += [f"{pad}{quote(value)};" for value in node]
+    return out
+
+
+def _curly_child(keyword: str, child: Tree, spec: Spec, indent: int) -> list[str]:
+    pad = " " * indent
+    if isinstance(spec, Flag) or (isinstance(spec, Container) and not child):
+        return [f"{pad}{keyword};"]
+    if isinstance(spec, Leaf):
+        return [f"{pad}{keyword} {quote(value)};" for value in child]
+    if isinstance(spec, Keyed):
+        out: list[str] = []
+        for key, entry in child.items():
+            if entry:
+                out += [f"{pad}{keyword} {quote(key)} {{"]
+                out += curly(entry, spec.entry, indent + 4)
+                out.append(pad + "}")
+            else:
+                out.append(f"{pad}{keyword} {quote(key)};")
+        return out
+    return [f"{pad}{keyword} {{", *curly(child, spec, indent + 4), pad + "}"]
+
+
+def compare(old: Tree, new: Tree) -> str:
+    """`show | compare`: statements removed (-) and added (+), under their `[edit …]` level."""
+    before = list(statements(old, SCHEMA))
+    after = list(statements(new, SCHEMA))
+    gone, came = set(before) - set(after), set(after) - set(before)
+    changes: dict[tuple[str, ...], list[str]] = {}
+    for sign, items in (
+        ("-", [s for s in before if s in gone]),
+        ("+", [s for s in after if s in came]),
+    ):
+        for where, what in items:
+            changes.setdefault(where, []).append(f"{sign}   {' '.join(quote(w) for w in what)};")
+    out: list[str] = []
+    for where, lines in changes.items():
+        out.append("[edit" + "".join(" " + quote(w) for w in where) + "]")
+        out += lines
+    return "".join(line + "\n" for line in out)
+
+
+def apply_line(root: Tree, line: str) -> str:
+    """Run one `set`/`delete` statement on a tree; the warning it prints, if any."""
+    tokens = tokenize(line)
+    if not tokens:
+        return ""
+    verb = _keyword(tokens[0], ("set", "delete"))
+    steps, end = walk(tokens[1:])
+    if verb == "set":
+        set_statement(root, steps, end, len(line.rstrip()))
+        return ""
+    if not delete_statement(root, steps):
+        return "warning: statement not found\n"
+    return ""
+
+
+def checkout(config: Tree) -> list[str]:
+    """What a commit refuses: interfaces naming filters that do not exist."""
+    problems: list[str] = []
+    filters = config.get("firewall", {}).get("family", {})
+    for interface, entry in config.get("interfaces", {}).items():
+        for unit, unit_entry in entry.get("unit", {}).items():
+            for family, family_entry in unit_entry.get("family", {}).items():
+                defined = filters.get(family, {}).get("filter", {})
+                for direction in ("input", "output"):
+                    for name in family_entry.get("filter", {}).get(direction, {}):
+                        if name not in defined:
+                            problems += [
+                                f"[edit interfaces {interface} unit {unit} family {family}]",
+                                "  'filter'",
+                                f"    Referenced filter '{name}' is not defined",
+                            ]
+    return problems
+
+
+# --------------------------------------------------------------------------- the router
+
+
+@dataclass(frozen=True)
+class Commit:
+    at: datetime
+    user: str
+    via: str
+    comment: str
+    config: Tree
+
+
+@dataclass
+class PendingConfirm:
+    """A `commit confirmed` not yet confirmed: at `deadline`, `restore` is committed again."""
+
+    deadline: datetime
+    restore: Tree
+    by: str
+
+
+class EditMode(enum.Enum):
+    SHARED = "configure"
+    PRIVATE = "configure private"
+    EXCLUSIVE = "configure exclusive"
+
+
+class JunosRouter:
+    """One router's shared state. Sessions are created with `open_session()`."""
+
+    def __init__(
+        self,
+        hostname: str = "R1",
+        username: str = "curfew",
+        clock: LabClock | None = None,
+    ) -> None:
+        self.username = username
+        self.clock = clock if clock is not None else LabClock()
+        self.lock = threading.RLock()
+        self.hang_commit = False  # fault: a commit never answers
+        self.events: list[str] = []  # what the router did by itself (automatic rollbacks)
+        self.transcript: deque[str] = deque(maxlen=20000)  # every line any session ran
+        initial: Tree = {}
+        for line in (f"set version {VERSION}", f"set system host-name {hostname}"):
+            apply_line(initial, line)
+        self.committed: Tree = initial
+        self.candidate: Tree = copy.deepcopy(initial)  # the shared candidate
+        self.history: list[Commit] = [Commit(self.clock.now(), "root", "other", "", initial)]
+        self.pending: PendingConfirm | None = None
+        self._exclusive: weakref.ref[JunosSession] | None = None
+        self._editors: weakref.WeakSet[JunosSession] = weakref.WeakSet()
+        self.clock.subscribe(self.tick)
+        self.console = JunosSession(self)
+
+    # ------------------------------------------------------------------ lab views
+
+    @property
+    def hostname(self) -> str:
+        names = self.committed.get("system", {}).get("host-name", {})
+        return next(iter(names), "R1")
+
+    def open_session(self) -> JunosSession:
+        return JunosSession(self)
+
+    def execute(self, line: str) -> Reply:
+        """Run one line on the router's console session."""
+        return self.console.execute(line)
+
+    def running_config(self) -> str:
+        """The committed configuration as `show configuration | display set` prints it."""
+        with self.lock:
+            self.tick()
+            return "".join(line + "\n" for line in display_set(self.committed))
+
+    @property
+    def startup_config(self) -> str:
+        """Junos boots the committed configuration: there is no separate start-up file."""
+        return self.running_config()
+
+    def candidate_config(self) -> str:
+        with self.lock:
+            self.tick()
+            return "".join(line + "\n" for line in display_set(self.candidate))
+
+    def configure(self, lines: Iterable[str]) -> None:
+        """Apply `set`/`delete` lines straight to the committed configuration (start-up)."""
+        with self.lock:
+            config = copy.deepcopy(self.committed)
+            for line in lines:
+                try:
+                    warning = apply_line(config, line.strip())
+                except CliError as error:
+                    raise ValueError(f"{line.strip()!r} rejected: {error.message}") from None
+                if warning:
+                    raise ValueError(f"{line.strip()!r}: {warning.strip()}")
+            problems = checkout(config)
+            if problems:
+                raise ValueError("; ".join(p.strip() for p in problems))
+            self.committed = config
+            self.candidate = copy.deepcopy(config)
+            self.history[0] = Commit(self.clock.now(), "root", "other", "", config)
+
+    # ------------------------------------------------------------------ time and locks
+
+    def tick(self) -> None:
+        """Roll back an unconfirmed commit whose deadline lab time has passed."""
+        with self.lock:
+            pending = self.pending
+            if pending is None or self.clock.now() < pending.deadline:
+                return
+            self.pending = None
+            restored = copy.deepcopy(pending.restore)
+            self._record(restored, "root", "other", "automatic rollback")
+            self.candidate = copy.deepcopy(restored)
+            holder = self.exclusive_holder()
+            if holder is not None:
+                holder.reload(restored)
+            self.events.append(
+                f"{_stamp(self.clock.now())}: commit by {pending.by} not confirmed; "
+                f"automatic rollback complete"
+            )
+
+    def exclusive_holder(self) -> JunosSession | None:
+        """The session holding `configure exclusive`; a session that is gone holds nothing."""
+        holder = self._exclusive() if self._exclusive is not None else None
+        if (
+            holder is None
+            or holder.mode is not Mode.CONFIG
+            or holder.edit is not EditMode.EXCLUSIVE
+        ):
+            self._exclusive = None
+            return None
+        return holder
+
+    def locked_text(self) -> str:
+        return (
+            "error: configuration database locked by:\n"
+            f"  {self.username} terminal pts/1 (pid 4242) on since {_stamp(EPOCH)}\n"
+            "      exclusive [edit]\n"
+        )
+
+    # ------------------------------------------------------------------ commits
+
+    def _record(self, config: Tree, user: str, via: str, comment: str) -> None:
+        self.committed = config
+        self.history.insert(0, Commit(self.clock.now(), user, via, comment, config))
+        del self.history[HISTORY_DEPTH:]
+
+    def commit(
+        self,
+        config: Tree,
+        *,
+        confirm_minutes: int | None,
+        check: bool,
+        comment: str,
+    ) -> tuple[bool, str]:
+        """Check and commit `config`; (committed, what the CLI prints)."""
+        problems = checkout(config)
+        if problems:
+            return False, "".join(p + "\n" for p in problems) + CHECKOUT_FAILED + "\n"
+        if check:
+            # `commit check` also confirms a pending confirmed commit.
+            self.pending = None
+            return False, "configuration check succeeds\n"
+        before = self.committed
+        if config != before or self.pending is not None or confirm_minutes is not None:
+            self._record(copy.deepcopy(config), self.username, "cli", comment)
+        if self.candidate == before:
+            # nobody had uncommitted shared changes: the shared candidate follows the commit
+            self.candidate = copy.deepcopy(self.committed)
+        if confirm_minutes is None:
+            self.pending = None
+            return True, "commit complete\n"
+        deadline = self.clock.now() + timedelta(minutes=confirm_minutes)
+        if self.pending is None:
+            self.pending = PendingConfirm(deadline, copy.deepcopy(before), self.username)
+        else:
+            self.pending.deadline = deadline
+        return True, (
+            f"commit confirmed will be automatically rolled back in {confirm_minutes} minutes "
+            "unless confirmed\ncommit complete\n"
+        )
+
+    def minutes_left(self) -> int | None:
+        if self.pending is None:
+            return None
+        seconds = (self.pending.deadline - self.clock.now()).total_seconds()
+        return max(1, math.ceil(seconds / 60))
+
+    def show_system_commit(self) -> str:
+        out = []
+        for number, entry in enumerate(self.history):
+            line = f"{number:<3} {_stamp(entry.at)} by {entry.user} via {entry.via}"
+            if number == 0 and self.pending is not None:
+                line += f" commit confirmed, rollback in {self.minutes_left()}mins"
+            out.append(line)
+            if entry.comment:
+                out.append(f"    {entry.comment}")
+        return "".join(line + "\n" for line in out)
+
+    def show_version(self) -> str:
+        return (
+            f"Hostname: {self.hostname}\n"
+            "Model: vmx\n"
+            f"Junos: {VERSION}\n"
+            f"JUNOS OS Kernel 64-bit  [20230921.5d1f1cd_builder_stable_12_214]\n"
+            f"JUNOS Base OS boot [{VERSION}]\n"
+        )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+class Mode(enum.Enum):
+    OPERATIONAL = ">"
+    CONFIG = "#"
+
+
+_PIPES = ("display", "compare", "match", "except", "no-more", "count")
+
+
+class JunosSession:
+    """One user's CLI: operational or configuration mode, and a candidate when editing alone."""
+
+    def __init__(self, router: JunosRouter) -> None:
+        self.router = router
+        self.mode = Mode.OPERATIONAL
+        self.edit: EditMode = EditMode.SHARED
+        self.own: Tree | None = None  # the candidate of a private or exclusive session
+        self.base: Tree | None = None  # what a private candidate was copied from
+        self.question: str | None = None  # "exit": waiting for yes/no before leaving
+        self.hung = False
+
+    # ------------------------------------------------------------------ what ssh.py reads
+
+    @property
+    def prompt(self) -> str:
+        if self.question is not None:
+            return self.question
+        head = f"{self.router.username}@{self.router.hostname}"
+        if self.mode is Mode.OPERATIONAL:
+            return f"{head}> "
+        banner = ""
+        left = self.router.minutes_left()
+        if left is not None:
+            banner = f"# commit confirmed will be rolled back in {left} minutes\r\n"
+        return f"\r\n{banner}[edit]\r\n{head}# "
+
+    @property
+    def echo(self) -> bool:
+        return not self.hung
+
+    @property
+    def in_config(self) -> bool:
+        return self.mode is Mode.CONFIG and self.question is None and not self.hung
+
+    def reject(self, line: str) -> Reply:
+        """Answer a line as a syntax error without touching any state (the `reject` fault)."""
+        position = len(line) - len(line.lstrip())
+        return Reply(self._error_text(CliError(position, SYNTAX_ERROR)), self.prompt)
+
+    # ------------------------------------------------------------------ one line
+
+    def execute(self, line: str) -> Reply:
+        router = self.router
+        with router.lock:
+            router.tick()
+            router.transcript.append(line)
+            if self.hung:
+                return Reply("", "")
+            if line in (CTRL_C, CTRL_Z):
+                return Reply("", self.prompt)
+            if self.question is not None:
+                return Reply(self._spaced(self._answer(line)), self.prompt)
+            try:
+                if self.mode is Mode.CONFIG:
+                    output = self._config(line)
+                else:
+                    output = self._operational(line)
+            except CliError as error:
+                return Reply(self._error_text(error), self.prompt)
+            except Refusal as refusal:
+                return Reply(str(refusal), self.prompt)
+            except _Close:
+                return Reply("", "", close=True)
+            except _Hang:
+                self.hung = True
+                return Reply("", "")
+            return Reply(self._spaced(output), self.prompt)
+
+    def _spaced(self, output: str) -> str:
+        """Operational output is followed by a blank line before the prompt, as on Junos (the
+        configuration prompt brings its own, before `[edit]`)."""
+        if output and self.mode is Mode.OPERATIONAL and self.question is None:
+            return output + "\n"
+        return output
+
+    def _error_text(self, error: CliError) -> str:
+        column = len(self.prompt.split("\n")[-1]) + error.position
+        return f"{' ' * column}^\n{error.message}\n"
+
+    def _answer(self, line: str) -> str:
+        self.question = None
+        if line.strip().lower() in ("", "y", "yes"):
+            return self._leave(discard=True)
+        return ""
+
+    # ------------------------------------------------------------------ operational mode
+
+    def _operational(self, line: str, from_config: bool = False) -> str:
+        tokens = tokenize(line)
+        if not tokens:
+            return ""
+        words = ["show", "set"] + ([] if from_config else ["configure", "exit", "quit"])
+        command = _keyword(tokens[0], words, UNKNOWN_COMMAND)
+        rest = tokens[1:]
+        if command in ("exit", "quit"):
+            _done(rest)
+            raise _Close
+        if command == "configure":
+            return self._configure(rest)
+        if command == "set":
+            return self._set_cli(rest, len(line))
+        return self._show(rest, len(line))
+
+    def _set_cli(self, tokens: list[Token], line_end: int) -> str:
+        if not tokens:
+            raise CliError(line_end + 1, MISSING_ARGUMENT)
+        _keyword(tokens[0], ["cli"])
+        if len(tokens) < 2:
+            raise CliError(line_end + 1, MISSING_ARGUMENT)
+        setting = _keyword(tokens[1], ["screen-length", "screen-width", "complete-on-space"])
+        if len(tokens) < 3:
+            raise CliError(line_end + 1, MISSING_ARGUMENT)
+        value = tokens[2]
+        _done(tokens[3:])
+        if setting == "complete-on-space":
+            word = _keyword(value, ["on", "off"])
+            return "Disabling complete-on-space" if word == "off" else "Enabling complete-on-space"
+        limit = (0, 100000) if setting == "screen-length" else (0, 1024)
+        if _int_range(*limit)(value.text) is None:
+            raise CliError(value.position, SYNTAX_ERROR)
+        what = "Screen length" if setting == "screen-length" else "Screen width"
+        return f"{what} set to {int(value.text)}"
+
+    def _configure(self, tokens: list[Token]) -> str:
+        router = self.router
+        kind = EditMode.SHARED
+        if tokens:
+            kind = EditMode(f"configure {_keyword(tokens[0], ['private', 'exclusive'])}")
+            _done(tokens[1:])
+        holder = router.exclusive_holder()
+        modified = router.candidate != router.committed
+        if kind is EditMode.EXCLUSIVE:
+            if holder is not None:
+                raise Refusal(router.locked_text())
+            if modified:
+                raise Refusal("error: configuration database modified\n")
+        if kind is EditMode.PRIVATE and modified:
+            raise Refusal("error: shared configuration database modified\n")
+        self.mode, self.edit = Mode.CONFIG, kind
+        if kind is EditMode.SHARED:
+            self.own = self.base = None
+            notes = ""
+            if holder is not None:
+                notes += (
+                    "Users currently editing the configuration:\n"
+                    f"  {router.username} terminal pts/1 (pid 4242) on since {_stamp(EPOCH)}\n"
+                    "      exclusive [edit]\n"
+                )
+            if modified:
+                notes += "The configuration has been changed but not committed\n"
+            return "Entering configuration mode\n" + notes
+        self.own = copy.deepcopy(router.committed)
+        self.base = copy.deepcopy(router.committed)
+        router._editors.add(self)
+        if kind is EditMode.EXCLUSIVE:
+            router._exclusive = weakref.ref(self)
+        return (
+            "warning: uncommitted changes will be discarded on exit\nEntering configuration mode\n"
+        )
+
+    def _show(self, tokens: list[Token], line_end: int, candidate: Tree | None = None) -> str:
+        command, pipes = _split_pipes(tokens)
+        if candidate is not None:
+            return self._show_config(candidate, command, pipes, line_end)
+        if not command:
+            raise CliError(line_end + 1, MISSING_ARGUMENT)
+        what = _keyword(command[0], ["configuration", "version", "system"])
+        if what == "configuration":
+            return self._show_config(self.router.committed, command[1:], pipes, line_end, True)
+        if what == "version":
+            _done(command[1:])
+            return _pipe(self.router.show_version(), pipes)
+        if len(command) < 2:
+            raise CliError(line_end + 1, MISSING_ARGUMENT)
+        _keyword(command[1], ["commit"])
+        _done(command[2:])
+        return _pipe(self.router.show_system_commit(), pipes)
+
+    def _show_config(
+        self,
+        config: Tree,
+        path: list[Token],
+        pipes: list[list[Token]],
+        line_end: int,
+        committed: bool = False,
+    ) -> str:
+        steps, end = walk(path)
+        if steps and steps[-1].kind == "value":
+            steps, end = steps[:-1], steps[-1].parent
+        node = _find(config, steps)
+        if node is None:
+            return ""
+        spec = end if end is not None else SCHEMA
+        words = tuple(step.word for step in steps)
+        display = "curly"
+        filters: list[list[Token]] = []
+        for pipe in pipes:
+            kind = _keyword(pipe[0], _PIPES)
+            if kind == "display":
+                if len(pipe) < 2:
+                    raise CliError(line_end + 1, MISSING_ARGUMENT)
+                _keyword(pipe[1], ["set"])
+                _done(pipe[2:])
+                display = "set"
+            elif kind == "compare":
+                if committed or steps:
+                    raise CliError(pipe[0].position, SYNTAX_ERROR)
+                _done(pipe[1:])
+                display = "compare"
+            else:
+                filters.append(pipe)
+        if display == "set":
+            lines = display_set(node, spec, words)
+        elif display == "compare":
+            return _pipe(compare(self.router.committed, config), filters)
+        elif steps and steps[-1].kind == "keyword" and isinstance(spec, Leaf | Flag):
+            lines = _curly_child(steps[-1].word, node, spec, 0)
+        else:
+            lines = curly(node, spec)
+            if committed and not steps:
+                last = self.router.history[0]
+                lines.insert(0, f"## Last commit: {_stamp(last.at)} by {last.user}")
+        return _pipe("".join(line + "\n" for line in lines), filters)
+
+    # ------------------------------------------------------------------ configuration mode
+
+    def _working(self) -> Tree:
+        """The candidate this session edits."""
+        return self.own if self.own is not None else self.router.candidate
+
+    def reload(self, config: Tree) -> None:
+        """The router loaded `config` into this session's candidate (an automatic rollback)."""
+        if self.own is not None:
+            self.own = copy.deepcopy(config)
+            self.base = copy.deepcopy(config)
+
+    def _check_shared_edit(self) -> None:
+        holder = self.router.exclusive_holder()
+        if self.edit is EditMode.SHARED and holder is not None and holder is not self:
+            raise Refusal(self.router.locked_text())
+
+    def _config(self, line: str) -> str:
+        tokens = tokenize(line)
+        if not tokens:
+            return ""
+        command = _keyword(
+            tokens[0],
+            ["set", "delete", "show", "commit", "rollback", "run", "exit", "quit", "top"],
+            UNKNOWN_COMMAND,
+        )
+        rest = tokens[1:]
+        if command in ("set", "delete"):
+            self._check_shared_edit()
+            if not rest:
+                raise CliError(len(line) + 1, MISSING_ARGUMENT)
+            steps, end = walk(rest)
+            if command == "set":
+                set_statement(self._working(), steps, end, len(line.rstrip()))
+                return ""
+            if not delete_statement(self._working(), steps):
+                return "warning: statement not found\n"
+            return ""
+        if command == "show":
+            return self._show(rest, len(line), candidate=self._working())
+        if command == "run":
+            if not rest:
+                raise CliError(len(line) + 1, MISSING_ARGUMENT)
+            start = rest[0].position
+            output = self._operational(" " * start + line[start:], from_config=True)
+            return output
+        if command == "top":
+            _done(rest)
+            return ""
+        if command in ("exit", "quit"):
+            if rest:
+                _keyword(rest[0], ["configuration-mode"])
+                _done(rest[1:])
+            return self._exit()
+        if command == "rollback":
+            return self._rollback(rest)
+        return self._commit(rest, len(line))
+
+    def _rollback(self, tokens: list[Token]) -> str:
+        number = 0
+        if tokens:
+            checked = _int_range(0, HISTORY_DEPTH - 1)(tokens[0].text)
+            if checked is None:
+                raise CliError(tokens[0].position, SYNTAX_ERROR)
+            number = int(checked)
+            _done(tokens[1:])
+        self._check_shared_edit()
+        history = self.router.history
+        if number >= len(history):
+            raise Refusal(f"error: rollback {number} does not exist\n")
+        loaded = copy.deepcopy(history[number].config)
+        if self.own is not None:
+            self.own = loaded
+        else:
+            self.router.candidate = loaded
+        return "load complete\n"
+
+    def _commit(self, tokens: list[Token], line_end: int) -> str:
+        router = self.router
+        confirm: int | None = None
+        check = and_quit = False
+        comment = ""
+        i = 0
+        while i < len(tokens):
+            word = _keyword(tokens[i], ["check", "confirmed", "comment", "and-quit"])
+            i += 1
+            if word == "check":
+                check = True
+            elif word == "and-quit":
+                and_quit = True
+            elif word == "confirmed":
+                confirm = CONFIRM_MINUTES_DEFAULT
+                if i < len(tokens) and tokens[i].text.isdigit():
+                    minutes = _int_range(1, CONFIRM_MINUTES_MAX)(tokens[i].text)
+                    if minutes is None:
+                        raise CliError(tokens[i].position, SYNTAX_ERROR)
+                    confirm = int(minutes)
+                    i += 1
+            else:
+                if i >= len(tokens):
+                    raise CliError(line_end + 1, MISSING_ARGUMENT)
+                comment = tokens[i].text
+                i += 1
+        if check and (confirm is not None or and_quit):
+            raise CliError(tokens[0].position, SYNTAX_ERROR)
+        if router.hang_commit and not check:
+            raise _Hang
+        holder = router.exclusive_holder()
+        if holder is not None and holder is not self:
+            raise Refusal(router.locked_text())
+        if self.edit is EditMode.PRIVATE:
+            if confirm is not None:
+                raise Refusal("error: 'commit confirmed' is not supported in private mode\n")
+            if router.candidate != router.committed:
+                raise Refusal("error: shared configuration database modified\n")
+            assert self.own is not None and self.base is not None
+            config = _merge(self.base, self.own, router.committed)
+        else:
+            config = self._working()
+        committed, text = router.commit(
+            config, confirm_minutes=confirm, check=check, comment=comment
+        )
+        if committed and self.own is not None:
+            self.own = copy.deepcopy(router.committed)
+            self.base = copy.deepcopy(router.committed)
+        if committed and and_quit:
+            text += self._leave(discard=False)
+        return text
+
+    def _exit(self) -> str:
+        working = self._working()
+        reference = self.base if self.edit is EditMode.PRIVATE else self.router.committed
+        if working == reference:
+            return self._leave(discard=False)
+        if self.edit is EditMode.SHARED:
+            self.question = "Exit with uncommitted changes? [yes,no] (yes) "
+            return "The configuration has been changed but not committed\n"
+        self.question = "Discard uncommitted changes? [yes,no] (yes) "
+        return (
+            "The configuration has been changed but not committed\n"
+            f"warning: Auto rollback on exiting '{self.edit.value}'\n"
+        )
+
+    def _leave(self, discard: bool) -> str:
+        text = ""
+        if discard and self.edit is not EditMode.SHARED:
+            text = "warning: discarding uncommitted changes\nload complete\n"
+        self.mode, self.edit, self.own, self.base = Mode.OPERATIONAL, EditMode.SHARED, None, None
+        self.router._editors.discard(self)
+        self.router.exclusive_holder()
+        return text + "Exiting configuration mode\n"
+
+
+def _merge(base: Tree, mine: Tree, committed: Tree) -> Tree:
+    """A private candidate's changes (base → mine) replayed on the committed configuration."""
+    old, new = set(display_set(base)), set(display_set(mine))
+    merged = copy.deepcopy(committed)
+    for line in display_set(base):
+        if line not in new:
+            apply_line(merged, "delete" + line[3:])
+    for line in display_set(mine):
+        if line not in old:
+            apply_line(merged, line)
+    return merged
+
+
+def _split_pipes(tokens: list[Token]) -> tuple[list[Token], list[list[Token]]]:
+    parts: list[list[Token]] = [[]]
+    for token in tokens:
+        if token.text == "|":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    for part in parts[1:]:
+        if not part:
+            raise CliError(tokens[-1].position + 1, MISSING_ARGUMENT)
+    return parts[0], parts[1:]
+
+
+def _pipe(text: str, pipes: list[list[Token]]) -> str:
+    for pipe in pipes:
+        kind = _keyword(pipe[0], _PIPES)
+        if kind in ("no-more",):
+            _done(pipe[1:])
+            continue
+        if kind == "count":
+            _done(pipe[1:])
+            text = f"Count: {len(text.splitlines())} lines\n"
+            continue
+        if kind in ("match", "except"):
+            if len(pipe) < 2:
+                raise CliError(pipe[0].position + len(pipe[0].text) + 1, MISSING_ARGUMENT)
+            try:
+                pattern = re.compile(" ".join(t.text for t in pipe[1:]))
+            except re.error:
+                raise CliError(pipe[1].position, SYNTAX_ERROR) from None
+            keep = kind == "match"
+            text = "".join(
+                line + "\n" for line in text.splitlines() if bool(pattern.search(line)) == keep
+            )
+            continue
+        raise CliError(pipe[0].position, SYNTAX_ERROR)
+    return text
+
+
+def _done(tokens: Sequence[Token]) -> None:
+    if tokens:
+        raise CliError(tokens[0].position, SYNTAX_ERROR)
+
+
+# --------------------------------------------------------------------------- the lab's view
+
+UPLINK = "ge-0/0/0"
+FOREIGN_CONFIG = (
+    "set system services ssh",
+    "set system syslog host 192.0.2.50 any any",
+    "set system ntp server 192.0.2.123",
+    "set firewall family inet filter MGMT-ACCESS term allow from source-address 192.0.2.0/24",
+    "set firewall family inet filter MGMT-ACCESS term allow then accept",
+    "set firewall family inet filter MGMT-ACCESS term block from source-address 203.0.113.0/24",
+    "set firewall family inet filter MGMT-ACCESS term block then discard",
+    "set firewall family inet filter MGMT-ACCESS term rest then accept",
+)
+
+
+def provision(interface: str) -> list[str]:
+    """A port as the lab hands it over: a routed unit 0 with both families enabled.
+
+    A carrier provisions a venue port before the line is connected. On a unit without a
+    `family inet` (`inet6`) statement a cut's filter binding creates one, and Junos keeps that
+    statement when the binding is deleted again (see the twin's tests).
+    """
+    return [
+        f"set interfaces {interface} unit 0 family inet",
+        f"set interfaces {interface} unit 0 family inet6",
+    ]
+
+
+def _build(spec: SpecLike) -> JunosRouter:
+    router = JunosRouter(spec.name, spec.username)
+    router.configure([line for name in spec.interfaces for line in provision(name)])
+    router.configure(spec.config)
+    return router
+
+
+def _base_config(uplink_address: str) -> list[str]:
+    gateway = IPv4Address(uplink_address) + 1
+    return [
+        *FOREIGN_CONFIG,
+        f"set interfaces {UPLINK} description uplink",
+        f"set interfaces {UPLINK} unit 0 family inet filter input MGMT-ACCESS",
+        f"set interfaces {UPLINK} unit 0 family inet address {uplink_address}/30",
+        f"set routing-options static route 0.0.0.0/0 next-hop {gateway}",
+    ]
+
+
+def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
+    """A venue interface: description, and the first host of its first v4 and v6 prefix."""
+    config = [f"set interfaces {interface} description {quote(f'line {line_name}')}"]
+    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
+    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    if v4 is not None:
+        address = IPv4Interface((int(v4.network_address) + 1, v4.prefixlen))
+        config.append(f"set interfaces {interface} unit 0 family inet address {address}")
+    if v6 is not None:
+        address6 = IPv6Interface((int(v6.network_address) + 1, v6.prefixlen))
+        config.append(
+            f"set interfaces {interface} unit 0 family inet6 address {address6.compressed}"
+        )
+    return config
+
+
+TWIN = TwinKind(
+    platform="juniper_junos",
+    build=_build,
+    uplink=UPLINK,
+    venue_interface=lambda k: f"ge-0/0/{k}",
+    base_config=_base_config,
+    line_config=line_interface_config,
+    netmiko_device_type="juniper_junos",
+)
