@@ -1,0 +1,1191 @@
+"""Juniper Junos driver: a cut is a pair of firewall filters, CURFEW-L<id> (family inet) and
+CURFEW6-L<id> (family inet6), bound input and output on unit 0 of the venue's interface.
+
+A batch is one candidate under `configure exclusive` and one commit. A batch that cuts commits
+with `commit confirmed N` and confirms only once the committed configuration, read back, shows
+every line it sent as intended: a controller that dies in between leaves a change the router
+rolls back by itself N minutes later, and the next pass sees that and applies it again. A
+restore-only batch commits plainly: removing a filter cannot lock anyone out, and a restore that
+rolled itself back would leave a venue cut past its window.
+
+Interfaces are named as Junos names the physical port in its configuration (`ge-0/0/1`,
+`xe-0/0/0:1`, `ae0`); the filters go on its unit 0, which the inventory never spells out.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from ipaddress import (
+    IPv4Interface,
+    IPv4Network,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
+)
+from typing import Any, ClassVar
+
+import paramiko
+from netmiko import ConnectHandler
+from netmiko.exceptions import (
+    NetmikoAuthenticationException,
+    NetmikoBaseException,
+    NetmikoTimeoutException,
+    ReadException,
+    ReadTimeout,
+)
+
+from drivers.base import (
+    Action,
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    DeviceFacts,
+    Driver,
+    DriverError,
+    InvalidIdentifier,
+    LineOutcome,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Prefix,
+    Rejected,
+    Timeout,
+    Unreachable,
+    VerifyFailed,
+    observed_state,
+)
+from drivers.identifiers import IdentifierError, check_interface, check_line_id
+
+PLATFORM = "juniper_junos"
+# Minutes before an unconfirmed commit rolls back (Junos allows 1..65535).
+CONFIRM_MINUTES = 5
+# Every commit this driver makes carries this comment: `show system commit` then tells a
+# pending confirmed commit of an earlier, interrupted pass from one of somebody else.
+COMMIT_COMMENT = "curfew"
+# Config commands written before waiting for the device to answer them (see `_push`).
+PUSH_WINDOW = 64
+# Shortest and longest pause between two reads of a device's answer.
+POLL_SECONDS = (0.001, 0.02)
+# A commit can take far longer than any other answer on a loaded routing engine.
+COMMIT_TIMEOUT_FLOOR = 60.0
+
+
+class ConfigurationBusy(DriverError):
+    """Someone else holds the configuration (a lock, uncommitted changes, or a confirmed
+    commit of theirs awaiting confirmation): nothing was changed; a later pass can succeed."""
+
+    retryable = True
+
+
+class Family(enum.StrEnum):
+    INET = "inet"
+    INET6 = "inet6"
+
+
+class Direction(enum.StrEnum):
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+FAMILIES = (Family.INET, Family.INET6)
+DIRECTIONS = (Direction.INPUT, Direction.OUTPUT)
+UNIT = "0"  # the unit every cut binds on
+
+_FILTER_PREFIX = {Family.INET: "CURFEW-L", Family.INET6: "CURFEW6-L"}
+# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
+_OWNED_NAME = {
+    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
+    for family, prefix in _FILTER_PREFIX.items()
+}
+# Terms of an owned filter, in order: drop from, drop to, let the rest through.
+TERM_SOURCE, TERM_DESTINATION, TERM_REST = "s", "d", "rest"
+
+
+def filter_name(family: Family, line_id: int) -> str:
+    return f"{_FILTER_PREFIX[family]}{line_id}"
+
+
+def owner_of(family: Family, name: str) -> int | None:
+    """The line id a filter name belongs to, or None when the filter is not ours."""
+    match = _OWNED_NAME[family].fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+def family_of(prefix: Prefix) -> Family:
+    return Family.INET if isinstance(prefix, IPv4Network) else Family.INET6
+
+
+def _network(family: Family, text: str) -> Prefix | None:
+    """A filter address as Junos prints it, or None if it is not a clean network of `family`."""
+    try:
+        network = ip_network(text, strict=True)
+    except ValueError:
+        return None
+    return network if family_of(network) is family and network.prefixlen else None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading `show configuration | display set`
+
+
+def split_words(line: str) -> list[str] | None:
+    """The words of a `display set` line; a double-quoted string is one word. None if broken."""
+    words: list[str] = []
+    i = 0
+    while i < len(line):
+        if line[i].isspace():
+            i += 1
+        elif line[i] == '"':
+            i += 1
+            chars: list[str] = []
+            while i < len(line) and line[i] != '"':
+                if line[i] == "\\" and i + 1 < len(line):
+                    i += 1
+                chars.append(line[i])
+                i += 1
+            if i >= len(line):
+                return None
+            words.append("".join(chars))
+            i += 1
+        else:
+            start = i
+            while i < len(line) and not line[i].isspace():
+                i += 1
+            words.append(line[start:i])
+    return words
+
+
+@dataclass(frozen=True, order=True)
+class Binding:
+    """One filter bound on a logical interface, for one family and direction."""
+
+    interface: str
+    unit: str
+    family: Family
+    direction: Direction
+
+    @property
+    def where(self) -> str:
+        """The interface as the inventory names it: the port for unit 0, `port.unit` else."""
+        return self.interface if self.unit == UNIT else f"{self.interface}.{self.unit}"
+
+
+Slot = tuple[str, str, Family, Direction]  # interface, unit, family, direction
+
+
+@dataclass
+class _Term:
+    sources: set[Prefix] = field(default_factory=set)
+    destinations: set[Prefix] = field(default_factory=set)
+    actions: set[str] = field(default_factory=set)
+    foreign: bool = False  # anything an owned term never holds
+
+
+@dataclass
+class _FoundFilter:
+    family: Family
+    terms: dict[str, _Term] = field(default_factory=dict)
+    foreign: bool = False
+
+    def prefixes(self) -> frozenset[Prefix]:
+        return frozenset(p for t in self.terms.values() for p in (*t.sources, *t.destinations))
+
+    def exact(self) -> bool:
+        """Terms s, d, rest in that order, each exactly as `_filter_lines` writes them."""
+        if self.foreign or list(self.terms) != [TERM_SOURCE, TERM_DESTINATION, TERM_REST]:
+            return False
+        s, d, rest = (self.terms[n] for n in (TERM_SOURCE, TERM_DESTINATION, TERM_REST))
+        return (
+            not any(t.foreign for t in (s, d, rest))
+            and bool(s.sources)
+            and s.sources == d.destinations
+            and not s.destinations
+            and not d.sources
+            and s.actions == d.actions == {"discard"}
+            and not rest.sources
+            and not rest.destinations
+            and rest.actions == {"accept"}
+        )
+
+
+@dataclass(frozen=True)
+class JunosOwnedLine(OwnedLine):
+    """An owned line plus exactly which objects exist, so a restore removes only those."""
+
+    filters: frozenset[Family] = frozenset()
+    exact: frozenset[Family] = frozenset()  # filters whose terms are exactly a cut's
+    bound: frozenset[Binding] = frozenset()  # active bindings of its filters
+    stale: frozenset[Binding] = frozenset()  # bindings of its filters that are deactivated
+
+
+class ParsedConfig(dict[int, OwnedLine]):
+    """Owned lines by id (what `read()` returns), plus every filter bound on every unit.
+
+    A unit holds one input and one output filter per family; binding ours where another sits
+    would silently replace it, so rendering a cut needs to see the foreign ones too.
+    """
+
+    def __init__(
+        self,
+        lines: Mapping[int, OwnedLine] | None = None,
+        holders: Mapping[Slot, str] | None = None,
+    ) -> None:
+        super().__init__(lines or {})
+        self.holders: dict[Slot, str] = dict(holders or {})
+
+    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
+        """Name of the filter bound on unit 0 of `interface` for that family and direction."""
+        return self.holders.get((interface, UNIT, family, direction))
+
+
+def _set_lines(text: str) -> Iterator[tuple[str, list[str]]]:
+    """(verb, words after it) of every `set`/`deactivate` line of a `display set` answer."""
+    for raw in text.splitlines():
+        words = split_words(raw.strip())
+        if words and words[0] in ("set", "deactivate") and len(words) > 1:
+            yield words[0], words[1:]
+
+
+def _covers(inactive: Sequence[tuple[str, ...]], path: tuple[str, ...]) -> bool:
+    """Whether a deactivated statement switches off `path` or something inside it."""
+    return any(path[: len(p)] == p or p[: len(path)] == path for p in inactive)
+
+
+def parse_display_set(text: str) -> ParsedConfig:
+    """Find the owned filters and bindings, and every filter bound, in `display set` output."""
+    filters: dict[tuple[Family, int], _FoundFilter] = {}
+    holders: dict[Slot, str] = {}
+    inactive: list[tuple[str, ...]] = []
+    for verb, w in _set_lines(text):
+        if verb == "deactivate":
+            inactive.append(tuple(w))
+            continue
+        if (
+            len(w) >= 5
+            and w[:2] == ["firewall", "family"]
+            and w[2] in FAMILIES
+            and (w[3] == "filter")
+        ):
+            family = Family(w[2])
+            line_id = owner_of(family, w[4])
+            if line_id is not None:
+                found = filters.setdefault((family, line_id), _FoundFilter(family))
+                _parse_filter_statement(found, w[5:])
+        elif (
+            len(w) >= 9
+            and w[0] == "interfaces"
+            and w[2] == "unit"
+            and w[4] == "family"
+            and w[5] in FAMILIES
+            and w[6] == "filter"
+        ):
+            family = Family(w[5])
+            kind = w[7]
+            for direction in DIRECTIONS:
+                if kind == direction.value and len(w) == 9:
+                    holders[(w[1], w[3], family, direction)] = w[8]
+                elif kind == f"{direction.value}-list":
+                    # a filter list holds the slot as surely as a filter: never ours
+                    holders[(w[1], w[3], family, direction)] = " ".join(w[7:])
+
+    bound: dict[int, set[Binding]] = {}
+    stale: dict[int, set[Binding]] = {}
+    for (interface, unit, family, direction), name in holders.items():
+        line_id = owner_of(family, name)
+        if line_id is None:
+            continue
+        binding = Binding(interface, unit, family, direction)
+        path = ("interfaces", interface, "unit", unit, "family", family, "filter", direction)
+        target = stale if _covers(inactive, path) else bound
+        target.setdefault(line_id, set()).add(binding)
+
+    lines: dict[int, OwnedLine] = {}
+    for line_id in sorted({i for _, i in filters} | set(bound) | set(stale)):
+        found = {f: filters[(f, line_id)] for f in FAMILIES if (f, line_id) in filters}
+        exact = frozenset(
+            f
+            for f, flt in found.items()
+            if flt.exact()
+            and not _covers(inactive, ("firewall", "family", f, "filter", filter_name(f, line_id)))
+        )
+        active = frozenset(bound.get(line_id, ()))
+        switched_off = frozenset(stale.get(line_id, ()))
+        units = {(b.interface, b.unit) for b in active | switched_off}
+        expected = frozenset(
+            Binding(i, u, f, d) for i, u in units for f in found for d in DIRECTIONS
+        )
+        complete = (
+            bool(found)
+            and exact == frozenset(found)
+            and len(units) == 1
+            and next(iter(units))[1] == UNIT
+            and not switched_off
+            and active == expected
+        )
+        lines[line_id] = JunosOwnedLine(
+            line_id=line_id,
+            prefixes=frozenset().union(*(flt.prefixes() for flt in found.values())),
+            bindings=frozenset(b.where for b in active | switched_off),
+            complete=complete,
+            filters=frozenset(found),
+            exact=exact,
+            bound=active,
+            stale=switched_off,
+        )
+    return ParsedConfig(lines, holders)
+
+
+def _parse_filter_statement(found: _FoundFilter, words: list[str]) -> None:
+    if not words:
+        return  # an empty filter
+    if words[0] != "term" or len(words) < 2:
+        found.foreign = True
+        return
+    term = found.terms.setdefault(words[1], _Term())
+    body = words[2:]
+    if not body:
+        return
+    if (
+        len(body) == 3
+        and body[0] == "from"
+        and body[1] in ("source-address", "destination-address")
+    ):
+        network = _network(found.family, body[2])
+        if network is None:
+            term.foreign = True
+        elif body[1] == "source-address":
+            term.sources.add(network)
+        else:
+            term.destinations.add(network)
+    elif len(body) == 2 and body[0] == "then" and body[1] in ("accept", "discard"):
+        term.actions.add(body[1])
+    else:
+        term.foreign = True
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """What `show system commit` says of the latest commit."""
+
+    pending: bool = False  # a `commit confirmed` not confirmed yet
+    ours: bool = False  # ... made by this driver (it carries COMMIT_COMMENT)
+    by: str = ""
+    minutes_left: int | None = None
+
+
+_COMMIT_ENTRY = re.compile(r"^\s*0\s+(?P<header>.*\S)\s*$")
+_PENDING = re.compile(r"commit confirmed, rollback in (?P<minutes>\d+)\s*min")
+_COMMITTER = re.compile(r"\bby (?P<user>\S+)")
+
+
+def parse_commit_status(text: str) -> CommitStatus:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        match = _COMMIT_ENTRY.match(line)
+        if match is None:
+            continue
+        header = match.group("header")
+        pending = _PENDING.search(header)
+        if pending is None:
+            return CommitStatus()
+        comment = ""
+        if index + 1 < len(lines) and re.match(r"^\s+\D", lines[index + 1]):
+            comment = lines[index + 1].strip()
+        committer = _COMMITTER.search(header)
+        return CommitStatus(
+            pending=True,
+            ours=comment == COMMIT_COMMENT,
+            by=committer.group("user") if committer else "",
+            minutes_left=int(pending.group("minutes")),
+        )
+    return CommitStatus()
+
+
+def parse_facts(text: str) -> DeviceFacts:
+    """Interfaces with their addresses and static routes, from `display set` output.
+
+    A unit's addresses belong to the port for unit 0 and to `port.unit` for any other unit.
+    A static route points out of the interface whose subnet holds its next hop, or out of the
+    interface a next hop names (`next-hop ge-0/0/1.0`); routes that discard, reject or use
+    `qualified-next-hop` are left out.
+    """
+    interfaces: dict[str, list[IPv4Interface | IPv6Interface]] = {}
+    hops: list[tuple[Prefix, str]] = []
+    for verb, w in _set_lines(text):
+        if verb != "set":
+            continue
+        if w[0] == "interfaces" and len(w) >= 2:
+            if len(w) >= 4 and w[2] == "unit":
+                name = w[1] if w[3] == UNIT else f"{w[1]}.{w[3]}"
+                addresses = interfaces.setdefault(name, [])
+                if len(w) >= 8 and w[4] == "family" and w[5] in FAMILIES and w[6] == "address":
+                    try:
+                        address = ip_interface(w[7])
+                    except ValueError:
+                        continue
+                    if address not in addresses:
+                        addresses.append(address)
+            elif not any(n == w[1] or n.startswith(w[1] + ".") for n in interfaces):
+                interfaces.setdefault(w[1], [])
+        elif w[:3] == ["routing-options", "static", "route"] and len(w) == 6:
+            if w[4] == "next-hop":
+                hops.append((ip_network(w[3], strict=False), w[5]))
+        elif w[:5] == ["routing-options", "rib", "inet6.0", "static", "route"] and len(w) == 8:
+            if w[6] == "next-hop":
+                hops.append((ip_network(w[5], strict=False), w[7]))
+    routes: dict[Prefix, str] = {}
+    for prefix, hop in hops:
+        out = _interface_towards(interfaces, hop)
+        if out is not None:
+            routes[prefix] = out
+    return DeviceFacts({n: tuple(a) for n, a in interfaces.items()}, routes)
+
+
+def _interface_towards(
+    interfaces: Mapping[str, Sequence[IPv4Interface | IPv6Interface]], hop: str
+) -> str | None:
+    try:
+        gateway = ip_address(hop)
+    except ValueError:
+        name, _, unit = hop.rpartition(".")
+        named = name if unit == UNIT else hop
+        return named if named in interfaces else None
+    for name, addresses in interfaces.items():
+        if any(a.version == gateway.version and gateway in a.network for a in addresses):
+            return name
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# What render sends
+
+# Interface names read from the device, rendered again only to delete an owned binding.
+_DEVICE_INTERFACE = re.compile(r"[a-z]{2,6}(?:-\d{1,2}/\d{1,2}/\d{1,3}(?::\d{1,2})?|\d{0,4})")
+_DEVICE_UNIT = re.compile(r"0|[1-9][0-9]{0,9}")
+
+
+def check_target(target: LineTarget) -> None:
+    """Refuse any target a command would be unsafe to render from."""
+    try:
+        check_line_id(target.line_id)
+        check_interface(PLATFORM, target.interface)
+    except IdentifierError as exc:
+        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
+    for prefix in target.prefixes:
+        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
+            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+
+
+def _prefix_text(prefix: Prefix) -> str:
+    return prefix.compressed
+
+
+def _filter_lines(family: Family, target: LineTarget) -> list[str]:
+    head = f"set firewall family {family} filter {filter_name(family, target.line_id)}"
+    prefixes = [_prefix_text(p) for p in dict.fromkeys(target.prefixes) if family_of(p) is family]
+    return [
+        *(f"{head} term {TERM_SOURCE} from source-address {p}" for p in prefixes),
+        f"{head} term {TERM_SOURCE} then discard",
+        *(f"{head} term {TERM_DESTINATION} from destination-address {p}" for p in prefixes),
+        f"{head} term {TERM_DESTINATION} then discard",
+        f"{head} term {TERM_REST} then accept",
+    ]
+
+
+def _bind(binding: Binding, line_id: int) -> str:
+    return (
+        f"set interfaces {binding.interface} unit {binding.unit} family {binding.family} "
+        f"filter {binding.direction} {filter_name(binding.family, line_id)}"
+    )
+
+
+def _unbind(binding: Binding, line_id: int) -> str:
+    """Delete one owned binding. Junos deletes a filter statement whatever filter it names,
+    so this is only ever rendered for a binding read-back showed naming ours."""
+    if not (
+        _DEVICE_INTERFACE.fullmatch(binding.interface) and _DEVICE_UNIT.fullmatch(binding.unit)
+    ):
+        raise InvalidIdentifier(
+            f"line {line_id} is bound on {binding.where!r}, which cannot be rendered"
+        )
+    return (
+        f"delete interfaces {binding.interface} unit {binding.unit} family {binding.family} "
+        f"filter {binding.direction}"
+    )
+
+
+def _drop_filter(family: Family, line_id: int) -> str:
+    return f"delete firewall family {family} filter {filter_name(family, line_id)}"
+
+
+def _found_objects(found: OwnedLine) -> JunosOwnedLine:
+    """Exactly which owned objects exist. A bare OwnedLine (not parsed here) says that much
+    only when it is complete."""
+    if isinstance(found, JunosOwnedLine):
+        return found
+    if not found.complete or len(found.bindings) != 1:
+        raise ValueError(
+            f"line {found.line_id}: an incomplete OwnedLine does not say which objects exist; "
+            f"render against what read() returned"
+        )
+    families = frozenset(family_of(p) for p in found.prefixes)
+    (interface,) = found.bindings
+    return JunosOwnedLine(
+        line_id=found.line_id,
+        prefixes=found.prefixes,
+        bindings=found.bindings,
+        complete=True,
+        filters=families,
+        exact=families,
+        bound=frozenset(Binding(interface, UNIT, f, d) for f in families for d in DIRECTIONS),
+    )
+
+
+def _wanted(target: LineTarget) -> tuple[list[Family], frozenset[Binding]]:
+    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
+    bindings = frozenset(
+        Binding(target.interface, UNIT, f, d) for f in families for d in DIRECTIONS
+    )
+    return families, bindings
+
+
+def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
+    """Commands taking one line from what the device holds (`found`) to `action`: bindings
+    removed first, then filters; filters written before the bindings that name them.
+
+    A filter that differs in any way is deleted and written whole: terms are evaluated in order,
+    so a missing term appended after `rest` would never match.
+    """
+    check_target(target)
+    line_id = target.line_id
+    have = _found_objects(found) if found is not None else None
+    if action is Action.RESTORE:
+        if have is None:
+            return []
+        return [_unbind(b, line_id) for b in sorted(have.bound | have.stale)] + [
+            _drop_filter(f, line_id) for f in FAMILIES if f in have.filters
+        ]
+    if have is not None and have.state_for(target) is LineState.CUT:
+        return []
+    families, bindings = _wanted(target)
+    wanted_prefixes = {f: {p for p in target.prefixes if family_of(p) is f} for f in families}
+    unbind = sorted(have.stale | (have.bound - bindings)) if have else []
+    rewrite = [
+        f
+        for f in FAMILIES
+        if have is not None
+        and f in have.filters
+        and (
+            f not in families
+            or f not in have.exact
+            or {p for p in have.prefixes if family_of(p) is f} != wanted_prefixes[f]
+        )
+    ]
+    kept = have.bound - set(unbind) if have else frozenset()
+    commands = [_unbind(b, line_id) for b in unbind]
+    commands += [_drop_filter(f, line_id) for f in rewrite]
+    for family in families:
+        if have is None or family not in have.filters or family in rewrite:
+            commands += _filter_lines(family, target)
+    commands += [_bind(b, line_id) for b in sorted(bindings - kept)]
+    return commands
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """One line's share of a push: its commands, or why none are sent."""
+
+    target: LineTarget
+    action: Action
+    commands: tuple[str, ...] = ()
+    refusal: DriverError | None = None
+
+
+def _occupied(
+    target: LineTarget,
+    config: ParsedConfig,
+    restored: set[int],
+    claimed: dict[tuple[Family, Direction], int],
+) -> Rejected | None:
+    """Why binding the target's filters would replace a filter that is not this line's."""
+    families, _ = _wanted(target)
+    for family in families:
+        for direction in DIRECTIONS:
+            where = f"{target.interface} unit {UNIT} already filters {family} {direction}"
+            other = claimed.get((family, direction))
+            if other is not None and other != target.line_id:
+                name = filter_name(family, other)
+                return Rejected(f"{where} with {name} (line {other}, cut in this batch)")
+            holder = config.holder(target.interface, family, direction)
+            if holder is None:
+                continue
+            owner = owner_of(family, holder)
+            if owner == target.line_id or owner in restored:
+                continue
+            if owner is None:
+                return Rejected(f"{where} with {holder}; not replacing a foreign filter")
+            return Rejected(
+                f"{where} with {holder} (line {owner}); not replacing another line's filter"
+            )
+    return None
+
+
+def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
+    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
+    refused on its own and the rest of the batch goes ahead."""
+    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
+    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
+    claimed: dict[str, dict[tuple[Family, Direction], int]] = {}
+    plans: list[LinePlan] = []
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    for action, target in work:
+        found = config.get(target.line_id)
+        try:
+            check_target(target)
+            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
+                slots = claimed.setdefault(target.interface, {})
+                conflict = _occupied(target, config, restored, slots)
+                if conflict is not None:
+                    raise conflict
+                for family in _wanted(target)[0]:
+                    for direction in DIRECTIONS:
+                        slots[(family, direction)] = target.line_id
+            commands = render_line(action, target, found)
+        except DriverError as refusal:
+            plans.append(LinePlan(target, action, refusal=refusal))
+            continue
+        if action is Action.RESTORE:
+            restored.add(target.line_id)
+        plans.append(LinePlan(target, action, tuple(commands)))
+    return tuple(plans)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the device's answers
+
+_CARET = re.compile(r"^\s*\^\s*$")
+_QUIET = re.compile(r"^\s*$|^\[edit.*\]$|^# commit confirmed will be rolled back|^warning:", re.I)
+
+
+def problems_in(answer: str) -> list[str]:
+    """What the device objected to in its answer to one command (its echo excluded).
+
+    A configuration command that works prints nothing; anything but a blank line, the `[edit]`
+    banner, the confirmed-commit reminder or a warning is the device refusing it.
+    """
+    lines = answer.replace("\r", "").split("\n")[1:]
+    return [line.strip() for line in lines if not _QUIET.match(line) and not _CARET.match(line)]
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# The session
+
+
+class JuniperJunosDriver(Driver):
+    """One Junos router over SSH through netmiko (wrapped, not subclassed).
+
+    `confirm_minutes` (or `credentials.extra["confirm_minutes"]`) is the rollback window of a
+    cutting commit; `commit_timeout` how long a commit may take to answer.
+
+    `after_commit_confirmed` is a test seam: called once the device has accepted `commit
+    confirmed` and before read-back, it stands for the controller dying at that instant (a
+    hook that raises a BaseException leaves the session dropped and the commit unconfirmed).
+    """
+
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(
+        self,
+        name: str,
+        credentials: Credentials,
+        *,
+        confirm_minutes: int | None = None,
+        commit_timeout: float | None = None,
+        after_commit_confirmed: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name, credentials)
+        extra = credentials.extra
+        minutes = (
+            confirm_minutes
+            if confirm_minutes is not None
+            else int(extra.get("confirm_minutes", CONFIRM_MINUTES))
+        )
+        if not 1 <= minutes <= 65535:
+            raise ValueError(f"confirm_minutes must be 1..65535, got {minutes}")
+        self.confirm_minutes = minutes
+        self.commit_timeout = (
+            commit_timeout
+            if commit_timeout is not None
+            else float(extra.get("commit_timeout", max(credentials.timeout, COMMIT_TIMEOUT_FLOOR)))
+        )
+        self.after_commit_confirmed = after_commit_confirmed
+        self._connection: Any = None
+        self._prompt: re.Pattern[str] | None = None
+
+    # -- session lifecycle; netmiko's errors become the project's here -----------------------
+
+    @property
+    def _where(self) -> str:
+        return f"{self.name} ({self.credentials.host}:{self.credentials.port})"
+
+    def open(self) -> None:
+        if self._connection is not None:
+            return
+        creds = self.credentials
+        try:
+            connection = ConnectHandler(
+                device_type=PLATFORM,
+                host=creds.host,
+                port=creds.port,
+                username=creds.username,
+                password=creds.password,
+                fast_cli=True,
+                conn_timeout=creds.timeout,
+                auth_timeout=creds.timeout,
+                banner_timeout=creds.timeout,
+                timeout=creds.timeout,
+                use_keys=False,
+                allow_agent=False,
+            )
+        except NetmikoAuthenticationException as exc:
+            raise AuthFailed(f"{self._where}: login refused") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            raise Unreachable(f"{self._where}: cannot open an SSH session: {_first(exc)}") from exc
+        except (OSError, EOFError, ValueError) as exc:
+            # netmiko raises ValueError when what answers is not a Junos prompt
+            raise Unreachable(f"{self._where}: cannot connect: {_first(exc)}") from exc
+        base = re.escape(connection.base_prompt)
+        # A prompt starts a line: every line of `display set` starts with `set`, so no
+        # configuration text can pass for one. The question is Junos asking before it exits.
+        self._prompt = re.compile(rf"(?m)(?:^{base}(?P<mode>[>#]) |\[yes,no\] \(yes\) )")
+        self._connection = connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.disconnect()
+            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
+                pass
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        """The open connection (opened here, and closed after, if it was not already).
+
+        An interruption that is not a device error (the process being stopped) drops the
+        session as it is: what the device does then is what it does for a dead controller.
+        """
+        opened_here = self._connection is None
+        self.open()
+        try:
+            yield self._connection
+        except Exception:
+            if opened_here:
+                self.close()
+            raise
+        except BaseException:
+            if opened_here:
+                self._drop()
+            raise
+        if opened_here:
+            self.close()
+
+    @contextmanager
+    def _exchange(self, what: str) -> Iterator[None]:
+        """Translate errors of one exchange on an open session; a broken session is dropped."""
+        try:
+            yield
+        except ReadTimeout as exc:
+            alive = self._alive()
+            self._drop()
+            if alive:
+                raise Timeout(f"{self._where}: no answer to {what}") from exc
+            raise Unreachable(f"{self._where}: session closed during {what}") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            self._drop()
+            raise Unreachable(f"{self._where}: session lost during {what}: {_first(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            self._drop()
+            raise Unreachable(f"{self._where}: session lost during {what}: {exc}") from exc
+
+    def _alive(self) -> bool:
+        channel = getattr(self._connection, "remote_conn", None)
+        transport = getattr(channel, "transport", None)
+        return bool(
+            channel is not None
+            and not channel.closed
+            and not channel.eof_received
+            and transport is not None
+            and transport.is_active()
+        )
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            _discard(connection)
+
+    # -- device exchanges ------------------------------------------------------------------
+
+    def _converse(
+        self, commands: Sequence[str], what: str, timeout: float | None = None
+    ) -> list[str]:
+        """Write commands at once; each one's answer (its echo, then its output), read until
+        the device has printed one prompt per command. No timing: prompts end every read.
+
+        The answers start at the echo of the first command, so a prompt left over from the
+        session's set-up cannot be mistaken for one of them.
+        """
+        if self._connection is None or self._prompt is None:
+            raise Unreachable(f"{self._where}: no session")
+        connection, prompt = self._connection, self._prompt
+        first = re.compile(rf"(?m)(?:^|[>#] ){re.escape(commands[0])}[ \t]*\r?$")
+
+        def answers(text: str) -> list[str] | None:
+            start = first.search(text)
+            if start is None:
+                return None
+            parts = prompt.split(text[start.start() :])
+            # split() puts each prompt's `mode` group between the parts
+            found = parts[0::2]
+            return found[: len(commands)] if len(found) > len(commands) else None
+
+        partial: list[str] = []
+        try:
+            with self._exchange(what):
+                connection.write_channel("".join(connection.normalize_cmd(c) for c in commands))
+                text = self._read_until(lambda t: answers(t) is not None, partial, timeout)
+        except DriverError as exc:
+            exc.output = "".join(partial) + exc.output
+            raise
+        found = answers(text)
+        assert found is not None
+        return found
+
+    def _read_until(
+        self, done: Callable[[str], bool], partial: list[str], timeout: float | None
+    ) -> str:
+        """Read the device's answer until `done(answer)`, or the timeout passes.
+
+        netmiko's reads poll every 10 ms and go on polling a closed channel until their
+        timeout; this one notices at once. A partial answer is left in `partial`.
+        """
+        limit = self.credentials.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        pause = POLL_SECONDS[0]
+        text = ""
+        try:
+            while True:
+                chunk = self._connection.read_channel()
+                if chunk:
+                    text += chunk
+                    if done(text):
+                        return text
+                    pause = POLL_SECONDS[0]
+                elif not self._alive():
+                    raise ReadException("session closed by the device")
+                else:
+                    # back off while the device is silent: many sessions run in parallel
+                    pause = min(pause * 2, POLL_SECONDS[1])
+                if time.monotonic() > deadline:
+                    raise ReadTimeout(f"no complete answer in {limit} s")
+                time.sleep(pause)
+        except (ReadException, ReadTimeout):
+            partial.append(text)
+            raise
+
+    def _read_state(self, in_config: bool) -> tuple[ParsedConfig, CommitStatus, str]:
+        """The committed configuration and the state of the latest commit, in one exchange."""
+        run = "run " if in_config else ""
+        commits, config = self._converse(
+            [f"{run}show system commit", f"{run}show configuration | display set"],
+            "show configuration",
+        )
+        return parse_display_set(config), parse_commit_status(commits), config
+
+    def _push(self, commands: Sequence[str], transcript: list[str]) -> list[str]:
+        """Config commands in windows of `PUSH_WINDOW`, each window written at once and read
+        until the device has printed one prompt per command; each command's answer."""
+        answers: list[str] = []
+        for start in range(0, len(commands), PUSH_WINDOW):
+            window = commands[start : start + PUSH_WINDOW]
+            try:
+                found = self._converse(window, "configuration commands")
+            except DriverError as exc:
+                transcript.append(exc.output)
+                exc.output = ""
+                raise
+            transcript.extend(found)
+            answers.extend(found)
+        return answers
+
+    def _command(
+        self, command: str, sent: list[str], transcript: list[str], timeout: float | None = None
+    ) -> str:
+        sent.append(command)
+        try:
+            (answer,) = self._converse([command], repr(command), timeout)
+        except DriverError as exc:
+            transcript.append(exc.output)
+            exc.output = ""
+            raise
+        transcript.append(answer)
+        return answer
+
+    def _leave_config(self, sent: list[str], transcript: list[str]) -> None:
+        answer = self._command("exit configuration-mode", sent, transcript)
+        if "[yes,no]" in answer:
+            # uncommitted changes are left only if a rollback failed: never keep them
+            self._command("yes", sent, transcript)
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def read(self) -> ParsedConfig:
+        """Owned lines by id; the answer also carries every filter bound on every unit."""
+        with self._session():
+            return self._read_state(in_config=False)[0]
+
+    def facts(self) -> DeviceFacts:
+        """Interfaces with their addresses, and static routes, from the configuration."""
+        with self._session():
+            return parse_facts(self._read_state(in_config=False)[2])
+
+    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
+        """All line commands for the batch, restores first; refused lines contribute none.
+
+        Pass what `read()` returned: it also knows the foreign filters a cut must not replace.
+        Raises InvalidIdentifier if any target fails validation, before rendering anything.
+        """
+        for target in (*batch.restores, *batch.cuts):
+            check_target(target)
+        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """The one place a device error becomes a result."""
+        if not len(batch):
+            return BatchResult(self.name, ())
+        plans: tuple[LinePlan, ...] = ()
+        sent: list[str] = []
+        transcript: list[str] = []
+        try:
+            with self._session():
+                before, status, _ = self._read_state(in_config=False)
+                self._refuse_foreign_pending(status)
+                plans = plan_batch(batch, before)
+                if not any(plan.commands for plan in plans) and not status.pending:
+                    outcomes = tuple(_outcome(plan, before, None) for plan in plans)
+                    return BatchResult(self.name, outcomes)
+                return self._change(batch, sent, transcript)
+        except DriverError as exc:
+            return BatchResult(
+                device=self.name,
+                outcomes=_unknown_outcomes(batch, plans, exc),
+                commands=tuple(sent),
+                device_output="".join(transcript) + exc.output,
+                error=exc,
+            )
+
+    def _refuse_foreign_pending(self, status: CommitStatus) -> None:
+        if status.pending and not status.ours:
+            raise ConfigurationBusy(
+                f"{self._where}: a confirmed commit by {status.by or 'someone else'} awaits "
+                f"confirmation (rollback in {status.minutes_left} min); not building on it"
+            )
+
+    def _change(self, batch: Batch, sent: list[str], transcript: list[str]) -> BatchResult:
+        """Lock, read again under the lock, push, commit, read back, confirm or roll back."""
+        answer = self._command("configure exclusive", sent, transcript)
+        if not self._in_config(answer):
+            refused = problems_in(answer) or ["configure exclusive refused"]
+            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", answer)
+        locked, status, _ = self._read_state(in_config=True)
+        if status.pending and not status.ours:
+            self._leave_config(sent, transcript)
+            self._refuse_foreign_pending(status)
+        plans = plan_batch(batch, locked)
+        line_commands = [c for plan in plans for c in plan.commands]
+        rejections: dict[int, str] = {}
+        error: DriverError | None = None
+        # an unconfirmed commit of an interrupted earlier pass is ours to confirm or undo
+        unconfirmed = status.pending
+        after = locked
+        if line_commands:
+            answers = self._push(line_commands, transcript)
+            sent.extend(line_commands)
+            rejections, error = _rejections(plans, line_commands, answers)
+            cutting = any(plan.action is Action.CUT and plan.commands for plan in plans)
+            commit = f'commit comment "{COMMIT_COMMENT}"'
+            if cutting:
+                commit = f'commit confirmed {self.confirm_minutes} comment "{COMMIT_COMMENT}"'
+            answer = self._command(commit, sent, transcript, self.commit_timeout)
+            if "commit complete" not in answer:
+                return self._commit_refused(plans, commit, answer, sent, transcript)
+            unconfirmed = cutting
+            if cutting and self.after_commit_confirmed is not None:
+                self.after_commit_confirmed()
+            after = self._read_state(in_config=True)[0]
+        outcomes = [_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans)]
+        if unconfirmed:
+            failed = [
+                o
+                for i, (o, plan) in enumerate(zip(outcomes, plans, strict=True))
+                if not o.verified and plan.refusal is None and i not in rejections
+            ]
+            if failed:
+                after, error = self._roll_back(failed, sent, transcript)
+                outcomes = [_outcome(p, after, rejections.get(i)) for i, p in enumerate(plans)]
+            else:
+                confirm = f'commit comment "{COMMIT_COMMENT}"'
+                answer = self._command(confirm, sent, transcript, self.commit_timeout)
+                if "commit complete" not in answer:
+                    refused = " / ".join(problems_in(answer)) or "no 'commit complete'"
+                    error = Rejected(
+                        f"device refused the confirming commit: {refused}; the change rolls "
+                        f"back by itself within {self.confirm_minutes} min",
+                        answer,
+                    )
+                    outcomes = [_unconfirmed(o, error) for o in outcomes]
+        self._leave_config(sent, transcript)
+        return BatchResult(self.name, tuple(outcomes), tuple(sent), "".join(transcript), error)
+
+    def _in_config(self, answer: str) -> bool:
+        return "Entering configuration mode" in answer and "[edit]" in answer
+
+    def _commit_refused(
+        self,
+        plans: Sequence[LinePlan],
+        commit: str,
+        answer: str,
+        sent: list[str],
+        transcript: list[str],
+    ) -> BatchResult:
+        """The commit failed: discard the candidate, leave, and report what is committed."""
+        refused = " / ".join(problems_in(answer)) or "no 'commit complete'"
+        error = Rejected(f"device refused {commit!r}: {refused}", answer)
+        self._command("rollback 0", sent, transcript)
+        self._leave_config(sent, transcript)
+        after = self._read_state(in_config=False)[0]
+        outcomes = tuple(_outcome(plan, after, f"commit refused: {refused}") for plan in plans)
+        return BatchResult(self.name, outcomes, tuple(sent), "".join(transcript), error)
+
+    def _roll_back(
+        self, failed: Sequence[LineOutcome], sent: list[str], transcript: list[str]
+    ) -> tuple[ParsedConfig, VerifyFailed]:
+        """Read-back does not show what was sent: go back to the configuration before this
+        commit at once, rather than leave it to the confirm timer.
+
+        The `commit` that makes the rollback take effect also confirms whatever the candidate
+        holds, so it is sent only once `rollback 1` has loaded; otherwise the confirm timer
+        undoes the change.
+        """
+        lines = ", ".join(str(o.line_id) for o in failed)
+        problem = f"{self._where}: read-back after commit confirmed did not show line(s) {lines}"
+        loaded = self._command("rollback 1", sent, transcript)
+        if "load complete" not in loaded:
+            self._command("rollback 0", sent, transcript)
+            undo = f"rollback 1 refused; it rolls back by itself within {self.confirm_minutes} min"
+        else:
+            commit = f'commit comment "{COMMIT_COMMENT}"'
+            answer = self._command(commit, sent, transcript, self.commit_timeout)
+            undo = "the commit was rolled back (rollback 1)"
+            if "commit complete" not in answer:
+                self._command("rollback 0", sent, transcript)
+                undo = (
+                    "rolling back was refused; it rolls back by itself within "
+                    f"{self.confirm_minutes} min"
+                )
+        after = self._read_state(in_config=True)[0]
+        return after, VerifyFailed(f"{problem} as sent; {undo}")
+
+
+def _rejections(
+    plans: Sequence[LinePlan], commands: Sequence[str], answers: Sequence[str]
+) -> tuple[dict[int, str], Rejected | None]:
+    """Which plan each refused command belongs to, and the batch's Rejected error if any."""
+    owner: list[int] = []
+    for index, plan in enumerate(plans):
+        owner.extend([index] * len(plan.commands))
+    by_plan: dict[int, str] = {}
+    messages: list[str] = []
+    for position, (command, answer) in enumerate(zip(commands, answers, strict=True)):
+        problems = problems_in(answer)
+        if not problems:
+            continue
+        message = f"device rejected {command!r}: {' / '.join(problems)}"
+        messages.append(message)
+        by_plan.setdefault(owner[position], message)
+    if not messages:
+        return by_plan, None
+    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+    return by_plan, Rejected(messages[0] + more, output="".join(answers))
+
+
+def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
+    state = observed_state(after, plan.target)
+    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    verified = plan.refusal is None and state is wanted
+    error: str | None = None
+    if plan.refusal is not None:
+        error = _describe(plan.refusal)
+    elif not verified:
+        error = (
+            f"Rejected: {rejection}"
+            if rejection
+            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
+            f"expected {wanted}"
+        )
+    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
+
+
+def _unconfirmed(outcome: LineOutcome, error: DriverError) -> LineOutcome:
+    return LineOutcome(
+        outcome.line_id,
+        outcome.action,
+        outcome.commands,
+        outcome.state_after,
+        False,
+        outcome.error or _describe(error),
+    )
+
+
+def _unknown_outcomes(
+    batch: Batch, plans: Sequence[LinePlan], error: DriverError
+) -> tuple[LineOutcome, ...]:
+    """Every line UNKNOWN: the session failed before the device could be read back."""
+    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    return tuple(
+        LineOutcome(
+            target.line_id,
+            action,
+            commands.get((action, target.line_id), ()),
+            LineState.UNKNOWN,
+            False,
+            _describe(error),
+        )
+        for action, target in work
+    )
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _discard(connection: Any) -> None:
+    """Drop a session without the polite exit: after a failure the device may not answer."""
+    try:
+        connection.paramiko_cleanup()
+    except Exception:  # noqa: BLE001 - best effort on an already broken session
+        pass
