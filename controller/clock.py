@@ -45,7 +45,10 @@ def as_utc(instant: datetime) -> datetime:
     """Refuse naive datetimes: a time without a zone is ambiguous evidence."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"{instant.isoformat()} has no UTC offset; give one, e.g. +08:00")
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{instant.isoformat()} is out of the range of dates") from None
 
 
 def parse_instant(text: str) -> datetime:
