@@ -731,10 +731,15 @@ class AristaEosDriver(Driver):
 
     def _clear_sessions(self) -> None:
         """Abort our own sessions a crashed pass left pending (an unconfirmed commit among them
-        reverts now rather than at its timer); refuse to go on while another client's is."""
+        reverts now rather than at its timer); refuse to go on while another client's is.
+
+        A session named with our prefix is ours to abort because one device gets one pass at a
+        time (the reconciler claims a device's batch before it connects)."""
         what = "show configuration sessions detail"
         answer = self._call(what, self._device.cli, [what], encoding="json")
-        sessions = answer[what].get("sessions", {})
+        sessions = (answer.get(what) or {}).get("sessions") if isinstance(answer, dict) else None
+        if not isinstance(sessions, dict):
+            raise Unreachable(f"{self.where}: unexpected answer to {what}: {answer!r:.200}")
         foreign = []
         for name, session in sessions.items():
             state = session.get("state", "")
@@ -768,8 +773,7 @@ class AristaEosDriver(Driver):
             if not lines:
                 return refused, None
             session = f"{SESSION_PREFIX}{secrets.token_hex(6)}"
-            if not progress.sent:
-                progress.sent += [f"configure session {session}", *lines, "end"]
+            progress.sent += [f"configure session {session}", *lines, "end"]
             self._device.config_session = session
             try:
                 self._device.load_merge_candidate(config="\n".join(lines))
@@ -779,6 +783,7 @@ class AristaEosDriver(Driver):
                 position = refusal.index - 2 if refusal else -1  # after enable, configure session
                 if refusal is None or not 0 <= position < len(lines):
                     raise translate(exc, self.where, "loading the configure session") from exc
+                progress.sent.append(f"configure session {session} abort")  # napalm's discard
                 progress.output.append(refusal.text)
                 message = f"switch refused {refusal.command!r}: {' '.join(refusal.errors)}"
                 refused[owners[position]] = message.strip()
@@ -880,10 +885,16 @@ class AristaEosDriver(Driver):
                 try:
                     self._device.confirm_commit()
                 except CommitError as exc:
-                    # the timer ran out first: the switch has already reverted the change
+                    # napalm found no pending commit: the timer ran out, or has under half a
+                    # second left; abort so the switch reverts now, not just after we read
                     error = Timeout(f"{self.where}: commit timer expired before confirmation")
                     progress.output.append(str(exc))
-                    self._device.config_session = None
+                    progress.sent.append(f"configure session {session} abort")
+                    self._device.config_session = session
+                    try:
+                        self._call("abort", self._device.discard_config)
+                    except DriverError:
+                        self._device.config_session = None  # already gone with its timer
                     after = self._read_config()
                 except Exception as exc:  # noqa: BLE001 - translated, never swallowed
                     raise translate(exc, self.where, "confirming the commit") from exc

@@ -596,3 +596,27 @@ def test_a_mixed_city_runs_ios_and_eos_side_by_side() -> None:
         assert "   ip access-group MGMT-ACCESS in" in config
         assert "   ip access-group CURFEW-L5 in" in config
         assert "description line R2-L1" in config
+
+
+def test_a_refused_line_is_left_out_and_the_rest_loaded_again_in_a_new_session(lab: Lab) -> None:
+    router = lab.router("R1")
+    lab.set_fault("R1", reject=(r"^ipv6 access-group CURFEW6-L42 out",))
+    l43 = LineTarget(43, "Ethernet3", (ip_network("198.18.2.0/24"),))
+
+    result = driver(lab).apply(Batch(cuts=(L42, l43)))
+
+    sessions = [c for c in result.commands if c.startswith("configure session ")]
+    first, second = (c.split()[2] for c in sessions if len(c.split()) == 3)
+    assert sessions == [
+        f"configure session {first}",
+        f"configure session {first} abort",
+        f"configure session {second}",
+        f"configure session {second} commit timer 00:01:00",
+        f"configure session {second} commit",
+    ]
+    assert result.commands.count("ipv6 access-group CURFEW6-L42 out") == 1, "sent once, refused"
+    assert [o.verified for o in result.outcomes] == [False, True]
+    assert "Invalid input" in result.device_output
+    config = router.running_config()
+    assert "CURFEW-L43" in config and "CURFEW-L42" not in config
+    assert router.sessions.keys() == {second}, "only the committed session is remembered"
