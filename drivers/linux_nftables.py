@@ -1,5 +1,6 @@
-"""Linux router with nftables: a cut is four drop rules per prefix pair in one owned table,
-`table inet curfew`, each rule tagged `comment "CURFEW-L<id>"`; a restore deletes exactly them.
+"""Linux router with nftables: a cut is two drop rules per venue prefix (from it on the way in,
+to it on the way out) in one owned table, `table inet curfew`, each rule tagged
+`comment "CURFEW-L<id>"`; a restore deletes exactly those rules, by handle.
 
 Why only a `forward` chain: a venue's internet traffic crosses the router, it is never
 addressed to it, so the forward hook sees every packet of a cut line in both directions (after

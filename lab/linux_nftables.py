@@ -298,7 +298,10 @@ class NftShell:
         if not words:
             return "usage: sudo -n command\n"
         if words[0] == "ip" and _IP_READ.fullmatch(" ".join(words)) and not heredoc:
-            done = self.router.ip(words[1:])
+            try:
+                done = self.router.ip(words[1:])
+            except subprocess.TimeoutExpired:
+                return "ip: no answer\n"
             return done.stdout + done.stderr
         if words[0] != "nft":
             return f"-bash: {words[0]}: command not found\n"
