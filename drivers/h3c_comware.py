@@ -252,8 +252,9 @@ def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
     return set(denies) == expected
 
 
+# `acl number N [name X]` is how early Comware 7 releases print a numbered ACL
 _HEADER_RE = re.compile(
-    r"acl(?: (ipv6))? (advanced|basic|mac|user-defined)(?: (\d+))?(?: name (\S+))?(.*)"
+    r"acl(?: (ipv6))? (advanced|basic|number|mac|user-defined)(?: (\d+))?(?: name (\S+))?(.*)"
 )
 _INTERFACE_RE = re.compile(r"interface (\S+)")
 _FILTER_RE = re.compile(
@@ -263,7 +264,7 @@ _FILTER_RE = re.compile(
 
 @dataclass(frozen=True)
 class _Header:
-    """An IPv4 or IPv6 ACL header line: `acl [ipv6] advanced|basic [N] [name X] [more]`."""
+    """An IPv4 or IPv6 ACL header line: `acl [ipv6] advanced|basic|number [N] [name X] ...`."""
 
     family: Family
     name: str | None

@@ -306,6 +306,7 @@ def test_two_cuts_on_one_interface_in_one_batch_refuse_the_second() -> None:
         "acl advanced name curfew-l42",  # Comware names are case-insensitive
         "acl advanced 3001 name CURFEW-L42",  # a numbered ACL carrying our name
         "acl basic name CURFEW-L42",  # basic and advanced IPv4 ACLs share one name space
+        "acl number 3001 name CURFEW-L42",  # the spelling of early Comware 7 releases
     ],
 )
 def test_an_acl_answering_to_our_name_is_never_edited(header: str) -> None:
