@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
 from api.text import table
+from api.venues_cli import venues_app
 from controller.clock import SystemClock, parse_instant
 from controller.inventory import InventoryError, import_file
 from controller.reconciler import PassReport, Reconciler
@@ -46,6 +47,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(
     reports_app, name="report", help="Auditors' reports: timelines, violations, compliance."
 )
+app.add_typer(venues_app, name="venues")
 
 DatabaseOpt = Annotated[
     str | None,
@@ -167,6 +169,34 @@ def inventory_import(
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing new"
     updated = ", ".join(f"{n} {k}" for k, n in report.updated.items())
     typer.echo(f"imported {file}: created {created}" + (f"; updated {updated}" if updated else ""))
+
+
+@inventory_app.command("verify")
+def inventory_verify(
+    device: Annotated[
+        list[str] | None, typer.Option(help="only this device (repeatable); default: all")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Check every line against its device; a mismatch blocks cuts on that line until fixed."""
+    from controller.reconciler import connect_driver
+    from controller.verification import verify_inventory
+
+    settings, store = open_store(database_url)
+    checks = verify_inventory(
+        store, connect_driver, device, settings.device_timeout, settings.device_workers
+    )
+    rows = [
+        (c.device, c.line, c.interface,
+         "ok" if c.ok else "unchecked" if c.ok is None else "BLOCKED", "; ".join(c.problems))
+        for c in checks
+    ]  # fmt: skip
+    typer.echo(table(("device", "line", "interface", "result", "problems"), rows))
+    blocked = sum(1 for c in checks if c.ok is False)
+    unchecked = sum(1 for c in checks if c.ok is None)
+    typer.echo(f"{len(checks)} lines: {blocked} blocked, {unchecked} not checked")
+    if blocked or unchecked:
+        raise typer.Exit(1)
 
 
 # -- passes --------------------------------------------------------------------------------

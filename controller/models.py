@@ -86,6 +86,10 @@ class Line(SQLModel, table=True):
     device_id: int = Field(foreign_key="devices.id", index=True)
     interface: str
     prefixes_json: str = "[]"
+    # why cuts are refused on this line (inventory does not match the device), set by
+    # `curfew inventory verify` and cleared by a verification that passes
+    blocked: str | None = None
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def prefixes(self) -> tuple[IPv4Network | IPv6Network, ...]:

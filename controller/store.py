@@ -241,7 +241,11 @@ class Store:
         refs, targets = [], {}
         for line in lines:
             assert line.id is not None
-            refs.append(LineRef(line.id, line.venue_id, line.device_id, venues[line.venue_id].zone))
+            refs.append(
+                LineRef(
+                    line.id, line.venue_id, line.device_id, venues[line.venue_id].zone, line.blocked
+                )
+            )
             targets[line.id] = LineTarget(line.id, line.interface, line.prefixes)
         return Snapshot(
             orders=tuple(

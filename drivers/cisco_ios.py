@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import (
+    IPv4Interface,
+    IPv4Network,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
+)
 from typing import Any, ClassVar
 
 import paramiko
@@ -33,6 +41,7 @@ from drivers.base import (
     Batch,
     BatchResult,
     Credentials,
+    DeviceFacts,
     Driver,
     DriverError,
     InvalidIdentifier,
@@ -315,6 +324,48 @@ def parse_running_config(text: str) -> ParsedConfig:
 
 # --------------------------------------------------------------------------------------------
 # What render sends
+
+
+def parse_facts(text: str) -> DeviceFacts:
+    """Interfaces and their addresses (connected routes) and static routes out of an
+    interface (`ip route P M IFACE [...]`, `ipv6 route P/L IFACE [...]`)."""
+    interfaces: dict[str, list[IPv4Interface | IPv6Interface]] = {}
+    routes: dict[Prefix, str] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        words = raw.split()
+        if not words:
+            continue
+        if not raw[0].isspace():
+            current = None
+            if words[0] == "interface" and len(words) == 2:
+                current = words[1]
+                interfaces.setdefault(current, [])
+            elif words[:2] == ["ip", "route"] and len(words) >= 5:
+                try:
+                    routes[ip_network(f"{words[2]}/{words[3]}")] = words[4]
+                except ValueError:
+                    continue
+            elif words[:2] == ["ipv6", "route"] and len(words) >= 4:
+                try:
+                    routes[ip_network(words[2])] = words[3]
+                except ValueError:
+                    continue
+            continue
+        if current is None:
+            continue
+        try:
+            if words[:2] == ["ip", "address"] and len(words) >= 4:
+                interfaces[current].append(ip_interface(f"{words[2]}/{words[3]}"))
+            elif words[:2] == ["ipv6", "address"] and len(words) >= 3 and "/" in words[2]:
+                interfaces[current].append(ip_interface(words[2]))
+        except ValueError:
+            continue
+    # a route "out of" an address is a next hop, not an interface: keep interface routes only
+    return DeviceFacts(
+        {name: tuple(addresses) for name, addresses in interfaces.items()},
+        {prefix: via for prefix, via in routes.items() if via in interfaces},
+    )
 
 
 def check_target(target: LineTarget) -> None:
@@ -626,6 +677,9 @@ class CiscoIosDriver(Driver):
     # -- device exchanges ------------------------------------------------------------------
 
     def _read_config(self) -> ParsedConfig:
+        return parse_running_config(self._read_config_text())
+
+    def _read_config_text(self) -> str:
         connection = self._connection
         # the trailing `end`, then the exec prompt: a hostname or a description that contains
         # the prompt's text cannot end the read early
@@ -633,8 +687,7 @@ class CiscoIosDriver(Driver):
         answer: list[str] = []
         with self._exchange("show running-config"):
             connection.write_channel(connection.normalize_cmd("show running-config"))
-            text = self._read_until(lambda text: finished.search(text) is not None, answer)
-        return parse_running_config(text)
+            return self._read_until(lambda text: finished.search(text) is not None, answer)
 
     def _push(self, commands: Sequence[str]) -> str:
         """Send config commands (`configure terminal` ... `end` included); the device's answer.
@@ -690,6 +743,11 @@ class CiscoIosDriver(Driver):
             raise
 
     # -- the contract ----------------------------------------------------------------------
+
+    def facts(self) -> DeviceFacts:
+        """Interfaces with their addresses, and static routes, from the running config."""
+        with self._session():
+            return parse_facts(self._read_config_text())
 
     def read(self) -> ParsedConfig:
         """Owned lines by id; the answer also carries every filter bound per interface."""
