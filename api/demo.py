@@ -1,7 +1,8 @@
 """`curfew demo`: one night in a small city, on lab routers and a simulated clock.
 
-Three routers, twelve venues: curfew orders, disconnect orders, one curfew order revoked at
-02:00 and one that starts at 03:00. The night runs from 23:59 to 08:01 Shanghai time through
+A mixed-vendor city: one router each of Cisco IOS, Huawei VRP, H3C Comware, Juniper Junos and
+Arista EOS (NAPALM), fifteen venues: curfew orders, disconnect orders, one curfew order revoked
+at 02:00 and one that starts at 03:00. The night runs from 23:59 to 08:01 Shanghai time through
 the real reconciler, drivers and SSH; afterwards every expected cut and restore is checked in
 the change log and every router is read back. Exit status 0 only if all of it holds.
 """
@@ -28,6 +29,8 @@ from lab.topology import Lab, city
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)  # the midnight the demo night turns on
+# one router of each access platform a carrier runs, each with three venue lines
+DEMO_PLATFORMS = ("cisco_ios", "huawei_vrp", "h3c_comware", "juniper_junos", "arista_eos")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ def at_hour(hour: float) -> datetime:
 
 def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> int:
     started = wallclock.monotonic()
-    specs, inventory = city(devices=3, lines_per_device=4)
+    specs, inventory = city(
+        devices=len(DEMO_PLATFORMS), lines_per_device=3, platforms=DEMO_PLATFORMS
+    )
     with tempfile.TemporaryDirectory(prefix="curfew-demo-") as tmp, Lab(specs) as lab:
         clock = SimulatedClock(at_hour(-2))
         store = Store.open(f"sqlite:///{Path(tmp) / 'demo.db'}", clock=clock)
@@ -81,7 +86,12 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
 
 
 def _orders(store: Store, clock: SimulatedClock) -> tuple[list[Expectation], list]:
+    # three venues per router, in router order: spread the orders over every router
     venues = [v.name for v in store.venues()]
+    per_router = [venues[i : i + 3] for i in range(0, len(venues), 3)]
+    curfews = [router[0] for router in per_router]
+    disconnects = [per_router[0][1], per_router[-2][1]]
+    revoked_venue, late_venue = per_router[-1][1], per_router[len(per_router) // 2][1]
     expectations: list[Expectation] = []
 
     def order(venue: str, kind: str, start: datetime, reason: str, basis: str) -> int:
@@ -94,22 +104,20 @@ def _orders(store: Store, clock: SimulatedClock) -> tuple[list[Expectation], lis
         return created.id
 
     week_ago = at_hour(-24 * 7)
-    for index, venue in enumerate(venues[:5]):
+    for index, venue in enumerate(curfews):
         order(venue, "curfew", week_ago, "after_hours", f"临文执发〔2026〕{index + 1}号")
         expectations += [
             Expectation(venue, "cut", at_hour(0)),
             Expectation(venue, "restore", at_hour(8)),
         ]
-    for index, venue in enumerate(venues[5:7]):
+    for index, venue in enumerate(disconnects):
         order(venue, "disconnect", week_ago, "unlicensed", f"临文执发〔2026〕{index + 11}号")
         expectations.append(Expectation(venue, "cut", at_hour(-1 / 60)))
-    revoked_venue = venues[7]
     revoked = order(revoked_venue, "curfew", week_ago, "after_hours", "临文执发〔2026〕21号")
     expectations += [
         Expectation(revoked_venue, "cut", at_hour(0)),
         Expectation(revoked_venue, "restore", at_hour(2)),
     ]
-    late_venue = venues[8]
     order(late_venue, "curfew", at_hour(3), "minors_admitted", "临文执发〔2026〕22号")
     expectations += [
         Expectation(late_venue, "cut", at_hour(3)),
@@ -126,6 +134,7 @@ def _night_table(store: Store) -> str:
     lines = {ln.id: ln for ln in store.lines()}
     venues = {v.id: v.name for v in store.venues()}
     devices = {d.id: d.name for d in store.devices()}
+    platforms = {d.id: d.platform for d in store.devices()}
     rows = []
     for change in store.changes(ChangeFilter(kinds=("outcome", "admin"))):
         local = change.at.astimezone(SHANGHAI).strftime("%m-%d %H:%M:%S")
@@ -140,7 +149,7 @@ def _night_table(store: Store) -> str:
         rows.append(
             (
                 local,
-                devices[change.device_id or 0],
+                f"{devices[change.device_id or 0]} ({platforms[change.device_id or 0]})",
                 line.name,
                 venues[line.venue_id],
                 change.action,

@@ -23,6 +23,8 @@ def test_demo_prints_the_night_and_exits_zero():
     assert "order revoked" in result.stdout
     assert "verified cut" in result.stdout and "verified open" in result.stdout
     assert "all 16 expected cuts and restores happened and verified" in result.stdout
+    for platform in ("cisco_ios", "huawei_vrp", "h3c_comware", "juniper_junos", "arista_eos"):
+        assert f"({platform})" in result.stdout, f"the demo city runs {platform}"
 
 
 def test_the_demo_check_reports_a_missing_cut(city_store: Store):
