@@ -222,3 +222,45 @@ def test_checkpoints_are_served_over_the_api(audited):
         ).json()
     assert served and {c["public_key"] for c in served} == {audited["public"]}
     assert served[-1]["seq"] == head(audited["db"])
+
+
+def test_checkpoints_are_posted_to_the_webhook(tmp_path, clock):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from controller.audit import record_document, verify_records
+
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        key_file = tmp_path / "k.pem"
+        generate_key(key_file)
+        store = Store.open(f"sqlite:///{tmp_path / 'hook.db'}", clock=clock)
+        store.checkpointer = Checkpointer(
+            load_key(key_file), clock, every=3,
+            webhook=f"http://127.0.0.1:{server.server_address[1]}/checkpoints",
+        )  # fmt: skip
+        for n in range(7):
+            store.log_admin("token_created", "test", detail=f"token {n}")
+        store.checkpoint()
+        records = [record_document(c) for c in store.changes()]
+        store.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert [c["seq"] for c in received] == [3, 6, 7]
+    assert verify_records(records, received).ok
