@@ -34,8 +34,10 @@ class PassScheduler:
         clock: Clock,
         tick: timedelta = timedelta(seconds=60),
         on_pass: Callable[[PassReport], None] | None = None,
+        feeds: Callable[[], bool] | None = None,
     ) -> None:
         self.reconciler = reconciler
+        self.feeds = feeds  # pulls the order feeds that are due; True if an order changed
         self.clock = clock
         self.tick = tick
         self.on_pass = on_pass
@@ -55,6 +57,13 @@ class PassScheduler:
             id="tick",
             name="periodic pass (drift, retries)",
         )
+        if self.feeds is not None:
+            self._scheduler.add_job(
+                self._pull_feeds,
+                IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC),
+                id="feeds",
+                name="pull the order feeds that are due",
+            )
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -65,6 +74,17 @@ class PassScheduler:
         """Reconcile now (e.g. an order was revoked: its line must not wait for 08:00)."""
         if self._scheduler.running:
             self._scheduler.add_job(self._pass, id="requested", replace_existing=True)
+
+    def _pull_feeds(self) -> None:
+        """A feed that changed an order is followed by a pass at once, as an API call is."""
+        assert self.feeds is not None
+        try:
+            changed = self.feeds()
+        except Exception:
+            log.exception("pulling order feeds failed; the next tick tries again")
+            return
+        if changed:
+            self.request_pass()
 
     def _pass(self) -> None:
         with self._lock:  # passes never overlap, whichever job woke them
