@@ -1,0 +1,241 @@
+"""`curfew authority …` and `curfew feed …`: the keys bureaus sign their order feeds with, the
+feeds the scheduler pulls, a pull on demand, and the signing helper a bureau publishes with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.text import table
+from controller import feeds
+from controller.store import NotFound, Store
+
+authority_app = typer.Typer(
+    help="Issuing authorities: the Ed25519 keys that sign their order feeds.",
+    no_args_is_help=True,
+)
+feed_app = typer.Typer(
+    help="Order feeds bureaus publish and the scheduler pulls: add, list, pull, sign.",
+    no_args_is_help=True,
+)
+
+# The same option as api.cli's; declared here because api.cli imports this module to mount it.
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL of the store (default: $CURFEW_DATABASE_URL or sqlite:///./curfew.db)",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    from api.cli import fail  # at call time: api.cli imports this module
+
+    return fail(message)
+
+
+def _store(database_url: str | None) -> Store:
+    from api.cli import open_store
+
+    return open_store(database_url)[1]
+
+
+def _when(instant: datetime | None) -> str:
+    return instant.isoformat(timespec="seconds") if instant is not None else "-"
+
+
+# -- authority keys ------------------------------------------------------------------------
+
+
+@authority_app.command("add-key")
+def authority_add_key(
+    authority: Annotated[str, typer.Option(help="the authority's name")],
+    public_key: Annotated[
+        str, typer.Option(help="its Ed25519 public key (hex, or a file holding it)")
+    ],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Register a bureau's public key: feeds of that authority must be signed with it."""
+    candidate = Path(public_key)
+    value = candidate.read_text(encoding="utf-8").strip() if candidate.is_file() else public_key
+    store = _store(database_url)
+    try:
+        row = feeds.add_key(store, authority, value, actor="cli")
+    except ValueError as exc:  # FeedError is a ValueError, as is a key that is not Ed25519
+        raise _fail(str(exc)) from None
+    typer.echo(f"key {row.id} registered for {authority}: {row.public_key}")
+
+
+@authority_app.command("keys")
+def authority_keys(
+    authority: Annotated[str | None, typer.Option(help="only this authority's keys")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """List registered feed keys."""
+    store = _store(database_url)
+    try:
+        rows = feeds.authority_keys(store, authority)
+    except NotFound as exc:
+        raise _fail(str(exc)) from None
+    names = {a.id: a.name for a in store.authorities()}
+    typer.echo(
+        table(
+            ("id", "authority", "public key", "added", "state"),
+            [
+                (
+                    k.id,
+                    names.get(k.authority_id, k.authority_id),
+                    k.public_key,
+                    _when(k.added_at),
+                    f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active",
+                )
+                for k in rows
+            ],
+        )  # fmt: skip
+    )
+
+
+@authority_app.command("revoke-key")
+def authority_revoke_key(
+    key_id: Annotated[int, typer.Argument(help="the key's id (see `curfew authority keys`)")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Stop accepting feeds signed with this key, at once."""
+    store = _store(database_url)
+    try:
+        row = feeds.revoke_key(store, key_id, actor="cli")
+    except NotFound as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"key {row.id} revoked at {_when(row.revoked_at)}")
+
+
+# -- feeds ---------------------------------------------------------------------------------
+
+
+@feed_app.command("add")
+def feed_add(
+    authority: Annotated[str, typer.Option(help="the authority that publishes the feed")],
+    source: Annotated[str, typer.Option(help="https URL (http only on 127.0.0.1) or file path")],
+    interval: Annotated[
+        int,
+        typer.Option(min=feeds.MIN_INTERVAL, max=feeds.MAX_INTERVAL, help="seconds between pulls"),
+    ] = 300,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Register a feed; the scheduler pulls it every --interval seconds."""
+    store = _store(database_url)
+    try:
+        row = feeds.add_feed(store, authority, source, interval, actor="cli")
+    except feeds.FeedError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"feed {row.id}: {authority} from {row.source}, every {row.interval_seconds} s")
+
+
+@feed_app.command("list")
+def feed_list(database_url: DatabaseOpt = None) -> None:
+    """Feeds, when each was last pulled, the last sequence applied and the last problem."""
+    store = _store(database_url)
+    names = {a.id: a.name for a in store.authorities()}
+    typer.echo(
+        table(
+            ("id", "authority", "source", "every", "last pulled", "sequence", "problem"),
+            [
+                (
+                    f.id,
+                    names.get(f.authority_id, f.authority_id),
+                    f.source,
+                    f"{f.interval_seconds} s",
+                    _when(f.last_pulled_at),
+                    "-" if f.last_sequence is None else f.last_sequence,
+                    f.last_error or "-",
+                )
+                for f in feeds.list_feeds(store)
+            ],
+        )  # fmt: skip
+    )
+
+
+def describe_pull(report: feeds.PullReport) -> list[str]:
+    head = f"feed {report.feed_id} ({report.authority}, {report.source}): "
+    if report.outcome in ("rejected", "failed"):
+        code = f" [{report.code}]" if report.code else ""
+        return [head + f"{report.outcome.upper()}{code}: {report.reason}"]
+    counts = ", ".join(f"{n} {result}" for result, n in sorted(report.counts.items()))
+    head += f"{report.outcome} sequence {report.sequence}"
+    head += f" (published {_when(report.published_at)})"
+    lines = [head + (f": {counts}" if report.outcome == "applied" else "")]
+    for entry in report.entries:
+        if entry.result == "rejected":
+            lines.append(
+                f"  rejected entry {entry.position} {entry.entry_id!r} ({entry.action}): "
+                f"{entry.reason}"
+            )
+        elif entry.result != "unchanged":
+            lines.append(f"  {entry.result} {entry.entry_id!r} as order {entry.order_id}")
+    return lines
+
+
+@feed_app.command("pull")
+def feed_pull(
+    feed: Annotated[
+        int | None, typer.Option("--feed", help="only this feed (default: all)")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Pull now and print what happened; exit 1 if a document or an entry was rejected."""
+    store = _store(database_url)
+    try:
+        reports = [feeds.pull_feed(store, feed)] if feed is not None else feeds.pull_all(store)
+    except NotFound as exc:
+        raise _fail(str(exc)) from None
+    if not reports:
+        typer.echo("no feeds are registered (see `curfew feed add`)")
+    for report in reports:
+        typer.echo("\n".join(describe_pull(report)))
+    if any(r.outcome in ("rejected", "failed") or r.rejected for r in reports):
+        raise typer.Exit(1)
+
+
+@feed_app.command("keygen")
+def feed_keygen(
+    out: Annotated[Path, typer.Option(help="where to write the private key (PEM, mode 0600)")],
+) -> None:
+    """Create a bureau's feed signing key; prints the public key to register."""
+    from controller.audit import generate_key
+
+    try:
+        public = generate_key(out)
+    except OSError as exc:  # FileExistsError included: never overwrite a key
+        raise _fail(str(exc)) from None
+    typer.echo(f"private key: {out}\npublic key:  {public}")
+    typer.echo(f"register it: curfew authority add-key --authority NAME --public-key {public}")
+
+
+@feed_app.command("sign")
+def feed_sign(
+    key: Annotated[Path, typer.Option(help="the bureau's Ed25519 private key (PEM)")],
+    document: Annotated[Path, typer.Option(help="the feed document (JSON) to publish")],
+    out: Annotated[Path, typer.Option(help="where to write the signed feed")],
+) -> None:
+    """Sign a feed document exactly as written and wrap it for publishing."""
+    from controller.audit import load_key
+
+    try:
+        private = load_key(key)
+        text = document.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        checked = feeds.read_document(text)
+    except feeds.FeedRejected as exc:
+        raise _fail(str(exc)) from None
+    out.write_text(feeds.sign_document(private, text), encoding="utf-8")
+    typer.echo(
+        f"signed {document} ({checked.authority}, sequence {checked.sequence}, "
+        f"{len(checked.orders)} entries) into {out}"
+    )
