@@ -107,19 +107,24 @@ class Container(Spec):
     children: tuple[tuple[str, Spec], ...] = ()
     presence: bool = False
     choices: tuple[frozenset[str], ...] = ()
+    _specs: dict[str, Spec] = field(init=False, repr=False)
+    _rank: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_specs", dict(self.children))
+        object.__setattr__(self, "_rank", {k: i for i, (k, _) in enumerate(self.children)})
 
     def spec_of(self, keyword: str) -> Spec:
-        return dict(self.children)[keyword]
+        return self._specs[keyword]
 
     def order(self, keyword: str) -> int:
-        return [k for k, _ in self.children].index(keyword)
+        return self._rank[keyword]
 
     def match(self, text: str) -> str | None:
         """The keyword `text` names, exactly or as a unique abbreviation."""
-        words = [k for k, _ in self.children]
-        if text in words:
+        if text in self._specs:
             return text
-        hits = [w for w in words if w.startswith(text)]
+        hits = [w for w in self._specs if w.startswith(text)]
         return hits[0] if len(hits) == 1 else None
 
 
@@ -403,31 +408,19 @@ class Token:
     position: int  # column where it starts in the line as typed
 
 
+_WORD = re.compile(r'"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"]+)|(?P<open>")')
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def tokenize(line: str) -> list[Token]:
     """Words of a line; a double-quoted string is one word (backslash escapes a quote)."""
     tokens: list[Token] = []
-    i = 0
-    while i < len(line):
-        if line[i].isspace():
-            i += 1
-            continue
-        start = i
-        if line[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while i < len(line) and line[i] != '"':
-                if line[i] == "\\" and i + 1 < len(line):
-                    i += 1
-                chars.append(line[i])
-                i += 1
-            if i >= len(line):
-                raise CliError(start, SYNTAX_ERROR)
-            i += 1
-            tokens.append(Token("".join(chars), start))
-        else:
-            while i < len(line) and not line[i].isspace():
-                i += 1
-            tokens.append(Token(line[start:i], start))
+    for match in _WORD.finditer(line):
+        if match.group("open") is not None:
+            raise CliError(match.start(), SYNTAX_ERROR)
+        quoted = match.group("quoted")
+        text = match.group("bare") if quoted is None else _ESCAPE.sub(r"\1", quoted)
+        tokens.append(Token(text, match.start()))
     return tokens
 
 
