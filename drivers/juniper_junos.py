@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+import select
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,8 +73,8 @@ CONFIRM_MINUTES = 5
 COMMIT_COMMENT = "curfew"
 # Config commands written before waiting for the device to answer them (see `_push`).
 PUSH_WINDOW = 64
-# Shortest and longest pause between two reads of a device's answer.
-POLL_SECONDS = (0.001, 0.02)
+# Longest wait for data before the session's health is looked at again.
+WAKE_SECONDS = 0.05
 # A commit can take far longer than any other answer on a loaded routing engine.
 COMMIT_TIMEOUT_FLOOR = 60.0
 
@@ -842,36 +843,20 @@ class JuniperJunosDriver(Driver):
         self, commands: Sequence[str], what: str, timeout: float | None = None
     ) -> list[str]:
         """Write commands at once; each one's answer (its echo, then its output), read until
-        the device has printed one prompt per command. No timing: prompts end every read.
-
-        The answers start at the echo of the first command, so a prompt left over from the
-        session's set-up cannot be mistaken for one of them.
-        """
+        the device has printed one prompt per command. No timing: prompts end every read."""
         if self._connection is None or self._prompt is None:
             raise Unreachable(f"{self._where}: no session")
-        connection, prompt = self._connection, self._prompt
-        first = re.compile(rf"(?m)(?:^|[>#] ){re.escape(commands[0])}[ \t]*\r?$")
-
-        def answers(text: str) -> list[str] | None:
-            start = first.search(text)
-            if start is None:
-                return None
-            parts = prompt.split(text[start.start() :])
-            # split() puts each prompt's `mode` group between the parts
-            found = parts[0::2]
-            return found[: len(commands)] if len(found) > len(commands) else None
-
+        connection = self._connection
+        scan = _Answers(commands[0], self._prompt, len(commands))
         partial: list[str] = []
         try:
             with self._exchange(what):
                 connection.write_channel("".join(connection.normalize_cmd(c) for c in commands))
-                text = self._read_until(lambda t: answers(t) is not None, partial, timeout)
+                text = self._read_until(scan.complete, partial, timeout)
         except DriverError as exc:
             exc.output = "".join(partial) + exc.output
             raise
-        found = answers(text)
-        assert found is not None
-        return found
+        return scan.split(text)
 
     def _read_until(
         self, done: Callable[[str], bool], partial: list[str], timeout: float | None
@@ -879,11 +864,13 @@ class JuniperJunosDriver(Driver):
         """Read the device's answer until `done(answer)`, or the timeout passes.
 
         netmiko's reads poll every 10 ms and go on polling a closed channel until their
-        timeout; this one notices at once. A partial answer is left in `partial`.
+        timeout; this one sleeps in `select` until the channel has data (paramiko channels
+        offer a file descriptor for it), and notices a closed session at once. A partial
+        answer is left in `partial`.
         """
         limit = self.credentials.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        pause = POLL_SECONDS[0]
+        channel = self._connection.remote_conn
         text = ""
         try:
             while True:
@@ -892,62 +879,70 @@ class JuniperJunosDriver(Driver):
                     text += chunk
                     if done(text):
                         return text
-                    pause = POLL_SECONDS[0]
                 elif not self._alive():
                     raise ReadException("session closed by the device")
-                else:
-                    # back off while the device is silent: many sessions run in parallel
-                    pause = min(pause * 2, POLL_SECONDS[1])
-                if time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise ReadTimeout(f"no complete answer in {limit} s")
-                time.sleep(pause)
+                # wake on data; look at the session's health at least every WAKE_SECONDS
+                select.select([channel], [], [], min(left, WAKE_SECONDS))
         except (ReadException, ReadTimeout):
             partial.append(text)
             raise
 
-    def _read_state(self, in_config: bool) -> tuple[ParsedConfig, CommitStatus, str]:
-        """The committed configuration and the state of the latest commit, in one exchange."""
-        run = "run " if in_config else ""
-        commits, config = self._converse(
-            [f"{run}show system commit", f"{run}show configuration | display set"],
-            "show configuration",
-        )
-        return parse_display_set(config), parse_commit_status(commits), config
+    def _send(
+        self,
+        commands: Sequence[str],
+        sent: list[str],
+        transcript: list[str],
+        *,
+        reads: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> list[str]:
+        """Configuration commands, then read-only ones, in one exchange: the answers of all.
 
-    def _push(self, commands: Sequence[str], transcript: list[str]) -> list[str]:
-        """Config commands in windows of `PUSH_WINDOW`, each window written at once and read
-        until the device has printed one prompt per command; each command's answer."""
-        answers: list[str] = []
-        for start in range(0, len(commands), PUSH_WINDOW):
-            window = commands[start : start + PUSH_WINDOW]
-            try:
-                found = self._converse(window, "configuration commands")
-            except DriverError as exc:
-                transcript.append(exc.output)
-                exc.output = ""
-                raise
-            transcript.extend(found)
-            answers.extend(found)
-        return answers
-
-    def _command(
-        self, command: str, sent: list[str], transcript: list[str], timeout: float | None = None
-    ) -> str:
-        sent.append(command)
+        Only the configuration commands are reported as sent and answered (reads are not
+        changes); a partial answer goes to the transcript when the exchange fails.
+        """
+        sent.extend(commands)
         try:
-            (answer,) = self._converse([command], repr(command), timeout)
+            answers = self._converse([*commands, *reads], repr(commands[0]), timeout)
         except DriverError as exc:
             transcript.append(exc.output)
             exc.output = ""
             raise
-        transcript.append(answer)
-        return answer
+        transcript.extend(answers[: len(commands)])
+        return answers
 
-    def _leave_config(self, sent: list[str], transcript: list[str]) -> None:
-        answer = self._command("exit configuration-mode", sent, transcript)
-        if "[yes,no]" in answer:
-            # uncommitted changes are left only if a rollback failed: never keep them
-            self._command("yes", sent, transcript)
+    def _read_state(self, in_config: bool) -> tuple[ParsedConfig, CommitStatus, str]:
+        """The committed configuration and the state of the latest commit, in one exchange."""
+        commits, config = self._converse(_state_reads(in_config), "show configuration")
+        return parse_display_set(config), parse_commit_status(commits), config
+
+    def _push(self, commands: Sequence[str], sent: list[str], transcript: list[str]) -> list[str]:
+        """Config commands in windows of `PUSH_WINDOW`, each window written at once and read
+        until the device has printed one prompt per command; each command's answer.
+
+        netmiko's `send_config_set` waits out a poll twice per command; the device echoes
+        each command as it processes it, so the answers still pair every command with its
+        errors. A window bounds the input waiting on the router.
+        """
+        answers: list[str] = []
+        for start in range(0, len(commands), PUSH_WINDOW):
+            window = commands[start : start + PUSH_WINDOW]
+            answers += self._send(window, sent, transcript)
+        return answers
+
+    def _finish(self, commands: Sequence[str], sent: list[str], transcript: list[str]) -> str:
+        """Send `commands`, then leave configuration mode, in one exchange; the answer to the
+        last of `commands`. A leftover candidate is never kept (only a failed rollback leaves
+        one): Junos asks, and is told yes."""
+        *answers, leaving = self._send(
+            [*commands, "exit configuration-mode"], sent, transcript, timeout=self.commit_timeout
+        )
+        if "[yes,no]" in leaving:
+            self._send(["yes"], sent, transcript)
+        return answers[-1] if answers else leaving
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -1004,14 +999,20 @@ class JuniperJunosDriver(Driver):
             )
 
     def _change(self, batch: Batch, sent: list[str], transcript: list[str]) -> BatchResult:
-        """Lock, read again under the lock, push, commit, read back, confirm or roll back."""
-        answer = self._command("configure exclusive", sent, transcript)
-        if not self._in_config(answer):
-            refused = problems_in(answer) or ["configure exclusive refused"]
-            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", answer)
-        locked, status, _ = self._read_state(in_config=True)
+        """Lock, read again under the lock, push, commit, read back, confirm or roll back.
+
+        Exchanges that cannot hurt each other share a round trip: the reads follow `configure
+        exclusive` (refused, they are unknown commands in operational mode) and the commit.
+        """
+        entered, commits, config = self._send(
+            ["configure exclusive"], sent, transcript, reads=_state_reads(in_config=True)
+        )
+        if "Entering configuration mode" not in entered or "[edit]" not in entered:
+            refused = problems_in(entered) or ["configure exclusive refused"]
+            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
+        locked, status = parse_display_set(config), parse_commit_status(commits)
         if status.pending and not status.ours:
-            self._leave_config(sent, transcript)
+            self._finish([], sent, transcript)
             self._refuse_foreign_pending(status)
         plans = plan_batch(batch, locked)
         line_commands = [c for plan in plans for c in plan.commands]
@@ -1021,21 +1022,27 @@ class JuniperJunosDriver(Driver):
         unconfirmed = status.pending
         after = locked
         if line_commands:
-            answers = self._push(line_commands, transcript)
-            sent.extend(line_commands)
+            answers = self._push(line_commands, sent, transcript)
             rejections, error = _rejections(plans, line_commands, answers)
             cutting = any(plan.action is Action.CUT and plan.commands for plan in plans)
             commit = f'commit comment "{COMMIT_COMMENT}"'
             if cutting:
                 commit = f'commit confirmed {self.confirm_minutes} comment "{COMMIT_COMMENT}"'
-            answer = self._command(commit, sent, transcript, self.commit_timeout)
-            if "commit complete" not in answer:
-                return self._commit_refused(plans, commit, answer, sent, transcript)
+            committed, _, config = self._send(
+                [commit],
+                sent,
+                transcript,
+                reads=_state_reads(in_config=True),
+                timeout=self.commit_timeout,
+            )
+            if "commit complete" not in committed:
+                return self._commit_refused(plans, commit, committed, sent, transcript)
             unconfirmed = cutting
             if cutting and self.after_commit_confirmed is not None:
                 self.after_commit_confirmed()
-            after = self._read_state(in_config=True)[0]
+            after = parse_display_set(config)
         outcomes = [_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans)]
+        leaving: list[str] = []
         if unconfirmed:
             failed = [
                 o
@@ -1046,21 +1053,17 @@ class JuniperJunosDriver(Driver):
                 after, error = self._roll_back(failed, sent, transcript)
                 outcomes = [_outcome(p, after, rejections.get(i)) for i, p in enumerate(plans)]
             else:
-                confirm = f'commit comment "{COMMIT_COMMENT}"'
-                answer = self._command(confirm, sent, transcript, self.commit_timeout)
-                if "commit complete" not in answer:
-                    refused = " / ".join(problems_in(answer)) or "no 'commit complete'"
-                    error = Rejected(
-                        f"device refused the confirming commit: {refused}; the change rolls "
-                        f"back by itself within {self.confirm_minutes} min",
-                        answer,
-                    )
-                    outcomes = [_unconfirmed(o, error) for o in outcomes]
-        self._leave_config(sent, transcript)
+                leaving.append(f'commit comment "{COMMIT_COMMENT}"')
+        confirmed = self._finish(leaving, sent, transcript)
+        if leaving and "commit complete" not in confirmed:
+            refused = " / ".join(problems_in(confirmed)) or "no 'commit complete'"
+            error = Rejected(
+                f"device refused the confirming commit: {refused}; the change rolls back by "
+                f"itself within {self.confirm_minutes} min",
+                confirmed,
+            )
+            outcomes = [_unconfirmed(o, error) for o in outcomes]
         return BatchResult(self.name, tuple(outcomes), tuple(sent), "".join(transcript), error)
-
-    def _in_config(self, answer: str) -> bool:
-        return "Entering configuration mode" in answer and "[edit]" in answer
 
     def _commit_refused(
         self,
@@ -1073,8 +1076,7 @@ class JuniperJunosDriver(Driver):
         """The commit failed: discard the candidate, leave, and report what is committed."""
         refused = " / ".join(problems_in(answer)) or "no 'commit complete'"
         error = Rejected(f"device refused {commit!r}: {refused}", answer)
-        self._command("rollback 0", sent, transcript)
-        self._leave_config(sent, transcript)
+        self._finish(["rollback 0"], sent, transcript)
         after = self._read_state(in_config=False)[0]
         outcomes = tuple(_outcome(plan, after, f"commit refused: {refused}") for plan in plans)
         return BatchResult(self.name, outcomes, tuple(sent), "".join(transcript), error)
@@ -1091,22 +1093,62 @@ class JuniperJunosDriver(Driver):
         """
         lines = ", ".join(str(o.line_id) for o in failed)
         problem = f"{self._where}: read-back after commit confirmed did not show line(s) {lines}"
-        loaded = self._command("rollback 1", sent, transcript)
+        (loaded,) = self._send(["rollback 1"], sent, transcript)
+        later = f"it rolls back by itself within {self.confirm_minutes} min"
         if "load complete" not in loaded:
-            self._command("rollback 0", sent, transcript)
-            undo = f"rollback 1 refused; it rolls back by itself within {self.confirm_minutes} min"
+            self._send(["rollback 0"], sent, transcript)
+            undo = f"rollback 1 refused; {later}"
         else:
             commit = f'commit comment "{COMMIT_COMMENT}"'
-            answer = self._command(commit, sent, transcript, self.commit_timeout)
+            (answer,) = self._send([commit], sent, transcript, timeout=self.commit_timeout)
             undo = "the commit was rolled back (rollback 1)"
             if "commit complete" not in answer:
-                self._command("rollback 0", sent, transcript)
-                undo = (
-                    "rolling back was refused; it rolls back by itself within "
-                    f"{self.confirm_minutes} min"
-                )
+                self._send(["rollback 0"], sent, transcript)
+                undo = f"rolling back was refused; {later}"
         after = self._read_state(in_config=True)[0]
         return after, VerifyFailed(f"{problem} as sent; {undo}")
+
+
+class _Answers:
+    """Splits what a device printed into one answer per command, scanning each chunk once.
+
+    Answers start at the echo of the first command, so a prompt left over from the session's
+    set-up cannot pass for one of them; each prompt ends one command's answer.
+    """
+
+    def __init__(self, first: str, prompt: re.Pattern[str], count: int) -> None:
+        self._echo = re.compile(rf"(?m)(?:^|[>#] ){re.escape(first)}[ \t]*\r?$")
+        self._prompt = prompt
+        self._count = count
+        self._start: int | None = None
+        self._position = 0
+        self._ends: list[tuple[int, int]] = []
+
+    def complete(self, text: str) -> bool:
+        if self._start is None:
+            echo = self._echo.search(text)
+            if echo is None:
+                return False
+            self._start = self._position = echo.start()
+        for found in self._prompt.finditer(text, self._position):
+            self._ends.append(found.span())
+            self._position = found.end()
+            if len(self._ends) >= self._count:
+                return True
+        return False
+
+    def split(self, text: str) -> list[str]:
+        assert self._start is not None
+        answers, start = [], self._start
+        for prompt_start, prompt_end in self._ends[: self._count]:
+            answers.append(text[start:prompt_start])
+            start = prompt_end
+        return answers
+
+
+def _state_reads(in_config: bool) -> list[str]:
+    run = "run " if in_config else ""
+    return [f"{run}show system commit", f"{run}show configuration | display set"]
 
 
 def _rejections(
