@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     checkpoint_webhook: str | None = Field(
         default=None, description="URL that receives every checkpoint as a JSON POST"
     )
+    suspension_days: int = Field(
+        default=30, ge=1, le=3650, description="term of the suspension an escalation proposes"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
 

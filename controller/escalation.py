@@ -1,0 +1,319 @@
+"""Escalation: violations the bureau records against a venue, and the orders they propose.
+
+A proposal is never an order: it waits until a bureau user whose jurisdiction holds the venue
+(or an admin) confirms it with a legal basis, and only then is an order issued through
+`issue_order` with all of its checks. Every step is on the change log.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, col, select, update
+
+from controller.access import Actor, as_actor
+from controller.clock import as_utc
+from controller.db import IMMEDIATE
+from controller.models import Authority, Order, Proposal, Venue, Violation
+from controller.orders import InvalidTransition, OrderCreate, _legal_basis, _one_line, issue_order
+from controller.store import NotFound, Store
+from policies.escalation import (
+    DEFAULT_RULES,
+    VIOLATION_KINDS,
+    RecordedViolation,
+    Rules,
+    due_proposals,
+)
+
+__all__ = [
+    "VIOLATION_KINDS",
+    "ProposalConfirm",
+    "ProposalReject",
+    "ViolationCreate",
+    "confirm_proposal",
+    "governing_authority",
+    "list_proposals",
+    "list_violations",
+    "proposal",
+    "record_violation",
+    "reject_proposal",
+    "violation_ids",
+]
+
+
+class ViolationCreate(BaseModel):
+    """What a bureau sends to record a violation it observed at a venue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description=f"one of {', '.join(VIOLATION_KINDS)}")
+    observed_at: AwareDatetime = Field(description="when the violation was observed")
+    note: str = Field(default="", max_length=500, description="what was observed (recorded)")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in VIOLATION_KINDS:
+            raise ValueError(f"must be one of {', '.join(VIOLATION_KINDS)}")
+        return value
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str) -> str:
+        return value and _one_line(value)
+
+
+class ProposalConfirm(BaseModel):
+    """A bureau user's confirmation: the decision's document number makes it an order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_basis: str = Field(min_length=1, max_length=100, examples=["临兰文执发〔2026〕7号"])
+    legal_basis_date: date | None = None
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _basis(cls, value: str) -> str:
+        return _legal_basis(value)
+
+
+class ProposalReject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    why: str = Field(min_length=1, max_length=200, description="why no order follows (recorded)")
+
+    @field_validator("why")
+    @classmethod
+    def _why(cls, value: str) -> str:
+        return _one_line(value)
+
+
+def governing_authority(store: Store, venue: Venue) -> Authority | None:
+    """The authority whose jurisdiction holds the venue's region (the first, if several)."""
+    if venue.region is None:
+        return None
+    return next((a for a in store.authorities() if venue.region in a.regions), None)
+
+
+def _detail(**fields: object) -> str:
+    return json.dumps(fields, ensure_ascii=False, default=str)
+
+
+def record_violation(
+    store: Store,
+    venue: str | int,
+    kind: str,
+    observed_at: datetime,
+    note: str,
+    actor: Actor | str,
+    rules: Rules = DEFAULT_RULES,
+) -> tuple[Violation, list[Proposal]]:
+    """Record a violation and create the proposals it makes due; never an order.
+
+    Raises NotFound (venue), Forbidden (outside the actor's jurisdiction), ValueError (kind,
+    an instant without offset or in the future).
+    """
+    who = as_actor(actor)
+    request = ViolationCreate(kind=kind, observed_at=observed_at, note=note)
+    found = store.find_venue(venue)
+    who.check_venue(found.name, found.region)
+    now = store.clock.now()
+    observed = as_utc(request.observed_at)
+    if observed > now:
+        raise ValueError(f"observed_at {observed.isoformat()} is in the future")
+    authority_id = who.authority_id
+    if authority_id is None:
+        governing = governing_authority(store, found)
+        authority_id = governing.id if governing else None
+    assert found.id is not None
+    # One serialized transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the venue's row locked)
+    # counts the violations and the steps proposed, so two recordings cannot both propose
+    # the same step.
+    with Session(store.engine.execution_options(**IMMEDIATE), expire_on_commit=False) as s:
+        s.exec(select(Venue).where(Venue.id == found.id).with_for_update())
+        violation = Violation(
+            venue_id=found.id, kind=request.kind, observed_at=observed, recorded_at=now,
+            recorded_by=who.name, authority_id=authority_id, note=request.note,
+        )  # fmt: skip
+        s.add(violation)
+        s.flush()
+        recorded = [
+            RecordedViolation(v.id or 0, v.kind, v.observed_at)
+            for v in s.exec(select(Violation).where(Violation.venue_id == found.id))
+        ]
+        proposed = [p.step for p in s.exec(select(Proposal).where(Proposal.venue_id == found.id))]
+        created = [
+            Proposal(
+                venue_id=found.id,
+                authority_id=authority_id,
+                step=due.step,
+                order_kind=due.order_kind,
+                term_days=due.term_days,
+                reason=due.step,
+                violation_ids_json=json.dumps(list(due.violation_ids)),
+                created_at=now,
+            )
+            for due in due_proposals(recorded, proposed, rules)
+        ]
+        s.add_all(created)
+        s.commit()
+    store.log_admin(
+        "violation_recorded", who.name, venue_id=found.id,
+        detail=_detail(violation=violation.id, kind=violation.kind,
+                       observed_at=violation.observed_at, note=violation.note),
+    )  # fmt: skip
+    for made in created:
+        store.log_admin(
+            "proposal_created", who.name, venue_id=found.id,
+            detail=_detail(proposal=made.id, step=made.step, kind=made.order_kind,
+                           term_days=made.term_days, violations=violation_ids(made)),
+        )  # fmt: skip
+    return violation, created
+
+
+def violation_ids(found: Proposal) -> list[int]:
+    """The violations that made the proposal due, in the order observed."""
+    return [int(i) for i in json.loads(found.violation_ids_json)]
+
+
+def list_violations(store: Store, venue_id: int | None = None) -> list[Violation]:
+    with store.session() as s:
+        query = select(Violation).order_by(col(Violation.observed_at), col(Violation.id))
+        if venue_id is not None:
+            query = query.where(Violation.venue_id == venue_id)
+        return list(s.exec(query))
+
+
+def list_proposals(
+    store: Store,
+    actor: Actor | str = "admin",
+    status: str | None = None,
+    venue_id: int | None = None,
+) -> list[Proposal]:
+    """Proposals, oldest first; a bureau sees those of venues in its jurisdiction only."""
+    who = as_actor(actor)
+    with store.session() as s:
+        query = select(Proposal, Venue).join(Venue).order_by(col(Proposal.id))
+        if status is not None:
+            query = query.where(Proposal.status == status)
+        if venue_id is not None:
+            query = query.where(Proposal.venue_id == venue_id)
+        rows = list(s.exec(query))
+    return [p for p, v in rows if not who.is_bureau or v.region in who.regions]
+
+
+def proposal(store: Store, proposal_id: int) -> Proposal:
+    with store.session() as s:
+        found = s.get(Proposal, proposal_id)
+        if found is None:
+            raise NotFound(f"no proposal {proposal_id}")
+        return found
+
+
+def _pending(store: Store, proposal_id: int, actor: Actor) -> tuple[Proposal, Venue]:
+    found = proposal(store, proposal_id)
+    venue = store.find_venue(found.venue_id)
+    actor.check_venue(venue.name, venue.region)
+    if found.status != "pending":
+        raise InvalidTransition(
+            f"proposal {proposal_id} is already {found.status}; only a pending one is decided"
+        )
+    return found, venue
+
+
+def _claim(store: Store, found: Proposal, actor: Actor, status: str) -> Proposal:
+    """Decide a pending proposal; of two concurrent decisions the second is a conflict."""
+    assert found.id is not None
+    with store.session() as s:
+        claimed = s.exec(
+            update(Proposal)
+            .where(col(Proposal.id) == found.id, col(Proposal.status) == "pending")
+            .values(status=status, decided_at=store.clock.now(), decided_by=actor.name)
+        )
+        if claimed.rowcount != 1:
+            raise InvalidTransition(f"proposal {found.id} was decided meanwhile")
+        s.commit()
+    return proposal(store, found.id)
+
+
+def _set_order(store: Store, found: Proposal, order_id: int | None, status: str) -> None:
+    with store.session() as s:
+        s.exec(
+            update(Proposal).where(col(Proposal.id) == found.id).values(
+                order_id=order_id, status=status,
+                decided_at=None if status == "pending" else store.clock.now(),
+                decided_by=None if status == "pending" else found.decided_by,
+            )
+        )  # fmt: skip
+        s.commit()
+
+
+def confirm_proposal(
+    store: Store,
+    proposal_id: int,
+    actor: Actor | str,
+    legal_basis: str,
+    legal_basis_date: date | None = None,
+) -> Order:
+    """Confirm a pending proposal: issue its order (effective now, for the proposal's term).
+
+    Raises NotFound, Forbidden (outside the actor's jurisdiction), InvalidTransition (not
+    pending), ValueError (a legal basis that is no document number), orders.Conflict.
+    """
+    who = as_actor(actor)
+    request = ProposalConfirm(legal_basis=legal_basis, legal_basis_date=legal_basis_date)
+    found, venue = _pending(store, proposal_id, who)
+    authority: str | None = None
+    if not who.is_bureau:  # a bureau issues as itself; an admin as the venue's authority
+        chosen = (
+            store.authority(found.authority_id)
+            if found.authority_id is not None
+            else governing_authority(store, venue)
+        )
+        if chosen is None:
+            raise ValueError(
+                f"no authority's jurisdiction holds venue {venue.name!r}; "
+                "register one in the inventory before confirming"
+            )
+        authority = chosen.name
+    now = store.clock.now()
+    request_order = OrderCreate(
+        venue=venue.id or 0,
+        kind=found.order_kind,  # type: ignore[arg-type]
+        reason=found.reason,  # type: ignore[arg-type]
+        legal_basis=request.legal_basis,
+        legal_basis_date=request.legal_basis_date,
+        effective_from=now,
+        effective_until=now + timedelta(days=found.term_days) if found.term_days else None,
+        authority=authority,
+    )
+    # Claim the proposal before issuing, so two confirmations cannot issue two orders; if the
+    # order is refused (a conflict, a jurisdiction), the proposal is pending again.
+    claimed = _claim(store, found, who, "confirmed")
+    try:
+        order = issue_order(store, request_order, who)
+    except Exception:
+        _set_order(store, claimed, None, "pending")
+        raise
+    _set_order(store, claimed, order.id, "confirmed")
+    store.log_admin(
+        "proposal_confirmed", who.name, venue_id=venue.id, order_ids=[order.id or 0],
+        detail=_detail(proposal=found.id, step=found.step, order=order.id,
+                       legal_basis=order.legal_basis),
+    )  # fmt: skip
+    return order
+
+
+def reject_proposal(store: Store, proposal_id: int, actor: Actor | str, why: str) -> Proposal:
+    """Reject a pending proposal: no order follows, and the step is not proposed again."""
+    who = as_actor(actor)
+    request = ProposalReject(why=why)
+    found, venue = _pending(store, proposal_id, who)
+    decided = _claim(store, found, who, "rejected")
+    store.log_admin(
+        "proposal_rejected", who.name, venue_id=venue.id,
+        detail=_detail(proposal=found.id, step=found.step, why=request.why),
+    )  # fmt: skip
+    return decided
