@@ -346,7 +346,11 @@ def create_app(
     def token_revoke(token_id: int, actor: ActorDep) -> TokenPublic:
         return TokenPublic.of(revoke_token(store, token_id, actor.name))
 
+    from api.escalation import router as escalation_router
+    from api.licences import router as licences_router
     from api.reports import router as reports_router
 
     app.include_router(reports_router)
+    app.include_router(licences_router)
+    app.include_router(escalation_router)
     return app

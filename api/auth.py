@@ -63,6 +63,13 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/audit/orders/{order_id}/timeline"): READERS,
     ("GET", "/api/v1/audit/violations"): READERS,
     ("GET", "/api/v1/audit/compliance"): READERS,
+    # escalation: bureaus record violations and decide the proposals they make due
+    ("POST", "/api/v1/venues/{venue_id}/violations"): ISSUERS,
+    ("GET", "/api/v1/proposals"): ALL,
+    ("POST", "/api/v1/proposals/{proposal_id}/confirm"): ISSUERS,
+    ("POST", "/api/v1/proposals/{proposal_id}/reject"): ISSUERS,
+    # licences: the NOC's list of venues without a valid licence, and the lines serving them
+    ("GET", "/api/v1/venues/unlicensed"): READERS,
     # tokens
     ("POST", "/api/v1/tokens"): ADMIN,
     ("GET", "/api/v1/tokens"): ADMIN,

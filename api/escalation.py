@@ -1,0 +1,162 @@
+"""Escalation over HTTP: a bureau records violations against a venue, sees the proposals they
+make due, and confirms (an order is issued) or rejects each; nothing is cut before that.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from api.app import StoreDep, current_actor
+from api.auth import ActorDep
+from api.schemas import OrderPublic
+from controller.escalation import (
+    ProposalConfirm,
+    ProposalReject,
+    ViolationCreate,
+    confirm_proposal,
+    list_proposals,
+    proposal,
+    record_violation,
+    reject_proposal,
+    violation_ids,
+)
+from controller.models import Proposal, Venue, Violation
+from controller.orders import Conflict, state_of
+from controller.settings import Settings
+from controller.store import Store
+from policies.escalation import Rules, escalation_rules
+
+router = APIRouter(prefix="/api/v1", tags=["escalation"], dependencies=[Depends(current_actor)])
+
+
+class ViolationPublic(BaseModel):
+    id: int
+    venue_id: int
+    venue: str
+    kind: str
+    observed_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    authority_id: int | None
+    note: str
+
+    @classmethod
+    def of(cls, violation: Violation, venue: Venue) -> ViolationPublic:
+        return cls.model_validate({**violation.model_dump(), "venue": venue.name})
+
+
+class ProposalPublic(BaseModel):
+    id: int
+    venue_id: int
+    venue: str
+    authority_id: int | None
+    step: str  # suspension | revocation
+    order_kind: str
+    term_days: int | None  # None: open-ended
+    reason: str  # the reason of the order a confirmation issues
+    violation_ids: list[int]
+    status: str  # pending | confirmed | rejected
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    order_id: int | None
+
+    @classmethod
+    def of(cls, proposal: Proposal, venue: Venue) -> ProposalPublic:
+        fields = proposal.model_dump(exclude={"violation_ids_json"})
+        return cls(**fields, venue=venue.name, violation_ids=violation_ids(proposal))
+
+
+class ViolationRecorded(BaseModel):
+    violation: ViolationPublic
+    proposals: list[ProposalPublic]  # the proposals this violation made due (often none)
+
+
+class ProposalConfirmed(BaseModel):
+    proposal: ProposalPublic
+    order: OrderPublic
+
+
+def escalation_rules_of(request: Request) -> Rules:
+    settings: Settings = request.app.state.settings
+    return escalation_rules(suspension_days=settings.suspension_days)
+
+
+RulesDep = Annotated[Rules, Depends(escalation_rules_of)]
+
+
+def _proposal(store: Store, proposal: Proposal) -> ProposalPublic:
+    return ProposalPublic.of(proposal, store.find_venue(proposal.venue_id))
+
+
+@router.post("/venues/{venue_id}/violations", status_code=201, response_model=ViolationRecorded)
+def record(
+    venue_id: int, body: ViolationCreate, actor: ActorDep, store: StoreDep, rules: RulesDep
+) -> ViolationRecorded:
+    """Record a violation observed at a venue of your jurisdiction. It may make a proposal due
+    (a suspension at the 2nd minors violation, a revocation at the 3rd); it never cuts."""
+    try:
+        violation, proposals = record_violation(
+            store, venue_id, body.kind, body.observed_at, body.note, actor, rules
+        )
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", "observed_at"), "msg": str(exc), "type": "value_error",
+              "input": None}]
+        ) from None  # fmt: skip
+    venue = store.find_venue(venue_id)
+    return ViolationRecorded(
+        violation=ViolationPublic.of(violation, venue),
+        proposals=[ProposalPublic.of(p, venue) for p in proposals],
+    )
+
+
+@router.get("/proposals", response_model=list[ProposalPublic])
+def proposals(
+    actor: ActorDep,
+    store: StoreDep,
+    status: Annotated[Literal["pending", "confirmed", "rejected"] | None, Query()] = None,
+    venue: Annotated[str | None, Query(description="venue name or id")] = None,
+) -> list[ProposalPublic]:
+    """Proposals, oldest first; a bureau sees those of its jurisdiction's venues."""
+    venue_id = store.find_venue(venue).id if venue is not None else None
+    venues = {v.id: v for v in store.venues()}
+    return [
+        ProposalPublic.of(p, venues[p.venue_id])
+        for p in list_proposals(store, actor, status=status, venue_id=venue_id)
+    ]
+
+
+@router.post("/proposals/{proposal_id}/confirm", status_code=201, response_model=ProposalConfirmed)
+def confirm(
+    proposal_id: int, body: ProposalConfirm, actor: ActorDep, store: StoreDep, request: Request
+) -> ProposalConfirmed:
+    """Confirm a pending proposal with the decision's document number: its disconnect order is
+    issued, in force from now for the proposal's term (a revocation: open-ended)."""
+    try:
+        order = confirm_proposal(store, proposal_id, actor, body.legal_basis, body.legal_basis_date)
+    except Conflict as exc:
+        raise HTTPException(409, {"message": str(exc), "existing_id": exc.existing_id}) from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    scheduler = request.app.state.scheduler
+    if scheduler is not None:
+        scheduler.request_pass()  # the disconnect is in force now, not at the next tick
+    venue = store.find_venue(order.venue_id)
+    return ProposalConfirmed(
+        proposal=ProposalPublic.of(proposal(store, proposal_id), venue),
+        order=OrderPublic.of(order, venue, store, state_of(order, store.clock.now())),
+    )
+
+
+@router.post("/proposals/{proposal_id}/reject", response_model=ProposalPublic)
+def reject(
+    proposal_id: int, body: ProposalReject, actor: ActorDep, store: StoreDep
+) -> ProposalPublic:
+    """Reject a pending proposal, saying why: no order follows, the step is not proposed again."""
+    return _proposal(store, reject_proposal(store, proposal_id, actor, body.why))
