@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from api.feeds_cli import authority_app, feed_app
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
 from api.text import table
@@ -44,6 +45,8 @@ app.add_typer(inventory_app, name="inventory")
 token_app = typer.Typer(help="API tokens: one role each, shown once.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
+app.add_typer(authority_app, name="authority")
+app.add_typer(feed_app, name="feed")
 app.add_typer(
     reports_app, name="report", help="Auditors' reports: timelines, violations, compliance."
 )
@@ -122,8 +125,15 @@ def serve(
     if not no_scheduler:
         from datetime import timedelta
 
+        from controller.feeds import feed_job
+
         reconciler = Reconciler(store, settings.device_workers, settings.device_timeout)
-        scheduler = PassScheduler(reconciler, store.clock, timedelta(seconds=settings.tick_seconds))
+        scheduler = PassScheduler(
+            reconciler,
+            store.clock,
+            timedelta(seconds=settings.tick_seconds),
+            feeds=feed_job(store),
+        )
     typer.echo(f"curfew API on http://{host}:{port} (scheduler {'off' if no_scheduler else 'on'})")
     uvicorn.run(create_app(settings, store, scheduler), host=host, port=port, log_level="warning")
 
