@@ -11,6 +11,7 @@ schema of the Junos hierarchy: only what the lab needs, but each statement as Ju
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import enum
 import math
@@ -32,8 +33,10 @@ from ipaddress import (
     ip_interface,
     ip_network,
 )
+from typing import Any
 
 from lab.cisco_ios import CTRL_C, CTRL_Z, Reply
+from lab.ssh import DeviceServer
 from lab.twin import Prefix, SpecLike, TwinKind
 
 VERSION = "21.4R3-S5.4"
@@ -715,6 +718,9 @@ class JunosRouter:
         self.clock = clock if clock is not None else LabClock()
         self.lock = threading.RLock()
         self.hang_commit = False  # fault: a commit never answers
+        # fault: like a Junos commit script, rewrites the configuration being committed, so
+        # that what is committed is not what was sent
+        self.commit_script: Callable[[Tree], None] | None = None
         self.events: list[str] = []  # what the router did by itself (automatic rollbacks)
         self.transcript: deque[str] = deque(maxlen=20000)  # every line any session ran
         initial: Tree = {}
@@ -737,7 +743,11 @@ class JunosRouter:
         return next(iter(names), "R1")
 
     def open_session(self) -> JunosSession:
-        return JunosSession(self)
+        session = JunosSession(self)
+        opened = _OPENED.get()
+        if opened is not None:
+            opened.append(session)
+        return session
 
     def execute(self, line: str) -> Reply:
         """Run one line on the router's console session."""
@@ -832,6 +842,9 @@ class JunosRouter:
         comment: str,
     ) -> tuple[bool, str]:
         """Check and commit `config`; (committed, what the CLI prints)."""
+        if self.commit_script is not None:
+            config = copy.deepcopy(config)
+            self.commit_script(config)
         problems = checkout(config)
         if problems:
             return False, "".join(p + "\n" for p in problems) + CHECKOUT_FAILED + "\n"
@@ -1268,6 +1281,14 @@ class JunosSession:
             f"warning: Auto rollback on exiting '{self.edit.value}'\n"
         )
 
+    def end(self) -> None:
+        """The user is gone (logged out or the connection dropped): Junos discards a private or
+        exclusive candidate and releases the lock; uncommitted shared changes stay."""
+        with self.router.lock:
+            self.question = None
+            if self.mode is Mode.CONFIG:
+                self._leave(discard=True)
+
     def _leave(self, discard: bool) -> str:
         text = ""
         if discard and self.edit is not EditMode.SHARED:
@@ -1333,6 +1354,41 @@ def _pipe(text: str, pipes: list[list[Token]]) -> str:
 def _done(tokens: Sequence[Token]) -> None:
     if tokens:
         raise CliError(tokens[0].position, SYNTAX_ERROR)
+
+
+# --------------------------------------------------------------------------- the SSH front
+
+# The sessions opened by the SSH session running in this context (see JunosServer).
+_OPENED: contextvars.ContextVar[list[JunosSession] | None] = contextvars.ContextVar(
+    "junos_sessions", default=None
+)
+
+
+class JunosServer(DeviceServer):
+    """lab/ssh.py's front, plus what Junos does when a connection ends: the session's lock and
+    private candidate go with it. Each SSH session runs in its own task, so the sessions it
+    opens are found through a context variable."""
+
+    async def _run_session(self, process: Any) -> None:
+        opened: list[JunosSession] = []
+        token = _OPENED.set(opened)
+        try:
+            await super()._run_session(process)
+        finally:
+            _OPENED.reset(token)
+            for session in opened:
+                session.end()
+
+
+def _serve(model: Any, spec: SpecLike, host: str) -> JunosServer:
+    return JunosServer(
+        model,
+        username=spec.username,
+        password=spec.password,
+        faults=spec.faults(),
+        host=host,
+        port=spec.port,
+    )
 
 
 # --------------------------------------------------------------------------- the lab's view
@@ -1404,5 +1460,6 @@ TWIN = TwinKind(
     venue_interface=lambda k: f"ge-0/0/{k}",
     base_config=_base_config,
     line_config=line_interface_config,
+    serve=_serve,
     netmiko_device_type="juniper_junos",
 )
