@@ -701,8 +701,9 @@ class JuniperJunosDriver(Driver):
     cutting commit; `commit_timeout` how long a commit may take to answer.
 
     `after_commit_confirmed` is a test seam: called once the device has accepted `commit
-    confirmed` and before read-back, it stands for the controller dying at that instant (a
-    hook that raises a BaseException leaves the session dropped and the commit unconfirmed).
+    confirmed` (and answered the read-back sent with it) and before anything is confirmed, it
+    stands for the controller dying at that instant: a hook that raises a BaseException leaves
+    the session dropped and the commit unconfirmed.
     """
 
     platform: ClassVar[str] = PLATFORM
