@@ -23,6 +23,13 @@ INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:ge|xe|et|fe|mge)-(?:0|[1-9]\d?)/(?:0|[1-9]\d?)/(?:0|[1-9]\d{0,2})(?::(?:0|[1-9]\d?))?"
         r"|ae(?:0|[1-9]\d{0,3})"
     ),
+    # VRP prints physical ports as slot/card/port (GigabitEthernet0/0/1, 40GE1/0/1), logical
+    # ones with a plain number (Eth-Trunk1, Vlanif10); sub-interfaces add `.N`.
+    "huawei_vrp": re.compile(
+        r"(?:(?:GigabitEthernet|XGigabitEthernet|Ethernet|MultiGE|25GE|40GE|100GE)"
+        r"\d{1,3}/\d{1,3}/\d{1,3}|Eth-Trunk\d{1,4})(?:\.\d{1,5})?"
+        r"|Vlanif\d{1,4}"
+    ),
     # Comware prints full names with no space: ports are slot/subslot/port (subinterfaces
     # .N), aggregates, VLAN interfaces and loopbacks a bare number up to 4 digits.
     "h3c_comware": re.compile(

@@ -1,0 +1,1044 @@
+"""Huawei VRP5 (AR/S series) driver: a cut is a pair of named advanced ACLs, CURFEW-L<id> and
+CURFEW6-L<id>, bound by `traffic-filter` inbound and outbound on the venue's interface.
+
+Named rather than numbered ACLs: the name carries ownership and any line id maps to one without
+collisions, where numbers (3000-3999) would need a mapping from ids up to 10^9 into 1,000 slots
+shared with the carrier's own ACLs. VRP5 still gives each named ACL a number (the highest free
+one, from 3999 down) and prints it (`acl name CURFEW-L42 3999`), so a router holds at most 1,000
+advanced ACLs per family, named or not; ours are found by name only and the number is ignored.
+
+Changes go to the running configuration only (no `save`): a router that reboots mid-curfew comes
+back with its venues open, the safe way to fail, and the next reconcile pass cuts them again.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
+from typing import Any, ClassVar
+
+import paramiko
+from netmiko import ConnectHandler
+from netmiko.exceptions import (
+    NetmikoAuthenticationException,
+    NetmikoBaseException,
+    NetmikoTimeoutException,
+    ReadException,
+    ReadTimeout,
+)
+
+from drivers.base import (
+    Action,
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    DeviceFacts,
+    Driver,
+    DriverError,
+    InvalidIdentifier,
+    LineOutcome,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Prefix,
+    Rejected,
+    Timeout,
+    Unreachable,
+    observed_state,
+)
+from drivers.identifiers import IdentifierError, check_interface, check_line_id
+
+PLATFORM = "huawei_vrp"
+NETMIKO_DEVICE_TYPE = "huawei"
+# Config commands written before waiting for the device to answer them (see `_push`).
+PUSH_WINDOW = 64
+# Shortest and longest pause between two reads of a device's answer.
+POLL_SECONDS = (0.001, 0.02)
+CONFIG_ENTER = "system-view"
+CONFIG_LEAVE = "return"
+
+
+class Family(enum.StrEnum):
+    IPV4 = "ip"
+    IPV6 = "ipv6"
+
+
+class Direction(enum.StrEnum):
+    IN = "inbound"
+    OUT = "outbound"
+
+
+FAMILIES = (Family.IPV4, Family.IPV6)
+DIRECTIONS = (Direction.IN, Direction.OUT)
+
+_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
+# `acl name X advance` / `acl ipv6 name X advance`; `traffic-filter D acl [ipv6] name X`
+_ACL_WORDS = {Family.IPV4: "acl", Family.IPV6: "acl ipv6"}
+_FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
+# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
+_OWNED_NAME = {
+    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
+    for family, prefix in _ACL_PREFIX.items()
+}
+# Rule ids of a cut: 5, 10, 15, ... as VRP numbers rules by itself.
+RULE_STEP = 5
+_ADVANCED = range(3000, 4000)
+
+
+def acl_name(family: Family, line_id: int) -> str:
+    return f"{_ACL_PREFIX[family]}{line_id}"
+
+
+def owner_of(family: Family, name: str) -> int | None:
+    """The line id an ACL name belongs to, or None when the ACL is not ours."""
+    match = _OWNED_NAME[family].fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+def family_of(prefix: Prefix) -> Family:
+    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
+
+
+# --------------------------------------------------------------------------------------------
+# What read finds
+
+
+@dataclass(frozen=True, order=True)
+class Binding:
+    """One owned ACL bound by `traffic-filter` on an interface, as the device names it there:
+    `ref` is `name CURFEW-L42` or the ACL's number, and the `undo` must say the same."""
+
+    interface: str
+    family: Family
+    direction: Direction
+    ref: str
+
+
+@dataclass(frozen=True)
+class VrpOwnedLine(OwnedLine):
+    """An owned line plus exactly which objects exist, so a restore removes only those."""
+
+    acls: frozenset[Family] = frozenset()
+    filters: frozenset[Binding] = frozenset()
+
+
+Slot = tuple[Family, Direction]
+
+
+class ParsedConfig(dict[int, OwnedLine]):
+    """Owned lines by id (what `read()` returns), plus every filter bound on each interface
+    and what the device says of its interfaces and routes.
+
+    VRP holds one traffic-filter per family and direction on an interface and binding another
+    replaces it, so rendering a cut needs to see the foreign ones too.
+    """
+
+    def __init__(
+        self,
+        lines: Mapping[int, OwnedLine] | None = None,
+        filters: Mapping[str, Mapping[Slot, str]] | None = None,
+        facts: DeviceFacts | None = None,
+    ) -> None:
+        super().__init__(lines or {})
+        self.filters: dict[str, dict[Slot, str]] = {
+            interface: dict(slots) for interface, slots in (filters or {}).items()
+        }
+        self.facts = facts if facts is not None else DeviceFacts({})
+
+    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
+        """Name (or `ACL <number>`) of what filters `interface` for that family and direction."""
+        return self.filters.get(interface, {}).get((family, direction))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One rule of an owned ACL; `source`/`destination` None means any."""
+
+    action: str
+    source: Prefix | None
+    destination: Prefix | None
+
+
+def _wildcard_network(address: str, wildcard: str) -> IPv4Network:
+    base = int(IPv4Address(address))
+    bits = 0 if wildcard == "0" else int(IPv4Address(wildcard))
+    if bits & (bits + 1):
+        raise ValueError(f"non-contiguous wildcard {wildcard}")
+    if base & bits:
+        raise ValueError(f"{address} has bits set under wildcard {wildcard}")
+    return IPv4Network((base, 32 - bits.bit_length()))
+
+
+def parse_rule(family: Family, text: str) -> _Entry | None:
+    """`rule N deny|permit ip|ipv6 [source X] [destination Y]` with nothing else, or None."""
+    words = text.split()
+    if len(words) < 4 or words[0].lower() != "rule" or not words[1].isdigit():
+        return None
+    action, protocol, rest = words[2].lower(), words[3].lower(), words[4:]
+    if action not in ("deny", "permit") or protocol != family.value:
+        return None
+    found: dict[str, Prefix] = {}
+    try:
+        while rest:
+            key = rest.pop(0).lower()
+            if key not in ("source", "destination") or key in found:
+                return None
+            if family is Family.IPV4:
+                network: Prefix = _wildcard_network(rest.pop(0), rest.pop(0))
+            else:
+                network = ip_network(rest.pop(0), strict=True)
+                if not isinstance(network, IPv6Network):
+                    return None
+            if network.prefixlen == 0:
+                return None
+            found[key] = network
+    except (IndexError, ValueError):
+        return None
+    return _Entry(action, found.get("source"), found.get("destination"))
+
+
+def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+    found: set[Prefix] = set()
+    for entry in entries:
+        if entry is not None and entry.action == "deny":
+            found.update(p for p in (entry.source, entry.destination) if p is not None)
+    return frozenset(found)
+
+
+def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+    """Exactly a deny-source and a deny-destination rule per prefix; unmatched packets pass."""
+    if not entries or any(entry is None for entry in entries) or len(set(entries)) != len(entries):
+        return False
+    prefixes = _acl_prefixes(entries)
+    expected = {_Entry("deny", p, None) for p in prefixes} | {
+        _Entry("deny", None, p) for p in prefixes
+    }
+    return bool(prefixes) and set(entries) == expected
+
+
+_ACL_HEADER_RE = re.compile(
+    r"acl\s+(?P<ipv6>ipv6\s+)?(?:name\s+(?P<name>\S+)\s+(?P<named>\d+)|(?:number\s+)?(?P<number>\d+))"
+    r"(?:\s+match-order\s+\S+)?",
+    re.IGNORECASE,
+)
+_INTERFACE_RE = re.compile(r"interface\s+(\S+)", re.IGNORECASE)
+_FILTER_RE = re.compile(
+    r"traffic-filter\s+(?P<direction>inbound|outbound)\s+acl\s+(?P<ipv6>ipv6\s+)?"
+    r"(?P<ref>name\s+\S+|\d+)",
+    re.IGNORECASE,
+)
+_ADDRESS_RE = re.compile(r"ip\s+address\s+(\S+)\s+(\S+)(?:\s+sub)?", re.IGNORECASE)
+_ADDRESS6_RE = re.compile(r"ipv6\s+address\s+(\S+/\d+)(?:\s+\S+)?", re.IGNORECASE)
+_ROUTE_RE = re.compile(
+    r"(?P<family>ip|ipv6)\s+route-static\s+(?P<destination>\S+)\s+(?P<mask>\S+)"
+    r"(?P<rest>(?:\s+\S+)*)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class _AclSeen:
+    family: Family
+    number: int
+    name: str | None
+    rules: list[_Entry | None]
+
+
+def parse_current_configuration(text: str) -> ParsedConfig:
+    """Owned ACLs and bindings in `display current-configuration`, every filter bound, and the
+    interfaces' addresses and static routes.
+
+    VRP separates blocks with `#`; a block is a top-level line and its indented children.
+    """
+    acls: list[_AclSeen] = []
+    bound: dict[str, dict[Slot, str]] = {}  # interface -> slot -> reference as printed
+    addresses: dict[str, list[IPv4Interface | IPv6Interface]] = {}
+    routes: list[tuple[Prefix, str | None, str | None]] = []
+    current_acl: _AclSeen | None = None
+    current_interface: str | None = None
+
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            body = line.strip()
+            if current_acl is not None:
+                if body.lower().startswith("rule "):
+                    current_acl.rules.append(parse_rule(current_acl.family, body))
+            elif current_interface is not None:
+                _interface_child(body, current_interface, bound, addresses)
+            continue
+        current_acl, current_interface = None, None
+        header = _ACL_HEADER_RE.fullmatch(line)
+        if header:
+            family = Family.IPV6 if header.group("ipv6") else Family.IPV4
+            number = int(header.group("named") or header.group("number"))
+            current_acl = _AclSeen(family, number, header.group("name"), [])
+            acls.append(current_acl)
+            continue
+        match = _INTERFACE_RE.fullmatch(line)
+        if match:
+            current_interface = match.group(1)
+            addresses.setdefault(current_interface, [])
+            continue
+        route = _parse_route(line)
+        if route is not None:
+            routes.append(route)
+
+    return _assemble(acls, bound, addresses, routes)
+
+
+def _interface_child(
+    body: str,
+    interface: str,
+    bound: dict[str, dict[Slot, str]],
+    addresses: dict[str, list[IPv4Interface | IPv6Interface]],
+) -> None:
+    match = _FILTER_RE.fullmatch(body)
+    if match:
+        family = Family.IPV6 if match.group("ipv6") else Family.IPV4
+        direction = Direction(match.group("direction").lower())
+        ref = " ".join(match.group("ref").split())
+        bound.setdefault(interface, {})[(family, direction)] = ref
+        return
+    try:
+        match = _ADDRESS_RE.fullmatch(body)
+        if match:
+            addresses[interface].append(IPv4Interface(f"{match.group(1)}/{match.group(2)}"))
+            return
+        match = _ADDRESS6_RE.fullmatch(body)
+        if match:
+            addresses[interface].append(IPv6Interface(match.group(1)))
+    except ValueError:
+        return
+
+
+def _parse_route(line: str) -> tuple[Prefix, str | None, str | None] | None:
+    """(destination, interface, next hop) of an `ip route-static`/`ipv6 route-static` line."""
+    match = _ROUTE_RE.fullmatch(line)
+    if not match:
+        return None
+    try:
+        if match.group("family").lower() == "ipv6":
+            destination: Prefix = IPv6Network(
+                f"{match.group('destination')}/{match.group('mask')}", strict=False
+            )
+        else:
+            destination = IPv4Network(
+                f"{match.group('destination')}/{match.group('mask')}", strict=False
+            )
+    except ValueError:
+        return None
+    interface: str | None = None
+    nexthop: str | None = None
+    for word in match.group("rest").split():
+        try:
+            ip_address(word)
+        except ValueError:
+            if interface is None and nexthop is None and word[:1].isalnum():
+                interface = word
+            continue
+        if nexthop is None:
+            nexthop = word
+    return destination, interface, nexthop
+
+
+def _assemble(
+    acls: Sequence[_AclSeen],
+    bound: Mapping[str, Mapping[Slot, str]],
+    addresses: Mapping[str, Sequence[IPv4Interface | IPv6Interface]],
+    routes: Sequence[tuple[Prefix, str | None, str | None]],
+) -> ParsedConfig:
+    by_number = {(a.family, a.number): a for a in acls}
+    owned_acls: dict[tuple[Family, int], _AclSeen] = {}
+    for acl in acls:
+        line_id = owner_of(acl.family, acl.name) if acl.name is not None else None
+        if line_id is not None:
+            owned_acls[(acl.family, line_id)] = acl
+
+    # Every filter by the name of what it filters with; a numbered reference is resolved.
+    filters: dict[str, dict[Slot, str]] = {}
+    owned_filters: dict[int, set[Binding]] = {}
+    for interface, slots in bound.items():
+        for (family, direction), ref in slots.items():
+            if ref.lower().startswith("name "):
+                name: str | None = ref.split()[1]
+            else:
+                target = by_number.get((family, int(ref)))
+                name = target.name if target is not None else None
+            filters.setdefault(interface, {})[(family, direction)] = name or f"ACL {ref}"
+            line_id = owner_of(family, name) if name is not None else None
+            if line_id is not None:
+                binding = Binding(interface, family, direction, ref)
+                owned_filters.setdefault(line_id, set()).add(binding)
+
+    lines: dict[int, OwnedLine] = {}
+    for line_id in sorted({line_id for _, line_id in owned_acls} | set(owned_filters)):
+        entries = {f: owned_acls[(f, line_id)] for f in FAMILIES if (f, line_id) in owned_acls}
+        found = frozenset(owned_filters.get(line_id, ()))
+        interfaces = frozenset(b.interface for b in found)
+        expected = {
+            Binding(i, family, d, f"name {acl_name(family, line_id)}")
+            for i in interfaces
+            for family in entries
+            for d in DIRECTIONS
+        }
+        complete = (
+            bool(entries)
+            and all(a.number in _ADVANCED and _acl_is_exact(a.rules) for a in entries.values())
+            and bool(interfaces)
+            and found == expected
+        )
+        lines[line_id] = VrpOwnedLine(
+            line_id=line_id,
+            prefixes=frozenset().union(*(_acl_prefixes(a.rules) for a in entries.values())),
+            bindings=interfaces,
+            complete=complete,
+            acls=frozenset(entries),
+            filters=found,
+        )
+    return ParsedConfig(lines, filters, _facts(addresses, routes))
+
+
+def _facts(
+    addresses: Mapping[str, Sequence[IPv4Interface | IPv6Interface]],
+    routes: Sequence[tuple[Prefix, str | None, str | None]],
+) -> DeviceFacts:
+    """Interfaces with their addresses; each static route by the interface it leaves through
+    (named in the route, or the one whose connected network holds the next hop)."""
+    interfaces = {name: tuple(found) for name, found in addresses.items()}
+    routed: dict[Prefix, str] = {}
+    for destination, interface, nexthop in routes:
+        if interface is None and nexthop is not None:
+            hop = ip_address(nexthop)
+            interface = next(
+                (
+                    name
+                    for name, found in interfaces.items()
+                    for address in found
+                    if address.version == hop.version and hop in address.network
+                ),
+                None,
+            )
+        if interface is not None:
+            routed.setdefault(destination, interface)
+    return DeviceFacts(interfaces, routed)
+
+
+# --------------------------------------------------------------------------------------------
+# What render sends
+
+
+def check_target(target: LineTarget) -> None:
+    """Refuse any target a command would be unsafe to render from."""
+    try:
+        check_line_id(target.line_id)
+        check_interface(PLATFORM, target.interface)
+    except IdentifierError as exc:
+        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
+    for prefix in target.prefixes:
+        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
+            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+
+
+def _address(prefix: Prefix) -> str:
+    if isinstance(prefix, IPv4Network):
+        return f"{prefix.network_address} {prefix.hostmask}"
+    return prefix.compressed
+
+
+def _binding_command(binding: Binding) -> str:
+    ipv6 = "ipv6 " if binding.family is Family.IPV6 else ""
+    return f"traffic-filter {binding.direction} acl {ipv6}{binding.ref}"
+
+
+def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
+    """Exactly which owned objects exist. A bare OwnedLine (not parsed here) says that much
+    only when it is complete."""
+    if isinstance(found, VrpOwnedLine):
+        return found.acls, found.filters
+    if not found.complete:
+        raise ValueError(
+            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
+            f"render against what read() returned"
+        )
+    families = frozenset(family_of(p) for p in found.prefixes)
+    bindings = frozenset(
+        Binding(i, f, d, f"name {acl_name(f, found.line_id)}")
+        for i in found.bindings
+        for f in families
+        for d in DIRECTIONS
+    )
+    return families, bindings
+
+
+def _removal(found: OwnedLine | None) -> list[str]:
+    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
+    if found is None:
+        return []
+    acls, filters = _found_objects(found)
+    commands: list[str] = []
+    for interface in sorted({b.interface for b in filters}):
+        try:
+            check_interface(PLATFORM, interface)
+        except IdentifierError as exc:
+            raise InvalidIdentifier(
+                f"line {found.line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
+            ) from None
+        commands.append(f"interface {interface}")
+        for binding in sorted(b for b in filters if b.interface == interface):
+            commands.append(f"undo {_binding_command(binding)}")
+        commands.append("quit")
+    for family in FAMILIES:
+        if family in acls:
+            commands.append(f"undo {_ACL_WORDS[family]} name {acl_name(family, found.line_id)}")
+    return commands
+
+
+def _cut(target: LineTarget) -> list[str]:
+    commands: list[str] = []
+    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
+    for family in families:
+        commands.append(f"{_ACL_WORDS[family]} name {acl_name(family, target.line_id)} advance")
+        rule_id = 0
+        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
+            for side in ("source", "destination"):
+                rule_id += RULE_STEP
+                commands.append(f"rule {rule_id} deny {family} {side} {_address(prefix)}")
+        commands.append("quit")
+    commands.append(f"interface {target.interface}")
+    for family in families:
+        ref = f"name {acl_name(family, target.line_id)}"
+        for direction in DIRECTIONS:
+            commands.append(_binding_command(Binding(target.interface, family, direction, ref)))
+    commands.append("quit")
+    return commands
+
+
+def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
+    """Commands taking one line from what the device holds (`found`) to `action`."""
+    check_target(target)
+    if action is Action.RESTORE:
+        return _removal(found)
+    if found is not None and found.state_for(target) is LineState.CUT:
+        return []
+    return _removal(found) + _cut(target)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """One line's share of a push: its commands, or why none are sent."""
+
+    target: LineTarget
+    action: Action
+    commands: tuple[str, ...] = ()
+    refusal: DriverError | None = None
+
+
+def _occupied(
+    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
+) -> Rejected | None:
+    """Why binding the target's ACLs would replace a filter that is not this line's, if so."""
+    families = {family_of(p) for p in target.prefixes}
+    for family in FAMILIES:
+        if family not in families:
+            continue
+        for direction in DIRECTIONS:
+            where = f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
+            other = claimed.get((family, direction))
+            if other is not None and other != target.line_id:
+                name = acl_name(family, other)
+                return Rejected(f"{where} with {name} (line {other}, cut in this batch)")
+            holder = config.holder(target.interface, family, direction)
+            if holder is None:
+                continue
+            owner = owner_of(family, holder)
+            if owner == target.line_id or owner in restored:
+                continue
+            if owner is None:
+                return Rejected(f"{where} with {holder}; not replacing a foreign ACL")
+            return Rejected(
+                f"{where} with {holder} (line {owner}); not replacing another line's ACL"
+            )
+    return None
+
+
+def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
+    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
+    refused on its own and the rest of the batch goes ahead."""
+    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
+    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
+    claimed: dict[str, dict[Slot, int]] = {}
+    plans: list[LinePlan] = []
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    for action, target in work:
+        found = config.get(target.line_id)
+        try:
+            check_target(target)
+            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
+                slots = claimed.setdefault(target.interface, {})
+                conflict = _occupied(target, config, restored, slots)
+                if conflict is not None:
+                    raise conflict
+                for prefix in target.prefixes:
+                    for direction in DIRECTIONS:
+                        slots[(family_of(prefix), direction)] = target.line_id
+            commands = render_line(action, target, found)
+        except DriverError as refusal:
+            plans.append(LinePlan(target, action, refusal=refusal))
+            continue
+        if action is Action.RESTORE and commands:
+            restored.add(target.line_id)
+        plans.append(LinePlan(target, action, tuple(commands)))
+    return tuple(plans)
+
+
+# --------------------------------------------------------------------------------------------
+# What the device answers
+
+
+class Kind(enum.StrEnum):
+    PROMPT = "prompt"  # the command ran (or failed) and the device waits for the next
+    QUESTION = "question"  # the device asks [Y/N] and takes the next line as the answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: Kind
+    text: str  # everything the device printed for one line before its prompt or question
+
+
+_QUESTION = r"\[Y/N\]:?[ \t]*"
+
+
+def answer_pattern(base_prompt: str) -> re.Pattern[str]:
+    """A prompt of any view (`<R1>`, `[R1]`, `[R1-acl-adv-CURFEW-L42]`) at a line start, or a
+    `[Y/N]` question: one of them ends the device's answer to each line it reads."""
+    host = re.escape(base_prompt)
+    return re.compile(
+        rf"(?m)(?P<prompt>^[<\[][~*]?{host}(?:-[^\]\r\n]*)?[\]>])|(?P<question>{_QUESTION})"
+    )
+
+
+def split_answers(text: str, pattern: re.Pattern[str]) -> list[Answer]:
+    """The device's answers, one per line it read, in order."""
+    answers: list[Answer] = []
+    start = 0
+    for match in pattern.finditer(text):
+        kind = Kind.QUESTION if match.group("question") else Kind.PROMPT
+        answers.append(Answer(kind, text[start : match.start()]))
+        start = match.end()
+    return answers
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One line written and what the device made of it."""
+
+    line: str
+    owner: int | None  # index of the plan it belongs to
+    answer: Answer
+    consumed: bool = False  # read by the device as the answer to a pending question
+
+
+def may_ask(command: str) -> bool:
+    """Ours and allowed to be confirmed: deleting an owned ACL asks while it is still bound
+    somewhere. Saying yes serves the restore (the venue opens); read-back shows the rest."""
+    words = command.split()
+    if words[:2] != ["undo", "acl"]:
+        return False
+    name = words[-1]
+    return any(owner_of(family, name) is not None for family in FAMILIES)
+
+
+def _same_text(echo: str, command: str) -> bool:
+    """The device echoed `command` (VRP wraps a long echo at the terminal width)."""
+    squeezed = re.sub(r"\s+", "", echo)
+    return squeezed.startswith(re.sub(r"\s+", "", command))
+
+
+def find_rejections(exchanges: Sequence[Exchange]) -> list[tuple[int, str]]:
+    """(index into exchanges, problem) for every `Error:` the device printed for a line it ran,
+    and for a line whose echo never came (input lost: nothing after it can be trusted)."""
+    found: list[tuple[int, str]] = []
+    for index, exchange in enumerate(exchanges):
+        if exchange.consumed:
+            continue
+        text = exchange.answer.text
+        if not _same_text(text, exchange.line):
+            found.append((index, f"device never echoed {exchange.line!r}"))
+            continue
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("Error:"):
+                found.append((index, line))
+    return found
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# The session
+
+
+class HuaweiVrpDriver(Driver):
+    """One VRP router over SSH through netmiko's `huawei` driver (wrapped, not subclassed)."""
+
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, name: str, credentials: Credentials) -> None:
+        super().__init__(name, credentials)
+        self._connection: Any = None
+
+    # -- session lifecycle; netmiko's errors become the project's here -----------------------
+
+    def open(self) -> None:
+        """Log in. VRP has no enable mode: `credentials.secret` is not used."""
+        if self._connection is not None:
+            return
+        creds = self.credentials
+        where = self._where()
+        try:
+            self._connection = ConnectHandler(
+                device_type=NETMIKO_DEVICE_TYPE,
+                host=creds.host,
+                port=creds.port,
+                username=creds.username,
+                password=creds.password,
+                fast_cli=True,
+                conn_timeout=creds.timeout,
+                auth_timeout=creds.timeout,
+                banner_timeout=creds.timeout,
+                timeout=creds.timeout,
+                use_keys=False,
+                allow_agent=False,
+            )
+        except NetmikoAuthenticationException as exc:
+            raise AuthFailed(f"{where}: login refused") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            raise Unreachable(f"{where}: cannot open an SSH session: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            raise Unreachable(f"{where}: cannot connect: {exc}") from exc
+
+    def close(self) -> None:
+        """Log out with `quit`, through netmiko's own teardown.
+
+        netmiko first asks whether the session is in system-view, and for `huawei` that check
+        waits for 2 s of silence. A session this driver still holds is always in the user view
+        (every push ends with `return`; a failed exchange drops the session), so the check is
+        answered here instead of waited out.
+        """
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.check_config_mode = _in_user_view
+            try:
+                connection.disconnect()
+            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
+                pass
+
+    def _where(self) -> str:
+        return f"{self.name} ({self.credentials.host}:{self.credentials.port})"
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        """The open connection (opened here, and closed after, if it was not already)."""
+        opened_here = self._connection is None
+        self.open()
+        try:
+            yield self._connection
+        finally:
+            if opened_here:
+                self.close()
+
+    @contextmanager
+    def _exchange(self, what: str) -> Iterator[None]:
+        """Translate errors of one exchange on an open session; a broken session is dropped."""
+        where = self._where()
+        try:
+            yield
+        except ReadTimeout as exc:
+            if self._alive():
+                self._drop()
+                raise Timeout(f"{where}: no answer to {what}") from exc
+            self._drop()
+            raise Unreachable(f"{where}: session closed during {what}") from exc
+        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
+            self._drop()
+            raise Unreachable(f"{where}: session lost during {what}: {_first_line(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            self._drop()
+            raise Unreachable(f"{where}: session lost during {what}: {exc}") from exc
+
+    def _alive(self) -> bool:
+        channel = getattr(self._connection, "remote_conn", None)
+        transport = getattr(channel, "transport", None)
+        return bool(
+            channel is not None
+            and not channel.closed
+            and not channel.eof_received
+            and transport is not None
+            and transport.is_active()
+        )
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            _discard(connection)
+
+    # -- device exchanges ------------------------------------------------------------------
+
+    def _read_config(self) -> ParsedConfig:
+        connection = self._connection
+        # the trailing `return`, then a prompt: a description that contains the prompt's text
+        # cannot end the read early
+        host = re.escape(connection.base_prompt)
+        finished = re.compile(rf"\nreturn[ \t]*\r?\n\s*[<\[]{host}[^\r\n]*[>\]]")
+        answer: list[str] = []
+        command = "display current-configuration"
+        with self._exchange(command):
+            connection.write_channel(connection.normalize_cmd(command))
+            text = self._read_until(lambda text: finished.search(text) is not None, answer)
+        return parse_current_configuration(text)
+
+    def _push(self, commands: Sequence[tuple[str, int | None]]) -> tuple[str, list[Exchange]]:
+        """Send config lines (each with the plan it belongs to); the device's whole answer and
+        what it made of every line written.
+
+        netmiko's `huawei` config session waits for 2 s of silence at each mode check (about
+        10 s a push). Here lines go in windows of `PUSH_WINDOW`, each window written at once
+        and read until the device has answered every line with a prompt or a `[Y/N]` question.
+        A question takes the next line as its answer, so the lines a question swallowed are
+        written again once it is answered (`may_ask` says what is answered yes).
+        """
+        connection = self._connection
+        pattern = answer_pattern(connection.base_prompt)
+        transcript: list[str] = []
+        exchanges: list[Exchange] = []
+        queue = deque(commands)
+        # every round runs at least one line, or answers the question that stopped it
+        rounds_left = 2 * len(commands) + 2
+        try:
+            with self._exchange("configuration commands"):
+                while queue:
+                    rounds_left -= 1
+                    if rounds_left < 0:
+                        raise Rejected("the device kept asking questions", "".join(transcript))
+                    window = [queue.popleft() for _ in range(min(PUSH_WINDOW, len(queue)))]
+                    swallowed = self._window(window, pattern, transcript, exchanges)
+                    queue.extendleft(reversed(swallowed))
+        except DriverError as exc:
+            exc.output = "".join(transcript) + exc.output
+            raise
+        return "".join(transcript), exchanges
+
+    def _window(
+        self,
+        window: Sequence[tuple[str, int | None]],
+        pattern: re.Pattern[str],
+        transcript: list[str],
+        exchanges: list[Exchange],
+    ) -> list[tuple[str, int | None]]:
+        """Write one window and read its answers; the lines a question swallowed."""
+        connection = self._connection
+        connection.write_channel("".join(connection.normalize_cmd(line) for line, _ in window))
+        text = self._read_until(
+            lambda text: len(split_answers(text, pattern)) >= len(window), transcript
+        )
+        transcript.append(text)
+        asker: tuple[str, int | None] | None = None
+        swallowed: list[tuple[str, int | None]] = []
+        for (line, owner), answer in zip(window, split_answers(text, pattern), strict=False):
+            if asker is None:
+                exchanges.append(Exchange(line, owner, answer))
+                if answer.kind is Kind.QUESTION:
+                    asker = (line, owner)
+            else:
+                exchanges.append(Exchange(line, owner, answer, consumed=True))
+                swallowed.append((line, owner))
+                if answer.kind is Kind.PROMPT:
+                    asker = None  # the device took that line as its answer
+        if asker is not None:
+            reply = "Y" if may_ask(asker[0]) else "N"
+            connection.write_channel(connection.normalize_cmd(reply))
+            more = self._read_until(lambda text: bool(split_answers(text, pattern)), transcript)
+            transcript.append(more)
+            exchanges.append(Exchange(reply, asker[1], split_answers(more, pattern)[0]))
+        return swallowed
+
+    def _read_until(self, done: Callable[[str], bool], answer: list[str]) -> str:
+        """Read the device's answer until `done(answer)`, or the timeout passes.
+
+        netmiko's reads poll every 10 ms and go on polling a closed channel until their
+        timeout; this one notices at once. A partial answer is left in `answer`.
+        """
+        deadline = time.monotonic() + self.credentials.timeout
+        pause = POLL_SECONDS[0]
+        text = ""
+        try:
+            while True:
+                chunk = self._connection.read_channel()
+                if chunk:
+                    text += chunk
+                    if done(text):
+                        return text
+                    pause = POLL_SECONDS[0]
+                elif not self._alive():
+                    raise ReadException("session closed by the device")
+                else:
+                    # back off while the device is silent: many sessions run in parallel
+                    pause = min(pause * 2, POLL_SECONDS[1])
+                if time.monotonic() > deadline:
+                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
+                time.sleep(pause)
+        except (ReadException, ReadTimeout):
+            answer.append(text)
+            raise
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def read(self) -> ParsedConfig:
+        """Owned lines by id; the answer also carries every filter bound per interface."""
+        with self._session():
+            return self._read_config()
+
+    def facts(self) -> DeviceFacts:
+        """Interfaces with their addresses and the static routes, from the running config."""
+        with self._session():
+            return self._read_config().facts
+
+    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
+        """All commands for the batch, restores first; refused lines contribute none.
+
+        Pass what `read()` returned: it also knows the foreign filters a cut must not replace.
+        Raises InvalidIdentifier if any target fails validation, before rendering anything.
+        """
+        for target in (*batch.restores, *batch.cuts):
+            check_target(target)
+        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """The one place a device error becomes a result."""
+        if not len(batch):
+            return BatchResult(self.name, ())
+        plans: tuple[LinePlan, ...] = ()
+        sent: tuple[str, ...] = ()
+        output = ""
+        try:
+            with self._session():
+                before = self._read_config()
+                plans = plan_batch(batch, before)
+                lines = [(c, i) for i, plan in enumerate(plans) for c in plan.commands]
+                rejections: dict[int, str] = {}
+                error: DriverError | None = None
+                if lines:
+                    output, exchanges = self._push(
+                        [(CONFIG_ENTER, None), *lines, (CONFIG_LEAVE, None)]
+                    )
+                    sent = tuple(e.line for e in exchanges if not e.consumed)
+                    rejections, error = _rejections(exchanges, output)
+                    after = self._read_config()
+                else:
+                    after = before
+        except DriverError as exc:
+            return BatchResult(
+                device=self.name,
+                outcomes=_unknown_outcomes(batch, plans, exc),
+                commands=sent,
+                device_output=output or exc.output,
+                error=exc,
+            )
+        outcomes = tuple(_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
+        return BatchResult(self.name, outcomes, sent, output, error)
+
+
+def _rejections(
+    exchanges: Sequence[Exchange], output: str
+) -> tuple[dict[int, str], Rejected | None]:
+    """Which plan each problem belongs to, and the batch's Rejected error if any."""
+    by_plan: dict[int, str] = {}
+    messages: list[str] = []
+    for index, problem in find_rejections(exchanges):
+        exchange = exchanges[index]
+        if problem.startswith("device never echoed"):
+            message = f"{problem}: input was lost from there on"
+        else:
+            message = f"device rejected {exchange.line!r}: {problem}"
+        messages.append(message)
+        if exchange.owner is not None:
+            by_plan.setdefault(exchange.owner, message)
+    if not messages:
+        return by_plan, None
+    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+    return by_plan, Rejected(messages[0] + more, output=output)
+
+
+def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
+    state = observed_state(after, plan.target)
+    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    verified = plan.refusal is None and state is wanted
+    error: str | None = None
+    if plan.refusal is not None:
+        error = _describe(plan.refusal)
+    elif not verified:
+        error = (
+            f"Rejected: {rejection}"
+            if rejection
+            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
+            f"expected {wanted}"
+        )
+    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
+
+
+def _unknown_outcomes(
+    batch: Batch, plans: Sequence[LinePlan], error: DriverError
+) -> tuple[LineOutcome, ...]:
+    """Every line UNKNOWN: the session failed before the device could be read back."""
+    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
+    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    return tuple(
+        LineOutcome(
+            target.line_id,
+            action,
+            commands.get((action, target.line_id), ()),
+            LineState.UNKNOWN,
+            False,
+            _describe(error),
+        )
+        for action, target in work
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _discard(connection: Any) -> None:
+    """Drop a session without the polite exit: after a failure the device may not answer."""
+    try:
+        connection.paramiko_cleanup()
+    except Exception:  # noqa: BLE001 - best effort on an already broken session
+        pass
+
+
+def _in_user_view(*args: object, **kwargs: object) -> bool:
+    """netmiko's check_config_mode for a session known to be in the user view."""
+    return False
