@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
@@ -28,7 +28,7 @@ from controller.escalation import (
 from controller.models import Proposal, Venue, Violation
 from controller.orders import Conflict, state_of
 from controller.settings import Settings
-from controller.store import Store
+from controller.store import NotFound, Store
 from policies.escalation import Rules, escalation_rules
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"], dependencies=[Depends(current_actor)])
@@ -88,6 +88,16 @@ def escalation_rules_of(request: Request) -> Rules:
 
 
 RulesDep = Annotated[Rules, Depends(escalation_rules_of)]
+# Ids the database can hold (SQLite INTEGER): a larger one is a 422, not an overflow.
+VenueId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _venue_id(store: Store, key: str) -> int | None:
+    try:
+        return store.find_venue(key).id
+    except (OverflowError, ValueError):  # digits beyond an id, or digits int() refuses ("²")
+        raise NotFound(f"no venue {key!r}") from None
 
 
 def _proposal(store: Store, proposal: Proposal) -> ProposalPublic:
@@ -96,7 +106,7 @@ def _proposal(store: Store, proposal: Proposal) -> ProposalPublic:
 
 @router.post("/venues/{venue_id}/violations", status_code=201, response_model=ViolationRecorded)
 def record(
-    venue_id: int, body: ViolationCreate, actor: ActorDep, store: StoreDep, rules: RulesDep
+    venue_id: VenueId, body: ViolationCreate, actor: ActorDep, store: StoreDep, rules: RulesDep
 ) -> ViolationRecorded:
     """Record a violation observed at a venue of your jurisdiction. It may make a proposal due
     (a suspension at the 2nd minors violation, a revocation at the 3rd); it never cuts."""
@@ -124,7 +134,7 @@ def proposals(
     venue: Annotated[str | None, Query(description="venue name or id")] = None,
 ) -> list[ProposalPublic]:
     """Proposals, oldest first; a bureau sees those of its jurisdiction's venues."""
-    venue_id = store.find_venue(venue).id if venue is not None else None
+    venue_id = _venue_id(store, venue) if venue is not None else None
     venues = {v.id: v for v in store.venues()}
     return [
         ProposalPublic.of(p, venues[p.venue_id])
@@ -134,7 +144,11 @@ def proposals(
 
 @router.post("/proposals/{proposal_id}/confirm", status_code=201, response_model=ProposalConfirmed)
 def confirm(
-    proposal_id: int, body: ProposalConfirm, actor: ActorDep, store: StoreDep, request: Request
+    proposal_id: ProposalId,
+    body: ProposalConfirm,
+    actor: ActorDep,
+    store: StoreDep,
+    request: Request,
 ) -> ProposalConfirmed:
     """Confirm a pending proposal with the decision's document number: its disconnect order is
     issued, in force from now for the proposal's term (a revocation: open-ended)."""
@@ -156,7 +170,7 @@ def confirm(
 
 @router.post("/proposals/{proposal_id}/reject", response_model=ProposalPublic)
 def reject(
-    proposal_id: int, body: ProposalReject, actor: ActorDep, store: StoreDep
+    proposal_id: ProposalId, body: ProposalReject, actor: ActorDep, store: StoreDep
 ) -> ProposalPublic:
     """Reject a pending proposal, saying why: no order follows, the step is not proposed again."""
     return _proposal(store, reject_proposal(store, proposal_id, actor, body.why))

@@ -295,3 +295,27 @@ def test_concurrent_recordings_propose_each_step_once(city_store: Store):
             )
         )
     assert sorted(p.step for p in list_proposals(city_store)) == ["revocation", "suspension"]
+
+
+def test_ids_beyond_the_database_are_client_errors(client: TestClient, bureau: dict[str, str]):
+    big = 2**63
+    confirm = {"legal_basis": BASIS_1}
+    assert (
+        client.post(f"/api/v1/proposals/{big}/confirm", json=confirm, headers=bureau).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            f"/api/v1/proposals/{big}/reject", json={"why": "x"}, headers=bureau
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post(f"/api/v1/venues/{big}/violations", json={}, headers=bureau).status_code == 422
+    )
+    for venue in (str(big), "²"):
+        listed = client.get("/api/v1/proposals", params={"venue": venue}, headers=bureau)
+        assert listed.status_code == 404
+    assert (
+        client.post("/api/v1/proposals/7/confirm", json=confirm, headers=bureau).status_code == 404
+    )
