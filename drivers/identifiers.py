@@ -44,6 +44,10 @@ INTERFACE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"Ethernet[1-9]\d{0,3}(?:/[1-9]\d{0,2}){0,2}(?:\.[1-9]\d{0,3})?"
         r"|Port-Channel[1-9]\d{0,5}(?:\.[1-9]\d{0,3})?|Vlan[1-9]\d{0,3}"
     ),
+    # SNMP switch ports by IF-MIB ifName exactly as the switch reports it: a type word (letters,
+    # inner hyphens, up to 3 leading digits: 10GE) then slots, e.g. GigabitEthernet1/0/7,
+    # Gi1/0/7, ge-0/0/7, 10GE1/0/1, Port7; the driver resolves the name to an ifIndex per session
+    "snmp_ifadmin": re.compile(r"\d{0,3}[A-Za-z](?:[A-Za-z-]{0,30}[A-Za-z])?-?" + _SLOTS),
 }
 
 LINE_ID_MAX = 10**9
