@@ -55,6 +55,11 @@ class Profile:
     # what read-back shows of line 42 after its refused command: UNKNOWN where the commands
     # before it went through (its IPv4 half), OPEN where a change is one transaction (nftables)
     rejected_line_state: LineState = LineState.UNKNOWN
+    # text marking the controller's own entries in `cut_of_l42`: each such entry appears once in
+    # the running config however many lines are cut (the ACL names; a port's own line on SNMP)
+    owned_marker: str = "CURFEW"
+    # Credentials.extra for the suite's drivers (driver options, e.g. SNMP's counter interval)
+    credentials_extra: Mapping[str, str] = field(default_factory=dict)
     # test function name -> why this platform cannot run it (shown in the test output)
     skips: Mapping[str, str] = field(default_factory=dict)
     operator: Callable[[Lab, str, tuple[str, ...]], None] = netmiko_operator
