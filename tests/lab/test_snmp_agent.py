@@ -372,3 +372,17 @@ def query_device(lab: Lab, name: str, oid: tuple[int, ...]) -> Any:
             engine.close_dispatcher()
 
     return asyncio.run(exchange())
+
+
+def test_demo_night_runs_on_a_city_with_snmp_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`curfew demo` end to end with every other router an SNMP switch: all verified."""
+    import api.demo as demo
+
+    monkeypatch.setattr(
+        demo, "city", functools.partial(city, platforms=("cisco_ios", "snmp_ifadmin"))
+    )
+    printed: list[str] = []
+
+    assert demo.run_demo(echo=printed.append) == 0, "\n".join(printed)
+    table = next(text for text in printed if "verified cut" in text)
+    assert any(" R2 " in row and "verified cut" in row for row in table.splitlines())
