@@ -106,7 +106,8 @@ ERROR_STATUS = ("noError", "tooBig", "noSuchName", "badValue", "readOnly", "genE
 AUTHORIZATION_ERROR = 16
 
 # Requests in flight at once in one session (switch agents have small queues), ports per GET
-# (three varbinds each: a reply stays well under a 1,472-octet datagram), rows per GETBULK.
+# (three varbinds each: a reply stays well under a 1,472-octet datagram), rows asked per
+# GETBULK (an agent returns fewer when they would not fit; the walk simply goes on).
 IN_FLIGHT = 8
 PORTS_PER_GET = 8
 BULK_REPETITIONS = 50
