@@ -42,6 +42,15 @@ class NotFound(LookupError):
     pass
 
 
+def _fits(row_id: int) -> bool:
+    """Ids beyond a 64-bit integer are no row's id (and would overflow the driver)."""
+    return -(2**63) <= row_id < 2**63
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything one pass needs, read in one transaction."""
@@ -127,8 +136,9 @@ class Store:
     def find_venue(self, key: str | int) -> Venue:
         with self.session() as s:
             venue = None
-            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-                venue = s.get(Venue, int(key))
+            number = key if isinstance(key, int) else int(key) if _is_id(key) else None
+            if number is not None and _fits(number):
+                venue = s.get(Venue, number)
             if venue is None and isinstance(key, str):
                 venue = s.exec(select(Venue).where(Venue.name == key)).first()
             if venue is None:
@@ -137,7 +147,7 @@ class Store:
 
     def authority(self, authority_id: int) -> Authority:
         with self.session() as s:
-            found = s.get(Authority, authority_id)
+            found = s.get(Authority, authority_id) if _fits(authority_id) else None
             if found is None:
                 raise NotFound(f"no authority {authority_id}")
             return found
@@ -173,7 +183,7 @@ class Store:
 
     def order(self, order_id: int) -> Order:
         with self.session() as s:
-            found = s.get(Order, order_id)
+            found = s.get(Order, order_id) if _fits(order_id) else None
             if found is None:
                 raise NotFound(f"no order {order_id}")
             return found
