@@ -974,7 +974,7 @@ class JunosSession:
             except CliError as error:
                 return Reply(self._error_text(error), self.prompt)
             except Refusal as refusal:
-                return Reply(str(refusal), self.prompt)
+                return Reply(self._spaced(str(refusal)), self.prompt)
             except _Close:
                 return Reply("", "", close=True)
             except _Hang:
