@@ -133,6 +133,7 @@ def serve(
             store.clock,
             timedelta(seconds=settings.tick_seconds),
             feeds=feed_job(store),
+            drift_every=timedelta(seconds=settings.drift_seconds),
         )
     typer.echo(f"curfew API on http://{host}:{port} (scheduler {'off' if no_scheduler else 'on'})")
     uvicorn.run(create_app(settings, store, scheduler), host=host, port=port, log_level="warning")
@@ -245,6 +246,9 @@ def describe_pass(store: Store, report: PassReport) -> str:
         head += "\n" + table(("device", "line", "venue", "action", "orders", "result"), rows)
     for skipped in report.skipped:
         head += f"\nskipped {skipped}"
+    if report.drifted:
+        names = ", ".join(lines[line_id].name for line_id in report.drifted)
+        head += f"\ndrift: changed outside the controller, converged in this pass: {names}"
     nxt = report.plan.next_change
     return head + f"\nnext planned change: {nxt.isoformat() if nxt else 'none within 3 days'}"
 
@@ -258,11 +262,17 @@ def plan(at: AtOpt = None, database_url: DatabaseOpt = None) -> None:
 
 
 @app.command()
-def reconcile(at: AtOpt = None, database_url: DatabaseOpt = None) -> None:
+def reconcile(
+    at: AtOpt = None,
+    read_devices: Annotated[
+        bool, typer.Option("--read-devices", help="read every device first and log drift")
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
     """Run one pass as if at --at (default now): push, verify and log every change."""
     settings, store = open_store(database_url)
     report = Reconciler(store, settings.device_workers, settings.device_timeout).run_pass(
-        instant(at)
+        instant(at), read_devices=read_devices
     )
     typer.echo(describe_pass(store, report))
     if not report.ok:

@@ -32,6 +32,8 @@ from drivers.base import (
     LineOutcome,
     LineState,
     LineTarget,
+    OwnedLine,
+    observed_state,
 )
 from drivers.registry import driver_for
 
@@ -106,6 +108,7 @@ class PassReport:
     dry_run: bool
     skipped: list[str] = field(default_factory=list)  # devices not touched, and why
     results: list[LineResult] = field(default_factory=list)
+    drifted: list[int] = field(default_factory=list)  # lines found changed behind our back
 
     @property
     def failures(self) -> list[LineResult]:
@@ -180,10 +183,15 @@ class Reconciler:
 
     # -- doing ---------------------------------------------------------------------------
 
-    def run_pass(self, at: datetime, dry_run: bool = False) -> PassReport:
+    def run_pass(
+        self, at: datetime, dry_run: bool = False, read_devices: bool = False
+    ) -> PassReport:
+        """One pass. With `read_devices`, every device is read first and any line whose state
+        differs from the last verified one is logged as drift and converged in this pass."""
         pass_id = uuid.uuid4().hex[:16]
+        drifted = self.check_drift(pass_id) if read_devices and not dry_run else []
         desired, batches = self.diff(at)
-        report = PassReport(pass_id, at, desired, batches, dry_run)
+        report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted)
         if dry_run or not batches:
             return report
         runnable = []
@@ -204,6 +212,57 @@ class Reconciler:
                 )
         self.store.checkpoint()
         return report
+
+    def check_drift(self, pass_id: str) -> list[int]:
+        """Read every device with known lines; log each line found otherwise than recorded
+        and forget its recorded state, so the pass converges it again."""
+        snap = self.store.snapshot()
+        known: dict[int, list[int]] = defaultdict(list)
+        for line in snap.lines:
+            status = snap.states.get(line.line_id)
+            if status is not None and status.state != LineState.UNKNOWN.value:
+                known[line.device_id].append(line.line_id)
+        devices = [snap.devices[d] for d in known if not snap.devices[d].frozen]
+
+        def read(device: Device) -> dict[int, OwnedLine] | None:
+            try:
+                with self.driver_factory(device, self.device_timeout) as driver:
+                    return driver.read()
+            except DriverError:
+                return None  # unreachable now: the push, if any, will say so
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(devices)))) as pool:
+            found = dict(zip([d.id for d in devices], pool.map(read, devices), strict=True))
+        now = self.store.clock.now()
+        entries, forget, drifted = [], [], []
+        for device in devices:
+            owned = found[device.id]
+            if owned is None:
+                continue
+            for line_id in known[device.id or 0]:
+                status = snap.states[line_id]
+                seen = observed_state(owned, snap.targets[line_id])
+                if seen.value == status.state:
+                    continue
+                drifted.append(line_id)
+                entries.append(
+                    NewChange(
+                        at=now, kind="outcome", action="drift", actor=self.actor,
+                        pass_id=pass_id, order_ids=status.order_ids, line_id=line_id,
+                        venue_id=snap.line_venue[line_id], device_id=device.id,
+                        state_after=seen.value, verified=True,
+                        detail=f"recorded {status.state}, the device shows {seen.value}: "
+                        "changed outside the controller; converged in this pass",
+                    )
+                )  # fmt: skip
+                forget.append(
+                    LineStatus(line_id=line_id, state=seen.value, checked_at=now,
+                               order_ids_json=status.order_ids_json)
+                )  # fmt: skip
+        if entries:
+            self.store.append(entries)
+            self.store.record_states(forget)
+        return drifted
 
     def _push(self, device_batch: DeviceBatch) -> BatchResult:
         """One device, one session. Exceptions become a result here and nowhere else."""

@@ -35,8 +35,10 @@ class PassScheduler:
         tick: timedelta = timedelta(seconds=60),
         on_pass: Callable[[PassReport], None] | None = None,
         feeds: Callable[[], bool] | None = None,
+        drift_every: timedelta | None = None,
     ) -> None:
         self.reconciler = reconciler
+        self.drift_every = drift_every  # how often a pass reads every device first
         self.feeds = feeds  # pulls the order feeds that are due; True if an order changed
         self.clock = clock
         self.tick = tick
@@ -64,6 +66,14 @@ class PassScheduler:
                 id="feeds",
                 name="pull the order feeds that are due",
             )
+        if self.drift_every is not None:
+            self._scheduler.add_job(
+                self._pass,
+                IntervalTrigger(seconds=self.drift_every.total_seconds(), timezone=UTC),
+                kwargs={"read_devices": True},
+                id="drift",
+                name="pass that reads every device first (drift)",
+            )
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -86,10 +96,10 @@ class PassScheduler:
         if changed:
             self.request_pass()
 
-    def _pass(self) -> None:
+    def _pass(self, read_devices: bool = False) -> None:
         with self._lock:  # passes never overlap, whichever job woke them
             try:
-                report = self.reconciler.run_pass(self.clock.now())
+                report = self.reconciler.run_pass(self.clock.now(), read_devices=read_devices)
             except Exception:
                 log.exception("reconcile pass failed; the next tick retries from scratch")
                 return

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
         default=None, description="bearer token of the admin role (at least 16 characters)"
     )
     tick_seconds: int = Field(default=60, ge=1, le=3600, description="periodic reconcile tick")
+    drift_seconds: int = Field(
+        default=600, ge=10, le=86400, description="how often a pass reads every device first"
+    )
     device_workers: int = Field(default=16, ge=1, le=512, description="devices pushed at once")
     device_timeout: float = Field(default=20.0, gt=0, le=600, description="per-session timeout")
     signing_key_file: Path | None = Field(

@@ -183,3 +183,25 @@ def test_dry_run_plans_without_touching_devices_or_the_log(lab, lab_store):
     report = Reconciler(lab_store).run_pass(NIGHT + timedelta(hours=1), dry_run=True)
     assert report.dry_run and any(b.device.name == "R1" for b in report.batches)
     assert bindings(lab, "R1") == [] and len(lab_store.changes()) == before
+
+
+def test_a_cut_removed_by_hand_is_logged_as_drift_and_cut_again(lab, lab_store):
+    order_id = order(lab_store, "Venue R1-1")
+    reconciler = Reconciler(lab_store)
+    at = NIGHT + timedelta(hours=1)
+    lab_store.clock.set(at)
+    assert reconciler.run_pass(at).ok
+    lab.router("R1").configure(["interface GigabitEthernet0/1", " no ip access-group CURFEW-L1 in"])
+
+    unaware = reconciler.run_pass(at + timedelta(minutes=1))
+    assert unaware.batches == [], "without reading devices a pass trusts its record"
+
+    report = reconciler.run_pass(at + timedelta(minutes=2), read_devices=True)
+    assert report.drifted == [1] and report.ok
+    assert [r.change.action.value for r in report.results] == ["cut"]
+    assert "ip access-group CURFEW-L1 in" in bindings(lab, "R1")
+    drift = [c for c in lab_store.changes(ChangeFilter(line_id=1)) if c.action == "drift"]
+    assert len(drift) == 1 and drift[0].order_ids == [order_id]
+    assert drift[0].state_after == "unknown" and "changed outside the controller" in drift[0].detail
+    quiet = reconciler.run_pass(at + timedelta(minutes=3), read_devices=True)
+    assert quiet.drifted == [] and quiet.batches == []
