@@ -120,13 +120,20 @@ def family_of(prefix: Prefix) -> Family:
 
 @dataclass(frozen=True, order=True)
 class Binding:
-    """One owned ACL bound by `traffic-filter` on an interface, as the device names it there:
-    `ref` is `name CURFEW-L42` or the ACL's number, and the `undo` must say the same."""
+    """One owned ACL bound by `traffic-filter` on an interface. `spelling` is the command's
+    text after `traffic-filter` as the device prints it (`inbound acl name CURFEW-L42`, or a
+    number in place of the name): its `undo` must say the same."""
 
     interface: str
     family: Family
     direction: Direction
-    ref: str
+    spelling: str
+
+
+def canonical_spelling(family: Family, direction: Direction, line_id: int) -> str:
+    """How this driver binds: `inbound acl name CURFEW-L42`, `outbound acl ipv6 name ...`."""
+    ipv6 = "ipv6 " if family is Family.IPV6 else ""
+    return f"{direction} acl {ipv6}name {acl_name(family, line_id)}"
 
 
 @dataclass(frozen=True)
@@ -237,11 +244,7 @@ _ACL_HEADER_RE = re.compile(
     re.IGNORECASE,
 )
 _INTERFACE_RE = re.compile(r"interface\s+(\S+)", re.IGNORECASE)
-_FILTER_RE = re.compile(
-    r"traffic-filter\s+(?P<direction>inbound|outbound)\s+acl\s+(?P<ipv6>ipv6\s+)?"
-    r"(?P<ref>name\s+\S+|\d+)",
-    re.IGNORECASE,
-)
+_FILTER_RE = re.compile(r"traffic-filter\s+(?P<direction>inbound|outbound)\s+(?P<rest>.*\S)", re.I)
 _ADDRESS_RE = re.compile(r"ip\s+address\s+(\S+)\s+(\S+)(?:\s+sub)?", re.IGNORECASE)
 _ADDRESS6_RE = re.compile(r"ipv6\s+address\s+(\S+/\d+)(?:\s+\S+)?", re.IGNORECASE)
 _ROUTE_RE = re.compile(
@@ -249,6 +252,39 @@ _ROUTE_RE = re.compile(
     r"(?P<rest>(?:\s+\S+)*)",
     re.IGNORECASE,
 )
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """One `traffic-filter` line of an interface: its text, and the ACL it names if it says."""
+
+    spelling: str
+    name: str | None
+    number: int | None
+
+
+def parse_filter(body: str) -> tuple[Family, Direction, _Filter] | None:
+    """A `traffic-filter` line in any spelling VRP prints (`inbound acl ipv6 name X` on S
+    switches, `inbound ipv6 acl name X` on AR routers, `... acl 3000 rule 5`): a filter it
+    cannot name still holds its slot."""
+    match = _FILTER_RE.fullmatch(body)
+    if match is None:
+        return None
+    words = match.group("rest").split()
+    family = Family.IPV6 if "ipv6" in (w.lower() for w in words[:2]) else Family.IPV4
+    name: str | None = None
+    number: int | None = None
+    lowered = [w.lower() for w in words]
+    if "acl" in lowered:
+        after = words[lowered.index("acl") + 1 :]
+        if after and after[0].lower() == "ipv6":
+            after = after[1:]
+        if len(after) >= 2 and after[0].lower() == "name":
+            name = after[1]
+        elif after and after[0].isdigit():
+            number = int(after[0])
+    direction = Direction(match.group("direction").lower())
+    return family, direction, _Filter(f"{direction} {' '.join(words)}", name, number)
 
 
 @dataclass
@@ -266,7 +302,7 @@ def parse_current_configuration(text: str) -> ParsedConfig:
     VRP separates blocks with `#`; a block is a top-level line and its indented children.
     """
     acls: list[_AclSeen] = []
-    bound: dict[str, dict[Slot, str]] = {}  # interface -> slot -> reference as printed
+    bound: dict[str, list[tuple[Family, Direction, _Filter]]] = {}
     addresses: dict[str, list[IPv4Interface | IPv6Interface]] = {}
     routes: list[tuple[Prefix, str | None, str | None]] = []
     current_acl: _AclSeen | None = None
@@ -307,15 +343,12 @@ def parse_current_configuration(text: str) -> ParsedConfig:
 def _interface_child(
     body: str,
     interface: str,
-    bound: dict[str, dict[Slot, str]],
+    bound: dict[str, list[tuple[Family, Direction, _Filter]]],
     addresses: dict[str, list[IPv4Interface | IPv6Interface]],
 ) -> None:
-    match = _FILTER_RE.fullmatch(body)
-    if match:
-        family = Family.IPV6 if match.group("ipv6") else Family.IPV4
-        direction = Direction(match.group("direction").lower())
-        ref = " ".join(match.group("ref").split())
-        bound.setdefault(interface, {})[(family, direction)] = ref
+    found = parse_filter(body)
+    if found is not None:
+        bound.setdefault(interface, []).append(found)
         return
     try:
         match = _ADDRESS_RE.fullmatch(body)
@@ -361,7 +394,7 @@ def _parse_route(line: str) -> tuple[Prefix, str | None, str | None] | None:
 
 def _assemble(
     acls: Sequence[_AclSeen],
-    bound: Mapping[str, Mapping[Slot, str]],
+    bound: Mapping[str, Sequence[tuple[Family, Direction, _Filter]]],
     addresses: Mapping[str, Sequence[IPv4Interface | IPv6Interface]],
     routes: Sequence[tuple[Prefix, str | None, str | None]],
 ) -> ParsedConfig:
@@ -372,20 +405,29 @@ def _assemble(
         if line_id is not None:
             owned_acls[(acl.family, line_id)] = acl
 
-    # Every filter by the name of what it filters with; a numbered reference is resolved.
+    # Every filter by the name of what it filters with (a number is resolved); where a slot
+    # shows several, a foreign one is what counts.
     filters: dict[str, dict[Slot, str]] = {}
     owned_filters: dict[int, set[Binding]] = {}
-    for interface, slots in bound.items():
-        for (family, direction), ref in slots.items():
-            if ref.lower().startswith("name "):
-                name: str | None = ref.split()[1]
+    for interface, found in bound.items():
+        for family, direction, seen in found:
+            name = seen.name
+            if name is None and seen.number is not None:
+                numbered = by_number.get((family, seen.number))
+                name = numbered.name if numbered is not None else None
+            if name is not None:
+                holder = name
+            elif seen.number is not None:
+                holder = f"ACL {seen.number}"
             else:
-                target = by_number.get((family, int(ref)))
-                name = target.name if target is not None else None
-            filters.setdefault(interface, {})[(family, direction)] = name or f"ACL {ref}"
+                holder = f"'traffic-filter {seen.spelling}'"
             line_id = owner_of(family, name) if name is not None else None
+            slots = filters.setdefault(interface, {})
+            present = slots.get((family, direction))
+            if present is None or owner_of(family, present) is not None:
+                slots[(family, direction)] = holder
             if line_id is not None:
-                binding = Binding(interface, family, direction, ref)
+                binding = Binding(interface, family, direction, seen.spelling)
                 owned_filters.setdefault(line_id, set()).add(binding)
 
     lines: dict[int, OwnedLine] = {}
@@ -394,7 +436,7 @@ def _assemble(
         found = frozenset(owned_filters.get(line_id, ()))
         interfaces = frozenset(b.interface for b in found)
         expected = {
-            Binding(i, family, d, f"name {acl_name(family, line_id)}")
+            Binding(i, family, d, canonical_spelling(family, d, line_id))
             for i in interfaces
             for family in entries
             for d in DIRECTIONS
@@ -464,8 +506,7 @@ def _address(prefix: Prefix) -> str:
 
 
 def _binding_command(binding: Binding) -> str:
-    ipv6 = "ipv6 " if binding.family is Family.IPV6 else ""
-    return f"traffic-filter {binding.direction} acl {ipv6}{binding.ref}"
+    return f"traffic-filter {binding.spelling}"
 
 
 def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
@@ -480,7 +521,7 @@ def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Bindi
         )
     families = frozenset(family_of(p) for p in found.prefixes)
     bindings = frozenset(
-        Binding(i, f, d, f"name {acl_name(f, found.line_id)}")
+        Binding(i, f, d, canonical_spelling(f, d, found.line_id))
         for i in found.bindings
         for f in families
         for d in DIRECTIONS
@@ -524,9 +565,10 @@ def _cut(target: LineTarget) -> list[str]:
         commands.append("quit")
     commands.append(f"interface {target.interface}")
     for family in families:
-        ref = f"name {acl_name(family, target.line_id)}"
         for direction in DIRECTIONS:
-            commands.append(_binding_command(Binding(target.interface, family, direction, ref)))
+            commands.append(
+                f"traffic-filter {canonical_spelling(family, direction, target.line_id)}"
+            )
     commands.append("quit")
     return commands
 
@@ -636,14 +678,25 @@ def answer_pattern(base_prompt: str) -> re.Pattern[str]:
     )
 
 
+# A log message VRP prints to the terminal on its own (`Apr 30 2023 06:13:26-08:00 R1 DS/4/...`)
+_LOG_MESSAGE = re.compile(r"\s*[A-Z][a-z]{2} +\d{1,2} \d{4} \d\d:\d\d:\d\d")
+
+
 def split_answers(text: str, pattern: re.Pattern[str]) -> list[Answer]:
-    """The device's answers, one per line it read, in order."""
+    """The device's answers, one per line it read, in order.
+
+    VRP re-prints the prompt after a log message it sends the terminal unasked (a config change
+    can raise one); such a prompt answers no line and is left out.
+    """
     answers: list[Answer] = []
     start = 0
     for match in pattern.finditer(text):
         kind = Kind.QUESTION if match.group("question") else Kind.PROMPT
-        answers.append(Answer(kind, text[start : match.start()]))
+        said = text[start : match.start()]
         start = match.end()
+        if kind is Kind.PROMPT and _LOG_MESSAGE.match(said):
+            continue
+        answers.append(Answer(kind, said))
     return answers
 
 

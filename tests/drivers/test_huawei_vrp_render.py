@@ -317,6 +317,44 @@ def test_a_foreign_filter_on_the_interface_refuses_that_cut_only(filtered: str) 
     assert other.refusal is None and other.commands
 
 
+@pytest.mark.parametrize(
+    ("line", "slot", "holder"),
+    [
+        # AR routers spell the IPv6 binding `ipv6 acl`
+        ("traffic-filter outbound ipv6 acl name V6-GUARD", (Family.IPV6, "outbound"), "V6-GUARD"),
+        ("traffic-filter inbound acl 3000 rule 5", (Family.IPV4, "inbound"), "ACL 3000"),
+        ("traffic-filter inbound acl 4000 acl 3001", (Family.IPV4, "inbound"), "ACL 4000"),
+        (
+            "traffic-filter inbound something new",
+            (Family.IPV4, "inbound"),
+            "'traffic-filter inbound something new'",
+        ),
+    ],
+)
+def test_a_filter_in_any_spelling_holds_its_slot(
+    line: str, slot: tuple[Family, str], holder: str
+) -> None:
+    venue = f"interface GigabitEthernet0/0/1\n {line}\n#\n"
+    config = parse_current_configuration(HEAD + venue + TAIL)
+
+    assert config.holder("GigabitEthernet0/0/1", *slot) == holder
+    (plan,) = plan_batch(Batch(cuts=(target(),)), config)
+    assert isinstance(plan.refusal, Rejected) and plan.commands == ()
+
+
+def test_an_owned_binding_spelled_otherwise_is_undone_as_printed_and_rebound() -> None:
+    venue = VENUE_CUT.replace(
+        "traffic-filter outbound acl ipv6 name CURFEW6-L42",
+        "traffic-filter outbound ipv6 acl name CURFEW6-L42",
+    )
+    owned = parse_current_configuration(HEAD + ACLS_42 + UPLINK + venue + TAIL)
+
+    assert not owned[42].complete
+    commands = render(Batch(cuts=(target(),)), HEAD + ACLS_42 + UPLINK + venue + TAIL)
+    assert "undo traffic-filter outbound ipv6 acl name CURFEW6-L42" in commands
+    assert commands[-2] == "traffic-filter outbound acl ipv6 name CURFEW6-L42"
+
+
 def test_two_cuts_on_one_interface_refuse_the_second() -> None:
     plans = plan_batch(Batch(cuts=(target(), target(43))), parse_current_configuration(""))
     assert plans[0].refusal is None
@@ -374,6 +412,19 @@ def test_prompts_of_every_view_and_questions_end_an_answer() -> None:
     assert answers[4].text == "Y\n"
     # another router's name in a prompt-like line is not an answer
     assert split_answers("[R10]x\n[R1x]y\n", PATTERN) == []
+
+
+def test_a_prompt_reprinted_after_an_unasked_log_message_answers_no_line() -> None:
+    text = (
+        "[R1]vlan 30\n"
+        "[R1-vlan30]\n"
+        "Apr 30 2023 06:13:26-08:00 R1 DS/4/DATASYNC_CFGCHANGE:OID 1.3.6.1.4.1.2011.5\n"
+        ".25.191.3.1 configurations have been changed.\n"
+        "[R1-vlan30]quit\n"
+        "[R1]"
+    )
+    answers = split_answers(text, PATTERN)
+    assert [a.text for a in answers] == ["", "vlan 30\n", "quit\n"]
 
 
 def test_errors_belong_to_the_line_echoed_before_them_and_swallowed_lines_are_skipped() -> None:
