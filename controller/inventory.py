@@ -35,6 +35,8 @@ _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_OPTION_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_OPTION_VALUE = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
@@ -63,6 +65,17 @@ class DeviceRow(_Row):
     secret: str | None = None
     secret_env: str | None = None
     carrier: str = "default"
+    options: dict[str, str] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not _OPTION_KEY.fullmatch(key):
+                raise ValueError(f"option name {key!r} must be 1-32 of a-z, 0-9, _")
+            if not isinstance(value, str) or not _OPTION_VALUE.fullmatch(value):
+                raise ValueError(f"option {key}: {value!r} must be 1-64 of A-Z a-z 0-9 . _ : / -")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -320,6 +333,7 @@ def _write(
             row.password, row.password_env = d.password or "", d.password_env
             row.secret, row.secret_env = d.secret or "", d.secret_env
             row.carrier = d.carrier
+            row.options_json = json.dumps(d.options, sort_keys=True)
             s.add(row)
         for v in venues:
             row = s.exec(select(Venue).where(Venue.name == v.name)).first()

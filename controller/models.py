@@ -52,6 +52,12 @@ class Device(SQLModel, table=True):
     secret_env: str | None = None
     frozen: bool = False
     carrier: str = Field(default="default", index=False)
+    # driver settings, not commands: e.g. {"transport": "https"}, {"version": "2c"}
+    options_json: str = "{}"
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(json.loads(self.options_json))
 
 
 class Authority(SQLModel, table=True):

@@ -58,6 +58,7 @@ def connect_driver(device: Device, timeout: float) -> Driver:
         password=credential(device.password, device.password_env, "password"),
         secret=credential(device.secret, device.secret_env, "enable secret"),
         timeout=timeout,
+        extra=device.options,
     )
     return driver_for(device.platform)(device.name, credentials)
 

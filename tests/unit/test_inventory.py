@@ -47,6 +47,8 @@ def test_a_valid_inventory_imports_and_reimport_updates(store: Store, small_city
         ("devices", 0, "platform", "cisco_xr", "unknown platform"),
         ("devices", 0, "host", "127.0.0.1; rm -rf /", "neither an IP address nor a host name"),
         ("devices", 0, "port", 70000, "less than or equal to 65535"),
+        ("devices", 0, "options", {"transport": "https\nreload"}, "must be 1-64"),
+        ("devices", 0, "options", {"Bad Key": "x"}, "option name"),
     ],
 )
 def test_a_bad_row_is_rejected_with_row_and_reason_and_nothing_is_imported(
@@ -97,3 +99,9 @@ def test_import_file_reports_unreadable_yaml(store: Store, tmp_path: Path, small
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(small_city, allow_unicode=True), encoding="utf-8")
     assert import_file(store, good).created["lines"] == 2
+
+
+def test_device_options_reach_the_driver_as_settings(store: Store, small_city: dict):
+    small_city["devices"][0]["options"] = {"transport": "https", "revert_in": "120"}
+    import_document(store, small_city, "city.yaml")
+    assert store.devices()[0].options == {"revert_in": "120", "transport": "https"}
