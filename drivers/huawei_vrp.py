@@ -238,15 +238,18 @@ def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
     return bool(prefixes) and set(entries) == expected
 
 
+# `acl number 3000`, `acl name X 3999` (VRP5 numbers named ACLs), `acl name X advance` (VRP8)
 _ACL_HEADER_RE = re.compile(
-    r"acl\s+(?P<ipv6>ipv6\s+)?(?:name\s+(?P<name>\S+)\s+(?P<named>\d+)|(?:number\s+)?(?P<number>\d+))"
-    r"(?:\s+match-order\s+\S+)?",
+    r"acl\s+(?P<ipv6>ipv6\s+)?(?:name\s+(?P<name>\S+)(?:\s+(?P<named>\d+|advance|basic))?"
+    r"|(?:number\s+)?(?P<number>\d+))(?:\s+match-order\s+\S+)?",
     re.IGNORECASE,
 )
 _INTERFACE_RE = re.compile(r"interface\s+(\S+)", re.IGNORECASE)
 _FILTER_RE = re.compile(r"traffic-filter\s+(?P<direction>inbound|outbound)\s+(?P<rest>.*\S)", re.I)
 _ADDRESS_RE = re.compile(r"ip\s+address\s+(\S+)\s+(\S+)(?:\s+sub)?", re.IGNORECASE)
 _ADDRESS6_RE = re.compile(r"ipv6\s+address\s+(\S+/\d+)(?:\s+\S+)?", re.IGNORECASE)
+# an interface as a route names it: a type word then numbers (GigabitEthernet0/0/1, NULL0)
+_INTERFACE_WORD = re.compile(r"(?:\d+GE|[A-Za-z][A-Za-z-]*)\d[\d/.:]*")
 _ROUTE_RE = re.compile(
     r"(?P<family>ip|ipv6)\s+route-static\s+(?P<destination>\S+)\s+(?P<mask>\S+)"
     r"(?P<rest>(?:\s+\S+)*)",
@@ -290,9 +293,21 @@ def parse_filter(body: str) -> tuple[Family, Direction, _Filter] | None:
 @dataclass
 class _AclSeen:
     family: Family
-    number: int
+    number: int | None
     name: str | None
+    advanced: bool
     rules: list[_Entry | None]
+
+
+def _acl_header(line: str) -> _AclSeen | None:
+    header = _ACL_HEADER_RE.fullmatch(line)
+    if header is None:
+        return None
+    family = Family.IPV6 if header.group("ipv6") else Family.IPV4
+    kind = (header.group("named") or header.group("number") or "advance").lower()
+    number = int(kind) if kind.isdigit() else None
+    advanced = number in _ADVANCED if number is not None else kind == "advance"
+    return _AclSeen(family, number, header.group("name"), advanced, [])
 
 
 def parse_current_configuration(text: str) -> ParsedConfig:
@@ -321,11 +336,8 @@ def parse_current_configuration(text: str) -> ParsedConfig:
                 _interface_child(body, current_interface, bound, addresses)
             continue
         current_acl, current_interface = None, None
-        header = _ACL_HEADER_RE.fullmatch(line)
-        if header:
-            family = Family.IPV6 if header.group("ipv6") else Family.IPV4
-            number = int(header.group("named") or header.group("number"))
-            current_acl = _AclSeen(family, number, header.group("name"), [])
+        current_acl = _acl_header(line)
+        if current_acl is not None:
             acls.append(current_acl)
             continue
         match = _INTERFACE_RE.fullmatch(line)
@@ -384,7 +396,7 @@ def _parse_route(line: str) -> tuple[Prefix, str | None, str | None] | None:
         try:
             ip_address(word)
         except ValueError:
-            if interface is None and nexthop is None and word[:1].isalnum():
+            if interface is None and nexthop is None and _INTERFACE_WORD.fullmatch(word):
                 interface = word
             continue
         if nexthop is None:
@@ -398,7 +410,7 @@ def _assemble(
     addresses: Mapping[str, Sequence[IPv4Interface | IPv6Interface]],
     routes: Sequence[tuple[Prefix, str | None, str | None]],
 ) -> ParsedConfig:
-    by_number = {(a.family, a.number): a for a in acls}
+    by_number = {(a.family, a.number): a for a in acls if a.number is not None}
     owned_acls: dict[tuple[Family, int], _AclSeen] = {}
     for acl in acls:
         line_id = owner_of(acl.family, acl.name) if acl.name is not None else None
@@ -443,7 +455,7 @@ def _assemble(
         }
         complete = (
             bool(entries)
-            and all(a.number in _ADVANCED and _acl_is_exact(a.rules) for a in entries.values())
+            and all(a.advanced and _acl_is_exact(a.rules) for a in entries.values())
             and bool(interfaces)
             and found == expected
         )
@@ -714,10 +726,11 @@ def may_ask(command: str) -> bool:
     """Ours and allowed to be confirmed: deleting an owned ACL asks while it is still bound
     somewhere. Saying yes serves the restore (the venue opens); read-back shows the rest."""
     words = command.split()
-    if words[:2] != ["undo", "acl"]:
-        return False
-    name = words[-1]
-    return any(owner_of(family, name) is not None for family in FAMILIES)
+    for family in FAMILIES:
+        spelled = f"undo {_ACL_WORDS[family]} name".split()
+        if words[:-1] == spelled and len(words) == len(spelled) + 1:
+            return owner_of(family, words[-1]) is not None
+    return False
 
 
 def _same_text(echo: str, command: str) -> bool:

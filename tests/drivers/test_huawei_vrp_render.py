@@ -77,6 +77,9 @@ interface NULL0
 ip route-static 0.0.0.0 0.0.0.0 100.64.0.2
 ip route-static 198.18.7.0 255.255.255.0 GigabitEthernet0/0/2
 ipv6 route-static 2001:DB8:7:: 48 GigabitEthernet0/0/2 FE80::1
+ip route-static vpn-instance GUEST 10.0.0.0 255.0.0.0 100.64.0.2
+ip route-static 198.18.8.0 24 100.64.0.2 preference 70 description via uplink
+ip route-static 192.0.2.0 24 NULL0
 #
 user-interface vty 0 4
  authentication-mode aaa
@@ -184,6 +187,16 @@ def test_an_acl_that_is_not_exactly_a_cut_reads_as_unknown(text: str, why: str) 
     assert owned[42].state_for(target()) is LineState.UNKNOWN
 
 
+def test_named_acls_printed_without_a_number_are_read_too() -> None:
+    vrp8 = ACLS_42.replace("CURFEW-L42 3999", "CURFEW-L42 advance").replace(
+        "CURFEW6-L42 3999", "CURFEW6-L42"
+    )
+    owned = parse_current_configuration(HEAD + vrp8 + UPLINK + VENUE_CUT + TAIL)
+    assert owned[42].complete
+    basic = ACLS_42.replace("CURFEW-L42 3999", "CURFEW-L42 basic")
+    assert not parse_current_configuration(HEAD + basic + UPLINK + VENUE_CUT + TAIL)[42].complete
+
+
 def test_bindings_without_their_acl_are_found_for_removal() -> None:
     owned = parse_current_configuration(HEAD + UPLINK + VENUE_CUT + TAIL)
 
@@ -240,6 +253,8 @@ def test_facts_give_addresses_per_interface_and_routes_by_their_way_out() -> Non
         ip_network("0.0.0.0/0"): "GigabitEthernet0/0/0",  # by its next hop's connected network
         ip_network("198.18.7.0/24"): "GigabitEthernet0/0/2",
         ip_network("2001:db8:7::/48"): "GigabitEthernet0/0/2",
+        ip_network("198.18.8.0/24"): "GigabitEthernet0/0/0",
+        ip_network("192.0.2.0/24"): "NULL0",
     }
     assert "GigabitEthernet0/0/1" in facts.routed_via(ip_network("198.18.1.0/24"))
 
@@ -472,6 +487,9 @@ def test_errors_belong_to_the_line_echoed_before_them_and_swallowed_lines_are_sk
         ("undo acl name MGMT-ACCESS", False),
         ("undo acl number 3000", False),
         ("undo acl name CURFEW-L042", False),
+        ("undo acl name CURFEW6-L42", False),
+        ("undo acl ipv6 name CURFEW-L42", False),
+        ("undo acl name CURFEW-L42 extra", False),
         ("save", False),
         ("undo traffic-filter inbound acl name CURFEW-L42", False),
     ],
