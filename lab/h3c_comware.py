@@ -553,6 +553,20 @@ def _acl_name(token: _Token) -> str:
 Action = Callable[[], str]
 
 
+_COMMON_WORDS = ("display", "save", "quit")
+# The first words each view knows (display, save and quit work in every view).
+_VIEW_WORDS = {
+    View.USER: sorted([*_COMMON_WORDS, "system-view", "screen-length"]),
+    View.SYSTEM: sorted(
+        [*_COMMON_WORDS, "return", "undo", "sysname", "interface", "acl", "ip", "ipv6", *_VERBATIM]
+    ),
+    View.INTERFACE: sorted(
+        [*_COMMON_WORDS, "return", "undo", "description", "shutdown", "ip", "ipv6", "packet-filter"]
+    ),
+    View.ACL: sorted([*_COMMON_WORDS, "return", "undo", "rule", "description"]),
+}
+
+
 class CliSession:
     """One user's CLI on a router: a view and the object that view edits."""
 
@@ -571,7 +585,8 @@ class CliSession:
             return f"[{host}]"
         if self.view is View.INTERFACE:
             return f"[{host}-{self.interface}]"
-        acl = self._current_acl()
+        acl = self.acl
+        assert acl is not None
         family = "ipv4" if acl.family == 4 else "ipv6"
         kind = "adv" if acl.kind == "advanced" else "basic"
         return f"[{host}-acl-{family}-{kind}-{acl.view_id}]"
@@ -621,19 +636,8 @@ class CliSession:
     # ------------------------------------------------------------------ dispatch
 
     def _parse(self, cur: _Cursor) -> Action:
-        common = ["display", "save", "quit"]
-        if self.view is View.USER:
-            words = [*common, "system-view", "screen-length"]
-        elif self.view is View.SYSTEM:
-            words = [*common, "return", "undo", "sysname", "interface", "acl", "ip", "ipv6"]
-            words += list(_VERBATIM)
-        elif self.view is View.INTERFACE:
-            words = [*common, "return", "undo", "description", "shutdown", "ip", "ipv6"]
-            words += ["packet-filter"]
-        else:
-            words = [*common, "return", "undo", "rule", "description"]
         start = cur.i
-        word = cur.keyword(sorted(words))
+        word = cur.keyword(_VIEW_WORDS[self.view])
         if word == "display":
             return self._display(cur)
         if word == "save":
@@ -977,7 +981,7 @@ class CliSession:
         """The ACL being edited; one deleted meanwhile by another session is recreated."""
         acl = self.acl
         assert acl is not None
-        if acl not in self.router.acls:
+        if not any(known is acl for known in self.router.acls):
             self.router.acls.append(acl)
         return acl
 
