@@ -438,12 +438,16 @@ def parse_facts(text: str) -> DeviceFacts:
                 interfaces.setdefault(w[1], [])
         elif w[:3] == ["routing-options", "static", "route"] and len(w) == 6:
             if w[4] == "next-hop":
-                hops.append((ip_network(w[3], strict=False), w[5]))
+                hops.append((w[3], w[5]))
         elif w[:5] == ["routing-options", "rib", "inet6.0", "static", "route"] and len(w) == 8:
             if w[6] == "next-hop":
-                hops.append((ip_network(w[5], strict=False), w[7]))
+                hops.append((w[5], w[7]))
     routes: dict[Prefix, str] = {}
-    for prefix, hop in hops:
+    for route, hop in hops:
+        try:
+            prefix = ip_network(route, strict=False)
+        except ValueError:
+            continue
         out = _interface_towards(interfaces, hop)
         if out is not None:
             routes[prefix] = out

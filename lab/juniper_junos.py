@@ -731,7 +731,6 @@ class JunosRouter:
         self.history: list[Commit] = [Commit(self.clock.now(), "root", "other", "", initial)]
         self.pending: PendingConfirm | None = None
         self._exclusive: weakref.ref[JunosSession] | None = None
-        self._editors: weakref.WeakSet[JunosSession] = weakref.WeakSet()
         self.clock.subscribe(self.tick)
         self.console = JunosSession(self)
 
@@ -1067,7 +1066,6 @@ class JunosSession:
             return "Entering configuration mode\n" + notes
         self.own = copy.deepcopy(router.committed)
         self.base = copy.deepcopy(router.committed)
-        router._editors.add(self)
         if kind is EditMode.EXCLUSIVE:
             router._exclusive = weakref.ref(self)
         return (
@@ -1294,7 +1292,6 @@ class JunosSession:
         if discard and self.edit is not EditMode.SHARED:
             text = "warning: discarding uncommitted changes\nload complete\n"
         self.mode, self.edit, self.own, self.base = Mode.OPERATIONAL, EditMode.SHARED, None, None
-        self.router._editors.discard(self)
         self.router.exclusive_holder()
         return text + "Exiting configuration mode\n"
 
