@@ -7,7 +7,6 @@ leaves a change the router undoes N minutes later, and the next pass sees it and
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from ipaddress import ip_network
@@ -29,7 +28,6 @@ from drivers.base import (
     VerifyFailed,
 )
 from drivers.juniper_junos import COMMIT_COMMENT, ConfigurationBusy, JuniperJunosDriver
-from drivers.registry import driver_for
 from lab.juniper_junos import JunosRouter, apply_line
 from lab.topology import DeviceSpec, Lab
 
@@ -349,49 +347,3 @@ def test_an_exclusive_lock_held_by_someone_else_makes_the_device_busy(
 
 
 # ------------------------------------------------------------------------------------- cost
-
-
-def test_a_twenty_line_cut_costs_at_most_one_and_a_half_ios_pushes() -> None:
-    """Both twins in one lab, rounds interleaved so that load on the machine hits both alike;
-    each round cuts twenty dual-stack lines in an open session and restores them."""
-    ports = {"cisco_ios": "GigabitEthernet1/{}", "juniper_junos": "xe-1/0/{}"}
-    uplinks = {"cisco_ios": "GigabitEthernet0/0", "juniper_junos": "ge-0/0/0"}
-    specs = [
-        DeviceSpec(
-            platform.split("_")[0],
-            platform=platform,
-            interfaces=(uplinks[platform], *(ports[platform].format(n) for n in range(20))),
-        )
-        for platform in ports
-    ]
-    seconds: dict[str, list[float]] = {platform: [] for platform in ports}
-    with Lab(specs) as lab:
-        drivers = {}
-        for spec in lab.specs:
-            credentials = Credentials(
-                lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10
-            )
-            drivers[spec.platform] = driver_for(spec.platform)(spec.name, credentials)
-            drivers[spec.platform].open()
-        try:
-            for _ in range(5):
-                for platform, driver in drivers.items():
-                    targets = tuple(
-                        LineTarget(
-                            100 + n,
-                            ports[platform].format(n),
-                            (ip_network(f"10.9.{n}.0/24"), ip_network(f"2001:db8:9:{n}::/64")),
-                        )
-                        for n in range(20)
-                    )
-                    started = time.perf_counter()
-                    cut = driver.apply(Batch(cuts=targets))
-                    seconds[platform].append(time.perf_counter() - started)
-                    assert cut.ok, cut.error
-                    assert driver.apply(Batch(restores=targets)).ok
-        finally:
-            for driver in drivers.values():
-                driver.close()
-    ios, junos = (statistics.median(seconds[p]) for p in ("cisco_ios", "juniper_junos"))
-    print(f"20-line cut: cisco_ios {ios * 1000:.1f} ms, juniper_junos {junos * 1000:.1f} ms")
-    assert junos <= 1.5 * ios, f"Junos {junos * 1000:.0f} ms vs IOS {ios * 1000:.0f} ms"
