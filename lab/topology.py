@@ -212,7 +212,7 @@ class Lab:
         server = self._server(name)
         spec = next(s for s in self._specs if s.name == name)
         return {
-            "device_type": spec.platform,
+            "device_type": spec.twin.netmiko_device_type or spec.platform,
             "host": self.host,
             "port": server.port,
             "username": spec.username,
