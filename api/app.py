@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
@@ -59,6 +59,8 @@ def get_store(request: Request) -> Store:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
+# a row id: beyond 64 bits no row has it, and the database driver would overflow
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="row id")]
 current_actor = authorize  # for routers that declare the gate explicitly
 
 
@@ -182,11 +184,11 @@ def create_app(
         return [public(o) for o in orders]
 
     @app.get("/api/v1/orders/{order_id}", response_model=OrderPublic, tags=["orders"])
-    def get_order(order_id: int, actor: ActorDep) -> OrderPublic:
+    def get_order(order_id: RowId, actor: ActorDep) -> OrderPublic:
         return public(visible(order_id, actor))
 
     @app.get("/api/v1/orders/{order_id}/history", response_model=OrderHistory, tags=["orders"])
-    def order_history(order_id: int, actor: ActorDep) -> OrderHistory:
+    def order_history(order_id: RowId, actor: ActorDep) -> OrderHistory:
         visible(order_id, actor)
         versions, events = history(store, order_id)
         return OrderHistory.of([public(v) for v in versions], events)
@@ -194,13 +196,13 @@ def create_app(
     @app.get(
         "/api/v1/orders/{order_id}/changes", response_model=list[ChangePublic], tags=["orders"]
     )
-    def order_changes(order_id: int, actor: ActorDep) -> list[ChangePublic]:
+    def order_changes(order_id: RowId, actor: ActorDep) -> list[ChangePublic]:
         """The order's execution: every change that cites it."""
         visible(order_id, actor)
         return [ChangePublic.of(c) for c in store.changes(ChangeFilter(order_id=order_id))]
 
     @app.post("/api/v1/orders/{order_id}/amend", response_model=OrderPublic, tags=["orders"])
-    def amend(order_id: int, body: OrderAmend, actor: ActorDep) -> OrderPublic:
+    def amend(order_id: RowId, body: OrderAmend, actor: ActorDep) -> OrderPublic:
         try:
             order = amend_order(store, order_id, body, actor)
         except (InvalidTransition, Forbidden, NotFound):
@@ -216,16 +218,16 @@ def create_app(
         return public(order)
 
     @app.post("/api/v1/orders/{order_id}/suspend", response_model=OrderPublic, tags=["orders"])
-    def suspend(order_id: int, body: OrderTransition, actor: ActorDep) -> OrderPublic:
+    def suspend(order_id: RowId, body: OrderTransition, actor: ActorDep) -> OrderPublic:
         """Suspend: the line is restored at the next pass (requested at once)."""
         return transition(suspend_order, order_id, body, actor)
 
     @app.post("/api/v1/orders/{order_id}/resume", response_model=OrderPublic, tags=["orders"])
-    def resume(order_id: int, body: OrderTransition, actor: ActorDep) -> OrderPublic:
+    def resume(order_id: RowId, body: OrderTransition, actor: ActorDep) -> OrderPublic:
         return transition(resume_order, order_id, body, actor)
 
     @app.post("/api/v1/orders/{order_id}/revoke", response_model=OrderPublic, tags=["orders"])
-    def revoke(order_id: int, body: OrderTransition, actor: ActorDep) -> OrderPublic:
+    def revoke(order_id: RowId, body: OrderTransition, actor: ActorDep) -> OrderPublic:
         """Revoke: the line is restored at the next pass (requested at once), not at 08:00."""
         return transition(revoke_order, order_id, body, actor)
 
@@ -278,14 +280,14 @@ def create_app(
         return DevicePublic.of(device)
 
     @app.post("/api/v1/devices/{device_id}/freeze", response_model=DevicePublic, tags=["inventory"])
-    def freeze(device_id: int, actor: ActorDep) -> DevicePublic:
+    def freeze(device_id: RowId, actor: ActorDep) -> DevicePublic:
         """Passes leave a frozen device untouched (maintenance, investigation)."""
         return set_frozen(device_id, True, actor)
 
     @app.post(
         "/api/v1/devices/{device_id}/unfreeze", response_model=DevicePublic, tags=["inventory"]
     )
-    def unfreeze(device_id: int, actor: ActorDep) -> DevicePublic:
+    def unfreeze(device_id: RowId, actor: ActorDep) -> DevicePublic:
         device = set_frozen(device_id, False, actor)
         reconcile_soon()
         return device
@@ -307,7 +309,9 @@ def create_app(
 
     @app.get("/api/v1/changes", response_model=list[ChangePublic], tags=["changes"])
     def list_changes(
-        order: Annotated[int | None, Query(description="only changes citing this order")] = None,
+        order: Annotated[
+            int | None, Query(ge=1, le=2**63 - 1, description="only changes citing this order")
+        ] = None,
         venue: Annotated[str | None, Query(description="venue name or id")] = None,
         since: Annotated[
             datetime | None, Query(description="from this instant (with zone)")
@@ -343,7 +347,7 @@ def create_app(
         return [TokenPublic.of(t) for t in list_tokens(store)]
 
     @app.post("/api/v1/tokens/{token_id}/revoke", response_model=TokenPublic, tags=["tokens"])
-    def token_revoke(token_id: int, actor: ActorDep) -> TokenPublic:
+    def token_revoke(token_id: RowId, actor: ActorDep) -> TokenPublic:
         return TokenPublic.of(revoke_token(store, token_id, actor.name))
 
     from api.escalation import router as escalation_router

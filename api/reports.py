@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import AwareDatetime
 
@@ -47,7 +47,9 @@ def _find_id(store: Store, key: str, kind: Literal["venue", "device"]) -> int:
 @router.get("/changes", response_model=list[ChangePublic])
 def audit_changes(
     store: StoreDep,
-    order: Annotated[int | None, Query(description="only changes citing this order")] = None,
+    order: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="only changes citing this order")
+    ] = None,
     venue: Annotated[str | None, Query(description="venue name or id")] = None,
     device: Annotated[str | None, Query(description="device name or id")] = None,
     carrier: Annotated[str | None, Query(description="only this carrier's devices")] = None,
@@ -71,7 +73,7 @@ def audit_changes(
 
 @router.get("/orders/{order_id}/timeline")
 def order_timeline(
-    order_id: int,
+    order_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     store: StoreDep,
     since: Annotated[
         AwareDatetime | None, Query(description="default: the order's effective_from")
