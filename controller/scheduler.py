@@ -99,7 +99,12 @@ class PassScheduler:
     def _pass(self, read_devices: bool = False) -> None:
         with self._lock:  # passes never overlap, whichever job woke them
             try:
-                report = self.reconciler.run_pass(self.clock.now(), read_devices=read_devices)
+                now = self.clock.now()
+                report = (
+                    self.reconciler.run_pass(now, read_devices=True)
+                    if read_devices
+                    else self.reconciler.run_pass(now)
+                )
             except Exception:
                 log.exception("reconcile pass failed; the next tick retries from scratch")
                 return
