@@ -32,6 +32,7 @@ from api.schemas import (
 from controller.access import Actor, Forbidden
 from controller.audit import checkpoint_document
 from controller.inventory import InventoryError, import_document
+from controller.licences import licence_standings
 from controller.models import Device, Order
 from controller.orders import (
     Conflict,
@@ -238,7 +239,17 @@ def create_app(
         venues = store.venues()
         if actor.is_bureau:
             venues = [v for v in venues if v.region in actor.regions]
-        return [VenuePublic.model_validate(v.model_dump()) for v in venues]
+        standing = {s.venue_id: s for s in licence_standings(store)}
+        return [
+            VenuePublic.model_validate(
+                v.model_dump()
+                | {
+                    "licensed": standing[v.id].licensed if v.id in standing else None,
+                    "unlicensed_why": standing[v.id].why if v.id in standing else None,
+                }
+            )
+            for v in venues
+        ]
 
     @app.get("/api/v1/devices", response_model=list[DevicePublic], tags=["inventory"])
     def list_devices() -> list[DevicePublic]:

@@ -123,6 +123,9 @@ class VenuePublic(BaseModel):
     zone: str
     region: str | None
     address: str | None = None
+    # the licence register's verdict today (venue-local): missing, expired, revoked, suspended
+    licensed: bool | None = None
+    unlicensed_why: str | None = None
 
 
 class DevicePublic(BaseModel):

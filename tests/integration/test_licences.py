@@ -177,6 +177,12 @@ def test_the_noc_lists_unlicensed_venues_over_the_api(city: Store, tmp_path: Pat
             "/api/v1/venues/unlicensed", headers={"Authorization": f"Bearer {bureau}"}
         )
         assert refused.status_code == 403
+        # the inventory listing flags them too (the store's clock stands on 2026-11-24)
+        listed = client.get("/api/v1/venues", headers={"Authorization": f"Bearer {noc}"}).json()
+        flags = {v["name"]: (v["licensed"], v["unlicensed_why"]) for v in listed}
+        assert flags["网吧 One"] == (True, None)
+        assert flags["黑网吧"] == (False, "missing")
+        assert flags["Cafe Three"] == (False, "revoked")
 
 
 def test_the_cli_imports_the_register_and_names_the_line_serving_the_black_cafe(
