@@ -441,6 +441,24 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+@audit_app.command("correct")
+def audit_correct(
+    seq: Annotated[int, typer.Option(help="the record that was wrong")],
+    note: Annotated[str, typer.Option(help="what was wrong, and what is right")],
+    actor: Annotated[str, typer.Option(help="who corrects it")] = "cli",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Append a correction that points at an earlier record (records are never edited)."""
+    from controller.audit import append_correction
+
+    _, store = open_store(database_url)
+    try:
+        record = append_correction(store, seq, note, actor)
+    except (LookupError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"record {record.seq} corrects record {seq}")
+
+
 @audit_app.command("export")
 def audit_export(
     out: Annotated[Path, typer.Option(help="the JSON Lines file to write")],

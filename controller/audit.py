@@ -453,3 +453,25 @@ def verify_export(
     if not keys:
         report.notes.append("the export holds no checkpoint: the chain is checked, not its signer")
     return report
+
+
+# -- corrections -----------------------------------------------------------------------------
+
+
+def append_correction(store: Any, seq: int, note: str, actor: str) -> Change:
+    """Nothing in the log is ever edited: a correction is a new record pointing at the old."""
+    if not note.strip() or any(ord(c) < 32 for c in note):
+        raise ValueError("a correction needs a one-line note saying what was wrong")
+    with Session(store.engine) as session:
+        original = session.get(Change, seq) if 0 < seq < 2**63 else None
+    if original is None:
+        raise LookupError(f"no change record {seq}")
+    return store.log_admin(
+        "correction",
+        actor,
+        order_ids=original.order_ids,
+        line_id=original.line_id,
+        venue_id=original.venue_id,
+        device_id=original.device_id,
+        detail=json.dumps({"corrects": seq, "note": note}, ensure_ascii=False),
+    )  # type: ignore[no-any-return]

@@ -264,3 +264,27 @@ def test_checkpoints_are_posted_to_the_webhook(tmp_path, clock):
         thread.join(timeout=5)
     assert [c["seq"] for c in received] == [3, 6, 7]
     assert verify_records(records, received).ok
+
+
+def test_a_correction_is_a_new_record_pointing_at_the_old_one(audited):
+    before = head(audited["db"])
+    with sqlite3.connect(audited["db"]) as connection:
+        original = connection.execute("SELECT hash FROM changes WHERE seq = 5").fetchone()[0]
+    result = runner.invoke(
+        app, ["audit", "correct", "--seq", "5", "--note", "wrong venue named in the order"],
+        env=audited["env"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"record {before + 1} corrects record 5" in result.output
+    with sqlite3.connect(audited["db"]) as connection:
+        action, detail = connection.execute(
+            "SELECT action, detail FROM changes WHERE seq = ?", (before + 1,)
+        ).fetchone()
+        assert (
+            connection.execute("SELECT hash FROM changes WHERE seq = 5").fetchone()[0] == original
+        )
+    assert action == "correction" and json.loads(detail)["corrects"] == 5
+    assert verify(audited).exit_code == 0
+    missing = runner.invoke(app, ["audit", "correct", "--seq", "99999", "--note", "x"],
+                            env=audited["env"])  # fmt: skip
+    assert missing.exit_code == 2 and "no change record 99999" in missing.output
