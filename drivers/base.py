@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import ClassVar, Protocol, runtime_checkable
@@ -91,7 +92,7 @@ class OwnedLine:
         return LineState.UNKNOWN
 
 
-def observed_state(owned: dict[int, OwnedLine], target: LineTarget) -> LineState:
+def observed_state(owned: Mapping[int, OwnedLine], target: LineTarget) -> LineState:
     found = owned.get(target.line_id)
     return LineState.OPEN if found is None else found.state_for(target)
 

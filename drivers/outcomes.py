@@ -1,0 +1,146 @@
+"""What every driver does with a batch around its own syntax: the per-line plan, the order of
+the work (restores first), and the per-line outcomes a pass reports, read back or unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from drivers.base import (
+    Action,
+    Batch,
+    DriverError,
+    LineOutcome,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Rejected,
+    observed_state,
+)
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    """One line's share of a push: its commands, or why none are sent."""
+
+    target: LineTarget
+    action: Action
+    commands: tuple[str, ...] = ()
+    refusal: DriverError | None = None
+
+
+class Planned(Protocol):
+    """What outcomes need of a plan (the SNMP driver's plan derives its commands)."""
+
+    @property
+    def target(self) -> LineTarget: ...
+    @property
+    def action(self) -> Action: ...
+    @property
+    def commands(self) -> tuple[str, ...]: ...
+
+
+def work(batch: Batch) -> list[tuple[Action, LineTarget]]:
+    """The batch's lines in the order they are planned and pushed: restores first."""
+    return [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def wanted_state(action: Action) -> LineState:
+    return LineState.CUT if action is Action.CUT else LineState.OPEN
+
+
+def unverified(line_id: int, state: LineState, wanted: LineState) -> str:
+    return f"VerifyFailed: read-back shows line {line_id} {state}, expected {wanted}"
+
+
+def outcome(plan: LinePlan, after: Mapping[int, OwnedLine], rejection: str | None) -> LineOutcome:
+    """A line's outcome from read-back: verified when it shows the wanted state. A rejection
+    only explains a line that read-back does not show as wanted."""
+    state = observed_state(after, plan.target)
+    wanted = wanted_state(plan.action)
+    verified = plan.refusal is None and state is wanted
+    error: str | None = None
+    if plan.refusal is not None:
+        error = describe(plan.refusal)
+    elif not verified:
+        error = (
+            f"Rejected: {rejection}"
+            if rejection
+            else unverified(plan.target.line_id, state, wanted)
+        )
+    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
+
+
+def unknown_outcomes(
+    batch: Batch, plans: Sequence[Planned], error: DriverError
+) -> tuple[LineOutcome, ...]:
+    """Every line UNKNOWN: the session failed before the device could be read back."""
+    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
+    return tuple(
+        LineOutcome(
+            target.line_id,
+            action,
+            commands.get((action, target.line_id), ()),
+            LineState.UNKNOWN,
+            False,
+            describe(error),
+        )
+        for action, target in work(batch)
+    )
+
+
+Slot = TypeVar("Slot")
+Config = TypeVar("Config", bound=Mapping[int, OwnedLine])
+
+
+def plan_lines(
+    batch: Batch,
+    config: Config,
+    *,
+    check_target: Callable[[LineTarget], None],
+    render_line: Callable[[Action, LineTarget, OwnedLine | None], list[str]],
+    occupied: Callable[[LineTarget, Config, set[int], dict[Slot, int]], Rejected | None],
+    slots: Callable[[LineTarget], Iterable[Slot]],
+    restore_frees: Callable[[Sequence[str]], bool] = lambda commands: True,
+) -> tuple[LinePlan, ...]:
+    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
+    refused on its own and the rest of the batch goes ahead.
+
+    `occupied` says why a cut would replace a filter that is not its line's (`restored` holds
+    the lines this batch unbinds before any cut, `claimed` the interface's slots taken by
+    earlier cuts of the batch); `slots` names the filter slots a cut takes on its interface;
+    `restore_frees` says whether a restore's commands free its line's slots.
+    """
+    restored: set[int] = set()
+    claimed: dict[str, dict[Slot, int]] = {}
+    plans: list[LinePlan] = []
+    for action, target in work(batch):
+        found = config.get(target.line_id)
+        try:
+            check_target(target)
+            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
+                taken = claimed.setdefault(target.interface, {})
+                conflict = occupied(target, config, restored, taken)
+                if conflict is not None:
+                    raise conflict
+                for slot in slots(target):
+                    taken[slot] = target.line_id
+            commands = render_line(action, target, found)
+        except DriverError as refusal:
+            plans.append(LinePlan(target, action, refusal=refusal))
+            continue
+        if action is Action.RESTORE and restore_frees(commands):
+            restored.add(target.line_id)
+        plans.append(LinePlan(target, action, tuple(commands)))
+    return tuple(plans)
