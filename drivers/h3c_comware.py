@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -26,21 +24,10 @@ from ipaddress import (
     ip_address,
     ip_network,
 )
-from typing import Any, ClassVar
-
-import paramiko
-from netmiko import ConnectHandler
-from netmiko.exceptions import (
-    NetmikoAuthenticationException,
-    NetmikoBaseException,
-    NetmikoTimeoutException,
-    ReadException,
-    ReadTimeout,
-)
+from typing import ClassVar
 
 from drivers.base import (
     Action,
-    AuthFailed,
     Batch,
     BatchResult,
     Credentials,
@@ -48,24 +35,18 @@ from drivers.base import (
     Driver,
     DriverError,
     InvalidIdentifier,
-    LineOutcome,
     LineState,
     LineTarget,
     OwnedLine,
     Prefix,
     Rejected,
-    Timeout,
-    Unreachable,
-    observed_state,
 )
+from drivers.cli import CliSession, where_of
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes
 
 PLATFORM = "h3c_comware"
 NETMIKO_DEVICE_TYPE = "hp_comware"
-# Config commands written before waiting for the device to answer them (see `_push`).
-PUSH_WINDOW = 64
-# Shortest and longest pause between two reads of a device's answer.
-POLL_SECONDS = (0.001, 0.02)
 # Rule ids are explicit, so that what is read back is exactly what was rendered.
 RULE_STEP = 5
 
@@ -554,16 +535,6 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
     return _removal(found) + _cut(target)
 
 
-@dataclass(frozen=True)
-class LinePlan:
-    """One line's share of a push: its commands, or why none are sent."""
-
-    target: LineTarget
-    action: Action
-    commands: tuple[str, ...] = ()
-    refusal: DriverError | None = None
-
-
 def _occupied(
     target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
 ) -> Rejected | None:
@@ -603,31 +574,20 @@ def _occupied(
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
     """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
     refused on its own and the rest of the batch goes ahead."""
-    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
-    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
-    claimed: dict[str, dict[Slot, int]] = {}
-    plans: list[LinePlan] = []
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    for action, target in work:
-        found = config.get(target.line_id)
-        try:
-            check_target(target)
-            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
-                slots = claimed.setdefault(target.interface, {})
-                conflict = _occupied(target, config, restored, slots)
-                if conflict is not None:
-                    raise conflict
-                for prefix in target.prefixes:
-                    for direction in DIRECTIONS:
-                        slots[(family_of(prefix), direction)] = target.line_id
-            commands = render_line(action, target, found)
-        except DriverError as refusal:
-            plans.append(LinePlan(target, action, refusal=refusal))
-            continue
-        if action is Action.RESTORE and commands:
-            restored.add(target.line_id)
-        plans.append(LinePlan(target, action, tuple(commands)))
-    return tuple(plans)
+    return plan_lines(
+        batch,
+        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
+        check_target=check_target,
+        render_line=render_line,
+        occupied=_occupied,
+        slots=_slots,
+        restore_frees=bool,
+    )
+
+
+def _slots(target: LineTarget) -> list[Slot]:
+    """The filter slots a cut takes on its interface: each family it blocks, both ways."""
+    return [(family_of(p), direction) for p in target.prefixes for direction in DIRECTIONS]
 
 
 NOT_ECHOED = "not echoed"
@@ -662,10 +622,6 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
     return found
 
 
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 # --------------------------------------------------------------------------------------------
 # The session
 
@@ -681,108 +637,30 @@ class H3cComwareDriver(Driver):
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
-        self._connection: Any = None
-
-    # -- session lifecycle; netmiko's errors become the project's here -----------------------
+        where = where_of(name, credentials)
+        self._cli = CliSession(where, credentials, NETMIKO_DEVICE_TYPE)
 
     def open(self) -> None:
-        if self._connection is not None:
-            return
-        creds = self.credentials
-        where = f"{self.name} ({creds.host}:{creds.port})"
-        try:
-            self._connection = ConnectHandler(
-                device_type=NETMIKO_DEVICE_TYPE,
-                host=creds.host,
-                port=creds.port,
-                username=creds.username,
-                password=creds.password,
-                fast_cli=True,
-                conn_timeout=creds.timeout,
-                auth_timeout=creds.timeout,
-                banner_timeout=creds.timeout,
-                timeout=creds.timeout,
-                use_keys=False,
-                allow_agent=False,
-            )
-        except NetmikoAuthenticationException as exc:
-            raise AuthFailed(f"{where}: login refused") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            raise Unreachable(f"{where}: cannot open an SSH session: {_first_line(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            raise Unreachable(f"{where}: cannot connect: {exc}") from exc
+        self._cli.open()
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.disconnect()
-            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
-                pass
-
-    @contextmanager
-    def _session(self) -> Iterator[Any]:
-        """The open connection (opened here, and closed after, if it was not already)."""
-        opened_here = self._connection is None
-        self.open()
-        try:
-            yield self._connection
-        finally:
-            if opened_here:
-                self.close()
-
-    @contextmanager
-    def _exchange(self, what: str) -> Iterator[None]:
-        """Translate errors of one exchange on an open session; a broken session is dropped."""
-        where = f"{self.name} ({self.credentials.host}:{self.credentials.port})"
-        try:
-            yield
-        except ReadTimeout as exc:
-            alive = self._alive()
-            self._drop()
-            if alive:
-                raise Timeout(f"{where}: no answer to {what}") from exc
-            raise Unreachable(f"{where}: session closed during {what}") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            self._drop()
-            raise Unreachable(f"{where}: session lost during {what}: {_first_line(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            self._drop()
-            raise Unreachable(f"{where}: session lost during {what}: {exc}") from exc
-
-    def _alive(self) -> bool:
-        channel = getattr(self._connection, "remote_conn", None)
-        transport = getattr(channel, "transport", None)
-        return bool(
-            channel is not None
-            and not channel.closed
-            and not channel.eof_received
-            and transport is not None
-            and transport.is_active()
-        )
-
-    def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            _discard(connection)
+        self._cli.close()
 
     # -- device exchanges ------------------------------------------------------------------
 
     def _prompt(self) -> re.Pattern[str]:
         """Any view's prompt: `<R1>`, `[R1]`, `[R1-GigabitEthernet1/0/1]`, at a line start."""
-        base = re.escape(self._connection.base_prompt)
+        base = re.escape(self._cli.connection.base_prompt)
         return re.compile(rf"(?m)^[<\[]{base}(?:-[^\]\n]*)?[>\]]")
 
     def _display_configuration(self) -> str:
-        connection = self._connection
         # the closing `return`, then a prompt: a description or a hostname that contains the
         # prompt's text cannot end the read early
-        base = re.escape(connection.base_prompt)
+        base = re.escape(self._cli.connection.base_prompt)
         finished = re.compile(rf"\nreturn[ \t]*\n\s*[<\[]{base}[^\n]*[>\]]")
-        answer: list[str] = []
-        with self._exchange("display current-configuration"):
-            connection.write_channel(connection.normalize_cmd("display current-configuration"))
-            return self._read_until(lambda text: finished.search(text) is not None, answer)
+        return self._cli.show(
+            "display current-configuration", lambda text: finished.search(text) is not None
+        )
 
     def _read_config(self) -> ParsedConfig:
         return parse_current_configuration(self._display_configuration())
@@ -791,65 +669,23 @@ class H3cComwareDriver(Driver):
         """Send config commands (`system-view` ... `return` included); the device's answer.
 
         netmiko's `hp_comware` turns command verification off, so its `send_config_set` reads
-        with a 2 s timer. Here commands go in windows of `PUSH_WINDOW`; each window is written
-        at once and read until the device has printed one prompt per command after echoing the
-        window's first one (a prompt left over from log-in cannot end the read early). The
-        device echoes each command as it processes it, so the answer pairs every command with
-        its errors, and `find_rejections` checks them afterwards.
+        with a 2 s timer. Here each window is read until the device has printed one prompt per
+        command after echoing the window's first one (a prompt left over from log-in cannot end
+        the read early); `find_rejections` checks the answer afterwards.
         """
-        connection = self._connection
         prompt = self._prompt()
-        answer: list[str] = []
-        try:
-            with self._exchange("configuration commands"):
-                for start in range(0, len(commands), PUSH_WINDOW):
-                    window = commands[start : start + PUSH_WINDOW]
-                    connection.write_channel("".join(connection.normalize_cmd(c) for c in window))
-                    answer.append(self._read_until(_answered(prompt, window), answer))
-        except DriverError as exc:
-            exc.output = "".join(answer) + exc.output
-            raise
-        return "".join(answer)
-
-    def _read_until(self, done: Callable[[str], bool], answer: list[str]) -> str:
-        """Read the device's answer until `done(answer)`, or the timeout passes.
-
-        netmiko's reads poll every 10 ms and go on polling a closed channel until their
-        timeout; this one notices at once. A partial answer is left in `answer`.
-        """
-        deadline = time.monotonic() + self.credentials.timeout
-        pause = POLL_SECONDS[0]
-        text = ""
-        try:
-            while True:
-                chunk = self._connection.read_channel()
-                if chunk:
-                    text += chunk
-                    if done(text):
-                        return text
-                    pause = POLL_SECONDS[0]
-                elif not self._alive():
-                    raise ReadException("session closed by the device")
-                else:
-                    # back off while the device is silent: many sessions run in parallel
-                    pause = min(pause * 2, POLL_SECONDS[1])
-                if time.monotonic() > deadline:
-                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
-                time.sleep(pause)
-        except (ReadException, ReadTimeout):
-            answer.append(text)
-            raise
+        return self._cli.push(commands, lambda window: _answered(prompt, window))
 
     # -- the contract ----------------------------------------------------------------------
 
     def read(self) -> ParsedConfig:
         """Owned lines by id; the answer also carries what a cut must not disturb."""
-        with self._session():
+        with self._cli.opened():
             return self._read_config()
 
     def facts(self) -> DeviceFacts:
         """Interfaces, their addresses and static routes (the `Inspects` ability)."""
-        with self._session():
+        with self._cli.opened():
             return parse_facts(self._display_configuration())
 
     def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
@@ -870,7 +706,7 @@ class H3cComwareDriver(Driver):
         sent: tuple[str, ...] = ()
         output = ""
         try:
-            with self._session():
+            with self._cli.opened():
                 before = self._read_config()
                 plans = plan_batch(batch, before)
                 line_commands = [c for plan in plans for c in plan.commands]
@@ -886,12 +722,12 @@ class H3cComwareDriver(Driver):
         except DriverError as exc:
             return BatchResult(
                 device=self.name,
-                outcomes=_unknown_outcomes(batch, plans, exc),
+                outcomes=unknown_outcomes(batch, plans, exc),
                 commands=sent,
                 device_output=output or exc.output,
                 error=exc,
             )
-        outcomes = tuple(_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
+        outcomes = tuple(outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
         return BatchResult(self.name, outcomes, sent, output, error)
 
     @staticmethod
@@ -921,42 +757,6 @@ class H3cComwareDriver(Driver):
         return by_plan, Rejected(messages[0] + more, output=output)
 
 
-def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
-    state = observed_state(after, plan.target)
-    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
-    verified = plan.refusal is None and state is wanted
-    error: str | None = None
-    if plan.refusal is not None:
-        error = _describe(plan.refusal)
-    elif not verified:
-        error = (
-            f"Rejected: {rejection}"
-            if rejection
-            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
-            f"expected {wanted}"
-        )
-    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
-
-
-def _unknown_outcomes(
-    batch: Batch, plans: Sequence[LinePlan], error: DriverError
-) -> tuple[LineOutcome, ...]:
-    """Every line UNKNOWN: the session failed before the device could be read back."""
-    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    return tuple(
-        LineOutcome(
-            target.line_id,
-            action,
-            commands.get((action, target.line_id), ()),
-            LineState.UNKNOWN,
-            False,
-            _describe(error),
-        )
-        for action, target in work
-    )
-
-
 def _answered(prompt: re.Pattern[str], window: Sequence[str]) -> Callable[[str], bool]:
     """Done once the device has printed one prompt per command of the window, counted from
     the echo of its first command."""
@@ -967,16 +767,3 @@ def _answered(prompt: re.Pattern[str], window: Sequence[str]) -> Callable[[str],
         return start >= 0 and len(prompt.findall(text, start)) >= len(window)
 
     return done
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _discard(connection: Any) -> None:
-    """Drop a session without the polite exit: after a failure the device may not answer."""
-    try:
-        connection.paramiko_cleanup()
-    except Exception:  # noqa: BLE001 - best effort on an already broken session
-        pass
