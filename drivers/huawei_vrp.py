@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import enum
 import re
-import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -31,19 +29,8 @@ from ipaddress import (
 )
 from typing import Any, ClassVar
 
-import paramiko
-from netmiko import ConnectHandler
-from netmiko.exceptions import (
-    NetmikoAuthenticationException,
-    NetmikoBaseException,
-    NetmikoTimeoutException,
-    ReadException,
-    ReadTimeout,
-)
-
 from drivers.base import (
     Action,
-    AuthFailed,
     Batch,
     BatchResult,
     Credentials,
@@ -51,24 +38,18 @@ from drivers.base import (
     Driver,
     DriverError,
     InvalidIdentifier,
-    LineOutcome,
     LineState,
     LineTarget,
     OwnedLine,
     Prefix,
     Rejected,
-    Timeout,
-    Unreachable,
-    observed_state,
 )
+from drivers.cli import PUSH_WINDOW, CliSession, where_of
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes
 
 PLATFORM = "huawei_vrp"
 NETMIKO_DEVICE_TYPE = "huawei"
-# Config commands written before waiting for the device to answer them (see `_push`).
-PUSH_WINDOW = 64
-# Shortest and longest pause between two reads of a device's answer.
-POLL_SECONDS = (0.001, 0.02)
 CONFIG_ENTER = "system-view"
 CONFIG_LEAVE = "return"
 
@@ -595,16 +576,6 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
     return _removal(found) + _cut(target)
 
 
-@dataclass(frozen=True)
-class LinePlan:
-    """One line's share of a push: its commands, or why none are sent."""
-
-    target: LineTarget
-    action: Action
-    commands: tuple[str, ...] = ()
-    refusal: DriverError | None = None
-
-
 def _occupied(
     target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
 ) -> Rejected | None:
@@ -636,31 +607,20 @@ def _occupied(
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
     """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
     refused on its own and the rest of the batch goes ahead."""
-    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
-    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
-    claimed: dict[str, dict[Slot, int]] = {}
-    plans: list[LinePlan] = []
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    for action, target in work:
-        found = config.get(target.line_id)
-        try:
-            check_target(target)
-            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
-                slots = claimed.setdefault(target.interface, {})
-                conflict = _occupied(target, config, restored, slots)
-                if conflict is not None:
-                    raise conflict
-                for prefix in target.prefixes:
-                    for direction in DIRECTIONS:
-                        slots[(family_of(prefix), direction)] = target.line_id
-            commands = render_line(action, target, found)
-        except DriverError as refusal:
-            plans.append(LinePlan(target, action, refusal=refusal))
-            continue
-        if action is Action.RESTORE and commands:
-            restored.add(target.line_id)
-        plans.append(LinePlan(target, action, tuple(commands)))
-    return tuple(plans)
+    return plan_lines(
+        batch,
+        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
+        check_target=check_target,
+        render_line=render_line,
+        occupied=_occupied,
+        slots=_slots,
+        restore_frees=bool,
+    )
+
+
+def _slots(target: LineTarget) -> list[Slot]:
+    """The filter slots a cut takes on its interface: each family it blocks, both ways."""
+    return [(family_of(p), direction) for p in target.prefixes for direction in DIRECTIONS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -757,10 +717,6 @@ def find_rejections(exchanges: Sequence[Exchange]) -> list[tuple[int, str]]:
     return found
 
 
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 # --------------------------------------------------------------------------------------------
 # The session
 
@@ -772,116 +728,29 @@ class HuaweiVrpDriver(Driver):
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
-        self._connection: Any = None
-
-    # -- session lifecycle; netmiko's errors become the project's here -----------------------
+        where = where_of(name, credentials)
+        self._cli = CliSession(
+            where, credentials, NETMIKO_DEVICE_TYPE, before_logout=_answer_user_view
+        )
 
     def open(self) -> None:
         """Log in. VRP has no enable mode: `credentials.secret` is not used."""
-        if self._connection is not None:
-            return
-        creds = self.credentials
-        where = self._where()
-        try:
-            self._connection = ConnectHandler(
-                device_type=NETMIKO_DEVICE_TYPE,
-                host=creds.host,
-                port=creds.port,
-                username=creds.username,
-                password=creds.password,
-                fast_cli=True,
-                conn_timeout=creds.timeout,
-                auth_timeout=creds.timeout,
-                banner_timeout=creds.timeout,
-                timeout=creds.timeout,
-                use_keys=False,
-                allow_agent=False,
-            )
-        except NetmikoAuthenticationException as exc:
-            raise AuthFailed(f"{where}: login refused") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            raise Unreachable(f"{where}: cannot open an SSH session: {_first_line(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            raise Unreachable(f"{where}: cannot connect: {exc}") from exc
+        self._cli.open()
 
     def close(self) -> None:
-        """Log out with `quit`, through netmiko's own teardown.
-
-        netmiko first asks whether the session is in system-view, and for `huawei` that check
-        waits for 2 s of silence. A session this driver still holds is always in the user view
-        (every push ends with `return`; a failed exchange drops the session), so the check is
-        answered here instead of waited out.
-        """
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.check_config_mode = _in_user_view
-            try:
-                connection.disconnect()
-            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
-                pass
-
-    def _where(self) -> str:
-        return f"{self.name} ({self.credentials.host}:{self.credentials.port})"
-
-    @contextmanager
-    def _session(self) -> Iterator[Any]:
-        """The open connection (opened here, and closed after, if it was not already)."""
-        opened_here = self._connection is None
-        self.open()
-        try:
-            yield self._connection
-        finally:
-            if opened_here:
-                self.close()
-
-    @contextmanager
-    def _exchange(self, what: str) -> Iterator[None]:
-        """Translate errors of one exchange on an open session; a broken session is dropped."""
-        where = self._where()
-        try:
-            yield
-        except ReadTimeout as exc:
-            if self._alive():
-                self._drop()
-                raise Timeout(f"{where}: no answer to {what}") from exc
-            self._drop()
-            raise Unreachable(f"{where}: session closed during {what}") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            self._drop()
-            raise Unreachable(f"{where}: session lost during {what}: {_first_line(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            self._drop()
-            raise Unreachable(f"{where}: session lost during {what}: {exc}") from exc
-
-    def _alive(self) -> bool:
-        channel = getattr(self._connection, "remote_conn", None)
-        transport = getattr(channel, "transport", None)
-        return bool(
-            channel is not None
-            and not channel.closed
-            and not channel.eof_received
-            and transport is not None
-            and transport.is_active()
-        )
-
-    def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            _discard(connection)
+        """Log out with `quit`, through netmiko's own teardown (see `_answer_user_view`)."""
+        self._cli.close()
 
     # -- device exchanges ------------------------------------------------------------------
 
     def _read_config(self) -> ParsedConfig:
-        connection = self._connection
         # the trailing `return`, then a prompt: a description that contains the prompt's text
         # cannot end the read early
-        host = re.escape(connection.base_prompt)
+        host = re.escape(self._cli.connection.base_prompt)
         finished = re.compile(rf"\nreturn[ \t]*\r?\n\s*[<\[]{host}[^\r\n]*[>\]]")
-        answer: list[str] = []
-        command = "display current-configuration"
-        with self._exchange(command):
-            connection.write_channel(connection.normalize_cmd(command))
-            text = self._read_until(lambda text: finished.search(text) is not None, answer)
+        text = self._cli.show(
+            "display current-configuration", lambda text: finished.search(text) is not None
+        )
         return parse_current_configuration(text)
 
     def _push(self, commands: Sequence[tuple[str, int | None]]) -> tuple[str, list[Exchange]]:
@@ -894,15 +763,14 @@ class HuaweiVrpDriver(Driver):
         A question takes the next line as its answer, so the lines a question swallowed are
         written again once it is answered (`may_ask` says what is answered yes).
         """
-        connection = self._connection
-        pattern = answer_pattern(connection.base_prompt)
+        pattern = answer_pattern(self._cli.connection.base_prompt)
         transcript: list[str] = []
         exchanges: list[Exchange] = []
         queue = deque(commands)
         # every round runs at least one line, or answers the question that stopped it
         rounds_left = 2 * len(commands) + 2
         try:
-            with self._exchange("configuration commands"):
+            with self._cli.exchange("configuration commands"):
                 while queue:
                     rounds_left -= 1
                     if rounds_left < 0:
@@ -923,9 +791,8 @@ class HuaweiVrpDriver(Driver):
         exchanges: list[Exchange],
     ) -> list[tuple[str, int | None]]:
         """Write one window and read its answers; the lines a question swallowed."""
-        connection = self._connection
-        connection.write_channel("".join(connection.normalize_cmd(line) for line, _ in window))
-        text = self._read_until(
+        self._cli.write([line for line, _ in window])
+        text = self._cli.read_until(
             lambda text: len(split_answers(text, pattern)) >= len(window), transcript
         )
         transcript.append(text)
@@ -943,51 +810,22 @@ class HuaweiVrpDriver(Driver):
                     asker = None  # the device took that line as its answer
         if asker is not None:
             reply = "Y" if may_ask(asker[0]) else "N"
-            connection.write_channel(connection.normalize_cmd(reply))
-            more = self._read_until(lambda text: bool(split_answers(text, pattern)), transcript)
+            self._cli.write([reply])
+            more = self._cli.read_until(lambda text: bool(split_answers(text, pattern)), transcript)
             transcript.append(more)
             exchanges.append(Exchange(reply, asker[1], split_answers(more, pattern)[0]))
         return swallowed
-
-    def _read_until(self, done: Callable[[str], bool], answer: list[str]) -> str:
-        """Read the device's answer until `done(answer)`, or the timeout passes.
-
-        netmiko's reads poll every 10 ms and go on polling a closed channel until their
-        timeout; this one notices at once. A partial answer is left in `answer`.
-        """
-        deadline = time.monotonic() + self.credentials.timeout
-        pause = POLL_SECONDS[0]
-        text = ""
-        try:
-            while True:
-                chunk = self._connection.read_channel()
-                if chunk:
-                    text += chunk
-                    if done(text):
-                        return text
-                    pause = POLL_SECONDS[0]
-                elif not self._alive():
-                    raise ReadException("session closed by the device")
-                else:
-                    # back off while the device is silent: many sessions run in parallel
-                    pause = min(pause * 2, POLL_SECONDS[1])
-                if time.monotonic() > deadline:
-                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
-                time.sleep(pause)
-        except (ReadException, ReadTimeout):
-            answer.append(text)
-            raise
 
     # -- the contract ----------------------------------------------------------------------
 
     def read(self) -> ParsedConfig:
         """Owned lines by id; the answer also carries every filter bound per interface."""
-        with self._session():
+        with self._cli.opened():
             return self._read_config()
 
     def facts(self) -> DeviceFacts:
         """Interfaces with their addresses and the static routes, from the running config."""
-        with self._session():
+        with self._cli.opened():
             return self._read_config().facts
 
     def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
@@ -1008,7 +846,7 @@ class HuaweiVrpDriver(Driver):
         sent: tuple[str, ...] = ()
         output = ""
         try:
-            with self._session():
+            with self._cli.opened():
                 before = self._read_config()
                 plans = plan_batch(batch, before)
                 lines = [(c, i) for i, plan in enumerate(plans) for c in plan.commands]
@@ -1026,12 +864,12 @@ class HuaweiVrpDriver(Driver):
         except DriverError as exc:
             return BatchResult(
                 device=self.name,
-                outcomes=_unknown_outcomes(batch, plans, exc),
+                outcomes=unknown_outcomes(batch, plans, exc),
                 commands=sent,
                 device_output=output or exc.output,
                 error=exc,
             )
-        outcomes = tuple(_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
+        outcomes = tuple(outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
         return BatchResult(self.name, outcomes, sent, output, error)
 
 
@@ -1056,53 +894,12 @@ def _rejections(
     return by_plan, Rejected(messages[0] + more, output=output)
 
 
-def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
-    state = observed_state(after, plan.target)
-    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
-    verified = plan.refusal is None and state is wanted
-    error: str | None = None
-    if plan.refusal is not None:
-        error = _describe(plan.refusal)
-    elif not verified:
-        error = (
-            f"Rejected: {rejection}"
-            if rejection
-            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
-            f"expected {wanted}"
-        )
-    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
-
-
-def _unknown_outcomes(
-    batch: Batch, plans: Sequence[LinePlan], error: DriverError
-) -> tuple[LineOutcome, ...]:
-    """Every line UNKNOWN: the session failed before the device could be read back."""
-    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    return tuple(
-        LineOutcome(
-            target.line_id,
-            action,
-            commands.get((action, target.line_id), ()),
-            LineState.UNKNOWN,
-            False,
-            _describe(error),
-        )
-        for action, target in work
-    )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _discard(connection: Any) -> None:
-    """Drop a session without the polite exit: after a failure the device may not answer."""
-    try:
-        connection.paramiko_cleanup()
-    except Exception:  # noqa: BLE001 - best effort on an already broken session
-        pass
+def _answer_user_view(connection: Any) -> None:
+    """Before log-out netmiko asks whether the session is in system-view, and for `huawei`
+    that check waits for 2 s of silence. A session this driver still holds is always in the
+    user view (every push ends with `return`; a failed exchange drops the session), so the
+    check is answered here instead of waited out."""
+    connection.check_config_mode = _in_user_view
 
 
 def _in_user_view(*args: object, **kwargs: object) -> bool:
