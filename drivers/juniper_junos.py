@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import enum
 import re
-import select
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,19 +30,8 @@ from ipaddress import (
 )
 from typing import Any, ClassVar
 
-import paramiko
-from netmiko import ConnectHandler
-from netmiko.exceptions import (
-    NetmikoAuthenticationException,
-    NetmikoBaseException,
-    NetmikoTimeoutException,
-    ReadException,
-    ReadTimeout,
-)
-
 from drivers.base import (
     Action,
-    AuthFailed,
     Batch,
     BatchResult,
     Credentials,
@@ -58,12 +45,12 @@ from drivers.base import (
     OwnedLine,
     Prefix,
     Rejected,
-    Timeout,
     Unreachable,
     VerifyFailed,
-    observed_state,
 )
+from drivers.cli import CliSession, where_of
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.outcomes import LinePlan, describe, first_line, outcome, plan_lines, unknown_outcomes
 
 PLATFORM = "juniper_junos"
 # Minutes before an unconfirmed commit rolls back (Junos allows 1..65535).
@@ -604,16 +591,6 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
     return commands
 
 
-@dataclass(frozen=True)
-class LinePlan:
-    """One line's share of a push: its commands, or why none are sent."""
-
-    target: LineTarget
-    action: Action
-    commands: tuple[str, ...] = ()
-    refusal: DriverError | None = None
-
-
 def _occupied(
     target: LineTarget,
     config: ParsedConfig,
@@ -646,31 +623,19 @@ def _occupied(
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
     """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
     refused on its own and the rest of the batch goes ahead."""
-    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
-    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
-    claimed: dict[str, dict[tuple[Family, Direction], int]] = {}
-    plans: list[LinePlan] = []
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    for action, target in work:
-        found = config.get(target.line_id)
-        try:
-            check_target(target)
-            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
-                slots = claimed.setdefault(target.interface, {})
-                conflict = _occupied(target, config, restored, slots)
-                if conflict is not None:
-                    raise conflict
-                for family in _wanted(target)[0]:
-                    for direction in DIRECTIONS:
-                        slots[(family, direction)] = target.line_id
-            commands = render_line(action, target, found)
-        except DriverError as refusal:
-            plans.append(LinePlan(target, action, refusal=refusal))
-            continue
-        if action is Action.RESTORE:
-            restored.add(target.line_id)
-        plans.append(LinePlan(target, action, tuple(commands)))
-    return tuple(plans)
+    return plan_lines(
+        batch,
+        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
+        check_target=check_target,
+        render_line=render_line,
+        occupied=_occupied,
+        slots=_slots,
+    )
+
+
+def _slots(target: LineTarget) -> list[tuple[Family, Direction]]:
+    """The filter slots a cut takes on its unit: each family it blocks, both ways."""
+    return [(family, direction) for family in _wanted(target)[0] for direction in DIRECTIONS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,10 +653,6 @@ def problems_in(answer: str) -> list[str]:
     """
     lines = answer.replace("\r", "").split("\n")[1:]
     return [line.strip() for line in lines if not _QUIET.match(line) and not _CARET.match(line)]
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -737,54 +698,32 @@ class JuniperJunosDriver(Driver):
             else float(extra.get("commit_timeout", max(credentials.timeout, COMMIT_TIMEOUT_FLOOR)))
         )
         self.after_commit_confirmed = after_commit_confirmed
-        self._connection: Any = None
+        self._cli = CliSession(
+            where_of(name, credentials), credentials, PLATFORM, wake_seconds=WAKE_SECONDS
+        )
         self._prompt: re.Pattern[str] | None = None
 
     # -- session lifecycle; netmiko's errors become the project's here -----------------------
 
     @property
     def _where(self) -> str:
-        return f"{self.name} ({self.credentials.host}:{self.credentials.port})"
+        return self._cli.where
 
     def open(self) -> None:
-        if self._connection is not None:
+        if self._cli.connection is not None:
             return
-        creds = self.credentials
         try:
-            connection = ConnectHandler(
-                device_type=PLATFORM,
-                host=creds.host,
-                port=creds.port,
-                username=creds.username,
-                password=creds.password,
-                fast_cli=True,
-                conn_timeout=creds.timeout,
-                auth_timeout=creds.timeout,
-                banner_timeout=creds.timeout,
-                timeout=creds.timeout,
-                use_keys=False,
-                allow_agent=False,
-            )
-        except NetmikoAuthenticationException as exc:
-            raise AuthFailed(f"{self._where}: login refused") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            raise Unreachable(f"{self._where}: cannot open an SSH session: {_first(exc)}") from exc
-        except (OSError, EOFError, ValueError) as exc:
+            self._cli.open()
+        except ValueError as exc:
             # netmiko raises ValueError when what answers is not a Junos prompt
-            raise Unreachable(f"{self._where}: cannot connect: {_first(exc)}") from exc
-        base = re.escape(connection.base_prompt)
+            raise Unreachable(f"{self._where}: cannot connect: {first_line(exc)}") from exc
+        base = re.escape(self._cli.connection.base_prompt)
         # A prompt starts a line: every line of `display set` starts with `set`, so no
         # configuration text can pass for one. The question is Junos asking before it exits.
         self._prompt = re.compile(rf"(?m)(?:^{base}(?P<mode>[>#]) |\[yes,no\] \(yes\) )")
-        self._connection = connection
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.disconnect()
-            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
-                pass
+        self._cli.close()
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
@@ -793,107 +732,38 @@ class JuniperJunosDriver(Driver):
         An interruption that is not a device error (the process being stopped) drops the
         session as it is: what the device does then is what it does for a dead controller.
         """
-        opened_here = self._connection is None
+        opened_here = self._cli.connection is None
         self.open()
         try:
-            yield self._connection
+            yield self._cli.connection
         except Exception:
             if opened_here:
                 self.close()
             raise
         except BaseException:
             if opened_here:
-                self._drop()
+                self._cli.drop()
             raise
         if opened_here:
             self.close()
-
-    @contextmanager
-    def _exchange(self, what: str) -> Iterator[None]:
-        """Translate errors of one exchange on an open session; a broken session is dropped."""
-        try:
-            yield
-        except ReadTimeout as exc:
-            alive = self._alive()
-            self._drop()
-            if alive:
-                raise Timeout(f"{self._where}: no answer to {what}") from exc
-            raise Unreachable(f"{self._where}: session closed during {what}") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            self._drop()
-            raise Unreachable(f"{self._where}: session lost during {what}: {_first(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            self._drop()
-            raise Unreachable(f"{self._where}: session lost during {what}: {exc}") from exc
-
-    def _alive(self) -> bool:
-        channel = getattr(self._connection, "remote_conn", None)
-        transport = getattr(channel, "transport", None)
-        return bool(
-            channel is not None
-            and not channel.closed
-            and not channel.eof_received
-            and transport is not None
-            and transport.is_active()
-        )
-
-    def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            _discard(connection)
-
-    # -- device exchanges ------------------------------------------------------------------
 
     def _converse(
         self, commands: Sequence[str], what: str, timeout: float | None = None
     ) -> list[str]:
         """Write commands at once; each one's answer (its echo, then its output), read until
         the device has printed one prompt per command. No timing: prompts end every read."""
-        if self._connection is None or self._prompt is None:
+        if self._cli.connection is None or self._prompt is None:
             raise Unreachable(f"{self._where}: no session")
-        connection = self._connection
         scan = _Answers(commands[0], self._prompt, len(commands))
         partial: list[str] = []
         try:
-            with self._exchange(what):
-                connection.write_channel("".join(connection.normalize_cmd(c) for c in commands))
-                text = self._read_until(scan.complete, partial, timeout)
+            with self._cli.exchange(what):
+                self._cli.write(commands)
+                text = self._cli.read_until(scan.complete, partial, timeout)
         except DriverError as exc:
             exc.output = "".join(partial) + exc.output
             raise
         return scan.split(text)
-
-    def _read_until(
-        self, done: Callable[[str], bool], partial: list[str], timeout: float | None
-    ) -> str:
-        """Read the device's answer until `done(answer)`, or the timeout passes.
-
-        netmiko's reads poll every 10 ms and go on polling a closed channel until their
-        timeout; this one sleeps in `select` until the channel has data (paramiko channels
-        offer a file descriptor for it), and notices a closed session at once. A partial
-        answer is left in `partial`.
-        """
-        limit = self.credentials.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        channel = self._connection.remote_conn
-        text = ""
-        try:
-            while True:
-                chunk = self._connection.read_channel()
-                if chunk:
-                    text += chunk
-                    if done(text):
-                        return text
-                elif not self._alive():
-                    raise ReadException("session closed by the device")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ReadTimeout(f"no complete answer in {limit} s")
-                # wake on data; look at the session's health at least every WAKE_SECONDS
-                select.select([channel], [], [], min(left, WAKE_SECONDS))
-        except (ReadException, ReadTimeout):
-            partial.append(text)
-            raise
 
     def _send(
         self,
@@ -984,13 +854,13 @@ class JuniperJunosDriver(Driver):
                 self._refuse_foreign_pending(status)
                 plans = plan_batch(batch, before)
                 if not any(plan.commands for plan in plans) and not status.pending:
-                    outcomes = tuple(_outcome(plan, before, None) for plan in plans)
+                    outcomes = tuple(outcome(plan, before, None) for plan in plans)
                     return BatchResult(self.name, outcomes)
                 return self._change(batch, sent, transcript)
         except DriverError as exc:
             return BatchResult(
                 device=self.name,
-                outcomes=_unknown_outcomes(batch, plans, exc),
+                outcomes=unknown_outcomes(batch, plans, exc),
                 commands=tuple(sent),
                 device_output="".join(transcript) + exc.output,
                 error=exc,
@@ -1046,7 +916,7 @@ class JuniperJunosDriver(Driver):
             if cutting and self.after_commit_confirmed is not None:
                 self.after_commit_confirmed()
             after = parse_display_set(config)
-        outcomes = [_outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans)]
+        outcomes = [outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans)]
         leaving: list[str] = []
         if unconfirmed:
             failed = [
@@ -1056,7 +926,7 @@ class JuniperJunosDriver(Driver):
             ]
             if failed:
                 after, error = self._roll_back(failed, sent, transcript)
-                outcomes = [_outcome(p, after, rejections.get(i)) for i, p in enumerate(plans)]
+                outcomes = [outcome(p, after, rejections.get(i)) for i, p in enumerate(plans)]
             else:
                 leaving.append(f'commit comment "{COMMIT_COMMENT}"')
         confirmed = self._finish(leaving, sent, transcript)
@@ -1083,7 +953,7 @@ class JuniperJunosDriver(Driver):
         error = Rejected(f"device refused {commit!r}: {refused}", answer)
         self._finish(["rollback 0"], sent, transcript)
         after = self._read_state(in_config=False)[0]
-        outcomes = tuple(_outcome(plan, after, f"commit refused: {refused}") for plan in plans)
+        outcomes = tuple(outcome(plan, after, f"commit refused: {refused}") for plan in plans)
         return BatchResult(self.name, outcomes, tuple(sent), "".join(transcript), error)
 
     def _roll_back(
@@ -1178,23 +1048,6 @@ def _rejections(
     return by_plan, Rejected(messages[0] + more, output="".join(answers))
 
 
-def _outcome(plan: LinePlan, after: ParsedConfig, rejection: str | None) -> LineOutcome:
-    state = observed_state(after, plan.target)
-    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
-    verified = plan.refusal is None and state is wanted
-    error: str | None = None
-    if plan.refusal is not None:
-        error = _describe(plan.refusal)
-    elif not verified:
-        error = (
-            f"Rejected: {rejection}"
-            if rejection
-            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
-            f"expected {wanted}"
-        )
-    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
-
-
 def _unconfirmed(outcome: LineOutcome, error: DriverError) -> LineOutcome:
     return LineOutcome(
         outcome.line_id,
@@ -1202,37 +1055,5 @@ def _unconfirmed(outcome: LineOutcome, error: DriverError) -> LineOutcome:
         outcome.commands,
         outcome.state_after,
         False,
-        outcome.error or _describe(error),
+        outcome.error or describe(error),
     )
-
-
-def _unknown_outcomes(
-    batch: Batch, plans: Sequence[LinePlan], error: DriverError
-) -> tuple[LineOutcome, ...]:
-    """Every line UNKNOWN: the session failed before the device could be read back."""
-    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    return tuple(
-        LineOutcome(
-            target.line_id,
-            action,
-            commands.get((action, target.line_id), ()),
-            LineState.UNKNOWN,
-            False,
-            _describe(error),
-        )
-        for action, target in work
-    )
-
-
-def _first(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _discard(connection: Any) -> None:
-    """Drop a session without the polite exit: after a failure the device may not answer."""
-    try:
-        connection.paramiko_cleanup()
-    except Exception:  # noqa: BLE001 - best effort on an already broken session
-        pass
