@@ -67,6 +67,15 @@ from drivers.base import (
     observed_state,
 )
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.outcomes import (
+    LinePlan,
+    describe,
+    first_line,
+    plan_lines,
+    unknown_outcomes,
+    unverified,
+    wanted_state,
+)
 
 PLATFORM = "arista_eos"
 # Driver settings, overridable per device through `Credentials.extra`:
@@ -459,16 +468,6 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
     return _removal(found) + _cut(target)
 
 
-@dataclass(frozen=True)
-class LinePlan:
-    """One line's share of a push: its commands, or why none are sent."""
-
-    target: LineTarget
-    action: Action
-    commands: tuple[str, ...] = ()
-    refusal: DriverError | None = None
-
-
 _DIRECTION_WORD = {Direction.IN: "inbound", Direction.OUT: "outbound"}
 
 
@@ -504,31 +503,20 @@ def _occupied(
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
     """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
     refused on its own and the rest of the batch goes ahead."""
-    config = owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
-    restored: set[int] = set()  # lines whose bindings this batch removes before any cut
-    claimed: dict[str, dict[Slot, int]] = {}
-    plans: list[LinePlan] = []
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    for action, target in work:
-        found = config.get(target.line_id)
-        try:
-            check_target(target)
-            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
-                slots = claimed.setdefault(target.interface, {})
-                conflict = _occupied(target, config, restored, slots)
-                if conflict is not None:
-                    raise conflict
-                for prefix in target.prefixes:
-                    for direction in DIRECTIONS:
-                        slots[(family_of(prefix), direction)] = target.line_id
-            commands = render_line(action, target, found)
-        except DriverError as refusal:
-            plans.append(LinePlan(target, action, refusal=refusal))
-            continue
-        if action is Action.RESTORE and commands:
-            restored.add(target.line_id)
-        plans.append(LinePlan(target, action, tuple(commands)))
-    return tuple(plans)
+    return plan_lines(
+        batch,
+        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
+        check_target=check_target,
+        render_line=render_line,
+        occupied=_occupied,
+        slots=_slots,
+        restore_frees=bool,
+    )
+
+
+def _slots(target: LineTarget) -> list[Slot]:
+    """The access-group slots a cut takes on its interface: each family it blocks, both ways."""
+    return [(family_of(p), direction) for p in target.prefixes for direction in DIRECTIONS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -604,22 +592,13 @@ def translate(error: BaseException, where: str, what: str) -> DriverError:
                 return AuthFailed(f"{where}: eAPI login refused")
             continue  # the socket error it was raised from says more
         if isinstance(cause, http.client.HTTPException | ConnectionError | EOFError):
-            return Unreachable(f"{where}: connection lost during {what}: {_first_line(cause)}")
+            return Unreachable(f"{where}: connection lost during {what}: {first_line(cause)}")
         if isinstance(cause, OSError):
-            return Unreachable(f"{where}: cannot reach eAPI for {what}: {_first_line(cause)}")
+            return Unreachable(f"{where}: cannot reach eAPI for {what}: {first_line(cause)}")
     if isinstance(error, pyeapi.eapilib.ConnectionError | ConnectionException):
-        return Unreachable(f"{where}: eAPI unusable during {what}: {_first_line(error)}")
+        return Unreachable(f"{where}: eAPI unusable during {what}: {first_line(error)}")
     # napalm choking on an answer it cannot parse: the switch misbehaved, try again later
-    return Unreachable(f"{where}: unexpected answer to {what}: {_describe(error)}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    return Unreachable(f"{where}: unexpected answer to {what}: {describe(error)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -853,7 +832,7 @@ class AristaEosDriver(Driver):
                 progress.output.append(exc.output)
             return BatchResult(
                 device=self.name,
-                outcomes=_unknown_outcomes(batch, progress.plans, exc),
+                outcomes=unknown_outcomes(batch, progress.plans, exc),
                 commands=tuple(progress.sent),
                 device_output="\n".join(progress.output),
                 error=exc,
@@ -974,8 +953,7 @@ def _unverified(
     for index, plan in enumerate(plans):
         if plan.refusal is not None or index in refused or not plan.commands:
             continue
-        wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
-        if observed_state(after, plan.target) is not wanted:
+        if observed_state(after, plan.target) is not wanted_state(plan.action):
             failed.append(plan.target.line_id)
     return failed
 
@@ -984,37 +962,15 @@ def _outcome(
     plan: LinePlan, after: ParsedConfig, rejection: str | None, error: DriverError | None
 ) -> LineOutcome:
     state = observed_state(after, plan.target)
-    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    wanted = wanted_state(plan.action)
     verified = plan.refusal is None and rejection is None and state is wanted
     problem: str | None = None
     if plan.refusal is not None:
-        problem = _describe(plan.refusal)
+        problem = describe(plan.refusal)
     elif rejection is not None:
         problem = f"Rejected: {rejection}"
     elif not verified:
         problem = (
-            _describe(error)
-            if error is not None
-            else f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, "
-            f"expected {wanted}"
+            describe(error) if error is not None else unverified(plan.target.line_id, state, wanted)
         )
     return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, problem)
-
-
-def _unknown_outcomes(
-    batch: Batch, plans: Sequence[LinePlan], error: DriverError
-) -> tuple[LineOutcome, ...]:
-    """Every line UNKNOWN: the pass failed before the switch could be read back."""
-    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    return tuple(
-        LineOutcome(
-            target.line_id,
-            action,
-            commands.get((action, target.line_id), ()),
-            LineState.UNKNOWN,
-            False,
-            _describe(error),
-        )
-        for action, target in work
-    )

@@ -64,7 +64,6 @@ class CliSession:
         if self.connection is not None:
             return
         creds = self.credentials
-        secret = {"secret": creds.secret} if self.enable else {}
         try:
             connection = ConnectHandler(
                 device_type=self.device_type,
@@ -72,7 +71,7 @@ class CliSession:
                 port=creds.port,
                 username=creds.username,
                 password=creds.password,
-                **secret,
+                secret=creds.secret,
                 fast_cli=True,
                 conn_timeout=creds.timeout,
                 auth_timeout=creds.timeout,
