@@ -27,8 +27,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import (
@@ -40,16 +39,6 @@ from ipaddress import (
     ip_network,
 )
 from typing import Any, ClassVar
-
-import paramiko
-from netmiko import ConnectHandler
-from netmiko.exceptions import (
-    NetmikoAuthenticationException,
-    NetmikoBaseException,
-    NetmikoTimeoutException,
-    ReadException,
-    ReadTimeout,
-)
 
 from drivers.base import (
     Action,
@@ -71,7 +60,9 @@ from drivers.base import (
     Unreachable,
     observed_state,
 )
+from drivers.cli import CliSession
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.outcomes import LinePlan, outcome, unknown_outcomes, work
 
 PLATFORM = "linux_nftables"
 TABLE = "inet curfew"
@@ -82,8 +73,6 @@ COMMENT_PREFIX = "CURFEW-L"
 ATTEMPTS = 3
 NETNS_SCHEME = "netns:"
 HEREDOC_END = "CURFEW_NFT_END"
-# Shortest and longest pause between two reads of an SSH answer.
-POLL_SECONDS = (0.001, 0.02)
 
 _OWNED_COMMENT = re.compile(re.escape(COMMENT_PREFIX) + r"([1-9][0-9]{0,8})")
 # a namespace is a file under /run/netns: the device-name alphabet, never . or ..
@@ -330,16 +319,6 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
     return _removal(found) + _cut(target)
 
 
-@dataclass(frozen=True)
-class LinePlan:
-    """One line's share of a transaction: its script lines, or why none are sent."""
-
-    target: LineTarget
-    action: Action
-    commands: tuple[str, ...] = ()
-    refusal: DriverError | None = None
-
-
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
     """Restores first, then cuts; a line with an invalid identifier is refused on its own.
 
@@ -347,8 +326,7 @@ def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, 
     interface neither blocks nor is replaced by our rules, so no cut is refused for it.
     """
     plans: list[LinePlan] = []
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    for action, target in work:
+    for action, target in work(batch):
         try:
             commands = render_line(action, target, owned.get(target.line_id))
         except DriverError as refusal:
@@ -388,10 +366,6 @@ def find_errors(script: Sequence[str], output: str) -> list[tuple[int | None, st
         index = number - 1 if number is not None and 0 < number <= len(script) else None
         found.append((index, match.group(0)))
     return found
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,51 +438,27 @@ class _Ssh:
 
     def __init__(self, where: str, credentials: Credentials) -> None:
         self.where = where
-        self.credentials = credentials
-        self.connection: Any = None
+        self._cli = CliSession(where, credentials, "linux")
         self.nft = "nft"
 
     def open(self) -> None:
-        creds = self.credentials
-        try:
-            connection = ConnectHandler(
-                device_type="linux",
-                host=creds.host,
-                port=creds.port,
-                username=creds.username,
-                password=creds.password,
-                secret=creds.secret,
-                fast_cli=True,
-                conn_timeout=creds.timeout,
-                auth_timeout=creds.timeout,
-                banner_timeout=creds.timeout,
-                timeout=creds.timeout,
-                use_keys=False,
-                allow_agent=False,
-            )
-        except NetmikoAuthenticationException as exc:
-            raise AuthFailed(f"{self.where}: login refused") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            raise Unreachable(f"{self.where}: cannot open an SSH session: {_first(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            raise Unreachable(f"{self.where}: cannot connect: {exc}") from exc
-        self.connection = connection
+        self._cli.open()
         # netmiko found the prompt while logging in; its last character says root or not
         self.nft = "nft" if self._prompt_char() == "#" else "sudo -n nft"
 
     def _prompt_char(self) -> str:
-        with self._exchange("the prompt"):
-            self.connection.write_channel(self.connection.RETURN)
-            text = self._read_until(self._prompted)
+        connection = self._cli.connection
+        with self._cli.exchange("the prompt"):
+            connection.write_channel(connection.RETURN)
+            text = self._cli.read_until(self._prompted, [])
         return text.rstrip()[-1:]
 
     def close(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            try:
-                connection.disconnect()
-            except Exception:  # noqa: BLE001 - closing a dead session must not fail a pass
-                pass
+        self._cli.close()
+
+    @property
+    def connection(self) -> Any:
+        return self._cli.connection
 
     def run(self, args: Sequence[str], script: str | None = None) -> str:
         command = " ".join([self.nft, *args])
@@ -522,13 +472,11 @@ class _Ssh:
 
     def _command(self, command: str, more: Sequence[str] = ()) -> str:
         """Write one command line (and its here-document) and read up to the next prompt."""
-        connection = self.connection
         answer: list[str] = []
         try:
-            with self._exchange(command.split("<<")[0].strip()):
-                text = "".join(connection.normalize_cmd(line) for line in (command, *more))
-                connection.write_channel(text)
-                output = self._read_until(self._prompted, answer)
+            with self._cli.exchange(command.split("<<")[0].strip()):
+                self._cli.write((command, *more))
+                output = self._cli.read_until(self._prompted, answer)
         except DriverError as exc:
             exc.output = "".join(answer) + exc.output
             raise
@@ -539,71 +487,8 @@ class _Ssh:
         return answer_text
 
     def _prompted(self, text: str) -> bool:
-        base = re.escape(self.connection.base_prompt)
+        base = re.escape(self._cli.connection.base_prompt)
         return re.search(rf"(?:^|\n){base}[^\n]*[#$][ \t]*$", text) is not None
-
-    @contextmanager
-    def _exchange(self, what: str) -> Iterator[None]:
-        """Translate errors of one exchange; a broken session is dropped."""
-        try:
-            yield
-        except ReadTimeout as exc:
-            alive = self._alive()
-            self._drop()
-            if alive:
-                raise Timeout(f"{self.where}: no answer to {what}") from exc
-            raise Unreachable(f"{self.where}: session closed during {what}") from exc
-        except (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException) as exc:
-            self._drop()
-            raise Unreachable(f"{self.where}: session lost during {what}: {_first(exc)}") from exc
-        except (OSError, EOFError) as exc:
-            self._drop()
-            raise Unreachable(f"{self.where}: session lost during {what}: {exc}") from exc
-
-    def _alive(self) -> bool:
-        channel = getattr(self.connection, "remote_conn", None)
-        transport = getattr(channel, "transport", None)
-        return bool(
-            channel is not None
-            and not channel.closed
-            and not channel.eof_received
-            and transport is not None
-            and transport.is_active()
-        )
-
-    def _drop(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            try:
-                connection.paramiko_cleanup()
-            except Exception:  # noqa: BLE001 - best effort on an already broken session
-                pass
-
-    def _read_until(self, done: Callable[[str], bool], answer: list[str] | None = None) -> str:
-        """Read until `done(text)`; a closed channel is noticed at once, a silent one times out.
-        A partial answer is left in `answer`."""
-        deadline = time.monotonic() + self.credentials.timeout
-        pause = POLL_SECONDS[0]
-        text = ""
-        try:
-            while True:
-                chunk = self.connection.read_channel()
-                if chunk:
-                    text += chunk
-                    if done(text):
-                        return text
-                    pause = POLL_SECONDS[0]
-                elif not self._alive():
-                    raise ReadException("session closed by the host")
-                else:
-                    pause = min(pause * 2, POLL_SECONDS[1])
-                if time.monotonic() > deadline:
-                    raise ReadTimeout(f"no complete answer in {self.credentials.timeout} s")
-                time.sleep(pause)
-        except (ReadException, ReadTimeout):
-            if answer is not None:
-                answer.append(text)
-            raise
 
 
 def _answer_only(transcript: str, last_written: str) -> str:
@@ -614,11 +499,6 @@ def _answer_only(transcript: str, last_written: str) -> str:
     echo = next((i for i, line in enumerate(lines) if line.rstrip().endswith(last_written)), None)
     kept = lines if echo is None else lines[echo + 1 :]
     return "".join(line + "\n" for line in kept)
-
-
-def _first(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -762,7 +642,7 @@ class LinuxNftablesDriver(Driver):
         except DriverError as exc:
             return BatchResult(
                 device=self.name,
-                outcomes=_unknown_outcomes(batch, plans, exc),
+                outcomes=unknown_outcomes(batch, plans, exc),
                 commands=tuple(c for load in loads for c in load.script),
                 device_output="".join(load.output for load in loads) + exc.output,
                 error=exc,
@@ -819,38 +699,12 @@ def _merge(earlier: tuple[LinePlan, ...], latest: tuple[LinePlan, ...]) -> tuple
 
 
 def _outcome(plan: LinePlan, after: OwnedTable, rejection: str | None) -> LineOutcome:
-    state = observed_state(after, plan.target)
-    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
-    verified = plan.refusal is None and state is wanted and rejection is None
-    error: str | None = None
-    if plan.refusal is not None:
-        error = _describe(plan.refusal)
-    elif rejection is not None:
+    """A line nft rejected is not verified, whatever read-back shows."""
+    if plan.refusal is None and rejection is not None:
+        state = observed_state(after, plan.target)
         error = f"Rejected: {rejection}"
-    elif not verified:
-        error = (
-            f"VerifyFailed: read-back shows line {plan.target.line_id} {state}, expected {wanted}"
-        )
-    return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, verified, error)
-
-
-def _unknown_outcomes(
-    batch: Batch, plans: Sequence[LinePlan], error: DriverError
-) -> tuple[LineOutcome, ...]:
-    """Every line UNKNOWN: the session failed before the device could be read back."""
-    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    return tuple(
-        LineOutcome(
-            target.line_id,
-            action,
-            commands.get((action, target.line_id), ()),
-            LineState.UNKNOWN,
-            False,
-            _describe(error),
-        )
-        for action, target in work
-    )
+        return LineOutcome(plan.target.line_id, plan.action, plan.commands, state, False, error)
+    return outcome(plan, after, None)
 
 
 # --------------------------------------------------------------------------------------------
