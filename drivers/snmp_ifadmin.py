@@ -81,6 +81,7 @@ from drivers.base import (
     Unreachable,
 )
 from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.outcomes import describe, first_line, unknown_outcomes, wanted_state, work
 
 PLATFORM = "snmp_ifadmin"
 
@@ -336,12 +337,12 @@ class LinePlan:
 
 def plan_batch(batch: Batch, ports: SwitchPorts) -> tuple[LinePlan, ...]:
     """One plan per line, restores first; a refused line carries its refusal and no command."""
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
+    lines = work(batch)
     claims: dict[str, list[int]] = {}
-    for _, target in work:
+    for _, target in lines:
         claims.setdefault(target.interface, []).append(target.line_id)
     plans = []
-    for action, target in work:
+    for action, target in lines:
         try:
             check_target(target)
             port = _port_for(target, ports, claims[target.interface])
@@ -470,7 +471,7 @@ class SnmpSession:
                 self.credentials.timeout,
             )
         except PySnmpError as exc:
-            raise Unreachable(f"{self.where}: {_first_line(exc)}") from exc
+            raise Unreachable(f"{self.where}: {first_line(exc)}") from exc
         except TimeoutError as exc:
             raise Unreachable(f"{self.where}: {host} did not resolve in time") from exc
         await self.get([SYS_UPTIME])
@@ -527,7 +528,7 @@ class SnmpSession:
                     self.engine, self.auth, self.target, self.context, *args, lookupMib=False
                 )
         except PySnmpError as exc:
-            raise Unreachable(f"{self.where}: pysnmp: {_first_line(exc)}") from exc
+            raise Unreachable(f"{self.where}: pysnmp: {first_line(exc)}") from exc
 
     def _raise_for(self, indication: Any, what: str) -> None:
         if not indication:
@@ -565,11 +566,6 @@ def _auth_data(where: str, credentials: Credentials, options: SnmpOptions) -> An
 def _status_name(status: Any) -> str:
     number = int(status)
     return ERROR_STATUS[number] if 0 <= number < len(ERROR_STATUS) else f"error {number}"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -813,7 +809,7 @@ class SnmpIfAdminDriver(Driver):
         except DriverError as exc:
             return BatchResult(
                 device=self.name,
-                outcomes=_unknown_outcomes(batch, plans, exc),
+                outcomes=unknown_outcomes(batch, plans, exc),
                 commands=sent,
                 device_output="\n".join(push.log) or exc.output,
                 error=exc,
@@ -867,12 +863,12 @@ def _outcome(
         plan.target, ports.get(plan.target.interface), plan.target.interface in duplicates
     )
     state = LineState.OPEN if found is None else found.state_for(plan.target)
-    wanted = LineState.CUT if plan.action is Action.CUT else LineState.OPEN
+    wanted = wanted_state(plan.action)
     refused = bool(status)
     verified = plan.refusal is None and not refused and state is wanted
     error: str | None = None
     if plan.refusal is not None:
-        error = _describe(plan.refusal)
+        error = describe(plan.refusal)
     elif refused:
         kind = AuthFailed if status == AUTHORIZATION_ERROR else Rejected
         error = f"{kind.__name__}: device answered {_status_name(status)} to {plan.commands[0]!r}"
@@ -899,26 +895,3 @@ def _batch_error(plans: Sequence[LinePlan], push: _Push) -> DriverError | None:
     if any(status == AUTHORIZATION_ERROR for _, status in refused):
         return AuthFailed(messages[0] + more, output=output)
     return Rejected(messages[0] + more, output=output)
-
-
-def _unknown_outcomes(
-    batch: Batch, plans: Sequence[LinePlan], error: DriverError
-) -> tuple[LineOutcome, ...]:
-    """Every line UNKNOWN: the session failed before the switch could be read back."""
-    commands = {(plan.action, plan.target.line_id): plan.commands for plan in plans}
-    work = [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
-    return tuple(
-        LineOutcome(
-            target.line_id,
-            action,
-            commands.get((action, target.line_id), ()),
-            LineState.UNKNOWN,
-            False,
-            _describe(error),
-        )
-        for action, target in work
-    )
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
