@@ -27,14 +27,13 @@ from ipaddress import (
     IPv4Network,
     IPv6Address,
     IPv6Interface,
-    IPv6Network,
     ip_address,
     ip_interface,
     ip_network,
 )
 from typing import Any
 
-from lab.twin import Prefix, SpecLike, TwinKind
+from lab.twin import Prefix, SpecLike, TwinKind, hold_port, venue_networks
 
 VERSION = "4.30.1F"  # napalm compares versions word by word as strings: "30" > "23" holds
 MODEL = "vEOS-lab"
@@ -1382,15 +1381,8 @@ class EapiServer:
 
     def _reserve(self) -> None:
         """Hold the port without listening, so connecting gets a real 'connection refused'."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        self._reserved = sock
+        self._reserved = hold_port(self.host, self.port)
+        self.port = self._reserved.getsockname()[1]
 
     def _release(self) -> None:
         if self._reserved is not None:
@@ -1515,8 +1507,7 @@ def _base_config(uplink_address: str) -> list[str]:
 def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
     """A routed venue port: description, and the first host of its first v4 and v6 prefix."""
     config = [f"interface {interface}", f"   description line {line_name}", "   no switchport"]
-    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
-    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    v4, v6 = venue_networks(prefixes)
     if v4 is not None:
         config.append(f"   ip address {v4.network_address + 1}/{v4.prefixlen}")
     if v6 is not None:

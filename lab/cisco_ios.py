@@ -22,7 +22,7 @@ from ipaddress import (
     ip_network,
 )
 
-from lab.twin import Prefix, SpecLike, TwinKind
+from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 INVALID = "% Invalid input detected at '^' marker."
 INCOMPLETE = "% Incomplete command."
@@ -59,15 +59,6 @@ class Mode(enum.Enum):
     @property
     def is_config(self) -> bool:
         return self not in (Mode.USER, Mode.PRIVILEGED)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the router prints after one input line: output text, then the new prompt."""
-
-    output: str
-    prompt: str
-    close: bool = False
 
 
 # --------------------------------------------------------------------------- configuration
@@ -1091,8 +1082,7 @@ def _base_config(uplink_address: str) -> list[str]:
 def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
     """A venue interface: description, and the first host of its first v4 and v6 prefix."""
     config = [f"interface {interface}", f" description line {line_name}"]
-    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
-    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    v4, v6 = venue_networks(prefixes)
     if v4 is not None:
         config.append(f" ip address {IPv4Address(int(v4.network_address) + 1)} {v4.netmask}")
     if v6 is not None:

@@ -24,7 +24,7 @@ from ipaddress import (
     ip_network,
 )
 
-from lab.twin import Prefix, SpecLike, TwinKind
+from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 UNRECOGNIZED = "Error: Unrecognized command found at '^' position."
 WRONG_PARAMETER = "Error: Wrong parameter found at '^' position."
@@ -72,15 +72,6 @@ class View(enum.Enum):
     SYSTEM = "system"
     INTERFACE = "interface"
     ACL = "acl"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the router prints after one input line: output text, then the new prompt."""
-
-    output: str
-    prompt: str
-    close: bool = False
 
 
 # --------------------------------------------------------------------------- configuration
@@ -1270,8 +1261,7 @@ def _base_config(uplink_address: str) -> list[str]:
 def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
     """A venue interface: description, and the first host of its first v4 and v6 prefix."""
     config = [f"interface {interface}", f" description line {line_name}"]
-    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
-    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    v4, v6 = venue_networks(prefixes)
     if v4 is not None:
         config.append(f" ip address {IPv4Address(int(v4.network_address) + 1)} {v4.netmask}")
     if v6 is not None:

@@ -26,18 +26,16 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
-    IPv4Network,
     IPv6Interface,
-    IPv6Network,
     ip_address,
     ip_interface,
     ip_network,
 )
 from typing import Any
 
-from lab.cisco_ios import CTRL_C, CTRL_Z, Reply
+from lab.cisco_ios import CTRL_C, CTRL_Z
 from lab.ssh import DeviceServer
-from lab.twin import Prefix, SpecLike, TwinKind
+from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 VERSION = "21.4R3-S5.4"
 # Lab time starts here; it moves with the host's monotonic clock plus whatever tests add.
@@ -1437,8 +1435,7 @@ def _base_config(uplink_address: str) -> list[str]:
 def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
     """A venue interface: description, and the first host of its first v4 and v6 prefix."""
     config = [f"set interfaces {interface} description {quote(f'line {line_name}')}"]
-    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
-    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    v4, v6 = venue_networks(prefixes)
     if v4 is not None:
         address = IPv4Interface((int(v4.network_address) + 1, v4.prefixlen))
         config.append(f"set interfaces {interface} unit 0 family inet address {address}")

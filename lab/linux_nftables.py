@@ -15,7 +15,6 @@ import subprocess
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +22,7 @@ import asyncssh
 
 from lab import netns
 from lab.ssh import DeviceServer, Faults
-from lab.twin import Prefix, SpecLike, TwinKind
+from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 UPLINK = "eth0"
 CONTINUATION = "> "  # bash's PS2, shown while a here-document is read
@@ -45,15 +44,6 @@ _NFT_FLAGS = {
     "-j", "--json", "-a", "--handle", "-n", "--numeric", "-s", "--stateless",
     "-c", "--check", "-e", "--echo", "-t", "--terse", "-y", "--numeric-priority",
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the shell prints after one input line: output, then the next prompt."""
-
-    output: str
-    prompt: str
-    close: bool = False
 
 
 def split_config(lines: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -447,8 +437,7 @@ def _base_config(uplink_address: str) -> list[str]:
 def line_interface_config(interface: str, line_name: str, prefixes: Sequence[Prefix]) -> list[str]:
     """A venue interface: description (ifalias), and the first host of its first v4 and v6."""
     config = [f'ip link set {interface} alias "line {line_name}"']
-    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
-    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    v4, v6 = venue_networks(prefixes)
     if v4 is not None:
         config.append(f"ip address add {v4.network_address + 1}/{v4.prefixlen} dev {interface}")
     if v6 is not None:

@@ -16,7 +16,8 @@ from typing import Any
 
 import asyncssh
 
-from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession, Reply
+from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession
+from lab.twin import Reply, hold_port
 
 _ERASE = ("\x08", "\x7f")
 _READ_SIZE = 4096
@@ -191,15 +192,8 @@ class DeviceServer:
 
     def _reserve(self) -> None:
         """Hold the port without listening, so connecting gets a real 'connection refused'."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        self._reserved = sock
+        self._reserved = hold_port(self.host, self.port)
+        self.port = self._reserved.getsockname()[1]
 
     def _release(self) -> None:
         if self._reserved is not None:

@@ -7,12 +7,30 @@ them. A twin model offers `open_session()` (for CLI twins), `running_config()`,
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Protocol
 
 Prefix = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a CLI twin prints after one input line: output text, then the new prompt."""
+
+    output: str
+    prompt: str
+    close: bool = False
+
+
+def venue_networks(prefixes: Sequence[Prefix]) -> tuple[IPv4Network | None, IPv6Network | None]:
+    """The line's first v4 and first v6 prefix with room for a host: the venue interface takes
+    the first host of each."""
+    v4 = next((p for p in prefixes if isinstance(p, IPv4Network) and p.prefixlen <= 30), None)
+    v6 = next((p for p in prefixes if isinstance(p, IPv6Network) and p.prefixlen <= 126), None)
+    return v4, v6
 
 
 class SpecLike(Protocol):
@@ -40,6 +58,19 @@ class Server(Protocol):
     async def stop(self) -> None: ...
 
     async def set_faults(self, **changes: object) -> None: ...
+
+
+def hold_port(host: str, port: int) -> socket.socket:
+    """A socket bound to the port without listening: connecting gets a real 'connection
+    refused' (the `refuse_connections` fault) while the port stays the twin's."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def ssh_server(model: Any, spec: SpecLike, host: str) -> Server:
