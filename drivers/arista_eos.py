@@ -28,7 +28,6 @@ from ipaddress import (
     IPv4Interface,
     IPv4Network,
     IPv6Interface,
-    IPv6Network,
     ip_address,
     ip_interface,
     ip_network,
@@ -66,14 +65,16 @@ from drivers.base import (
     VerifyFailed,
     observed_state,
 )
-from drivers.identifiers import IdentifierError, check_interface, check_line_id
+from drivers.identifiers import IdentifierError, check_interface
 from drivers.outcomes import (
     LinePlan,
     describe,
     first_line,
     plan_lines,
+    summary,
     unknown_outcomes,
     unverified,
+    validate_target,
     wanted_state,
 )
 
@@ -382,14 +383,7 @@ def parse_running_config(text: str) -> ParsedConfig:
 
 def check_target(target: LineTarget) -> None:
     """Refuse any target a command would be unsafe to render from."""
-    try:
-        check_line_id(target.line_id)
-        check_interface(PLATFORM, target.interface)
-    except IdentifierError as exc:
-        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
-    for prefix in target.prefixes:
-        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
-            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+    validate_target(PLATFORM, target)
 
 
 def _address(prefix: Prefix) -> str:
@@ -883,8 +877,7 @@ class AristaEosDriver(Driver):
         )
         if error is None and staged.refused:
             messages = list(dict.fromkeys(staged.refused.values()))
-            more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-            error = Rejected(f"{self.where}: {messages[0]}{more}", "\n".join(progress.output))
+            error = Rejected(f"{self.where}: {summary(messages)}", "\n".join(progress.output))
         return BatchResult(
             self.name, outcomes, tuple(progress.sent), "\n".join(progress.output), error
         )

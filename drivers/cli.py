@@ -20,8 +20,8 @@ from netmiko.exceptions import (
     ReadTimeout,
 )
 
-from drivers.base import AuthFailed, Credentials, DriverError, Timeout, Unreachable
-from drivers.outcomes import first_line
+from drivers.base import AuthFailed, Credentials, DriverError, Rejected, Timeout, Unreachable
+from drivers.outcomes import LinePlan, first_line, rejected
 
 # Config commands written before waiting for the device to answer them (see `push`).
 PUSH_WINDOW = 64
@@ -244,6 +244,40 @@ class CliSession:
             exc.output = "".join(answer) + exc.output
             raise
         return "".join(answer)
+
+
+NOT_ECHOED = "not echoed"
+
+
+def echoed_rejections(
+    plans: Sequence[LinePlan],
+    sent: Sequence[str],
+    found: Sequence[tuple[int | None, str]],
+    output: str,
+) -> tuple[dict[int, str], Rejected | None]:
+    """Which plan each problem belongs to, and the batch's Rejected error if any.
+
+    `sent` is one framing command, the plans' commands in order, and one closing command;
+    `found` is (index into `sent`, problem) as the platform read them from the device's echo,
+    with `NOT_ECHOED` for the first command whose echo never came.
+    """
+    owner: list[int | None] = [None]
+    for index, plan in enumerate(plans):
+        owner.extend([index] * len(plan.commands))
+    owner.append(None)
+    by_plan: dict[int, str] = {}
+    messages: list[str] = []
+    for position, problem in found:
+        command = sent[position] if position is not None else "(unknown command)"
+        if problem == NOT_ECHOED:
+            message = f"device never echoed {command!r}: input was lost from there on"
+        else:
+            message = f"device rejected {command!r}: {problem}"
+        messages.append(message)
+        plan_index = owner[position] if position is not None else None
+        if plan_index is not None:
+            by_plan.setdefault(plan_index, message)
+    return by_plan, rejected(messages, output)
 
 
 def where_of(name: str, credentials: Credentials) -> str:

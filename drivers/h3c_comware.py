@@ -41,9 +41,9 @@ from drivers.base import (
     Prefix,
     Rejected,
 )
-from drivers.cli import CliSession, where_of
-from drivers.identifiers import IdentifierError, check_interface, check_line_id
-from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes
+from drivers.cli import NOT_ECHOED, CliSession, echoed_rejections, where_of
+from drivers.identifiers import IdentifierError, check_interface
+from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes, validate_target
 
 PLATFORM = "h3c_comware"
 NETMIKO_DEVICE_TYPE = "hp_comware"
@@ -439,14 +439,7 @@ def _route(
 
 def check_target(target: LineTarget) -> None:
     """Refuse any target a command would be unsafe to render from."""
-    try:
-        check_line_id(target.line_id)
-        check_interface(PLATFORM, target.interface)
-    except IdentifierError as exc:
-        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
-    for prefix in target.prefixes:
-        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
-            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+    validate_target(PLATFORM, target)
 
 
 def _address(prefix: Prefix) -> str:
@@ -590,9 +583,6 @@ def _slots(target: LineTarget) -> list[Slot]:
     return [(family_of(p), direction) for p in target.prefixes for direction in DIRECTIONS]
 
 
-NOT_ECHOED = "not echoed"
-
-
 def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:
     """(index of the command, problem) for every `%` error the device answered, and
     `NOT_ECHOED` for the first command the device never echoed (input lost: nothing after it
@@ -715,7 +705,9 @@ class H3cComwareDriver(Driver):
                 if line_commands:
                     sent = ("system-view", *line_commands, "return")
                     output = self._push(sent)
-                    rejections, error = self._rejections(plans, sent, output)
+                    rejections, error = echoed_rejections(
+                        plans, sent, find_rejections(sent, output), output
+                    )
                     after = self._read_config()
                 else:
                     after = before
@@ -729,32 +721,6 @@ class H3cComwareDriver(Driver):
             )
         outcomes = tuple(outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
         return BatchResult(self.name, outcomes, sent, output, error)
-
-    @staticmethod
-    def _rejections(
-        plans: Sequence[LinePlan], sent: Sequence[str], output: str
-    ) -> tuple[dict[int, str], Rejected | None]:
-        """Which plan each problem belongs to, and the batch's Rejected error if any."""
-        owner: list[int | None] = [None]
-        for index, plan in enumerate(plans):
-            owner.extend([index] * len(plan.commands))
-        owner.append(None)
-        by_plan: dict[int, str] = {}
-        messages: list[str] = []
-        for position, problem in find_rejections(sent, output):
-            command = sent[position] if position is not None else "(unknown command)"
-            if problem == NOT_ECHOED:
-                message = f"device never echoed {command!r}: input was lost from there on"
-            else:
-                message = f"device rejected {command!r}: {problem}"
-            messages.append(message)
-            plan_index = owner[position] if position is not None else None
-            if plan_index is not None:
-                by_plan.setdefault(plan_index, message)
-        if not messages:
-            return by_plan, None
-        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-        return by_plan, Rejected(messages[0] + more, output=output)
 
 
 def _answered(prompt: re.Pattern[str], window: Sequence[str]) -> Callable[[str], bool]:

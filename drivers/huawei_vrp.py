@@ -45,8 +45,15 @@ from drivers.base import (
     Rejected,
 )
 from drivers.cli import PUSH_WINDOW, CliSession, where_of
-from drivers.identifiers import IdentifierError, check_interface, check_line_id
-from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes
+from drivers.identifiers import IdentifierError, check_interface
+from drivers.outcomes import (
+    LinePlan,
+    outcome,
+    plan_lines,
+    rejected,
+    unknown_outcomes,
+    validate_target,
+)
 
 PLATFORM = "huawei_vrp"
 NETMIKO_DEVICE_TYPE = "huawei"
@@ -482,14 +489,7 @@ def _facts(
 
 def check_target(target: LineTarget) -> None:
     """Refuse any target a command would be unsafe to render from."""
-    try:
-        check_line_id(target.line_id)
-        check_interface(PLATFORM, target.interface)
-    except IdentifierError as exc:
-        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
-    for prefix in target.prefixes:
-        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
-            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+    validate_target(PLATFORM, target)
 
 
 def _address(prefix: Prefix) -> str:
@@ -888,10 +888,7 @@ def _rejections(
         messages.append(message)
         if exchange.owner is not None:
             by_plan.setdefault(exchange.owner, message)
-    if not messages:
-        return by_plan, None
-    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-    return by_plan, Rejected(messages[0] + more, output=output)
+    return by_plan, rejected(messages, output)
 
 
 def _answer_user_view(connection: Any) -> None:

@@ -23,7 +23,6 @@ from ipaddress import (
     IPv4Interface,
     IPv4Network,
     IPv6Interface,
-    IPv6Network,
     ip_address,
     ip_interface,
     ip_network,
@@ -49,8 +48,16 @@ from drivers.base import (
     VerifyFailed,
 )
 from drivers.cli import CliSession, where_of
-from drivers.identifiers import IdentifierError, check_interface, check_line_id
-from drivers.outcomes import LinePlan, describe, first_line, outcome, plan_lines, unknown_outcomes
+from drivers.outcomes import (
+    LinePlan,
+    describe,
+    first_line,
+    outcome,
+    plan_lines,
+    rejected,
+    unknown_outcomes,
+    validate_target,
+)
 
 PLATFORM = "juniper_junos"
 # Minutes before an unconfirmed commit rolls back (Junos allows 1..65535).
@@ -466,14 +473,7 @@ _DEVICE_UNIT = re.compile(r"0|[1-9][0-9]{0,9}")
 
 def check_target(target: LineTarget) -> None:
     """Refuse any target a command would be unsafe to render from."""
-    try:
-        check_line_id(target.line_id)
-        check_interface(PLATFORM, target.interface)
-    except IdentifierError as exc:
-        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
-    for prefix in target.prefixes:
-        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
-            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+    validate_target(PLATFORM, target)
 
 
 def _prefix_text(prefix: Prefix) -> str:
@@ -1042,10 +1042,7 @@ def _rejections(
         message = f"device rejected {command!r}: {' / '.join(problems)}"
         messages.append(message)
         by_plan.setdefault(owner[position], message)
-    if not messages:
-        return by_plan, None
-    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-    return by_plan, Rejected(messages[0] + more, output="".join(answers))
+    return by_plan, rejected(messages, "".join(answers))
 
 
 def _unconfirmed(outcome: LineOutcome, error: DriverError) -> LineOutcome:

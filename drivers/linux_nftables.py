@@ -32,9 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Interface,
-    IPv4Network,
     IPv6Interface,
-    IPv6Network,
     ip_interface,
     ip_network,
 )
@@ -61,8 +59,7 @@ from drivers.base import (
     observed_state,
 )
 from drivers.cli import CliSession
-from drivers.identifiers import IdentifierError, check_interface, check_line_id
-from drivers.outcomes import LinePlan, outcome, unknown_outcomes, work
+from drivers.outcomes import LinePlan, outcome, rejected, unknown_outcomes, validate_target, work
 
 PLATFORM = "linux_nftables"
 TABLE = "inet curfew"
@@ -264,14 +261,7 @@ def parse_table(document: object) -> OwnedTable:
 
 def check_target(target: LineTarget) -> None:
     """Refuse any target a rule would be unsafe to render from."""
-    try:
-        check_line_id(target.line_id)
-        check_interface(PLATFORM, target.interface)
-    except IdentifierError as exc:
-        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
-    for prefix in target.prefixes:
-        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
-            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+    validate_target(PLATFORM, target)
 
 
 def _address(prefix: Prefix) -> str:
@@ -672,10 +662,7 @@ class LinuxNftablesDriver(Driver):
                 faults.setdefault(line_id, message)
         if not messages and load.output.strip():
             messages.append(f"unexpected answer to nft -f: {load.output.strip()[:200]!r}")
-        if not messages:
-            return faults, None
-        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-        return faults, Rejected(messages[0] + more, output=load.output)
+        return faults, rejected(messages, load.output)
 
     # -- Inspects ----------------------------------------------------------------------------
 

@@ -1,17 +1,19 @@
-"""What every driver does with a batch around its own syntax: the per-line plan, the order of
-the work (restores first), and the per-line outcomes a pass reports, read back or unknown.
+"""What every driver does with a batch around its own syntax: which targets are safe to render,
+the per-line plan (restores first), and the per-line outcomes a pass reports, read back or unknown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import Protocol, TypeVar
 
 from drivers.base import (
     Action,
     Batch,
     DriverError,
+    InvalidIdentifier,
     LineOutcome,
     LineState,
     LineTarget,
@@ -19,6 +21,7 @@ from drivers.base import (
     Rejected,
     observed_state,
 )
+from drivers.identifiers import IdentifierError, check_interface, check_line_id
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,18 @@ class Planned(Protocol):
     def commands(self) -> tuple[str, ...]: ...
 
 
+def validate_target(platform: str, target: LineTarget) -> None:
+    """Refuse any target a command would be unsafe to render from, on `platform`."""
+    try:
+        check_line_id(target.line_id)
+        check_interface(platform, target.interface)
+    except IdentifierError as exc:
+        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
+    for prefix in target.prefixes:
+        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
+            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+
+
 def work(batch: Batch) -> list[tuple[Action, LineTarget]]:
     """The batch's lines in the order they are planned and pushed: restores first."""
     return [(Action.RESTORE, t) for t in batch.restores] + [(Action.CUT, t) for t in batch.cuts]
@@ -62,6 +77,17 @@ def wanted_state(action: Action) -> LineState:
 
 def unverified(line_id: int, state: LineState, wanted: LineState) -> str:
     return f"VerifyFailed: read-back shows line {line_id} {state}, expected {wanted}"
+
+
+def summary(messages: Sequence[str]) -> str:
+    """The first problem, and how many more there were."""
+    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+    return messages[0] + more
+
+
+def rejected(messages: Sequence[str], output: str) -> Rejected | None:
+    """The batch's error for the commands the device refused, if it refused any."""
+    return Rejected(summary(messages), output=output) if messages else None
 
 
 def outcome(plan: LinePlan, after: Mapping[int, OwnedLine], rejection: str | None) -> LineOutcome:

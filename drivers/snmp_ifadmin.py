@@ -42,7 +42,6 @@ from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
 from typing import Any, ClassVar, TypeVar
 
 from pysnmp.error import PySnmpError
@@ -80,8 +79,15 @@ from drivers.base import (
     Timeout,
     Unreachable,
 )
-from drivers.identifiers import IdentifierError, check_interface, check_line_id
-from drivers.outcomes import describe, first_line, unknown_outcomes, wanted_state, work
+from drivers.outcomes import (
+    describe,
+    first_line,
+    summary,
+    unknown_outcomes,
+    validate_target,
+    wanted_state,
+    work,
+)
 
 PLATFORM = "snmp_ifadmin"
 
@@ -304,14 +310,7 @@ LINES = LineBook()
 
 def check_target(target: LineTarget) -> None:
     """Refuse any target a command would be unsafe to render from."""
-    try:
-        check_line_id(target.line_id)
-        check_interface(PLATFORM, target.interface)
-    except IdentifierError as exc:
-        raise InvalidIdentifier(f"line {target.line_id!r}: {exc}") from None
-    for prefix in target.prefixes:
-        if not isinstance(prefix, IPv4Network | IPv6Network) or prefix.prefixlen == 0:
-            raise InvalidIdentifier(f"line {target.line_id}: prefix {prefix!r} cannot be cut")
+    validate_target(PLATFORM, target)
 
 
 def set_command(port: PortStatus, value: int) -> str:
@@ -890,8 +889,7 @@ def _batch_error(plans: Sequence[LinePlan], push: _Push) -> DriverError | None:
     messages = [
         f"device rejected {plans[i].commands[0]!r}: {_status_name(status)}" for i, status in refused
     ]
-    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
     output = "\n".join(push.log)
     if any(status == AUTHORIZATION_ERROR for _, status in refused):
-        return AuthFailed(messages[0] + more, output=output)
-    return Rejected(messages[0] + more, output=output)
+        return AuthFailed(summary(messages), output=output)
+    return Rejected(summary(messages), output=output)
