@@ -1045,12 +1045,12 @@ def _rejections(
     return by_plan, rejected(messages, "".join(answers))
 
 
-def _unconfirmed(outcome: LineOutcome, error: DriverError) -> LineOutcome:
+def _unconfirmed(line: LineOutcome, error: DriverError) -> LineOutcome:
     return LineOutcome(
-        outcome.line_id,
-        outcome.action,
-        outcome.commands,
-        outcome.state_after,
+        line.line_id,
+        line.action,
+        line.commands,
+        line.state_after,
         False,
-        outcome.error or describe(error),
+        line.error or describe(error),
     )
