@@ -270,7 +270,8 @@ def test_a_commit_that_never_answers_is_a_timeout_and_changes_nothing(
     started = time.perf_counter()
     result = rig.apply(Batch(cuts=(L42,)), commit_timeout=1)
 
-    assert time.perf_counter() - started < 4
+    # the 1 s commit timeout ends it, not the 60 s default
+    assert time.perf_counter() - started < 15
     assert isinstance(result.error, Timeout) and result.error.retryable
     assert outcome(result, 42).state_after is LineState.UNKNOWN
     assert rig.config() == before

@@ -478,7 +478,7 @@ def test_another_clients_pending_session_is_session_locked_without_waiting(lab: 
 
     assert isinstance(result.error, SessionLocked) and result.error.retryable
     assert "ops-change" in str(result.error)
-    assert time.perf_counter() - started < 2, "not napalm's 10 s lock wait"
+    assert time.perf_counter() - started < 6, "not napalm's 10 s lock wait"
     assert all(o.state_after is LineState.UNKNOWN for o in result.outcomes)
     assert "CURFEW" not in lab.router("R1").running_config()
 
