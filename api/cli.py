@@ -21,7 +21,7 @@ from api.text import table
 from api.venues_cli import venues_app
 from controller.clock import SystemClock, parse_instant
 from controller.inventory import InventoryError, import_file
-from controller.reconciler import PassReport, Reconciler
+from controller.reconciler import LineResult, PassReport, Reconciler
 from controller.settings import Settings
 from controller.store import ChangeFilter, NotFound, Store
 
@@ -271,9 +271,15 @@ def reconcile(
 ) -> None:
     """Run one pass as if at --at (default now): push, verify and log every change."""
     settings, store = open_store(database_url)
-    report = Reconciler(store, settings.device_workers, settings.device_timeout).run_pass(
-        instant(at), read_devices=read_devices
+
+    def progress(device: str, done: int, total: int, results: list[LineResult]) -> None:
+        verified = sum(1 for r in results if r.verified)
+        typer.echo(f"[{done}/{total}] {device}: {verified} of {len(results)} verified", err=True)
+
+    reconciler = Reconciler(
+        store, settings.device_workers, settings.device_timeout, progress=progress
     )
+    report = reconciler.run_pass(instant(at), read_devices=read_devices)
     typer.echo(describe_pass(store, report))
     if not report.ok:
         raise typer.Exit(1)

@@ -128,7 +128,9 @@ class Reconciler:
         device_timeout: float = 20.0,
         driver_factory: DriverFactory = connect_driver,
         actor: str = "reconciler",
+        progress: Callable[[str, int, int, list[LineResult]], None] | None = None,
     ) -> None:
+        self.progress = progress  # (device, devices done, devices in the pass, its results)
         self.store = store
         self.workers = workers
         self.device_timeout = device_timeout
@@ -206,11 +208,12 @@ class Reconciler:
             futures: dict[Future[BatchResult], DeviceBatch] = {
                 pool.submit(self._push, device_batch): device_batch for device_batch in runnable
             }
-            for future in as_completed(futures):
+            for done, future in enumerate(as_completed(futures), start=1):
                 device_batch = futures[future]
-                report.results.extend(
-                    self._write_outcomes(pass_id, device_batch, future.result(), intents)
-                )
+                results = self._write_outcomes(pass_id, device_batch, future.result(), intents)
+                report.results.extend(results)
+                if self.progress is not None:
+                    self.progress(device_batch.device.name, done, len(futures), results)
         self.store.checkpoint()
         return report
 

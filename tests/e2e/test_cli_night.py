@@ -157,6 +157,8 @@ def test_an_order_over_the_api_is_cut_at_midnight_and_restored_at_eight(tmp_path
 
         cut = curfew(environment, "reconcile", "--at", "2026-11-25T00:00:05+08:00")
         assert cut.returncode == 0, cut.stdout + cut.stderr
+        # progress per router on stderr: R1 is read once (its lines' state was unknown), R2 cut
+        assert "R2: 3 of 3 verified" in cut.stderr and "[2/2]" in cut.stderr
         after_cut = running_config(connection)
         line_id = next(
             i for i, ln in enumerate(inventory["lines"], start=1) if ln["venue"] == "Venue R2-2"
