@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from controller.db import IMMEDIATE
-from controller.models import Change
+from controller.models import Change, ChangeOrder
 
 DOMAIN_TAG = b"curfew/change-log/v1\x00"
 GENESIS = "0" * 64
@@ -122,4 +122,9 @@ def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
             sa.insert(table),
             [{c.name: getattr(row, c.name) for c in table.columns} for row in written],
         )
+        cited = [
+            {"seq": row.seq, "order_id": order_id} for row in written for order_id in row.order_ids
+        ]
+        if cited:
+            connection.execute(sa.insert(ChangeOrder.__table__), cited)  # type: ignore[attr-defined]
         return written

@@ -166,6 +166,18 @@ class Change(SQLModel, table=True):
         return list(json.loads(self.commands_json))
 
 
+class ChangeOrder(SQLModel, table=True):
+    """Which orders each change record cites: an index for "every change of order N".
+
+    Derived from `Change.order_ids` at append time; the hash chain covers the record itself.
+    """
+
+    __tablename__ = "change_orders"
+
+    seq: int = Field(foreign_key="changes.seq", primary_key=True)
+    order_id: int = Field(primary_key=True, index=True)
+
+
 class LineStatus(SQLModel, table=True):
     """The last verified state of each line: the reconciler's view of the device."""
 

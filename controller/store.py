@@ -21,6 +21,7 @@ from controller.db import make_engine, migrate
 from controller.models import (
     Authority,
     Change,
+    ChangeOrder,
     Checkpoint,
     Device,
     Line,
@@ -231,10 +232,10 @@ class Store:
                 query = query.where(col(Change.at) < where.until)
             if where.kinds:
                 query = query.where(col(Change.kind).in_(where.kinds))
-            rows = list(s.exec(query))
-        if where.order_id is not None:
-            rows = [r for r in rows if where.order_id in r.order_ids]
-        return rows[: where.limit]
+            if where.order_id is not None:
+                cites = select(ChangeOrder.seq).where(ChangeOrder.order_id == where.order_id)
+                query = query.where(col(Change.seq).in_(cites))
+            return list(s.exec(query.limit(where.limit)))
 
     # -- what a pass reads and writes ----------------------------------------------------
 

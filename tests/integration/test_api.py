@@ -132,3 +132,21 @@ def test_openapi_schema_is_served(client: TestClient):
 def test_settings_refuse_a_placeholder_token():
     with pytest.raises(ValueError, match="16\\+ characters"):
         Settings(admin_token="changeme")
+
+
+def test_the_order_index_finds_exactly_the_records_citing_an_order(city_store: Store):
+    from controller.changelog import NewChange
+    from controller.store import ChangeFilter
+
+    at = city_store.clock.now()
+    city_store.append(
+        [
+            NewChange(at=at, kind="admin", action="note", actor="t", order_ids=[3]),
+            NewChange(at=at, kind="admin", action="note", actor="t", order_ids=[3, 13]),
+            NewChange(at=at, kind="admin", action="note", actor="t", order_ids=[13]),
+            NewChange(at=at, kind="admin", action="note", actor="t"),
+        ]
+    )
+    assert [c.order_ids for c in city_store.changes(ChangeFilter(order_id=3))] == [[3], [3, 13]]
+    assert [c.order_ids for c in city_store.changes(ChangeFilter(order_id=13))] == [[3, 13], [13]]
+    assert city_store.changes(ChangeFilter(order_id=1)) == []
