@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import (
     IPv4Interface,
-    IPv4Network,
     IPv6Interface,
     ip_address,
     ip_interface,
@@ -44,6 +43,7 @@ from napalm.base.exceptions import (
     UnsupportedVersion,
 )
 
+from drivers.acl import FAMILIES, BoundFilters, Entry, Family, acl_name, family_of, owner_of
 from drivers.base import (
     Action,
     AuthFailed,
@@ -106,42 +106,16 @@ class WrongDevice(DriverError):
     retryable = False
 
 
-class Family(enum.StrEnum):
-    IPV4 = "ip"
-    IPV6 = "ipv6"
-
-
 class Direction(enum.StrEnum):
     IN = "in"
     OUT = "out"
 
 
-FAMILIES = (Family.IPV4, Family.IPV6)
 DIRECTIONS = (Direction.IN, Direction.OUT)
 
 # How each family's objects are spelled: ACL name prefix, ACL header, interface binding.
-_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
 _ACL_HEADER = {Family.IPV4: "ip access-list", Family.IPV6: "ipv6 access-list"}
 _BINDING = {Family.IPV4: "ip access-group", Family.IPV6: "ipv6 access-group"}
-# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
-_OWNED_NAME = {
-    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
-    for family, prefix in _ACL_PREFIX.items()
-}
-
-
-def acl_name(family: Family, line_id: int) -> str:
-    return f"{_ACL_PREFIX[family]}{line_id}"
-
-
-def owner_of(family: Family, name: str) -> int | None:
-    """The line id an ACL name belongs to, or None when the ACL is not ours."""
-    match = _OWNED_NAME[family].fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
-def family_of(prefix: Prefix) -> Family:
-    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +149,7 @@ class StaticRoute:
     next_hop: str | None
 
 
-class ParsedConfig(dict[int, OwnedLine]):
+class ParsedConfig(BoundFilters[Direction]):
     """Owned lines by id (what `read()` returns), plus every ACL bound on each interface.
 
     EOS holds one ACL per family and direction on an interface, and binding another replaces
@@ -189,24 +163,8 @@ class ParsedConfig(dict[int, OwnedLine]):
         filters: Mapping[str, Mapping[Slot, str]] | None = None,
         routes: Sequence[StaticRoute] = (),
     ) -> None:
-        super().__init__(lines or {})
-        self.filters: dict[str, dict[Slot, str]] = {
-            interface: dict(slots) for interface, slots in (filters or {}).items()
-        }
+        super().__init__(lines, filters)
         self.routes = tuple(routes)
-
-    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
-        """Name of the ACL bound on `interface` for that family and direction, if any."""
-        return self.filters.get(interface, {}).get((family, direction))
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One ACL entry; `source`/`destination` None means `any`."""
-
-    action: str
-    source: Prefix | None
-    destination: Prefix | None
 
 
 def _take_address(family: Family, words: list[str]) -> Prefix | None:
@@ -225,7 +183,7 @@ def _take_address(family: Family, words: list[str]) -> Prefix | None:
     return network
 
 
-def parse_entry(family: Family, text: str) -> _Entry | None:
+def parse_entry(family: Family, text: str) -> Entry | None:
     """A `[seq] deny|permit ip|ipv6 SRC DST` entry, or None for anything else."""
     words = text.split()
     if words[:1] and words[0].isdigit():
@@ -242,10 +200,10 @@ def parse_entry(family: Family, text: str) -> _Entry | None:
         return None
     if rest:
         return None
-    return _Entry(words[0].lower(), source, destination)
+    return Entry(words[0].lower(), source, destination)
 
 
-def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
     found: set[Prefix] = set()
     for entry in entries:
         if entry is not None and entry.action == "deny":
@@ -253,16 +211,16 @@ def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
     return frozenset(found)
 
 
-def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
     """Exactly deny-source and deny-destination per prefix, then one trailing permit any any."""
-    if len(entries) < 3 or entries[-1] != _Entry("permit", None, None):
+    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
         return False
     denies = entries[:-1]
     if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
         return False
     prefixes = _acl_prefixes(denies)
-    expected = {_Entry("deny", p, None) for p in prefixes} | {
-        _Entry("deny", None, p) for p in prefixes
+    expected = {Entry("deny", p, None) for p in prefixes} | {
+        Entry("deny", None, p) for p in prefixes
     }
     return set(denies) == expected
 
@@ -302,10 +260,10 @@ def _parse_route(words: str, prefix_text: str) -> StaticRoute | None:
 
 def parse_running_config(text: str) -> ParsedConfig:
     """Owned ACLs and bindings in `show running-config`, every ACL bound, the static routes."""
-    acls: dict[tuple[Family, int], list[_Entry | None]] = {}
+    acls: dict[tuple[Family, int], list[Entry | None]] = {}
     filters: dict[str, dict[Slot, str]] = {}
     routes: list[StaticRoute] = []
-    current_acl: list[_Entry | None] | None = None
+    current_acl: list[Entry | None] | None = None
     acl_family = Family.IPV4
     current_interface: str | None = None
 

@@ -23,6 +23,7 @@ from ipaddress import (
 )
 from typing import ClassVar
 
+from drivers.acl import FAMILIES, BoundFilters, Entry, Family, acl_name, family_of, owner_of
 from drivers.base import (
     Action,
     Batch,
@@ -45,21 +46,14 @@ from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes, va
 PLATFORM = "cisco_ios"
 
 
-class Family(enum.StrEnum):
-    IPV4 = "ip"
-    IPV6 = "ipv6"
-
-
 class Direction(enum.StrEnum):
     IN = "in"
     OUT = "out"
 
 
-FAMILIES = (Family.IPV4, Family.IPV6)
 DIRECTIONS = (Direction.IN, Direction.OUT)
 
 # How each family's objects are spelled: ACL name, ACL header, the interface binding command.
-_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
 _ACL_HEADER = {Family.IPV4: "ip access-list extended", Family.IPV6: "ipv6 access-list"}
 _BINDING = {Family.IPV4: "ip access-group", Family.IPV6: "ipv6 traffic-filter"}
 _DIRECTION_WORD = {
@@ -68,25 +62,6 @@ _DIRECTION_WORD = {
     (Family.IPV6, Direction.IN): "IPv6 inbound",
     (Family.IPV6, Direction.OUT): "IPv6 outbound",
 }
-# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
-_OWNED_NAME = {
-    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
-    for family, prefix in _ACL_PREFIX.items()
-}
-
-
-def acl_name(family: Family, line_id: int) -> str:
-    return f"{_ACL_PREFIX[family]}{line_id}"
-
-
-def owner_of(family: Family, name: str) -> int | None:
-    """The line id an ACL name belongs to, or None when the ACL is not ours."""
-    match = _OWNED_NAME[family].fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
-def family_of(prefix: Prefix) -> Family:
-    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,35 +88,12 @@ class IosOwnedLine(OwnedLine):
 Slot = tuple[Family, Direction]
 
 
-class ParsedConfig(dict[int, OwnedLine]):
+class ParsedConfig(BoundFilters[Direction]):
     """Owned lines by id (what `read()` returns), plus every filter bound on each interface.
 
     IOS holds one filter per family and direction on an interface; binding ours where another
     filter sits would silently replace it, so rendering a cut needs to see the foreign ones too.
     """
-
-    def __init__(
-        self,
-        lines: Mapping[int, OwnedLine] | None = None,
-        filters: Mapping[str, Mapping[Slot, str]] | None = None,
-    ) -> None:
-        super().__init__(lines or {})
-        self.filters: dict[str, dict[Slot, str]] = {
-            interface: dict(slots) for interface, slots in (filters or {}).items()
-        }
-
-    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
-        """Name of the ACL bound on `interface` for that family and direction, if any."""
-        return self.filters.get(interface, {}).get((family, direction))
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One ACL entry; `source`/`destination` None means `any`."""
-
-    action: str
-    source: Prefix | None
-    destination: Prefix | None
 
 
 _SYSLOG = re.compile(r"%[A-Z0-9_]+-\d-[A-Z0-9_]+:")
@@ -178,7 +130,7 @@ def _take_address(family: Family, words: list[str]) -> Prefix | None:
     return network
 
 
-def parse_entry(family: Family, text: str) -> _Entry | None:
+def parse_entry(family: Family, text: str) -> Entry | None:
     """A deny/permit entry for all traffic of the family, or None for anything else."""
     words = text.split()
     if words[:1] == ["sequence"]:
@@ -197,10 +149,10 @@ def parse_entry(family: Family, text: str) -> _Entry | None:
         return None
     if rest:
         return None
-    return _Entry(words[0].lower(), source, destination)
+    return Entry(words[0].lower(), source, destination)
 
 
-def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
     found: set[Prefix] = set()
     for entry in entries:
         if entry is not None and entry.action == "deny":
@@ -208,16 +160,16 @@ def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
     return frozenset(found)
 
 
-def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
     """Exactly deny-source and deny-destination per prefix, then one trailing permit any any."""
-    if len(entries) < 3 or entries[-1] != _Entry("permit", None, None):
+    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
         return False
     denies = entries[:-1]
     if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
         return False
     prefixes = _acl_prefixes(denies)
-    expected = {_Entry("deny", p, None) for p in prefixes} | {
-        _Entry("deny", None, p) for p in prefixes
+    expected = {Entry("deny", p, None) for p in prefixes} | {
+        Entry("deny", None, p) for p in prefixes
     }
     return set(denies) == expected
 
@@ -235,9 +187,9 @@ _BINDING_RE = {
 
 def parse_running_config(text: str) -> ParsedConfig:
     """Find the owned ACLs and bindings in `show running-config`, and every filter bound."""
-    acls: dict[tuple[Family, int], list[_Entry | None]] = {}
+    acls: dict[tuple[Family, int], list[Entry | None]] = {}
     filters: dict[str, dict[Slot, str]] = {}
-    current_acl: list[_Entry | None] | None = None
+    current_acl: list[Entry | None] | None = None
     acl_family = Family.IPV4
     current_interface: str | None = None
 

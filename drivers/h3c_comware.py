@@ -26,6 +26,7 @@ from ipaddress import (
 )
 from typing import ClassVar
 
+from drivers.acl import FAMILIES, BoundFilters, Entry, Family, acl_name, family_of, owner_of
 from drivers.base import (
     Action,
     Batch,
@@ -51,42 +52,16 @@ NETMIKO_DEVICE_TYPE = "hp_comware"
 RULE_STEP = 5
 
 
-class Family(enum.StrEnum):
-    IPV4 = "ip"
-    IPV6 = "ipv6"
-
-
 class Direction(enum.StrEnum):
     IN = "inbound"
     OUT = "outbound"
 
 
-FAMILIES = (Family.IPV4, Family.IPV6)
 DIRECTIONS = (Direction.IN, Direction.OUT)
 
-_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
 _ACL_HEADER = {Family.IPV4: "acl advanced name", Family.IPV6: "acl ipv6 advanced name"}
 _BINDING = {Family.IPV4: "packet-filter name", Family.IPV6: "packet-filter ipv6 name"}
 _FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
-# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
-_OWNED_NAME = {
-    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
-    for family, prefix in _ACL_PREFIX.items()
-}
-
-
-def acl_name(family: Family, line_id: int) -> str:
-    return f"{_ACL_PREFIX[family]}{line_id}"
-
-
-def owner_of(family: Family, name: str) -> int | None:
-    """The line id an ACL name belongs to, or None when the ACL is not ours."""
-    match = _OWNED_NAME[family].fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
-def family_of(prefix: Prefix) -> Family:
-    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,7 +88,7 @@ class ComwareOwnedLine(OwnedLine):
 Slot = tuple[Family, Direction]
 
 
-class ParsedConfig(dict[int, OwnedLine]):
+class ParsedConfig(BoundFilters[Direction]):
     """Owned lines by id (what `read()` returns), plus what a cut must not disturb.
 
     Comware applies one ACL per family and direction on an interface, and a second
@@ -131,17 +106,10 @@ class ParsedConfig(dict[int, OwnedLine]):
         names: Mapping[tuple[Family, str], str] | None = None,
         interfaces: frozenset[str] | None = None,
     ) -> None:
-        super().__init__(lines or {})
-        self.filters: dict[str, dict[Slot, str]] = {
-            interface: dict(slots) for interface, slots in (filters or {}).items()
-        }
+        super().__init__(lines, filters)
         self.names: dict[tuple[Family, str], str] = dict(names or {})
         # None: not known (an OwnedLine mapping handed in by a caller), so not checked
         self.interfaces = interfaces
-
-    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
-        """Name (or number) of the ACL applied on `interface` for that family and direction."""
-        return self.filters.get(interface, {}).get((family, direction))
 
     def name_taken(self, family: Family, line_id: int) -> str | None:
         """The header of an ACL that is not ours but answers to our name, if any."""
@@ -151,15 +119,6 @@ class ParsedConfig(dict[int, OwnedLine]):
         if header is None or (header.named_advanced and header.name == name):
             return None  # free, or ours (perhaps with a match-order of its own: rewritten)
         return line
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One ACL rule; `source`/`destination` None means any."""
-
-    action: str
-    source: Prefix | None
-    destination: Prefix | None
 
 
 _SYSLOG = re.compile(r"%[A-Z][a-z]{2} +\d")  # %Nov 24 00:00:01:123 2026 R1 MOD/5/X: ...
@@ -190,7 +149,7 @@ def _take_address(family: Family, words: list[str]) -> Prefix:
     return network
 
 
-def parse_rule(family: Family, text: str) -> tuple[int, _Entry] | None:
+def parse_rule(family: Family, text: str) -> tuple[int, Entry] | None:
     """`rule N deny|permit ip [source A] [destination A]` for all traffic of the family, as
     (N, entry); None for anything else (other protocols, counting, logging, comments)."""
     words = text.split()
@@ -208,10 +167,10 @@ def parse_rule(family: Family, text: str) -> tuple[int, _Entry] | None:
             found[key] = _take_address(family, rest)
     except (IndexError, ValueError):
         return None
-    return int(words[1]), _Entry(words[2], found.get("source"), found.get("destination"))
+    return int(words[1]), Entry(words[2], found.get("source"), found.get("destination"))
 
 
-def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
     found: set[Prefix] = set()
     for entry in entries:
         if entry is not None and entry.action == "deny":
@@ -219,16 +178,16 @@ def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
     return frozenset(found)
 
 
-def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
     """Exactly deny-source and deny-destination per prefix, then one trailing permit-all."""
-    if len(entries) < 3 or entries[-1] != _Entry("permit", None, None):
+    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
         return False
     denies = entries[:-1]
     if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
         return False
     prefixes = _acl_prefixes(denies)
-    expected = {_Entry("deny", p, None) for p in prefixes} | {
-        _Entry("deny", None, p) for p in prefixes
+    expected = {Entry("deny", p, None) for p in prefixes} | {
+        Entry("deny", None, p) for p in prefixes
     }
     return set(denies) == expected
 
@@ -268,13 +227,13 @@ def _parse_header(line: str) -> _Header | None:
 def parse_current_configuration(text: str) -> ParsedConfig:
     """Find owned ACLs and their bindings in `display current-configuration`, every ACL applied
     on every interface, every ACL name, and every interface."""
-    acls: dict[tuple[Family, int], list[_Entry | None]] = {}
+    acls: dict[tuple[Family, int], list[Entry | None]] = {}
     exact_header: dict[tuple[Family, int], bool] = {}
     filters: dict[str, dict[Slot, str]] = {}
     names: dict[tuple[Family, str], str] = {}
     interfaces: set[str] = set()
-    current_acl: list[tuple[int, _Entry | None]] | None = None
-    ordered: dict[tuple[Family, int], list[tuple[int, _Entry | None]]] = {}
+    current_acl: list[tuple[int, Entry | None]] | None = None
+    ordered: dict[tuple[Family, int], list[tuple[int, Entry | None]]] = {}
     acl_family = Family.IPV4
     current_interface: str | None = None
 

@@ -29,6 +29,7 @@ from ipaddress import (
 )
 from typing import Any, ClassVar
 
+from drivers.acl import FAMILIES, BoundFilters, Entry, Family, acl_name, family_of, owner_of
 from drivers.base import (
     Action,
     Batch,
@@ -61,45 +62,19 @@ CONFIG_ENTER = "system-view"
 CONFIG_LEAVE = "return"
 
 
-class Family(enum.StrEnum):
-    IPV4 = "ip"
-    IPV6 = "ipv6"
-
-
 class Direction(enum.StrEnum):
     IN = "inbound"
     OUT = "outbound"
 
 
-FAMILIES = (Family.IPV4, Family.IPV6)
 DIRECTIONS = (Direction.IN, Direction.OUT)
 
-_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
 # `acl name X advance` / `acl ipv6 name X advance`; `traffic-filter D acl [ipv6] name X`
 _ACL_WORDS = {Family.IPV4: "acl", Family.IPV6: "acl ipv6"}
 _FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
-# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by this driver.
-_OWNED_NAME = {
-    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
-    for family, prefix in _ACL_PREFIX.items()
-}
 # Rule ids of a cut: 5, 10, 15, ... as VRP numbers rules by itself.
 RULE_STEP = 5
 _ADVANCED = range(3000, 4000)
-
-
-def acl_name(family: Family, line_id: int) -> str:
-    return f"{_ACL_PREFIX[family]}{line_id}"
-
-
-def owner_of(family: Family, name: str) -> int | None:
-    """The line id an ACL name belongs to, or None when the ACL is not ours."""
-    match = _OWNED_NAME[family].fullmatch(name)
-    return int(match.group(1)) if match else None
-
-
-def family_of(prefix: Prefix) -> Family:
-    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +110,7 @@ class VrpOwnedLine(OwnedLine):
 Slot = tuple[Family, Direction]
 
 
-class ParsedConfig(dict[int, OwnedLine]):
+class ParsedConfig(BoundFilters[Direction]):
     """Owned lines by id (what `read()` returns), plus every filter bound on each interface
     and what the device says of its interfaces and routes.
 
@@ -149,24 +124,8 @@ class ParsedConfig(dict[int, OwnedLine]):
         filters: Mapping[str, Mapping[Slot, str]] | None = None,
         facts: DeviceFacts | None = None,
     ) -> None:
-        super().__init__(lines or {})
-        self.filters: dict[str, dict[Slot, str]] = {
-            interface: dict(slots) for interface, slots in (filters or {}).items()
-        }
+        super().__init__(lines, filters)
         self.facts = facts if facts is not None else DeviceFacts({})
-
-    def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
-        """Name (or `ACL <number>`) of what filters `interface` for that family and direction."""
-        return self.filters.get(interface, {}).get((family, direction))
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One rule of an owned ACL; `source`/`destination` None means any."""
-
-    action: str
-    source: Prefix | None
-    destination: Prefix | None
 
 
 def _wildcard_network(address: str, wildcard: str) -> IPv4Network:
@@ -179,7 +138,7 @@ def _wildcard_network(address: str, wildcard: str) -> IPv4Network:
     return IPv4Network((base, 32 - bits.bit_length()))
 
 
-def parse_rule(family: Family, text: str) -> _Entry | None:
+def parse_rule(family: Family, text: str) -> Entry | None:
     """`rule N deny|permit ip|ipv6 [source X] [destination Y]` with nothing else, or None."""
     words = text.split()
     if len(words) < 4 or words[0].lower() != "rule" or not words[1].isdigit():
@@ -204,10 +163,10 @@ def parse_rule(family: Family, text: str) -> _Entry | None:
             found[key] = network
     except (IndexError, ValueError):
         return None
-    return _Entry(action, found.get("source"), found.get("destination"))
+    return Entry(action, found.get("source"), found.get("destination"))
 
 
-def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
+def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
     found: set[Prefix] = set()
     for entry in entries:
         if entry is not None and entry.action == "deny":
@@ -215,13 +174,13 @@ def _acl_prefixes(entries: Sequence[_Entry | None]) -> frozenset[Prefix]:
     return frozenset(found)
 
 
-def _acl_is_exact(entries: Sequence[_Entry | None]) -> bool:
+def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
     """Exactly a deny-source and a deny-destination rule per prefix; unmatched packets pass."""
     if not entries or any(entry is None for entry in entries) or len(set(entries)) != len(entries):
         return False
     prefixes = _acl_prefixes(entries)
-    expected = {_Entry("deny", p, None) for p in prefixes} | {
-        _Entry("deny", None, p) for p in prefixes
+    expected = {Entry("deny", p, None) for p in prefixes} | {
+        Entry("deny", None, p) for p in prefixes
     }
     return bool(prefixes) and set(entries) == expected
 
@@ -284,7 +243,7 @@ class _AclSeen:
     number: int | None
     name: str | None
     advanced: bool
-    rules: list[_Entry | None]
+    rules: list[Entry | None]
 
 
 def _acl_header(line: str) -> _AclSeen | None:

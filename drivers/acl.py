@@ -1,0 +1,80 @@
+"""The ACL model the IOS, Comware, VRP and EOS drivers share: the two families, the ACL names a
+line owns (CURFEW-L<id>, CURFEW6-L<id>), an ACL's entries, and the filters bound per interface.
+
+Each platform keeps its own `Direction` (its words for in and out) and its own command syntax.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from typing import Generic, TypeVar
+
+from drivers.base import OwnedLine, Prefix
+
+
+class Family(enum.StrEnum):
+    IPV4 = "ip"
+    IPV6 = "ipv6"
+
+
+FAMILIES = (Family.IPV4, Family.IPV6)
+
+_ACL_PREFIX = {Family.IPV4: "CURFEW-L", Family.IPV6: "CURFEW6-L"}
+# Only canonical ids are ours: CURFEW-L042 or CURFEW-L0 were not written by a driver.
+_OWNED_NAME = {
+    family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
+    for family, prefix in _ACL_PREFIX.items()
+}
+
+
+def acl_name(family: Family, line_id: int) -> str:
+    return f"{_ACL_PREFIX[family]}{line_id}"
+
+
+def owner_of(family: Family, name: str) -> int | None:
+    """The line id an ACL name belongs to, or None when the ACL is not ours."""
+    match = _OWNED_NAME[family].fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+def family_of(prefix: Prefix) -> Family:
+    return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ACL entry (a rule, on Comware and VRP); `source`/`destination` None means any."""
+
+    action: str
+    source: Prefix | None
+    destination: Prefix | None
+
+
+DirectionT = TypeVar("DirectionT", bound=enum.Enum)
+
+
+class BoundFilters(dict[int, OwnedLine], Generic[DirectionT]):
+    """Owned lines by id (what `read()` returns), plus every filter bound on each interface.
+
+    These platforms hold one filter per family and direction on an interface, and binding
+    another replaces it: rendering a cut needs to see the foreign ones too.
+    """
+
+    def __init__(
+        self,
+        lines: Mapping[int, OwnedLine] | None = None,
+        filters: Mapping[str, Mapping[tuple[Family, DirectionT], str]] | None = None,
+    ) -> None:
+        super().__init__(lines or {})
+        self.filters: dict[str, dict[tuple[Family, DirectionT], str]] = {
+            interface: dict(slots) for interface, slots in (filters or {}).items()
+        }
+
+    def holder(self, interface: str, family: Family, direction: DirectionT) -> str | None:
+        """What is bound on `interface` for that family and direction (an ACL's name, or its
+        number as the platform prints it), if anything."""
+        return self.filters.get(interface, {}).get((family, direction))
