@@ -362,10 +362,12 @@ def create_app(
         return TokenPublic.of(revoke_token(store, token_id, actor.name))
 
     from api.escalation import router as escalation_router
+    from api.feeds import router as feeds_router
     from api.licences import router as licences_router
     from api.reports import router as reports_router
 
     app.include_router(reports_router)
     app.include_router(licences_router)
     app.include_router(escalation_router)
+    app.include_router(feeds_router)
     return app

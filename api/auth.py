@@ -70,6 +70,13 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/proposals/{proposal_id}/reject"): ISSUERS,
     # licences: the NOC's list of venues without a valid licence, and the lines serving them
     ("GET", "/api/v1/venues/unlicensed"): READERS,
+    # order feeds and the keys that sign them
+    ("GET", "/api/v1/feeds"): READERS,
+    ("POST", "/api/v1/feeds"): ADMIN,
+    ("POST", "/api/v1/feeds/{feed_id}/pull"): OPERATORS,
+    ("GET", "/api/v1/authority-keys"): READERS,
+    ("POST", "/api/v1/authority-keys"): ADMIN,
+    ("POST", "/api/v1/authority-keys/{key_id}/revoke"): ADMIN,
     # tokens
     ("POST", "/api/v1/tokens"): ADMIN,
     ("GET", "/api/v1/tokens"): ADMIN,
