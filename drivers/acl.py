@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Generic, TypeVar
 
-from drivers.base import OwnedLine, Prefix
+from drivers.base import LineTarget, OwnedLine, Prefix, Rejected
 
 
 class Family(enum.StrEnum):
@@ -78,3 +78,52 @@ class BoundFilters(dict[int, OwnedLine], Generic[DirectionT]):
         """What is bound on `interface` for that family and direction (an ACL's name, or its
         number as the platform prints it), if anything."""
         return self.filters.get(interface, {}).get((family, direction))
+
+
+def filter_slots(
+    target: LineTarget, directions: Sequence[DirectionT]
+) -> list[tuple[Family, DirectionT]]:
+    """The filter slots a cut takes on its interface: each family it blocks, both ways."""
+    return [(family_of(p), direction) for p in target.prefixes for direction in directions]
+
+
+def occupied(
+    target: LineTarget,
+    config: BoundFilters[DirectionT],
+    restored: set[int],
+    claimed: Mapping[tuple[Family, DirectionT], int],
+    *,
+    directions: Sequence[DirectionT],
+    where: Callable[[Family, DirectionT], str],
+    joiner: str = " with ",
+    family_refusal: Callable[[Family], Rejected | None] = lambda family: None,
+) -> Rejected | None:
+    """Why binding the target's ACLs would replace a filter that is not this line's, if so.
+
+    `where` words the platform's "<interface> already filters ..." for a family and direction,
+    and `joiner` goes between it and what holds the slot; `family_refusal` is a platform's own
+    reason to refuse a family, asked before that family's slots.
+    """
+    families = {family_of(p) for p in target.prefixes}
+    for family in FAMILIES:
+        if family not in families:
+            continue
+        refusal = family_refusal(family)
+        if refusal is not None:
+            return refusal
+        for direction in directions:
+            held = where(family, direction) + joiner
+            other = claimed.get((family, direction))
+            if other is not None and other != target.line_id:
+                name = acl_name(family, other)
+                return Rejected(f"{held}{name} (line {other}, cut in this batch)")
+            holder = config.holder(target.interface, family, direction)
+            if holder is None:
+                continue
+            owner = owner_of(family, holder)
+            if owner == target.line_id or owner in restored:
+                continue
+            if owner is None:
+                return Rejected(f"{held}{holder}; not replacing a foreign ACL")
+            return Rejected(f"{held}{holder} (line {owner}); not replacing another line's ACL")
+    return None

@@ -26,7 +26,17 @@ from ipaddress import (
 )
 from typing import ClassVar
 
-from drivers.acl import FAMILIES, BoundFilters, Entry, Family, acl_name, family_of, owner_of
+from drivers.acl import (
+    FAMILIES,
+    BoundFilters,
+    Entry,
+    Family,
+    acl_name,
+    family_of,
+    filter_slots,
+    occupied,
+    owner_of,
+)
 from drivers.base import (
     Action,
     Batch,
@@ -493,34 +503,28 @@ def _occupied(
     """Why the target's cut cannot be rendered without touching what is not this line's."""
     if config.interfaces is not None and target.interface not in config.interfaces:
         return Rejected(f"{target.interface} does not exist on the device")
-    families = {family_of(p) for p in target.prefixes}
-    for family in FAMILIES:
-        if family not in families:
-            continue
+
+    def name_taken(family: Family) -> Rejected | None:
         taken = config.name_taken(family, target.line_id)
-        if taken is not None:
-            return Rejected(
-                f"ACL name {acl_name(family, target.line_id)} (case-insensitive on Comware) "
-                f"is held by {taken!r}; not editing an ACL this driver did not create"
-            )
-        for direction in DIRECTIONS:
-            where = f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
-            other = claimed.get((family, direction))
-            if other is not None and other != target.line_id:
-                name = acl_name(family, other)
-                return Rejected(f"{where} with {name} (line {other}, cut in this batch)")
-            holder = config.holder(target.interface, family, direction)
-            if holder is None:
-                continue
-            owner = owner_of(family, holder)
-            if owner == target.line_id or owner in restored:
-                continue
-            if owner is None:
-                return Rejected(f"{where} with {holder}; not replacing a foreign ACL")
-            return Rejected(
-                f"{where} with {holder} (line {owner}); not replacing another line's ACL"
-            )
-    return None
+        if taken is None:
+            return None
+        return Rejected(
+            f"ACL name {acl_name(family, target.line_id)} (case-insensitive on Comware) "
+            f"is held by {taken!r}; not editing an ACL this driver did not create"
+        )
+
+    def where(family: Family, direction: Direction) -> str:
+        return f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
+
+    return occupied(
+        target,
+        config,
+        restored,
+        claimed,
+        directions=DIRECTIONS,
+        where=where,
+        family_refusal=name_taken,
+    )
 
 
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
@@ -538,8 +542,7 @@ def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, 
 
 
 def _slots(target: LineTarget) -> list[Slot]:
-    """The filter slots a cut takes on its interface: each family it blocks, both ways."""
-    return [(family_of(p), direction) for p in target.prefixes for direction in DIRECTIONS]
+    return filter_slots(target, DIRECTIONS)
 
 
 def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:

@@ -29,7 +29,17 @@ from ipaddress import (
 )
 from typing import Any, ClassVar
 
-from drivers.acl import FAMILIES, BoundFilters, Entry, Family, acl_name, family_of, owner_of
+from drivers.acl import (
+    FAMILIES,
+    BoundFilters,
+    Entry,
+    Family,
+    acl_name,
+    family_of,
+    filter_slots,
+    occupied,
+    owner_of,
+)
 from drivers.base import (
     Action,
     Batch,
@@ -539,28 +549,11 @@ def _occupied(
     target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
 ) -> Rejected | None:
     """Why binding the target's ACLs would replace a filter that is not this line's, if so."""
-    families = {family_of(p) for p in target.prefixes}
-    for family in FAMILIES:
-        if family not in families:
-            continue
-        for direction in DIRECTIONS:
-            where = f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
-            other = claimed.get((family, direction))
-            if other is not None and other != target.line_id:
-                name = acl_name(family, other)
-                return Rejected(f"{where} with {name} (line {other}, cut in this batch)")
-            holder = config.holder(target.interface, family, direction)
-            if holder is None:
-                continue
-            owner = owner_of(family, holder)
-            if owner == target.line_id or owner in restored:
-                continue
-            if owner is None:
-                return Rejected(f"{where} with {holder}; not replacing a foreign ACL")
-            return Rejected(
-                f"{where} with {holder} (line {owner}); not replacing another line's ACL"
-            )
-    return None
+
+    def where(family: Family, direction: Direction) -> str:
+        return f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
+
+    return occupied(target, config, restored, claimed, directions=DIRECTIONS, where=where)
 
 
 def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
@@ -578,8 +571,7 @@ def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, 
 
 
 def _slots(target: LineTarget) -> list[Slot]:
-    """The filter slots a cut takes on its interface: each family it blocks, both ways."""
-    return [(family_of(p), direction) for p in target.prefixes for direction in DIRECTIONS]
+    return filter_slots(target, DIRECTIONS)
 
 
 # --------------------------------------------------------------------------------------------
