@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import paramiko
 from netmiko import ConnectHandler
@@ -20,8 +20,18 @@ from netmiko.exceptions import (
     ReadTimeout,
 )
 
-from drivers.base import AuthFailed, Credentials, DriverError, Rejected, Timeout, Unreachable
-from drivers.outcomes import LinePlan, first_line, rejected
+from drivers.base import (
+    AuthFailed,
+    Batch,
+    BatchResult,
+    Credentials,
+    DriverError,
+    OwnedLine,
+    Rejected,
+    Timeout,
+    Unreachable,
+)
+from drivers.outcomes import LinePlan, first_line, outcome, rejected, unknown_outcomes
 
 # Config commands written before waiting for the device to answer them (see `push`).
 PUSH_WINDOW = 64
@@ -291,3 +301,53 @@ def discard(connection: Any) -> None:
         connection.paramiko_cleanup()
     except Exception:  # noqa: BLE001 - best effort on an already broken session
         pass
+
+
+Config = TypeVar("Config", bound=Mapping[int, OwnedLine])
+
+
+def apply_echoed(
+    device: str,
+    batch: Batch,
+    session: CliSession,
+    *,
+    read: Callable[[], Config],
+    plan: Callable[[Batch, Config], tuple[LinePlan, ...]],
+    frame: tuple[str, str],
+    push: Callable[[tuple[str, ...]], str],
+    find_rejections: Callable[[Sequence[str], str], list[tuple[int | None, str]]],
+) -> BatchResult:
+    """Read, plan, push the lines' commands as one block between `frame`'s entering and leaving
+    commands, read back: the one place a device error becomes a result, for the drivers whose
+    errors are found in the device's echo of what was sent (`find_rejections`)."""
+    if not len(batch):
+        return BatchResult(device, ())
+    plans: tuple[LinePlan, ...] = ()
+    sent: tuple[str, ...] = ()
+    output = ""
+    try:
+        with session.opened():
+            before = read()
+            plans = plan(batch, before)
+            line_commands = [c for line_plan in plans for c in line_plan.commands]
+            rejections: dict[int, str] = {}
+            error: DriverError | None = None
+            if line_commands:
+                sent = (frame[0], *line_commands, frame[1])
+                output = push(sent)
+                rejections, error = echoed_rejections(
+                    plans, sent, find_rejections(sent, output), output
+                )
+                after: Mapping[int, OwnedLine] = read()
+            else:
+                after = before
+    except DriverError as exc:
+        return BatchResult(
+            device=device,
+            outcomes=unknown_outcomes(batch, plans, exc),
+            commands=sent,
+            device_output=output or exc.output,
+            error=exc,
+        )
+    outcomes = tuple(outcome(p, after, rejections.get(i)) for i, p in enumerate(plans))
+    return BatchResult(device, outcomes, sent, output, error)

@@ -44,7 +44,6 @@ from drivers.base import (
     Credentials,
     DeviceFacts,
     Driver,
-    DriverError,
     InvalidIdentifier,
     LineState,
     LineTarget,
@@ -52,9 +51,9 @@ from drivers.base import (
     Prefix,
     Rejected,
 )
-from drivers.cli import NOT_ECHOED, CliSession, echoed_rejections, where_of
+from drivers.cli import NOT_ECHOED, CliSession, apply_echoed, where_of
 from drivers.identifiers import IdentifierError, check_interface
-from drivers.outcomes import LinePlan, outcome, plan_lines, unknown_outcomes, validate_target
+from drivers.outcomes import LinePlan, plan_lines, validate_target
 
 PLATFORM = "h3c_comware"
 NETMIKO_DEVICE_TYPE = "hp_comware"
@@ -651,38 +650,17 @@ class H3cComwareDriver(Driver):
         return [command for plan in plan_batch(batch, owned) for command in plan.commands]
 
     def apply(self, batch: Batch) -> BatchResult:
-        """The one place a device error becomes a result."""
-        if not len(batch):
-            return BatchResult(self.name, ())
-        plans: tuple[LinePlan, ...] = ()
-        sent: tuple[str, ...] = ()
-        output = ""
-        try:
-            with self._cli.opened():
-                before = self._read_config()
-                plans = plan_batch(batch, before)
-                line_commands = [c for plan in plans for c in plan.commands]
-                rejections: dict[int, str] = {}
-                error: DriverError | None = None
-                if line_commands:
-                    sent = ("system-view", *line_commands, "return")
-                    output = self._push(sent)
-                    rejections, error = echoed_rejections(
-                        plans, sent, find_rejections(sent, output), output
-                    )
-                    after = self._read_config()
-                else:
-                    after = before
-        except DriverError as exc:
-            return BatchResult(
-                device=self.name,
-                outcomes=unknown_outcomes(batch, plans, exc),
-                commands=sent,
-                device_output=output or exc.output,
-                error=exc,
-            )
-        outcomes = tuple(outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
-        return BatchResult(self.name, outcomes, sent, output, error)
+        """One framed block of commands, its errors read from the echo (`apply_echoed`)."""
+        return apply_echoed(
+            self.name,
+            batch,
+            self._cli,
+            read=self._read_config,
+            plan=plan_batch,
+            frame=("system-view", "return"),
+            push=self._push,
+            find_rejections=find_rejections,
+        )
 
 
 def _answered(prompt: re.Pattern[str], window: Sequence[str]) -> Callable[[str], bool]:
