@@ -14,10 +14,17 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def wall_time_of(self, instant: datetime) -> datetime:
+        """The real instant at which this clock will read `instant` (for timers)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def wall_time_of(self, instant: datetime) -> datetime:
+        return instant
 
 
 class SimulatedClock:
@@ -34,6 +41,11 @@ class SimulatedClock:
     def set(self, instant: datetime) -> None:
         with self._lock:
             self._now = as_utc(instant)
+
+    def wall_time_of(self, instant: datetime) -> datetime:
+        """A clock that stands still reaches `instant` only when moved: a timer set for it
+        must wait as long as the distance from its reading, not fire at a real-time past."""
+        return datetime.now(UTC) + (instant - self.now())
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:

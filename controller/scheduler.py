@@ -80,6 +80,12 @@ class PassScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
+    @property
+    def transition_wakes_at(self) -> datetime | None:
+        """The real instant the scheduled transition pass will run at, if one is scheduled."""
+        job = self._scheduler.get_job("transition")
+        return None if job is None else job.next_run_time
+
     def request_pass(self) -> None:
         """Reconcile now (e.g. an order was revoked: its line must not wait for 08:00)."""
         if self._scheduler.running:
@@ -121,7 +127,7 @@ class PassScheduler:
             return
         self._scheduler.add_job(
             self._pass,
-            DateTrigger(run_date=instant, timezone=UTC),
+            DateTrigger(run_date=self.clock.wall_time_of(instant), timezone=UTC),
             id="transition",
             name=f"transition at {instant.isoformat()}",
             replace_existing=True,

@@ -205,3 +205,23 @@ def test_a_cut_removed_by_hand_is_logged_as_drift_and_cut_again(lab, lab_store):
     assert drift[0].state_after == "unknown" and "changed outside the controller" in drift[0].detail
     quiet = reconciler.run_pass(at + timedelta(minutes=3), read_devices=True)
     assert quiet.drifted == [] and quiet.batches == []
+
+
+def test_a_transition_is_timed_from_the_schedulers_clock_not_the_wall(lab, lab_store):
+    """A simulated 03:00 long ago: 08:00 is five clock-hours ahead, not overdue in real time."""
+    order(lab_store, "Venue R2-1", effective_from=datetime(2019, 12, 1, tzinfo=SHANGHAI))
+    clock = lab_store.clock
+    clock.set(datetime(2020, 1, 1, 3, 0, tzinfo=SHANGHAI))
+    scheduler = PassScheduler(Reconciler(lab_store), clock, tick=timedelta(hours=1))
+    scheduler.start()
+    try:
+        wait_for(lambda: scheduler.last_report is not None)
+        wakes = scheduler.transition_wakes_at
+        reports = scheduler.last_report
+    finally:
+        scheduler.shutdown()
+    assert scheduler.next_transition == datetime(2020, 1, 1, 8, 0, tzinfo=SHANGHAI)
+    assert wakes is not None
+    ahead = wakes - clock.wall_time_of(clock.now())
+    assert timedelta(hours=4, minutes=59) < ahead <= timedelta(hours=5)
+    assert scheduler.last_report is reports, "no overdue transition pass ran"
