@@ -31,6 +31,17 @@ Reason = Literal[
 Kind = Literal["curfew", "disconnect"]
 
 
+# each transition's change-log action
+LOGGED_AS = {
+    "issue": "order_issued",
+    "amend": "order_amended",
+    "supersede": "order_superseded",
+    "suspend": "order_suspended",
+    "resume": "order_resumed",
+    "revoke": "order_revoked",
+}
+
+
 class Conflict(ValueError):
     def __init__(self, message: str, existing_id: int) -> None:
         super().__init__(message)
@@ -169,7 +180,7 @@ def _record(
                          detail=json.dumps(detail, ensure_ascii=False, default=str)))  # fmt: skip
         s.commit()
     store.log_admin(
-        f"order_{action}d" if action.endswith("e") else f"order_{action}ed",
+        LOGGED_AS[action],
         actor.name,
         order_ids=[order.id],
         venue_id=order.venue_id,
