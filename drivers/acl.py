@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Generic, TypeVar
 
-from drivers.base import LineTarget, OwnedLine, Prefix, Rejected
+from drivers.base import (
+    Action,
+    InvalidIdentifier,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Prefix,
+    Rejected,
+)
+from drivers.identifiers import IdentifierError, check_interface
 
 
 class Family(enum.StrEnum):
@@ -127,3 +136,46 @@ def occupied(
                 return Rejected(f"{held}{holder}; not replacing a foreign ACL")
             return Rejected(f"{held}{holder} (line {owner}); not replacing another line's ACL")
     return None
+
+
+def render_change(
+    action: Action,
+    target: LineTarget,
+    found: OwnedLine | None,
+    *,
+    removal: Callable[[OwnedLine | None], list[str]],
+    cut: Callable[[LineTarget], list[str]],
+) -> list[str]:
+    """One line's commands: a restore removes what is there; a cut already in place sends
+    nothing; anything else is removed and cut afresh (a partial or mismatched cut)."""
+    if action is Action.RESTORE:
+        return removal(found)
+    if found is not None and found.state_for(target) is LineState.CUT:
+        return []
+    return removal(found) + cut(target)
+
+
+def removal_commands(
+    line_id: int,
+    acls: frozenset[Family],
+    bound_on: Collection[str],
+    *,
+    platform: str,
+    unbind: Callable[[str], list[str]],
+    delete: Callable[[Family], str],
+    leave: str,
+) -> list[str]:
+    """Bindings first, interface by interface, then the ACLs: an ACL is never deleted while it
+    filters an interface. `unbind(interface)` words the platform's removals of the bindings read
+    back on that interface, `delete(family)` the removal of an ACL, `leave` the exit of a view."""
+    commands: list[str] = []
+    for interface in sorted(bound_on):
+        try:
+            check_interface(platform, interface)
+        except IdentifierError as exc:
+            raise InvalidIdentifier(
+                f"line {line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
+            ) from None
+        commands += [f"interface {interface}", *unbind(interface), leave]
+    commands += [delete(family) for family in FAMILIES if family in acls]
+    return commands

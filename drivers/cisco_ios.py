@@ -33,6 +33,8 @@ from drivers.acl import (
     filter_slots,
     occupied,
     owner_of,
+    removal_commands,
+    render_change,
 )
 from drivers.base import (
     Action,
@@ -41,15 +43,12 @@ from drivers.base import (
     Credentials,
     DeviceFacts,
     Driver,
-    InvalidIdentifier,
-    LineState,
     LineTarget,
     OwnedLine,
     Prefix,
     Rejected,
 )
 from drivers.cli import NOT_ECHOED, CliSession, apply_echoed, where_of
-from drivers.identifiers import IdentifierError, check_interface
 from drivers.outcomes import LinePlan, plan_lines, validate_target
 
 PLATFORM = "cisco_ios"
@@ -349,25 +348,25 @@ def _removal(found: OwnedLine | None) -> list[str]:
     if found is None:
         return []
     acls, filters = _found_objects(found)
-    commands: list[str] = []
-    for interface in sorted({b.interface for b in filters}):
-        try:
-            check_interface(PLATFORM, interface)
-        except IdentifierError as exc:
-            raise InvalidIdentifier(
-                f"line {found.line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
-            ) from None
-        commands.append(f"interface {interface}")
-        for family in FAMILIES:
-            for direction in DIRECTIONS:
-                if Binding(interface, family, direction) in filters:
-                    name = acl_name(family, found.line_id)
-                    commands.append(f"no {_BINDING[family]} {name} {direction}")
-        commands.append("exit")
-    for family in FAMILIES:
-        if family in acls:
-            commands.append(f"no {_ACL_HEADER[family]} {acl_name(family, found.line_id)}")
-    return commands
+    line_id = found.line_id
+
+    def unbind(interface: str) -> list[str]:
+        return [
+            f"no {_BINDING[family]} {acl_name(family, line_id)} {direction}"
+            for family in FAMILIES
+            for direction in DIRECTIONS
+            if Binding(interface, family, direction) in filters
+        ]
+
+    return removal_commands(
+        line_id,
+        acls,
+        {b.interface for b in filters},
+        platform=PLATFORM,
+        unbind=unbind,
+        delete=lambda family: f"no {_ACL_HEADER[family]} {acl_name(family, line_id)}",
+        leave="exit",
+    )
 
 
 def _cut(target: LineTarget) -> list[str]:
@@ -391,11 +390,7 @@ def _cut(target: LineTarget) -> list[str]:
 def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
     """Commands taking one line from what the device holds (`found`) to `action`."""
     check_target(target)
-    if action is Action.RESTORE:
-        return _removal(found)
-    if found is not None and found.state_for(target) is LineState.CUT:
-        return []
-    return _removal(found) + _cut(target)
+    return render_change(action, target, found, removal=_removal, cut=_cut)
 
 
 def _occupied(

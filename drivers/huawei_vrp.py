@@ -39,6 +39,8 @@ from drivers.acl import (
     filter_slots,
     occupied,
     owner_of,
+    removal_commands,
+    render_change,
 )
 from drivers.base import (
     Action,
@@ -48,15 +50,12 @@ from drivers.base import (
     DeviceFacts,
     Driver,
     DriverError,
-    InvalidIdentifier,
-    LineState,
     LineTarget,
     OwnedLine,
     Prefix,
     Rejected,
 )
 from drivers.cli import PUSH_WINDOW, CliSession, where_of
-from drivers.identifiers import IdentifierError, check_interface
 from drivers.outcomes import (
     LinePlan,
     outcome,
@@ -496,22 +495,18 @@ def _removal(found: OwnedLine | None) -> list[str]:
     if found is None:
         return []
     acls, filters = _found_objects(found)
-    commands: list[str] = []
-    for interface in sorted({b.interface for b in filters}):
-        try:
-            check_interface(PLATFORM, interface)
-        except IdentifierError as exc:
-            raise InvalidIdentifier(
-                f"line {found.line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
-            ) from None
-        commands.append(f"interface {interface}")
-        for binding in sorted(b for b in filters if b.interface == interface):
-            commands.append(f"undo {_binding_command(binding)}")
-        commands.append("quit")
-    for family in FAMILIES:
-        if family in acls:
-            commands.append(f"undo {_ACL_WORDS[family]} name {acl_name(family, found.line_id)}")
-    return commands
+    line_id = found.line_id
+    return removal_commands(
+        line_id,
+        acls,
+        {b.interface for b in filters},
+        platform=PLATFORM,
+        unbind=lambda interface: [
+            f"undo {_binding_command(b)}" for b in sorted(filters) if b.interface == interface
+        ],
+        delete=lambda family: f"undo {_ACL_WORDS[family]} name {acl_name(family, line_id)}",
+        leave="quit",
+    )
 
 
 def _cut(target: LineTarget) -> list[str]:
@@ -538,11 +533,7 @@ def _cut(target: LineTarget) -> list[str]:
 def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
     """Commands taking one line from what the device holds (`found`) to `action`."""
     check_target(target)
-    if action is Action.RESTORE:
-        return _removal(found)
-    if found is not None and found.state_for(target) is LineState.CUT:
-        return []
-    return _removal(found) + _cut(target)
+    return render_change(action, target, found, removal=_removal, cut=_cut)
 
 
 def _occupied(
