@@ -1,9 +1,13 @@
 """One netmiko SSH session as the CLI drivers use it: netmiko wrapped, not subclassed; its errors
 become the project's here, and reads end on the device's prompts rather than on timers.
+
+The one piece of netmiko replaced is its channel reader, so that a session the device closes
+is noticed at once, also during netmiko's own log-in exchanges (see `WatchfulChannel`).
 """
 
 from __future__ import annotations
 
+import logging
 import select
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -12,6 +16,7 @@ from typing import Any, TypeVar
 
 import paramiko
 from netmiko import ConnectHandler
+from netmiko.channel import SSHChannel
 from netmiko.exceptions import (
     NetmikoAuthenticationException,
     NetmikoBaseException,
@@ -39,6 +44,53 @@ PUSH_WINDOW = 64
 POLL_SECONDS = (0.001, 0.02)
 
 _SESSION_ERRORS = (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException)
+
+
+def channel_closed(channel: Any) -> bool:
+    """Whether the device has closed this paramiko channel (or its whole connection)."""
+    transport = getattr(channel, "transport", None)
+    return bool(
+        channel is None
+        or channel.closed
+        or channel.eof_received
+        or transport is None
+        or not transport.is_active()
+    )
+
+
+class WatchfulChannel(SSHChannel):
+    """netmiko's SSH channel, except that reading a closed channel fails at once.
+
+    netmiko's reader returns "" for a channel the device has closed, so each of its reads
+    (including those of its log-in: paging, terminal width, prompt) polls until its 20 s
+    timeout. A device that dies mid-login is then a slow, misnamed timeout. Data already
+    received is still returned first: only a read that finds nothing and a closed channel fails.
+    """
+
+    def read_channel(self) -> str:
+        text = super().read_channel()
+        if not text and channel_closed(self.remote_conn):
+            raise ReadException("session closed by the device")
+        return text
+
+
+def _connect(**params: Any) -> Any:
+    """netmiko's ConnectHandler, with the channel made watchful before the log-in exchanges."""
+    connection = ConnectHandler(**params, auto_connect=False)
+    stock_login_handler = connection.special_login_handler
+
+    def login_handler(*args: Any, **kwargs: Any) -> Any:
+        # netmiko calls this right after it made the channel and before any read
+        connection.channel = WatchfulChannel(connection.remote_conn, connection.encoding)
+        return stock_login_handler(*args, **kwargs)
+
+    connection.special_login_handler = login_handler
+    try:
+        connection._open()
+    except BaseException:
+        discard(connection)
+        raise
+    return connection
 
 
 class CliSession:
@@ -75,7 +127,7 @@ class CliSession:
             return
         creds = self.credentials
         try:
-            connection = ConnectHandler(
+            connection = _connect(
                 device_type=self.device_type,
                 host=creds.host,
                 port=creds.port,
@@ -145,15 +197,7 @@ class CliSession:
                 self.close()
 
     def alive(self) -> bool:
-        channel = getattr(self.connection, "remote_conn", None)
-        transport = getattr(channel, "transport", None)
-        return bool(
-            channel is not None
-            and not channel.closed
-            and not channel.eof_received
-            and transport is not None
-            and transport.is_active()
-        )
+        return not channel_closed(getattr(self.connection, "remote_conn", None))
 
     # -- exchanges -------------------------------------------------------------------------
 
@@ -296,11 +340,18 @@ def where_of(name: str, credentials: Credentials) -> str:
 
 
 def discard(connection: Any) -> None:
-    """Drop a session without the polite exit: after a failure the device may not answer."""
+    """Drop a session without the polite exit: after a failure the device may not answer.
+
+    netmiko registers a secrets filter on its logger per connection and removes it only in
+    its polite `disconnect`; it is removed here too, or every dropped session would leave one.
+    """
     try:
         connection.paramiko_cleanup()
     except Exception:  # noqa: BLE001 - best effort on an already broken session
         pass
+    secrets_filter = getattr(connection, "_secrets_filter", None)
+    if secrets_filter is not None:
+        logging.getLogger("netmiko").removeFilter(secrets_filter)
 
 
 Config = TypeVar("Config", bound=Mapping[int, OwnedLine])

@@ -1313,7 +1313,8 @@ class EapiServer:
     `refuse_connections` closes the port, `auth_fail` answers 401, `reject` refuses matching
     config lines with EOS's invalid-input error, and `drop_after=k` runs the k-th request but
     closes the connection without answering it, then drops every later request unread until the
-    faults change: a switch that died mid-exchange.
+    faults change: a switch that died mid-exchange; `hang_up_on=k` closes on the k-th request
+    without running it, and on every later one.
     """
 
     def __init__(
@@ -1358,7 +1359,7 @@ class EapiServer:
     async def set_faults(self, **changes: object) -> None:
         was_refusing = self.faults.refuse_connections
         self.faults.update(**changes)
-        if "drop_after" in changes:
+        if "drop_after" in changes or "hang_up_on" in changes:
             self.requests_seen = 0
         if self.faults.refuse_connections and not was_refusing:
             await self._unlisten()
@@ -1423,6 +1424,8 @@ class EapiServer:
         drop = faults.drop_after
         if drop is not None and self.requests_seen > drop:
             return None
+        if faults.hang_up_on is not None and self.requests_seen >= faults.hang_up_on:
+            return None  # the k-th request is closed on unread, and every later one
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if request.path != "/command-api" or request.method != "POST":

@@ -435,6 +435,8 @@ class _LabUdpTransport(udp.UdpAsyncioTransport):
             return  # UDP: a refusing agent simply never answers
         if faults.drop_after is not None and agent.requests_seen > faults.drop_after:
             return  # hung after its k-th request
+        if faults.hang_up_on is not None and agent.requests_seen >= faults.hang_up_on:
+            return  # hung on its k-th request
         if faults.latency_ms:
             handle = self.loop.call_later(
                 faults.latency_ms / 1000, self._deliver, datagram, transportAddress

@@ -37,6 +37,7 @@ class Faults:
     refuse_connections: bool = False
     auth_fail: bool = False
     drop_after: int | None = None  # close the session after its k-th command
+    hang_up_on: int | None = None  # close the session when its k-th command arrives, unanswered
     reject: tuple[str, ...] = ()  # config lines matching any of these are refused
     _patterns: tuple[re.Pattern[str], ...] = field(
         default=(), init=False, repr=False, compare=False
@@ -50,6 +51,8 @@ class Faults:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
         if self.drop_after is not None and self.drop_after < 1:
             raise ValueError(f"drop_after must be >= 1 or None, got {self.drop_after}")
+        if self.hang_up_on is not None and self.hang_up_on < 1:
+            raise ValueError(f"hang_up_on must be >= 1 or None, got {self.hang_up_on}")
         self.reject = tuple(self.reject)
         try:
             self._patterns = tuple(re.compile(p) for p in self.reject)
@@ -221,6 +224,9 @@ class DeviceServer:
                 if not data:
                     break
                 for line in splitter.feed(data):
+                    if self._hangs_up(session, line, commands):
+                        process.get_extra_info("connection").close()
+                        return
                     reply, counted = await self._answer(process, session, line)
                     if counted:
                         commands += 1
@@ -241,6 +247,13 @@ class DeviceServer:
                 self._tasks.discard(task)
             if not process.is_closing():
                 process.close()
+
+    def _hangs_up(self, session: CliSession, line: str, commands: int) -> bool:
+        """Whether `line` is the command the `hang_up_on` fault closes the session on."""
+        hang_up = self.faults.hang_up_on
+        echoed = getattr(session, "echo", True)
+        counts = bool(line.strip()) and line not in (CTRL_Z, CTRL_C) and echoed
+        return hang_up is not None and counts and commands + 1 >= hang_up
 
     async def _answer(
         self, process: asyncssh.SSHServerProcess, session: CliSession, line: str

@@ -58,6 +58,7 @@ class DeviceSpec:
     refuse_connections: bool = False
     auth_fail: bool = False
     drop_after: int | None = None
+    hang_up_on: int | None = None
     reject: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class DeviceSpec:
             refuse_connections=self.refuse_connections,
             auth_fail=self.auth_fail,
             drop_after=self.drop_after,
+            hang_up_on=self.hang_up_on,
             reject=tuple(self.reject),
         )
 
@@ -582,11 +584,12 @@ def _device_fields(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
             if not isinstance(entry[key], bool):
                 raise ValueError(f"{where}: {key} must be true or false, got {entry[key]!r}")
             out[key] = entry[key]
-    if entry.get("drop_after") is not None:
-        value = entry["drop_after"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{where}: drop_after must be a positive integer, got {value!r}")
-        out["drop_after"] = value
+    for key in ("drop_after", "hang_up_on"):
+        if entry.get(key) is not None:
+            value = entry[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
+            out[key] = value
     for key in ("interfaces", "config", "reject"):
         if key in entry:
             value = entry[key]

@@ -185,6 +185,26 @@ def test_drop_after_closes_the_session_after_that_command() -> None:
         assert "CURFEW6-L42" not in lab.router("R1").ipv6_acls
 
 
+def test_hang_up_on_closes_the_session_when_that_command_arrives_unanswered() -> None:
+    # terminal width, terminal length, enable, configure terminal, then the ACL header (5th)
+    with Lab([spec("R1", hang_up_on=5)]) as lab:
+        conn = connect(lab)
+        try:
+            conn.enable()
+            conn.config_mode()
+            conn.write_channel(conn.normalize_cmd(CUT[0]))
+            transport = conn.remote_conn.get_transport()
+            for _ in range(500):  # bounded: 5 s
+                if conn.remote_conn.closed or not transport.is_active():
+                    break
+                time.sleep(0.01)
+            assert conn.remote_conn.closed or not transport.is_active(), "the twin hung up"
+            assert CUT[0] not in conn.read_channel(), "the command is never echoed"
+        finally:
+            conn.disconnect()
+        assert "CURFEW-L42" not in lab.router("R1").ipv4_acls, "nor run"
+
+
 def test_latency_delays_every_answer() -> None:
     with Lab([spec("R1")]) as lab:
         with connect(lab) as conn:

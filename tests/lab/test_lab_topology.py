@@ -105,6 +105,7 @@ devices:
   - name: R1
     latency_ms: 50
     reject: ["^ntp"]
+    hang_up_on: 12
   - name: R2
     interfaces: [GigabitEthernet0/0, GigabitEthernet0/5]
     config: ["ntp server 192.0.2.123"]
@@ -126,7 +127,7 @@ def test_load_topology_builds_specs_with_faults_and_the_inventory(tmp_path: Path
     specs, inventory = load_topology(path)
     r1, r2 = specs
     assert r1.interfaces == ("GigabitEthernet0/0", "GigabitEthernet0/3")
-    assert r1.latency_ms == 50 and r1.reject == ("^ntp",)
+    assert r1.latency_ms == 50 and r1.reject == ("^ntp",) and r1.hang_up_on == 12
     assert r2.drop_after == 7 and r2.interfaces == ("GigabitEthernet0/0", "GigabitEthernet0/5")
     assert inventory["venues"][1]["region"] == "620100"
     assert inventory["lines"][0]["prefixes"] == ["198.18.1.0/24", "2001:db8:1:1::/64"]
@@ -139,6 +140,7 @@ def test_load_topology_builds_specs_with_faults_and_the_inventory(tmp_path: Path
     ("edit", "message"),
     [
         (("    latency_ms: 50", "    latency_ms: fast"), r"device #1 \(R1\): latency_ms"),
+        (("    hang_up_on: 12", "    hang_up_on: 0"), r"device #1 \(R1\): hang_up_on"),
         (("    drop_after: 7", "    drop_after: 7\n    colour: red"), r"device #2 \(R2\).*colour"),
         (("device: R2,", "device: R9,"), r"line #2 \(R2-L1\): no device named 'R9'"),
         (('["198.18.2.0/24"]', '["198.18.2.1/24"]'), r"line #2 \(R2-L1\).*198.18.2.1/24"),

@@ -118,5 +118,9 @@ PROFILE = Profile(
             "SNMP over UDP has no session to drop; an agent that goes silent is the "
             "refused-connection and timeout cases"
         ),
+        "test_session_hung_up_on_a_command_in_flight_is_noticed": (
+            "SNMP over UDP has no session to hang up; an agent that stops answering mid-request "
+            "is the timeout case"
+        ),
     },
 )
