@@ -433,9 +433,6 @@ def test_the_driver_answers_yes_when_an_acl_it_deletes_is_still_bound_elsewhere(
 
 
 @pytest.mark.lab
-
-
-
 def test_the_twin_is_registered_and_names_its_interfaces_as_vrp_prints_them() -> None:
     twin = TWINS["huawei_vrp"]
     assert twin.uplink == "GigabitEthernet0/0/0" and twin.venue_interface(7) == (
