@@ -124,6 +124,7 @@ class DeviceServer:
         self.host = host
         self.port = port
         self.commands_seen = 0
+        self.sessions_opened = 0
         self._listener: asyncssh.SSHAcceptor | None = None
         self._reserved: socket.socket | None = None  # bound, not listening: refuses
         self._connections: set[asyncssh.SSHServerConnection] = set()
@@ -210,6 +211,7 @@ class DeviceServer:
         if task is not None:
             self._tasks.add(task)
         session = self.router.open_session()
+        self.sessions_opened += 1
         splitter = LineSplitter()
         commands = 0
         try:

@@ -191,6 +191,10 @@ class Lab:
         except KeyError:
             raise KeyError(f"no device {name!r} in this lab") from None
 
+    def sessions_opened(self, name: str) -> int | None:
+        """How many CLI sessions the device has opened so far (None: it has no sessions)."""
+        return getattr(self._server(name), "sessions_opened", None)
+
     def router(self, name: str) -> Any:
         """The live router model: tests read and edit its state (it has its own lock)."""
         return self._server(name).router
