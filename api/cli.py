@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from api.cli_common import DatabaseOpt, fail, open_store
 from api.feeds_cli import authority_app, feed_app
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
@@ -22,7 +23,6 @@ from api.venues_cli import venues_app
 from controller.clock import SystemClock, parse_instant
 from controller.inventory import InventoryError, import_file
 from controller.reconciler import LineResult, PassReport, Reconciler
-from controller.settings import Settings
 from controller.store import ChangeFilter, NotFound, Store
 
 app = typer.Typer(
@@ -52,43 +52,12 @@ app.add_typer(
 )
 app.add_typer(venues_app, name="venues")
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL of the store (default: $CURFEW_DATABASE_URL or sqlite:///./curfew.db)",
-        show_default=False,
-    ),
-]
 AtOpt = Annotated[
     str | None,
     typer.Option(
         "--at", help="act as if at this instant, ISO 8601 with offset", show_default=False
     ),
 ]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def settings_with(database_url: str | None) -> Settings:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    return settings
-
-
-def open_store(database_url: str | None) -> tuple[Settings, Store]:
-    settings = settings_with(database_url)
-    try:
-        return settings, Store.from_settings(settings)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
 
 
 def instant(at: str | None) -> datetime:

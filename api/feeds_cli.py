@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from api.cli_common import DatabaseOpt, fail, open_store
 from api.text import table
 from controller import feeds
-from controller.store import NotFound, Store
+from controller.store import NotFound
 
 authority_app = typer.Typer(
     help="Issuing authorities: the Ed25519 keys that sign their order feeds.",
@@ -21,28 +22,6 @@ feed_app = typer.Typer(
     help="Order feeds bureaus publish and the scheduler pulls: add, list, pull, sign.",
     no_args_is_help=True,
 )
-
-# The same option as api.cli's; declared here because api.cli imports this module to mount it.
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL of the store (default: $CURFEW_DATABASE_URL or sqlite:///./curfew.db)",
-        show_default=False,
-    ),
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    from api.cli import fail  # at call time: api.cli imports this module
-
-    return fail(message)
-
-
-def _store(database_url: str | None) -> Store:
-    from api.cli import open_store
-
-    return open_store(database_url)[1]
 
 
 def _when(instant: datetime | None) -> str:
@@ -63,11 +42,11 @@ def authority_add_key(
     """Register a bureau's public key: feeds of that authority must be signed with it."""
     candidate = Path(public_key)
     value = candidate.read_text(encoding="utf-8").strip() if candidate.is_file() else public_key
-    store = _store(database_url)
+    _, store = open_store(database_url)
     try:
         row = feeds.add_key(store, authority, value, actor="cli")
     except ValueError as exc:  # FeedError is a ValueError, as is a key that is not Ed25519
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"key {row.id} registered for {authority}: {row.public_key}")
 
 
@@ -77,11 +56,11 @@ def authority_keys(
     database_url: DatabaseOpt = None,
 ) -> None:
     """List registered feed keys."""
-    store = _store(database_url)
+    _, store = open_store(database_url)
     try:
         rows = feeds.authority_keys(store, authority)
     except NotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     names = {a.id: a.name for a in store.authorities()}
     typer.echo(
         table(
@@ -106,11 +85,11 @@ def authority_revoke_key(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Stop accepting feeds signed with this key, at once."""
-    store = _store(database_url)
+    _, store = open_store(database_url)
     try:
         row = feeds.revoke_key(store, key_id, actor="cli")
     except NotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"key {row.id} revoked at {_when(row.revoked_at)}")
 
 
@@ -128,18 +107,18 @@ def feed_add(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Register a feed; the scheduler pulls it every --interval seconds."""
-    store = _store(database_url)
+    _, store = open_store(database_url)
     try:
         row = feeds.add_feed(store, authority, source, interval, actor="cli")
     except feeds.FeedError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"feed {row.id}: {authority} from {row.source}, every {row.interval_seconds} s")
 
 
 @feed_app.command("list")
 def feed_list(database_url: DatabaseOpt = None) -> None:
     """Feeds, when each was last pulled, the last sequence applied and the last problem."""
-    store = _store(database_url)
+    _, store = open_store(database_url)
     names = {a.id: a.name for a in store.authorities()}
     typer.echo(
         table(
@@ -188,11 +167,11 @@ def feed_pull(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Pull now and print what happened; exit 1 if a document or an entry was rejected."""
-    store = _store(database_url)
+    _, store = open_store(database_url)
     try:
         reports = [feeds.pull_feed(store, feed)] if feed is not None else feeds.pull_all(store)
     except NotFound as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not reports:
         typer.echo("no feeds are registered (see `curfew feed add`)")
     for report in reports:
@@ -211,7 +190,7 @@ def feed_keygen(
     try:
         public = generate_key(out)
     except OSError as exc:  # FileExistsError included: never overwrite a key
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"private key: {out}\npublic key:  {public}")
     typer.echo(f"register it: curfew authority add-key --authority NAME --public-key {public}")
 
@@ -229,11 +208,11 @@ def feed_sign(
         private = load_key(key)
         text = document.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         checked = feeds.read_document(text)
     except feeds.FeedRejected as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.write_text(feeds.sign_document(private, text), encoding="utf-8")
     typer.echo(
         f"signed {document} ({checked.authority}, sequence {checked.sequence}, "

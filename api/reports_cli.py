@@ -12,11 +12,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import TypeAdapter
 
+from api.cli_common import DatabaseOpt, fail, open_store
 from api.text import table
 from controller import reports
 from controller.clock import parse_instant
-from controller.settings import Settings
-from controller.store import NotFound, Store
+from controller.store import NotFound
 
 app = typer.Typer(
     help="Reports for auditors: order timelines, violations, carrier compliance.",
@@ -24,14 +24,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL of the store (default: $CURFEW_DATABASE_URL or sqlite:///./curfew.db)",
-        show_default=False,
-    ),
-]
 SinceOpt = Annotated[
     str,
     typer.Option("--since", help="start of the period, ISO 8601 with offset", show_default=False),
@@ -47,24 +39,11 @@ ThresholdOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
-
-
-def _open(database_url: str | None) -> Store:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    return Store.open(database_url or settings.database_url)
-
-
 def _instant(option: str, text: str) -> datetime:
     try:
         return parse_instant(text)
     except ValueError as exc:
-        raise _fail(f"{option}: {exc}") from None
+        raise fail(f"{option}: {exc}") from None
 
 
 def _json(value: Any, kind: Any) -> str:
@@ -97,8 +76,8 @@ def timeline(
 ) -> None:
     """One order's windows per line: due, cut verified, restore verified, and how late."""
     if format not in ("table", "json"):
-        raise _fail("--format must be table or json")
-    store = _open(database_url)
+        raise fail("--format must be table or json")
+    _, store = open_store(database_url)
     try:
         found = store.order(order)
         end = _instant("--until", until) if until else store.clock.now()
@@ -109,7 +88,7 @@ def timeline(
         )
         result = reports.order_timeline(reports.load_evidence(store), order, start, end)
     except (NotFound, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     if format == "json":
@@ -154,9 +133,9 @@ def violations(
 ) -> None:
     """Every cut with no order in force, restore later than --threshold, line left cut."""
     if format not in ("table", "json", "csv"):
-        raise _fail("--format must be table, json or csv")
+        raise fail("--format must be table, json or csv")
     start, end = _instant("--since", since), _instant("--until", until)
-    store = _open(database_url)
+    _, store = open_store(database_url)
     try:
         found = reports.find_violations(
             reports.load_evidence(store),
@@ -166,7 +145,7 @@ def violations(
             now=store.clock.now(),
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     if format == "json":
@@ -214,11 +193,11 @@ def compliance(
     --format html gives a printable page with a signature block; csv gives one --table.
     """
     if format not in ("table", "csv", "html", "json"):
-        raise _fail("--format must be table, csv, html or json")
+        raise fail("--format must be table, csv, html or json")
     if csv_table not in reports.CSV_TABLES:
-        raise _fail(f"--table must be one of {', '.join(reports.CSV_TABLES)}")
+        raise fail(f"--table must be one of {', '.join(reports.CSV_TABLES)}")
     start, end = _instant("--since", since), _instant("--until", until)
-    store = _open(database_url)
+    _, store = open_store(database_url)
     try:
         report = reports.compliance(
             reports.load_evidence(store),
@@ -229,7 +208,7 @@ def compliance(
             threshold=timedelta(seconds=threshold),
         )
     except (NotFound, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     if format == "csv":

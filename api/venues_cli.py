@@ -13,10 +13,9 @@ from typing import Annotated
 
 import typer
 
+from api.cli_common import DatabaseOpt, fail, open_store
 from api.text import table
 from controller.licences import RegisterError, VenueLicence, import_register, licence_standings
-from controller.settings import Settings
-from controller.store import Store
 
 venues_app = typer.Typer(
     help="Venues and the bureau's licence register: who is connecting an unlicensed café.",
@@ -24,14 +23,6 @@ venues_app = typer.Typer(
     add_completion=False,
 )
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL of the store (default: $CURFEW_DATABASE_URL or sqlite:///./curfew.db)",
-        show_default=False,
-    ),
-]
 OnOpt = Annotated[
     str | None,
     typer.Option(
@@ -45,28 +36,13 @@ COLUMNS = ("venue", "region", "why", "licence", "valid_until", "line", "device",
            "interface", "prefixes")  # fmt: skip
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
-
-
-def _open(database_url: str | None) -> Store:
-    try:
-        settings = Settings()
-        if database_url:
-            settings = settings.model_copy(update={"database_url": database_url})
-        return Store.from_settings(settings)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _day(text: str | None) -> date | None:
     if text is None:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--on: {text!r} is not a date YYYY-MM-DD") from None
+        raise fail(f"--on: {text!r} is not a date YYYY-MM-DD") from None
 
 
 def _rows(standings: list[VenueLicence]) -> list[tuple[object, ...]]:
@@ -102,9 +78,9 @@ def venues_unlicensed(
 ) -> None:
     """Venues whose licence is missing, expired, revoked or suspended, with their lines."""
     if format not in ("table", "json", "csv"):
-        raise _fail("--format must be table, json or csv")
+        raise fail("--format must be table, json or csv")
     day = _day(on)
-    store = _open(database_url)
+    _, store = open_store(database_url)
     try:
         found = [v for v in licence_standings(store, day) if not v.licensed]
     finally:
@@ -120,9 +96,9 @@ def venues_list(
 ) -> None:
     """Every venue with its standing in the licence register and the lines serving it."""
     if format not in ("table", "json", "csv"):
-        raise _fail("--format must be table, json or csv")
+        raise fail("--format must be table, json or csv")
     day = _day(on)
-    store = _open(database_url)
+    _, store = open_store(database_url)
     try:
         standings = licence_standings(store, day)
     finally:
@@ -136,11 +112,11 @@ def venues_import_licences(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Replace the licence register with the bureau's CSV, all or nothing."""
-    store = _open(database_url)
+    _, store = open_store(database_url)
     try:
         report = import_register(store, file, actor="cli")
     except RegisterError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     typer.echo(
