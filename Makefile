@@ -20,16 +20,19 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check controller drivers policies api lab tests
 	$(BIN)/lint-imports
 
-# Debian packages the real-packet lab needs (network namespaces, nftables, ping); installed
-# only where we are root and they are missing. Tests that need them skip, saying why, elsewhere.
+# Debian packages the tests need: the real-packet lab (network namespaces, nftables, ping) and
+# a PostgreSQL server (the tests start their own on a loopback port; Debian keeps its binaries
+# off PATH). Installed only where we are root and they are missing; tests that need them skip,
+# saying why, elsewhere.
 SYSTEM_TOOLS := nft:nftables ip:iproute2 ping:iputils-ping
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	elif [ -n "$$missing" ]; then echo "not installing$$missing (not root or no apt-get)"; fi
 
 test: lint system-deps

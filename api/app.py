@@ -33,7 +33,7 @@ from controller.access import Actor, Forbidden
 from controller.audit import checkpoint_document
 from controller.inventory import InventoryError, import_document
 from controller.licences import licence_standings
-from controller.models import Device, Order
+from controller.models import MAX_ROW_ID, Device, Order
 from controller.orders import (
     Conflict,
     InvalidTransition,
@@ -61,7 +61,7 @@ def get_store(request: Request) -> Store:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 # a row id: beyond 64 bits no row has it, and the database driver would overflow
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="row id")]
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="row id")]
 current_actor = authorize  # for routers that declare the gate explicitly
 
 
@@ -321,7 +321,7 @@ def create_app(
     @app.get("/api/v1/changes", response_model=list[ChangePublic], tags=["changes"])
     def list_changes(
         order: Annotated[
-            int | None, Query(ge=1, le=2**63 - 1, description="only changes citing this order")
+            int | None, Query(ge=1, le=MAX_ROW_ID, description="only changes citing this order")
         ] = None,
         venue: Annotated[str | None, Query(description="venue name or id")] = None,
         since: Annotated[

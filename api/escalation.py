@@ -25,7 +25,7 @@ from controller.escalation import (
     reject_proposal,
     violation_ids,
 )
-from controller.models import Proposal, Venue, Violation
+from controller.models import MAX_ROW_ID, Proposal, Venue, Violation
 from controller.orders import Conflict, state_of
 from controller.settings import Settings
 from controller.store import NotFound, Store
@@ -89,8 +89,8 @@ def escalation_rules_of(request: Request) -> Rules:
 
 RulesDep = Annotated[Rules, Depends(escalation_rules_of)]
 # Ids the database can hold (SQLite INTEGER): a larger one is a 422, not an overflow.
-VenueId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+VenueId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+ProposalId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def _venue_id(store: Store, key: str) -> int | None:

@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.app import StoreDep
 from api.auth import ActorDep
 from controller import feeds
-from controller.models import AuthorityKey, Feed
+from controller.models import MAX_ROW_ID, AuthorityKey, Feed
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class FeedPublic(BaseModel):

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime
 from api.app import StoreDep, current_actor
 from api.schemas import ChangePublic
 from controller import reports
+from controller.models import MAX_ROW_ID
 from controller.store import NotFound, Store
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(current_actor)])
@@ -48,7 +49,7 @@ def _find_id(store: Store, key: str, kind: Literal["venue", "device"]) -> int:
 def audit_changes(
     store: StoreDep,
     order: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="only changes citing this order")
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="only changes citing this order")
     ] = None,
     venue: Annotated[str | None, Query(description="venue name or id")] = None,
     device: Annotated[str | None, Query(description="device name or id")] = None,
@@ -73,7 +74,7 @@ def audit_changes(
 
 @router.get("/orders/{order_id}/timeline")
 def order_timeline(
-    order_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    order_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     store: StoreDep,
     since: Annotated[
         AwareDatetime | None, Query(description="default: the order's effective_from")

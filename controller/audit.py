@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from controller.changelog import GENESIS, HASHED_FIELDS, body_hash, canonical, hashed_fields
 from controller.clock import Clock
-from controller.models import Change, Checkpoint, LogMeta
+from controller.models import MAX_ROW_ID, Change, Checkpoint, LogMeta
 
 log = logging.getLogger("curfew.audit")
 
@@ -463,7 +463,7 @@ def append_correction(store: Any, seq: int, note: str, actor: str) -> Change:
     if not note.strip() or any(ord(c) < 32 for c in note):
         raise ValueError("a correction needs a one-line note saying what was wrong")
     with Session(store.engine) as session:
-        original = session.get(Change, seq) if 0 < seq < 2**63 else None
+        original = session.get(Change, seq) if 0 < seq <= MAX_ROW_ID else None
     if original is None:
         raise LookupError(f"no change record {seq}")
     return store.log_admin(

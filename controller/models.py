@@ -15,6 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+# Row ids and sequence numbers are INTEGER columns: 32-bit on PostgreSQL. A larger number is
+# no row's id, and is answered as such before it reaches the database driver.
+MAX_ROW_ID = 2**31 - 1
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""

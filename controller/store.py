@@ -19,6 +19,7 @@ from controller.audit import Checkpointer, load_key
 from controller.clock import Clock, SystemClock
 from controller.db import make_engine, migrate
 from controller.models import (
+    MAX_ROW_ID,
     Authority,
     Change,
     ChangeOrder,
@@ -44,8 +45,8 @@ class NotFound(LookupError):
 
 
 def _fits(row_id: int) -> bool:
-    """Ids beyond a 64-bit integer are no row's id (and would overflow the driver)."""
-    return -(2**63) <= row_id < 2**63
+    """Ids beyond the id columns' range are no row's id (and would overflow the driver)."""
+    return -MAX_ROW_ID <= row_id <= MAX_ROW_ID
 
 
 def _is_id(text: str) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from controller.clock import SimulatedClock
 from controller.inventory import import_document
 from controller.store import Store
+from tests.postgres import PostgresServer, why_unavailable
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
@@ -62,9 +63,18 @@ def clock() -> SimulatedClock:
     return SimulatedClock(datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store-level test runs on both databases: SQLite in the test's directory (the
+    embedded default) and a fresh database on the session's PostgreSQL server (production)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'curfew.db'}"
+
+
 @pytest.fixture
-def store(tmp_path: Path, clock: SimulatedClock) -> Store:
-    opened = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+def store(database_url: str, clock: SimulatedClock) -> Store:
+    opened = Store.open(database_url, clock=clock)
     yield opened
     opened.close()
 
@@ -73,3 +83,20 @@ def store(tmp_path: Path, clock: SimulatedClock) -> Store:
 def city_store(store: Store, small_city: dict) -> Store:
     import_document(store, small_city, "small city")
     return store
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """One throwaway PostgreSQL server for the session (skips, saying why, where none exists)."""
+    reason = why_unavailable()
+    if reason is not None:
+        pytest.skip(f"PostgreSQL: {reason}")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database()
