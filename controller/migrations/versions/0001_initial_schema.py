@@ -206,7 +206,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_changes_device_id"))
         batch_op.drop_index(batch_op.f("ix_changes_at"))
 
-    op.drop_table("changes")
+    op.drop_table("changes")  # its triggers go with it; PostgreSQL keeps their function
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION changes_append_only()")
     with op.batch_alter_table("authorities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_authorities_name"))
 
