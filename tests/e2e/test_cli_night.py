@@ -78,10 +78,11 @@ def without_owned(config: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def environment(tmp_path: Path) -> dict[str, str]:
+def environment(database_url: str) -> dict[str, str]:
+    """The processes' environment; the night runs on SQLite and on PostgreSQL."""
     env = dict(os.environ)
     env.update(
-        CURFEW_DATABASE_URL=f"sqlite:///{tmp_path / 'curfew.db'}",
+        CURFEW_DATABASE_URL=database_url,
         CURFEW_ADMIN_TOKEN=ADMIN_TOKEN,
         PYTHONUNBUFFERED="1",
     )
