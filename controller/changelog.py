@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,8 +79,16 @@ def record_hash(seq: int, prev_hash: str, change: Change) -> str:
     return body_hash(seq, prev_hash, hashed_fields(change))
 
 
-def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
-    """Append records in one serialized transaction; returns them with seq and hash."""
+def append(
+    engine: sa.Engine,
+    entries: Sequence[NewChange],
+    then: Callable[[sa.Connection, list[Change]], None] | None = None,
+) -> list[Change]:
+    """Append records in one serialized transaction; returns them with seq and hash.
+
+    `then` writes what the records are the evidence of (e.g. the lines' verified states) in
+    the same transaction: both are kept, or neither.
+    """
     if not entries:
         return []
     table = Change.__table__  # type: ignore[attr-defined]
@@ -127,4 +135,6 @@ def append(engine: sa.Engine, entries: Sequence[NewChange]) -> list[Change]:
         ]
         if cited:
             connection.execute(sa.insert(ChangeOrder.__table__), cited)  # type: ignore[attr-defined]
+        if then is not None:
+            then(connection, written)
         return written

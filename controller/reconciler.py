@@ -1,9 +1,14 @@
 """The reconciler: converge every line's actual state to the planner's desired state.
 
 One pass: plan at instant t, diff against each line's last verified state, group the changes
-into one batch per device, write the intents, push the batches (devices in parallel, one
-session each, restores first), then write the outcomes and the verified states. A dry run is
-the same pass stopped before the intents.
+into one batch per device, push the batches (devices in parallel, one session each, restores
+first), each device's intents written before its push and its outcomes and verified states
+after. A dry run is the same pass stopped before the intents.
+
+Several instances may run passes on one database at once: each device is claimed
+(`controller.claims`) before its batch is worked and released after its outcome is logged; a
+device another instance holds is skipped, and a batch planned from states another instance
+has changed since is planned again.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controller.changelog import NewChange
-from controller.models import Device, LineStatus
+from controller.claims import Claims, claims_for
+from controller.models import Change, Device, LineStatus
 from controller.planner import Plan, plan
 from controller.store import Snapshot, Store
 from drivers.base import (
@@ -192,34 +198,83 @@ class Reconciler:
         """One pass. With `read_devices`, every device is read first and any line whose state
         differs from the last verified one is logged as drift and converged in this pass."""
         pass_id = uuid.uuid4().hex[:16]
-        drifted = self.check_drift(pass_id) if read_devices and not dry_run else []
-        desired, batches = self.diff(at)
-        report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted)
-        if dry_run or not batches:
-            return report
-        runnable = []
-        for device_batch in batches:
-            if device_batch.device.frozen:
-                report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
-            else:
-                runnable.append(device_batch)
-        intents = self._write_intents(pass_id, at, runnable)
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
-            futures: dict[Future[BatchResult], DeviceBatch] = {
-                pool.submit(self._push, device_batch): device_batch for device_batch in runnable
-            }
-            for done, future in enumerate(as_completed(futures), start=1):
-                device_batch = futures[future]
-                results = self._write_outcomes(pass_id, device_batch, future.result(), intents)
-                report.results.extend(results)
-                if self.progress is not None:
-                    self.progress(device_batch.device.name, done, len(futures), results)
+        if dry_run:
+            desired, batches = self.diff(at)
+            return PassReport(pass_id, at, desired, batches, dry_run)
+        with claims_for(self.store.engine) as claims:
+            drifted = self.check_drift(pass_id, claims) if read_devices else []
+            snap = self.store.snapshot()
+            desired, batches = self.diff(at, snap)
+            report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted)
+            if not batches:
+                return report
+            runnable = []
+            for device_batch in batches:
+                if device_batch.device.frozen:
+                    report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
+                else:
+                    runnable.append(device_batch)
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
+                futures: dict[Future[list[LineResult] | None], DeviceBatch] = {
+                    pool.submit(self._work, pass_id, at, device_batch, snap, claims): device_batch
+                    for device_batch in runnable
+                }
+                for done, future in enumerate(as_completed(futures), start=1):
+                    device_batch = futures[future]
+                    results = future.result()
+                    if results is None:
+                        report.skipped.append(
+                            f"{device_batch.device.name}: claimed by another controller instance"
+                        )
+                        results = []
+                    report.results.extend(results)
+                    if self.progress is not None:
+                        self.progress(device_batch.device.name, done, len(futures), results)
         self.store.checkpoint()
         return report
 
-    def check_drift(self, pass_id: str) -> list[int]:
+    def _work(
+        self, pass_id: str, at: datetime, planned: DeviceBatch, snap: Snapshot, claims: Claims
+    ) -> list[LineResult] | None:
+        """Claim one device, make sure its plan still holds, push it, log it, release it.
+        None when another instance holds the device."""
+        device_id = planned.device.id or 0
+        if not claims.try_claim(device_id):
+            return None
+        try:
+            device_batch: DeviceBatch | None = planned
+            line_ids = [change.line_id for change in planned.changes]
+            if self._states_moved(line_ids, snap):
+                # another instance worked this device after we planned: plan it again
+                _, fresh = self.diff(at)
+                device_batch = next((b for b in fresh if b.device.id == device_id), None)
+            if device_batch is None:
+                return []
+            intents = self._write_intents(pass_id, at, [device_batch])
+            return self._write_outcomes(pass_id, device_batch, self._push(device_batch), intents)
+        finally:
+            claims.release(device_id)
+
+    def _states_moved(self, line_ids: list[int], snap: Snapshot) -> bool:
+        """Whether any of these lines' recorded states changed since the snapshot was read."""
+        now = self.store.line_statuses(line_ids)
+        for line_id in line_ids:
+            before, after = snap.states.get(line_id), now.get(line_id)
+            if (before is None) != (after is None):
+                return True
+            if before is not None and after is not None and (
+                (before.state, before.checked_at) != (after.state, after.checked_at)
+            ):
+                return True
+        return False
+
+    def check_drift(self, pass_id: str, claims: Claims | None = None) -> list[int]:
         """Read every device with known lines; log each line found otherwise than recorded
-        and forget its recorded state, so the pass converges it again."""
+        and forget its recorded state, so the pass converges it again. A device another
+        instance holds is not read: its state is moving."""
+        if claims is None:
+            with claims_for(self.store.engine) as own:
+                return self.check_drift(pass_id, own)
         snap = self.store.snapshot()
         known: dict[int, list[int]] = defaultdict(list)
         for line in snap.lines:
@@ -229,11 +284,15 @@ class Reconciler:
         devices = [snap.devices[d] for d in known if not snap.devices[d].frozen]
 
         def read(device: Device) -> dict[int, OwnedLine] | None:
+            if not claims.try_claim(device.id or 0):
+                return None
             try:
                 with self.driver_factory(device, self.device_timeout) as driver:
                     return driver.read()
             except DriverError:
                 return None  # unreachable now: the push, if any, will say so
+            finally:
+                claims.release(device.id or 0)
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(devices)))) as pool:
             found = dict(zip([d.id for d in devices], pool.map(read, devices), strict=True))
@@ -264,8 +323,7 @@ class Reconciler:
                                order_ids_json=status.order_ids_json)
                 )  # fmt: skip
         if entries:
-            self.store.append(entries)
-            self.store.record_states(forget)
+            self.store.append(entries, states=lambda _written: forget)
         return drifted
 
     def _push(self, device_batch: DeviceBatch) -> BatchResult:
@@ -308,7 +366,7 @@ class Reconciler:
     ) -> list[LineResult]:
         now = self.store.clock.now()
         outcomes = {o.line_id: o for o in result.outcomes}
-        entries, states, results = [], [], []
+        entries, results = [], []
         for change in device_batch.changes:
             outcome = outcomes.get(change.line_id) or LineOutcome(
                 change.line_id, change.action, (), LineState.UNKNOWN, False, "no outcome reported"
@@ -351,21 +409,24 @@ class Reconciler:
                     retryable,
                 )
             )
-        written = self.store.append(entries)
-        for row, line_result in zip(written, results, strict=True):
-            state = line_result.state_after
-            states.append(
+        def verified_states(written: list[Change]) -> list[LineStatus]:
+            return [
                 LineStatus(
                     line_id=line_result.change.line_id,
-                    state=state.value,
+                    state=line_result.state_after.value,
                     checked_at=now,
                     change_seq=row.seq,
                     order_ids_json=json.dumps(
-                        [] if state is LineState.OPEN else list(line_result.change.order_ids)
+                        []
+                        if line_result.state_after is LineState.OPEN
+                        else list(line_result.change.order_ids)
                     ),
                 )
-            )
-        self.store.record_states(states)
+                for row, line_result in zip(written, results, strict=True)
+            ]
+
+        # the outcomes and the states they prove, in one transaction
+        self.store.append(entries, states=verified_states)
         return results
 
 

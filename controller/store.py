@@ -6,12 +6,14 @@ targets, and writes every order event and line state together with its change-lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from controller import changelog
@@ -47,6 +49,18 @@ class NotFound(LookupError):
 def _fits(row_id: int) -> bool:
     """Ids beyond the id columns' range are no row's id (and would overflow the driver)."""
     return -MAX_ROW_ID <= row_id <= MAX_ROW_ID
+
+
+def upsert_states(connection: sa.Connection, states: Sequence[LineStatus]) -> None:
+    """Insert or replace lines' recorded states (SQLite and PostgreSQL spell it alike)."""
+    if not states:
+        return
+    table = LineStatus.__table__  # type: ignore[attr-defined]
+    rows = [{c.name: getattr(state, c.name) for c in table.columns} for state in states]
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(table).values(rows)
+    changing = {c.name: insert.excluded[c.name] for c in table.columns if c.name != "line_id"}
+    connection.execute(insert.on_conflict_do_update(index_elements=["line_id"], set_=changing))
 
 
 def _is_id(text: str) -> bool:
@@ -202,8 +216,20 @@ class Store:
         )
         return self.append([entry])[0]
 
-    def append(self, entries: Sequence[changelog.NewChange]) -> list[Change]:
-        rows = changelog.append(self.engine, entries)
+    def append(
+        self,
+        entries: Sequence[changelog.NewChange],
+        states: Callable[[list[Change]], Sequence[LineStatus]] | None = None,
+    ) -> list[Change]:
+        """Append records; with `states`, also record the line states they are the evidence
+        of (built from the written records) in the same transaction."""
+        then = None
+        if states is not None:
+
+            def then(connection: sa.Connection, written: list[Change]) -> None:
+                upsert_states(connection, states(written))
+
+        rows = changelog.append(self.engine, entries, then)
         if self.checkpointer is not None:
             self.checkpointer.after_append(self.engine, rows)
         return rows
@@ -275,12 +301,10 @@ class Store:
             states=states,
         )
 
-    def record_states(self, states: Sequence[LineStatus]) -> None:
+    def line_statuses(self, line_ids: Sequence[int] | None = None) -> dict[int, LineStatus]:
+        """Each line's last recorded state (of these lines only, if given)."""
+        query = select(LineStatus)
+        if line_ids is not None:
+            query = query.where(col(LineStatus.line_id).in_(list(line_ids)))
         with self.session() as s:
-            for state in states:
-                s.merge(state)
-            s.commit()
-
-    def line_statuses(self) -> dict[int, LineStatus]:
-        with self.session() as s:
-            return {st.line_id: st for st in s.exec(select(LineStatus))}
+            return {st.line_id: st for st in s.exec(query)}
