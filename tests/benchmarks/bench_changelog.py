@@ -1,6 +1,8 @@
-"""Benchmark: change-log appends per second on SQLite, and full-chain verification per million.
+"""Benchmark: change-log appends per second, and full-chain verification per million records,
+on SQLite or PostgreSQL.
 
 Run: .venv/bin/python -m tests.benchmarks.bench_changelog [--records 200000]
+     [--database sqlite|postgresql]
 Prints figures with a baseline measured in the same run (plain inserts / plain reads), so the
 ratios hold on any machine. Not a test: nothing here asserts a time.
 """
@@ -8,6 +10,7 @@ ratios hold on any machine. Not a test: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -18,6 +21,7 @@ import sqlalchemy as sa
 from controller.audit import _record_dicts, verify_store
 from controller.changelog import NewChange, append
 from controller.db import make_engine, migrate
+from tests.postgres import PostgresServer
 
 AT = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -41,11 +45,14 @@ def entry(n: int) -> NewChange:
 
 def plain_inserts(engine: sa.Engine, count: int) -> float:
     with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE plain (seq INTEGER PRIMARY KEY, body TEXT)")
+        key = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
+        connection.exec_driver_sql(f"CREATE TABLE plain (seq {key} PRIMARY KEY, body TEXT)")
     started = time.perf_counter()
     for n in range(count):
         with engine.begin() as connection:
-            connection.exec_driver_sql("INSERT INTO plain (body) VALUES (?)", (f"record {n}",))
+            connection.execute(
+                sa.text("INSERT INTO plain (body) VALUES (:b)"), {"b": f"record {n}"}
+            )
     return count / (time.perf_counter() - started)
 
 
@@ -53,9 +60,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--appends", type=int, default=2000, help="single-record appends timed")
     parser.add_argument("--records", type=int, default=200_000, help="records verified")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+    with contextlib.ExitStack() as stack:
+        if args.database == "postgresql":
+            server = PostgresServer().start()
+            stack.callback(server.stop)
+            url, name = server.create_database(), "PostgreSQL"
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            url, name = f"sqlite:///{tmp / 'bench.db'}", "SQLite (WAL)"
+        engine = make_engine(url)
         migrate(engine)
         baseline = plain_inserts(engine, args.appends)
         started = time.perf_counter()
@@ -67,10 +82,10 @@ def main() -> None:
         for start in range(0, 20 * batch, batch):
             append(engine, [entry(n) for n in range(start, start + batch)])
         batched = 20 * batch / (time.perf_counter() - started)
-        print(f"SQLite (WAL) appends, one record per transaction: {single:,.0f}/s "
+        print(f"{name} appends, one record per transaction: {single:,.0f}/s "
               f"(plain INSERT transactions in the same run: {baseline:,.0f}/s, "
               f"ratio {single / baseline:.2f})")  # fmt: skip
-        print(f"SQLite (WAL) appends, {batch} records per transaction: {batched:,.0f}/s")
+        print(f"{name} appends, {batch} records per transaction: {batched:,.0f}/s")
 
         remaining = args.records - args.appends - 20 * batch
         for start in range(0, max(remaining, 0), 5000):

@@ -2,13 +2,17 @@
 router in parallel, read-back, outcomes, checkpoint.
 
 Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 100] [--lines 10]
+     [--database sqlite|postgresql]
 Prints the wall time of the cut pass at 00:00 and of the restore pass at 08:00 against the
-dry-run (plan only) in the same run. Not a test: nothing here asserts a time.
+dry-run (plan only) in the same run. With `--database postgresql` the store is a throwaway
+PostgreSQL server started for the run (tests/postgres.py). Not a test: nothing here asserts a
+time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -21,6 +25,7 @@ from controller.orders import OrderCreate, issue_order
 from controller.reconciler import Reconciler
 from controller.store import Store
 from lab.topology import Lab, city
+from tests.postgres import PostgresServer
 
 NIGHT = datetime(2026, 11, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -30,11 +35,20 @@ def main() -> None:
     parser.add_argument("--routers", type=int, default=100)
     parser.add_argument("--lines", type=int, default=10, help="venue lines per router")
     parser.add_argument("--workers", type=int, default=32, help="routers pushed at once")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     specs, inventory = city(args.routers, args.lines)
-    with tempfile.TemporaryDirectory() as tmp, Lab(specs) as lab:
+    with contextlib.ExitStack() as stack:
+        lab = stack.enter_context(Lab(specs))
+        if args.database == "postgresql":
+            server = PostgresServer().start()
+            stack.callback(server.stop)
+            url = server.create_database()
+        else:
+            url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
         clock = SimulatedClock(NIGHT - timedelta(hours=1))
-        store = Store.open(f"sqlite:///{Path(tmp) / 'bench.db'}", clock=clock)
+        store = Store.open(url, clock=clock)
+        print(f"store: {args.database}")
         import_document(store, lab.inventory(inventory), "bench city")
         for number, venue in enumerate(v.name for v in store.venues()):
             request = OrderCreate(
