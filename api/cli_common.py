@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 
 from controller.settings import Settings
@@ -44,3 +45,14 @@ def open_store(database_url: str | None) -> tuple[Settings, Store]:
         return settings, Store.from_settings(settings)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except (sa.exc.ArgumentError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise fail(f"cannot open the database {shown(settings.database_url)}: {reason}") from None
+
+
+def shown(url: str) -> str:
+    """A database URL fit for a message: its password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(url)

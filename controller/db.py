@@ -17,12 +17,31 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 IMMEDIATE = {"sqlite_immediate": True}  # execution option: serialize this transaction's writes
 
 
+def database_url(url: str) -> sa.URL:
+    """The URL of a supported store: SQLite, or PostgreSQL through psycopg 3 (a bare
+    `postgresql://` means psycopg 3 here, the driver this product ships with)."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"not a database URL: {url!r}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ValueError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        )
+    return parsed
+
+
 def make_engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    """An engine for a supported store; ValueError names what is wrong with the URL."""
+    parsed = database_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_pragmas(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(parsed, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(engine: sa.Engine) -> None:
