@@ -196,6 +196,9 @@ def _check(store: Store, expectations: list[Expectation], read_devices: bool = T
     snapshot = store.snapshot()
     for device in store.devices():
         with connect_driver(device, 10) as driver:
+            driver.learn(
+                snapshot.targets[line.id or 0] for line in lines_by_device.get(device.id or 0, [])
+            )
             owned = driver.read()
         for line in lines_by_device.get(device.id or 0, []):
             assert line.id is not None

@@ -288,6 +288,7 @@ class Reconciler:
                 return None
             try:
                 with self.driver_factory(device, self.device_timeout) as driver:
+                    driver.learn(snap.targets[line_id] for line_id in known[device.id or 0])
                     return driver.read()
             except DriverError:
                 return None  # unreachable now: the push, if any, will say so

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import ClassVar, Protocol, runtime_checkable
@@ -193,9 +193,19 @@ class Driver(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def learn(self, targets: Iterable[LineTarget]) -> None:
+        """Tell the driver which lines live on this device before a `read()`.
+
+        Most platforms name their objects from line ids, so the device itself says which line
+        an object belongs to and this does nothing. A platform whose device holds no line
+        names (a switch port shut over SNMP) needs it to answer `read()` for those lines.
+        """
+        del targets
+
     @abstractmethod
     def read(self) -> dict[int, OwnedLine]:
-        """Owned objects found on the device, by line id."""
+        """Owned objects found on the device, by line id (of lines `learn` was told of, where
+        the device itself cannot name them)."""
 
     @abstractmethod
     def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:

@@ -225,3 +225,36 @@ def test_a_transition_is_timed_from_the_schedulers_clock_not_the_wall(lab, lab_s
     ahead = wakes - clock.wall_time_of(clock.now())
     assert timedelta(hours=4, minutes=59) < ahead <= timedelta(hours=5)
     assert scheduler.last_report is reports, "no overdue transition pass ran"
+
+
+def test_a_restarted_controller_reads_snmp_ports_without_seeing_false_drift(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SNMP switch holds no line names: after a restart the drift read must be told which
+    port is which line, or every cut port would be logged as changed behind our back."""
+    from drivers import snmp_ifadmin
+
+    specs, inventory = city(devices=1, lines_per_device=2, platforms=("snmp_ifadmin",))
+    with Lab(specs) as lab:
+        import_document(store, lab.inventory(inventory), "snmp city")
+        for venue in store.venues():
+            order(store, venue.name)
+        reconciler = Reconciler(store)
+        at = NIGHT + timedelta(seconds=5)
+        store.clock.set(at)
+        assert reconciler.run_pass(at).ok
+        # a new process: the driver's book of which port is which line starts empty
+        monkeypatch.setattr(snmp_ifadmin, "LINES", snmp_ifadmin.LineBook())
+        later = at + timedelta(minutes=10)
+        store.clock.set(later)
+        report = reconciler.run_pass(later, read_devices=True)
+        assert report.drifted == [] and report.results == [] and report.ok
+        assert [c for c in store.changes() if c.action == "drift"] == []
+
+        # and real drift on such a port is still seen: someone brings a cut port up by hand
+        line = store.lines()[0]
+        lab.router("R1").configure([f"interface {line.interface} admin up"])
+        much_later = later + timedelta(minutes=10)
+        store.clock.set(much_later)
+        report = reconciler.run_pass(much_later, read_devices=True)
+        assert report.drifted == [line.id] and report.ok
