@@ -79,6 +79,13 @@ def record_hash(seq: int, prev_hash: str, change: Change) -> str:
     return body_hash(seq, prev_hash, hashed_fields(change))
 
 
+def serialize(connection: sa.Connection) -> None:
+    """Take the log's write lock for the rest of this transaction: PostgreSQL's advisory
+    transaction lock (on SQLite the transaction began IMMEDIATE, which serializes it)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+
+
 def append(
     engine: sa.Engine,
     entries: Sequence[NewChange],
@@ -91,50 +98,58 @@ def append(
     """
     if not entries:
         return []
-    table = Change.__table__  # type: ignore[attr-defined]
     with engine.execution_options(**IMMEDIATE).begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        head = connection.execute(
-            sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
-        ).first()
-        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-        written = []
-        for entry in entries:
-            seq += 1
-            row = Change(
-                seq=seq,
-                at=entry.at.astimezone(UTC),
-                pass_id=entry.pass_id,
-                kind=entry.kind,
-                action=entry.action,
-                order_ids_json=json.dumps(sorted(entry.order_ids)),
-                line_id=entry.line_id,
-                venue_id=entry.venue_id,
-                device_id=entry.device_id,
-                intent_seq=entry.intent_seq,
-                actor=entry.actor,
-                commands_json=json.dumps(list(entry.commands), ensure_ascii=False),
-                device_output=entry.device_output,
-                state_after=entry.state_after,
-                verified=entry.verified,
-                error=entry.error,
-                detail=entry.detail,
-                prev_hash=prev,
-                hash="",
-            )
-            row.hash = record_hash(seq, prev, row)
-            prev = row.hash
-            written.append(row)
-        connection.execute(
-            sa.insert(table),
-            [{c.name: getattr(row, c.name) for c in table.columns} for row in written],
-        )
-        cited = [
-            {"seq": row.seq, "order_id": order_id} for row in written for order_id in row.order_ids
-        ]
-        if cited:
-            connection.execute(sa.insert(ChangeOrder.__table__), cited)  # type: ignore[attr-defined]
+        serialize(connection)
+        written = append_in(connection, entries)
         if then is not None:
             then(connection, written)
         return written
+
+
+def append_in(connection: sa.Connection, entries: Sequence[NewChange]) -> list[Change]:
+    """Append records inside the caller's transaction, which must hold the log's write lock
+    (began IMMEDIATE on SQLite, `serialize`d on PostgreSQL)."""
+    if not entries:
+        return []
+    table = Change.__table__  # type: ignore[attr-defined]
+    head = connection.execute(
+        sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+    written = []
+    for entry in entries:
+        seq += 1
+        row = Change(
+            seq=seq,
+            at=entry.at.astimezone(UTC),
+            pass_id=entry.pass_id,
+            kind=entry.kind,
+            action=entry.action,
+            order_ids_json=json.dumps(sorted(entry.order_ids)),
+            line_id=entry.line_id,
+            venue_id=entry.venue_id,
+            device_id=entry.device_id,
+            intent_seq=entry.intent_seq,
+            actor=entry.actor,
+            commands_json=json.dumps(list(entry.commands), ensure_ascii=False),
+            device_output=entry.device_output,
+            state_after=entry.state_after,
+            verified=entry.verified,
+            error=entry.error,
+            detail=entry.detail,
+            prev_hash=prev,
+            hash="",
+        )
+        row.hash = record_hash(seq, prev, row)
+        prev = row.hash
+        written.append(row)
+    connection.execute(
+        sa.insert(table),
+        [{c.name: getattr(row, c.name) for c in table.columns} for row in written],
+    )
+    cited = [
+        {"seq": row.seq, "order_id": order_id} for row in written for order_id in row.order_ids
+    ]
+    if cited:
+        connection.execute(sa.insert(ChangeOrder.__table__), cited)  # type: ignore[attr-defined]
+    return written

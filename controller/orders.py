@@ -17,8 +17,8 @@ from sqlmodel import select
 
 from controller.access import Actor, Forbidden, as_actor
 from controller.clock import as_utc
-from controller.models import Order, OrderEvent, Venue
-from controller.store import NotFound, Store
+from controller.models import MAX_ROW_ID, Order, OrderEvent, Venue
+from controller.store import NotFound, Store, Transaction
 from controller.terms import order_term
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -171,15 +171,15 @@ def state_of(order: Order, at: datetime) -> str:
 
 
 def _record(
-    store: Store, order: Order, action: str, actor: Actor, reason: str = "", **detail
+    tx: Transaction, order: Order, action: str, actor: Actor, reason: str = "", **detail
 ) -> None:  # noqa: ANN003
-    at = store.clock.now()
+    """The order's event and its change-log record, in the transaction that changes it."""
     assert order.id is not None
-    with store.session() as s:
-        s.add(OrderEvent(order_id=order.id, at=at, action=action, actor=actor.name, reason=reason,
-                         detail=json.dumps(detail, ensure_ascii=False, default=str)))  # fmt: skip
-        s.commit()
-    store.log_admin(
+    tx.session.add(
+        OrderEvent(order_id=order.id, at=tx.clock.now(), action=action, actor=actor.name,
+                   reason=reason, detail=json.dumps(detail, ensure_ascii=False, default=str))
+    )  # fmt: skip
+    tx.log_admin(
         LOGGED_AS[action],
         actor.name,
         order_ids=[order.id],
@@ -225,142 +225,143 @@ def issue_order(
             raise Forbidden(f"a bureau token issues orders only as {authority.name!r}")
     else:
         authority = store.find_authority(request.authority)
-    for existing in store.orders(venue_id=venue.id):
-        if existing.status in ("revoked", "superseded"):
-            continue
-        if (existing.kind, existing.legal_basis) == (request.kind, request.legal_basis):
-            assert existing.id is not None
-            raise Conflict(
-                f"order {existing.id} already orders a {request.kind} of {venue.name!r} "
-                f"on {request.legal_basis!r}",
-                existing.id,
-            )
     assert venue.id is not None and authority.id is not None
-    order = Order(
-        authority_id=authority.id,
-        venue_id=venue.id,
-        kind=request.kind,
-        reason=request.reason,
-        legal_basis=request.legal_basis,
-        legal_basis_date=request.legal_basis_date,
-        effective_from=as_utc(request.effective_from),
-        effective_until=as_utc(request.effective_until) if request.effective_until else None,
-        issued_by=request.issued_by or who.name,
-        issued_at=store.clock.now(),
-        external_id=external_id,
-    )
-    with store.session() as s:
-        s.add(order)
-        s.commit()
-        s.refresh(order)
-    _record(store, order, "issue", who, request.reason, kind=order.kind,
-            legal_basis=order.legal_basis, effective_from=order.effective_from,
-            effective_until=order.effective_until)  # fmt: skip
+    with store.transaction() as tx:
+        # checked inside the serialized transaction: two requests cannot both pass it
+        for existing in tx.session.exec(select(Order).where(Order.venue_id == venue.id)):
+            if existing.status in ("revoked", "superseded"):
+                continue
+            if (existing.kind, existing.legal_basis) == (request.kind, request.legal_basis):
+                assert existing.id is not None
+                raise Conflict(
+                    f"order {existing.id} already orders a {request.kind} of {venue.name!r} "
+                    f"on {request.legal_basis!r}",
+                    existing.id,
+                )
+        order = Order(
+            authority_id=authority.id,
+            venue_id=venue.id,
+            kind=request.kind,
+            reason=request.reason,
+            legal_basis=request.legal_basis,
+            legal_basis_date=request.legal_basis_date,
+            effective_from=as_utc(request.effective_from),
+            effective_until=as_utc(request.effective_until) if request.effective_until else None,
+            issued_by=request.issued_by or who.name,
+            issued_at=store.clock.now(),
+            external_id=external_id,
+        )
+        tx.session.add(order)
+        tx.session.flush()
+        _record(tx, order, "issue", who, request.reason, kind=order.kind,
+                legal_basis=order.legal_basis, effective_from=order.effective_from,
+                effective_until=order.effective_until)  # fmt: skip
     return order
 
 
-def _owned(store: Store, order_id: int, actor: Actor) -> Order:
-    order = store.order(order_id)
+def _owned(tx: Transaction, order_id: int, actor: Actor) -> Order:
+    """The order as it stands inside the transaction that will change it."""
+    order = tx.session.get(Order, order_id) if 0 < order_id <= MAX_ROW_ID else None
+    if order is None:
+        raise NotFound(f"no order {order_id}")
     actor.check_order(order_id, order.authority_id)
     return order
 
 
-def _set_status(store: Store, order: Order, **fields: object) -> Order:
-    with store.session() as s:
-        row = s.get(Order, order.id)
-        assert row is not None
-        for key, value in fields.items():
-            setattr(row, key, value)
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-        return row
+def _set(tx: Transaction, order: Order, **fields: object) -> None:
+    for key, value in fields.items():
+        setattr(order, key, value)
+    tx.session.add(order)
 
 
 def revoke_order(store: Store, order_id: int, reason: str, actor: Actor | str) -> Order:
     who = as_actor(actor)
-    order = _owned(store, order_id, who)
-    if order.status == "revoked":
-        return order
-    if order.status == "superseded":
-        raise InvalidTransition(f"order {order_id} was superseded by an amendment; revoke that")
-    now = store.clock.now()
-    order = _set_status(store, order, status="revoked", revoked_at=now, revoked_by=who.name,
-                        revoke_reason=reason, ended_at=now)  # fmt: skip
-    _record(store, order, "revoke", who, reason)
+    with store.transaction() as tx:
+        order = _owned(tx, order_id, who)
+        if order.status == "revoked":
+            return order
+        if order.status == "superseded":
+            raise InvalidTransition(f"order {order_id} was superseded by an amendment; revoke that")
+        now = store.clock.now()
+        _set(tx, order, status="revoked", revoked_at=now, revoked_by=who.name,
+             revoke_reason=reason, ended_at=now)  # fmt: skip
+        _record(tx, order, "revoke", who, reason)
     return order
 
 
 def suspend_order(store: Store, order_id: int, reason: str, actor: Actor | str) -> Order:
     who = as_actor(actor)
-    order = _owned(store, order_id, who)
-    if order.status != "active":
-        raise InvalidTransition(
-            f"order {order_id} is {order.status}; only an active order is suspended"
-        )
-    order = _set_status(store, order, status="suspended")
-    _record(store, order, "suspend", who, reason)
+    with store.transaction() as tx:
+        order = _owned(tx, order_id, who)
+        if order.status != "active":
+            raise InvalidTransition(
+                f"order {order_id} is {order.status}; only an active order is suspended"
+            )
+        _set(tx, order, status="suspended")
+        _record(tx, order, "suspend", who, reason)
     return order
 
 
 def resume_order(store: Store, order_id: int, reason: str, actor: Actor | str) -> Order:
     who = as_actor(actor)
-    order = _owned(store, order_id, who)
-    if order.status != "suspended":
-        raise InvalidTransition(
-            f"order {order_id} is {order.status}; only a suspended order resumes"
-        )
-    order = _set_status(store, order, status="active")
-    _record(store, order, "resume", who, reason)
+    with store.transaction() as tx:
+        order = _owned(tx, order_id, who)
+        if order.status != "suspended":
+            raise InvalidTransition(
+                f"order {order_id} is {order.status}; only a suspended order resumes"
+            )
+        _set(tx, order, status="active")
+        _record(tx, order, "resume", who, reason)
     return order
 
 
 def amend_order(store: Store, order_id: int, change: OrderAmend, actor: Actor | str) -> Order:
-    """A new version from now on; the old one is superseded at this instant."""
+    """A new version from now on; the old one is superseded at this instant. Both, their
+    events and their log records are one transaction: never two versions in force."""
     who = as_actor(actor)
-    old = _owned(store, order_id, who)
-    if old.status not in ("active", "suspended"):
-        raise InvalidTransition(f"order {order_id} is {old.status}; it cannot be amended")
-    effective_from = as_utc(change.effective_from) if change.effective_from else old.effective_from
-    effective_until = (
-        None
-        if change.open_ended
-        else as_utc(change.effective_until)
-        if change.effective_until
-        else old.effective_until
-    )
-    if effective_until is not None and effective_until <= effective_from:
-        raise ValueError("effective_until must be after effective_from")
-    now = store.clock.now()
-    new = Order(
-        authority_id=old.authority_id,
-        venue_id=old.venue_id,
-        kind=old.kind,
-        reason=change.reason or old.reason,
-        legal_basis=change.legal_basis or old.legal_basis,
-        legal_basis_date=change.legal_basis_date or old.legal_basis_date,
-        effective_from=effective_from,
-        effective_until=effective_until,
-        issued_by=old.issued_by,
-        issued_at=now,
-        status=old.status,
-        version=old.version + 1,
-        supersedes_id=old.id,
-        external_id=old.external_id,
-    )
-    with store.session() as s:
-        s.add(new)
-        s.commit()
-        s.refresh(new)
-        if old.status == "suspended":  # the new version carries the suspension on
+    with store.transaction() as tx:
+        old = _owned(tx, order_id, who)
+        if old.status not in ("active", "suspended"):
+            raise InvalidTransition(f"order {order_id} is {old.status}; it cannot be amended")
+        effective_from = (
+            as_utc(change.effective_from) if change.effective_from else old.effective_from
+        )
+        effective_until = (
+            None
+            if change.open_ended
+            else as_utc(change.effective_until)
+            if change.effective_until
+            else old.effective_until
+        )
+        if effective_until is not None and effective_until <= effective_from:
+            raise ValueError("effective_until must be after effective_from")
+        now = store.clock.now()
+        new = Order(
+            authority_id=old.authority_id,
+            venue_id=old.venue_id,
+            kind=old.kind,
+            reason=change.reason or old.reason,
+            legal_basis=change.legal_basis or old.legal_basis,
+            legal_basis_date=change.legal_basis_date or old.legal_basis_date,
+            effective_from=effective_from,
+            effective_until=effective_until,
+            issued_by=old.issued_by,
+            issued_at=now,
+            status=old.status,
+            version=old.version + 1,
+            supersedes_id=old.id,
+            external_id=old.external_id,
+        )
+        tx.session.add(new)
+        tx.session.flush()
+        if new.status == "suspended":  # the new version carries the suspension on
             carried = "suspension carried over from the amended version"
-            s.add(OrderEvent(order_id=new.id, at=now, action="suspend", actor=who.name,
-                             reason=carried))  # fmt: skip
-            s.commit()
-    _set_status(store, old, status="superseded", ended_at=now)
-    _record(store, old, "supersede", who, change.why, superseded_by=new.id)
-    _record(store, new, "amend", who, change.why, supersedes=old.id,
-            effective_from=new.effective_from, effective_until=new.effective_until)  # fmt: skip
+            tx.session.add(OrderEvent(order_id=new.id, at=now, action="suspend", actor=who.name,
+                                      reason=carried))  # fmt: skip
+        _set(tx, old, status="superseded", ended_at=now)
+        _record(tx, old, "supersede", who, change.why, superseded_by=new.id)
+        _record(tx, new, "amend", who, change.why, supersedes=old.id,
+                effective_from=new.effective_from, effective_until=new.effective_until)  # fmt: skip
     return new
 
 

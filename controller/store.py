@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from controller import changelog
 from controller.audit import Checkpointer, load_key
 from controller.clock import Clock, SystemClock
-from controller.db import make_engine, migrate
+from controller.db import IMMEDIATE, make_engine, migrate
 from controller.models import (
     MAX_ROW_ID,
     Authority,
@@ -49,6 +49,25 @@ class NotFound(LookupError):
 def _fits(row_id: int) -> bool:
     """Ids beyond the id columns' range are no row's id (and would overflow the driver)."""
     return -MAX_ROW_ID <= row_id <= MAX_ROW_ID
+
+
+class Transaction:
+    """What `Store.transaction()` yields: a session inside the serialized transaction, and
+    the change-log records to append at its end."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.session = session
+        self.clock = clock
+        self.entries: list[changelog.NewChange] = []
+        self.written: list[Change] = []  # the appended records, once the block has ended
+
+    def log_admin(self, action: str, actor: str, **fields: object) -> None:
+        self.entries.append(
+            changelog.NewChange(
+                at=self.clock.now(), kind="admin", action=action, actor=actor,
+                **fields,  # type: ignore[arg-type]
+            )
+        )  # fmt: skip
 
 
 def upsert_states(connection: sa.Connection, states: Sequence[LineStatus]) -> None:
@@ -233,6 +252,22 @@ class Store:
         if self.checkpointer is not None:
             self.checkpointer.after_append(self.engine, rows)
         return rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One serialized write: rows and the change-log records that account for them, kept
+        together or not at all. It holds the log's write lock (SQLite BEGIN IMMEDIATE,
+        PostgreSQL the advisory transaction lock), so what it reads is what it writes over:
+        a check made inside cannot be raced by another writer or instance."""
+        with self.engine.execution_options(**IMMEDIATE).begin() as connection:
+            changelog.serialize(connection)
+            with Session(bind=connection, expire_on_commit=False) as session:
+                tx = Transaction(session, self.clock)
+                yield tx
+                session.flush()
+                tx.written = changelog.append_in(connection, tx.entries)
+        if self.checkpointer is not None and tx.written:
+            self.checkpointer.after_append(self.engine, tx.written)
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the log's head now (end of a pass), if a signing key is configured."""
