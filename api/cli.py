@@ -96,7 +96,12 @@ def serve(
 
         from controller.feeds import feed_job
 
-        reconciler = Reconciler(store, settings.device_workers, settings.device_timeout)
+        reconciler = Reconciler(
+            store,
+            settings.device_workers,
+            settings.device_timeout,
+            actor=f"reconciler@{settings.instance}",
+        )
         scheduler = PassScheduler(
             reconciler,
             store.clock,
@@ -246,7 +251,11 @@ def reconcile(
         typer.echo(f"[{done}/{total}] {device}: {verified} of {len(results)} verified", err=True)
 
     reconciler = Reconciler(
-        store, settings.device_workers, settings.device_timeout, progress=progress
+        store,
+        settings.device_workers,
+        settings.device_timeout,
+        actor=f"reconciler@{settings.instance}",
+        progress=progress,
     )
     report = reconciler.run_pass(instant(at), read_devices=read_devices)
     typer.echo(describe_pass(store, report))

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def default_instance() -> str:
+    """This process's name among the controller instances sharing a database: host:pid."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:48] or "host"
+    return f"{host}:{os.getpid()}"
+
 
 PLACEHOLDER_TOKENS = {"changeme", "change-me", "secret", "token", "admin", "password", "test"}
 
@@ -38,8 +50,19 @@ class Settings(BaseSettings):
     suspension_days: int = Field(
         default=30, ge=1, le=3650, description="term of the suspension an escalation proposes"
     )
+    instance: str = Field(
+        default_factory=default_instance,
+        description="this instance's name in the change log (default host:pid)",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("instance")
+    @classmethod
+    def check_instance(cls, value: str) -> str:
+        if not INSTANCE_NAME.fullmatch(value):
+            raise ValueError("CURFEW_INSTANCE must be 1-64 letters, digits, '.', '_', ':' or '-'")
+        return value
 
     @field_validator("admin_token")
     @classmethod
