@@ -7,6 +7,8 @@ LabClock that tests advance (`router.clock.advance(minutes=6)`); each SSH sessio
 JunosSession (operational or configuration mode; `configure private` and `configure exclusive`
 edit a candidate of their own). A configuration is a tree of statements checked against a small
 schema of the Junos hierarchy: only what the lab needs, but each statement as Junos spells it.
+Configuration groups stay where they are written (`groups NAME …`); what they add where
+`apply-groups` names them is seen through `| display inheritance` and checked at commit.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -288,14 +291,24 @@ def _static(versions: tuple[int, ...]) -> Container:
     return _c(("route", Keyed(_prefix(versions), route)))
 
 
+def _group_name(text: str) -> str | None:
+    """A configuration group's name; `junos-` names are Junos's own."""
+    if text.startswith("junos-"):
+        return None
+    return text if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}", text) else None
+
+
+# Groups a level inherits from, first one first; `set apply-groups X` adds X at the end.
+_APPLY_GROUPS = Keyed(_group_name)
+
 _UNIT = _c(
+    ("apply-groups", _APPLY_GROUPS),
     ("description", Leaf(_text)),
     ("vlan-id", Leaf(_int_range(1, 4094))),
     ("family", _c(("inet", _family(4)), ("inet6", _family(6)))),
 )
 
-SCHEMA = _c(
-    ("version", Leaf(_regex(r"[0-9A-Za-z.\-]{1,40}"))),
+_HIERARCHY: tuple[tuple[str, Spec], ...] = (
     (
         "system",
         _c(
@@ -339,6 +352,7 @@ SCHEMA = _c(
         Keyed(
             _interface_name,
             _c(
+                ("apply-groups", _APPLY_GROUPS),
                 ("description", Leaf(_text)),
                 ("vlan-tagging", _FLAG),
                 ("mtu", Leaf(_int_range(256, 9500))),
@@ -376,6 +390,37 @@ SCHEMA = _c(
             ),
         ),
     ),
+)
+
+_WILDCARD = re.compile(r"<[^\s<>]{1,64}>")
+
+
+def _is_wildcard(word: str) -> bool:
+    return _WILDCARD.fullmatch(word) is not None
+
+
+def _or_wildcard(check: Check) -> Check:
+    return lambda text: text if _is_wildcard(text) else check(text)
+
+
+def _in_group(spec: Spec) -> Spec:
+    """The hierarchy as a group holds it: any name may be a wildcard (`<ge-*>`), and groups are
+    applied from the configuration, not from inside another group."""
+    if isinstance(spec, Container):
+        children = tuple((k, _in_group(s)) for k, s in spec.children if k != "apply-groups")
+        return Container(children, spec.presence, spec.choices)
+    if isinstance(spec, Keyed):
+        entry = _in_group(spec.entry)
+        assert isinstance(entry, Container)
+        return Keyed(_or_wildcard(spec.check), entry)
+    return spec
+
+
+SCHEMA = _c(
+    ("version", Leaf(_regex(r"[0-9A-Za-z.\-]{1,40}"))),
+    ("groups", Keyed(_group_name, _in_group(_c(*_HIERARCHY)))),
+    ("apply-groups", _APPLY_GROUPS),
+    *_HIERARCHY,
 )
 
 
@@ -515,13 +560,17 @@ def set_statement(root: Tree, steps: Sequence[Step], end: Spec | None, line_end:
                     if step.word in group:
                         for other in group - {step.word}:
                             node.pop(other, None)
-                node[step.word] = {}
-                ordered = sorted(node.items(), key=lambda item: parent.order(item[0]))
-                node.clear()
-                node.update(ordered)
-            else:
-                node[step.word] = {}
+            _place(node, step.word, {}, parent)
         node = node[step.word]
+
+
+def _place(node: Tree, word: str, child: Tree, parent: Spec) -> None:
+    """Add a child: a container's keywords in display order, a list's entries at the end."""
+    node[word] = child
+    if isinstance(parent, Container):
+        ordered = sorted(node.items(), key=lambda item: parent.order(item[0]))
+        node.clear()
+        node.update(ordered)
 
 
 def delete_statement(root: Tree, steps: Sequence[Step]) -> bool:
@@ -556,6 +605,107 @@ def _find(root: Tree, steps: Sequence[Step]) -> Tree | None:
     return node
 
 
+# --------------------------------------------------------------------------- groups
+
+Origins = dict[tuple[str, ...], str]  # where an inherited statement sits -> its group
+
+
+def inherit(config: Tree) -> tuple[Tree, Origins]:
+    """What `display inheritance` shows: every applied group's statements in the places they
+    apply, and no `groups` or `apply-groups`; with the group each inherited statement came from.
+
+    A statement set locally wins; then a group applied closer to the statement; then the first
+    group an `apply-groups` names. A wildcard name (`<ge-*>`) adds to entries that exist only.
+    """
+    groups = config.get("groups", {})
+    expanded = {k: copy.deepcopy(v) for k, v in config.items() if k != "groups"}
+    origins: Origins = {}
+    _apply_groups(expanded, SCHEMA, (), groups, origins)
+    return expanded, origins
+
+
+def _apply_groups(
+    node: Tree, spec: Spec, path: tuple[str, ...], groups: Tree, origins: Origins
+) -> None:
+    if isinstance(spec, Keyed):
+        for key, entry in node.items():
+            _apply_groups(entry, spec.entry, (*path, key), groups, origins)
+        return
+    if not isinstance(spec, Container):
+        return
+    for keyword, child in node.items():
+        if keyword != "apply-groups":
+            _apply_groups(child, spec.spec_of(keyword), (*path, keyword), groups, origins)
+    # deeper levels went first, so what they inherited wins over what this level adds
+    for name in node.pop("apply-groups", {}):
+        for source in _group_level(groups.get(name, {}), path):
+            _inherit(node, source, spec, path, name, origins)
+
+
+def _group_level(group: Tree, path: tuple[str, ...]) -> list[Tree]:
+    """The parts of a group that sit at `path`: the name itself first, then wildcards."""
+    level = [group]
+    for word in path:
+        level = [
+            node[key]
+            for node in level
+            for key in ([word] if word in node else [])
+            + [k for k in node if _is_wildcard(k) and fnmatchcase(word, k[1:-1])]
+        ]
+    return level
+
+
+def _inherit(
+    target: Tree, source: Tree, spec: Spec, path: tuple[str, ...], group: str, origins: Origins
+) -> None:
+    """Add to `target` what `source` (part of `group`) holds and `target` does not."""
+    if isinstance(spec, Leaf):
+        if not target:  # one value: a value already there wins
+            for value in source:
+                target[value] = {}
+                origins[(*path, value)] = group
+        return
+    if isinstance(spec, Keyed):
+        for key, entry in source.items():
+            if _is_wildcard(key):
+                names = [k for k in target if fnmatchcase(k, key[1:-1])]
+            else:
+                names = [key]
+            for name in names:
+                _inherit_child(target, name, entry, spec, spec.entry, path, group, origins)
+        return
+    if isinstance(spec, Container):
+        for keyword, child in source.items():
+            if keyword not in target and any(
+                keyword in choice and not choice.isdisjoint(target) for choice in spec.choices
+            ):
+                continue  # `then discard` set here is not joined by an inherited `then accept`
+            child_spec = spec.spec_of(keyword)
+            _inherit_child(target, keyword, child, spec, child_spec, path, group, origins)
+
+
+def _inherit_child(
+    target: Tree,
+    word: str,
+    source: Tree,
+    parent: Spec,
+    spec: Spec,
+    path: tuple[str, ...],
+    group: str,
+    origins: Origins,
+) -> None:
+    place = (*path, word)
+    if word in target:
+        _inherit(target[word], source, spec, place, group, origins)
+        return
+    child: Tree = {}
+    _inherit(child, source, spec, place, group, origins)
+    if source and not child:
+        return  # it held only wildcards, and they match nothing here
+    _place(target, word, child, parent)
+    origins[place] = group
+
+
 Statement = tuple[tuple[str, ...], tuple[str, ...]]  # (where, the statement itself)
 
 
@@ -586,41 +736,77 @@ def display_set(node: Tree, spec: Spec = SCHEMA, path: tuple[str, ...] = ()) -> 
     ]
 
 
-def curly(node: Tree, spec: Spec, indent: int = 0) -> list[str]:
-    """The configuration in Junos's braces format."""
+def curly(
+    node: Tree,
+    spec: Spec,
+    indent: int = 0,
+    origins: Origins | None = None,
+    path: tuple[str, ...] = (),
+) -> list[str]:
+    """The configuration in Junos's braces format; with `origins` (`display inheritance`), each
+    inherited statement under a comment naming its group."""
     pad = " " * indent
     out: list[str] = []
     if isinstance(spec, Container):
         for keyword, child in node.items():
-            out += _curly_child(keyword, child, spec.spec_of(keyword), indent)
+            out += _curly_child(keyword, child, spec.spec_of(keyword), indent, origins, path)
     elif isinstance(spec, Keyed):
         for key, entry in node.items():
+            out += _inherited_from(origins, (*path, key), key, pad)
             if entry:
-                out += [f"{pad}{quote(key)} {{", *curly(entry, spec.entry, indent + 4), pad + "}"]
+                inner = curly(entry, spec.entry, indent + 4, origins, (*path, key))
+                out += [f"{pad}{quote(key)} {{", *inner, pad + "}"]
             else:
                 out.append(f"{pad}{quote(key)};")
     elif isinstance(spec, Leaf):
-        out += [f"{pad}{quote(value)};" for value in node]
+        for value in node:
+            out += _inherited_from(origins, (*path, value), value, pad)
+            out.append(f"{pad}{quote(value)};")
     return out
 
 
-def _curly_child(keyword: str, child: Tree, spec: Spec, indent: int) -> list[str]:
+def _curly_child(
+    keyword: str,
+    child: Tree,
+    spec: Spec,
+    indent: int,
+    origins: Origins | None = None,
+    path: tuple[str, ...] = (),
+) -> list[str]:
     pad = " " * indent
-    if isinstance(spec, Flag) or (isinstance(spec, Container) and not child):
-        return [f"{pad}{keyword};"]
+    place = (*path, keyword)
     if isinstance(spec, Leaf):
-        return [f"{pad}{keyword} {quote(value)};" for value in child]
-    if isinstance(spec, Keyed):
         out: list[str] = []
+        for value in child:
+            out += _inherited_from(origins, (*place, value), value, pad)
+            out.append(f"{pad}{keyword} {quote(value)};")
+        return out
+    if keyword == "apply-groups" and len(child) > 1:
+        return [f"{pad}apply-groups [ {' '.join(quote(name) for name in child)} ];"]
+    if isinstance(spec, Keyed):
+        out = []
         for key, entry in child.items():
+            out += _inherited_from(origins, (*place, key), key, pad)
             if entry:
                 out += [f"{pad}{keyword} {quote(key)} {{"]
-                out += curly(entry, spec.entry, indent + 4)
+                out += curly(entry, spec.entry, indent + 4, origins, (*place, key))
                 out.append(pad + "}")
             else:
                 out.append(f"{pad}{keyword} {quote(key)};")
         return out
-    return [f"{pad}{keyword} {{", *curly(child, spec, indent + 4), pad + "}"]
+    note = _inherited_from(origins, place, keyword, pad)
+    if isinstance(spec, Flag) or (isinstance(spec, Container) and not child):
+        return [*note, f"{pad}{keyword};"]
+    return [*note, f"{pad}{keyword} {{", *curly(child, spec, indent + 4, origins, place), pad + "}"]
+
+
+def _inherited_from(
+    origins: Origins | None, place: tuple[str, ...], word: str, pad: str
+) -> list[str]:
+    group = origins.get(place) if origins else None
+    if group is None:
+        return []
+    return [f"{pad}##", f"{pad}## '{word}' was inherited from group '{group}'", f"{pad}##"]
 
 
 def compare(old: Tree, new: Tree) -> str:
@@ -658,7 +844,9 @@ def apply_line(root: Tree, line: str) -> str:
 
 
 def checkout(config: Tree) -> list[str]:
-    """What a commit refuses: interfaces naming filters that do not exist."""
+    """What a commit refuses: interfaces naming filters that do not exist, once groups are
+    applied (a group binds a filter only where it is applied)."""
+    config = inherit(config)[0]
     problems: list[str] = []
     filters = config.get("firewall", {}).get("family", {})
     for interface, entry in config.get("interfaces", {}).items():
@@ -755,6 +943,13 @@ class JunosRouter:
         with self.lock:
             self.tick()
             return "".join(line + "\n" for line in display_set(self.committed))
+
+    def inherited_config(self) -> str:
+        """The committed configuration as `show configuration | display inheritance | display
+        set` prints it: what takes effect, groups applied."""
+        with self.lock:
+            self.tick()
+            return "".join(line + "\n" for line in display_set(inherit(self.committed)[0]))
 
     @property
     def startup_config(self) -> str:
@@ -1099,21 +1294,24 @@ class JunosSession:
         steps, end = walk(path)
         if steps and steps[-1].kind == "value":
             steps, end = steps[:-1], steps[-1].parent
-        node = _find(config, steps)
-        if node is None:
-            return ""
-        spec = end if end is not None else SCHEMA
-        words = tuple(step.word for step in steps)
         display = "curly"
+        inheritance = comments = False
         filters: list[list[Token]] = []
         for pipe in pipes:
             kind = _keyword(pipe[0], _PIPES)
             if kind == "display":
                 if len(pipe) < 2:
                     raise CliError(line_end + 1, MISSING_ARGUMENT)
-                _keyword(pipe[1], ["set"])
-                _done(pipe[2:])
-                display = "set"
+                how = _keyword(pipe[1], ["set", "inheritance"])
+                if how == "inheritance":
+                    # `display inheritance` and `display set` combine, in either order
+                    inheritance, comments = True, len(pipe) == 2
+                    if not comments:
+                        _keyword(pipe[2], ["no-comments"])
+                        _done(pipe[3:])
+                else:
+                    _done(pipe[2:])
+                    display = "set"
             elif kind == "compare":
                 if committed or steps:
                     raise CliError(pipe[0].position, SYNTAX_ERROR)
@@ -1121,14 +1319,24 @@ class JunosSession:
                 display = "compare"
             else:
                 filters.append(pipe)
+        if display == "compare":
+            return _pipe(compare(self.router.committed, config), filters)
+        origins: Origins | None = None
+        if inheritance:
+            config, origins = inherit(config)
+            if not comments:
+                origins = None
+        node = _find(config, steps)
+        if node is None:
+            return ""
+        spec = end if end is not None else SCHEMA
+        words = tuple(step.word for step in steps)
         if display == "set":
             lines = display_set(node, spec, words)
-        elif display == "compare":
-            return _pipe(compare(self.router.committed, config), filters)
         elif steps and steps[-1].kind == "keyword" and isinstance(spec, Leaf | Flag):
-            lines = _curly_child(steps[-1].word, node, spec, 0)
+            lines = _curly_child(steps[-1].word, node, spec, 0, origins, words[:-1])
         else:
-            lines = curly(node, spec)
+            lines = curly(node, spec, 0, origins, words)
             if committed and not steps:
                 last = self.router.history[0]
                 lines.insert(0, f"## Last commit: {_stamp(last.at)} by {last.user}")

@@ -15,6 +15,7 @@ from drivers.base import Credentials
 from drivers.juniper_junos import JuniperJunosDriver
 from lab.juniper_junos import (
     CHECKOUT_FAILED,
+    VERSION,
     JunosRouter,
     JunosSession,
     LabClock,
@@ -336,6 +337,166 @@ def test_start_up_config_refuses_a_bad_line() -> None:
         r.configure([BIND])
 
 
+# ------------------------------------------------------------------------------ groups
+
+MGMT = (
+    "set firewall family inet filter MGMT term any then accept",
+    "set firewall family inet filter OPS term any then accept",
+)
+NOC_BINDS = "set groups NOC interfaces ge-0/0/1 unit 0 family inet filter input MGMT"
+INHERITED = "set interfaces ge-0/0/1 unit 0 family inet filter input MGMT"
+WITH_GROUPS = "show configuration | display inheritance | display set"
+
+
+def shown(router: JunosRouter, command: str = WITH_GROUPS) -> list[str]:
+    return run(router.open_session(), command).splitlines()
+
+
+def test_groups_and_apply_groups_are_edited_committed_and_rolled_back_like_any_statement(
+    router: JunosRouter,
+) -> None:
+    session = editing(router)
+    run(session, *MGMT, NOC_BINDS, "set interfaces ge-0/0/1 apply-groups NOC")
+    run(session, "set apply-groups OPS", "set apply-groups NOC", "commit")
+
+    lines = router.running_config().splitlines()
+    assert lines[:4] == [
+        f"set version {VERSION}",
+        NOC_BINDS,
+        "set apply-groups OPS",
+        "set apply-groups NOC",
+    ], "groups, then the groups applied, come first, as Junos shows them"
+    assert lines.index("set interfaces ge-0/0/1 apply-groups NOC") < lines.index(
+        'set interfaces ge-0/0/1 description "venue access"'
+    ), "apply-groups comes first at its level"
+    assert "apply-groups [ OPS NOC ];" in run(session, "show")
+
+    run(session, "delete apply-groups", "delete groups NOC")
+    run(session, "delete interfaces ge-0/0/1 apply-groups NOC", "commit")
+    assert "groups" not in router.running_config()
+    run(session, "rollback 1", "commit")
+    assert NOC_BINDS in router.running_config().splitlines()
+
+
+def test_group_names_and_wildcards_are_checked_where_they_are_typed(router: JunosRouter) -> None:
+    session = editing(router)
+    for refused in (
+        "set groups junos-mine system ntp server 192.0.2.1",
+        "set interfaces <ge-*> description any",
+        "set groups NOC interfaces ge-0/0/1 apply-groups OPS",
+    ):
+        assert run(session, refused).endswith("^\nsyntax error.\n"), refused
+    assert run(session, 'set groups NOC interfaces "<ge-0/0/[12]>" unit <*> description x') == ""
+    assert 'set groups NOC interfaces "<ge-0/0/[12]>" unit <*> description x' in run(
+        session, "show | display set"
+    ), "a character class is quoted, as Junos asks"
+
+
+def test_display_set_shows_a_groups_binding_only_under_groups(router: JunosRouter) -> None:
+    router.configure([*MGMT, NOC_BINDS, "set apply-groups NOC"])
+
+    plain = router.running_config().splitlines()
+    assert NOC_BINDS in plain and INHERITED not in plain
+
+    for command in (
+        WITH_GROUPS,
+        "show configuration | display set | display inheritance",
+        "show configuration interfaces | display inheritance no-comments | display set",
+    ):
+        inherited = shown(router, command)
+        assert INHERITED in inherited, command
+        assert not any("groups" in line for line in inherited), "groups are applied, not shown"
+    assert shown(router, "show configuration | display set") == plain + [""]
+
+
+def test_a_statement_set_locally_wins_over_an_inherited_one(router: JunosRouter) -> None:
+    local = "set interfaces ge-0/0/1 unit 0 family inet filter input OPS"
+    router.configure([*MGMT, NOC_BINDS, "set apply-groups NOC", local])
+    assert local in shown(router) and INHERITED not in shown(router)
+
+    session = editing(router)
+    run(session, "delete interfaces ge-0/0/1 unit 0 family inet filter input", "commit")
+    assert INHERITED in shown(router), "the group's filter takes the slot again"
+
+
+def test_a_group_applies_at_the_level_it_is_applied_to_and_below(router: JunosRouter) -> None:
+    elsewhere = "set groups NOC interfaces ge-0/0/2 unit 0 family inet filter input MGMT"
+    router.configure([*MGMT, NOC_BINDS, elsewhere, "set interfaces ge-0/0/1 apply-groups NOC"])
+    effective = shown(router)
+    assert INHERITED in effective
+    assert "set interfaces ge-0/0/2 unit 0 family inet filter input MGMT" not in effective
+
+    router.configure(
+        [
+            "delete interfaces ge-0/0/1 apply-groups",
+            "set interfaces ge-0/0/2 unit 0 apply-groups NOC",
+        ]
+    )
+    effective = shown(router)
+    assert INHERITED not in effective
+    assert "set interfaces ge-0/0/2 unit 0 family inet filter input MGMT" in effective
+
+
+def test_wildcards_add_to_entries_that_exist_and_the_first_group_named_wins(
+    router: JunosRouter,
+) -> None:
+    router.configure(
+        [
+            *MGMT,
+            "set groups OPS interfaces <ge-0/0/*> unit <*> family inet filter output OPS",
+            "set groups NOC interfaces <*> unit 0 family inet filter output MGMT",
+            "set groups NOC interfaces ge-0/0/7 description made",
+            "set apply-groups OPS",
+            "set apply-groups NOC",
+        ]
+    )
+    effective = shown(router)
+    for port in ("ge-0/0/1", "ge-0/0/2"):
+        assert f"set interfaces {port} unit 0 family inet filter output OPS" in effective
+    assert not any(line.endswith("output MGMT") for line in effective)
+    assert "set interfaces ge-0/0/7 description made" in effective, "a name creates its entry"
+    assert not any(line.startswith("set interfaces ge-0/0/7 unit") for line in effective)
+
+
+def test_display_inheritance_names_each_inherited_statements_group(router: JunosRouter) -> None:
+    router.configure([*MGMT, NOC_BINDS, "set interfaces ge-0/0/1 apply-groups NOC"])
+    session = router.open_session()
+
+    braces = run(session, "show configuration interfaces ge-0/0/1 unit 0 | display inheritance")
+    quiet = run(
+        session, "show configuration interfaces ge-0/0/1 unit 0 | display inheritance no-comments"
+    )
+
+    assert (
+        "        ##\n"
+        "        ## 'filter' was inherited from group 'NOC'\n"
+        "        ##\n"
+        "        filter {\n"
+        "            ##\n"
+        "            ## 'MGMT' was inherited from group 'NOC'\n"
+        "            ##\n"
+        "            input MGMT;\n"
+        "        }\n"
+        "        address 198.18.1.1/24;\n"
+    ) in braces
+    assert "##" not in quiet and "input MGMT;" in quiet
+    assert "apply-groups" not in braces
+    bogus = "show configuration | display inheritance bogus"
+    assert run(session, bogus) == " " * (11 + bogus.index("bogus")) + "^\nsyntax error.\n"
+
+
+def test_a_commit_checks_the_configuration_with_groups_applied(router: JunosRouter) -> None:
+    session = editing(router)
+    run(session, NOC_BINDS.replace("MGMT", "NOPE"))
+    assert run(session, "commit") == "commit complete\n", "a group applied nowhere binds nothing"
+
+    run(session, "set apply-groups NOC")
+    failed = run(session, "commit")
+
+    assert "Referenced filter 'NOPE' is not defined" in failed and CHECKOUT_FAILED in failed
+    assert "apply-groups" not in router.running_config()
+
+
 # ------------------------------------------------------------------------------ over SSH
 
 
@@ -367,6 +528,25 @@ def test_real_netmiko_reads_configures_and_commits(lab: Lab) -> None:
     assert "CURFEW-L42" in router.running_config()
     router.clock.advance(minutes=2)
     assert "CURFEW-L42" not in router.running_config()
+
+
+@pytest.mark.lab
+def test_real_netmiko_sees_a_groups_binding_through_display_inheritance(lab: Lab) -> None:
+    group = "set groups NOC interfaces ge-0/0/1 unit 0 family inet filter input MGMT-ACCESS"
+    inherited = "set interfaces ge-0/0/1 unit 0 family inet filter input MGMT-ACCESS"
+    with ConnectHandler(**lab.connection("R1"), fast_cli=True) as session:
+        session.send_config_set([group, "set apply-groups NOC"], exit_config_mode=False)
+        candidate = session.send_command("show | display inheritance | display set")
+        assert "commit complete" in session.commit()
+        session.exit_config_mode()
+        plain = session.send_command("show configuration | display set")
+        committed = session.send_command(
+            "show configuration interfaces | display inheritance no-comments | display set"
+        )
+    assert inherited in candidate.splitlines()
+    assert group in plain.splitlines() and inherited not in plain.splitlines()
+    assert inherited in committed.splitlines() and "groups" not in committed
+    assert lab.router("R1").inherited_config() != lab.router("R1").running_config()
 
 
 @pytest.mark.lab
