@@ -8,6 +8,11 @@ rolls back by itself N minutes later, and the next pass sees that and applies it
 restore-only batch commits plainly: removing a filter cannot lock anyone out, and a restore that
 rolled itself back would leave a venue cut past its window.
 
+A filter already bound where a cut would bind its own is never replaced: the cut of that line is
+refused. That includes a filter the unit inherits from a configuration group (`apply-groups`),
+which plain `display set` shows only under `groups`: the driver also reads the interfaces with
+`display inheritance`, since a statement set on the unit would silently override the group's.
+
 Interfaces are named as Junos names the physical port in its configuration (`ge-0/0/1`,
 `xe-0/0/0:1`, `ae0`); the filters go on its unit 0, which the inventory never spells out.
 """
@@ -19,6 +24,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from ipaddress import (
     IPv4Interface,
     IPv4Network,
@@ -100,6 +106,9 @@ _OWNED_NAME = {
     family: re.compile(re.escape(prefix) + r"([1-9][0-9]{0,8})")
     for family, prefix in _FILTER_PREFIX.items()
 }
+# The interfaces with configuration groups applied, in `display set` form: a filter a group
+# binds on a unit shows there as if set on the unit, and nowhere in the plain `display set`.
+INHERITED_READ = "show configuration interfaces | display inheritance no-comments | display set"
 # Terms of an owned filter, in order: drop from, drop to, let the rest through.
 TERM_SOURCE, TERM_DESTINATION, TERM_REST = "s", "d", "rest"
 
@@ -225,20 +234,32 @@ class ParsedConfig(dict[int, OwnedLine]):
     """Owned lines by id (what `read()` returns), plus every filter bound on every unit.
 
     A unit holds one input and one output filter per family; binding ours where another sits
-    would silently replace it, so rendering a cut needs to see the foreign ones too.
+    would silently replace it, so rendering a cut needs to see the foreign ones too, including
+    those a unit inherits from a configuration group: a statement set on the unit itself
+    overrides the inherited one, so binding ours there would replace it just as silently.
     """
 
     def __init__(
         self,
         lines: Mapping[int, OwnedLine] | None = None,
         holders: Mapping[Slot, str] | None = None,
+        inherited: Mapping[Slot, tuple[str, ...]] | None = None,
     ) -> None:
         super().__init__(lines or {})
         self.holders: dict[Slot, str] = dict(holders or {})
+        # slots whose filter comes from a configuration group: the groups that bind it there
+        # (none named when the configuration does not say which)
+        self.inherited: dict[Slot, tuple[str, ...]] = dict(inherited or {})
 
     def holder(self, interface: str, family: Family, direction: Direction) -> str | None:
         """Name of the filter bound on unit 0 of `interface` for that family and direction."""
         return self.holders.get((interface, UNIT, family, direction))
+
+    def inherited_from(
+        self, interface: str, family: Family, direction: Direction
+    ) -> tuple[str, ...] | None:
+        """The groups the filter bound there comes from; None when it is set on the unit."""
+        return self.inherited.get((interface, UNIT, family, direction))
 
 
 def _set_lines(text: str) -> Iterator[tuple[str, list[str]]]:
@@ -254,15 +275,101 @@ def _covers(inactive: Sequence[tuple[str, ...]], path: tuple[str, ...]) -> bool:
     return any(path[: len(p)] == p or p[: len(path)] == path for p in inactive)
 
 
-def parse_display_set(text: str) -> ParsedConfig:
-    """Find the owned filters and bindings, and every filter bound, in `display set` output."""
+def _binding(w: Sequence[str]) -> tuple[Slot, str] | None:
+    """The slot an `interfaces IF unit U family F filter …` statement fills, and with what."""
+    if not (
+        len(w) >= 9
+        and w[0] == "interfaces"
+        and w[2] == "unit"
+        and w[4] == "family"
+        and w[5] in FAMILIES
+        and w[6] == "filter"
+    ):
+        return None
+    family = Family(w[5])
+    for direction in DIRECTIONS:
+        if w[7] == direction.value and len(w) == 9:
+            return (w[1], w[3], family, direction), w[8]
+        if w[7] == f"{direction.value}-list":
+            # a filter list holds the slot as surely as a filter: never ours
+            return (w[1], w[3], family, direction), " ".join(w[7:])
+    return None
+
+
+def _names(name: str, word: str) -> bool:
+    """Whether a group's name for an interface or unit (`ge-0/0/1`, `<ge-*>`) stands for `word`."""
+    if len(name) > 2 and name[0] == "<" and name[-1] == ">":
+        return fnmatchcase(word, name[1:-1])
+    return name == word
+
+
+@dataclass
+class _Groups:
+    """What the configuration as written says of groups binding filters: which groups bind
+    which filter where, and where each group is applied (interface and unit, None for all)."""
+
+    bindings: list[tuple[str, Slot, str]] = field(default_factory=list)
+    applied: dict[str, list[tuple[str | None, str | None]]] = field(default_factory=dict)
+
+    def read(self, w: Sequence[str]) -> None:
+        if len(w) >= 3 and w[0] == "groups":
+            found = _binding(w[2:])
+            if found is not None:
+                self.bindings.append((w[1], *found))
+            return
+        if w[0] == "interfaces" and len(w) >= 2 and w[1] == "apply-groups":
+            where: tuple[str | None, str | None] = (None, None)
+            names = w[2:]
+        elif w[0] == "interfaces" and len(w) >= 3 and w[2] == "apply-groups":
+            where, names = (w[1], None), w[3:]
+        elif w[0] == "interfaces" and len(w) >= 5 and w[2] == "unit" and w[4] == "apply-groups":
+            where, names = (w[1], w[3]), w[5:]
+        elif w[0] == "apply-groups":
+            where, names = (None, None), w[1:]
+        else:
+            return
+        for name in names:
+            if name not in ("[", "]"):
+                self.applied.setdefault(name, []).append(where)
+
+    def binding(self, slot: Slot, name: str) -> tuple[str, ...]:
+        """The applied groups that bind filter `name` in `slot`."""
+        interface, unit, family, direction = slot
+        found: list[str] = []
+        for group, (at, within, fam, way), bound in self.bindings:
+            if (
+                bound == name
+                and (fam, way) == (family, direction)
+                and _names(at, interface)
+                and _names(within, unit)
+                and group not in found
+                and any(
+                    i in (None, interface) and u in (None, unit)
+                    for i, u in self.applied.get(group, ())
+                )
+            ):
+                found.append(group)
+        return tuple(found)
+
+
+def parse_display_set(text: str, inherited: str | None = None) -> ParsedConfig:
+    """Find the owned filters and bindings, and every filter bound, in `display set` output.
+
+    `inherited` is the interfaces with groups applied (`display inheritance`): the filters it
+    shows bound are what holds each slot. Owned objects are read from `text` alone, as written:
+    an inherited statement is the group's, and never the driver's to delete.
+    """
     filters: dict[tuple[Family, int], _FoundFilter] = {}
     holders: dict[Slot, str] = {}
     inactive: list[tuple[str, ...]] = []
+    groups = _Groups()
+    interfaces = False  # whether any interface is configured
     for verb, w in _set_lines(text):
         if verb == "deactivate":
             inactive.append(tuple(w))
             continue
+        groups.read(w)
+        interfaces = interfaces or w[0] == "interfaces"
         if (
             len(w) >= 5
             and w[:2] == ["firewall", "family"]
@@ -274,22 +381,9 @@ def parse_display_set(text: str) -> ParsedConfig:
             if line_id is not None:
                 found = filters.setdefault((family, line_id), _FoundFilter(family))
                 _parse_filter_statement(found, w[5:])
-        elif (
-            len(w) >= 9
-            and w[0] == "interfaces"
-            and w[2] == "unit"
-            and w[4] == "family"
-            and w[5] in FAMILIES
-            and w[6] == "filter"
-        ):
-            family = Family(w[5])
-            kind = w[7]
-            for direction in DIRECTIONS:
-                if kind == direction.value and len(w) == 9:
-                    holders[(w[1], w[3], family, direction)] = w[8]
-                elif kind == f"{direction.value}-list":
-                    # a filter list holds the slot as surely as a filter: never ours
-                    holders[(w[1], w[3], family, direction)] = " ".join(w[7:])
+        elif (binding := _binding(w)) is not None:
+            holders[binding[0]] = binding[1]
+    effective, origins = _effective(holders, inherited, groups, interfaces)
 
     bound: dict[int, set[Binding]] = {}
     stale: dict[int, set[Binding]] = {}
@@ -335,7 +429,32 @@ def parse_display_set(text: str) -> ParsedConfig:
             bound=active,
             stale=switched_off,
         )
-    return ParsedConfig(lines, holders)
+    return ParsedConfig(lines, effective, origins)
+
+
+def _effective(
+    holders: Mapping[Slot, str], inherited: str | None, groups: _Groups, interfaces: bool
+) -> tuple[dict[Slot, str], dict[Slot, tuple[str, ...]]]:
+    """Every slot's filter once groups apply, and for those that differ from the configuration
+    as written, the groups binding it there."""
+    effective = dict(holders)
+    if inherited is None:
+        return effective, {}
+    shown = list(_set_lines(inherited))
+    if interfaces and not any(w[0] == "interfaces" for _, w in shown):
+        # inheritance only adds to the interfaces: a read showing none of them was refused
+        raise Rejected(
+            f"{INHERITED_READ!r} showed no interface; not cutting blind to configuration groups",
+            inherited,
+        )
+    origins: dict[Slot, tuple[str, ...]] = {}
+    for verb, w in shown:
+        binding = _binding(w) if verb == "set" else None
+        if binding is not None and holders.get(binding[0]) != binding[1]:
+            slot, name = binding
+            effective[slot] = name
+            origins[slot] = groups.binding(slot, name)
+    return effective, origins
 
 
 def _parse_filter_statement(found: _FoundFilter, words: list[str]) -> None:
@@ -609,6 +728,14 @@ def _occupied(
             holder = config.holder(target.interface, family, direction)
             if holder is None:
                 continue
+            groups = config.inherited_from(target.interface, family, direction)
+            if groups is not None:
+                # whatever its name: a group's statement is not the driver's to override
+                source = f"group {', '.join(groups)}" if groups else "a configuration group"
+                return Rejected(
+                    f"{where} with {holder}, inherited from {source}; not overriding a filter "
+                    f"a configuration group binds"
+                )
             owner = owner_of(family, holder)
             if owner == target.line_id or owner in restored:
                 continue
@@ -791,8 +918,8 @@ class JuniperJunosDriver(Driver):
 
     def _read_state(self, in_config: bool) -> tuple[ParsedConfig, CommitStatus, str]:
         """The committed configuration and the state of the latest commit, in one exchange."""
-        commits, config = self._converse(_state_reads(in_config), "show configuration")
-        return parse_display_set(config), parse_commit_status(commits), config
+        commits, config, inherited = self._converse(_state_reads(in_config), "show configuration")
+        return parse_display_set(config, inherited), parse_commit_status(commits), config
 
     def _push(self, commands: Sequence[str], sent: list[str], transcript: list[str]) -> list[str]:
         """Config commands in windows of `PUSH_WINDOW`, each window written at once and read
@@ -879,13 +1006,17 @@ class JuniperJunosDriver(Driver):
         Exchanges that cannot hurt each other share a round trip: the reads follow `configure
         exclusive` (refused, they are unknown commands in operational mode) and the commit.
         """
-        entered, commits, config = self._send(
+        entered, commits, config, inherited = self._send(
             ["configure exclusive"], sent, transcript, reads=_state_reads(in_config=True)
         )
         if "Entering configuration mode" not in entered or "[edit]" not in entered:
             refused = problems_in(entered) or ["configure exclusive refused"]
             raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
-        locked, status = parse_display_set(config), parse_commit_status(commits)
+        try:
+            locked, status = parse_display_set(config, inherited), parse_commit_status(commits)
+        except Rejected:
+            self._finish([], sent, transcript)
+            raise
         if status.pending and not status.ours:
             self._finish([], sent, transcript)
             self._refuse_foreign_pending(status)
@@ -903,7 +1034,7 @@ class JuniperJunosDriver(Driver):
             commit = f'commit comment "{COMMIT_COMMENT}"'
             if cutting:
                 commit = f'commit confirmed {self.confirm_minutes} comment "{COMMIT_COMMENT}"'
-            committed, _, config = self._send(
+            committed, _, config, inherited = self._send(
                 [commit],
                 sent,
                 transcript,
@@ -915,7 +1046,7 @@ class JuniperJunosDriver(Driver):
             unconfirmed = cutting
             if cutting and self.after_commit_confirmed is not None:
                 self.after_commit_confirmed()
-            after = parse_display_set(config)
+            after = parse_display_set(config, inherited)
         outcomes = [outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans)]
         leaving: list[str] = []
         if unconfirmed:
@@ -1022,8 +1153,14 @@ class _Answers:
 
 
 def _state_reads(in_config: bool) -> list[str]:
+    """The latest commit; the configuration as written (owned objects are read there); the
+    interfaces as they take effect, groups applied (what holds each filter slot)."""
     run = "run " if in_config else ""
-    return [f"{run}show system commit", f"{run}show configuration | display set"]
+    return [
+        f"{run}show system commit",
+        f"{run}show configuration | display set",
+        f"{run}{INHERITED_READ}",
+    ]
 
 
 def _rejections(

@@ -295,6 +295,93 @@ def test_two_cuts_on_one_port_in_one_batch_refuse_the_second() -> None:
     assert isinstance(second.refusal, Rejected) and "line 42" in str(second.refusal)
 
 
+# ------------------------------------------------------------------------------ groups
+
+NOC = (
+    "set groups NOC interfaces ge-0/0/1 unit 0 family inet filter input MGMT-ACCESS",
+    "set apply-groups NOC",
+)
+# `show configuration interfaces | display inheritance no-comments | display set` for NOC
+INHERITED = "set interfaces ge-0/0/1 unit 0 family inet filter input MGMT-ACCESS\n"
+
+
+def test_a_filter_a_group_binds_refuses_the_cut_and_names_the_group() -> None:
+    before = parse_display_set(config(*NOC), INHERITED)
+
+    refused, fine = plan_batch(Batch(cuts=(L42, L43)), before)
+
+    assert refused.commands == () and isinstance(refused.refusal, Rejected)
+    assert str(refused.refusal) == (
+        "ge-0/0/1 unit 0 already filters inet input with MGMT-ACCESS, inherited from group NOC; "
+        "not overriding a filter a configuration group binds"
+    )
+    assert fine.commands == tuple(render_line(Action.CUT, L43, None))
+    assert parse_display_set(config(*NOC)).holders == {}, "the written configuration alone hides it"
+
+
+@pytest.mark.parametrize(
+    ("group", "applied"),
+    [
+        ("ge-0/0/1 unit 0", "set interfaces ge-0/0/1 apply-groups NOC"),
+        ("<ge-0/0/*> unit <*>", "set interfaces ge-0/0/1 unit 0 apply-groups NOC"),
+        ("<*> unit 0", "set apply-groups [ OPS NOC ]"),
+    ],
+)
+def test_the_group_is_named_wherever_it_is_applied(group: str, applied: str) -> None:
+    written = config(
+        f"set groups NOC interfaces {group} family inet filter input MGMT-ACCESS", applied
+    )
+    (refused,) = plan_batch(Batch(cuts=(L42,)), parse_display_set(written, INHERITED))
+    assert "inherited from group NOC;" in str(refused.refusal)
+
+
+def test_an_inherited_filter_the_configuration_does_not_explain_is_refused_all_the_same() -> None:
+    (refused,) = plan_batch(Batch(cuts=(L42,)), parse_display_set(config(), INHERITED))
+    assert "with MGMT-ACCESS, inherited from a configuration group;" in str(refused.refusal)
+
+
+def test_a_group_binding_a_filter_named_as_ours_is_refused_too() -> None:
+    (refused,) = plan_batch(
+        Batch(cuts=(L42,)),
+        parse_display_set(config(), INHERITED.replace("MGMT-ACCESS", "CURFEW-L42")),
+    )
+    assert isinstance(refused.refusal, Rejected) and "CURFEW-L42, inherited" in str(refused.refusal)
+
+
+def test_a_group_binding_another_port_or_hidden_by_a_local_binding_leaves_the_cut_alone() -> None:
+    elsewhere = parse_display_set(
+        config("set groups NOC interfaces ge-0/0/2 unit 0 family inet filter input MGMT-ACCESS"),
+        INHERITED.replace("ge-0/0/1", "ge-0/0/2"),
+    )
+    (cut,) = plan_batch(Batch(cuts=(L42,)), elsewhere)
+    assert cut.refusal is None and cut.commands == tuple(CUT_42)
+
+    # NOC's filter sits under line 42's own binding: the slot is line 42's, and its restore
+    # deletes the binding set on the unit, letting NOC's filter take the slot again
+    hidden = parse_display_set(cut_config(extra=NOC), "".join(c + "\n" for c in CUT_42[-4:]))
+    assert hidden.inherited == {} and hidden.holder("ge-0/0/1", "inet", "input") == "CURFEW-L42"
+    assert render_line(Action.RESTORE, L42, hidden[42]) == RESTORE_42
+
+
+def test_nothing_under_groups_is_ever_an_owned_object() -> None:
+    text = config(
+        "set groups NOC interfaces ge-0/0/1 unit 0 family inet filter input CURFEW-L42",
+        *(f"set groups NOC {c[4:]}" for c in CUT_42 if "firewall" in c),
+        "set apply-groups NOC",
+    )
+    parsed = parse_display_set(text, INHERITED.replace("MGMT-ACCESS", "CURFEW-L42"))
+    assert 42 not in parsed
+    assert render_line(Action.RESTORE, L42, parsed.get(42)) == []
+
+
+def test_an_inheritance_read_the_device_refused_stops_the_pass() -> None:
+    refused = "show configuration interfaces | display inheritance no-comments | display set\n"
+    refused += "                                                                ^\nsyntax error.\n"
+    with pytest.raises(Rejected, match="not cutting blind to configuration groups"):
+        parse_display_set(config(), refused)
+    assert parse_display_set("set version 1\n", "").holders == {}, "no interface, nothing to show"
+
+
 @pytest.mark.parametrize(
     "interface", ["ge-0/0/1.0", "ge-0/0/1 unit 5", "ge-0/0/1\nset system", "GigabitEthernet0/1"]
 )

@@ -50,8 +50,9 @@ CUT_42 = {
 CONFIRMED = f'commit confirmed 5 comment "{COMMIT_COMMENT}"'
 CONFIRM = f'commit comment "{COMMIT_COMMENT}"'
 # What a session sends before its first pushed line: netmiko's three `set cli` commands, the
-# read (two), `configure exclusive` and the read under the lock (two).
-BEFORE_PUSH = 8
+# read (three: commits, the configuration, the interfaces with groups applied), `configure
+# exclusive` and the read under the lock (three).
+BEFORE_PUSH = 10
 
 
 class ControllerKilled(BaseException):
