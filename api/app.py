@@ -277,17 +277,15 @@ def create_app(
         return {"created": report.created, "updated": report.updated}
 
     def set_frozen(device_id: int, frozen: bool, actor: Actor) -> DevicePublic:
-        with store.session() as s:
-            device = s.get(Device, device_id)
+        with store.transaction() as tx:
+            device = tx.session.get(Device, device_id)
             if device is None:
                 raise NotFound(f"no device {device_id}")
             device.frozen = frozen
-            s.add(device)
-            s.commit()
-            s.refresh(device)
-        store.log_admin(
-            "device_frozen" if frozen else "device_unfrozen", actor.name, device_id=device_id
-        )
+            tx.session.add(device)
+            tx.log_admin(
+                "device_frozen" if frozen else "device_unfrozen", actor.name, device_id=device_id
+            )
         return DevicePublic.of(device)
 
     @app.post("/api/v1/devices/{device_id}/freeze", response_model=DevicePublic, tags=["inventory"])

@@ -122,7 +122,9 @@ def import_entries(
 ) -> RegisterReport:
     report = RegisterReport(source)
     now = store.clock.now()
-    with store.session() as s:
+    # The old register goes, the new one comes and the record says so, in one transaction.
+    with store.transaction() as tx:
+        s = tx.session
         venues = list(s.exec(select(Venue)))
         by_name = {v.name: v.id for v in venues}
         by_number = {v.licence: v.id for v in venues if v.licence}
@@ -140,17 +142,16 @@ def import_entries(
                     valid_until=entry.valid_until, status=entry.status, imported_at=now,
                 )
             )  # fmt: skip
-        s.commit()
-    report.imported = len(entries)
-    store.log_admin(
-        "licences_imported",
-        actor,
-        detail=json.dumps(
-            {"source": source, "imported": report.imported, "replaced": report.replaced,
-             "matched": report.matched_venues, "unknown_venues": len(report.unknown_venues)},
-            ensure_ascii=False,
-        ),
-    )  # fmt: skip
+        report.imported = len(entries)
+        tx.log_admin(
+            "licences_imported",
+            actor,
+            detail=json.dumps(
+                {"source": source, "imported": report.imported, "replaced": report.replaced,
+                 "matched": report.matched_venues, "unknown_venues": len(report.unknown_venues)},
+                ensure_ascii=False,
+            ),
+        )  # fmt: skip
     return report
 
 

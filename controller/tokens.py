@@ -49,13 +49,12 @@ def create_token(
         created_by=created_by,
         expires_at=expires_at,
     )
-    with store.session() as s:
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    store.log_admin(
-        "token_created", created_by, detail=f"token {row.id} ({row.label}), role {role}"
-    )
+    with store.transaction() as tx:  # the token and its record: no token the log does not name
+        tx.session.add(row)
+        tx.session.flush()
+        tx.log_admin(
+            "token_created", created_by, detail=f"token {row.id} ({row.label}), role {role}"
+        )
     return row, secret
 
 
@@ -65,16 +64,14 @@ def list_tokens(store: Store) -> list[Token]:
 
 
 def revoke_token(store: Store, token_id: int, revoked_by: str) -> Token:
-    with store.session() as s:
-        row = s.get(Token, token_id)
+    with store.transaction() as tx:
+        row = tx.session.get(Token, token_id)
         if row is None:
             raise NotFound(f"no token {token_id}")
         if row.revoked_at is None:
             row.revoked_at = store.clock.now()
-            s.add(row)
-            s.commit()
-            s.refresh(row)
-    store.log_admin("token_revoked", revoked_by, detail=f"token {token_id} ({row.label})")
+            tx.session.add(row)
+        tx.log_admin("token_revoked", revoked_by, detail=f"token {token_id} ({row.label})")
     return row
 
 

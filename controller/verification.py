@@ -81,21 +81,21 @@ def verify_inventory(
             )
             updates.append((line, device, "; ".join(problems) or None))
     now = store.clock.now()
-    with store.session() as session:
-        for line, _, blocked in updates:
-            row = session.get(Line, line.id)
+    # The lines' verdicts and the records of those that changed, together; "changed" is judged
+    # against the row as it stands in this transaction, not as read before the devices answered.
+    with store.transaction() as tx:
+        for line, device, blocked in updates:
+            row = tx.session.get(Line, line.id)
             assert row is not None
+            if row.blocked != blocked:
+                tx.log_admin(
+                    "line_blocked" if blocked else "line_unblocked",
+                    actor,
+                    line_id=line.id,
+                    venue_id=row.venue_id,
+                    device_id=device.id,
+                    detail=blocked or "inventory matches the device again",
+                )
             row.blocked, row.verified_at = blocked, now
-            session.add(row)
-        session.commit()
-    for line, device, blocked in updates:
-        if line.blocked != blocked:
-            store.log_admin(
-                "line_blocked" if blocked else "line_unblocked",
-                actor,
-                line_id=line.id,
-                venue_id=line.venue_id,
-                device_id=device.id,
-                detail=blocked or "inventory matches the device again",
-            )
+            tx.session.add(row)
     return checks

@@ -1,0 +1,143 @@
+"""Administrative changes keep their rows and their change-log record together: when the record
+cannot be appended, no token, key, feed, pull bookkeeping, violation, proposal decision,
+register or device flag of that change is left behind, and the next attempt works. On SQLite
+and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from api.app import create_app
+from controller import changelog
+from controller.licences import import_register, register
+from controller.models import Line, Token
+from controller.settings import Settings
+from controller.store import Store
+from controller.tokens import actor_for, create_token, revoke_token
+from controller.verification import verify_inventory
+from drivers.base import DeviceFacts
+from tests.conftest import ADMIN_TOKEN
+
+BUREAU = "city-bureau"
+SOURCE = "https://bureau.example/orders.json"
+
+
+def break_the_log(
+    monkeypatch: pytest.MonkeyPatch, only: Callable[[str], bool] = lambda action: True
+) -> None:
+    """Appending records whose action `only` picks fails, as a full disk would."""
+    real = changelog.append_in
+
+    def append_in(connection, entries):  # noqa: ANN001, ANN202 - the log's signature
+        if any(only(entry.action) for entry in entries):
+            raise RuntimeError("disk full")
+        return real(connection, entries)
+
+    monkeypatch.setattr(changelog, "append_in", append_in)
+
+
+def rows(store: Store, model: type) -> list:
+    with store.session() as s:
+        return list(s.exec(select(model)))
+
+
+def recorded(store: Store, action: str) -> list:
+    return [c for c in store.changes() if c.action == action]
+
+
+# -- tokens -------------------------------------------------------------------------------------
+
+
+def test_a_token_whose_record_fails_is_not_created(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        create_token(city_store, "bureau", "admin", authority=BUREAU)
+    monkeypatch.undo()
+    assert rows(city_store, Token) == [], "no token the log does not name"
+    row, secret = create_token(city_store, "bureau", "admin", authority=BUREAU)
+    assert actor_for(city_store, secret) is not None
+    assert [c.detail for c in recorded(city_store, "token_created")] == [
+        f"token {row.id} (bureau:{BUREAU}), role bureau"
+    ]
+
+
+def test_a_revocation_whose_record_fails_leaves_the_token_in_force(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row, secret = create_token(city_store, "noc", "admin")
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        revoke_token(city_store, row.id, "admin")
+    monkeypatch.undo()
+    assert actor_for(city_store, secret) is not None and recorded(city_store, "token_revoked") == []
+    assert revoke_token(city_store, row.id, "admin").revoked_at is not None
+    assert actor_for(city_store, secret) is None
+    assert len(recorded(city_store, "token_revoked")) == 1
+
+
+# -- licences, inventory checks, devices --------------------------------------------------------
+
+
+def test_a_register_whose_record_fails_keeps_the_previous_register(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text("licence,venue,valid_until,status\nLIC-1,网吧 One,2027-12-31,valid\n")
+    new.write_text("licence,venue,valid_until,status\nLIC-2,Cafe Two,2027-12-31,valid\n")
+    import_register(city_store, old)
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_register(city_store, new)
+    monkeypatch.undo()
+    assert [entry.number for entry in register(city_store)] == ["LIC-1"]
+    import_register(city_store, new)
+    assert [entry.number for entry in register(city_store)] == ["LIC-2"]
+
+
+class Blank:
+    """A device that answers, and has none of the inventory's interfaces."""
+
+    def __enter__(self) -> Blank:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def facts(self) -> DeviceFacts:
+        return DeviceFacts(interfaces={})
+
+
+def test_lines_are_not_blocked_unless_their_blocking_is_recorded(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        verify_inventory(city_store, lambda device, timeout: Blank())
+    monkeypatch.undo()
+    assert {(line.blocked, line.verified_at) for line in rows(city_store, Line)} == {(None, None)}
+    verify_inventory(city_store, lambda device, timeout: Blank())
+    assert all(line.blocked for line in rows(city_store, Line))
+    assert len(recorded(city_store, "line_blocked")) == 2
+
+
+def test_a_freeze_whose_record_fails_leaves_the_device_as_it_was(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(database_url="sqlite://", admin_token=ADMIN_TOKEN)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with TestClient(create_app(settings, city_store)) as client:
+        break_the_log(monkeypatch)
+        with pytest.raises(RuntimeError, match="disk full"):
+            client.post("/api/v1/devices/1/freeze", headers=admin)
+        monkeypatch.undo()
+        assert [d.frozen for d in city_store.devices()] == [False]
+        assert client.post("/api/v1/devices/1/freeze", headers=admin).json()["frozen"] is True
+    assert [d.frozen for d in city_store.devices()] == [True]
+    assert len(recorded(city_store, "device_frozen")) == 1
