@@ -163,22 +163,23 @@ def add_key(store: Store, authority: str, public_key: str, actor: str = "cli") -
     except NotFound as exc:
         raise FeedError(str(exc)) from None
     key_hex = public_hex(public_from_hex(public_key))  # ValueError if not an Ed25519 key
-    with store.session() as s:
-        existing = s.exec(select(AuthorityKey).where(AuthorityKey.public_key == key_hex)).first()
+    with store.transaction() as tx:  # checked inside: two registrations cannot both pass it
+        existing = tx.session.exec(
+            select(AuthorityKey).where(AuthorityKey.public_key == key_hex)
+        ).first()
         if existing is not None:
             raise FeedError(f"this key is already registered (key {existing.id})")
         assert owner.id is not None
         row = AuthorityKey(
             authority_id=owner.id, public_key=key_hex, added_at=store.clock.now(), added_by=actor
         )
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    store.log_admin(
-        "authority_key_added",
-        actor,
-        detail=_json({"authority": owner.name, "key_id": row.id, "public_key": key_hex}),
-    )
+        tx.session.add(row)
+        tx.session.flush()
+        tx.log_admin(
+            "authority_key_added",
+            actor,
+            detail=_json({"authority": owner.name, "key_id": row.id, "public_key": key_hex}),
+        )
     return row
 
 
@@ -192,23 +193,21 @@ def authority_keys(store: Store, authority: str | None = None) -> list[Authority
 
 def revoke_key(store: Store, key_id: int, actor: str = "cli") -> AuthorityKey:
     """Stop accepting feeds signed with this key, from now on."""
-    with store.session() as s:
-        row = s.get(AuthorityKey, key_id)
+    with store.transaction() as tx:
+        row = tx.session.get(AuthorityKey, key_id)
         if row is None:
             raise NotFound(f"no authority key {key_id}")
         if row.revoked_at is not None:
             return row
         row.revoked_at = store.clock.now()
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    store.log_admin(
-        "authority_key_revoked",
-        actor,
-        detail=_json(
-            {"authority_id": row.authority_id, "key_id": row.id, "public_key": row.public_key}
-        ),
-    )
+        tx.session.add(row)
+        tx.log_admin(
+            "authority_key_revoked",
+            actor,
+            detail=_json(
+                {"authority_id": row.authority_id, "key_id": row.id, "public_key": row.public_key}
+            ),
+        )
     return row
 
 
@@ -242,27 +241,26 @@ def add_feed(
     except NotFound as exc:
         raise FeedError(str(exc)) from None
     checked = check_source(source)
-    with store.session() as s:
-        existing = s.exec(select(Feed).where(Feed.source == checked)).first()
+    with store.transaction() as tx:  # checked inside: two registrations cannot both pass it
+        existing = tx.session.exec(select(Feed).where(Feed.source == checked)).first()
         if existing is not None:
             raise FeedError(f"feed {existing.id} already pulls {checked}")
         assert owner.id is not None
         row = Feed(authority_id=owner.id, source=checked, interval_seconds=interval_seconds)
-        s.add(row)
-        s.commit()
-        s.refresh(row)
-    store.log_admin(
-        "feed_added",
-        actor,
-        detail=_json(
-            {
-                "feed_id": row.id,
-                "authority": owner.name,
-                "source": checked,
-                "interval_seconds": interval_seconds,
-            }
-        ),
-    )
+        tx.session.add(row)
+        tx.session.flush()
+        tx.log_admin(
+            "feed_added",
+            actor,
+            detail=_json(
+                {
+                    "feed_id": row.id,
+                    "authority": owner.name,
+                    "source": checked,
+                    "interval_seconds": interval_seconds,
+                }
+            ),
+        )
     return row
 
 
@@ -718,7 +716,7 @@ def pull_feed(store: Store, feed_id: int, fetch: Fetch = fetch_source) -> PullRe
 
 
 def _record(store: Store, feed: Feed, report: PullReport) -> PullReport:
-    """One change-log record per pull, then the feed's bookkeeping."""
+    """One change-log record per pull, and the feed's bookkeeping with it."""
     touched = tuple(
         sorted(
             {
@@ -751,16 +749,11 @@ def _record(store: Store, feed: Feed, report: PullReport) -> PullReport:
         "rejected": "feed_rejected",
         "failed": "feed_failed",
     }[report.outcome]
-    change = store.log_admin(
-        action,
-        f"feed:{report.authority}",
-        order_ids=list(touched),
-        error=report.reason or None,
-        detail=_json(detail),
-    )
     problems = [f"entry {e.position} ({e.entry_id}): {e.reason}" for e in report.rejected]
-    with store.session() as s:
-        row = s.get(Feed, feed.id)
+    # The record and the feed's bookkeeping together: a sequence is never marked applied
+    # without its pull record, nor recorded without the feed moving on.
+    with store.transaction() as tx:
+        row = tx.session.get(Feed, feed.id)
         assert row is not None
         row.last_pulled_at = store.clock.now()
         row.last_error = (report.reason or "; ".join(problems))[:1000] or None
@@ -769,8 +762,15 @@ def _record(store: Store, feed: Feed, report: PullReport) -> PullReport:
         ):
             row.last_sequence = report.sequence
             row.last_published_at = as_utc(report.published_at) if report.published_at else None
-        s.add(row)
-        s.commit()
+        tx.session.add(row)
+        tx.log_admin(
+            action,
+            f"feed:{report.authority}",
+            order_ids=list(touched),
+            error=report.reason or None,
+            detail=_json(detail),
+        )
+    (change,) = tx.written
     if report.outcome in ("rejected", "failed"):
         log.warning("feed %s %s: %s", report.feed_id, report.outcome, report.reason)
     return replace(report, change_seq=change.seq, touched_order_ids=touched)

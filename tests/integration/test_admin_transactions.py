@@ -5,17 +5,20 @@ and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.app import create_app
-from controller import changelog
+from controller import changelog, feeds
+from controller.audit import public_hex
 from controller.licences import import_register, register
-from controller.models import Line, Token
+from controller.models import AuthorityKey, Feed, Line, Token
 from controller.settings import Settings
 from controller.store import Store
 from controller.tokens import actor_for, create_token, revoke_token
@@ -80,6 +83,71 @@ def test_a_revocation_whose_record_fails_leaves_the_token_in_force(
     assert revoke_token(city_store, row.id, "admin").revoked_at is not None
     assert actor_for(city_store, secret) is None
     assert len(recorded(city_store, "token_revoked")) == 1
+
+
+# -- feeds --------------------------------------------------------------------------------------
+
+
+def test_a_key_or_feed_whose_record_fails_is_not_registered(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = public_hex(Ed25519PrivateKey.generate().public_key())
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        feeds.add_key(city_store, BUREAU, key, actor="test")
+    with pytest.raises(RuntimeError, match="disk full"):
+        feeds.add_feed(city_store, BUREAU, SOURCE, 60, actor="test")
+    monkeypatch.undo()
+    assert rows(city_store, AuthorityKey) == [] and rows(city_store, Feed) == []
+    # the retry is not refused as a duplicate of a row nobody recorded
+    added = feeds.add_key(city_store, BUREAU, key, actor="test")
+    feed = feeds.add_feed(city_store, BUREAU, SOURCE, 60, actor="test")
+    assert [k.id for k in feeds.authority_keys(city_store)] == [added.id]
+    assert [f.id for f in feeds.list_feeds(city_store)] == [feed.id]
+    assert len(recorded(city_store, "authority_key_added")) == 1
+    assert len(recorded(city_store, "feed_added")) == 1
+
+
+def test_a_key_revocation_whose_record_fails_leaves_the_key_accepted(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = feeds.add_key(city_store, BUREAU, public_hex(Ed25519PrivateKey.generate().public_key()))
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        feeds.revoke_key(city_store, key.id)
+    monkeypatch.undo()
+    assert [k.revoked_at for k in feeds.authority_keys(city_store)] == [None]
+    assert feeds.revoke_key(city_store, key.id).revoked_at is not None
+    assert len(recorded(city_store, "authority_key_revoked")) == 1
+
+
+def test_a_pull_whose_record_fails_does_not_mark_its_sequence_applied(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = Ed25519PrivateKey.generate()
+    feeds.add_key(city_store, BUREAU, public_hex(signer.public_key()))
+    feed = feeds.add_feed(city_store, BUREAU, SOURCE, 60)
+    entry = {"id": "2026-07", "action": "issue", "venue": "网吧 One", "kind": "curfew",
+             "reason": "after_hours", "legal_basis": "临兰文执发〔2026〕7号",
+             "effective_from": "2026-11-25T00:00:00+08:00"}  # fmt: skip
+    document = json.dumps(
+        {"format": "curfew-feed/1", "authority": BUREAU, "sequence": 1,
+         "published_at": "2026-11-24T21:00:00+08:00", "orders": [entry]}
+    )  # fmt: skip
+    envelope = feeds.sign_document(signer, document).encode()
+    break_the_log(monkeypatch, only=lambda action: action.startswith("feed_"))
+    with pytest.raises(RuntimeError, match="disk full"):
+        feeds.pull_feed(city_store, feed.id, lambda source: envelope)
+    monkeypatch.undo()
+    untouched = feeds.find_feed(city_store, feed.id)
+    assert (untouched.last_pulled_at, untouched.last_sequence) == (None, None)
+    assert recorded(city_store, "feed_pulled") == []
+    (order,) = city_store.orders()  # the entry's order is its own change, issued and recorded
+    report = feeds.pull_feed(city_store, feed.id, lambda source: envelope)
+    assert report.outcome == "applied" and [e.result for e in report.entries] == ["unchanged"]
+    assert feeds.find_feed(city_store, feed.id).last_sequence == 1
+    assert [c.seq for c in recorded(city_store, "feed_pulled")] == [report.change_seq]
+    assert [o.id for o in city_store.orders()] == [order.id]
 
 
 # -- licences, inventory checks, devices --------------------------------------------------------
