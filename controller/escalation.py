@@ -11,14 +11,13 @@ import json
 from datetime import date, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlmodel import Session, col, select, update
+from sqlmodel import col, select
 
 from controller.access import Actor, as_actor
 from controller.clock import as_utc
-from controller.db import IMMEDIATE
 from controller.models import Authority, Order, Proposal, Venue, Violation
 from controller.orders import InvalidTransition, OrderCreate, _legal_basis, _one_line, issue_order
-from controller.store import NotFound, Store
+from controller.store import NotFound, Store, Transaction
 from policies.escalation import (
     DEFAULT_RULES,
     VIOLATION_KINDS,
@@ -128,11 +127,10 @@ def record_violation(
         governing = governing_authority(store, found)
         authority_id = governing.id if governing else None
     assert found.id is not None
-    # One serialized transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: the venue's row locked)
-    # counts the violations and the steps proposed, so two recordings cannot both propose
-    # the same step.
-    with Session(store.engine.execution_options(**IMMEDIATE), expire_on_commit=False) as s:
-        s.exec(select(Venue).where(Venue.id == found.id).with_for_update())
+    # One serialized transaction counts the violations and the steps proposed, so two
+    # recordings cannot both propose the same step; their records are appended in it.
+    with store.transaction() as tx:
+        s = tx.session
         violation = Violation(
             venue_id=found.id, kind=request.kind, observed_at=observed, recorded_at=now,
             recorded_by=who.name, authority_id=authority_id, note=request.note,
@@ -158,18 +156,18 @@ def record_violation(
             for due in due_proposals(recorded, proposed, rules)
         ]
         s.add_all(created)
-        s.commit()
-    store.log_admin(
-        "violation_recorded", who.name, venue_id=found.id,
-        detail=_detail(violation=violation.id, kind=violation.kind,
-                       observed_at=violation.observed_at, note=violation.note),
-    )  # fmt: skip
-    for made in created:
-        store.log_admin(
-            "proposal_created", who.name, venue_id=found.id,
-            detail=_detail(proposal=made.id, step=made.step, kind=made.order_kind,
-                           term_days=made.term_days, violations=violation_ids(made)),
+        s.flush()
+        tx.log_admin(
+            "violation_recorded", who.name, venue_id=found.id,
+            detail=_detail(violation=violation.id, kind=violation.kind,
+                           observed_at=violation.observed_at, note=violation.note),
         )  # fmt: skip
+        for made in created:
+            tx.log_admin(
+                "proposal_created", who.name, venue_id=found.id,
+                detail=_detail(proposal=made.id, step=made.step, kind=made.order_kind,
+                               term_days=made.term_days, violations=violation_ids(made)),
+            )  # fmt: skip
     return violation, created
 
 
@@ -223,31 +221,25 @@ def _pending(store: Store, proposal_id: int, actor: Actor) -> tuple[Proposal, Ve
     return found, venue
 
 
-def _claim(store: Store, found: Proposal, actor: Actor, status: str) -> Proposal:
-    """Decide a pending proposal; of two concurrent decisions the second is a conflict."""
-    assert found.id is not None
-    with store.session() as s:
-        claimed = s.exec(
-            update(Proposal)
-            .where(col(Proposal.id) == found.id, col(Proposal.status) == "pending")
-            .values(status=status, decided_at=store.clock.now(), decided_by=actor.name)
-        )
-        if claimed.rowcount != 1:
-            raise InvalidTransition(f"proposal {found.id} was decided meanwhile")
-        s.commit()
-    return proposal(store, found.id)
+def _claim(tx: Transaction, found: Proposal, actor: Actor, status: str) -> Proposal:
+    """Decide a pending proposal, checked again inside the serialized transaction: of two
+    concurrent decisions the second is a conflict."""
+    row = tx.session.get(Proposal, found.id)
+    assert row is not None
+    if row.status != "pending":
+        raise InvalidTransition(f"proposal {found.id} was decided meanwhile")
+    row.status, row.decided_at, row.decided_by = status, tx.clock.now(), actor.name
+    tx.session.add(row)
+    return row
 
 
-def _set_order(store: Store, found: Proposal, order_id: int | None, status: str) -> None:
-    with store.session() as s:
-        s.exec(
-            update(Proposal).where(col(Proposal.id) == found.id).values(
-                order_id=order_id, status=status,
-                decided_at=None if status == "pending" else store.clock.now(),
-                decided_by=None if status == "pending" else found.decided_by,
-            )
-        )  # fmt: skip
-        s.commit()
+def _release(store: Store, claimed: Proposal) -> None:
+    """The order a confirmation claimed the proposal for was refused: pending again."""
+    with store.transaction() as tx:
+        row = tx.session.get(Proposal, claimed.id)
+        assert row is not None
+        row.status, row.decided_at, row.decided_by, row.order_id = "pending", None, None, None
+        tx.session.add(row)
 
 
 def confirm_proposal(
@@ -290,19 +282,26 @@ def confirm_proposal(
         authority=authority,
     )
     # Claim the proposal before issuing, so two confirmations cannot issue two orders; if the
-    # order is refused (a conflict, a jurisdiction), the proposal is pending again.
-    claimed = _claim(store, found, who, "confirmed")
+    # order is refused (a conflict, a jurisdiction), the proposal is pending again. The order
+    # is issue_order's own transaction; after it, the proposal's link to the order and the
+    # confirmation's record are written together or not at all.
+    with store.transaction() as tx:
+        claimed = _claim(tx, found, who, "confirmed")
     try:
         order = issue_order(store, request_order, who)
     except Exception:
-        _set_order(store, claimed, None, "pending")
+        _release(store, claimed)
         raise
-    _set_order(store, claimed, order.id, "confirmed")
-    store.log_admin(
-        "proposal_confirmed", who.name, venue_id=venue.id, order_ids=[order.id or 0],
-        detail=_detail(proposal=found.id, step=found.step, order=order.id,
-                       legal_basis=order.legal_basis),
-    )  # fmt: skip
+    with store.transaction() as tx:
+        row = tx.session.get(Proposal, claimed.id)
+        assert row is not None
+        row.order_id = order.id
+        tx.session.add(row)
+        tx.log_admin(
+            "proposal_confirmed", who.name, venue_id=venue.id, order_ids=[order.id or 0],
+            detail=_detail(proposal=found.id, step=found.step, order=order.id,
+                           legal_basis=order.legal_basis),
+        )  # fmt: skip
     return order
 
 
@@ -311,9 +310,10 @@ def reject_proposal(store: Store, proposal_id: int, actor: Actor | str, why: str
     who = as_actor(actor)
     request = ProposalReject(why=why)
     found, venue = _pending(store, proposal_id, who)
-    decided = _claim(store, found, who, "rejected")
-    store.log_admin(
-        "proposal_rejected", who.name, venue_id=venue.id,
-        detail=_detail(proposal=found.id, step=found.step, why=request.why),
-    )  # fmt: skip
+    with store.transaction() as tx:  # the decision and its record, together
+        decided = _claim(tx, found, who, "rejected")
+        tx.log_admin(
+            "proposal_rejected", who.name, venue_id=venue.id,
+            detail=_detail(proposal=found.id, step=found.step, why=request.why),
+        )  # fmt: skip
     return decided

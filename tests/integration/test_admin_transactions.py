@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ from sqlmodel import select
 from api.app import create_app
 from controller import changelog, feeds
 from controller.audit import public_hex
+from controller.escalation import list_proposals, record_violation, reject_proposal
 from controller.licences import import_register, register
-from controller.models import AuthorityKey, Feed, Line, Token
+from controller.models import AuthorityKey, Feed, Line, Proposal, Token, Violation
 from controller.settings import Settings
 from controller.store import Store
 from controller.tokens import actor_for, create_token, revoke_token
@@ -148,6 +150,44 @@ def test_a_pull_whose_record_fails_does_not_mark_its_sequence_applied(
     assert feeds.find_feed(city_store, feed.id).last_sequence == 1
     assert [c.seq for c in recorded(city_store, "feed_pulled")] == [report.change_seq]
     assert [o.id for o in city_store.orders()] == [order.id]
+
+
+# -- escalation ---------------------------------------------------------------------------------
+
+
+def observe(store: Store, hours_ago: int) -> tuple[Violation, list[Proposal]]:
+    seen = store.clock.now() - timedelta(hours=hours_ago)
+    return record_violation(store, "网吧 One", "minors_admitted", seen, "", "admin")
+
+
+def test_a_violation_whose_record_fails_leaves_no_violation_or_proposal(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observe(city_store, 10)
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):  # the second would propose a suspension
+        observe(city_store, 9)
+    monkeypatch.undo()
+    assert len(rows(city_store, Violation)) == 1 and rows(city_store, Proposal) == []
+    _, proposals = observe(city_store, 9)
+    assert [p.step for p in proposals] == ["suspension"]
+    assert len(rows(city_store, Violation)) == 2
+    assert len(recorded(city_store, "violation_recorded")) == 2
+    assert len(recorded(city_store, "proposal_created")) == 1
+
+
+def test_a_rejection_whose_record_fails_leaves_the_proposal_pending(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observe(city_store, 10)
+    _, (suspension,) = observe(city_store, 9)
+    break_the_log(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        reject_proposal(city_store, suspension.id, "admin", "first offence")
+    monkeypatch.undo()
+    assert [p.status for p in list_proposals(city_store)] == ["pending"]
+    assert reject_proposal(city_store, suspension.id, "admin", "first offence").status == "rejected"
+    assert len(recorded(city_store, "proposal_rejected")) == 1
 
 
 # -- licences, inventory checks, devices --------------------------------------------------------
