@@ -64,9 +64,10 @@ PROFILE = Profile(
     reject_pattern=r"^set interfaces \S+ unit 0 family inet6 filter input",
     rejected_command="set interfaces ge-0/0/1 unit 0 family inet6 filter input CURFEW6-L42",
     invalid_marker="syntax error.",
-    # netmiko's set-up sends three `set cli` commands; the apply then reads (two commands),
-    # enters `configure exclusive` and reads again (two): the ninth is the first line pushed
-    drop_points={"during-login": 2, "mid-push": 9},
+    # netmiko's set-up sends three `set cli` commands; the apply then reads (three commands:
+    # commit status, configuration, interfaces with groups applied), enters `configure
+    # exclusive` and reads again (three): the eleventh is the first line pushed
+    drop_points={"during-login": 2, "mid-push": 11},
     config_enter="configure exclusive",
     skips={
         "test_wrong_enable_secret_is_auth_failed": "Junos has no enable mode or enable secret",
