@@ -266,14 +266,11 @@ def create_app(
     ) -> dict[str, Any]:
         """Import devices, venues and lines, all or nothing (same checks as the CLI)."""
         try:
-            report = import_document(store, document, f"POST /api/v1/inventory by {actor.name}")
+            report = import_document(store, document, "POST /api/v1/inventory", actor.name)
         except InventoryError as exc:
             raise HTTPException(
                 422, {"message": str(exc).splitlines()[0], "problems": exc.problems}
             ) from None
-        store.log_admin(
-            "inventory_imported", actor.name, detail=f"{report.created} {report.updated}"
-        )
         return {"created": report.created, "updated": report.updated}
 
     def set_frozen(device_id: int, frozen: bool, actor: Actor) -> DevicePublic:

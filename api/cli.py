@@ -4,8 +4,10 @@ reconcile, read the change log, and run the demo night."""
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -140,6 +142,15 @@ def lab_up(
 # -- inventory -----------------------------------------------------------------------------
 
 
+def operator() -> str:
+    """Who runs this command, as the log records it: the login name (letters kept tame)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return re.sub(r"[^A-Za-z0-9._-]", "?", name)[:32] or "unknown"
+
+
 @inventory_app.command("import")
 def inventory_import(
     file: Annotated[Path, typer.Argument(help="inventory YAML: devices, venues, lines")],
@@ -148,7 +159,7 @@ def inventory_import(
     """Validate and import an inventory file, all or nothing."""
     _, store = open_store(database_url)
     try:
-        report = import_file(store, file)
+        report = import_file(store, file, f"cli:{operator()}")
     except InventoryError as exc:
         raise fail(str(exc)) from None
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing new"

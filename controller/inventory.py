@@ -217,12 +217,15 @@ def load_file(path: Path) -> dict[str, Any]:
     return document
 
 
-def import_file(store: Store, path: Path) -> ImportReport:
-    return import_document(store, load_file(path), str(path))
+def import_file(store: Store, path: Path, actor: str = "cli") -> ImportReport:
+    return import_document(store, load_file(path), str(path), actor)
 
 
-def import_document(store: Store, document: dict[str, Any], source: str) -> ImportReport:
-    """Validate every row, then write all of them in one transaction (or none)."""
+def import_document(
+    store: Store, document: dict[str, Any], source: str, actor: str = "cli"
+) -> ImportReport:
+    """Validate every row, then write all of them and the `inventory_imported` record in one
+    transaction (or none of it)."""
     problems: list[str] = []
     unknown = set(document) - {"authorities", "devices", "venues", "lines"}
     if unknown:
@@ -300,7 +303,7 @@ def import_document(store: Store, document: dict[str, Any], source: str) -> Impo
 
     if problems:
         raise InventoryError(source, problems)
-    return _write(store, authorities, devices, venues, lines, line_prefixes)
+    return _write(store, authorities, devices, venues, lines, line_prefixes, source, actor)
 
 
 def _write(
@@ -310,14 +313,18 @@ def _write(
     venues: list[VenueRow],
     lines: list[LineRow],
     line_prefixes: dict[str, list[Any]],
+    source: str,
+    actor: str,
 ) -> ImportReport:
     report = ImportReport()
+    moved_lines: list[str] = []
 
     def count(kind: str, existed: bool) -> None:
         bucket = report.updated if existed else report.created
         bucket[kind] = bucket.get(kind, 0) + 1
 
-    with store.session() as s:
+    with store.transaction() as tx:
+        s = tx.session
         for a in authorities:
             row = s.exec(select(Authority).where(Authority.name == a.name)).first()
             count("authorities", row is not None)
@@ -364,11 +371,21 @@ def _write(
                 )
                 for key, value in values.items():
                     setattr(row, key, value)
+                if moved:
+                    moved_lines.append(row.name)
                 status = s.get(LineStatus, row.id) if moved else None
                 if status is not None:
                     # The device may hold the old cut: forget what we knew, the next pass reads.
                     status.state = LineState.UNKNOWN.value
                     s.add(status)
             s.add(row)
-        s.commit()
+        tx.log_admin(
+            "inventory_imported",
+            actor,
+            detail=json.dumps(
+                {"source": source, "created": report.created, "updated": report.updated,
+                 "lines_moved": moved_lines},
+                ensure_ascii=False,
+            ),
+        )  # fmt: skip
     return report

@@ -183,6 +183,7 @@ def test_a_feed_applies_new_amended_and_revoked_orders_and_reports_the_malformed
     ]
     admin = [(c.action, c.actor) for c in city_store.changes()]
     assert admin == [
+        ("inventory_imported", "cli"),
         ("authority_key_added", "test"),
         ("feed_added", "test"),
         ("order_issued", ACTOR),

@@ -143,7 +143,7 @@ def test_keys_are_checked_normalised_and_unique(city_store: Store):
     assert revoked.revoked_at == city_store.clock.now()
     assert feeds.revoke_key(city_store, row.id).revoked_at == revoked.revoked_at
     actions = [c.action for c in city_store.changes()]
-    assert actions == ["authority_key_added", "authority_key_revoked"]
+    assert actions == ["inventory_imported", "authority_key_added", "authority_key_revoked"]
 
 
 def test_feeds_are_checked_at_registration(city_store: Store, tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,27 @@ def test_device_options_reach_the_driver_as_settings(store: Store, small_city: d
     small_city["devices"][0]["options"] = {"transport": "https", "revert_in": "120"}
     import_document(store, small_city, "city.yaml")
     assert store.devices()[0].options == {"revert_in": "120", "transport": "https"}
+
+
+def test_an_import_is_logged_with_who_what_and_moved_lines(store: Store, small_city: dict):
+    import_document(store, small_city, "city.yaml", "noc:alice")
+    small_city["lines"][0]["interface"] = "GigabitEthernet0/9"
+    import_document(store, small_city, "city.yaml", "noc:bob")
+    records = [c for c in store.changes() if c.action == "inventory_imported"]
+    assert [r.actor for r in records] == ["noc:alice", "noc:bob"]
+    first, second = (json.loads(r.detail) for r in records)
+    assert first["source"] == "city.yaml" and first["created"]["lines"] == 2
+    assert second["lines_moved"] == ["R1-L1"], "a line moved to another port is named"
+
+
+def test_an_import_whose_record_cannot_be_written_imports_nothing(
+    store: Store, small_city: dict, monkeypatch: pytest.MonkeyPatch
+):
+    from controller import changelog
+
+    monkeypatch.setattr(changelog, "append_in", lambda *_: (_ for _ in ()).throw(OSError("io")))
+    with pytest.raises(OSError):
+        import_document(store, small_city, "city.yaml")
+    monkeypatch.undo()
+    assert store.devices() == [] and store.lines() == [] and store.changes() == []
+    assert import_document(store, small_city, "city.yaml").created["lines"] == 2
