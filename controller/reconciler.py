@@ -215,17 +215,15 @@ class Reconciler:
                 else:
                     runnable.append(device_batch)
             with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
-                futures: dict[Future[list[LineResult] | None], DeviceBatch] = {
+                futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
                     pool.submit(self._work, pass_id, at, device_batch, snap, claims): device_batch
                     for device_batch in runnable
                 }
                 for done, future in enumerate(as_completed(futures), start=1):
                     device_batch = futures[future]
                     results = future.result()
-                    if results is None:
-                        report.skipped.append(
-                            f"{device_batch.device.name}: claimed by another controller instance"
-                        )
+                    if isinstance(results, str):
+                        report.skipped.append(f"{device_batch.device.name}: {results}")
                         results = []
                     report.results.extend(results)
                     if self.progress is not None:
@@ -235,21 +233,24 @@ class Reconciler:
 
     def _work(
         self, pass_id: str, at: datetime, planned: DeviceBatch, snap: Snapshot, claims: Claims
-    ) -> list[LineResult] | None:
+    ) -> list[LineResult] | str:
         """Claim one device, make sure its plan still holds, push it, log it, release it.
-        None when another instance holds the device."""
+        A string says why the device was left alone."""
         device_id = planned.device.id or 0
         if not claims.try_claim(device_id):
-            return None
+            return "claimed by another controller instance"
         try:
             device_batch: DeviceBatch | None = planned
             line_ids = [change.line_id for change in planned.changes]
-            if self._states_moved(line_ids, snap):
-                # another instance worked this device after we planned: plan it again
+            if self.store.order_mark() != snap.order_mark or self._states_moved(line_ids, snap):
+                # an order changed, or another instance worked this device, since we planned:
+                # plan it again (a cut must rest on an order in force at the push, not before)
                 _, fresh = self.diff(at)
                 device_batch = next((b for b in fresh if b.device.id == device_id), None)
             if device_batch is None:
                 return []
+            if self.store.is_frozen(device_id):
+                return "frozen by the NOC"
             intents = self._write_intents(pass_id, at, [device_batch])
             return self._write_outcomes(pass_id, device_batch, self._push(device_batch), intents)
         finally:

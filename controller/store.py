@@ -96,6 +96,9 @@ class Snapshot:
     line_venue: dict[int, int]
     devices: dict[int, Device]
     states: dict[int, LineStatus]
+    # the newest order event when read: any order issued, amended, suspended, resumed or
+    # revoked since moves it (see Store.order_mark)
+    order_mark: int = 0
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,7 @@ class Store:
             for event in s.exec(select(OrderEvent).where(col(OrderEvent.action).in_(GAP_ACTIONS))):
                 events.setdefault(event.order_id, []).append(event)
             states = {st.line_id: st for st in s.exec(select(LineStatus))}
+            order_mark = s.exec(select(sa.func.max(OrderEvent.id))).one() or 0
         refs, targets = [], {}
         for line in lines:
             assert line.id is not None
@@ -334,7 +338,19 @@ class Store:
             line_venue={line.id: line.venue_id for line in lines if line.id is not None},
             devices={d_id: d for d_id, d in devices.items() if d_id is not None},
             states=states,
+            order_mark=order_mark,
         )
+
+    def is_frozen(self, device_id: int) -> bool:
+        """Whether the NOC has frozen the device (read now, not from a snapshot)."""
+        with self.session() as s:
+            device = s.get(Device, device_id)
+            return bool(device is not None and device.frozen)
+
+    def order_mark(self) -> int:
+        """The newest order event's id: it moves whenever any order changes."""
+        with self.session() as s:
+            return s.exec(select(sa.func.max(OrderEvent.id))).one() or 0
 
     def line_statuses(self, line_ids: Sequence[int] | None = None) -> dict[int, LineStatus]:
         """Each line's last recorded state (of these lines only, if given)."""

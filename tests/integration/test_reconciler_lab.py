@@ -258,3 +258,58 @@ def test_a_restarted_controller_reads_snmp_ports_without_seeing_false_drift(
         store.clock.set(much_later)
         report = reconciler.run_pass(much_later, read_devices=True)
         assert report.drifted == [line.id] and report.ok
+
+
+class Interleaved(Reconciler):
+    """A reconciler in which `meanwhile` runs right after the pass has planned: what another
+    request (or instance) does between the plan and the push."""
+
+    def __init__(self, store: Store, meanwhile) -> None:
+        super().__init__(store)
+        self.meanwhile = meanwhile
+
+    def diff(self, at, snapshot=None):
+        planned = super().diff(at, snapshot)
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return planned
+
+
+def test_an_order_revoked_between_plan_and_push_is_not_executed(lab, lab_store):
+    kept = order(lab_store, "Venue R1-1")
+    revoked = order(lab_store, "Venue R1-2")
+    at = NIGHT + timedelta(seconds=5)
+    lab_store.clock.set(at)
+    reconciler = Interleaved(
+        lab_store, lambda: revoke_order(lab_store, revoked, "appeal upheld", "bureau:test")
+    )
+    report = reconciler.run_pass(at)
+    assert report.ok
+    venues = {v.name: v.id for v in lab_store.venues()}
+    cut = {r.change.venue_id for r in report.results if r.change.action.value == "cut"}
+    assert cut == {venues["Venue R1-1"]}, "only the order still in force is executed"
+    on_r1 = bindings(lab, "R1")
+    assert "ip access-group CURFEW-L1 in" in on_r1
+    assert not any("-L2 " in b or b.endswith("-L2") for b in on_r1), on_r1
+    assert kept and [c for c in lab_store.changes(ChangeFilter(order_id=revoked))
+                     if c.kind != "admin"] == []  # fmt: skip
+
+
+def test_a_device_frozen_between_plan_and_push_is_left_alone(lab, lab_store):
+    order(lab_store, "Venue R1-1")
+    at = NIGHT + timedelta(seconds=5)
+    lab_store.clock.set(at)
+    device = next(d for d in lab_store.devices() if d.name == "R1")
+
+    def freeze() -> None:
+        with lab_store.transaction() as tx:
+            row = tx.session.get(type(device), device.id)
+            row.frozen = True
+            tx.session.add(row)
+            tx.log_admin("device_frozen", "noc:test", device_id=device.id)
+
+    report = Interleaved(lab_store, freeze).run_pass(at)
+    assert report.skipped == ["R1: frozen by the NOC"]
+    assert [r for r in report.results if r.device == "R1"] == []
+    assert bindings(lab, "R1") == []
