@@ -233,15 +233,6 @@ def _claim(tx: Transaction, found: Proposal, actor: Actor, status: str) -> Propo
     return row
 
 
-def _release(store: Store, claimed: Proposal) -> None:
-    """The order a confirmation claimed the proposal for was refused: pending again."""
-    with store.transaction() as tx:
-        row = tx.session.get(Proposal, claimed.id)
-        assert row is not None
-        row.status, row.decided_at, row.decided_by, row.order_id = "pending", None, None, None
-        tx.session.add(row)
-
-
 def confirm_proposal(
     store: Store,
     proposal_id: int,
@@ -281,22 +272,14 @@ def confirm_proposal(
         effective_until=now + timedelta(days=found.term_days) if found.term_days else None,
         authority=authority,
     )
-    # Claim the proposal before issuing, so two confirmations cannot issue two orders; if the
-    # order is refused (a conflict, a jurisdiction), the proposal is pending again. The order
-    # is issue_order's own transaction; after it, the proposal's link to the order and the
-    # confirmation's record are written together or not at all.
+    # The proposal's decision, its order and the confirmation's record are one transaction:
+    # two confirmations cannot both pass the pending check, and a refused order (a conflict, a
+    # jurisdiction) leaves the proposal pending.
     with store.transaction() as tx:
         claimed = _claim(tx, found, who, "confirmed")
-    try:
-        order = issue_order(store, request_order, who)
-    except Exception:
-        _release(store, claimed)
-        raise
-    with store.transaction() as tx:
-        row = tx.session.get(Proposal, claimed.id)
-        assert row is not None
-        row.order_id = order.id
-        tx.session.add(row)
+        order = issue_order(store, request_order, who, tx=tx)
+        claimed.order_id = order.id
+        tx.session.add(claimed)
         tx.log_admin(
             "proposal_confirmed", who.name, venue_id=venue.id, order_ids=[order.id or 0],
             detail=_detail(proposal=found.id, step=found.step, order=order.id,

@@ -214,9 +214,16 @@ def governing_notices(store: Store, order: Order) -> list[str]:
 
 
 def issue_order(
-    store: Store, request: OrderCreate, actor: Actor | str, external_id: str | None = None
+    store: Store,
+    request: OrderCreate,
+    actor: Actor | str,
+    external_id: str | None = None,
+    tx: Transaction | None = None,
 ) -> Order:
-    """Validate against the store and record the order. Raises NotFound, Forbidden, Conflict."""
+    """Validate against the store and record the order. Raises NotFound, Forbidden, Conflict.
+
+    With `tx`, the order is written in that transaction (with whatever else the caller writes
+    there, e.g. the proposal it confirms); otherwise in its own."""
     who = as_actor(actor)
     venue = _venue_for(store, request.venue, who)
     if who.is_bureau:
@@ -226,36 +233,38 @@ def issue_order(
     else:
         authority = store.find_authority(request.authority)
     assert venue.id is not None and authority.id is not None
-    with store.transaction() as tx:
-        # checked inside the serialized transaction: two requests cannot both pass it
-        for existing in tx.session.exec(select(Order).where(Order.venue_id == venue.id)):
-            if existing.status in ("revoked", "superseded"):
-                continue
-            if (existing.kind, existing.legal_basis) == (request.kind, request.legal_basis):
-                assert existing.id is not None
-                raise Conflict(
-                    f"order {existing.id} already orders a {request.kind} of {venue.name!r} "
-                    f"on {request.legal_basis!r}",
-                    existing.id,
-                )
-        order = Order(
-            authority_id=authority.id,
-            venue_id=venue.id,
-            kind=request.kind,
-            reason=request.reason,
-            legal_basis=request.legal_basis,
-            legal_basis_date=request.legal_basis_date,
-            effective_from=as_utc(request.effective_from),
-            effective_until=as_utc(request.effective_until) if request.effective_until else None,
-            issued_by=request.issued_by or who.name,
-            issued_at=store.clock.now(),
-            external_id=external_id,
-        )
-        tx.session.add(order)
-        tx.session.flush()
-        _record(tx, order, "issue", who, request.reason, kind=order.kind,
-                legal_basis=order.legal_basis, effective_from=order.effective_from,
-                effective_until=order.effective_until)  # fmt: skip
+    if tx is None:
+        with store.transaction() as own:
+            return issue_order(store, request, who, external_id, own)
+    # checked inside the serialized transaction: two requests cannot both pass it
+    for existing in tx.session.exec(select(Order).where(Order.venue_id == venue.id)):
+        if existing.status in ("revoked", "superseded"):
+            continue
+        if (existing.kind, existing.legal_basis) == (request.kind, request.legal_basis):
+            assert existing.id is not None
+            raise Conflict(
+                f"order {existing.id} already orders a {request.kind} of {venue.name!r} "
+                f"on {request.legal_basis!r}",
+                existing.id,
+            )
+    order = Order(
+        authority_id=authority.id,
+        venue_id=venue.id,
+        kind=request.kind,
+        reason=request.reason,
+        legal_basis=request.legal_basis,
+        legal_basis_date=request.legal_basis_date,
+        effective_from=as_utc(request.effective_from),
+        effective_until=as_utc(request.effective_until) if request.effective_until else None,
+        issued_by=request.issued_by or who.name,
+        issued_at=store.clock.now(),
+        external_id=external_id,
+    )
+    tx.session.add(order)
+    tx.session.flush()
+    _record(tx, order, "issue", who, request.reason, kind=order.kind,
+            legal_basis=order.legal_basis, effective_from=order.effective_from,
+            effective_until=order.effective_until)  # fmt: skip
     return order
 
 

@@ -263,8 +263,10 @@ class Reconciler:
             before, after = snap.states.get(line_id), now.get(line_id)
             if (before is None) != (after is None):
                 return True
-            if before is not None and after is not None and (
-                (before.state, before.checked_at) != (after.state, after.checked_at)
+            if (
+                before is not None
+                and after is not None
+                and ((before.state, before.checked_at) != (after.state, after.checked_at))
             ):
                 return True
         return False
@@ -411,6 +413,7 @@ class Reconciler:
                     retryable,
                 )
             )
+
         def verified_states(written: list[Change]) -> list[LineStatus]:
             return [
                 LineStatus(

@@ -18,7 +18,12 @@ from sqlmodel import select
 from api.app import create_app
 from controller import changelog, feeds
 from controller.audit import public_hex
-from controller.escalation import list_proposals, record_violation, reject_proposal
+from controller.escalation import (
+    confirm_proposal,
+    list_proposals,
+    record_violation,
+    reject_proposal,
+)
 from controller.licences import import_register, register
 from controller.models import AuthorityKey, Feed, Line, Proposal, Token, Violation
 from controller.settings import Settings
@@ -188,6 +193,24 @@ def test_a_rejection_whose_record_fails_leaves_the_proposal_pending(
     assert [p.status for p in list_proposals(city_store)] == ["pending"]
     assert reject_proposal(city_store, suspension.id, "admin", "first offence").status == "rejected"
     assert len(recorded(city_store, "proposal_rejected")) == 1
+
+
+def test_a_confirmation_whose_record_fails_issues_no_order_and_leaves_the_proposal_pending(
+    city_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observe(city_store, 10)
+    _, (suspension,) = observe(city_store, 9)
+    # the order's own record goes through; the confirmation's record fails after it
+    break_the_log(monkeypatch, only=lambda action: action == "proposal_confirmed")
+    with pytest.raises(RuntimeError, match="disk full"):
+        confirm_proposal(city_store, suspension.id, "admin", "临兰文执发〔2026〕7号")
+    monkeypatch.undo()
+    assert city_store.orders() == [], "no order without the confirmation that issued it"
+    assert [p.status for p in list_proposals(city_store)] == ["pending"]
+    assert recorded(city_store, "order_issued") == []
+    order = confirm_proposal(city_store, suspension.id, "admin", "临兰文执发〔2026〕7号")
+    assert [p.order_id for p in list_proposals(city_store)] == [order.id]
+    assert [c.order_ids for c in recorded(city_store, "proposal_confirmed")] == [[order.id]]
 
 
 # -- licences, inventory checks, devices --------------------------------------------------------
