@@ -86,6 +86,10 @@ class _PostgresClaims:
                 if self._held:
                     self._connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
                     self._connection.commit()
+            except Exception:
+                # the locks may still be held: this connection must never serve another pass
+                self._connection.invalidate()
+                raise
             finally:
                 self._held.clear()
                 self._connection.close()
