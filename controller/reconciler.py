@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -214,9 +215,10 @@ class Reconciler:
                     report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
                 else:
                     runnable.append(device_batch)
+            plans = _Plans(self, at, snap, batches)
             with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
                 futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
-                    pool.submit(self._work, pass_id, at, device_batch, snap, claims): device_batch
+                    pool.submit(self._work, pass_id, at, device_batch, plans, claims): device_batch
                     for device_batch in runnable
                 }
                 for done, future in enumerate(as_completed(futures), start=1):
@@ -232,7 +234,7 @@ class Reconciler:
         return report
 
     def _work(
-        self, pass_id: str, at: datetime, planned: DeviceBatch, snap: Snapshot, claims: Claims
+        self, pass_id: str, at: datetime, planned: DeviceBatch, plans: _Plans, claims: Claims
     ) -> list[LineResult] | str:
         """Claim one device, make sure its plan still holds, push it, log it, release it.
         A string says why the device was left alone."""
@@ -240,11 +242,14 @@ class Reconciler:
         if not claims.try_claim(device_id):
             return "claimed by another controller instance"
         try:
-            device_batch: DeviceBatch | None = planned
-            line_ids = [change.line_id for change in planned.changes]
-            if self.store.order_mark() != snap.order_mark or self._states_moved(line_ids, snap):
-                # an order changed, or another instance worked this device, since we planned:
-                # plan it again (a cut must rest on an order in force at the push, not before)
+            # a cut must rest on an order in force at the push, not at the plan: the pass's
+            # plan is made again (once for all its devices) if any order changed since
+            snap, by_device = plans.current()
+            device_batch = by_device.get(device_id)
+            if device_batch is not None and self._states_moved(
+                [change.line_id for change in device_batch.changes], snap
+            ):
+                # another instance worked this device since we planned: plan it again
                 _, fresh = self.diff(at)
                 device_batch = next((b for b in fresh if b.device.id == device_id), None)
             if device_batch is None:
@@ -433,6 +438,29 @@ class Reconciler:
         # the outcomes and the states they prove, in one transaction
         self.store.append(entries, states=verified_states)
         return results
+
+
+class _Plans:
+    """A pass's plan, shared by its workers: made again, once, when an order changes while
+    the pass runs (the newest order event moves), so every device still to be pushed follows
+    the orders in force at its push."""
+
+    def __init__(
+        self, reconciler: Reconciler, at: datetime, snap: Snapshot, batches: list[DeviceBatch]
+    ) -> None:
+        self._reconciler, self._at = reconciler, at
+        self._lock = threading.Lock()
+        self._snap, self._by_device = snap, {b.device.id: b for b in batches}
+
+    def current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch]]:
+        store = self._reconciler.store
+        mark = store.order_mark()
+        with self._lock:
+            if mark != self._snap.order_mark:
+                snap = store.snapshot()
+                _, batches = self._reconciler.diff(self._at, snap)
+                self._snap, self._by_device = snap, {b.device.id: b for b in batches}
+            return self._snap, self._by_device
 
 
 def failed_result(device: str, batch: Batch, error: DriverError) -> BatchResult:

@@ -313,3 +313,21 @@ def test_a_device_frozen_between_plan_and_push_is_left_alone(lab, lab_store):
     assert report.skipped == ["R1: frozen by the NOC"]
     assert [r for r in report.results if r.device == "R1"] == []
     assert bindings(lab, "R1") == []
+
+
+def test_an_order_changed_mid_pass_is_planned_again_once_for_every_device(
+    lab, lab_store, monkeypatch
+):
+    ids = [order(lab_store, venue.name) for venue in lab_store.venues()]
+    at = NIGHT + timedelta(seconds=5)
+    lab_store.clock.set(at)
+    reconciler = Interleaved(
+        lab_store, lambda: revoke_order(lab_store, ids[0], "appeal upheld", "bureau:test")
+    )
+    snapshots = []
+    real = lab_store.snapshot
+    monkeypatch.setattr(lab_store, "snapshot", lambda: snapshots.append(1) or real())
+    report = reconciler.run_pass(at)
+    cuts = [r for r in report.results if r.change.action.value == "cut"]
+    assert report.ok and len(cuts) == len(ids) - 1, "the revoked order is not executed"
+    assert len(snapshots) == 2, "the pass's plan and one re-plan, not one per device"
