@@ -8,10 +8,12 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
 
+from controller.claims import claims_for
 from controller.clock import SimulatedClock
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order
@@ -56,6 +58,12 @@ def night(database_url: str, clock: SimulatedClock):
 
 def instance(database_url: str, clock: SimulatedClock, name: str) -> Reconciler:
     return Reconciler(Store.open(database_url, clock=clock), workers=2, actor=name)
+
+
+def claimable(store: Store, device_id: int) -> bool:
+    """Whether a claim on the device could be taken now (it is released again at once)."""
+    with claims_for(store.engine) as claims:
+        return claims.try_claim(device_id)
 
 
 def devices_worked(store: Store, actor: str, action: str) -> set[int]:
@@ -147,6 +155,13 @@ def test_a_router_claimed_by_a_dead_instance_is_taken_over_at_the_next_pass(
 
         holder.kill()  # the other instance dies holding the claim
         holder.wait(timeout=30)
+        # the kernel drops the dead process's file lock at once; PostgreSQL drops its advisory
+        # lock when the server notices the closed connection, a moment later: wait for that
+        # (bounded), as the next tick would
+        deadline = time.monotonic() + 30
+        while not claimable(survivor.store, first.id):
+            assert time.monotonic() < deadline, "the dead instance's claim was never released"
+            time.sleep(0.05)
 
         later = at + timedelta(minutes=1)
         clock.set(later)
