@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from drivers.base import (
     Action,
@@ -179,3 +179,85 @@ def removal_commands(
         commands += [f"interface {interface}", *unbind(interface), leave]
     commands += [delete(family) for family in FAMILIES if family in acls]
     return commands
+
+
+class _Bound(Protocol):
+    interface: str
+
+
+BindingT = TypeVar("BindingT", bound=_Bound)
+EntriesT = TypeVar("EntriesT")
+
+
+def owned_lines(
+    acls: Mapping[tuple[Family, int], EntriesT],
+    filters: Mapping[str, Mapping[tuple[Family, DirectionT], str]],
+    *,
+    directions: Sequence[DirectionT],
+    binding: Callable[[str, Family, DirectionT], BindingT],
+    exact: Callable[[EntriesT], bool],
+    prefixes: Callable[[EntriesT], frozenset[Prefix]],
+    make: Callable[..., OwnedLine],
+) -> dict[int, OwnedLine]:
+    """The owned lines of a parsed configuration: the owned ACLs (by family and line id) and
+    the owned filters bound per interface, put together by line.
+
+    A line is complete when it has ACLs, each exactly as a cut renders it, bound on at least
+    one interface in every direction for every family it has, and on nothing else. `make`
+    builds the platform's OwnedLine, given also `acls` (the families found) and `filters`
+    (the bindings found), so a restore removes exactly what exists.
+    """
+    owned_filters: dict[int, set[BindingT]] = {}
+    for interface, slots in filters.items():
+        for (family, direction), name in slots.items():
+            line_id = owner_of(family, name)
+            if line_id is not None:
+                owned_filters.setdefault(line_id, set()).add(binding(interface, family, direction))
+    lines: dict[int, OwnedLine] = {}
+    for line_id in sorted({line_id for _, line_id in acls} | set(owned_filters)):
+        entries = {f: acls[(f, line_id)] for f in FAMILIES if (f, line_id) in acls}
+        found = frozenset(owned_filters.get(line_id, ()))
+        interfaces = frozenset(b.interface for b in found)
+        expected = frozenset(
+            binding(i, family, d) for i in interfaces for family in entries for d in directions
+        )
+        complete = (
+            bool(entries)
+            and all(exact(e) for e in entries.values())
+            and bool(interfaces)
+            and found == expected
+        )
+        lines[line_id] = make(
+            line_id=line_id,
+            prefixes=frozenset().union(*(prefixes(e) for e in entries.values())),
+            bindings=interfaces,
+            complete=complete,
+            acls=frozenset(entries),
+            filters=found,
+        )
+    return lines
+
+
+def found_objects(
+    found: OwnedLine,
+    parsed: type[OwnedLine],
+    directions: Sequence[DirectionT],
+    binding: Callable[[str, Family, DirectionT], BindingT],
+) -> tuple[frozenset[Family], frozenset[BindingT]]:
+    """Exactly which owned objects exist, so a restore renders a removal only for those.
+
+    A line the platform's parser made (`parsed`) carries them; a bare OwnedLine says that much
+    only when it is complete (every family of its prefixes, bound both ways on its interfaces).
+    """
+    if isinstance(found, parsed):
+        return found.acls, found.filters  # type: ignore[attr-defined]
+    if not found.complete:
+        raise ValueError(
+            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
+            f"render against what read() returned"
+        )
+    families = frozenset(family_of(p) for p in found.prefixes)
+    bindings = frozenset(
+        binding(i, f, d) for i in found.bindings for f in families for d in directions
+    )
+    return families, bindings

@@ -51,7 +51,9 @@ from drivers.acl import (
     acl_name,
     family_of,
     filter_slots,
+    found_objects,
     occupied,
+    owned_lines,
     owner_of,
     removal_commands,
     render_change,
@@ -312,35 +314,15 @@ def parse_running_config(text: str) -> ParsedConfig:
                 if route is not None:
                     routes.append(route)
 
-    owned_filters: dict[int, set[Binding]] = {}
-    for interface, slots in filters.items():
-        for (family, direction), name in slots.items():
-            line_id = owner_of(family, name)
-            if line_id is not None:
-                owned_filters.setdefault(line_id, set()).add(Binding(interface, family, direction))
-
-    lines: dict[int, OwnedLine] = {}
-    for line_id in sorted({line_id for _, line_id in acls} | set(owned_filters)):
-        entries = {f: acls[(f, line_id)] for f in FAMILIES if (f, line_id) in acls}
-        found = frozenset(owned_filters.get(line_id, ()))
-        interfaces = frozenset(b.interface for b in found)
-        expected = frozenset(
-            Binding(i, family, d) for i in interfaces for family in entries for d in DIRECTIONS
-        )
-        complete = (
-            bool(entries)
-            and all(_acl_is_exact(e) for e in entries.values())
-            and bool(interfaces)
-            and found == expected
-        )
-        lines[line_id] = EosOwnedLine(
-            line_id=line_id,
-            prefixes=frozenset().union(*(_acl_prefixes(e) for e in entries.values())),
-            bindings=interfaces,
-            complete=complete,
-            acls=frozenset(entries),
-            filters=found,
-        )
+    lines = owned_lines(
+        acls,
+        filters,
+        directions=DIRECTIONS,
+        binding=Binding,
+        exact=_acl_is_exact,
+        prefixes=_acl_prefixes,
+        make=EosOwnedLine,
+    )
     return ParsedConfig(lines, filters, routes)
 
 
@@ -361,18 +343,7 @@ def _address(prefix: Prefix) -> str:
 
 def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
     """Exactly which owned objects exist; a bare OwnedLine says that only when complete."""
-    if isinstance(found, EosOwnedLine):
-        return found.acls, found.filters
-    if not found.complete:
-        raise ValueError(
-            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
-            f"render against what read() returned"
-        )
-    families = frozenset(family_of(p) for p in found.prefixes)
-    bindings = frozenset(
-        Binding(i, f, d) for i in found.bindings for f in families for d in DIRECTIONS
-    )
-    return families, bindings
+    return found_objects(found, EosOwnedLine, DIRECTIONS, Binding)
 
 
 def _removal(found: OwnedLine | None) -> list[str]:

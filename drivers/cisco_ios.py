@@ -31,7 +31,9 @@ from drivers.acl import (
     acl_name,
     family_of,
     filter_slots,
+    found_objects,
     occupied,
+    owned_lines,
     owner_of,
     removal_commands,
     render_change,
@@ -231,35 +233,15 @@ def parse_running_config(text: str) -> ParsedConfig:
             if match:
                 current_interface = match.group(1)
 
-    owned_filters: dict[int, set[Binding]] = {}
-    for interface, slots in filters.items():
-        for (family, direction), name in slots.items():
-            line_id = owner_of(family, name)
-            if line_id is not None:
-                owned_filters.setdefault(line_id, set()).add(Binding(interface, family, direction))
-
-    lines: dict[int, OwnedLine] = {}
-    for line_id in sorted({line_id for _, line_id in acls} | set(owned_filters)):
-        entries = {f: acls[(f, line_id)] for f in FAMILIES if (f, line_id) in acls}
-        found = frozenset(owned_filters.get(line_id, ()))
-        interfaces = frozenset(b.interface for b in found)
-        expected = frozenset(
-            Binding(i, family, d) for i in interfaces for family in entries for d in DIRECTIONS
-        )
-        complete = (
-            bool(entries)
-            and all(_acl_is_exact(e) for e in entries.values())
-            and bool(interfaces)
-            and found == expected
-        )
-        lines[line_id] = IosOwnedLine(
-            line_id=line_id,
-            prefixes=frozenset().union(*(_acl_prefixes(e) for e in entries.values())),
-            bindings=interfaces,
-            complete=complete,
-            acls=frozenset(entries),
-            filters=found,
-        )
+    lines = owned_lines(
+        acls,
+        filters,
+        directions=DIRECTIONS,
+        binding=Binding,
+        exact=_acl_is_exact,
+        prefixes=_acl_prefixes,
+        make=IosOwnedLine,
+    )
     return ParsedConfig(lines, filters)
 
 
@@ -329,18 +311,7 @@ def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Bindi
     a `no` is only ever rendered for a binding read-back saw. A bare OwnedLine (not parsed here)
     says that much only when it is complete.
     """
-    if isinstance(found, IosOwnedLine):
-        return found.acls, found.filters
-    if not found.complete:
-        raise ValueError(
-            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
-            f"render against what read() returned"
-        )
-    families = frozenset(family_of(p) for p in found.prefixes)
-    bindings = frozenset(
-        Binding(i, f, d) for i in found.bindings for f in families for d in DIRECTIONS
-    )
-    return families, bindings
+    return found_objects(found, IosOwnedLine, DIRECTIONS, Binding)
 
 
 def _removal(found: OwnedLine | None) -> list[str]:

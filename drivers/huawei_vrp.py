@@ -37,6 +37,7 @@ from drivers.acl import (
     acl_name,
     family_of,
     filter_slots,
+    found_objects,
     occupied,
     owner_of,
     removal_commands,
@@ -473,21 +474,12 @@ def _binding_command(binding: Binding) -> str:
 def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
     """Exactly which owned objects exist. A bare OwnedLine (not parsed here) says that much
     only when it is complete."""
-    if isinstance(found, VrpOwnedLine):
-        return found.acls, found.filters
-    if not found.complete:
-        raise ValueError(
-            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
-            f"render against what read() returned"
-        )
-    families = frozenset(family_of(p) for p in found.prefixes)
-    bindings = frozenset(
-        Binding(i, f, d, canonical_spelling(f, d, found.line_id))
-        for i in found.bindings
-        for f in families
-        for d in DIRECTIONS
+    return found_objects(
+        found,
+        VrpOwnedLine,
+        DIRECTIONS,
+        lambda i, f, d: Binding(i, f, d, canonical_spelling(f, d, found.line_id)),
     )
-    return families, bindings
 
 
 def _removal(found: OwnedLine | None) -> list[str]:
