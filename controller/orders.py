@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from controller.access import Actor, Forbidden, as_actor
 from controller.clock import as_utc
-from controller.models import MAX_ROW_ID, Order, OrderEvent, Venue
+from controller.models import MAX_ROW_ID, Authority, Order, OrderEvent, Venue
 from controller.store import NotFound, Store, Transaction
 from controller.terms import order_term
 
@@ -235,7 +235,19 @@ def issue_order(
     assert venue.id is not None and authority.id is not None
     if tx is None:
         with store.transaction() as own:
-            return issue_order(store, request, who, external_id, own)
+            return _issue(own, venue, authority, request, who, external_id)
+    return _issue(tx, venue, authority, request, who, external_id)
+
+
+def _issue(
+    tx: Transaction,
+    venue: Venue,
+    authority: Authority,
+    request: OrderCreate,
+    who: Actor,
+    external_id: str | None,
+) -> Order:
+    """The order, its event and its record, written in `tx`."""
     # checked inside the serialized transaction: two requests cannot both pass it
     for existing in tx.session.exec(select(Order).where(Order.venue_id == venue.id)):
         if existing.status in ("revoked", "superseded"):
@@ -257,7 +269,7 @@ def issue_order(
         effective_from=as_utc(request.effective_from),
         effective_until=as_utc(request.effective_until) if request.effective_until else None,
         issued_by=request.issued_by or who.name,
-        issued_at=store.clock.now(),
+        issued_at=tx.clock.now(),
         external_id=external_id,
     )
     tx.session.add(order)
