@@ -198,6 +198,26 @@ class LineStatus(SQLModel, table=True):
         return list(json.loads(self.order_ids_json))
 
 
+class CutHold(SQLModel, table=True):
+    """A pass whose cuts exceeded the blast-radius bounds: its cuts wait for the NOC.
+
+    Restores never wait. An approval lets passes push up to `cuts` cuts from then on, until
+    the hold's night is over (see `controller.holds`).
+    """
+
+    __tablename__ = "cut_holds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    pass_at: datetime = Field(sa_type=UTCDateTime)  # the instant the held pass planned for
+    cuts: int  # cuts the pass would have pushed
+    previous: int  # cuts pushed around the same instant the night before
+    reason: str  # which bound was exceeded, in words
+    status: str = Field(default="pending", index=True)  # pending | approved | rejected
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = None
+
+
 class LogMeta(SQLModel, table=True):
     __tablename__ = "log_meta"
 
