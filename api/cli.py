@@ -4,10 +4,8 @@ reconcile, read the change log, and run the demo night."""
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 import json
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -16,16 +14,17 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from api.cli_common import DatabaseOpt, fail, open_store
+from api.cli_common import DatabaseOpt, fail, open_store, operator
 from api.feeds_cli import authority_app, feed_app
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
+from api.store_cli import store_app
 from api.text import table
 from api.venues_cli import venues_app
 from controller.clock import SystemClock, parse_instant
 from controller.inventory import InventoryError, import_file
 from controller.reconciler import LineResult, PassReport, Reconciler
-from controller.store import ChangeFilter, NotFound, Store
+from controller.store import ChangeFilter, NotFound, SimulatedInstantRefused, Store
 
 app = typer.Typer(
     help="curfew: cut and restore venues' lines on the orders of a cultural-market bureau.",
@@ -53,6 +52,7 @@ app.add_typer(
     reports_app, name="report", help="Auditors' reports: timelines, violations, compliance."
 )
 app.add_typer(venues_app, name="venues")
+app.add_typer(store_app, name="store")
 
 AtOpt = Annotated[
     str | None,
@@ -89,7 +89,7 @@ def serve(
     from api.app import create_app
     from controller.scheduler import PassScheduler
 
-    settings, store = open_store(database_url)
+    settings, store = open_store(database_url, create=True)
     if settings.admin_token is None:
         raise fail("set CURFEW_ADMIN_TOKEN (16+ random characters) before serving the API")
     scheduler = None
@@ -142,22 +142,13 @@ def lab_up(
 # -- inventory -----------------------------------------------------------------------------
 
 
-def operator() -> str:
-    """Who runs this command, as the log records it: the login name (letters kept tame)."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "unknown"
-    return re.sub(r"[^A-Za-z0-9._-]", "?", name)[:32] or "unknown"
-
-
 @inventory_app.command("import")
 def inventory_import(
     file: Annotated[Path, typer.Argument(help="inventory YAML: devices, venues, lines")],
     database_url: DatabaseOpt = None,
 ) -> None:
     """Validate and import an inventory file, all or nothing."""
-    _, store = open_store(database_url)
+    _, store = open_store(database_url, create=True)
     try:
         report = import_file(store, file, f"cli:{operator()}")
     except InventoryError as exc:
@@ -268,7 +259,10 @@ def reconcile(
         actor=f"reconciler@{settings.instance}",
         progress=progress,
     )
-    report = reconciler.run_pass(instant(at), read_devices=read_devices)
+    try:
+        report = reconciler.run_pass(instant(at), read_devices=read_devices)
+    except SimulatedInstantRefused as exc:
+        raise fail(str(exc)) from None
     typer.echo(describe_pass(store, report))
     if not report.ok:
         raise typer.Exit(1)
@@ -491,7 +485,7 @@ def token_create(
     """Create a token and print it once; only its hash is stored."""
     from controller.tokens import create_token
 
-    _, store = open_store(database_url)
+    _, store = open_store(database_url, create=True)
     try:
         row, secret = create_token(
             store, role, "cli", authority, parse_instant(expires) if expires else None, label

@@ -4,11 +4,15 @@ sub-apps (feeds, reports, venues) to mount them, and they need these too."""
 
 from __future__ import annotations
 
+import getpass
+import re
+from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
 import typer
 
+from controller.clock import Clock
 from controller.settings import Settings
 from controller.store import Store
 
@@ -37,17 +41,43 @@ def settings_with(database_url: str | None) -> Settings:
     return settings
 
 
-def open_store(database_url: str | None) -> tuple[Settings, Store]:
-    """The settings and the store they describe (signing checkpoints if a key is configured);
-    a bad setting or signing key exits 2 with its message."""
-    settings = settings_with(database_url)
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL whose database does not exist yet (None otherwise)."""
     try:
-        return settings, Store.from_settings(settings)
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # reported as a bad URL when the store is opened
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
+def open_store(
+    database_url: str | None, *, create: bool = False, clock: Clock | None = None
+) -> tuple[Settings, Store]:
+    """The settings and the store they describe (signing checkpoints if a key is configured);
+    a bad setting or signing key exits 2 with its message.
+
+    Only commands that write (`create`) may create a store, and they say so when they do; a
+    command that reads an SQLite file that does not exist fails: "no such database"."""
+    settings = settings_with(database_url)
+    missing = missing_sqlite_file(settings.database_url)
+    if missing is not None and not create:
+        raise fail(
+            f"no such database: {missing} does not exist (check --database-url or "
+            "CURFEW_DATABASE_URL; `curfew store init` or `curfew inventory import` creates one)"
+        )
+    try:
+        store = Store.from_settings(settings, clock)
     except ValueError as exc:
         raise fail(str(exc)) from None
     except (sa.exc.ArgumentError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise fail(f"cannot open the database {shown(settings.database_url)}: {reason}") from None
+    if missing is not None:
+        typer.secho(f"created a new {store.kind} store at {missing}", err=True)
+    return settings, store
 
 
 def shown(url: str) -> str:
@@ -56,3 +86,12 @@ def shown(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return repr(url)
+
+
+def operator() -> str:
+    """Who runs this command, as the log records it: the login name (letters kept tame)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return re.sub(r"[^A-Za-z0-9._-]", "?", name)[:32] or "unknown"

@@ -112,7 +112,7 @@ def venues_import_licences(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Replace the licence register with the bureau's CSV, all or nothing."""
-    _, store = open_store(database_url)
+    _, store = open_store(database_url, create=True)
     try:
         report = import_register(store, file, actor="cli")
     except RegisterError as exc:

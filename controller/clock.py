@@ -12,6 +12,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    simulated: bool  # True for any clock that is not the real time of day
+
     def now(self) -> datetime: ...
 
     def wall_time_of(self, instant: datetime) -> datetime:
@@ -20,6 +22,10 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The real time. Only a pass on this clock can reach a production network."""
+
+    simulated = False
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -29,6 +35,8 @@ class SystemClock:
 
 class SimulatedClock:
     """A clock that stands still until told to move; thread-safe."""
+
+    simulated = True
 
     def __init__(self, start: datetime) -> None:
         self._now = as_utc(start)
@@ -51,6 +59,22 @@ class SimulatedClock:
         with self._lock:
             self._now += delta
             return self._now
+
+
+class OffsetClock:
+    """Real time shifted to start at a chosen instant: a lab controller (`serve --at`) lives
+    through a night at the real pace without waiting for it."""
+
+    simulated = True
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = as_utc(start) - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def wall_time_of(self, instant: datetime) -> datetime:
+        return instant - self._offset
 
 
 def as_utc(instant: datetime) -> datetime:

@@ -202,6 +202,7 @@ class Reconciler:
         if dry_run:
             desired, batches = self.diff(at)
             return PassReport(pass_id, at, desired, batches, dry_run)
+        self.store.check_pass_instant(at)
         with claims_for(self.store.engine) as claims:
             drifted = self.check_drift(pass_id, claims) if read_devices else []
             snap = self.store.snapshot()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -29,6 +29,7 @@ from controller.models import (
     Device,
     Line,
     LineStatus,
+    LogMeta,
     Order,
     OrderEvent,
     Venue,
@@ -41,9 +42,19 @@ from policies import load_jurisdictions
 
 GAP_ACTIONS = ("suspend", "resume")
 
+# What a store is for, fixed when it is created: a production store's passes act only now;
+# a lab store (simulated routers, trials) may run passes at any instant.
+STORE_KINDS = ("production", "lab")
+# A pass planned for an instant this close to the real time is a pass "now".
+PASS_AT_TOLERANCE = timedelta(seconds=5)
+
 
 class NotFound(LookupError):
     pass
+
+
+class SimulatedInstantRefused(ValueError):
+    """A pass for an instant other than now, asked of a production store."""
 
 
 def _fits(row_id: int) -> bool:
@@ -147,6 +158,59 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- what the store is for -----------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """`lab` for a store created as one (`curfew store init --lab`), else `production`."""
+        with self.session() as s:
+            meta = s.get(LogMeta, "store_kind")
+            return meta.value if meta is not None else "production"
+
+    def declare_kind(self, kind: str, actor: str) -> bool:
+        """Fix the store's kind at its creation; True if this call set it. A store's kind
+        never changes: a store that already holds records was created as a production one."""
+        if kind not in STORE_KINDS:
+            raise ValueError(f"a store is one of {', '.join(STORE_KINDS)}, not {kind!r}")
+        with self.transaction() as tx:
+            meta = tx.session.get(LogMeta, "store_kind")
+            if meta is not None:
+                if meta.value != kind:
+                    raise ValueError(
+                        f"this store was created as a {meta.value} store; a store's kind is "
+                        "set once, when it is created"
+                    )
+                return False
+            held = tx.session.exec(select(sa.func.count()).select_from(Change)).one()
+            if held and kind != "production":
+                raise ValueError(
+                    f"this store already holds {held} records: it was created as a production "
+                    "store, and a store's kind is set once, when it is created"
+                )
+            tx.session.add(LogMeta(key="store_kind", value=kind))
+            tx.log_admin(
+                "store_created", actor,
+                detail=f"{kind} store" + (
+                    ": passes may run at simulated instants" if kind == "lab"
+                    else ": passes act only at the real time"
+                ),
+            )  # fmt: skip
+        return True
+
+    def check_pass_instant(self, at: datetime) -> None:
+        """Refuse a pass for an instant other than now on a production store: the network
+        must never see cuts or restores planned for another time than the real one."""
+        if self.clock.simulated or abs(at - self.clock.now()) <= PASS_AT_TOLERANCE:
+            return
+        if self.kind == "lab":
+            return
+        raise SimulatedInstantRefused(
+            f"refusing a pass at {at.isoformat()}: this is a production store, whose passes "
+            "act only at the real time (now). Passes at a simulated instant are for lab "
+            "stores, created with `curfew store init --lab`; to see what a pass at that "
+            "instant would change, use `curfew plan --at`"
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -112,6 +112,9 @@ def test_an_order_over_the_api_is_cut_at_midnight_and_restored_at_eight(tmp_path
             if "cisco_ios 127.0.0.1:" in line:
                 seen.append(line)
         assert len(seen) == 2, f"lab did not come up: {seen}"
+        created = curfew(environment, "store", "init", "--lab")
+        assert created.returncode == 0, created.stderr
+        assert "lab store" in created.stdout
         imported = curfew(environment, "inventory", "import", str(inventory_file))
         assert imported.returncode == 0, imported.stderr
 

@@ -34,6 +34,7 @@ def test_two_reconcile_processes_at_midnight_cut_each_line_once(
         for spec in lab.specs:
             lab.set_fault(spec.name, latency_ms=20)  # the two passes overlap in time
         store = Store.open(database_url, clock=clock)
+        store.declare_kind("lab", "test")  # `reconcile --at` runs only on a lab store
         import_document(store, lab.inventory(inventory), "lab city")
         for venue in store.venues():
             issue_order(

@@ -1,0 +1,51 @@
+"""`curfew store`: create a store and say what it is for (production, or a lab whose passes
+may run at simulated instants)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.cli_common import DatabaseOpt, fail, open_store, operator, shown
+
+store_app = typer.Typer(
+    help="The store: create it as a production or a lab store, and show which it is.",
+    no_args_is_help=True,
+)
+
+
+@store_app.command("init")
+def store_init(
+    lab: Annotated[
+        bool,
+        typer.Option(
+            "--lab",
+            help="a lab store: passes may run at simulated instants (`reconcile --at`, "
+            "`serve --at`); never for a production network",
+        ),
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create the store (or open an existing one) and fix its kind, once."""
+    settings, store = open_store(database_url, create=True)
+    kind = "lab" if lab else "production"
+    try:
+        created = store.declare_kind(kind, f"cli:{operator()}")
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    where = shown(settings.database_url)
+    typer.echo(f"{where}: {'is now' if created else 'already is'} a {kind} store")
+
+
+@store_app.command("info")
+def store_info(database_url: DatabaseOpt = None) -> None:
+    """Which kind of store this is, and what that allows."""
+    settings, store = open_store(database_url)
+    kind = store.kind
+    allows = (
+        "passes may run at simulated instants (reconcile --at, serve --at)"
+        if kind == "lab"
+        else "passes act only at the real time; `plan --at` shows any other instant"
+    )
+    typer.echo(f"{shown(settings.database_url)}: {kind} store: {allows}")
