@@ -62,6 +62,7 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/audit/changes"): READERS,
     ("GET", "/api/v1/audit/orders/{order_id}/timeline"): READERS,
     ("GET", "/api/v1/audit/violations"): READERS,
+    ("GET", "/api/v1/audit/interrupted-intents"): READERS,
     ("GET", "/api/v1/audit/compliance"): READERS,
     # escalation: bureaus record violations and decide the proposals they make due
     ("POST", "/api/v1/venues/{venue_id}/violations"): ISSUERS,

@@ -81,15 +81,31 @@ def serve(
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="serve the API only; no passes run")
     ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="lab stores only: start the clock at this instant (ISO 8601 with offset) "
+            "and let it run at the real pace",
+            show_default=False,
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Serve the API (OpenAPI at /docs) and run the scheduler's passes."""
     import uvicorn
 
     from api.app import create_app
+    from controller.clock import OffsetClock
     from controller.scheduler import PassScheduler
 
-    settings, store = open_store(database_url, create=True)
+    clock = OffsetClock(instant(at)) if at is not None else None
+    settings, store = open_store(database_url, create=True, clock=clock)
+    if clock is not None and store.kind != "lab":
+        raise fail(
+            "--at: this is a production store, whose passes act only at the real time; "
+            "a controller on a simulated clock needs a lab store (`curfew store init --lab`)"
+        )
     if settings.admin_token is None:
         raise fail("set CURFEW_ADMIN_TOKEN (16+ random characters) before serving the API")
     scheduler = None

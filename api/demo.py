@@ -143,8 +143,8 @@ def _night_table(store: Store) -> str:
                 rows.append((local, "", "", venues.get(change.venue_id or 0, ""), "order revoked",
                              ",".join(map(str, change.order_ids)), ""))  # fmt: skip
             continue
-        if change.action == "verify":
-            continue  # start-up read of a line that held nothing: not a change
+        if change.action in ("read", "verify"):
+            continue  # a read of a line that held nothing: not a change
         line = lines[change.line_id]
         rows.append(
             (

@@ -17,6 +17,8 @@ from pydantic import AwareDatetime
 from api.app import StoreDep, current_actor
 from api.schemas import ChangePublic
 from controller import reports
+from controller.interrupted import InterruptedIntent
+from controller.interrupted import interrupted_intents as find_interrupted
 from controller.models import MAX_ROW_ID
 from controller.store import NotFound, Store
 
@@ -106,6 +108,17 @@ def violations(
         )
     except ValueError as exc:
         raise _bad_request(exc) from None
+
+
+@router.get("/interrupted-intents")
+def interrupted_intents(
+    store: StoreDep,
+    since: Annotated[AwareDatetime | None, Query(description="intents from this instant")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="intents before this instant")] = None,
+) -> list[InterruptedIntent]:
+    """Every intent no outcome answers (a push interrupted mid-way), and how it was resolved:
+    the first verified outcome on its line since, or `unresolved`."""
+    return find_interrupted(store.engine, since, until)
 
 
 @router.get(

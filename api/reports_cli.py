@@ -263,3 +263,44 @@ def _compliance_table(report: reports.ComplianceReport) -> str:
         headers = ("seq", "at", "venue", "orders", "device", "line", "action", "error", "fix")
         parts.append(table(headers, failures))
     return "\n".join(parts)
+
+
+@app.command()
+def interrupted(
+    since: Annotated[str | None, typer.Option(help="intents from this instant")] = None,
+    until: Annotated[str | None, typer.Option(help="intents before this instant")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Intents without an outcome (pushes interrupted mid-way) and how each was resolved."""
+    from controller.interrupted import InterruptedIntent, interrupted_intents
+
+    if format not in ("table", "json"):
+        raise fail("--format must be table or json")
+    _, store = open_store(database_url)
+    found = interrupted_intents(
+        store.engine,
+        _instant("--since", since) if since else None,
+        _instant("--until", until) if until else None,
+    )
+    if format == "json":
+        _emit(_json(found, list[InterruptedIntent]), None)
+        return
+    lines = {ln.id: ln.name for ln in store.lines()}
+    devices = {d.id: d.name for d in store.devices()}
+    rows = [
+        (i.seq, i.at.isoformat(timespec="seconds"), i.pass_id or "-", i.action,
+         lines.get(i.line_id or 0, i.line_id), devices.get(i.device_id or 0, i.device_id),
+         ",".join(map(str, i.order_ids)) or "-",
+         f"seq {i.resolved_seq}: {i.resolved_action}, {i.resolved_state}"
+         f" at {i.resolved_at.isoformat(timespec='seconds')}"
+         if i.resolved_at is not None else "UNRESOLVED: state unknown until the device is read")
+        for i in found
+    ]  # fmt: skip
+    typer.echo(
+        table(("intent", "at (UTC)", "pass", "action", "line", "device", "orders", "resolved by"),
+              rows)
+    )  # fmt: skip
+    unresolved = sum(1 for i in found if i.resolution == "unresolved")
+    typer.echo(f"{len(found)} intents without an outcome, {unresolved} unresolved")
+

@@ -150,7 +150,7 @@ class Change(SQLModel, table=True):
     line_id: int | None = Field(default=None, index=True)
     venue_id: int | None = Field(default=None, index=True)
     device_id: int | None = Field(default=None, index=True)
-    intent_seq: int | None = None
+    intent_seq: int | None = Field(default=None, index=True)
     actor: str
     commands_json: str = "[]"
     device_output: str = ""

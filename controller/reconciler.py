@@ -78,6 +78,15 @@ class LineChange:
     order_ids: tuple[int, ...]
     target: LineTarget
     why: str
+    # no state was ever recorded for the line: the change is a first read of the device
+    first_look: bool = False
+    # its recorded state is unknown (an interrupted push, a failed read): it goes first
+    unknown: bool = False
+
+    @property
+    def intent_action(self) -> str:
+        """What the intent record calls this change: a new line's first restore is a read."""
+        return "read" if self.first_look and self.action is Action.RESTORE else self.action.value
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,11 @@ class DeviceBatch:
     @property
     def restores(self) -> int:
         return sum(1 for c in self.changes if c.action is Action.RESTORE)
+
+    @property
+    def unknown(self) -> int:
+        """Lines whose recorded state is unknown: perhaps cut past their window."""
+        return sum(1 for c in self.changes if c.unknown)
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,9 @@ class Reconciler:
                     if line_plan.blocked
                     else "no order in force cuts this line now"
                 )
-                if known is LineState.UNKNOWN:
+                if status is None:
+                    why = "a new line: read the device, remove any owned object found"
+                elif known is LineState.UNKNOWN:
                     why += "; the line's state on the device is unknown"
             per_device[line_plan.device_id].append(
                 LineChange(
@@ -179,6 +195,8 @@ class Reconciler:
                     orders,
                     snap.targets[line_plan.line_id],
                     why,
+                    first_look=status is None,
+                    unknown=status is not None and known is LineState.UNKNOWN,
                 )
             )
         batches = [
@@ -188,7 +206,9 @@ class Reconciler:
             )
             for device_id, changes in per_device.items()
         ]
-        batches.sort(key=lambda b: (-b.restores, b.device.name))
+        # routers with lines in an unknown state first (an interrupted push may have left them
+        # cut past their window), then those with restores: restore is the priority
+        batches.sort(key=lambda b: (-b.unknown, -b.restores, b.device.name))
         return desired, batches
 
     # -- doing ---------------------------------------------------------------------------
@@ -257,7 +277,8 @@ class Reconciler:
                 return []
             if self.store.is_frozen(device_id):
                 return "frozen by the NOC"
-            intents = self._write_intents(pass_id, at, [device_batch])
+            orphans = self.store.orphaned_intents([c.line_id for c in device_batch.changes])
+            intents = self._write_intents(pass_id, at, [device_batch], orphans)
             return self._write_outcomes(pass_id, device_batch, self._push(device_batch), intents)
         finally:
             claims.release(device_id)
@@ -346,25 +367,48 @@ class Reconciler:
             return failed_result(device_batch.device.name, batch, exc)
 
     def _write_intents(
-        self, pass_id: str, at: datetime, batches: list[DeviceBatch]
+        self,
+        pass_id: str,
+        at: datetime,
+        batches: list[DeviceBatch],
+        orphans: dict[int, Change] | None = None,
     ) -> dict[int, int]:
+        """Write ahead: the intents, and each line's recorded state made unknown in the same
+        transaction. A push killed before its outcomes leaves the lines unknown, so the next
+        pass reads the device instead of trusting a state the push may have changed."""
+        orphans = orphans or {}
+        now = self.store.clock.now()
+        changes = [(b, change) for b in batches for change in b.changes]
         entries = [
             NewChange(
-                at=self.store.clock.now(),
+                at=now,
                 kind="intent",
-                action=change.action.value,
+                action=change.intent_action,
                 actor=self.actor,
                 pass_id=pass_id,
                 order_ids=change.order_ids,
                 line_id=change.line_id,
                 venue_id=change.venue_id,
                 device_id=b.device.id,
-                detail=f"{change.why} (planned for {at.isoformat()})",
+                detail=f"{change.why} (planned for {at.isoformat()})"
+                + _resolves(orphans.get(change.line_id)),
             )
-            for b in batches
-            for change in b.changes
+            for b, change in changes
         ]
-        written = self.store.append(entries)
+
+        def unknown_states(written: list[Change]) -> list[LineStatus]:
+            return [
+                LineStatus(
+                    line_id=change.line_id,
+                    state=LineState.UNKNOWN.value,
+                    checked_at=now,
+                    change_seq=row.seq,
+                    order_ids_json=json.dumps(list(change.order_ids)),
+                )
+                for row, (_, change) in zip(written, changes, strict=True)
+            ]
+
+        written = self.store.append(entries, states=unknown_states)
         return {row.line_id: row.seq for row in written if row.line_id is not None}
 
     def _write_outcomes(
@@ -389,7 +433,7 @@ class Reconciler:
             # nothing: log it as the verification it was, not as a restore.
             action = change.action.value
             if change.action is Action.RESTORE and not outcome.commands and outcome.verified:
-                action = "verify"
+                action = "read" if change.first_look else "verify"
             entries.append(
                 NewChange(
                     at=now,
@@ -462,6 +506,15 @@ class _Plans:
                 _, batches = self._reconciler.diff(self._at, snap)
                 self._snap, self._by_device = snap, {b.device.id: b for b in batches}
             return self._snap, self._by_device
+
+
+def _resolves(orphan: Change | None) -> str:
+    if orphan is None:
+        return ""
+    return (
+        f"; resolves intent {orphan.seq} ({orphan.action}, pass {orphan.pass_id}), which has "
+        "no outcome: its push was interrupted, so the device is read before anything is decided"
+    )
 
 
 def failed_result(device: str, batch: Batch, error: DriverError) -> BatchResult:

@@ -683,7 +683,7 @@ def compliance(
 
 def _failure(evidence: Evidence, change: Change, info: LineInfo) -> Failure:
     history, _ = evidence.outcomes(info.line_id)
-    same = {"cut"} if change.action == "cut" else {"restore", "verify"}
+    same = {"cut"} if change.action == "cut" else {"restore", "verify", "read"}
     after = next((c for c in history if c.seq > change.seq and c.verified), None)
     if after is None:
         resolution: Literal["resolved", "superseded", "unresolved"] = "unresolved"

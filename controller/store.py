@@ -416,6 +416,19 @@ class Store:
         with self.session() as s:
             return s.exec(select(sa.func.max(OrderEvent.id))).one() or 0
 
+    def orphaned_intents(self, line_ids: Sequence[int]) -> dict[int, Change]:
+        """The lines whose recorded state still rests on an intent: its push never logged an
+        outcome (killed mid-push). Asked with the device claimed, so no push is under way."""
+        if not line_ids:
+            return {}
+        query = (
+            select(LineStatus.line_id, Change)
+            .join(Change, col(Change.seq) == col(LineStatus.change_seq))
+            .where(col(LineStatus.line_id).in_(list(line_ids)), Change.kind == "intent")
+        )
+        with self.session() as s:
+            return {line_id: change for line_id, change in s.exec(query)}
+
     def line_statuses(self, line_ids: Sequence[int] | None = None) -> dict[int, LineStatus]:
         """Each line's last recorded state (of these lines only, if given)."""
         query = select(LineStatus)

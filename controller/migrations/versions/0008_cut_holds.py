@@ -1,4 +1,7 @@
-"""cut holds: a pass whose cuts exceed the blast-radius bounds waits for the NOC
+"""cut holds, and an index from outcomes to their intents
+
+A pass whose cuts exceed the blast-radius bounds waits for the NOC (cut_holds); intents left
+without an outcome (a push killed mid-way) are found through changes.intent_seq.
 
 Revision ID: 0008
 Revises: 0007
@@ -29,8 +32,10 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(), nullable=True),
     )
     op.create_index("ix_cut_holds_status", "cut_holds", ["status"])
+    op.create_index("ix_changes_intent_seq", "changes", ["intent_seq"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_changes_intent_seq", table_name="changes")
     op.drop_index("ix_cut_holds_status", table_name="cut_holds")
     op.drop_table("cut_holds")
