@@ -412,9 +412,21 @@ def audit_verify(
     public_key: Annotated[
         str | None, typer.Option(help="the signer's public key (hex, or a file holding it)")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="exit 3 when nothing is wrong but the check cannot prove the log whole: no "
+            "checkpoint held outside (--checkpoints), or an export without --public-key",
+        ),
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Check the hash chain and every checkpoint; exit 0 only if everything verifies."""
+    """Check the hash chain and every checkpoint; exit 1 if anything is wrong.
+
+    Without checkpoints held outside the database (and, for an export, the signer's public
+    key), a log whose tail was cut off or whose chain was rewritten can still pass: the check
+    says so, and with --strict exits 3."""
     from controller.audit import read_checkpoint_dir, verify_export, verify_store
 
     key = _public_key(public_key)
@@ -437,8 +449,19 @@ def audit_verify(
     )
     for note in report.notes:
         typer.echo(f"note: {note}")
-    if report.ok:
+    for limit in report.limits:
+        typer.secho(f"warning: {limit}", fg="yellow")
+    if report.proven:
         typer.echo(f"OK: the log verifies; head {report.head_hash}")
+        return
+    if report.ok:
+        typer.secho(
+            f"NOT PROVEN: nothing wrong found, but the warnings above say what this check "
+            f"cannot see; head {report.head_hash}" + (" (--strict)" if strict else ""),
+            fg="yellow",
+        )
+        if strict:
+            raise typer.Exit(3)
         return
     typer.secho(f"FAILED: first bad sequence number {report.first_bad_seq}", fg="red", err=True)
     for problem in report.problems:

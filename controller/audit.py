@@ -198,10 +198,18 @@ class VerifyReport:
     outside_checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # what this verification cannot prove with the evidence it was given (no checkpoint held
+    # outside, no pinned key): a log can pass and still have been truncated or rewritten
+    limits: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def proven(self) -> bool:
+        """Nothing wrong found, and nothing left that tampering could hide behind."""
+        return self.ok and not self.limits
 
     @property
     def first_bad_seq(self) -> int | None:
@@ -370,13 +378,49 @@ def verify_store(
     public_key: Ed25519PublicKey | None = None,
     outside: Iterable[Mapping[str, Any]] = (),
 ) -> VerifyReport:
-    return verify_records(
+    outside = list(outside)
+    report = verify_records(
         list(_record_dicts(engine)),
         stored_checkpoints(engine),
         public_key,
         outside,
         expected_log_id=log_id(engine),
     )
+    _state_limits(report, outside, "the database")
+    if public_key is None and report.checkpoints + report.outside_checkpoints:
+        report.notes.append(
+            "no --public-key: each checkpoint was checked against the key it names itself; "
+            "give the signer's public key to prove who signed them"
+        )
+    return report
+
+
+def _state_limits(report: VerifyReport, outside: list[Mapping[str, Any]], holder: str) -> None:
+    """Say what a passing verification does not prove with the checkpoints it was given."""
+    blind = (
+        "truncation of the log's tail and a chain rewritten from an edited record onwards "
+        "cannot be detected"
+    )
+    if report.checkpoints == 0 and report.outside_checkpoints == 0:
+        report.limits.append(
+            f"no signed checkpoint at all: {blind} (anyone able to write {holder} can "
+            "recompute every hash); sign checkpoints with CURFEW_SIGNING_KEY_FILE and keep "
+            "copies outside with CURFEW_CHECKPOINT_DIR"
+        )
+        return
+    if report.outside_checkpoints == 0:
+        report.limits.append(
+            f"no checkpoint held outside {holder} (--checkpoints DIR not given or empty): "
+            f"whoever rewrote {holder} could also remove its newest checkpoints, so {blind}"
+        )
+        return
+    seqs = [int(d["seq"]) for d in outside if "seq" in d and "unreadable" not in d]
+    newest = max(seqs, default=0)
+    if report.last_seq is not None and newest < report.last_seq:
+        report.notes.append(
+            f"records {newest + 1}..{report.last_seq} come after the newest checkpoint held "
+            f"outside (seq {newest}): their removal from the tail would not be detected"
+        )
 
 
 # -- export --------------------------------------------------------------------------------
@@ -442,9 +486,19 @@ def verify_export(
         report.problems.append(Problem(None, "unreadable", f"{path} is not a {EXPORT_FORMAT} file"))
         return report
     keys = header.get("public_keys") or []
+    pinned = public_key is not None
     if public_key is None and len(keys) == 1:
         public_key = public_from_hex(keys[0])
+    outside = list(outside)
     report = verify_records(records, checkpoints, public_key, outside, header.get("log_id"))
+    _state_limits(report, outside, "the export")
+    if not pinned and report.checkpoints + report.outside_checkpoints:
+        report.limits.append(
+            "no --public-key: the checkpoints were checked against the key(s) the export "
+            f"itself names ({', '.join(k[:16] + '…' for k in keys) or 'none'}); anyone who "
+            "rewrote the export could have re-signed it with a key of their own, so give the "
+            "signer's public key, obtained apart from the export"
+        )
     if header.get("records") != len(records):
         report.problems.append(
             Problem(None, "truncated", f"the header promises {header.get('records')} records, "

@@ -151,10 +151,110 @@ def test_truncation_hidden_from_the_database_is_caught_by_checkpoints_held_outsi
         f"DELETE FROM changes WHERE seq > {last - 4}",
         f"DELETE FROM checkpoints WHERE seq > {last - 4}",
     )
-    assert verify(audited).exit_code == 0, "the database alone cannot tell"
+    alone = verify(audited)
+    assert alone.exit_code == 0, "the database alone cannot tell"
+    # ...and it says so, instead of a bare OK for a log that lost its tail
+    assert "OK: the log verifies" not in alone.output
+    assert "warning: no checkpoint held outside the database" in alone.output
+    assert "truncation of the log's tail" in alone.output
+    assert "NOT PROVEN" in alone.output
+    assert verify(audited, "--strict").exit_code == 3
     result = verify(audited, "--checkpoints", str(audited["outside"]))
     assert result.exit_code == 1
     assert f"seq {last - 3}: truncated" in result.output
+
+
+def test_checkpoints_held_outside_make_a_strict_verification_pass(audited):
+    result = verify(audited, "--checkpoints", str(audited["outside"]), "--strict")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    assert "OK: the log verifies" in result.output
+
+
+def test_an_empty_checkpoint_directory_is_no_evidence_from_outside(audited, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = verify(audited, "--checkpoints", str(empty), "--strict")
+    assert result.exit_code == 3, result.output
+    assert "0 held outside" in result.output
+    assert "warning: no checkpoint held outside the database" in result.output
+    assert "OK: the log verifies" not in result.output
+
+
+def test_a_log_never_checkpointed_says_it_cannot_detect_truncation(tmp_path, clock, database_url):
+    store = Store.open(database_url, clock=clock)  # no signing key: no checkpoint is ever made
+    for n in range(6):
+        store.log_admin("token_created", "test", detail=f"token {n}")
+    store.close()
+    tamper(database_url, "DELETE FROM changes WHERE seq > 3")  # the tail, cut off
+    env = {"CURFEW_DATABASE_URL": database_url}
+    result = runner.invoke(app, ["audit", "verify"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 records (seq 1..3), 0 checkpoints, 0 held outside" in result.output
+    assert "warning: no signed checkpoint at all" in result.output
+    assert "truncation of the log's tail" in result.output
+    assert "a chain rewritten from an edited record" in result.output
+    assert "OK: the log verifies" not in result.output
+    strict = runner.invoke(app, ["audit", "verify", "--strict"], env=env)
+    assert strict.exit_code == 3, strict.output
+    assert "NOT PROVEN" in strict.output
+
+
+def test_an_export_checked_without_the_signers_key_trusts_the_key_inside_it(audited, tmp_path):
+    """A rewriter of the export edits a record, rechains it and re-signs every checkpoint with
+    a key of their own: without --public-key only the export's own key vouches for it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from controller.audit import checkpoint_message, public_hex
+    from controller.changelog import GENESIS, body_hash
+
+    out = tmp_path / "export.jsonl"
+    exported = runner.invoke(app, ["audit", "export", "--out", str(out)], env=audited["env"])
+    assert exported.exit_code == 0, exported.output
+    honest = runner.invoke(app, ["audit", "verify", "--export", str(out)])
+    assert honest.exit_code == 0, honest.output
+    assert "warning: no --public-key" in honest.output
+    assert "key(s) the export itself names" in honest.output
+    assert "OK: the log verifies" not in honest.output
+    assert runner.invoke(app, ["audit", "verify", "--export", str(out), "--strict"]).exit_code == 3
+
+    items = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    rogue = Ed25519PrivateKey.generate()
+    prev, hashes = GENESIS, {}
+    for item in items:
+        if item["type"] == "record":
+            if item["seq"] == 3:
+                item["actor"] = "someone else"
+            body = {k: v for k, v in item.items() if k not in ("type", "seq", "prev_hash", "hash")}
+            item["prev_hash"], item["hash"] = prev, body_hash(item["seq"], prev, body)
+            prev = hashes[item["seq"]] = item["hash"]
+    for item in items:
+        if item["type"] == "header":
+            item["public_keys"] = [public_hex(rogue.public_key())]
+        elif item["type"] == "checkpoint":
+            item["head_hash"] = hashes[item["seq"]]
+            item["public_key"] = public_hex(rogue.public_key())
+            message = checkpoint_message(item["log_id"], item["seq"], item["head_hash"], item["at"])
+            item["signature"] = rogue.sign(message).hex()
+    rewritten = tmp_path / "rewritten.jsonl"
+    rewritten.write_text(
+        "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8"
+    )
+    fooled = runner.invoke(app, ["audit", "verify", "--export", str(rewritten)])
+    assert fooled.exit_code == 0, "re-signed with its own key, the export is consistent"
+    assert "warning: no --public-key" in fooled.output and "NOT PROVEN" in fooled.output
+    pinned = runner.invoke(
+        app, ["audit", "verify", "--export", str(rewritten), "--public-key", audited["public"]]
+    )
+    assert pinned.exit_code == 1
+    assert "forged_checkpoint" in pinned.output
+    proven = runner.invoke(
+        app,
+        ["audit", "verify", "--export", str(out), "--public-key", audited["public"],
+         "--checkpoints", str(audited["outside"]), "--strict"],
+    )  # fmt: skip
+    assert proven.exit_code == 0, proven.output
+    assert "OK: the log verifies" in proven.output
 
 
 def test_swapping_two_records_is_named(audited):
@@ -200,7 +300,7 @@ def test_a_rewritten_chain_is_caught_by_the_signed_checkpoints(audited):
     result = verify(audited)
     assert result.exit_code == 1
     assert "rewritten" in result.output
-    assert "edited" not in result.output, "the chain itself is consistent again"
+    assert ": edited:" not in result.output, "the chain itself is consistent again"
 
 
 def test_an_export_verifies_on_its_own_without_a_database(audited, tmp_path):
