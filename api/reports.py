@@ -88,7 +88,9 @@ def order_timeline(
     until = until or store.clock.now()
     since = since or min(order.effective_from, until - timedelta(days=1))
     try:
-        return reports.order_timeline(reports.load_evidence(store), order_id, since, until)
+        return reports.order_timeline(
+            reports.load_evidence(store), order_id, since, until, now=store.clock.now()
+        )
     except ValueError as exc:
         raise _bad_request(exc) from None
 

@@ -86,7 +86,9 @@ def timeline(
             if since
             else min(found.effective_from, end - timedelta(days=1))
         )
-        result = reports.order_timeline(reports.load_evidence(store), order, start, end)
+        result = reports.order_timeline(
+            reports.load_evidence(store), order, start, end, now=store.clock.now()
+        )
     except (NotFound, ValueError) as exc:
         raise fail(str(exc)) from None
     finally:
@@ -99,6 +101,11 @@ def timeline(
         f"{len(result.windows)} window(s) in [{result.since.isoformat()}, "
         f"{result.until.isoformat()})"
     )
+    if result.requested_until is not None:
+        typer.echo(
+            f"the period asked for ends at {result.requested_until.isoformat()}, after now: it "
+            "is clamped to now, and a restore after now is not yet due"
+        )
     rows = [
         (
             w.line.line,
@@ -108,7 +115,7 @@ def timeline(
             f"{w.cut_status} {reports.local(w.cut_at, w.line.zone)}".strip(),
             w.cut_seq,
             _late(w.cut_lateness_seconds),
-            reports.local(w.restore_due, w.line.zone) or "not due",
+            reports.local(w.restore_due, w.line.zone) or w.restore_status,
             f"{w.restore_status} {reports.local(w.restore_at, w.line.zone)}".strip(),
             w.restore_seq,
             "" if w.restore_due is None else _late(w.restore_lateness_seconds),

@@ -2,7 +2,8 @@
 carrier's compliance — pure functions over the store's rows, plus one loader that reads them.
 
 Every verdict is computed from the change log alone and cites the change seqs that prove it;
-a cut or restore the log does not show is reported missing, never as zero lateness.
+a cut or restore the log does not show is reported missing, never as zero lateness, and nothing
+after the store's clock's now is judged: a period reaching past it is clamped to it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ DEFAULT_THRESHOLD = timedelta(seconds=60)
 CUT, OPEN = "cut", "open"
 
 CutStatus = Literal["verified", "already cut", "missing"]
-RestoreStatus = Literal["verified", "already open", "missing", "not due"]
+# "not due": the orders hold the line past the period's end; "not yet due": past now
+RestoreStatus = Literal["verified", "already open", "missing", "not due", "not yet due"]
 CsvTable = Literal["windows", "summary", "failures"]
 CSV_TABLES: tuple[str, ...] = ("windows", "summary", "failures")
 
@@ -256,8 +258,10 @@ class OrderTimeline:
     issued_at: datetime
     revoked_at: datetime | None
     since: datetime
-    until: datetime
+    until: datetime  # the period's end as computed: now, when the one asked for is later
     windows: tuple[WindowTimeline, ...]
+    requested_until: datetime | None = None  # the end asked for, when it was past now
+    clamped_to_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -313,9 +317,16 @@ def timelines(
     until: datetime,
     order_ids: Iterable[int] | None = None,
     line_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
 ) -> list[WindowTimeline]:
-    """Every window of the orders (default: all) on their venues' lines within [since, until)."""
+    """Every window of the orders (default: all) on their venues' lines within [since, until).
+
+    With `now`, the period is clamped to it (see `clamp`): a window is judged only as far as
+    now, and a restore due after now is "not yet due", never missing."""
     since, until = _period(since, until)
+    until, clamped = clamp(since, until, now)
+    if until <= since:
+        return []  # the period has not begun
     wanted_orders = set(order_ids) if order_ids is not None else None
     wanted_lines = set(line_ids) if line_ids is not None else None
     found = []
@@ -332,20 +343,26 @@ def timelines(
         order = evidence.order_by_id[order_id]
         for span in order_spans(term, lines[0].zone, since, until):
             for info in lines:
-                found.append(_window_timeline(evidence, order, term, info, span, until))
+                found.append(_window_timeline(evidence, order, term, info, span, until, clamped))
     found.sort(key=lambda w: (w.start, w.line.venue, w.order_id, w.line.line))
     return found
 
 
 def order_timeline(
-    evidence: Evidence, order_id: int, since: datetime, until: datetime
+    evidence: Evidence,
+    order_id: int,
+    since: datetime,
+    until: datetime,
+    now: datetime | None = None,
 ) -> OrderTimeline:
-    """One order's windows within [since, until), per line of its venue."""
+    """One order's windows within [since, until), per line of its venue; with `now` (the
+    store's clock), the period is clamped to it and nothing after it is judged."""
     order = evidence.order_by_id.get(order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")
-    since, until = _period(since, until)
-    windows = timelines(evidence, since, until, order_ids=[order_id])
+    since, requested = _period(since, until)
+    until, clamped = clamp(since, requested, now)
+    windows = timelines(evidence, since, requested, order_ids=[order_id], now=now)
     venue = next((v.name for v in evidence.venues if v.id == order.venue_id), "")
     return OrderTimeline(
         order_id=order_id,
@@ -360,11 +377,19 @@ def order_timeline(
         since=since,
         until=until,
         windows=tuple(windows),
+        requested_until=requested if clamped else None,
+        clamped_to_now=clamped,
     )
 
 
 def _window_timeline(
-    evidence: Evidence, order: Order, term: OrderTerm, info: LineInfo, span: Span, until: datetime
+    evidence: Evidence,
+    order: Order,
+    term: OrderTerm,
+    info: LineInfo,
+    span: Span,
+    until: datetime,
+    clamped: bool = False,
 ) -> WindowTimeline:
     start, end = span.start, span.end
     history, instants = evidence.outcomes(info.line_id)
@@ -386,7 +411,8 @@ def _window_timeline(
                 break
 
     restore_due, held_by = None, ()
-    restore_status: RestoreStatus = "not due"
+    # no restore in the period: when the period ends at now, it is simply not due yet
+    restore_status: RestoreStatus = "not yet due" if clamped else "not due"
     restore_at, restore_seq = None, None
     if not span.ends_after_period:
         restore_due, held_by = _restore_due(evidence, info, end, until)
@@ -622,6 +648,9 @@ class ComplianceReport:
     late: tuple[WindowTimeline, ...]  # windows not cut on time, the missing ones included
     failures: tuple[Failure, ...]
     unresolved: int  # failures nothing verified since
+    # the end asked for, when it was past `generated_at`: `until` is then `generated_at`
+    requested_until: datetime | None = None
+    clamped_to_now: bool = False
 
 
 def carriers(evidence: Evidence) -> list[str]:
@@ -636,8 +665,12 @@ def compliance(
     generated_at: datetime,
     threshold: timedelta = DEFAULT_THRESHOLD,
 ) -> ComplianceReport:
-    """How one carrier executed the orders of [since, until): on-time cuts, failures, fixes."""
-    since, until = _period(since, until)
+    """How one carrier executed the orders of [since, until): on-time cuts, failures, fixes.
+
+    `generated_at` is the store's clock's now: a period reaching past it is clamped to it, and
+    a window whose restore is after it is "not yet due", never missing."""
+    since, requested = _period(since, until)
+    until, clamped = clamp(since, requested, generated_at)
     if carrier not in carriers(evidence):
         raise NotFound(f"no device of carrier {carrier!r}; known: {', '.join(carriers(evidence))}")
     lines = {i.line_id: i for i in evidence.line_info.values() if i.carrier == carrier}
@@ -658,7 +691,7 @@ def compliance(
             executed.update(change.order_ids)
         if change.verified is False:
             failures.append(_failure(evidence, change, lines[change.line_id]))
-    windows = timelines(evidence, since, until, line_ids=lines)
+    windows = timelines(evidence, since, requested, line_ids=lines, now=generated_at)
     windows.sort(key=lambda w: (w.line.venue, w.order_id, w.line.line, w.start))
     on_time = sum(1 for w in windows if w.cut_on_time(threshold))
     return ComplianceReport(
@@ -678,6 +711,8 @@ def compliance(
         late=tuple(w for w in windows if not w.cut_on_time(threshold)),
         failures=tuple(failures),
         unresolved=sum(1 for f in failures if f.resolution == "unresolved"),
+        requested_until=requested if clamped else None,
+        clamped_to_now=clamped,
     )
 
 
@@ -713,8 +748,8 @@ WINDOW_COLUMNS = (
     "restore_lateness_s",
 )  # fmt: skip
 SUMMARY_COLUMNS = (
-    "carrier", "since", "until", "threshold_s", "orders_received", "orders_executed",
-    "windows_due", "on_time", "on_time_share", "failures", "unresolved_failures",
+    "carrier", "since", "until", "requested_until", "threshold_s", "orders_received",
+    "orders_executed", "windows_due", "on_time", "on_time_share", "failures", "unresolved_failures",
     "generated_at", "log_head_seq", "log_head_hash",
 )  # fmt: skip
 FAILURE_COLUMNS = (
@@ -767,6 +802,7 @@ def summary_row(report: ComplianceReport) -> dict[str, object]:
         "carrier": report.carrier,
         "since": report.since.isoformat(),
         "until": report.until.isoformat(),
+        "requested_until": report.requested_until.isoformat() if report.requested_until else "",
         "threshold_s": report.threshold_seconds,
         "orders_received": len(report.orders_received),
         "orders_executed": len(report.orders_executed),
@@ -889,6 +925,11 @@ def compliance_html(report: ComplianceReport) -> str:
     params = [
         ("Carrier", report.carrier),
         ("Period", f"{report.since.isoformat()} to {report.until.isoformat()} (half-open)"),
+        *(
+            [("Clamped to now", _clamp_text(report.requested_until))]
+            if report.requested_until is not None
+            else []
+        ),
         ("On-time threshold", f"{report.threshold_seconds:g} s after the window starts"),
         ("Generated at", report.generated_at.isoformat(timespec="seconds")),
         ("Change log head", f"seq {report.head_seq}"),
@@ -975,6 +1016,13 @@ def compliance_html(report: ComplianceReport) -> str:
     )
 
 
+def _clamp_text(requested: datetime) -> str:
+    return (
+        f"the period asked for ends at {requested.isoformat()}, after the report was generated: "
+        "it stops at the generation time, and windows after it are not yet due, not judged"
+    )
+
+
 class _Markup(str):
     """Text already escaped for HTML."""
 
@@ -1016,6 +1064,15 @@ def _kv_table(pairs: Sequence[tuple[str, str]], code_last: bool = False) -> str:
 
 
 # -- small helpers ----------------------------------------------------------------------------
+
+
+def clamp(since: datetime, until: datetime, now: datetime | None) -> tuple[datetime, bool]:
+    """The end of the period a report computes: `until`, or `now` when `until` is later (what
+    has not happened yet is not judged; a period that starts after now is empty), and whether
+    it was clamped."""
+    if now is None or until <= as_utc(now):
+        return until, False
+    return max(as_utc(now), since), True
 
 
 def _period(since: datetime, until: datetime) -> tuple[datetime, datetime]:

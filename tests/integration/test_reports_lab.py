@@ -268,6 +268,35 @@ def test_the_api_serves_compliance_as_json_csv_and_html(client: TestClient, nigh
     assert "Signature" in page.text and "Venue R2-2" in page.text and "60.0%" in page.text
 
 
+def test_the_api_judges_nothing_after_the_stores_now(client: TestClient, night: Night):
+    """Asked at 03:00 about the whole day, the reports stop at 03:00: the night's restores are
+    not yet due (not missing, and not the records a simulated clock left ahead of it)."""
+    night.store.clock.set(at(3))
+    try:
+        order = night.orders["R1-1 curfew"]
+        timeline = client.get(
+            f"/api/v1/audit/orders/{order}/timeline", params=PERIOD, headers=AUTH
+        ).json()
+        assert timeline["clamped_to_now"] is True
+        assert datetime.fromisoformat(timeline["until"]) == at(3)
+        assert datetime.fromisoformat(timeline["requested_until"]) == UNTIL
+        [window] = timeline["windows"]
+        assert window["cut_status"] == "verified" and window["restore_status"] == "not yet due"
+        assert window["restore_at"] is None and window["restore_seq"] is None
+
+        query = {**PERIOD, "carrier": "northnet"}
+        body = client.get("/api/v1/audit/compliance", params=query, headers=AUTH).json()
+        assert body["clamped_to_now"] is True and datetime.fromisoformat(body["until"]) == at(3)
+        assert {w["restore_status"] for w in body["windows"]} <= {"not yet due"}
+        assert all(datetime.fromisoformat(f["at"]) < at(3) for f in body["failures"])
+        page = client.get(
+            "/api/v1/audit/compliance", params={**query, "format": "html"}, headers=AUTH
+        )
+        assert "Clamped to now" in page.text
+    finally:
+        night.store.clock.set(at(12))
+
+
 def test_the_api_refuses_naive_instants_and_missing_tokens(client: TestClient):
     naive = {"since": "2026-11-24T12:00:00", "until": UNTIL.isoformat(), "carrier": "northnet"}
     assert client.get("/api/v1/audit/compliance", params=naive, headers=AUTH).status_code == 422

@@ -320,6 +320,69 @@ def test_a_period_must_carry_offsets_and_run_forwards(city: City):
         order_timeline(city.evidence(), 99, SINCE, UNTIL)
 
 
+# -- nothing after now is judged ---------------------------------------------------------------
+
+
+def test_a_timeline_asked_before_the_restore_says_not_yet_due_not_missing(city: City):
+    order = city.order(1)
+    cut = city.outcome(at(0, 5), 11, "cut", (order,))
+    timeline = order_timeline(city.evidence(), order, SINCE, UNTIL, now=at(3))
+    assert timeline.clamped_to_now and timeline.requested_until == UNTIL
+    assert timeline.until == at(3)
+    [window] = timeline.windows
+    assert (window.start, window.end, window.ends_after_period) == (at(0), at(3), True)
+    assert (window.cut_status, window.cut_seq, window.cut_lateness_seconds) == ("verified", cut, 5)
+    assert window.restore_status == "not yet due" and window.restore_due is None
+    assert window.restore_lateness_seconds is None
+
+
+def test_a_period_ending_before_now_is_not_clamped(city: City):
+    order = city.order(1)
+    city.outcome(at(0), 11, "cut", (order,))
+    timeline = order_timeline(city.evidence(), order, SINCE, UNTIL, now=at(13))
+    assert not timeline.clamped_to_now and timeline.requested_until is None
+    [window] = timeline.windows
+    assert window.restore_status == "missing" and window.restore_due == at(8)
+
+
+def test_a_restore_held_past_now_by_another_order_is_not_yet_due(city: City):
+    disconnect = city.order(1, "disconnect", effective_from=at(-1), until=at(10))
+    curfew = city.order(1)
+    city.outcome(at(-1), 11, "cut", (disconnect,))
+    [window] = timelines(city.evidence(), SINCE, UNTIL, order_ids=[curfew], now=at(9))
+    assert window.end == at(8) and window.held_by == (disconnect,)
+    assert window.restore_status == "not yet due" and window.restore_due is None
+
+
+def test_compliance_before_midnight_counts_no_window_due(city: City):
+    city.order(1)
+    report = compliance(city.evidence(), "north", SINCE, UNTIL, generated_at=at(-1))
+    assert report.windows_due == 0 and report.on_time_share is None and report.late == ()
+    assert report.until == at(-1) and report.requested_until == UNTIL and report.clamped_to_now
+
+
+def test_compliance_during_the_night_judges_the_cut_and_waits_for_the_restore(city: City):
+    on_time, never_cut = city.order(1), city.order(2)
+    city.outcome(at(0), 11, "cut", (on_time,))
+    report = compliance(city.evidence(), "north", SINCE, UNTIL, generated_at=at(3))
+    assert report.windows_due == 2 and report.on_time == 1
+    assert [w.order_id for w in report.late] == [never_cut]
+    assert {w.restore_status for w in report.windows} == {"not yet due"}
+    [summary] = list(csv.DictReader(io.StringIO(compliance_csv(report, "summary"))))
+    assert datetime.fromisoformat(summary["until"]) == at(3)
+    assert datetime.fromisoformat(summary["requested_until"]) == UNTIL
+    windows = list(csv.DictReader(io.StringIO(compliance_csv(report, "windows"))))
+    assert {w["restore_status"] for w in windows} == {"not yet due"}
+    page = compliance_html(report)
+    assert "Clamped to now" in page and "2026-11-25T04:00:00+00:00" in page  # UNTIL, in UTC
+
+
+def test_compliance_of_a_period_that_has_not_begun_is_empty(city: City):
+    city.order(1)
+    report = compliance(city.evidence(), "north", at(24), at(48), generated_at=at(3))
+    assert report.windows_due == 0 and report.windows == () and report.until == at(24)
+
+
 # -- violations -------------------------------------------------------------------------------
 
 
