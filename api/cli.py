@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from api.cli_common import DatabaseOpt, fail, open_store, operator
+from api.cli_common import DatabaseOpt, fail, open_store, operator, settings_with
 from api.feeds_cli import authority_app, feed_app
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
@@ -90,24 +90,72 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    no_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--no-checkpoints",
+            help="serve without a signing key: no signed checkpoints, so truncation of the "
+            "log's tail and a rewritten chain cannot be detected (logged as "
+            "checkpoints_disabled)",
+        ),
+    ] = False,
+    stop_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=600,
+            help="seconds a pass in progress may run on after SIGTERM before it is abandoned "
+            "(recorded as pass_abandoned)",
+        ),
+    ] = 20,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Serve the API (OpenAPI at /docs) and run the scheduler's passes."""
-    import uvicorn
+    """Serve the API (OpenAPI at /docs) and run the scheduler's passes.
 
+    Needs a signing key (CURFEW_SIGNING_KEY_FILE) unless --no-checkpoints. Stops on SIGTERM or
+    Ctrl-C within about --stop-timeout seconds, exiting 0."""
     from api.app import create_app
+    from api.serving import CannotListen, listen, run
     from controller.clock import OffsetClock
     from controller.scheduler import PassScheduler
 
-    clock = OffsetClock(instant(at)) if at is not None else None
-    settings, store = open_store(database_url, create=True, clock=clock)
+    settings = settings_with(database_url)
+    if settings.admin_token is None:
+        raise fail("set CURFEW_ADMIN_TOKEN (16+ random characters) before serving the API")
+    if settings.signing_key_file is None and not no_checkpoints:
+        raise fail(
+            "no signing key: make one with `curfew audit keygen --out key.pem` and set "
+            "CURFEW_SIGNING_KEY_FILE=key.pem, or pass --no-checkpoints to serve without "
+            "signed checkpoints"
+        )
+    try:
+        listener = listen(host, port)  # before anything starts: a busy port stops us here
+    except CannotListen as exc:
+        raise fail(str(exc)) from None
+    try:
+        clock = OffsetClock(instant(at)) if at is not None else None
+        settings, store = open_store(database_url, create=True, clock=clock)
+    except BaseException:
+        listener.close()
+        raise
     if clock is not None and store.kind != "lab":
+        listener.close()
         raise fail(
             "--at: this is a production store, whose passes act only at the real time; "
             "a controller on a simulated clock needs a lab store (`curfew store init --lab`)"
         )
-    if settings.admin_token is None:
-        raise fail("set CURFEW_ADMIN_TOKEN (16+ random characters) before serving the API")
+    if no_checkpoints:
+        store.checkpointer = None
+        store.log_admin(
+            "checkpoints_disabled",
+            f"cli:{operator()}",
+            detail=json.dumps(
+                {
+                    "instance": settings.instance,
+                    "why": "curfew serve --no-checkpoints: no signed checkpoints while it runs",
+                }
+            ),
+        )
     scheduler = None
     if not no_scheduler:
         from datetime import timedelta
@@ -126,9 +174,17 @@ def serve(
             timedelta(seconds=settings.tick_seconds),
             feeds=feed_job(store),
             drift_every=timedelta(seconds=settings.drift_seconds),
+            stop_grace=stop_timeout,
         )
     typer.echo(f"curfew API on http://{host}:{port} (scheduler {'off' if no_scheduler else 'on'})")
-    uvicorn.run(create_app(settings, store, scheduler), host=host, port=port, log_level="warning")
+    if no_checkpoints:
+        typer.secho(
+            "checkpoints are OFF (--no-checkpoints, recorded as checkpoints_disabled): "
+            "truncation of the log's tail and a rewritten chain cannot be detected",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    run(create_app(settings, store, scheduler), listener, scheduler, typer.echo)
 
 
 # -- lab -----------------------------------------------------------------------------------

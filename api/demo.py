@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from api.text import table
+from controller import audit
 from controller.clock import SimulatedClock
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order, revoke_order
@@ -52,6 +53,7 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
     with tempfile.TemporaryDirectory(prefix="curfew-demo-") as tmp, Lab(specs) as lab:
         clock = SimulatedClock(at_hour(-2))
         store = Store.open(f"sqlite:///{Path(tmp) / 'demo.db'}", clock=clock)
+        public_key = _sign_checkpoints(store, clock, Path(tmp))
         try:
             import_document(store, lab.inventory(inventory), "demo city")
             expectations, events = _orders(store, clock)
@@ -70,6 +72,7 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
             )
             echo(_night_table(store))
             problems = _check(store, expectations)
+            problems += _verify_log(store, public_key, Path(tmp), echo)
         finally:
             store.close()
     elapsed = wallclock.monotonic() - started
@@ -83,6 +86,33 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
         f"routers read back as planned ({elapsed:.1f} s wall)"
     )
     return 0
+
+
+def _sign_checkpoints(store: Store, clock: SimulatedClock, tmp: Path) -> str:
+    """The demo signs its log as `serve` must: its own key, copies of every checkpoint kept
+    outside the database (both in its temporary directory); returns the public key."""
+    public = audit.generate_key(tmp / "checkpoint-signing.pem")
+    store.checkpointer = audit.Checkpointer(
+        audit.load_key(tmp / "checkpoint-signing.pem"), clock, directory=tmp / "checkpoints"
+    )
+    return public
+
+
+def _verify_log(store: Store, public: str, tmp: Path, echo: Callable[[str], None]) -> list[str]:
+    """Verify the night's log as an auditor would: against the key and the outside copies."""
+    report = audit.verify_store(
+        store.engine, audit.public_from_hex(public), audit.read_checkpoint_dir(tmp / "checkpoints")
+    )
+    if not report.proven:
+        return [f"the change log does not verify: {p}" for p in report.problems] + [
+            f"the change log is not proven: {limit}" for limit in report.limits
+        ]
+    echo(
+        f"\nchange log: {report.records} records verify against {report.checkpoints} signed "
+        f"checkpoints ({report.outside_checkpoints} copies kept outside the database), "
+        f"key {public[:16]}…"
+    )
+    return []
 
 
 def _orders(store: Store, clock: SimulatedClock) -> tuple[list[Expectation], list]:

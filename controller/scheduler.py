@@ -6,9 +6,11 @@ next one. `simulate` runs the same wake-up rule on a simulated clock (demo, test
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,6 +21,20 @@ from controller.clock import Clock, SimulatedClock
 from controller.reconciler import PassReport, Reconciler
 
 log = logging.getLogger("curfew.scheduler")
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How the scheduler stopped: cleanly, or leaving a pass still running after the grace
+    period (`abandoned_at`: the instant that pass began; `record_seq`: its `pass_abandoned`
+    record, None if even that could not be written)."""
+
+    abandoned_at: datetime | None = None
+    record_seq: int | None = None
+
+    @property
+    def clean(self) -> bool:
+        return self.abandoned_at is None
 
 
 def next_wake(now: datetime, tick: timedelta, next_change: datetime | None) -> datetime:
@@ -36,8 +52,10 @@ class PassScheduler:
         on_pass: Callable[[PassReport], None] | None = None,
         feeds: Callable[[], bool] | None = None,
         drift_every: timedelta | None = None,
+        stop_grace: float = 20.0,
     ) -> None:
         self.reconciler = reconciler
+        self.stop_grace = stop_grace  # seconds `shutdown` waits for a pass in progress
         self.drift_every = drift_every  # how often a pass reads every device first
         self.feeds = feeds  # pulls the order feeds that are due; True if an order changed
         self.clock = clock
@@ -50,6 +68,9 @@ class PassScheduler:
         )
         self.next_transition: datetime | None = None
         self.last_report: PassReport | None = None
+        self.stopped: Stopped | None = None
+        self._stopping = threading.Event()
+        self._running_since: datetime | None = None  # the instant of the pass in progress
 
     def start(self) -> None:
         self._scheduler.add_job(self._pass, id="startup", name="catch-up pass at start-up")
@@ -76,9 +97,44 @@ class PassScheduler:
             )
         self._scheduler.start()
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float | None = None) -> Stopped:
+        """Stop waking passes and wait up to `grace` seconds (default `stop_grace`) for a pass
+        in progress. A pass still running then is abandoned, in a recorded way: a
+        `pass_abandoned` admin record names it; its intents stay in the log without outcomes,
+        so the next pass reads those lines first. The caller decides how to end the process
+        (a pass's device sessions cannot be interrupted from here)."""
+        if self.stopped is not None:
+            return self.stopped
+        self._stopping.set()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=False)  # queued passes see `_stopping` and return
+        wait = self.stop_grace if grace is None else grace
+        if self._lock.acquire(timeout=max(wait, 0.0)):
+            self._lock.release()
+            self.stopped = Stopped()
+            return self.stopped
+        at = self._running_since
+        stopped = Stopped(abandoned_at=at)
+        try:
+            record = self.reconciler.store.log_admin(
+                "pass_abandoned",
+                self.reconciler.actor,
+                detail=json.dumps(
+                    {
+                        "pass_at": at.isoformat() if at else None,
+                        "grace_seconds": wait,
+                        "why": "the controller was stopped while the pass was still pushing; "
+                        "its intents without outcomes are resolved by the next pass, which "
+                        "reads those lines first",
+                    }
+                ),
+            )
+            stopped = Stopped(abandoned_at=at, record_seq=record.seq)
+        except Exception:
+            log.exception("the abandoned pass could not be recorded in the change log")
+        log.warning("stopping with the pass of %s in progress: abandoned after %s s", at, wait)
+        self.stopped = stopped
+        return stopped
 
     @property
     def transition_wakes_at(self) -> datetime | None:
@@ -103,9 +159,14 @@ class PassScheduler:
             self.request_pass()
 
     def _pass(self, read_devices: bool = False) -> None:
+        if self._stopping.is_set():
+            return
         with self._lock:  # passes never overlap, whichever job woke them
+            if self._stopping.is_set():  # woken before the shutdown, waited for the lock
+                return
             try:
                 now = self.clock.now()
+                self._running_since = now
                 report = (
                     self.reconciler.run_pass(now, read_devices=True)
                     if read_devices
@@ -114,6 +175,8 @@ class PassScheduler:
             except Exception:
                 log.exception("reconcile pass failed; the next tick retries from scratch")
                 return
+            finally:
+                self._running_since = None
             self.last_report = report
             self._plan_transition(report.plan.next_change)
         if self.on_pass:
@@ -121,6 +184,8 @@ class PassScheduler:
 
     def _plan_transition(self, instant: datetime | None) -> None:
         self.next_transition = instant
+        if self._stopping.is_set():
+            return
         if instant is None:
             if self._scheduler.get_job("transition"):
                 self._scheduler.remove_job("transition")

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from netmiko import ConnectHandler
 
+from controller.audit import generate_key
 from tests.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.lab
@@ -78,12 +79,16 @@ def without_owned(config: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def environment(database_url: str) -> dict[str, str]:
-    """The processes' environment; the night runs on SQLite and on PostgreSQL."""
+def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The processes' environment; the night runs on SQLite and on PostgreSQL, its log signed
+    (`serve` will not run without a signing key)."""
+    key = tmp_path / "signing.pem"
+    generate_key(key)
     env = dict(os.environ)
     env.update(
         CURFEW_DATABASE_URL=database_url,
         CURFEW_ADMIN_TOKEN=ADMIN_TOKEN,
+        CURFEW_SIGNING_KEY_FILE=str(key),
         PYTHONUNBUFFERED="1",
     )
     return env

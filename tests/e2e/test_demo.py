@@ -23,6 +23,9 @@ def test_demo_prints_the_night_and_exits_zero():
     assert "order revoked" in result.stdout
     assert "verified cut" in result.stdout and "verified open" in result.stdout
     assert "all 16 expected cuts and restores happened and verified" in result.stdout
+    # the demo signs its log with a key of its own and verifies it against the outside copies
+    assert "records verify against" in result.stdout and "signed checkpoints" in result.stdout
+    assert "copies kept outside the database" in result.stdout
     for platform in ("cisco_ios", "huawei_vrp", "h3c_comware", "juniper_junos", "arista_eos"):
         assert f"({platform})" in result.stdout, f"the demo city runs {platform}"
 
