@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.auth import ActorDep, authorize
+from api.docs import serve_docs
+from api.errors import CONFLICT
+from api.errors import install as bound_requests
 from api.schemas import (
     ChangePublic,
     DevicePublic,
@@ -31,7 +33,8 @@ from api.schemas import (
 )
 from controller.access import Actor, Forbidden
 from controller.audit import checkpoint_document
-from controller.inventory import InventoryError, import_document
+from controller.bounds import INCONSISTENT, NOT_FOUND, Instant, Name, one_line
+from controller.inventory import InventoryDocument, InventoryError, import_document
 from controller.licences import licence_standings
 from controller.models import MAX_ROW_ID, Device, Order
 from controller.orders import (
@@ -52,7 +55,7 @@ from controller.orders import (
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
 from controller.store import ChangeFilter, NotFound, Store
-from controller.tokens import create_token, list_tokens, revoke_token
+from controller.tokens import create_token, listing_of, revoke_token, token_listing
 
 
 def get_store(request: Request) -> Store:
@@ -65,22 +68,16 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="row id")]
 current_actor = authorize  # for routers that declare the gate explicitly
 
 
-def _field_error(field: str, message: str, where: str = "body") -> RequestValidationError:
-    return RequestValidationError(
-        [{"loc": (where, field), "msg": message, "type": "value_error", "input": None}]
-    )
-
-
-def _aware(name: str, value: datetime | None) -> None:
-    if value is not None and value.tzinfo is None:
-        raise _field_error(name, "give a UTC offset, e.g. +08:00", "query")
+def _field_error(field: str, message: str, kind: str = NOT_FOUND) -> RequestValidationError:
+    """A field refused for what no schema can state: `kind` is NOT_FOUND or INCONSISTENT."""
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": kind}])
 
 
 class TokenCreate(BaseModel):
     role: str = Field(pattern="^(bureau|noc|auditor|admin)$")
-    authority: str | None = None
-    expires_at: AwareDatetime | None = None
-    label: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    authority: Name | None = Field(default=None, description="the bureau (bureau tokens only)")
+    expires_at: Instant | None = None
+    label: str | None = one_line(100, default=None)
 
 
 def create_app(
@@ -107,8 +104,14 @@ def create_app(
         description="Orders that cut venues' lines, and the record of every change made for them.",
         lifespan=lifespan,
         dependencies=[Depends(authorize)],
+        docs_url=None,  # served by `serve_docs`, from the app's own assets
+        redoc_url=None,
     )
     app.state.settings, app.state.store, app.state.scheduler = settings, store, scheduler
+    bound_requests(
+        app, settings.max_body_bytes, {"/api/v1/inventory": settings.max_inventory_bytes}
+    )
+    serve_docs(app)
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
@@ -155,7 +158,10 @@ def create_app(
 
     # -- orders --------------------------------------------------------------------------
 
-    @app.post("/api/v1/orders", status_code=201, response_model=OrderCreated, tags=["orders"])
+    @app.post(
+        "/api/v1/orders", status_code=201, response_model=OrderCreated, tags=["orders"],
+        responses=CONFLICT,
+    )  # fmt: skip
     def create_order(body: OrderCreate, actor: ActorDep) -> OrderCreated:
         try:
             order = issue_order(store, body, actor)
@@ -173,7 +179,9 @@ def create_app(
     @app.get("/api/v1/orders", response_model=list[OrderPublic], tags=["orders"])
     def list_orders(
         actor: ActorDep,
-        venue: Annotated[str | None, Query(description="venue name or id")] = None,
+        venue: Annotated[
+            str | None, Query(max_length=200, description="venue name or id")
+        ] = None,
         status: Annotated[
             str | None, Query(pattern="^(active|suspended|revoked|superseded)$")
         ] = None,
@@ -202,14 +210,17 @@ def create_app(
         visible(order_id, actor)
         return [ChangePublic.of(c) for c in store.changes(ChangeFilter(order_id=order_id))]
 
-    @app.post("/api/v1/orders/{order_id}/amend", response_model=OrderPublic, tags=["orders"])
+    @app.post(
+        "/api/v1/orders/{order_id}/amend", response_model=OrderPublic, tags=["orders"],
+        responses=CONFLICT,
+    )  # fmt: skip
     def amend(order_id: RowId, body: OrderAmend, actor: ActorDep) -> OrderPublic:
         try:
             order = amend_order(store, order_id, body, actor)
         except (InvalidTransition, Forbidden, NotFound):
             raise
         except ValueError as exc:
-            raise _field_error("effective_until", str(exc)) from None
+            raise _field_error("effective_until", str(exc), INCONSISTENT) from None
         reconcile_soon()
         return public(order)
 
@@ -218,18 +229,28 @@ def create_app(
         reconcile_soon()
         return public(order)
 
-    @app.post("/api/v1/orders/{order_id}/suspend", response_model=OrderPublic, tags=["orders"])
+    @app.post(
+        "/api/v1/orders/{order_id}/suspend", response_model=OrderPublic, tags=["orders"],
+        responses=CONFLICT,
+    )  # fmt: skip
     def suspend(order_id: RowId, body: OrderTransition, actor: ActorDep) -> OrderPublic:
         """Suspend: the line is restored at the next pass (requested at once)."""
         return transition(suspend_order, order_id, body, actor)
 
-    @app.post("/api/v1/orders/{order_id}/resume", response_model=OrderPublic, tags=["orders"])
+    @app.post(
+        "/api/v1/orders/{order_id}/resume", response_model=OrderPublic, tags=["orders"],
+        responses=CONFLICT,
+    )  # fmt: skip
     def resume(order_id: RowId, body: OrderTransition, actor: ActorDep) -> OrderPublic:
         return transition(resume_order, order_id, body, actor)
 
-    @app.post("/api/v1/orders/{order_id}/revoke", response_model=OrderPublic, tags=["orders"])
+    @app.post(
+        "/api/v1/orders/{order_id}/revoke", response_model=OrderPublic, tags=["orders"],
+        responses=CONFLICT,
+    )  # fmt: skip
     def revoke(order_id: RowId, body: OrderTransition, actor: ActorDep) -> OrderPublic:
-        """Revoke: the line is restored at the next pass (requested at once), not at 08:00."""
+        """Revoke: the line is restored at the next pass (requested at once), not at 08:00.
+        An order already revoked, or superseded by an amendment, is a 409."""
         return transition(revoke_order, order_id, body, actor)
 
     # -- inventory -----------------------------------------------------------------------
@@ -262,14 +283,19 @@ def create_app(
 
     @app.post("/api/v1/inventory", tags=["inventory"])
     def import_inventory(
-        actor: ActorDep, document: Annotated[dict[str, Any], Body(description="as the YAML file")]
+        actor: ActorDep,
+        document: Annotated[InventoryDocument, Body(description="as the YAML file")],
     ) -> dict[str, Any]:
         """Import devices, venues and lines, all or nothing (same checks as the CLI)."""
+        rows = document.model_dump(exclude_unset=True)
         try:
-            report = import_document(store, document, "POST /api/v1/inventory", actor.name)
+            report = import_document(store, rows, "POST /api/v1/inventory", actor.name)
         except InventoryError as exc:
+            shown = [p if len(p) <= 300 else p[:299] + "…" for p in exc.problems[:50]]
+            if len(exc.problems) > 50:
+                shown.append(f"and {len(exc.problems) - 50} more")
             raise HTTPException(
-                422, {"message": str(exc).splitlines()[0], "problems": exc.problems}
+                422, {"message": str(exc).splitlines()[0], "problems": shown}
             ) from None
         return {"created": report.created, "updated": report.updated}
 
@@ -298,7 +324,7 @@ def create_app(
         reconcile_soon()
         return device
 
-    @app.post("/api/v1/reconcile", status_code=202, tags=["inventory"])
+    @app.post("/api/v1/reconcile", status_code=202, tags=["inventory"], responses=CONFLICT)
     def request_pass(actor: ActorDep) -> dict[str, str]:
         """Retry now: ask the scheduler for a pass (failed lines are retried from scratch)."""
         if scheduler is None:
@@ -318,15 +344,13 @@ def create_app(
         order: Annotated[
             int | None, Query(ge=1, le=MAX_ROW_ID, description="only changes citing this order")
         ] = None,
-        venue: Annotated[str | None, Query(description="venue name or id")] = None,
-        since: Annotated[
-            datetime | None, Query(description="from this instant (with zone)")
+        venue: Annotated[
+            str | None, Query(max_length=200, description="venue name or id")
         ] = None,
-        until: Annotated[datetime | None, Query(description="before this instant")] = None,
+        since: Annotated[Instant | None, Query(description="from this instant")] = None,
+        until: Annotated[Instant | None, Query(description="before this instant")] = None,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> list[ChangePublic]:
-        _aware("since", since)
-        _aware("until", until)
         venue_id = store.find_venue(venue).id if venue is not None else None
         where = ChangeFilter(
             order_id=order, venue_id=venue_id, since=since, until=until, limit=limit
@@ -345,16 +369,18 @@ def create_app(
         except NotFound as exc:
             raise _field_error("authority", str(exc)) from None
         except ValueError as exc:
-            raise _field_error("role", str(exc)) from None
-        return TokenCreated(**TokenPublic.of(row).model_dump(), token=secret)
+            field = "expires_at" if "expiry" in str(exc) else "authority"
+            raise _field_error(field, str(exc), INCONSISTENT) from None
+        return TokenCreated(**TokenPublic.of(listing_of(store, row)).model_dump(), token=secret)
 
     @app.get("/api/v1/tokens", response_model=list[TokenPublic], tags=["tokens"])
     def tokens() -> list[TokenPublic]:
-        return [TokenPublic.of(t) for t in list_tokens(store)]
+        """Every token with its state by the store's clock (active, expired, revoked)."""
+        return [TokenPublic.of(t) for t in token_listing(store)]
 
     @app.post("/api/v1/tokens/{token_id}/revoke", response_model=TokenPublic, tags=["tokens"])
     def token_revoke(token_id: RowId, actor: ActorDep) -> TokenPublic:
-        return TokenPublic.of(revoke_token(store, token_id, actor.name))
+        return TokenPublic.of(listing_of(store, revoke_token(store, token_id, actor.name)))
 
     from api.escalation import router as escalation_router
     from api.feeds import router as feeds_router

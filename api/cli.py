@@ -593,15 +593,15 @@ def token_create(
 
 @token_app.command("list")
 def token_list(database_url: DatabaseOpt = None) -> None:
-    """List tokens (never their secrets)."""
-    from controller.tokens import list_tokens
+    """List tokens (never their secrets): active, expired (by the store's clock) or revoked."""
+    from controller.tokens import token_listing
 
     _, store = open_store(database_url)
     rows = [
-        (t.id, t.label, t.role, t.authority_id or "-", t.created_at.isoformat(timespec="seconds"),
-         t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never",
-         "revoked" if t.revoked_at else "active")
-        for t in list_tokens(store)
+        (t.id, t.label, t.role, shown.authority or "-", t.created_at.isoformat(timespec="seconds"),
+         t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never", shown.state)
+        for shown in token_listing(store)
+        for t in (shown.token,)
     ]  # fmt: skip
     typer.echo(table(("id", "label", "role", "authority", "created", "expires", "state"), rows))
 

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from api.app import StoreDep, current_actor
 from api.auth import ActorDep
+from api.errors import CONFLICT, refusal
 from api.schemas import OrderPublic
+from controller.bounds import INCONSISTENT
 from controller.escalation import (
     ProposalConfirm,
     ProposalReject,
@@ -115,10 +116,7 @@ def record(
             store, venue_id, body.kind, body.observed_at, body.note, actor, rules
         )
     except ValueError as exc:
-        raise RequestValidationError(
-            [{"loc": ("body", "observed_at"), "msg": str(exc), "type": "value_error",
-              "input": None}]
-        ) from None  # fmt: skip
+        raise refusal(("body", "observed_at"), str(exc), INCONSISTENT) from None
     venue = store.find_venue(venue_id)
     return ViolationRecorded(
         violation=ViolationPublic.of(violation, venue),
@@ -131,7 +129,7 @@ def proposals(
     actor: ActorDep,
     store: StoreDep,
     status: Annotated[Literal["pending", "confirmed", "rejected"] | None, Query()] = None,
-    venue: Annotated[str | None, Query(description="venue name or id")] = None,
+    venue: Annotated[str | None, Query(max_length=200, description="venue name or id")] = None,
 ) -> list[ProposalPublic]:
     """Proposals, oldest first; a bureau sees those of its jurisdiction's venues."""
     venue_id = _venue_id(store, venue) if venue is not None else None
@@ -142,7 +140,10 @@ def proposals(
     ]
 
 
-@router.post("/proposals/{proposal_id}/confirm", status_code=201, response_model=ProposalConfirmed)
+@router.post(
+    "/proposals/{proposal_id}/confirm", status_code=201, response_model=ProposalConfirmed,
+    responses=CONFLICT,
+)  # fmt: skip
 def confirm(
     proposal_id: ProposalId,
     body: ProposalConfirm,
@@ -168,7 +169,7 @@ def confirm(
     )
 
 
-@router.post("/proposals/{proposal_id}/reject", response_model=ProposalPublic)
+@router.post("/proposals/{proposal_id}/reject", response_model=ProposalPublic, responses=CONFLICT)
 def reject(
     proposal_id: ProposalId, body: ProposalReject, actor: ActorDep, store: StoreDep
 ) -> ProposalPublic:

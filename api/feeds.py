@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.app import StoreDep
 from api.auth import ActorDep
+from api.errors import refusal
 from controller import feeds
+from controller.bounds import INCONSISTENT, NOT_FOUND, ONE_LINE
 from controller.models import MAX_ROW_ID, AuthorityKey, Feed
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
@@ -34,8 +37,10 @@ class FeedPublic(BaseModel):
 
 class FeedCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    authority: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1, max_length=2000, description="https URL or file path")
+    authority: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
+    source: str = Field(
+        min_length=1, max_length=2000, pattern=ONE_LINE, description="https URL or file path"
+    )
     interval_seconds: int = Field(default=300, ge=10, le=86400)
 
 
@@ -54,12 +59,17 @@ class KeyPublic(BaseModel):
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    authority: str = Field(min_length=1, max_length=200)
+    authority: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
     public_key: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="Ed25519, 32 bytes in hex")
 
 
-def _refused(exc: Exception) -> HTTPException:
-    return HTTPException(422, str(exc))
+def _refused(exc: Exception, field: str) -> RequestValidationError:
+    """A registration the schema could not refuse: an authority that does not exist, or a
+    value that conflicts with what is registered or is not what it must be (a key off the curve)."""
+    message = str(exc)
+    if message.startswith("no authority"):
+        return refusal(("body", "authority"), message, NOT_FOUND)
+    return refusal(("body", field), message, INCONSISTENT)
 
 
 @router.get("/feeds", response_model=list[FeedPublic])
@@ -75,7 +85,7 @@ def add_feed(body: FeedCreate, store: StoreDep, actor: ActorDep) -> FeedPublic:
             feeds.add_feed(store, body.authority, body.source, body.interval_seconds, actor.name)
         )
     except (feeds.FeedError, ValueError) as exc:
-        raise _refused(exc) from None
+        raise _refused(exc, "source") from None
 
 
 @router.post("/feeds/{feed_id}/pull")
@@ -109,7 +119,7 @@ def add_key(body: KeyCreate, store: StoreDep, actor: ActorDep) -> KeyPublic:
     try:
         return KeyPublic.of(feeds.add_key(store, body.authority, body.public_key, actor.name))
     except (feeds.FeedError, ValueError) as exc:
-        raise _refused(exc) from None
+        raise _refused(exc, "public_key") from None
 
 
 @router.post("/authority-keys/{key_id}/revoke", response_model=KeyPublic)

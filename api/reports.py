@@ -10,13 +10,15 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import AwareDatetime
 
 from api.app import StoreDep, current_actor
+from api.errors import refusal
 from api.schemas import ChangePublic
 from controller import reports
+from controller.bounds import INCONSISTENT, Instant
 from controller.interrupted import InterruptedIntent
 from controller.interrupted import interrupted_intents as find_interrupted
 from controller.models import MAX_ROW_ID
@@ -24,16 +26,17 @@ from controller.store import NotFound, Store
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(current_actor)])
 
-Since = Annotated[AwareDatetime, Query(description="from this instant, with a UTC offset")]
-Until = Annotated[AwareDatetime, Query(description="before this instant, with a UTC offset")]
+Since = Annotated[Instant, Query(description="from this instant, with a UTC offset")]
+Until = Annotated[Instant, Query(description="before this instant, with a UTC offset")]
 Threshold = Annotated[
     float,
     Query(ge=0, le=86_400, description="seconds a cut or restore may lag its instant"),
 ]
 
 
-def _bad_request(exc: ValueError) -> HTTPException:
-    return HTTPException(422, str(exc))
+def _bad_request(exc: ValueError) -> RequestValidationError:
+    # the only refusal left after the parameters' own checks: a period that ends before it starts
+    return refusal(("query", "until"), str(exc), INCONSISTENT)
 
 
 def _find_id(store: Store, key: str, kind: Literal["venue", "device"]) -> int:
@@ -53,11 +56,13 @@ def audit_changes(
     order: Annotated[
         int | None, Query(ge=1, le=MAX_ROW_ID, description="only changes citing this order")
     ] = None,
-    venue: Annotated[str | None, Query(description="venue name or id")] = None,
-    device: Annotated[str | None, Query(description="device name or id")] = None,
-    carrier: Annotated[str | None, Query(description="only this carrier's devices")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="from this instant")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="before this instant")] = None,
+    venue: Annotated[str | None, Query(max_length=200, description="venue name or id")] = None,
+    device: Annotated[str | None, Query(max_length=63, description="device name or id")] = None,
+    carrier: Annotated[
+        str | None, Query(max_length=100, description="only this carrier's devices")
+    ] = None,
+    since: Annotated[Instant | None, Query(description="from this instant")] = None,
+    until: Annotated[Instant | None, Query(description="before this instant")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> list[ChangePublic]:
     """Every change record: commands sent, device output, state read back, verified or not."""
@@ -79,9 +84,9 @@ def order_timeline(
     order_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     store: StoreDep,
     since: Annotated[
-        AwareDatetime | None, Query(description="default: the order's effective_from")
+        Instant | None, Query(description="default: the order's effective_from")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
+    until: Annotated[Instant | None, Query(description="default: now")] = None,
 ) -> reports.OrderTimeline:
     """The order's windows, per line of its venue: due, cut verified, restore verified, lateness."""
     order = store.order(order_id)
@@ -115,8 +120,8 @@ def violations(
 @router.get("/interrupted-intents")
 def interrupted_intents(
     store: StoreDep,
-    since: Annotated[AwareDatetime | None, Query(description="intents from this instant")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="intents before this instant")] = None,
+    since: Annotated[Instant | None, Query(description="intents from this instant")] = None,
+    until: Annotated[Instant | None, Query(description="intents before this instant")] = None,
 ) -> list[InterruptedIntent]:
     """Every intent no outcome answers (a push interrupted mid-way), and how it was resolved:
     the first verified outcome on its line since, or `unresolved`."""
@@ -135,7 +140,9 @@ def interrupted_intents(
 )
 def compliance(
     store: StoreDep,
-    carrier: Annotated[str, Query(description="the carrier whose devices are reported")],
+    carrier: Annotated[
+        str, Query(max_length=100, description="the carrier whose devices are reported")
+    ],
     since: Since,
     until: Until,
     threshold: Threshold = 60,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
-from controller.models import Change, Device, Line, LineStatus, Order, OrderEvent, Token, Venue
+from controller.models import Change, Device, Line, LineStatus, Order, OrderEvent, Venue
 from controller.store import Store
+from controller.tokens import TokenListing
 
 
 class OrderPublic(BaseModel):
@@ -102,14 +104,17 @@ class TokenPublic(BaseModel):
     label: str
     role: str
     authority_id: int | None
+    authority: str | None  # the bureau's name
+    state: Literal["active", "expired", "revoked"]  # by the store's clock
     created_at: datetime
     created_by: str
     expires_at: datetime | None
     revoked_at: datetime | None
 
     @classmethod
-    def of(cls, token: Token) -> TokenPublic:
-        return cls.model_validate(token.model_dump(exclude={"token_hash"}))
+    def of(cls, listed: TokenListing) -> TokenPublic:
+        fields = listed.token.model_dump(exclude={"token_hash"})
+        return cls.model_validate(fields | {"state": listed.state, "authority": listed.authority})
 
 
 class TokenCreated(TokenPublic):

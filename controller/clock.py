@@ -87,11 +87,24 @@ def as_utc(instant: datetime) -> datetime:
         raise ValueError(f"{instant.isoformat()} is out of the range of dates") from None
 
 
+# The instants a person may give (a term, an expiry, a period): far enough either side of today
+# for any order, near enough that every offset and window computed from them is still a date.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2199
+
+
+def check_range(instant: datetime) -> datetime:
+    """Refuse an instant whose year, as written, is outside EARLIEST_YEAR..LATEST_YEAR."""
+    if not EARLIEST_YEAR <= instant.year <= LATEST_YEAR:
+        raise ValueError(f"must be in the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return instant
+
+
 def parse_instant(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "…"
         raise ValueError(
-            f"{text!r} is not an ISO 8601 instant (e.g. 2026-11-25T00:00:05+08:00)"
+            f"{shown!r} is not an ISO 8601 instant (e.g. 2026-11-25T00:00:05+08:00)"
         ) from None
-    return as_utc(parsed)
+    return as_utc(check_range(parsed))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import col, select
 
 from controller.access import Actor, as_actor
+from controller.bounds import ONE_LINE, Instant, one_line
 from controller.clock import as_utc
 from controller.models import Authority, Order, Proposal, Venue, Violation
-from controller.orders import InvalidTransition, OrderCreate, _legal_basis, _one_line, issue_order
+from controller.orders import InvalidTransition, LegalBasis, OrderCreate, issue_order
 from controller.store import NotFound, Store, Transaction
 from policies.escalation import (
     DEFAULT_RULES,
@@ -47,9 +48,15 @@ class ViolationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description=f"one of {', '.join(VIOLATION_KINDS)}")
-    observed_at: AwareDatetime = Field(description="when the violation was observed")
-    note: str = Field(default="", max_length=500, description="what was observed (recorded)")
+    kind: str = Field(
+        description=f"one of {', '.join(VIOLATION_KINDS)}",
+        json_schema_extra={"enum": list(VIOLATION_KINDS)},
+    )
+    observed_at: Instant = Field(description="when the violation was observed")
+    note: str = Field(
+        default="", max_length=500, pattern=f"^$|{ONE_LINE}",
+        description="what was observed (recorded): one line, or nothing",
+    )  # fmt: skip
 
     @field_validator("kind")
     @classmethod
@@ -58,35 +65,20 @@ class ViolationCreate(BaseModel):
             raise ValueError(f"must be one of {', '.join(VIOLATION_KINDS)}")
         return value
 
-    @field_validator("note")
-    @classmethod
-    def _note(cls, value: str) -> str:
-        return value and _one_line(value)
-
 
 class ProposalConfirm(BaseModel):
     """A bureau user's confirmation: the decision's document number makes it an order."""
 
     model_config = ConfigDict(extra="forbid")
 
-    legal_basis: str = Field(min_length=1, max_length=100, examples=["临兰文执发〔2026〕7号"])
+    legal_basis: LegalBasis
     legal_basis_date: date | None = None
-
-    @field_validator("legal_basis")
-    @classmethod
-    def _basis(cls, value: str) -> str:
-        return _legal_basis(value)
 
 
 class ProposalReject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    why: str = Field(min_length=1, max_length=200, description="why no order follows (recorded)")
-
-    @field_validator("why")
-    @classmethod
-    def _why(cls, value: str) -> str:
-        return _one_line(value)
+    why: str = one_line(200, "why no order follows (recorded)")
 
 
 def governing_authority(store: Store, venue: Venue) -> Authority | None:

@@ -38,6 +38,7 @@ from sqlmodel import col, select
 
 from controller.access import Actor, Forbidden
 from controller.audit import public_from_hex, public_hex
+from controller.bounds import reason
 from controller.clock import as_utc
 from controller.models import Authority, AuthorityKey, Change, Feed, Order
 from controller.orders import (
@@ -404,7 +405,7 @@ def read_document(text: str) -> FeedDocument:
 
 def describe(exc: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'entry'}: {err['msg']}"
+        f"{'.'.join(str(p) for p in err['loc']) or 'entry'}: {reason(err)}"
         for err in exc.errors(include_url=False)
     )
 

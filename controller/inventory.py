@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import select
 
+from controller.bounds import ONE_LINE, REGION, ZONE, reason
 from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
 from drivers.base import LineState
@@ -28,9 +29,10 @@ from drivers.identifiers import (
     parse_prefix,
 )
 from drivers.registry import DRIVERS
-from policies import zone
+from policies import zone, zone_names
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ONE_LINE = re.compile(ONE_LINE)
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -38,11 +40,23 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 _OPTION_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _OPTION_VALUE = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_OPTION_VALUE_PATTERN = f"^{_OPTION_VALUE.pattern}$"
+
+
+# The patterns a row's validators hold, stated in the schema for the API's clients; the
+# validators say what is wrong in words, so the pattern itself is not checked twice.
+_DEVICE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}"
+PRINTABLE = {"pattern": r"^[^\x00-\x1f\x7f]*$"}
+ENV_NAME = {"pattern": f"^{_ENV_NAME.pattern}$"}
+
+
+def stated(pattern: str) -> dict[str, str]:
+    return {"pattern": pattern}
 
 
 def plain_text(value: str, what: str, max_len: int = 200) -> str:
     """A human label (venue or line name): printable, one line, no leading/trailing blanks."""
-    if not value or value != value.strip() or _CONTROL.search(value) or len(value) > max_len:
+    if len(value) > max_len or not _ONE_LINE.fullmatch(value):
         raise ValueError(
             f"{what} must be 1-{max_len} printable characters on one line, "
             "without leading or trailing spaces"
@@ -55,17 +69,28 @@ class _Row(BaseModel):
 
 
 class DeviceRow(_Row):
-    name: str
-    platform: str
-    host: str
+    name: str = Field(max_length=63, json_schema_extra=stated(f"^{_DEVICE_NAME}$"))
+    platform: str = Field(max_length=64, json_schema_extra={"enum": sorted(DRIVERS)})
+    host: str = Field(
+        max_length=253, description="an IP address or a host name",
+        json_schema_extra={"anyOf": [{"format": f} for f in ("ipv4", "ipv6", "hostname")]},
+    )  # fmt: skip
     port: int = Field(default=22, ge=1, le=65535)
-    username: str
-    password: str | None = None
-    password_env: str | None = None
-    secret: str | None = None
-    secret_env: str | None = None
-    carrier: str = "default"
-    options: dict[str, str] = {}
+    username: str = Field(max_length=64, json_schema_extra=stated(f"^{_USERNAME.pattern}$"))
+    password: str | None = Field(default=None, max_length=256, json_schema_extra=PRINTABLE)
+    password_env: str | None = Field(default=None, json_schema_extra=ENV_NAME)
+    secret: str | None = Field(default=None, max_length=256, json_schema_extra=PRINTABLE)
+    secret_env: str | None = Field(default=None, json_schema_extra=ENV_NAME)
+    carrier: str = Field(default="default", max_length=100, json_schema_extra=stated(ONE_LINE))
+    options: dict[str, str] = Field(
+        default={}, max_length=32,
+        json_schema_extra={
+            "patternProperties": {
+                f"^{_OPTION_KEY.pattern}$": {"type": "string", "pattern": _OPTION_VALUE_PATTERN}
+            },
+            "additionalProperties": False,
+        },
+    )  # fmt: skip
 
     @field_validator("options")
     @classmethod
@@ -127,8 +152,8 @@ class DeviceRow(_Row):
 
 
 class AuthorityRow(_Row):
-    name: str
-    regions: list[str] = []
+    name: str = Field(max_length=200, json_schema_extra=stated(ONE_LINE))
+    regions: list[Annotated[str, Field(pattern=REGION)]] = Field(default=[], max_length=1000)
 
     @field_validator("name")
     @classmethod
@@ -144,11 +169,16 @@ class AuthorityRow(_Row):
 
 
 class VenueRow(_Row):
-    name: str
-    licence: str = ""
-    zone: str = "Asia/Shanghai"
-    region: str | None = None
-    address: str | None = None
+    name: str = Field(max_length=200, json_schema_extra=stated(ONE_LINE))
+    licence: str = Field(default="", max_length=64, json_schema_extra=stated(f"^$|{ONE_LINE}"))
+    zone: str = Field(
+        default="Asia/Shanghai", max_length=64, description="an IANA time zone name",
+        json_schema_extra={"pattern": ZONE, "enum": sorted(zone_names())},
+    )  # fmt: skip
+    region: str | None = Field(
+        default=None, pattern=REGION, description="region code: the jurisdiction the venue is in"
+    )
+    address: str | None = Field(default=None, max_length=300, json_schema_extra=stated(ONE_LINE))
 
     @field_validator("address")
     @classmethod
@@ -173,16 +203,32 @@ class VenueRow(_Row):
 
 
 class LineRow(_Row):
-    name: str
-    venue: str
-    device: str
-    interface: str
-    prefixes: list[str] = Field(min_length=1)
+    name: str = Field(max_length=200, json_schema_extra=stated(ONE_LINE))
+    venue: str = Field(max_length=200, pattern=ONE_LINE)
+    device: str = Field(max_length=63, pattern=f"^{_DEVICE_NAME}$")
+    # checked per platform, and the prefixes by `ipaddress`, with the reason, when imported
+    interface: str = Field(
+        max_length=64, description="as the platform names it",
+        json_schema_extra=stated(r"^[A-Za-z0-9_.:/-]{1,64}$"),
+    )  # fmt: skip
+    prefixes: list[
+        Annotated[str, Field(max_length=49, json_schema_extra=stated(r"^[0-9A-Fa-f.:]+/[0-9]+$"))]
+    ] = Field(min_length=1, max_length=256)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return plain_text(v, "line name")
+
+
+class InventoryDocument(_Row):
+    """The inventory as the API receives it (the YAML file's shape): every row checked against
+    its bounds here; how the rows fit together and with the store, by `import_document`."""
+
+    authorities: list[AuthorityRow] = Field(default=[], max_length=10_000)
+    devices: list[DeviceRow] = Field(default=[], max_length=10_000)
+    venues: list[VenueRow] = Field(default=[], max_length=100_000)
+    lines: list[LineRow] = Field(default=[], max_length=100_000)
 
 
 @dataclass
@@ -202,7 +248,7 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for err in error.errors():
         where = ".".join(str(p) for p in err["loc"]) or "row"
-        message = str(err["msg"]).removeprefix("Value error, ")
+        message = reason(err)
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
@@ -239,7 +285,8 @@ def import_document(
         parsed = []
         for index, item in enumerate(raw):
             label = item.get("name") if isinstance(item, dict) else None
-            where = f"{key}[{index}]" + (f" ({label!r})" if isinstance(label, str) else "")
+            shown = label if not isinstance(label, str) or len(label) <= 40 else label[:40] + "…"
+            where = f"{key}[{index}]" + (f" ({shown!r})" if isinstance(label, str) else "")
             if not isinstance(item, dict):
                 problems.append(f"{where}: must be a mapping")
                 continue

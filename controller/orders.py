@@ -8,22 +8,19 @@ transition is an event recorded with who and why, and a change-log record.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import select
 
 from controller.access import Actor, Forbidden, as_actor
+from controller.bounds import LEGAL_BASIS, Instant, Name, inconsistent, one_line
 from controller.clock import as_utc
 from controller.models import MAX_ROW_ID, Authority, Order, OrderEvent, Venue
 from controller.store import NotFound, Store, Transaction
 from controller.terms import order_term
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A document number: issuing organ, year in brackets, serial, 号 — e.g. 临兰文执发〔2018〕3号
-LEGAL_BASIS = re.compile(r"[\u4e00-\u9fffA-Za-z]{1,30}[〔\[［(（](19|20)\d{2}[〕\]］)）]\d{1,6}号")
 REASONS = ("unlicensed", "after_hours", "minors_admitted", "suspension", "revocation", "other")
 Reason = Literal[
     "unlicensed", "after_hours", "minors_admitted", "suspension", "revocation", "other"
@@ -52,20 +49,14 @@ class InvalidTransition(ValueError):
     """The order's state does not allow this transition (HTTP 409)."""
 
 
-def _one_line(value: str) -> str:
-    if _CONTROL.search(value) or value != value.strip():
-        raise ValueError("must be one line of printable text without leading/trailing spaces")
-    return value
-
-
-def _legal_basis(value: str) -> str:
-    _one_line(value)
-    if not LEGAL_BASIS.fullmatch(value):
-        raise ValueError(
-            "must be a document number: issuing organ, year in brackets, serial and 号, "
-            "e.g. 临兰文执发〔2018〕3号"
-        )
-    return value
+LegalBasis = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=100, pattern=LEGAL_BASIS, examples=["临兰文执发〔2018〕3号"],
+        description="document number of the decision ordering the cut",
+    ),
+]  # fmt: skip
+RowNumber = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class OrderCreate(BaseModel):
@@ -73,40 +64,22 @@ class OrderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    venue: str | int = Field(description="venue name or id")
+    venue: Name | RowNumber = Field(description="venue name or id")
     kind: Kind = Field(
         description="curfew: cut nightly in the governing window; disconnect: around the clock"
     )
     reason: Reason = Field(description=f"one of {', '.join(REASONS)}")
-    legal_basis: str = Field(
-        min_length=1, max_length=100, examples=["临兰文执发〔2018〕3号"],
-        description="document number of the decision ordering the cut",
-    )  # fmt: skip
+    legal_basis: LegalBasis
     legal_basis_date: date | None = Field(default=None, description="date of that document")
-    effective_from: AwareDatetime
-    effective_until: AwareDatetime | None = None
-    authority: str | None = Field(default=None, description="issuing authority (admins only)")
-    issued_by: str | None = Field(default=None, max_length=100, description="issuing official")
-
-    @field_validator("legal_basis")
-    @classmethod
-    def _basis(cls, value: str) -> str:
-        return _legal_basis(value)
-
-    @field_validator("issued_by")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return None if value is None else _one_line(value)
-
-    @field_validator("venue")
-    @classmethod
-    def _venue(cls, value: str | int) -> str | int:
-        return _one_line(value) if isinstance(value, str) else value
+    effective_from: Instant
+    effective_until: Instant | None = None
+    authority: Name | None = Field(default=None, description="issuing authority (admins only)")
+    issued_by: str | None = one_line(100, "issuing official", default=None)
 
     @model_validator(mode="after")
     def _term(self) -> OrderCreate:
         if self.effective_until is not None and self.effective_until <= self.effective_from:
-            raise ValueError("effective_until must be after effective_from")
+            raise inconsistent("effective_until must be after effective_from")
         return self
 
 
@@ -115,39 +88,24 @@ class OrderAmend(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    why: str = Field(min_length=1, max_length=200, description="why the order is amended")
-    effective_from: AwareDatetime | None = None
-    effective_until: AwareDatetime | None = None
+    why: str = one_line(200, "why the order is amended")
+    effective_from: Instant | None = None
+    effective_until: Instant | None = None
     open_ended: bool = Field(default=False, description="remove the end of the term")
     reason: Reason | None = None
-    legal_basis: str | None = Field(default=None, max_length=100)
+    legal_basis: LegalBasis | None = None
     legal_basis_date: date | None = None
-
-    @field_validator("why")
-    @classmethod
-    def _why(cls, value: str) -> str:
-        return _one_line(value)
-
-    @field_validator("legal_basis")
-    @classmethod
-    def _basis(cls, value: str | None) -> str | None:
-        return None if value is None else _legal_basis(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderAmend:
         if self.open_ended and self.effective_until is not None:
-            raise ValueError("give effective_until or open_ended, not both")
+            raise inconsistent("give effective_until or open_ended, not both")
         return self
 
 
 class OrderTransition(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=200, description="why (recorded)")
-
-    @field_validator("reason")
-    @classmethod
-    def _text(cls, value: str) -> str:
-        return _one_line(value)
+    reason: str = one_line(200, "why (recorded)")
 
 
 OrderRevoke = OrderTransition
@@ -300,7 +258,9 @@ def revoke_order(store: Store, order_id: int, reason: str, actor: Actor | str) -
     with store.transaction() as tx:
         order = _owned(tx, order_id, who)
         if order.status == "revoked":
-            return order
+            raise InvalidTransition(
+                f"order {order_id} is already revoked (by {order.revoked_by}); nothing changes"
+            )
         if order.status == "superseded":
             raise InvalidTransition(f"order {order_id} was superseded by an amendment; revoke that")
         now = store.clock.now()
@@ -318,6 +278,8 @@ def suspend_order(store: Store, order_id: int, reason: str, actor: Actor | str) 
             raise InvalidTransition(
                 f"order {order_id} is {order.status}; only an active order is suspended"
             )
+        if state_of(order, tx.clock.now()) == "expired":
+            raise InvalidTransition(f"order {order_id} has expired; there is nothing to suspend")
         _set(tx, order, status="suspended")
         _record(tx, order, "suspend", who, reason)
     return order

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     suspension_days: int = Field(
         default=30, ge=1, le=3650, description="term of the suspension an escalation proposes"
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="largest request body the API reads (else 413)"
+    )
+    max_inventory_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="largest inventory document it imports"
+    )
     instance: str = Field(
         default_factory=default_instance,
         description="this instance's name in the change log (default host:pid)",

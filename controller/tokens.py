@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import select
@@ -63,6 +64,41 @@ def list_tokens(store: Store) -> list[Token]:
         return list(s.exec(select(Token).order_by(Token.id)))
 
 
+def token_state(token: Token, now: datetime) -> str:
+    """active | expired | revoked, at instant `now` (the store's clock: the one `actor_for`
+    refuses an expired token by)."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+@dataclass(frozen=True)
+class TokenListing:
+    """A token as `token list` shows it: its state now and its authority's name."""
+
+    token: Token
+    state: str
+    authority: str | None
+
+
+def listing_of(store: Store, token: Token) -> TokenListing:
+    authority = store.authority(token.authority_id).name if token.authority_id else None
+    return TokenListing(token, token_state(token, store.clock.now()), authority)
+
+
+def token_listing(store: Store) -> list[TokenListing]:
+    now = store.clock.now()
+    names = {a.id: a.name for a in store.authorities()}
+    return [
+        TokenListing(
+            t, token_state(t, now), names.get(t.authority_id) if t.authority_id else None
+        )
+        for t in list_tokens(store)
+    ]
+
+
 def revoke_token(store: Store, token_id: int, revoked_by: str) -> Token:
     with store.transaction() as tx:
         row = tx.session.get(Token, token_id)
@@ -79,9 +115,9 @@ def actor_for(store: Store, token: str) -> Actor | None:
     """The actor a presented token stands for; None if unknown, revoked or expired."""
     with store.session() as s:
         row = s.exec(select(Token).where(Token.token_hash == token_hash(token))).first()
-        if row is None or row.revoked_at is not None:
+        if row is None:
             return None
-        if row.expires_at is not None and row.expires_at <= store.clock.now():
+        if token_state(row, store.clock.now()) != "active":
             return None
         regions: tuple[str, ...] = ()
         if row.authority_id is not None:

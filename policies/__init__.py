@@ -11,6 +11,7 @@ from policies.windows import (
     first_instant_at,
     policy_for,
     zone,
+    zone_names,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "load_jurisdictions",
     "policy_for",
     "zone",
+    "zone_names",
 ]

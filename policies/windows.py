@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,23 @@ def policy_for(kind: str) -> Policy:
 
 
 @lru_cache(maxsize=512)
+@lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """Every name of the IANA zone database as installed (tzdata)."""
+    return frozenset(available_timezones())
+
+
 def zone(name: str) -> ZoneInfo:
-    """An IANA zone by name; a clear ValueError for anything else."""
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise ValueError(f"{name!r} is not an IANA time zone name")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Asia/Shanghai)") from None
+    """An IANA zone by name; a clear ValueError for anything else. Only names of the zone
+    database are looked up: any other text is never a file name (`America` is a directory,
+    5,000 characters are too long for one)."""
+    if isinstance(name, str) and name in zone_names():
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    shown = name if not isinstance(name, str) or len(name) <= 40 else name[:40] + "…"
+    raise ValueError(f"{shown!r} is not an IANA time zone name (e.g. Asia/Shanghai)")
 
 
 def _wall(instant: datetime, tz: ZoneInfo) -> datetime:
