@@ -285,11 +285,20 @@ def create_app(
     def import_inventory(
         actor: ActorDep,
         document: Annotated[InventoryDocument, Body(description="as the YAML file")],
+        trust_new_host_keys: Annotated[
+            bool,
+            Query(
+                description="let this file's SSH devices whose host key is neither given nor "
+                "pinned learn it once, at their next session (trust on first use)"
+            ),
+        ] = False,
     ) -> dict[str, Any]:
         """Import devices, venues and lines, all or nothing (same checks as the CLI)."""
         rows = document.model_dump(exclude_unset=True)
         try:
-            report = import_document(store, rows, "POST /api/v1/inventory", actor.name)
+            report = import_document(
+                store, rows, "POST /api/v1/inventory", actor.name, trust_new_host_keys
+            )
         except InventoryError as exc:
             shown = [p if len(p) <= 300 else p[:299] + "…" for p in exc.problems[:50]]
             if len(exc.problems) > 50:
@@ -384,6 +393,7 @@ def create_app(
 
     from api.escalation import router as escalation_router
     from api.feeds import router as feeds_router
+    from api.host_keys import router as host_keys_router
     from api.licences import router as licences_router
     from api.reports import router as reports_router
 
@@ -391,4 +401,5 @@ def create_app(
     app.include_router(licences_router)
     app.include_router(escalation_router)
     app.include_router(feeds_router)
+    app.include_router(host_keys_router)
     return app

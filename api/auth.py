@@ -55,6 +55,7 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/inventory"): OPERATORS,
     ("POST", "/api/v1/devices/{device_id}/freeze"): OPERATORS,
     ("POST", "/api/v1/devices/{device_id}/unfreeze"): OPERATORS,
+    ("POST", "/api/v1/devices/{device_id}/host-key"): OPERATORS,
     ("POST", "/api/v1/reconcile"): OPERATORS,
     # the record
     ("GET", "/api/v1/changes"): READERS,

@@ -15,6 +15,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api.cli_common import DatabaseOpt, fail, open_store, operator, settings_with
+from api.devices_cli import devices_app, secrets_app
 from api.feeds_cli import authority_app, feed_app
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
@@ -52,6 +53,8 @@ app.add_typer(
     reports_app, name="report", help="Auditors' reports: timelines, violations, compliance."
 )
 app.add_typer(venues_app, name="venues")
+app.add_typer(devices_app, name="devices")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(store_app, name="store")
 
 AtOpt = Annotated[
@@ -217,12 +220,20 @@ def lab_up(
 @inventory_app.command("import")
 def inventory_import(
     file: Annotated[Path, typer.Argument(help="inventory YAML: devices, venues, lines")],
+    trust_new_host_keys: Annotated[
+        bool,
+        typer.Option(
+            "--trust-new-host-keys",
+            help="let this file's SSH devices whose host key is neither given nor pinned learn "
+            "it once, at their next session (trust on first use)",
+        ),
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Validate and import an inventory file, all or nothing."""
     _, store = open_store(database_url, create=True)
     try:
-        report = import_file(store, file, f"cli:{operator()}")
+        report = import_file(store, file, f"cli:{operator()}", trust_new_host_keys)
     except InventoryError as exc:
         raise fail(str(exc)) from None
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing new"

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from api.text import table
 from controller import audit
 from controller.clock import SimulatedClock
+from controller.credentials import Vault, generate_key, load_key
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order, revoke_order
 from controller.reconciler import Reconciler, connect_driver
@@ -52,7 +53,10 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
     )
     with tempfile.TemporaryDirectory(prefix="curfew-demo-") as tmp, Lab(specs) as lab:
         clock = SimulatedClock(at_hour(-2))
-        store = Store.open(f"sqlite:///{Path(tmp) / 'demo.db'}", clock=clock)
+        # the lab's inventory carries inline passwords: kept encrypted with the demo's own key
+        generate_key(Path(tmp) / "secrets.key")
+        vault = Vault(key=load_key(Path(tmp) / "secrets.key"))
+        store = Store.open(f"sqlite:///{Path(tmp) / 'demo.db'}", clock=clock, vault=vault)
         public_key = _sign_checkpoints(store, clock, Path(tmp))
         try:
             import_document(store, lab.inventory(inventory), "demo city")

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from controller.models import Change, Device, Line, LineStatus, Order, OrderEvent, Venue
 from controller.store import Store
 from controller.tokens import TokenListing
+from drivers.host_keys import fingerprint
 
 
 class OrderPublic(BaseModel):
@@ -134,6 +135,9 @@ class VenuePublic(BaseModel):
 
 
 class DevicePublic(BaseModel):
+    """A device as the API shows it: never its secrets, their references or their ciphertext
+    (only the fields named here leave the store)."""
+
     id: int
     name: str
     platform: str
@@ -141,10 +145,17 @@ class DevicePublic(BaseModel):
     port: int
     carrier: str
     frozen: bool
+    host_key_fingerprint: str | None  # of the pinned SSH host key, `SHA256:…`
+    host_key_learn_once: bool  # no key pinned, and the next session may learn it
 
     @classmethod
     def of(cls, device: Device) -> DevicePublic:
-        return cls.model_validate(device.model_dump())
+        return cls(
+            id=device.id or 0, name=device.name, platform=device.platform, host=device.host,
+            port=device.port, carrier=device.carrier, frozen=device.frozen,
+            host_key_fingerprint=fingerprint(device.host_key) if device.host_key else None,
+            host_key_learn_once=device.host_key is None and device.host_key_tofu_by is not None,
+        )  # fmt: skip
 
 
 class LinePublic(BaseModel):

@@ -65,12 +65,14 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def alembic_config(engine: sa.Engine) -> Config:
+def alembic_config(engine: sa.Engine, vault: object = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
+    # the store's device-secrets vault: a migration that encrypts secrets uses its key
+    config.attributes["vault"] = vault
     return config
 
 
-def migrate(engine: sa.Engine) -> None:
-    command.upgrade(alembic_config(engine), "head")
+def migrate(engine: sa.Engine, vault: object = None) -> None:
+    command.upgrade(alembic_config(engine, vault), "head")

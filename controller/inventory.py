@@ -15,13 +15,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlmodel import select
 
-from controller.bounds import ONE_LINE, REGION, ZONE, reason
+from controller.bounds import ONE_LINE, REGION, ZONE, inconsistent, reason
+from controller.credentials import ENV_PREFIX, KEYGEN_HINT, REF, check_ref
+from controller.host_keys import pin
 from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
 from drivers.base import LineState
+from drivers.host_keys import KEY_TYPES, parse_host_key
 from drivers.identifiers import (
     IdentifierError,
     check_device_name,
@@ -36,18 +46,22 @@ _ONE_LINE = re.compile(ONE_LINE)
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 _OPTION_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _OPTION_VALUE = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _OPTION_VALUE_PATTERN = f"^{_OPTION_VALUE.pattern}$"
 
 
+# An OpenSSH public-key line's shape (whether its data is a key of that type, `parse_host_key`)
+HOST_KEY_LINE = (
+    rf"^(?:{'|'.join(KEY_TYPES)}) [A-Za-z0-9+/]{{1,8192}}={{0,2}}(?: [^\x00-\x1f\x7f]{{0,256}})?$"
+)
+
+
 # The patterns a row's validators hold, stated in the schema for the API's clients; the
 # validators say what is wrong in words, so the pattern itself is not checked twice.
 _DEVICE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}"
 PRINTABLE = {"pattern": r"^[^\x00-\x1f\x7f]*$"}
-ENV_NAME = {"pattern": f"^{_ENV_NAME.pattern}$"}
 
 
 def stated(pattern: str) -> dict[str, str]:
@@ -77,10 +91,17 @@ class DeviceRow(_Row):
     )  # fmt: skip
     port: int = Field(default=22, ge=1, le=65535)
     username: str = Field(max_length=64, json_schema_extra=stated(f"^{_USERNAME.pattern}$"))
+    # inline secrets are stored encrypted (CURFEW_SECRETS_KEY_FILE); a reference names a file
+    # of CURFEW_CREDENTIALS_DIR or a CURFEW_DEVICE_SECRET_<NAME> variable (controller.credentials)
     password: str | None = Field(default=None, max_length=256, json_schema_extra=PRINTABLE)
-    password_env: str | None = Field(default=None, json_schema_extra=ENV_NAME)
+    password_ref: str | None = Field(default=None, pattern=f"^{REF.pattern}$")
     secret: str | None = Field(default=None, max_length=256, json_schema_extra=PRINTABLE)
-    secret_env: str | None = Field(default=None, json_schema_extra=ENV_NAME)
+    secret_ref: str | None = Field(default=None, pattern=f"^{REF.pattern}$")
+    # refused with a message saying what to use instead: they could name any variable
+    password_env: None = Field(default=None, description="refused: use password_ref")
+    secret_env: None = Field(default=None, description="refused: use secret_ref")
+    # the SSH host key to pin, an OpenSSH public-key line (`ssh-ed25519 AAAA…`)
+    host_key: str | None = Field(default=None, max_length=8500, pattern=HOST_KEY_LINE)
     carrier: str = Field(default="default", max_length=100, json_schema_extra=stated(ONE_LINE))
     options: dict[str, str] = Field(
         default={}, max_length=32,
@@ -136,12 +157,31 @@ class DeviceRow(_Row):
             raise ValueError("username must be 1-64 letters, digits or . _ @ -")
         return v
 
-    @field_validator("password_env", "secret_env")
+    @field_validator("password_env", "secret_env", mode="before")
     @classmethod
-    def _env(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.fullmatch(v):
-            raise ValueError(f"{v!r} is not an environment variable name (A-Z, 0-9, _)")
-        return v
+    def _env(cls, v: object, info: ValidationInfo) -> None:
+        if v is not None:
+            ref = info.field_name.removesuffix("_env") + "_ref"
+            raise ValueError(
+                f"{info.field_name} is refused: it could name any environment variable of the "
+                f"controller (its admin token, say). Name the credential with {ref}: NAME, and "
+                f"put it in the file CURFEW_CREDENTIALS_DIR/NAME or the variable "
+                f"{ENV_PREFIX}NAME"
+            )
+        return None
+
+    @field_validator("password_ref", "secret_ref")
+    @classmethod
+    def _ref(cls, v: str | None) -> str | None:
+        return None if v is None else check_ref(v)
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, v: str | None) -> str | None:
+        try:
+            return None if v is None else parse_host_key(v)
+        except ValueError as exc:  # of the right shape (the schema says so), not a key
+            raise inconsistent(str(exc)) from None
 
     @field_validator("password", "secret")
     @classmethod
@@ -263,15 +303,22 @@ def load_file(path: Path) -> dict[str, Any]:
     return document
 
 
-def import_file(store: Store, path: Path, actor: str = "cli") -> ImportReport:
-    return import_document(store, load_file(path), str(path), actor)
+def import_file(
+    store: Store, path: Path, actor: str = "cli", trust_new_host_keys: bool = False
+) -> ImportReport:
+    return import_document(store, load_file(path), str(path), actor, trust_new_host_keys)
 
 
 def import_document(
-    store: Store, document: dict[str, Any], source: str, actor: str = "cli"
+    store: Store,
+    document: dict[str, Any],
+    source: str,
+    actor: str = "cli",
+    trust_new_host_keys: bool = False,
 ) -> ImportReport:
     """Validate every row, then write all of them and the `inventory_imported` record in one
-    transaction (or none of it)."""
+    transaction (or none of it). With `trust_new_host_keys`, the SSH devices of this file whose
+    host key is neither given nor pinned may learn it once, at their next session."""
     problems: list[str] = []
     unknown = set(document) - {"authorities", "devices", "venues", "lines"}
     if unknown:
@@ -305,8 +352,8 @@ def import_document(
     lines: list[LineRow] = rows("lines", LineRow)
 
     for index, device in enumerate(devices):
-        if device.password is None and device.password_env is None:
-            problems.append(f"devices[{index}] ({device.name!r}): password or password_env needed")
+        where = f"devices[{index}] ({device.name!r})"
+        problems += [f"{where}: {problem}" for problem in _device_problems(store, device)]
 
     with store.session() as s:
         known_devices = {d.name: d for d in s.exec(select(Device))}
@@ -350,7 +397,33 @@ def import_document(
 
     if problems:
         raise InventoryError(source, problems)
-    return _write(store, authorities, devices, venues, lines, line_prefixes, source, actor)
+    return _write(
+        store, authorities, devices, venues, lines, line_prefixes, source, actor,
+        trust_new_host_keys,
+    )  # fmt: skip
+
+
+def _device_problems(store: Store, device: DeviceRow) -> list[str]:
+    """What keeps a device row from being stored: its secrets, host key and address."""
+    problems = []
+    if device.password is None and device.password_ref is None:
+        problems.append("password or password_ref needed")
+    for name in ("password", "secret"):
+        inline, ref = getattr(device, name), getattr(device, f"{name}_ref")
+        if inline is not None and ref is not None:
+            problems.append(f"give {name} or {name}_ref, not both")
+        elif inline and store.vault.key is None:
+            problems.append(
+                f"an inline {name} is stored only encrypted, and no key is configured: create "
+                f"one with {KEYGEN_HINT} (or name the {name} with {name}_ref)"
+            )
+    if device.host_key is not None and not DRIVERS[device.platform].has_host_key(device.host):
+        problems.append(
+            f"host_key: {device.platform} at {device.host} is not reached over SSH: there is no "
+            "host key to pin"
+        )
+    problems += [f"host: {why}" for why in store.vault.outside(device.host)]
+    return problems
 
 
 def _write(
@@ -362,9 +435,13 @@ def _write(
     line_prefixes: dict[str, list[Any]],
     source: str,
     actor: str,
+    trust_new_host_keys: bool = False,
 ) -> ImportReport:
     report = ImportReport()
     moved_lines: list[str] = []
+    pins: list[tuple[Device, str]] = []
+    to_learn: list[str] = []
+    vault = store.vault
 
     def count(kind: str, existed: bool) -> None:
         bucket = report.updated if existed else report.created
@@ -384,8 +461,19 @@ def _write(
             row = row or Device(name=d.name, platform=d.platform, host=d.host, port=d.port,
                                 username=d.username)  # fmt: skip
             row.platform, row.host, row.port, row.username = d.platform, d.host, d.port, d.username
-            row.password, row.password_env = d.password or "", d.password_env
-            row.secret, row.secret_env = d.secret or "", d.secret_env
+            # nothing here is a secret in plain text: inline ones are sealed with the key
+            row.password = vault.seal(d.name, "password", d.password) if d.password else ""
+            row.secret = vault.seal(d.name, "secret", d.secret) if d.secret else ""
+            row.password_ref, row.secret_ref = d.password_ref, d.secret_ref
+            if d.host_key is not None and d.host_key != row.host_key:
+                pins.append((row, d.host_key))
+            elif (
+                trust_new_host_keys
+                and row.host_key is None
+                and DRIVERS[d.platform].has_host_key(d.host)
+            ):
+                row.host_key_tofu_by = actor
+                to_learn.append(d.name)
             row.carrier = d.carrier
             row.options_json = json.dumps(d.options, sort_keys=True)
             s.add(row)
@@ -397,6 +485,8 @@ def _write(
             row.address = v.address
             s.add(row)
         s.flush()
+        for device, key in pins:
+            pin(tx, device, key, f"inventory import ({source})", actor)
         device_ids = {d.name: d.id for d in s.exec(select(Device))}
         venue_ids = {v.name: v.id for v in s.exec(select(Venue))}
         for ln in lines:
@@ -431,7 +521,8 @@ def _write(
             actor,
             detail=json.dumps(
                 {"source": source, "created": report.created, "updated": report.updated,
-                 "lines_moved": moved_lines},
+                 "lines_moved": moved_lines}
+                | ({"host_keys_to_learn": to_learn} if to_learn else {}),
                 ensure_ascii=False,
             ),
         )  # fmt: skip

@@ -50,10 +50,17 @@ class Device(SQLModel, table=True):
     host: str
     port: int
     username: str
+    # Secrets (see `controller.credentials`): by reference to the credentials directory or a
+    # CURFEW_DEVICE_SECRET_* variable, or inline from the import file and then only encrypted
+    # ("enc:v1:…"); never plain text here
     password: str = ""
-    password_env: str | None = None
+    password_ref: str | None = None
     secret: str = ""
-    secret_env: str | None = None
+    secret_ref: str | None = None
+    # the pinned SSH host key (`ssh-ed25519 AAAA…`), and who allowed learning it once when the
+    # device had none (import --trust-new-host-keys); `controller.host_keys` changes both
+    host_key: str | None = None
+    host_key_tofu_by: str | None = None
     frozen: bool = False
     carrier: str = Field(default="default", index=False)
     # driver settings, not commands: e.g. {"transport": "https"}, {"version": "2c"}

@@ -14,7 +14,6 @@ has changed since is planned again.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from collections import defaultdict
@@ -25,15 +24,14 @@ from datetime import datetime
 
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
+from controller.credentials import session_credentials
 from controller.models import Change, Device, LineStatus
 from controller.planner import Plan, plan
 from controller.store import Snapshot, Store
 from drivers.base import (
     Action,
-    AuthFailed,
     Batch,
     BatchResult,
-    Credentials,
     Driver,
     DriverError,
     LineOutcome,
@@ -48,26 +46,10 @@ DriverFactory = Callable[[Device, float], Driver]
 
 
 def connect_driver(device: Device, timeout: float) -> Driver:
-    """The driver for a device, with credentials resolved from the store or the environment."""
-
-    def credential(value: str, env: str | None, what: str) -> str:
-        if env is None:
-            return value
-        found = os.environ.get(env)
-        if found is None:
-            raise AuthFailed(f"{device.name}: {what} variable {env} is not set")
-        return found
-
-    credentials = Credentials(
-        host=device.host,
-        port=device.port,
-        username=device.username,
-        password=credential(device.password, device.password_env, "password"),
-        secret=credential(device.secret, device.secret_env, "enable secret"),
-        timeout=timeout,
-        extra=device.options,
-    )
-    return driver_for(device.platform)(device.name, credentials)
+    """The driver for a device: its secrets resolved, its address checked against the
+    management networks and its SSH host key pinned, by `controller.credentials` (which
+    raises a DriverError when any of them is not to be had)."""
+    return driver_for(device.platform)(device.name, session_credentials(device, timeout))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -22,7 +23,58 @@ def default_instance() -> str:
 PLACEHOLDER_TOKENS = {"changeme", "change-me", "secret", "token", "admin", "password", "test"}
 
 
-class Settings(BaseSettings):
+def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`10.0.0.0/8, 2001:db8:ffff::/48` → the networks; ValueError names a bad one."""
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ip_network(item))
+        except ValueError as exc:
+            raise ValueError(f"CURFEW_MANAGEMENT_NETWORKS: {item!r}: {exc}") from None
+    if not networks:
+        raise ValueError("CURFEW_MANAGEMENT_NETWORKS names no network (unset it for no limit)")
+    return tuple(networks)
+
+
+class DeviceAccessSettings(BaseSettings):
+    """Where device secrets come from and where devices may be reached (`controller.credentials`).
+
+    Apart from `Settings` so that a store opened without settings (tests, scripts) still reads
+    them from the environment, and nothing else.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CURFEW_", extra="ignore")
+
+    credentials_dir: Path | None = Field(
+        default=None,
+        description="directory of device credentials, one file per name (mode 0600 or stricter)",
+    )
+    secrets_key_file: Path | None = Field(
+        default=None,
+        description="key that encrypts inline device secrets at rest (`curfew secrets keygen`)",
+    )
+    management_networks: str | None = Field(
+        default=None,
+        description="comma-separated CIDRs devices must be in (unset: no limit)",
+    )
+
+    @field_validator("management_networks")
+    @classmethod
+    def check_networks(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_networks(value)
+        return value
+
+    @property
+    def networks(self) -> tuple[IPv4Network | IPv6Network, ...] | None:
+        return None if self.management_networks is None else parse_networks(
+            self.management_networks
+        )
+
+
+class Settings(DeviceAccessSettings):
     model_config = SettingsConfigDict(env_prefix="CURFEW_", extra="ignore")
 
     database_url: str = Field(

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from controller import changelog
 from controller.audit import Checkpointer, load_key
 from controller.clock import Clock, SystemClock
+from controller.credentials import STORE_OF_ROW, Vault
 from controller.db import IMMEDIATE, make_engine, migrate
 from controller.models import (
     MAX_ROW_ID,
@@ -81,6 +82,16 @@ class Transaction:
         )  # fmt: skip
 
 
+@sa.event.listens_for(Device, "load")
+def _remember_store(device: Device, context: sa.orm.QueryContext) -> None:
+    """A device row remembers the store it was read from: a driver session for it resolves its
+    secrets with that store's vault and records a host key it learns in that store's log
+    (`controller.credentials.session_credentials`, whose signature is the reconciler's)."""
+    store = context.session.info.get(STORE_OF_ROW)
+    if store is not None:
+        sa.inspect(device).info[STORE_OF_ROW] = store
+
+
 def upsert_states(connection: sa.Connection, states: Sequence[LineStatus]) -> None:
     """Insert or replace lines' recorded states (SQLite and PostgreSQL spell it alike)."""
     if not states:
@@ -130,22 +141,28 @@ class Store:
         engine: sa.Engine,
         clock: Clock | None = None,
         checkpointer: Checkpointer | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock or SystemClock()
         self.checkpointer = checkpointer
         self.jurisdictions = load_jurisdictions()
+        # device secrets: their key, the credentials directory, the management networks
+        self.vault = vault if vault is not None else Vault.from_environment()
 
     @classmethod
-    def open(cls, url: str, clock: Clock | None = None) -> Store:
+    def open(cls, url: str, clock: Clock | None = None, vault: Vault | None = None) -> Store:
+        """The store at `url`, migrated; its vault as given, else from the environment
+        (CURFEW_SECRETS_KEY_FILE, CURFEW_CREDENTIALS_DIR, CURFEW_MANAGEMENT_NETWORKS)."""
+        vault = vault if vault is not None else Vault.from_environment()
         engine = make_engine(url)
-        migrate(engine)
-        return cls(engine, clock)
+        migrate(engine, vault)
+        return cls(engine, clock, vault=vault)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Store:
         """The store as the settings describe it, signing checkpoints if a key is configured."""
-        store = cls.open(settings.database_url, clock)
+        store = cls.open(settings.database_url, clock, Vault.from_settings(settings))
         if settings.signing_key_file is not None:
             store.checkpointer = Checkpointer(
                 key=load_key(settings.signing_key_file),
@@ -214,7 +231,7 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self.engine, expire_on_commit=False, info={STORE_OF_ROW: self}) as session:
             yield session
 
     # -- inventory -----------------------------------------------------------------------
@@ -328,7 +345,9 @@ class Store:
         a check made inside cannot be raced by another writer or instance."""
         with self.engine.execution_options(**IMMEDIATE).begin() as connection:
             changelog.serialize(connection)
-            with Session(bind=connection, expire_on_commit=False) as session:
+            with Session(
+                bind=connection, expire_on_commit=False, info={STORE_OF_ROW: self}
+            ) as session:
                 tx = Transaction(session, self.clock)
                 yield tx
                 session.flush()

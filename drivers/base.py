@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import ClassVar, Protocol, runtime_checkable
@@ -144,6 +144,19 @@ class AuthFailed(DriverError):
     retryable = False
 
 
+class HostKeyMismatch(DriverError):
+    """The device offered another SSH host key than the one pinned for it: the session is
+    refused before any credential is sent, until the NOC accepts the new key."""
+
+    retryable = False
+
+
+class HostKeyUnknown(DriverError):
+    """No host key is pinned for the device and learning one was not allowed."""
+
+    retryable = False
+
+
 class Rejected(DriverError):
     """The device refused a command: retrying the same command will not help."""
 
@@ -169,12 +182,22 @@ class Credentials:
     secret: str = ""
     timeout: float = 20.0
     extra: dict[str, str] = field(default_factory=dict)
+    # SSH only: the device's pinned host key (an OpenSSH public-key line, `ssh-ed25519 AAAA…`);
+    # a session to a device offering another key is refused (HostKeyMismatch)
+    host_key: str | None = None
+    # SSH only, when no key is pinned: whether the key offered now may be trusted (once), and
+    # who is told of it (given the key's line before any credential is sent; it may refuse by
+    # raising a DriverError). Without a pinned key and without this, the session is refused.
+    trust_unknown_host_key: bool = False
+    on_host_key_learnt: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 class Driver(ABC):
     """One device. Use as a context manager: one session for read and apply."""
 
     platform: ClassVar[str]
+    # whether sessions run over SSH, so that the device has a host key to pin
+    ssh: ClassVar[bool] = False
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         self.name = name
@@ -218,6 +241,12 @@ class Driver(ABC):
     @classmethod
     def check_target(cls, target: LineTarget) -> None:
         check_interface(cls.platform, target.interface)
+
+    @classmethod
+    def has_host_key(cls, host: str) -> bool:
+        """Whether a device at `host` is reached over SSH, and so has a host key to pin."""
+        del host
+        return cls.ssh
 
 
 @dataclass(frozen=True)

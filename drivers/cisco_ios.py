@@ -427,6 +427,7 @@ class CiscoIosDriver(Driver):
     """One IOS router over SSH through netmiko (wrapped, not subclassed)."""
 
     platform: ClassVar[str] = PLATFORM
+    ssh: ClassVar[bool] = True
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)

@@ -1,8 +1,10 @@
 """One netmiko SSH session as the CLI drivers use it: netmiko wrapped, not subclassed; its errors
 become the project's here, and reads end on the device's prompts rather than on timers.
 
-The one piece of netmiko replaced is its channel reader, so that a session the device closes
-is noticed at once, also during netmiko's own log-in exchanges (see `WatchfulChannel`).
+Two pieces of netmiko are replaced: its channel reader, so that a session the device closes
+is noticed at once, also during netmiko's own log-in exchanges (see `WatchfulChannel`), and its
+paramiko client, which accepted any host key: ours checks the device's pinned key before any
+credential is sent (`drivers.host_keys`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from drivers.base import (
     Timeout,
     Unreachable,
 )
+from drivers.host_keys import HostKeyCheck
 from drivers.outcomes import LinePlan, first_line, outcome, rejected, unknown_outcomes
 
 # Config commands written before waiting for the device to answer them (see `push`).
@@ -74,9 +77,11 @@ class WatchfulChannel(SSHChannel):
         return text
 
 
-def _connect(**params: Any) -> Any:
-    """netmiko's ConnectHandler, with the channel made watchful before the log-in exchanges."""
+def _connect(host_key_check: HostKeyCheck, **params: Any) -> Any:
+    """netmiko's ConnectHandler, with the device's host key checked (instead of netmiko's
+    accept-anything policy) and the channel made watchful before the log-in exchanges."""
     connection = ConnectHandler(**params, auto_connect=False)
+    connection._build_ssh_client = host_key_check.client
     stock_login_handler = connection.special_login_handler
 
     def login_handler(*args: Any, **kwargs: Any) -> Any:
@@ -128,6 +133,12 @@ class CliSession:
         creds = self.credentials
         try:
             connection = _connect(
+                HostKeyCheck(
+                    self.where,
+                    creds.host_key,
+                    creds.trust_unknown_host_key,
+                    creds.on_host_key_learnt,
+                ),
                 device_type=self.device_type,
                 host=creds.host,
                 port=creds.port,

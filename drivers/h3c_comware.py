@@ -551,6 +551,7 @@ class H3cComwareDriver(Driver):
     """
 
     platform: ClassVar[str] = PLATFORM
+    ssh: ClassVar[bool] = True
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)

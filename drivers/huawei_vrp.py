@@ -659,6 +659,7 @@ class HuaweiVrpDriver(Driver):
     """One VRP router over SSH through netmiko's `huawei` driver (wrapped, not subclassed)."""
 
     platform: ClassVar[str] = PLATFORM
+    ssh: ClassVar[bool] = True
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)

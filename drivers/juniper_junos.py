@@ -799,6 +799,7 @@ class JuniperJunosDriver(Driver):
     """
 
     platform: ClassVar[str] = PLATFORM
+    ssh: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -507,10 +507,16 @@ class LinuxNftablesDriver(Driver):
     """One Linux router: nft in a local network namespace, or over SSH."""
 
     platform: ClassVar[str] = PLATFORM
+    ssh: ClassVar[bool] = True
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
         self._transport: _LocalNamespace | _Ssh | None = None
+
+    @classmethod
+    def has_host_key(cls, host: str) -> bool:
+        """A router in a local namespace is reached without SSH: no host key."""
+        return not host.startswith(NETNS_SCHEME)
 
     @property
     def _where(self) -> str:

@@ -1526,4 +1526,5 @@ TWIN = TwinKind(
     base_config=_base_config,
     line_config=line_interface_config,
     serve=_serve,
+    ssh=False,
 )

@@ -37,7 +37,7 @@ from ipaddress import (
 from typing import Any
 
 from lab.cisco_ios import CTRL_C, CTRL_Z
-from lab.ssh import DeviceServer
+from lab.ssh import DeviceServer, host_key
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 VERSION = "21.4R3-S5.4"
@@ -1591,6 +1591,7 @@ def _serve(model: Any, spec: SpecLike, host: str) -> JunosServer:
         faults=spec.faults(),
         host=host,
         port=spec.port,
+        ssh_key=host_key(spec.name, spec.host_key_seed),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import asyncssh
 
 from lab import netns
-from lab.ssh import DeviceServer, Faults
+from lab.ssh import DeviceServer, Faults, host_key
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 UPLINK = "eth0"
@@ -401,6 +401,7 @@ def _serve(router: NftRouter, spec: SpecLike, host: str) -> NftServer:
         faults=spec.faults() if callable(getattr(spec, "faults", None)) else Faults(),
         host=host,
         port=spec.port,
+        ssh_key=host_key(spec.name, getattr(spec, "host_key_seed", "")),
     )
 
 

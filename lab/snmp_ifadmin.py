@@ -633,4 +633,5 @@ TWIN = TwinKind(
     base_config=_base_config,
     line_config=_line_config,
     serve=_serve,
+    ssh=False,
 )

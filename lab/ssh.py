@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import hmac
 import re
 import socket
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import asyncssh
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession
 from lab.twin import Reply, hold_port
@@ -24,9 +27,24 @@ _READ_SIZE = 4096
 
 
 @functools.cache
-def host_key() -> asyncssh.SSHKey:
-    """One ed25519 host key per process, made on first use."""
-    return asyncssh.generate_private_key("ssh-ed25519")
+def host_key(name: str = "", seed: str = "") -> asyncssh.SSHKey:
+    """A simulated device's ed25519 host key, the same in every process: derived from the
+    device's name and a seed (give a device another seed and it comes back with another key,
+    as a router does after its keys are regenerated). Lab keys are public knowledge: for
+    simulated devices only."""
+    material = hashlib.sha256(f"curfew-lab-host-key/v1\0{name}\0{seed}".encode()).digest()
+    private = Ed25519PrivateKey.from_private_bytes(material)
+    encoded = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    return asyncssh.import_private_key(encoded)
+
+
+def public_host_key(name: str = "", seed: str = "") -> str:
+    """The device's host key as an OpenSSH public-key line, as the inventory pins it."""
+    return host_key(name, seed).export_public_key("openssh").decode().strip()
 
 
 @dataclass
@@ -116,15 +134,18 @@ class DeviceServer:
         faults: Faults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssh_key: asyncssh.SSHKey | None = None,
     ) -> None:
         self.router = router
         self.username = username
         self.password = password
+        self.ssh_key = ssh_key if ssh_key is not None else host_key()  # its SSH host key
         self.faults = faults if faults is not None else Faults()
         self.host = host
         self.port = port
         self.commands_seen = 0
         self.sessions_opened = 0
+        self.passwords_offered = 0  # log-in attempts: a refused host key must leave it at 0
         self._listener: asyncssh.SSHAcceptor | None = None
         self._reserved: socket.socket | None = None  # bound, not listening: refuses
         self._connections: set[asyncssh.SSHServerConnection] = set()
@@ -177,7 +198,7 @@ class DeviceServer:
             lambda: _SshServer(self),
             self.host,
             self.port,
-            server_host_keys=[host_key()],
+            server_host_keys=[self.ssh_key],
             process_factory=self._run_session,
             line_editor=False,
             encoding="utf-8",
@@ -303,6 +324,7 @@ class _SshServer(asyncssh.SSHServer):
 
     def validate_password(self, username: str, password: str) -> bool:
         device = self._device
+        device.passwords_offered += 1
         if device.faults.auth_fail:
             return False
         user_ok = hmac.compare_digest(username.encode(), device.username.encode())

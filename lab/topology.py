@@ -26,7 +26,7 @@ import yaml
 
 from drivers.identifiers import IdentifierError, check_device_name, check_interface, parse_prefix
 from lab.platforms import TWINS
-from lab.ssh import Faults
+from lab.ssh import Faults, public_host_key
 from lab.twin import Server, TwinKind
 
 HOST = "127.0.0.1"
@@ -43,7 +43,9 @@ _UPLINK_POOL = IPv4Network("100.64.0.0/10")
 class DeviceSpec:
     """One simulated device: identity, credentials, hardware, start-up config and faults.
 
-    `config` is applied at start as config-mode lines, like a startup-config.
+    `config` is applied at start as config-mode lines, like a startup-config. An SSH twin's
+    host key is derived from its name and `host_key_seed`: the same in every run, and another
+    one when a test restarts the device with another seed (its keys regenerated).
     """
 
     name: str
@@ -60,6 +62,7 @@ class DeviceSpec:
     drop_after: int | None = None
     hang_up_on: int | None = None
     reject: tuple[str, ...] = ()
+    host_key_seed: str = ""
 
     def __post_init__(self) -> None:
         for sequence in ("interfaces", "config", "reject"):
@@ -89,6 +92,11 @@ class DeviceSpec:
     @property
     def twin(self) -> TwinKind:
         return TWINS[self.platform]
+
+    @property
+    def host_key(self) -> str | None:
+        """The SSH host key the device offers (an OpenSSH public-key line); None without SSH."""
+        return public_host_key(self.name, self.host_key_seed) if self.twin.ssh else None
 
     def build_router(self) -> Any:
         try:
@@ -195,12 +203,21 @@ class Lab:
         """How many CLI sessions the device has opened so far (None: it has no sessions)."""
         return getattr(self._server(name), "sessions_opened", None)
 
+    def passwords_offered(self, name: str) -> int | None:
+        """How many passwords an SSH device has been offered so far (None: not SSH)."""
+        return getattr(self._server(name), "passwords_offered", None)
+
     def router(self, name: str) -> Any:
         """The live router model: tests read and edit its state (it has its own lock)."""
         return self._server(name).router
 
     def port(self, name: str) -> int:
         return self._server(name).port
+
+    def host_key(self, name: str) -> str | None:
+        """The SSH host key a device offers (OpenSSH public-key line); None without SSH."""
+        self._server(name)
+        return next(s for s in self._specs if s.name == name).host_key
 
     def faults(self, name: str) -> Faults:
         return self._server(name).faults
@@ -253,23 +270,25 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 def fill_inventory(
     specs: Iterable[DeviceSpec], inventory: Mapping[str, Any], host: str = HOST
 ) -> dict[str, Any]:
-    """Copy of `inventory` whose `devices` say how to reach each spec."""
+    """Copy of `inventory` whose `devices` say how to reach each spec (and, for SSH twins,
+    which host key to pin)."""
     result = copy.deepcopy(dict(inventory))
     devices = []
     for spec in specs:
         if spec.port == 0:
             raise ValueError(f"device {spec.name}: no port yet (start the lab first)")
-        devices.append(
-            {
-                "name": spec.name,
-                "platform": spec.platform,
-                "host": host,
-                "port": spec.port,
-                "username": spec.username,
-                "password": spec.password,
-                "secret": spec.secret,
-            }
-        )
+        device = {
+            "name": spec.name,
+            "platform": spec.platform,
+            "host": host,
+            "port": spec.port,
+            "username": spec.username,
+            "password": spec.password,
+            "secret": spec.secret,
+        }
+        if spec.host_key is not None:
+            device["host_key"] = spec.host_key
+        devices.append(device)
     result["devices"] = devices
     return result
 
@@ -572,7 +591,7 @@ def _device_fields(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
     out["platform"] = entry.get("platform", "cisco_ios")
     if out["platform"] not in PLATFORMS:
         raise ValueError(f"{where}: platform {out['platform']!r} not one of {PLATFORMS}")
-    for key in ("username", "password", "secret"):
+    for key in ("username", "password", "secret", "host_key_seed"):
         if key in entry:
             out[key] = _text(entry, key, where)
     for key in ("port", "latency_ms"):

@@ -42,6 +42,7 @@ class SpecLike(Protocol):
     secret: str
     interfaces: tuple[str, ...]
     config: tuple[str, ...]
+    host_key_seed: str
 
     def faults(self) -> Any: ...
 
@@ -75,7 +76,7 @@ def hold_port(host: str, port: int) -> socket.socket:
 
 def ssh_server(model: Any, spec: SpecLike, host: str) -> Server:
     """The default front: an SSH server running one CLI session per connection."""
-    from lab.ssh import DeviceServer
+    from lab.ssh import DeviceServer, host_key
 
     return DeviceServer(
         model,
@@ -84,6 +85,7 @@ def ssh_server(model: Any, spec: SpecLike, host: str) -> Server:
         faults=spec.faults(),
         host=host,
         port=spec.port,
+        ssh_key=host_key(spec.name, spec.host_key_seed),
     )
 
 
@@ -103,3 +105,5 @@ class TwinKind:
     serve: Callable[[Any, SpecLike, str], Server] = ssh_server
     # netmiko's device_type for a person logging in by hand, where there is a CLI
     netmiko_device_type: str | None = None
+    # whether the front is SSH, with a host key (`lab.ssh.host_key(name, seed)`) to pin
+    ssh: bool = True

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import os
+import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,9 +14,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from controller.clock import SimulatedClock
+from controller.credentials import generate_key
 from controller.inventory import import_document
 from controller.store import Store
 from tests.postgres import PostgresServer, why_unavailable
+
+# Inline device passwords are stored only encrypted: the whole session (and the `curfew`
+# processes tests start, which inherit the environment) uses one throwaway key.
+_KEYS = Path(tempfile.mkdtemp(prefix="curfew-test-keys-"))
+atexit.register(shutil.rmtree, _KEYS, ignore_errors=True)
+SECRETS_KEY_FILE = _KEYS / "secrets.key"
+generate_key(SECRETS_KEY_FILE)
+os.environ["CURFEW_SECRETS_KEY_FILE"] = str(SECRETS_KEY_FILE)
+for _variable in ("CURFEW_CREDENTIALS_DIR", "CURFEW_MANAGEMENT_NETWORKS"):
+    os.environ.pop(_variable, None)  # the tests set them where they test them
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"

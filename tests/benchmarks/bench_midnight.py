@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from controller.clock import SimulatedClock
+from controller.credentials import Vault, generate_key, load_key
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order
 from controller.reconciler import Reconciler
@@ -47,7 +48,10 @@ def main() -> None:
         else:
             url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
         clock = SimulatedClock(NIGHT - timedelta(hours=1))
-        store = Store.open(url, clock=clock)
+        # the lab inventory's inline passwords are stored encrypted: with a key of this run
+        keys = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        generate_key(keys / "secrets.key")
+        store = Store.open(url, clock=clock, vault=Vault(key=load_key(keys / "secrets.key")))
         print(f"store: {args.database}")
         import_document(store, lab.inventory(inventory), "bench city")
         for number, venue in enumerate(v.name for v in store.venues()):

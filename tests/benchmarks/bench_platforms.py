@@ -37,6 +37,7 @@ def measure(
         credentials = Credentials(
             host=device["host"], port=spec.port, username=spec.username,
             password=spec.password, secret=spec.secret, timeout=30, extra=extra or {},
+            host_key=spec.host_key,
         )  # fmt: skip
         targets = tuple(
             LineTarget(n, line["interface"], tuple(parse_prefix(p) for p in line["prefixes"]))

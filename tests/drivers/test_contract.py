@@ -74,6 +74,7 @@ class Rig:
             "secret": spec.secret,
             "timeout": timeout,
             "extra": dict(self.profile.credentials_extra),
+            "host_key": spec.host_key,  # the twin's pinned SSH host key (None without SSH)
             **changes,
         }
         return driver_for(self.profile.platform)(name, Credentials(**fields))

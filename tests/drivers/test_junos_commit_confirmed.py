@@ -74,8 +74,9 @@ class Rig:
     def driver(self, extra: dict[str, str] | None = None, **options: Any) -> JuniperJunosDriver:
         spec = self.lab.specs[0]
         credentials = Credentials(
-            self.lab.host, spec.port, spec.username, spec.password, timeout=5, extra=extra or {}
-        )
+            self.lab.host, spec.port, spec.username, spec.password, timeout=5,
+            extra=extra or {}, host_key=spec.host_key,
+        )  # fmt: skip
         return JuniperJunosDriver("R1", credentials, **options)
 
     def apply(self, batch: Batch, **options: Any) -> BatchResult:

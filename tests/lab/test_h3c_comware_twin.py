@@ -393,7 +393,9 @@ def test_a_mixed_city_cuts_a_comware_line_through_the_driver() -> None:
         spec = next(s for s in lab.specs if s.name == "R2")
         before = lab.router("R2").running_config()
         assert " packet-filter name MGMT-ACCESS inbound" in before
-        creds = Credentials(lab.host, spec.port, spec.username, spec.password, timeout=5)
+        creds = Credentials(
+            lab.host, spec.port, spec.username, spec.password, timeout=5, host_key=spec.host_key
+        )
         with H3cComwareDriver("R2", creds) as driver:
             cut = driver.apply(Batch(cuts=(target,)))
             facts = driver.facts()

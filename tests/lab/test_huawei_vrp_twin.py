@@ -379,7 +379,9 @@ def test_a_mixed_city_runs_both_platforms_with_their_foreign_config() -> None:
             LineTarget(n, row["interface"], tuple(ip_network(p) for p in row["prefixes"]))
             for n, row in enumerate(lines, 1)
         )
-        credentials = Credentials(lab.host, spec.port, spec.username, spec.password)
+        credentials = Credentials(
+            lab.host, spec.port, spec.username, spec.password, host_key=spec.host_key
+        )
         with driver_for("huawei_vrp")("R2", credentials) as driver:
             facts = driver.facts()  # type: ignore[attr-defined]
             cut = driver.apply(Batch(cuts=targets))
@@ -401,7 +403,10 @@ def test_the_driver_answers_yes_when_an_acl_it_deletes_is_still_bound_elsewhere(
     )
     with Lab([DeviceSpec("R1", platform="huawei_vrp", interfaces=PORTS, config=VENUE)]) as lab:
         spec = lab.specs[0]
-        driver = HuaweiVrpDriver("R1", Credentials(lab.host, spec.port, "curfew", spec.password))
+        credentials = Credentials(
+            lab.host, spec.port, "curfew", spec.password, host_key=spec.host_key
+        )
+        driver = HuaweiVrpDriver("R1", credentials)
         with driver:
             assert driver.apply(Batch(cuts=(l42,))).ok
             read = driver._read_config

@@ -584,7 +584,9 @@ def test_a_mixed_city_serves_junos_routers_the_driver_can_read() -> None:
 
     with Lab(specs) as running:
         spec = next(s for s in running.specs if s.name == junos.name)
-        credentials = Credentials(running.host, spec.port, spec.username, spec.password)
+        credentials = Credentials(
+            running.host, spec.port, spec.username, spec.password, host_key=spec.host_key
+        )
         with JuniperJunosDriver(spec.name, credentials) as driver:
             assert driver.read() == {}
             facts = driver.facts()

@@ -89,10 +89,12 @@ def test_lab_writes_an_inventory_the_controller_imports(tmp_path: Path, store: S
                 "username": "curfew",
                 "password": "lab-password",
                 "secret": "lab-enable",
+                "host_key": lab.host_key(name),  # the key the device offers, pinned at import
             }
             for name in ("R1", "R2")
         ]
         assert all(d["port"] > 0 for d in written["devices"])
+        assert written["devices"][0]["host_key"] != written["devices"][1]["host_key"]
         assert written["lines"] == inventory["lines"]
         assert written["venues"] == inventory["venues"]
         import_document(store, written, "lab city")

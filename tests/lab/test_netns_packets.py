@@ -193,8 +193,9 @@ def test_a_city_mixes_cisco_and_linux_routers_and_both_cut(can_make_namespaces: 
                 for n, entry in enumerate(lines)
             )
             credentials = Credentials(
-                lab.host, found.port, found.username, found.password, found.secret
-            )
+                lab.host, found.port, found.username, found.password, found.secret,
+                host_key=found.host_key,
+            )  # fmt: skip
             with driver_for(found.platform)(device, credentials) as driver:
                 results[device] = driver.apply(Batch(cuts=targets))
         addresses = lab.router("R2").ip(["-br", "address", "show", "eth1"]).stdout

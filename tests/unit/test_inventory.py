@@ -80,15 +80,18 @@ def test_every_problem_is_reported_at_once(store: Store, small_city: dict):
     assert len(caught.value.problems) == 2
 
 
-def test_credentials_may_come_from_the_environment(store: Store, small_city: dict):
+def test_credentials_may_be_named_by_reference_never_by_variable(store: Store, small_city: dict):
     device = small_city["devices"][0]
     del device["password"]
-    device["password_env"] = "CURFEW_R1_PASSWORD"
+    device["password_ref"] = "r1.password"
     import_document(store, small_city, "city.yaml")
     stored = store.devices()[0]
-    assert stored.password == "" and stored.password_env == "CURFEW_R1_PASSWORD"
-    del device["password_env"]
-    with pytest.raises(InventoryError, match="password or password_env needed"):
+    assert stored.password == "" and stored.password_ref == "r1.password"
+    del device["password_ref"]
+    with pytest.raises(InventoryError, match="password or password_ref needed"):
+        import_document(store, small_city, "again.yaml")
+    device["password_env"] = "CURFEW_R1_PASSWORD"
+    with pytest.raises(InventoryError, match="password_env is refused.*password_ref"):
         import_document(store, small_city, "again.yaml")
 
 
