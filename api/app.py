@@ -393,6 +393,7 @@ def create_app(
 
     from api.escalation import router as escalation_router
     from api.feeds import router as feeds_router
+    from api.holds import router as holds_router
     from api.host_keys import router as host_keys_router
     from api.licences import router as licences_router
     from api.reports import router as reports_router
@@ -401,5 +402,6 @@ def create_app(
     app.include_router(licences_router)
     app.include_router(escalation_router)
     app.include_router(feeds_router)
+    app.include_router(holds_router)
     app.include_router(host_keys_router)
     return app

@@ -57,6 +57,9 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/devices/{device_id}/unfreeze"): OPERATORS,
     ("POST", "/api/v1/devices/{device_id}/host-key"): OPERATORS,
     ("POST", "/api/v1/reconcile"): OPERATORS,
+    ("GET", "/api/v1/holds"): READERS,
+    ("POST", "/api/v1/holds/{hold_id}/approve"): OPERATORS,
+    ("POST", "/api/v1/holds/{hold_id}/reject"): OPERATORS,
     # the record
     ("GET", "/api/v1/changes"): READERS,
     ("GET", "/api/v1/audit/checkpoints"): READERS,

@@ -17,12 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from api.cli_common import DatabaseOpt, fail, open_store, operator, settings_with
 from api.devices_cli import devices_app, secrets_app
 from api.feeds_cli import authority_app, feed_app
+from api.passes_cli import pass_app
 from api.reports_cli import app as reports_app
 from api.schemas import ChangePublic
 from api.store_cli import store_app
 from api.text import table
 from api.venues_cli import venues_app
 from controller.clock import SystemClock, parse_instant
+from controller.holds import CutBounds
 from controller.inventory import InventoryError, import_file
 from controller.reconciler import LineResult, PassReport, Reconciler
 from controller.store import ChangeFilter, NotFound, SimulatedInstantRefused, Store
@@ -56,6 +58,7 @@ app.add_typer(venues_app, name="venues")
 app.add_typer(devices_app, name="devices")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(store_app, name="store")
+app.add_typer(pass_app, name="pass")
 
 AtOpt = Annotated[
     str | None,
@@ -170,6 +173,7 @@ def serve(
             settings.device_workers,
             settings.device_timeout,
             actor=f"reconciler@{settings.instance}",
+            cut_bounds=CutBounds.from_settings(settings),
         )
         scheduler = PassScheduler(
             reconciler,
@@ -303,6 +307,12 @@ def describe_pass(store: Store, report: PassReport) -> str:
         head += ": nothing to change"
     else:
         head += "\n" + table(("device", "line", "venue", "action", "orders", "result"), rows)
+    if report.held is not None:
+        hold = report.held
+        head += (
+            f"\nCUTS HELD (hold {hold.id}, {hold.status}): {hold.reason}. Restores went ahead; "
+            f"the cuts wait for the NOC: `curfew pass approve {hold.id}`"
+        )
     for skipped in report.skipped:
         head += f"\nskipped {skipped}"
     if report.drifted:
@@ -341,6 +351,7 @@ def reconcile(
         settings.device_timeout,
         actor=f"reconciler@{settings.instance}",
         progress=progress,
+        cut_bounds=CutBounds.from_settings(settings),
     )
     try:
         report = reconciler.run_pass(instant(at), read_devices=read_devices)
@@ -349,6 +360,8 @@ def reconcile(
     typer.echo(describe_pass(store, report))
     if not report.ok:
         raise typer.Exit(1)
+    if report.held is not None:
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -484,7 +497,8 @@ def audit_verify(
         typer.Option(
             "--strict",
             help="exit 3 when nothing is wrong but the check cannot prove the log whole: no "
-            "checkpoint held outside (--checkpoints), or an export without --public-key",
+            "checkpoint held outside (--checkpoints), an export without --public-key, or "
+            "intents whose push was interrupted and whose lines nothing verified since",
         ),
     ] = False,
     database_url: DatabaseOpt = None,
@@ -506,9 +520,26 @@ def audit_verify(
         report = verify_export(export, key, outside)
         subject = str(export)
     else:
+        from controller.interrupted import interrupted_intents
+
         _, store = open_store(database_url)
         report = verify_store(store.engine, key, outside)
         subject = "the live database"
+        loose = interrupted_intents(store.engine)
+        unresolved = [i.seq for i in loose if i.resolution == "unresolved"]
+        if len(loose) > len(unresolved):
+            report.notes.append(
+                f"{len(loose) - len(unresolved)} intents have no outcome (interrupted pushes); "
+                "each was resolved by a later verified outcome: `curfew report interrupted`"
+            )
+        if unresolved:
+            shown_seqs = ", ".join(map(str, unresolved[:10]))
+            shown_seqs += "…" if len(unresolved) > 10 else ""
+            report.limits.append(
+                f"{len(unresolved)} intents have no outcome and nothing verified their lines "
+                f"since (seq {shown_seqs}): a push was interrupted, and what those routers hold "
+                "is unknown until a pass reads them (`curfew report interrupted`)"
+            )
     typer.echo(
         f"{subject}: {report.records} records"
         + (f" (seq {report.first_seq}..{report.last_seq})" if report.records else "")

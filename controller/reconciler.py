@@ -25,7 +25,8 @@ from datetime import datetime
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
 from controller.credentials import session_credentials
-from controller.models import Change, Device, LineStatus
+from controller.holds import CutBounds, guard_cuts
+from controller.models import Change, CutHold, Device, LineStatus
 from controller.planner import Plan, plan
 from controller.store import Snapshot, Store
 from drivers.base import (
@@ -87,6 +88,10 @@ class DeviceBatch:
     def restores(self) -> int:
         return sum(1 for c in self.changes if c.action is Action.RESTORE)
 
+    def without_cuts(self) -> DeviceBatch:
+        kept = tuple(c for c in self.changes if c.action is not Action.CUT)
+        return DeviceBatch(self.device, kept)
+
     @property
     def unknown(self) -> int:
         """Lines whose recorded state is unknown: perhaps cut past their window."""
@@ -113,6 +118,7 @@ class PassReport:
     skipped: list[str] = field(default_factory=list)  # devices not touched, and why
     results: list[LineResult] = field(default_factory=list)
     drifted: list[int] = field(default_factory=list)  # lines found changed behind our back
+    held: CutHold | None = None  # the blast-radius hold this pass's cuts wait on, if any
 
     @property
     def failures(self) -> list[LineResult]:
@@ -132,7 +138,10 @@ class Reconciler:
         driver_factory: DriverFactory = connect_driver,
         actor: str = "reconciler",
         progress: Callable[[str, int, int, list[LineResult]], None] | None = None,
+        cut_bounds: CutBounds | None = None,
     ) -> None:
+        # with bounds, a pass whose cuts exceed them holds its cuts for the NOC (controller.holds)
+        self.cut_bounds = cut_bounds
         self.progress = progress  # (device, devices done, devices in the pass, its results)
         self.store = store
         self.workers = workers
@@ -209,7 +218,15 @@ class Reconciler:
             drifted = self.check_drift(pass_id, claims) if read_devices else []
             snap = self.store.snapshot()
             desired, batches = self.diff(at, snap)
-            report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted)
+            held = None
+            if self.cut_bounds is not None:
+                cuts = sum(len(b.batch.cuts) for b in batches)
+                held = guard_cuts(self.store, self.cut_bounds, at, cuts, self.actor)
+            if held is not None:  # restores never wait
+                batches = [b for b in (b.without_cuts() for b in batches) if b.changes]
+            report = PassReport(
+                pass_id, at, desired, batches, dry_run, drifted=drifted, held=held
+            )
             if not batches:
                 return report
             runnable = []
@@ -221,7 +238,9 @@ class Reconciler:
             plans = _Plans(self, at, snap, batches)
             with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
                 futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
-                    pool.submit(self._work, pass_id, at, device_batch, plans, claims): device_batch
+                    pool.submit(
+                        self._work, pass_id, at, device_batch, plans, claims, held is not None
+                    ): device_batch
                     for device_batch in runnable
                 }
                 for done, future in enumerate(as_completed(futures), start=1):
@@ -237,7 +256,13 @@ class Reconciler:
         return report
 
     def _work(
-        self, pass_id: str, at: datetime, planned: DeviceBatch, plans: _Plans, claims: Claims
+        self,
+        pass_id: str,
+        at: datetime,
+        planned: DeviceBatch,
+        plans: _Plans,
+        claims: Claims,
+        cuts_held: bool = False,
     ) -> list[LineResult] | str:
         """Claim one device, make sure its plan still holds, push it, log it, release it.
         A string says why the device was left alone."""
@@ -255,7 +280,9 @@ class Reconciler:
                 # another instance worked this device since we planned: plan it again
                 _, fresh = self.diff(at)
                 device_batch = next((b for b in fresh if b.device.id == device_id), None)
-            if device_batch is None:
+            if device_batch is not None and cuts_held:
+                device_batch = device_batch.without_cuts()
+            if device_batch is None or not device_batch.changes:
                 return []
             if self.store.is_frozen(device_id):
                 return "frozen by the NOC"

@@ -114,6 +114,16 @@ class Settings(DeviceAccessSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    cut_limit: int = Field(
+        default=1000, ge=1, description="cuts a pass may push without the NOC's approval"
+    )
+    cut_growth: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=1000.0,
+        description="a pass cutting more than this multiple of the cuts verified around the "
+        "same instant the night before waits for the NOC's approval",
+    )
 
     @field_validator("instance")
     @classmethod

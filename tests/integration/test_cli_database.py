@@ -16,7 +16,8 @@ runner = CliRunner()
     [
         ("notaurl", "not a database URL: 'notaurl'"),
         ("mysql://a@b/c", "unsupported database 'mysql'"),
-        ("sqlite:////nonexistent-dir/x.db", "cannot open the database sqlite:////nonexistent-dir"),
+        # these commands only read: a missing SQLite file is no database, never a new one
+        ("sqlite:////nonexistent-dir/x.db", "no such database: /nonexistent-dir/x.db"),
         (
             "postgresql+psycopg://nobody:hunter22@127.0.0.1:1/x",
             "cannot open the database postgresql+psycopg://nobody:***@127.0.0.1:1/x",
@@ -31,6 +32,14 @@ def test_an_unusable_database_url_is_named_and_exits_2(url: str, message: str) -
         assert message in result.output
         assert "hunter22" not in result.output, "the password is never printed"
         assert "Traceback" not in result.output
+
+
+def test_a_command_that_creates_a_store_names_a_path_it_cannot_create() -> None:
+    url = "sqlite:////nonexistent-dir/x.db"
+    result = runner.invoke(app, ["token", "create", "--role", "auditor", "--database-url", url])
+    assert result.exit_code == 2, result.output
+    assert "cannot open the database sqlite:////nonexistent-dir/x.db" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_a_bare_postgresql_url_means_the_shipped_driver() -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
+from api.cli import app
 from controller.interrupted import interrupted_intents
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order
@@ -37,6 +39,11 @@ def killed_after_push(device, timeout):
 
     driver.apply = apply
     return driver
+
+
+def audit_verify(store: Store):
+    url = store.engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(app, ["audit", "verify"], env={"CURFEW_DATABASE_URL": url})
 
 
 def owned(lab: Lab, device: str) -> list[str]:
@@ -82,6 +89,11 @@ def test_a_push_killed_at_midnight_is_restored_by_the_next_pass_and_accounted_fo
     statuses = store.line_statuses()
     assert {statuses[o.line_id].state for o in orphans} == {LineState.UNKNOWN.value}
 
+    # the auditor is told: the chain is whole, but these pushes' outcomes are unknown
+    verified = audit_verify(store)
+    assert "intents have no outcome and nothing verified their lines since" in verified.output
+    assert "NOT PROVEN" in verified.output and verified.exit_code == 0
+
     # 08:20: the first pass reads and restores every router that was cut
     report = run(store, NIGHT + timedelta(hours=8, minutes=20))
     assert report.ok, report.failures
@@ -99,6 +111,9 @@ def test_a_push_killed_at_midnight_is_restored_by_the_next_pass_and_accounted_fo
     intents = {c.line_id: c for c in later}
     for orphan in orphans:
         assert f"resolves intent {orphan.seq}" in intents[orphan.line_id].detail
+    after = audit_verify(store)
+    assert "intents have no outcome and nothing verified" not in after.output
+    assert f"{len(orphans)} intents have no outcome (interrupted pushes)" in after.output
 
 
 def test_the_first_pass_on_a_new_line_records_a_read_not_a_restore(store: Store):
