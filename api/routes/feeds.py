@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.app import StoreDep
-from api.auth import ActorDep
+from api.deps import ActorDep, SchedulerDep, StoreDep, reconcile_soon
 from api.errors import refusal
 from controller import feeds
 from controller.bounds import INCONSISTENT, NOT_FOUND, ONE_LINE
@@ -89,13 +88,12 @@ def add_feed(body: FeedCreate, store: StoreDep, actor: ActorDep) -> FeedPublic:
 
 
 @router.post("/feeds/{feed_id}/pull")
-def pull_feed(feed_id: RowId, request: Request, store: StoreDep) -> dict[str, Any]:
+def pull_feed(feed_id: RowId, store: StoreDep, scheduler: SchedulerDep) -> dict[str, Any]:
     """Pull now; a pull that changed an order asks the scheduler for a pass at once."""
     feeds.find_feed(store, feed_id)
     report = feeds.pull_feed(store, feed_id)
-    scheduler = request.app.state.scheduler
-    if report.changed and scheduler is not None:
-        scheduler.request_pass()
+    if report.changed:
+        reconcile_soon(scheduler)
     return {
         "feed_id": report.feed_id,
         "outcome": report.outcome,

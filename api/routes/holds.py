@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.app import StoreDep
-from api.auth import ActorDep
+from api.deps import ActorDep, SchedulerDep, StoreDep, reconcile_soon
 from controller.holds import HoldDecided, decide, holds
 from controller.models import MAX_ROW_ID, CutHold
+from controller.scheduler import PassScheduler
+from controller.store import Store
 
 router = APIRouter(prefix="/api/v1/holds", tags=["holds"])
 HoldId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -50,15 +51,19 @@ def list_holds(
 
 
 def _decide(
-    request: Request, store: StoreDep, hold_id: int, approve: bool, body: Decision, actor: str
+    store: Store,
+    scheduler: PassScheduler | None,
+    hold_id: int,
+    approve: bool,
+    body: Decision,
+    actor: str,
 ) -> HoldPublic:
     try:
         hold = decide(store, hold_id, approve, actor, body.note)
     except HoldDecided as exc:
         raise HTTPException(409, str(exc)) from None
-    scheduler = request.app.state.scheduler
-    if approve and scheduler is not None:
-        scheduler.request_pass()  # the approved cuts go now, not at the next tick
+    if approve:
+        reconcile_soon(scheduler)  # the approved cuts go now, not at the next tick
     return HoldPublic.of(hold)
 
 
@@ -68,10 +73,10 @@ def _decide(
     responses={404: {"description": "no such hold"}, 409: {"description": "already decided"}},
 )
 def approve_hold(
-    hold_id: HoldId, request: Request, store: StoreDep, actor: ActorDep, body: Decision
+    hold_id: HoldId, store: StoreDep, scheduler: SchedulerDep, actor: ActorDep, body: Decision
 ) -> HoldPublic:
     """Let the held cuts go: passes of this night may push as many cuts as the hold counted."""
-    return _decide(request, store, hold_id, True, body, actor.name)
+    return _decide(store, scheduler, hold_id, True, body, actor.name)
 
 
 @router.post(
@@ -80,7 +85,7 @@ def approve_hold(
     responses={404: {"description": "no such hold"}, 409: {"description": "already decided"}},
 )
 def reject_hold(
-    hold_id: HoldId, request: Request, store: StoreDep, actor: ActorDep, body: Decision
+    hold_id: HoldId, store: StoreDep, scheduler: SchedulerDep, actor: ActorDep, body: Decision
 ) -> HoldPublic:
     """Keep the held cuts from the network tonight."""
-    return _decide(request, store, hold_id, False, body, actor.name)
+    return _decide(store, scheduler, hold_id, False, body, actor.name)

@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from api.app import StoreDep, current_actor
-from api.auth import ActorDep
+from api.deps import ActorDep, SchedulerDep, SettingsDep, StoreDep, reconcile_soon
 from api.errors import CONFLICT, refusal
 from api.schemas import OrderPublic
 from controller.bounds import INCONSISTENT
@@ -28,11 +27,10 @@ from controller.escalation import (
 )
 from controller.models import MAX_ROW_ID, Proposal, Venue, Violation
 from controller.orders import Conflict, state_of
-from controller.settings import Settings
 from controller.store import NotFound, Store
 from policies.escalation import Rules, escalation_rules
 
-router = APIRouter(prefix="/api/v1", tags=["escalation"], dependencies=[Depends(current_actor)])
+router = APIRouter(prefix="/api/v1", tags=["escalation"])
 
 
 class ViolationPublic(BaseModel):
@@ -83,8 +81,7 @@ class ProposalConfirmed(BaseModel):
     order: OrderPublic
 
 
-def escalation_rules_of(request: Request) -> Rules:
-    settings: Settings = request.app.state.settings
+def escalation_rules_of(settings: SettingsDep) -> Rules:
     return escalation_rules(suspension_days=settings.suspension_days)
 
 
@@ -149,7 +146,7 @@ def confirm(
     body: ProposalConfirm,
     actor: ActorDep,
     store: StoreDep,
-    request: Request,
+    scheduler: SchedulerDep,
 ) -> ProposalConfirmed:
     """Confirm a pending proposal with the decision's document number: its disconnect order is
     issued, in force from now for the proposal's term (a revocation: open-ended)."""
@@ -159,9 +156,7 @@ def confirm(
         raise HTTPException(409, {"message": str(exc), "existing_id": exc.existing_id}) from None
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
-    scheduler = request.app.state.scheduler
-    if scheduler is not None:
-        scheduler.request_pass()  # the disconnect is in force now, not at the next tick
+    reconcile_soon(scheduler)  # the disconnect is in force now, not at the next tick
     venue = store.find_venue(order.venue_id)
     return ProposalConfirmed(
         proposal=ProposalPublic.of(proposal(store, proposal_id), venue),

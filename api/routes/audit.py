@@ -1,5 +1,6 @@
-"""The auditor's read-only HTTP face: the change log with every detail, an order's timeline, the
-violations of a period and a carrier's compliance report (JSON, CSV or a printable page).
+"""The record, read-only: the change log (plain, and with every detail for auditors), its signed
+checkpoints, an order's timeline, the violations of a period, the intents no outcome answers, and
+a carrier's compliance report (JSON, CSV or a printable page).
 
 Every instant given must carry a UTC offset; a naive one is a 422.
 """
@@ -10,21 +11,22 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from api.app import StoreDep, current_actor
+from api.deps import StoreDep
 from api.errors import refusal
 from api.schemas import ChangePublic
 from controller import reports
+from controller.audit import checkpoint_document
 from controller.bounds import INCONSISTENT, Instant
 from controller.interrupted import InterruptedIntent
 from controller.interrupted import interrupted_intents as find_interrupted
 from controller.models import MAX_ROW_ID
-from controller.store import NotFound, Store
+from controller.store import ChangeFilter, NotFound, Store
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(current_actor)])
+router = APIRouter(prefix="/api/v1")
 
 Since = Annotated[Instant, Query(description="from this instant, with a UTC offset")]
 Until = Annotated[Instant, Query(description="before this instant, with a UTC offset")]
@@ -32,6 +34,28 @@ Threshold = Annotated[
     float,
     Query(ge=0, le=86_400, description="seconds a cut or restore may lag its instant"),
 ]
+
+
+@router.get("/changes", response_model=list[ChangePublic], tags=["changes"])
+def list_changes(
+    store: StoreDep,
+    order: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="only changes citing this order")
+    ] = None,
+    venue: Annotated[str | None, Query(max_length=200, description="venue name or id")] = None,
+    since: Annotated[Instant | None, Query(description="from this instant")] = None,
+    until: Annotated[Instant | None, Query(description="before this instant")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> list[ChangePublic]:
+    venue_id = store.find_venue(venue).id if venue is not None else None
+    where = ChangeFilter(order_id=order, venue_id=venue_id, since=since, until=until, limit=limit)
+    return [ChangePublic.of(c) for c in store.changes(where)]
+
+
+@router.get("/audit/checkpoints", tags=["audit"])
+def list_checkpoints(store: StoreDep) -> list[dict[str, object]]:
+    """Signed checkpoints of the change log (verify them with the signer's public key)."""
+    return [checkpoint_document(c) for c in store.checkpoints()]
 
 
 def _bad_request(exc: ValueError) -> RequestValidationError:
@@ -50,7 +74,7 @@ def _find_id(store: Store, key: str, kind: Literal["venue", "device"]) -> int:
     return found
 
 
-@router.get("/changes", response_model=list[ChangePublic])
+@router.get("/audit/changes", response_model=list[ChangePublic], tags=["audit"])
 def audit_changes(
     store: StoreDep,
     order: Annotated[
@@ -79,7 +103,7 @@ def audit_changes(
     return [ChangePublic.of(c) for c in rows]
 
 
-@router.get("/orders/{order_id}/timeline")
+@router.get("/audit/orders/{order_id}/timeline", tags=["audit"])
 def order_timeline(
     order_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     store: StoreDep,
@@ -100,7 +124,7 @@ def order_timeline(
         raise _bad_request(exc) from None
 
 
-@router.get("/violations")
+@router.get("/audit/violations", tags=["audit"])
 def violations(
     store: StoreDep, since: Since, until: Until, threshold: Threshold = 60
 ) -> list[reports.Violation]:
@@ -117,7 +141,7 @@ def violations(
         raise _bad_request(exc) from None
 
 
-@router.get("/interrupted-intents")
+@router.get("/audit/interrupted-intents", tags=["audit"])
 def interrupted_intents(
     store: StoreDep,
     since: Annotated[Instant | None, Query(description="intents from this instant")] = None,
@@ -129,7 +153,7 @@ def interrupted_intents(
 
 
 @router.get(
-    "/compliance",
+    "/audit/compliance",
     response_model=reports.ComplianceReport,
     responses={
         200: {
@@ -137,6 +161,7 @@ def interrupted_intents(
             "description": "the report as JSON, CSV (one table) or a printable HTML page",
         }
     },
+    tags=["audit"],
 )
 def compliance(
     store: StoreDep,

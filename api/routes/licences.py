@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from api.app import StoreDep, current_actor
+from api.deps import StoreDep
 from controller.licences import VenueLicence, unlicensed
 
-router = APIRouter(prefix="/api/v1", tags=["inventory"], dependencies=[Depends(current_actor)])
+router = APIRouter(prefix="/api/v1", tags=["inventory"])
 
 
 # A fixed path under /venues: included before any /venues/{venue_id} route could shadow it.
