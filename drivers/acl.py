@@ -1,17 +1,21 @@
-"""The ACL model the IOS, Comware, VRP and EOS drivers share: the two families, the ACL names a
-line owns (CURFEW-L<id>, CURFEW6-L<id>), an ACL's entries, and the filters bound per interface.
+"""The ACL model the IOS, Comware, VRP and EOS drivers share, and their lifecycle: a cut is a
+pair of owned ACLs (CURFEW-L<id>, CURFEW6-L<id>) bound in and out on the venue's interface.
 
-Each platform keeps its own `Direction` (its words for in and out) and its own command syntax.
+`AclDriver` writes every change from a few pieces of syntax a platform fills in (an ACL's lines,
+a binding, an unbinding, a deletion, the command leaving a view); `CiscoStyleAcls` is that
+syntax as IOS and EOS share it. Each platform keeps its own `Direction` (its words for in and
+out) and its parser.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network
-from typing import Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from drivers.base import (
     Action,
@@ -23,6 +27,7 @@ from drivers.base import (
     Rejected,
 )
 from drivers.identifiers import IdentifierError, check_interface
+from drivers.lifecycle import Stages, Step
 
 
 class Family(enum.StrEnum):
@@ -54,6 +59,11 @@ def family_of(prefix: Prefix) -> Family:
     return Family.IPV4 if isinstance(prefix, IPv4Network) else Family.IPV6
 
 
+def families_of(target: LineTarget) -> list[Family]:
+    """The families a cut of the target filters, in the order they are written."""
+    return [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
+
+
 @dataclass(frozen=True)
 class Entry:
     """One ACL entry (a rule, on Comware and VRP); `source`/`destination` None means any."""
@@ -63,7 +73,47 @@ class Entry:
     destination: Prefix | None
 
 
+def acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
+    """The prefixes an ACL's deny entries name."""
+    found: set[Prefix] = set()
+    for entry in entries:
+        if entry is not None and entry.action == "deny":
+            found.update(p for p in (entry.source, entry.destination) if p is not None)
+    return frozenset(found)
+
+
+def acl_is_exact(entries: Sequence[Entry | None]) -> bool:
+    """Exactly deny-source and deny-destination per prefix, then one trailing permit-all."""
+    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
+        return False
+    denies = entries[:-1]
+    if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
+        return False
+    prefixes = acl_prefixes(denies)
+    expected = {Entry("deny", p, None) for p in prefixes} | {
+        Entry("deny", None, p) for p in prefixes
+    }
+    return set(denies) == expected
+
+
 DirectionT = TypeVar("DirectionT", bound=enum.Enum)
+
+
+@dataclass(frozen=True, order=True)
+class Binding:
+    """One owned ACL bound on an interface in one direction."""
+
+    interface: str
+    family: Family
+    direction: Any  # the platform's Direction
+
+
+@dataclass(frozen=True)
+class AclOwnedLine(OwnedLine):
+    """An owned line plus exactly which objects exist, so a restore removes only those."""
+
+    acls: frozenset[Family] = frozenset()
+    filters: frozenset[Any] = frozenset()  # the platform's Binding
 
 
 class BoundFilters(dict[int, OwnedLine], Generic[DirectionT]):
@@ -89,175 +139,245 @@ class BoundFilters(dict[int, OwnedLine], Generic[DirectionT]):
         return self.filters.get(interface, {}).get((family, direction))
 
 
-def filter_slots(
-    target: LineTarget, directions: Sequence[DirectionT]
-) -> list[tuple[Family, DirectionT]]:
-    """The filter slots a cut takes on its interface: each family it blocks, both ways."""
-    return [(family_of(p), direction) for p in target.prefixes for direction in directions]
-
-
-def occupied(
-    target: LineTarget,
-    config: BoundFilters[DirectionT],
-    restored: set[int],
-    claimed: Mapping[tuple[Family, DirectionT], int],
-    *,
-    directions: Sequence[DirectionT],
-    where: Callable[[Family, DirectionT], str],
-    joiner: str = " with ",
-    family_refusal: Callable[[Family], Rejected | None] = lambda family: None,
-) -> Rejected | None:
-    """Why binding the target's ACLs would replace a filter that is not this line's, if so.
-
-    `where` words the platform's "<interface> already filters ..." for a family and direction,
-    and `joiner` goes between it and what holds the slot; `family_refusal` is a platform's own
-    reason to refuse a family, asked before that family's slots.
-    """
-    families = {family_of(p) for p in target.prefixes}
-    for family in FAMILIES:
-        if family not in families:
-            continue
-        refusal = family_refusal(family)
-        if refusal is not None:
-            return refusal
-        for direction in directions:
-            held = where(family, direction) + joiner
-            other = claimed.get((family, direction))
-            if other is not None and other != target.line_id:
-                name = acl_name(family, other)
-                return Rejected(f"{held}{name} (line {other}, cut in this batch)")
-            holder = config.holder(target.interface, family, direction)
-            if holder is None:
-                continue
-            owner = owner_of(family, holder)
-            if owner == target.line_id or owner in restored:
-                continue
-            if owner is None:
-                return Rejected(f"{held}{holder}; not replacing a foreign ACL")
-            return Rejected(f"{held}{holder} (line {owner}); not replacing another line's ACL")
-    return None
-
-
-def render_change(
-    action: Action,
-    target: LineTarget,
-    found: OwnedLine | None,
-    *,
-    removal: Callable[[OwnedLine | None], list[str]],
-    cut: Callable[[LineTarget], list[str]],
-) -> list[str]:
-    """One line's commands: a restore removes what is there; a cut already in place sends
-    nothing; anything else is removed and cut afresh (a partial or mismatched cut)."""
-    if action is Action.RESTORE:
-        return removal(found)
-    if found is not None and found.state_for(target) is LineState.CUT:
-        return []
-    return removal(found) + cut(target)
-
-
-def removal_commands(
-    line_id: int,
-    acls: frozenset[Family],
-    bound_on: Collection[str],
-    *,
-    platform: str,
-    unbind: Callable[[str], list[str]],
-    delete: Callable[[Family], str],
-    leave: str,
-) -> list[str]:
-    """Bindings first, interface by interface, then the ACLs: an ACL is never deleted while it
-    filters an interface. `unbind(interface)` words the platform's removals of the bindings read
-    back on that interface, `delete(family)` the removal of an ACL, `leave` the exit of a view."""
-    commands: list[str] = []
-    for interface in sorted(bound_on):
-        try:
-            check_interface(platform, interface)
-        except IdentifierError as exc:
-            raise InvalidIdentifier(
-                f"line {line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
-            ) from None
-        commands += [f"interface {interface}", *unbind(interface), leave]
-    commands += [delete(family) for family in FAMILIES if family in acls]
-    return commands
-
-
-class _Bound(Protocol):
-    interface: str
-
-
-BindingT = TypeVar("BindingT", bound=_Bound)
-EntriesT = TypeVar("EntriesT")
-
-
 def owned_lines(
-    acls: Mapping[tuple[Family, int], EntriesT],
+    acls: Mapping[tuple[Family, int], Sequence[Entry | None]],
     filters: Mapping[str, Mapping[tuple[Family, DirectionT], str]],
-    *,
     directions: Sequence[DirectionT],
-    binding: Callable[[str, Family, DirectionT], BindingT],
-    exact: Callable[[EntriesT], bool],
-    prefixes: Callable[[EntriesT], frozenset[Prefix]],
-    make: Callable[..., OwnedLine],
 ) -> dict[int, OwnedLine]:
     """The owned lines of a parsed configuration: the owned ACLs (by family and line id) and
     the owned filters bound per interface, put together by line.
 
-    A line is complete when it has ACLs, each exactly as a cut renders it, bound on at least
-    one interface in every direction for every family it has, and on nothing else. `make`
-    builds the platform's OwnedLine, given also `acls` (the families found) and `filters`
-    (the bindings found), so a restore removes exactly what exists.
+    A line's ACLs are exact when each is exactly as a cut renders it; the line is complete
+    when they are also bound on at least one interface in every direction for every family it
+    has, and on nothing else. Each line says which ACLs and bindings exist, so a restore
+    removes exactly those.
     """
-    owned_filters: dict[int, set[BindingT]] = {}
+    owned_filters: dict[int, set[Binding]] = {}
     for interface, slots in filters.items():
         for (family, direction), name in slots.items():
             line_id = owner_of(family, name)
             if line_id is not None:
-                owned_filters.setdefault(line_id, set()).add(binding(interface, family, direction))
+                owned_filters.setdefault(line_id, set()).add(Binding(interface, family, direction))
     lines: dict[int, OwnedLine] = {}
     for line_id in sorted({line_id for _, line_id in acls} | set(owned_filters)):
         entries = {f: acls[(f, line_id)] for f in FAMILIES if (f, line_id) in acls}
         found = frozenset(owned_filters.get(line_id, ()))
         interfaces = frozenset(b.interface for b in found)
         expected = frozenset(
-            binding(i, family, d) for i in interfaces for family in entries for d in directions
+            Binding(i, family, d) for i in interfaces for family in entries for d in directions
         )
-        complete = (
-            bool(entries)
-            and all(exact(e) for e in entries.values())
-            and bool(interfaces)
-            and found == expected
-        )
-        lines[line_id] = make(
+        exact = bool(entries) and all(acl_is_exact(e) for e in entries.values())
+        lines[line_id] = AclOwnedLine(
             line_id=line_id,
-            prefixes=frozenset().union(*(prefixes(e) for e in entries.values())),
+            prefixes=frozenset().union(*(acl_prefixes(e) for e in entries.values())),
             bindings=interfaces,
-            complete=complete,
+            complete=exact and bool(interfaces) and found == expected,
+            exact=exact,
             acls=frozenset(entries),
             filters=found,
         )
     return lines
 
 
-def found_objects(
-    found: OwnedLine,
-    parsed: type[OwnedLine],
-    directions: Sequence[DirectionT],
-    binding: Callable[[str, Family, DirectionT], BindingT],
-) -> tuple[frozenset[Family], frozenset[BindingT]]:
-    """Exactly which owned objects exist, so a restore renders a removal only for those.
+class AclDriver(Stages):
+    """The lifecycle of a cut made of owned ACLs: its bodies are the ACLs (staged unbound,
+    they filter nothing), its bindings the interface's filters in and out.
 
-    A line the platform's parser made (`parsed`) carries them; a bare OwnedLine says that much
-    only when it is complete (every family of its prefixes, bound both ways on its interfaces).
+    A platform fills in its syntax: `_acl_lines`, `_binding_lines`, `_unbinding`,
+    `_deletion`, `leave`; `_held` words a slot already taken.
     """
-    if isinstance(found, parsed):
-        return found.acls, found.filters  # type: ignore[attr-defined]
-    if not found.complete:
-        raise ValueError(
-            f"line {found.line_id}: an incomplete OwnedLine does not say which bindings exist; "
-            f"render against what read() returned"
+
+    directions: ClassVar[tuple[Any, ...]]
+    # the command leaving an ACL's or an interface's view
+    leave: ClassVar[str]
+    # what goes between "<interface> already filters ..." and what holds the slot
+    joiner: ClassVar[str] = " with "
+    # the OwnedLine this platform's parser makes (it says which objects exist)
+    parsed: ClassVar[type[OwnedLine]] = AclOwnedLine
+
+    # -- syntax a platform fills in ------------------------------------------------------------
+
+    @abstractmethod
+    def _acl_lines(self, family: Family, target: LineTarget) -> list[str]:
+        """The ACL of one family for a cut: its header (entering its view) and entries."""
+
+    @abstractmethod
+    def _binding_lines(self, family: Family, target: LineTarget) -> list[str]:
+        """The bindings of one family's ACL, in and out, typed in the interface's view."""
+
+    @abstractmethod
+    def _unbinding(self, binding: Any, line_id: int) -> str:
+        """The removal of one owned binding read back (in the interface's view)."""
+
+    @abstractmethod
+    def _deletion(self, family: Family, line_id: int) -> str:
+        """The deletion of one owned ACL."""
+
+    @abstractmethod
+    def _held(self, target: LineTarget, family: Family, direction: Any) -> str:
+        """`<interface> already filters ...` for one family and direction."""
+
+    def _family_refusal(
+        self, target: LineTarget, family: Family, config: BoundFilters[Any]
+    ) -> Rejected | None:
+        """A platform's own reason to refuse a family of a cut, asked before its slots."""
+        del target, family, config
+        return None
+
+    def _binding(self, interface: str, family: Family, direction: Any, line_id: int) -> Any:
+        """The binding a cut makes, as the parser records it."""
+        del line_id
+        return Binding(interface, family, direction)
+
+    # -- what a change sends -------------------------------------------------------------------
+
+    def _render(
+        self, step: Step, action: Action, target: LineTarget, found: OwnedLine | None
+    ) -> list[str]:
+        """A restore removes what is there; a cut already in place sends nothing. A cut
+        whose bodies are there exactly and bound nowhere (staged) takes only its bindings;
+        otherwise its bodies are (re)written first: deleted and written whole where they
+        differ. A line bound in any other way is removed and cut afresh, by a bind only:
+        its bodies cannot change while they filter an interface."""
+        if action is Action.RESTORE:
+            return self._removal(found) if found is not None else []
+        if found is not None and found.state_for(target) is LineState.CUT:
+            return []
+        if found is not None and found.bindings:
+            if step is Step.STAGE:
+                return []
+            return self._removal(found) + self._bodies(target) + self._bindings(target)
+        bodies: list[str] = []
+        if found is None or not found.staged_for(target):
+            bodies = (self._removal(found) if found is not None else []) + self._bodies(target)
+        return bodies if step is Step.STAGE else bodies + self._bindings(target)
+
+    def _bodies(self, target: LineTarget) -> list[str]:
+        return [
+            line
+            for family in families_of(target)
+            for line in (*self._acl_lines(family, target), self.leave)
+        ]
+
+    def _bindings(self, target: LineTarget) -> list[str]:
+        lines = [f"interface {target.interface}"]
+        for family in families_of(target):
+            lines += self._binding_lines(family, target)
+        return [*lines, self.leave]
+
+    def _removal(self, found: OwnedLine) -> list[str]:
+        """Bindings first, interface by interface, then the ACLs: an ACL is never deleted
+        while it filters an interface. Only objects read back are removed (IOS's `no ip
+        access-group NAME in` removes whatever is bound inbound, whatever its name)."""
+        acls, filters = self._found_objects(found)
+        line_id = found.line_id
+        commands: list[str] = []
+        for interface in sorted({b.interface for b in filters}):
+            try:
+                check_interface(self.platform, interface)
+            except IdentifierError as exc:
+                raise InvalidIdentifier(
+                    f"line {line_id} is bound on {interface!r}, which cannot be rendered: {exc}"
+                ) from None
+            unbind = [
+                self._unbinding(b, line_id) for b in sorted(filters) if b.interface == interface
+            ]
+            commands += [f"interface {interface}", *unbind, self.leave]
+        commands += [self._deletion(family, line_id) for family in FAMILIES if family in acls]
+        return commands
+
+    def _found_objects(self, found: OwnedLine) -> tuple[frozenset[Family], frozenset[Any]]:
+        """Exactly which owned objects exist, so a removal renders only those. A line the
+        platform's parser made carries them; a bare OwnedLine says that much only when it is
+        complete (every family of its prefixes, bound both ways on its interfaces)."""
+        if isinstance(found, self.parsed):
+            return found.acls, found.filters  # type: ignore[attr-defined]
+        if not found.complete:
+            raise ValueError(
+                f"line {found.line_id}: an incomplete OwnedLine does not say which bindings "
+                f"exist; render against what read() returned"
+            )
+        families = frozenset(family_of(p) for p in found.prefixes)
+        bindings = frozenset(
+            self._binding(i, f, d, found.line_id)
+            for i in found.bindings
+            for f in families
+            for d in self.directions
         )
-    families = frozenset(family_of(p) for p in found.prefixes)
-    bindings = frozenset(
-        binding(i, f, d) for i in found.bindings for f in families for d in directions
-    )
-    return families, bindings
+        return families, bindings
+
+    # -- the filter slots of an interface ------------------------------------------------------
+
+    def _slots(self, target: LineTarget) -> list[Hashable]:
+        """The slots a cut takes on its interface: each family it blocks, both ways."""
+        return [
+            (family, direction) for family in families_of(target) for direction in self.directions
+        ]
+
+    def _occupied(
+        self,
+        target: LineTarget,
+        found: Mapping[int, OwnedLine],
+        restored: set[int],
+        claimed: dict[Hashable, int],
+    ) -> Rejected | None:
+        """Why binding the target's ACLs would replace a filter that is not this line's."""
+        config = found if isinstance(found, BoundFilters) else BoundFilters(found)
+        for family in families_of(target):
+            refusal = self._family_refusal(target, family, config)
+            if refusal is not None:
+                return refusal
+            for direction in self.directions:
+                held = self._held(target, family, direction) + self.joiner
+                other = claimed.get((family, direction))
+                if other is not None and other != target.line_id:
+                    name = acl_name(family, other)
+                    return Rejected(f"{held}{name} (line {other}, cut in this batch)")
+                holder = config.holder(target.interface, family, direction)
+                if holder is None:
+                    continue
+                owner = owner_of(family, holder)
+                if owner == target.line_id or owner in restored:
+                    continue
+                if owner is None:
+                    return Rejected(f"{held}{holder}; not replacing a foreign ACL")
+                return Rejected(f"{held}{holder} (line {owner}); not replacing another line's ACL")
+        return None
+
+
+class CiscoDirection(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class CiscoStyleAcls(AclDriver):
+    """IOS and EOS syntax: `<header> NAME`, `deny FAMILY SRC any`, `deny FAMILY any DST`,
+    `permit FAMILY any any`, `exit`; bound with `<binding> NAME in|out`, removed with `no`."""
+
+    directions = (CiscoDirection.IN, CiscoDirection.OUT)
+    leave = "exit"
+    # per family: the ACL header and the interface's binding command
+    acl_header: ClassVar[dict[Family, str]]
+    binding_word: ClassVar[dict[Family, str]]
+
+    @abstractmethod
+    def _address(self, prefix: Prefix) -> str:
+        """A prefix as an entry names it."""
+
+    def _acl_lines(self, family: Family, target: LineTarget) -> list[str]:
+        lines = [f"{self.acl_header[family]} {acl_name(family, target.line_id)}"]
+        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
+            lines.append(f"deny {family} {self._address(prefix)} any")
+            lines.append(f"deny {family} any {self._address(prefix)}")
+        return [*lines, f"permit {family} any any"]
+
+    def _binding_lines(self, family: Family, target: LineTarget) -> list[str]:
+        name = acl_name(family, target.line_id)
+        return [f"{self.binding_word[family]} {name} {d}" for d in self.directions]
+
+    def _unbinding(self, binding: Binding, line_id: int) -> str:
+        name = acl_name(binding.family, line_id)
+        return f"no {self.binding_word[binding.family]} {name} {binding.direction}"
+
+    def _deletion(self, family: Family, line_id: int) -> str:
+        return f"no {self.acl_header[family]} {acl_name(family, line_id)}"

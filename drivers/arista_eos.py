@@ -43,6 +43,14 @@ from napalm.base.exceptions import (
     UnsupportedVersion,
 )
 
+from drivers._legacy import (
+    filter_slots,
+    found_objects,
+    occupied,
+    owned_lines,
+    removal_commands,
+    render_change,
+)
 from drivers.acl import (
     FAMILIES,
     BoundFilters,
@@ -50,13 +58,7 @@ from drivers.acl import (
     Family,
     acl_name,
     family_of,
-    filter_slots,
-    found_objects,
-    occupied,
-    owned_lines,
     owner_of,
-    removal_commands,
-    render_change,
 )
 from drivers.base import (
     Action,

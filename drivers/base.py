@@ -73,16 +73,27 @@ class Batch:
 
 @dataclass(frozen=True)
 class OwnedLine:
-    """What the device holds for one line, found by the controller's own object names."""
+    """What the device holds for one line, found by the controller's own object names.
+
+    A line's objects are its bodies (ACLs, filters: they match the venue's prefixes) and their
+    bindings (on the venue's interface, where they take effect). Bodies bound nowhere filter
+    nothing: the line is OPEN, its bodies staged for a cut to come or left over from one.
+    """
 
     line_id: int
     prefixes: frozenset[Prefix] = frozenset()
     # interfaces on which each owned object is bound, in every direction it must be
     bindings: frozenset[str] = frozenset()
+    # exact bodies, bound on one interface in every direction: what a cut leaves
     complete: bool = False
+    # every body exactly as a cut renders it for `prefixes` (bound or not)
+    exact: bool = False
 
     def state_for(self, target: LineTarget) -> LineState:
-        """CUT only if the device blocks exactly the target's prefixes on its interface."""
+        """CUT only if the device blocks exactly the target's prefixes on its interface; OPEN
+        while nothing of the line is bound."""
+        if not self.bindings:
+            return LineState.OPEN
         if (
             self.complete
             and self.prefixes == frozenset(target.prefixes)
@@ -90,6 +101,11 @@ class OwnedLine:
         ):
             return LineState.CUT
         return LineState.UNKNOWN
+
+    def staged_for(self, target: LineTarget) -> bool:
+        """Whether the bodies a cut of `target` needs are there, exactly, and bound nowhere:
+        binding them is all the cut still takes."""
+        return not self.bindings and self.exact and self.prefixes == frozenset(target.prefixes)
 
 
 def observed_state(owned: Mapping[int, OwnedLine], target: LineTarget) -> LineState:
@@ -120,6 +136,34 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return self.error is None and all(o.verified for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class StagedLine:
+    """One line of a `stage` or `discard_staged`: the commands sent for it, and whether
+    read-back shows what was asked (`done`): after a stage, its bodies exactly as its cut
+    needs them and bound nowhere, or the line cut already; after a discard, no body left."""
+
+    line_id: int
+    commands: tuple[str, ...]
+    done: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one `stage` or `discard_staged` session did, line by line; no line's state
+    changed either way (nothing was bound or unbound)."""
+
+    device: str
+    lines: tuple[StagedLine, ...]
+    commands: tuple[str, ...] = ()
+    device_output: str = ""
+    error: DriverError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(line.done for line in self.lines)
 
 
 class DriverError(Exception):
@@ -274,6 +318,29 @@ class DeviceFacts:
             if route.version == prefix.version and prefix.subnet_of(route)  # type: ignore[arg-type]
         }
         return found
+
+
+@runtime_checkable
+class Staging(Protocol):
+    """An optional ability: `apply` in two halves, for a pass prepared before its instant.
+
+    `stage` writes, for the batch's cuts, everything that has no effect until bound: the
+    bodies under the owned names (a cut's ACLs or filters), committed where the platform
+    commits. Idempotent; lines already cut, or bound in any way, are left to `bind`; a cut
+    whose interface is held by a foreign filter is refused already here. `bind` is `apply`:
+    restores (unbind, then delete the bodies) and the cuts' bindings, bodies a stage did not
+    leave written first, then one read-back; it never depends on a stage having run.
+    `discard_staged` deletes the owned bodies of the given lines that are bound nowhere, and
+    refuses a line that is bound: never a foreign object, never one in use. A platform that
+    cannot stage without effect (a port shut over SNMP) does not offer this: the controller
+    applies there.
+    """
+
+    def stage(self, batch: Batch) -> StageResult: ...
+
+    def bind(self, batch: Batch) -> BatchResult: ...
+
+    def discard_staged(self, line_ids: Iterable[int]) -> StageResult: ...
 
 
 @runtime_checkable

@@ -8,10 +8,8 @@ next reconcile pass cuts them again.
 
 from __future__ import annotations
 
-import enum
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from ipaddress import (
     IPv4Interface,
     IPv4Network,
@@ -24,46 +22,31 @@ from ipaddress import (
 from typing import ClassVar
 
 from drivers.acl import (
-    FAMILIES,
+    AclOwnedLine,
     BoundFilters,
+    CiscoDirection,
+    CiscoStyleAcls,
     Entry,
     Family,
-    acl_name,
     family_of,
-    filter_slots,
-    found_objects,
-    occupied,
     owned_lines,
     owner_of,
-    removal_commands,
-    render_change,
 )
 from drivers.base import (
-    Action,
-    Batch,
-    BatchResult,
-    Credentials,
     DeviceFacts,
-    Driver,
     LineTarget,
     OwnedLine,
     Prefix,
-    Rejected,
 )
-from drivers.cli import NOT_ECHOED, CliSession, apply_echoed, where_of
-from drivers.outcomes import LinePlan, plan_lines, validate_target
+from drivers.cli import NOT_ECHOED, CliDriver
 
 PLATFORM = "cisco_ios"
 
 
-class Direction(enum.StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
+Direction = CiscoDirection
 DIRECTIONS = (Direction.IN, Direction.OUT)
 
-# How each family's objects are spelled: ACL name, ACL header, the interface binding command.
+# How each family's objects are spelled: ACL header, the interface binding command.
 _ACL_HEADER = {Family.IPV4: "ip access-list extended", Family.IPV6: "ipv6 access-list"}
 _BINDING = {Family.IPV4: "ip access-group", Family.IPV6: "ipv6 traffic-filter"}
 _DIRECTION_WORD = {
@@ -72,29 +55,22 @@ _DIRECTION_WORD = {
     (Family.IPV6, Direction.IN): "IPv6 inbound",
     (Family.IPV6, Direction.OUT): "IPv6 outbound",
 }
+# The read: the owned ACLs whole, and every interface with what it holds (foreign filters
+# included: binding ours over one would replace it). `section` keeps a top-level line with its
+# children; the patterns match only top-level lines, so either reading of IOS's `section`
+# (a header matching, or any of its lines) gives the same answer.
+OWNED_READ = (
+    "show running-config | section ^interface|^ip access-list extended CURFEW-L"
+    "|^ipv6 access-list CURFEW6-L"
+)
 
 
 # --------------------------------------------------------------------------------------------
 # What read finds
 
 
-@dataclass(frozen=True, order=True)
-class Binding:
-    """One owned filter bound on an interface in one direction."""
-
-    interface: str
-    family: Family
-    direction: Direction
-
-
-@dataclass(frozen=True)
-class IosOwnedLine(OwnedLine):
-    """An owned line plus exactly which objects exist, so a restore removes only those."""
-
-    acls: frozenset[Family] = frozenset()
-    filters: frozenset[Binding] = frozenset()
-
-
+# An owned line as the parser finds it: which ACLs and bindings exist.
+IosOwnedLine = AclOwnedLine
 Slot = tuple[Family, Direction]
 
 
@@ -162,28 +138,6 @@ def parse_entry(family: Family, text: str) -> Entry | None:
     return Entry(words[0].lower(), source, destination)
 
 
-def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
-    found: set[Prefix] = set()
-    for entry in entries:
-        if entry is not None and entry.action == "deny":
-            found.update(p for p in (entry.source, entry.destination) if p is not None)
-    return frozenset(found)
-
-
-def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
-    """Exactly deny-source and deny-destination per prefix, then one trailing permit any any."""
-    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
-        return False
-    denies = entries[:-1]
-    if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
-        return False
-    prefixes = _acl_prefixes(denies)
-    expected = {Entry("deny", p, None) for p in prefixes} | {
-        Entry("deny", None, p) for p in prefixes
-    }
-    return set(denies) == expected
-
-
 _ACL_HEADER_RE = {
     Family.IPV4: re.compile(r"ip\s+access-list\s+extended\s+(\S+)", re.IGNORECASE),
     Family.IPV6: re.compile(r"ipv6\s+access-list\s+(\S+)", re.IGNORECASE),
@@ -196,7 +150,8 @@ _BINDING_RE = {
 
 
 def parse_running_config(text: str) -> ParsedConfig:
-    """Find the owned ACLs and bindings in `show running-config`, and every filter bound."""
+    """Find the owned ACLs and bindings in `show running-config` (whole, or the sections
+    `OWNED_READ` keeps), and every filter bound."""
     acls: dict[tuple[Family, int], list[Entry | None]] = {}
     filters: dict[str, dict[Slot, str]] = {}
     current_acl: list[Entry | None] | None = None
@@ -233,16 +188,7 @@ def parse_running_config(text: str) -> ParsedConfig:
             if match:
                 current_interface = match.group(1)
 
-    lines = owned_lines(
-        acls,
-        filters,
-        directions=DIRECTIONS,
-        binding=Binding,
-        exact=_acl_is_exact,
-        prefixes=_acl_prefixes,
-        make=IosOwnedLine,
-    )
-    return ParsedConfig(lines, filters)
+    return ParsedConfig(owned_lines(acls, filters, DIRECTIONS), filters)
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,105 +237,12 @@ def parse_facts(text: str) -> DeviceFacts:
     )
 
 
-def check_target(target: LineTarget) -> None:
-    """Refuse any target a command would be unsafe to render from."""
-    validate_target(PLATFORM, target)
-
-
 def _address(prefix: Prefix) -> str:
     if prefix.prefixlen == prefix.max_prefixlen:
         return f"host {prefix.network_address}"
     if isinstance(prefix, IPv4Network):
         return f"{prefix.network_address} {prefix.hostmask}"
     return prefix.compressed
-
-
-def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
-    """Exactly which owned objects exist.
-
-    IOS's `no ip access-group NAME in` removes whatever is bound inbound, whatever its name, so
-    a `no` is only ever rendered for a binding read-back saw. A bare OwnedLine (not parsed here)
-    says that much only when it is complete.
-    """
-    return found_objects(found, IosOwnedLine, DIRECTIONS, Binding)
-
-
-def _removal(found: OwnedLine | None) -> list[str]:
-    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
-    if found is None:
-        return []
-    acls, filters = _found_objects(found)
-    line_id = found.line_id
-
-    def unbind(interface: str) -> list[str]:
-        return [
-            f"no {_BINDING[family]} {acl_name(family, line_id)} {direction}"
-            for family in FAMILIES
-            for direction in DIRECTIONS
-            if Binding(interface, family, direction) in filters
-        ]
-
-    return removal_commands(
-        line_id,
-        acls,
-        {b.interface for b in filters},
-        platform=PLATFORM,
-        unbind=unbind,
-        delete=lambda family: f"no {_ACL_HEADER[family]} {acl_name(family, line_id)}",
-        leave="exit",
-    )
-
-
-def _cut(target: LineTarget) -> list[str]:
-    commands: list[str] = []
-    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
-    for family in families:
-        commands.append(f"{_ACL_HEADER[family]} {acl_name(family, target.line_id)}")
-        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
-            commands.append(f"deny {family} {_address(prefix)} any")
-            commands.append(f"deny {family} any {_address(prefix)}")
-        commands.append(f"permit {family} any any")
-        commands.append("exit")
-    commands.append(f"interface {target.interface}")
-    for family in families:
-        for direction in DIRECTIONS:
-            commands.append(f"{_BINDING[family]} {acl_name(family, target.line_id)} {direction}")
-    commands.append("exit")
-    return commands
-
-
-def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
-    """Commands taking one line from what the device holds (`found`) to `action`."""
-    check_target(target)
-    return render_change(action, target, found, removal=_removal, cut=_cut)
-
-
-def _occupied(
-    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
-) -> Rejected | None:
-    """Why binding the target's ACLs would replace a filter that is not this line's, if so."""
-
-    def where(family: Family, direction: Direction) -> str:
-        return f"{target.interface} already filters {_DIRECTION_WORD[(family, direction)]}"
-
-    return occupied(target, config, restored, claimed, directions=DIRECTIONS, where=where)
-
-
-def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
-    refused on its own and the rest of the batch goes ahead."""
-    return plan_lines(
-        batch,
-        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
-        check_target=check_target,
-        render_line=render_line,
-        occupied=_occupied,
-        slots=_slots,
-    )
-
-
-def _slots(target: LineTarget) -> list[Slot]:
-    return filter_slots(target, DIRECTIONS)
 
 
 def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:
@@ -423,79 +276,46 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class CiscoIosDriver(Driver):
+class CiscoIosDriver(CiscoStyleAcls, CliDriver):
     """One IOS router over SSH through netmiko (wrapped, not subclassed)."""
 
     platform: ClassVar[str] = PLATFORM
-    ssh: ClassVar[bool] = True
+    device_type: ClassVar[str] = PLATFORM
+    enable: ClassVar[bool] = True
+    frame = ("configure terminal", "end")
+    acl_header = _ACL_HEADER
+    binding_word = _BINDING
 
-    def __init__(self, name: str, credentials: Credentials) -> None:
-        super().__init__(name, credentials)
-        self._cli = CliSession(where_of(name, credentials), credentials, PLATFORM, enable=True)
+    def _address(self, prefix: Prefix) -> str:
+        return _address(prefix)
 
-    def open(self) -> None:
-        self._cli.open()
+    def _held(self, target: LineTarget, family: Family, direction: Direction) -> str:
+        return f"{target.interface} already filters {_DIRECTION_WORD[(family, direction)]}"
 
-    def close(self) -> None:
-        self._cli.close()
+    def _as_found(self, owned: Mapping[int, OwnedLine]) -> ParsedConfig:
+        return owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
 
     # -- device exchanges ------------------------------------------------------------------
 
-    def _read_config(self) -> ParsedConfig:
-        return parse_running_config(self._read_config_text())
+    def _prompt(self) -> re.Pattern[str]:
+        """The exec or any config mode's prompt (`R1#`, `R1(config-if)#`) at a line start."""
+        return re.compile(rf"(?m)^{re.escape(self._cli.connection.base_prompt)}[^\n#>]*#")
 
-    def _read_config_text(self) -> str:
-        # the trailing `end`, then the exec prompt: a hostname or a description that contains
-        # the prompt's text cannot end the read early
-        base = re.escape(self._cli.connection.base_prompt)
-        finished = re.compile(rf"\nend[ \t]*\n\s*{base}[^\n]*#")
-        return self._cli.show("show running-config", lambda text: finished.search(text) is not None)
+    def _read_commands(self) -> list[str]:
+        return [OWNED_READ]
 
-    def _push(self, commands: Sequence[str]) -> str:
-        """Send config commands (`configure terminal` ... `end` included); the device's answer.
+    def _parse(self, answers: Sequence[str]) -> ParsedConfig:
+        return parse_running_config("".join(answers))
 
-        Read window by window until the device has printed one prompt per command;
-        `find_rejections` plays the part of netmiko's cmd_verify afterwards.
-        """
-        prompt = re.compile(rf"(?m)^{re.escape(self._cli.connection.base_prompt)}[^\n#>]*#")
-        return self._cli.push(commands, lambda window: _prompts(prompt, len(window)))
-
-    # -- the contract ----------------------------------------------------------------------
+    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+        return find_rejections(sent, output)
 
     def facts(self) -> DeviceFacts:
         """Interfaces with their addresses, and static routes, from the running config."""
         with self._cli.opened():
-            return parse_facts(self._read_config_text())
-
-    def read(self) -> ParsedConfig:
-        """Owned lines by id; the answer also carries every filter bound per interface."""
-        with self._cli.opened():
-            return self._read_config()
-
-    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
-        """All commands for the batch, restores first; refused lines contribute none.
-
-        Pass what `read()` returned: it also knows the foreign filters a cut must not replace.
-        Raises InvalidIdentifier if any target fails validation, before rendering anything.
-        """
-        for target in (*batch.restores, *batch.cuts):
-            check_target(target)
-        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
-
-    def apply(self, batch: Batch) -> BatchResult:
-        """One framed block of commands, its errors read from the echo (`apply_echoed`)."""
-        return apply_echoed(
-            self.name,
-            batch,
-            self._cli,
-            read=self._read_config,
-            plan=plan_batch,
-            frame=("configure terminal", "end"),
-            push=self._push,
-            find_rejections=find_rejections,
-        )
-
-
-def _prompts(prompt: re.Pattern[str], count: int) -> Callable[[str], bool]:
-    """Done once the device has printed `count` prompts: one per command it processed."""
-    return lambda text: len(prompt.findall(text)) >= count
+            # the trailing `end`, then the exec prompt: a hostname or a description that
+            # contains the prompt's text cannot end the read early
+            base = re.escape(self._cli.connection.base_prompt)
+            finished = re.compile(rf"\nend[ \t]*\n\s*{base}[^\n]*#")
+            text = self._cli.show("show running-config", lambda t: finished.search(t) is not None)
+            return parse_facts(text)

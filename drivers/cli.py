@@ -10,11 +10,13 @@ credential is sent (`drivers.host_keys`).
 from __future__ import annotations
 
 import logging
+import re
 import select
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar
 
 import paramiko
 from netmiko import ConnectHandler
@@ -29,8 +31,6 @@ from netmiko.exceptions import (
 
 from drivers.base import (
     AuthFailed,
-    Batch,
-    BatchResult,
     Credentials,
     DriverError,
     OwnedLine,
@@ -39,12 +39,13 @@ from drivers.base import (
     Unreachable,
 )
 from drivers.host_keys import HostKeyCheck
-from drivers.outcomes import LinePlan, first_line, outcome, rejected, unknown_outcomes
+from drivers.lifecycle import Lifecycle, Progress, Pushed, Replan, Sendable, Step
+from drivers.outcomes import first_line, rejected
 
 # Config commands written before waiting for the device to answer them (see `push`).
 PUSH_WINDOW = 64
-# Shortest and longest pause between two reads of a device's answer.
-POLL_SECONDS = (0.001, 0.02)
+# Longest sleep waiting for a device's answer before its session's health is looked at again.
+WAKE_SECONDS = 0.05
 
 _SESSION_ERRORS = (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException)
 
@@ -103,8 +104,7 @@ class CliSession:
 
     `enable` enters privileged mode after log-in (IOS); `before_logout` is handed the
     connection just before netmiko's polite teardown (VRP answers a mode check there);
-    `wake_seconds`, when set, sleeps in `select` until the channel has data instead of
-    polling with a backoff.
+    `wake_seconds` bounds each sleep waiting for the device (see `read_until`).
     """
 
     def __init__(
@@ -115,7 +115,7 @@ class CliSession:
         *,
         enable: bool = False,
         before_logout: Callable[[Any], None] | None = None,
-        wake_seconds: float | None = None,
+        wake_seconds: float = WAKE_SECONDS,
     ) -> None:
         self.where = where
         self.credentials = credentials
@@ -242,12 +242,16 @@ class CliSession:
     ) -> str:
         """Read the device's answer until `done(answer)`, or the timeout passes.
 
-        netmiko's reads poll every 10 ms and go on polling a closed channel until their
-        timeout; this one notices at once. A partial answer is left in `answer`.
+        The thread sleeps in `poll` until the channel has data (paramiko channels offer a file
+        descriptor for it), so a silent device costs no wake-ups, and looks at the session's
+        health at least every `wake_seconds`: a closed session is noticed at once, where
+        netmiko's reads go on polling until their timeout. A partial answer is left in
+        `answer`.
         """
         limit = self.credentials.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        pause = POLL_SECONDS[0]
+        waiter = select.poll()
+        waiter.register(self.connection.remote_conn, select.POLLIN)
         text = ""
         try:
             while True:
@@ -256,22 +260,12 @@ class CliSession:
                     text += chunk
                     if done(text):
                         return text
-                    pause = POLL_SECONDS[0]
                 elif not self.alive():
                     raise ReadException("session closed by the device")
-                else:
-                    # back off while the device is silent: many sessions run in parallel
-                    pause = min(pause * 2, POLL_SECONDS[1])
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ReadTimeout(f"no complete answer in {limit} s")
-                if self.wake_seconds is None:
-                    time.sleep(pause)
-                else:
-                    # wake on data (paramiko channels offer a file descriptor for it); look at
-                    # the session's health at least every `wake_seconds`
-                    channel = self.connection.remote_conn
-                    select.select([channel], [], [], min(left, self.wake_seconds))
+                waiter.poll(1000 * min(left, self.wake_seconds))
         except (ReadException, ReadTimeout):
             answer.append(text)
             raise
@@ -283,39 +277,115 @@ class CliSession:
             self.write([command])
             return self.read_until(finished, answer)
 
+    def converse(
+        self,
+        commands: Sequence[str],
+        prompt: re.Pattern[str],
+        what: str,
+        timeout: float | None = None,
+    ) -> list[str]:
+        """Write commands at once; each one's answer (its echo, then its output), read until
+        the device has printed one prompt per command. No timing: prompts end every read."""
+        scan = Answers(prompt, len(commands), commands[0])
+        partial: list[str] = []
+        try:
+            with self.exchange(what):
+                self.write(commands)
+                text = self.read_until(scan.complete, partial, timeout)
+        except DriverError as exc:
+            exc.output = "".join(partial) + exc.output
+            raise
+        return scan.split(text)
+
     def push(
         self,
         commands: Sequence[str],
-        answered: Callable[[Sequence[str]], Callable[[str], bool]],
+        prompt: re.Pattern[str],
+        reads: Sequence[str] = (),
         window: int = PUSH_WINDOW,
-    ) -> str:
-        """Send config commands in windows; the device's whole answer.
+    ) -> tuple[str, list[str]]:
+        """Send config commands in windows, then `reads` in the last one: the device's whole
+        answer to the commands, and each read's answer.
 
         netmiko's `send_config_set` waits out a poll (or a timer) per command: 3,200 commands
         for 200 dual-stack lines took 33 s on IOS. Here each window is written at once and read
-        until `answered(window)` says the device has answered all of it. The device echoes
-        each command as it processes it, so the answer still pairs every command with its
-        errors for the platform to find afterwards. A window bounds the input waiting on the
-        router. A failed push's error carries the partial answer.
+        until the device has printed a prompt per line (counted from the echo of its first:
+        a prompt left from an earlier exchange cannot end it). The device echoes each command
+        as it processes it, so the answer still pairs every command with its errors for the
+        platform to find afterwards; a window bounds the input waiting on the router. The
+        reads ride in the last window: the read-back costs no round trip of its own. A failed
+        push's error carries the partial answer.
         """
         answer: list[str] = []
+        replies: list[str] = []
         try:
             with self.exchange("configuration commands"):
                 for start in range(0, len(commands), window):
-                    chunk = commands[start : start + window]
-                    self.write(chunk)
-                    answer.append(self.read_until(answered(chunk), answer))
+                    chunk = list(commands[start : start + window])
+                    last = start + window >= len(commands)
+                    lines = [*chunk, *reads] if last else chunk
+                    scan = Answers(prompt, len(lines), lines[0])
+                    self.write(lines)
+                    text = self.read_until(scan.complete, answer)
+                    if last and reads:
+                        answer.append(text[: scan.end(len(chunk))])
+                        replies = scan.split(text)[len(chunk) :]
+                    else:
+                        answer.append(text)
         except DriverError as exc:
             exc.output = "".join(answer) + exc.output
             raise
-        return "".join(answer)
+        return "".join(answer), replies
+
+
+class Answers:
+    """Splits what a device printed into one answer per line written, scanning each chunk of
+    it once (a read over many chunks stays linear).
+
+    Answers start at the echo of the first line, so a prompt left over from an earlier
+    exchange cannot pass for one of them; each prompt ends one line's answer.
+    """
+
+    def __init__(self, prompt: re.Pattern[str], count: int, first: str) -> None:
+        self._echo = re.compile(rf"(?m){re.escape(first.strip())}[ \t]*\r?$")
+        self._prompt = prompt
+        self._count = count
+        self._start: int | None = None
+        self._position = 0
+        self._ends: list[tuple[int, int]] = []
+
+    def complete(self, text: str) -> bool:
+        if self._start is None:
+            echo = self._echo.search(text)
+            if echo is None:
+                return False
+            self._start = self._position = echo.start()
+        for found in self._prompt.finditer(text, self._position):
+            self._ends.append(found.span())
+            self._position = found.end()
+            if len(self._ends) >= self._count:
+                return True
+        return False
+
+    def split(self, text: str) -> list[str]:
+        """One answer per line: its echo and output, without the prompt that ends it."""
+        assert self._start is not None
+        answers, start = [], self._start
+        for prompt_start, prompt_end in self._ends[: self._count]:
+            answers.append(text[start:prompt_start])
+            start = prompt_end
+        return answers
+
+    def end(self, count: int) -> int:
+        """Where the prompt ending the `count`-th line's answer ends (0: the start)."""
+        return self._ends[count - 1][1] if count else 0
 
 
 NOT_ECHOED = "not echoed"
 
 
 def echoed_rejections(
-    plans: Sequence[LinePlan],
+    plans: Sequence[Sendable],
     sent: Sequence[str],
     found: Sequence[tuple[int | None, str]],
     output: str,
@@ -365,51 +435,80 @@ def discard(connection: Any) -> None:
         logging.getLogger("netmiko").removeFilter(secrets_filter)
 
 
-Config = TypeVar("Config", bound=Mapping[int, OwnedLine])
+class CliDriver(Lifecycle):
+    """The lifecycle over one netmiko SSH session: the read is one exchange of filtered show
+    commands; a push is the step's commands between `frame`'s entering and leaving commands,
+    written in windows, with the read commands in its last window, and the device's errors
+    read from its echo. A platform names its session (`device_type`, `enable`), its prompt,
+    its reads and their parser, and how its errors look."""
 
+    ssh: ClassVar[bool] = True
+    # netmiko's device_type, and whether the session enters enable mode after log-in
+    device_type: ClassVar[str]
+    enable: ClassVar[bool] = False
+    # the commands entering and leaving configuration mode around every push
+    frame: ClassVar[tuple[str, str]]
 
-def apply_echoed(
-    device: str,
-    batch: Batch,
-    session: CliSession,
-    *,
-    read: Callable[[], Config],
-    plan: Callable[[Batch, Config], tuple[LinePlan, ...]],
-    frame: tuple[str, str],
-    push: Callable[[tuple[str, ...]], str],
-    find_rejections: Callable[[Sequence[str], str], list[tuple[int | None, str]]],
-) -> BatchResult:
-    """Read, plan, push the lines' commands as one block between `frame`'s entering and leaving
-    commands, read back: the one place a device error becomes a result, for the drivers whose
-    errors are found in the device's echo of what was sent (`find_rejections`)."""
-    if not len(batch):
-        return BatchResult(device, ())
-    plans: tuple[LinePlan, ...] = ()
-    sent: tuple[str, ...] = ()
-    output = ""
-    try:
-        with session.opened():
-            before = read()
-            plans = plan(batch, before)
-            line_commands = [c for line_plan in plans for c in line_plan.commands]
-            rejections: dict[int, str] = {}
-            error: DriverError | None = None
-            if line_commands:
-                sent = (frame[0], *line_commands, frame[1])
-                output = push(sent)
-                rejections, error = echoed_rejections(
-                    plans, sent, find_rejections(sent, output), output
-                )
-                after: Mapping[int, OwnedLine] = read()
-            else:
-                after = before
-    except DriverError as exc:
-        return BatchResult(
-            device=device,
-            outcomes=unknown_outcomes(batch, plans, exc),
-            commands=sent,
-            device_output=output or exc.output,
-            error=exc,
+    def __init__(self, name: str, credentials: Credentials) -> None:
+        super().__init__(name, credentials)
+        self._cli = CliSession(
+            where_of(name, credentials),
+            credentials,
+            self.device_type,
+            enable=self.enable,
+            before_logout=self._before_logout,
         )
-    outcomes = tuple(outcome(p, after, rejections.get(i)) for i, p in enumerate(plans))
-    return BatchResult(device, outcomes, sent, output, error)
+
+    # -- steps a platform fills in -------------------------------------------------------------
+
+    @abstractmethod
+    def _prompt(self) -> re.Pattern[str]:
+        """Any prompt of the device (every mode), at a line start."""
+
+    @abstractmethod
+    def _read_commands(self) -> list[str]:
+        """The show commands that find the owned objects and every filter bound: filtered on
+        the device to what the parser needs, never the whole configuration."""
+
+    @abstractmethod
+    def _parse(self, answers: Sequence[str]) -> Mapping[int, OwnedLine]:
+        """Owned lines (and what a cut must not disturb) from the reads' answers."""
+
+    @abstractmethod
+    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+        """(index into `sent`, problem) for every error the device printed in its echo of a
+        push, and `NOT_ECHOED` for the first command whose echo never came."""
+
+    def _before_logout(self, connection: Any) -> None:
+        """Handed the connection just before netmiko's polite log-out."""
+        del connection
+
+    # -- the session ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._cli.open()
+
+    def close(self) -> None:
+        self._cli.close()
+
+    def _opened(self) -> AbstractContextManager[object]:
+        return self._cli.opened()
+
+    def _read(self) -> Mapping[int, OwnedLine]:
+        commands = self._read_commands()
+        return self._parse(self._cli.converse(commands, self._prompt(), commands[0]))
+
+    def _push(
+        self, step: Step, plans: Sequence[Sendable], replan: Replan, progress: Progress
+    ) -> Pushed:
+        """One framed block of every plan's commands, the read-back riding in its last
+        window; the device's errors found in its echo of what was sent."""
+        del step, replan
+        sent = (self.frame[0], *(c for plan in plans for c in plan.commands), self.frame[1])
+        progress.sent.extend(sent)
+        output, reads = self._cli.push(sent, self._prompt(), reads=self._read_commands())
+        progress.output.append(output)
+        rejections, error = echoed_rejections(
+            plans, sent, self.find_rejections(sent, output), output
+        )
+        return Pushed(self._parse(reads), rejections, error)

@@ -26,6 +26,16 @@ from ipaddress import (
 )
 from typing import ClassVar
 
+from drivers._legacy import (
+    apply_echoed,
+    filter_slots,
+    found_objects,
+    legacy_push,
+    occupied,
+    owned_lines,
+    removal_commands,
+    render_change,
+)
 from drivers.acl import (
     FAMILIES,
     BoundFilters,
@@ -33,13 +43,7 @@ from drivers.acl import (
     Family,
     acl_name,
     family_of,
-    filter_slots,
-    found_objects,
-    occupied,
-    owned_lines,
     owner_of,
-    removal_commands,
-    render_change,
 )
 from drivers.base import (
     Action,
@@ -53,7 +57,7 @@ from drivers.base import (
     Prefix,
     Rejected,
 )
-from drivers.cli import NOT_ECHOED, CliSession, apply_echoed, where_of
+from drivers.cli import NOT_ECHOED, CliSession, where_of
 from drivers.outcomes import LinePlan, plan_lines, validate_target
 
 PLATFORM = "h3c_comware"
@@ -592,7 +596,7 @@ class H3cComwareDriver(Driver):
         the read early); `find_rejections` checks the answer afterwards.
         """
         prompt = self._prompt()
-        return self._cli.push(commands, lambda window: _answered(prompt, window))
+        return legacy_push(self._cli, commands, lambda window: _answered(prompt, window))
 
     # -- the contract ----------------------------------------------------------------------
 

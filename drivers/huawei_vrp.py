@@ -29,6 +29,13 @@ from ipaddress import (
 )
 from typing import Any, ClassVar
 
+from drivers._legacy import (
+    filter_slots,
+    found_objects,
+    occupied,
+    removal_commands,
+    render_change,
+)
 from drivers.acl import (
     FAMILIES,
     BoundFilters,
@@ -36,12 +43,7 @@ from drivers.acl import (
     Family,
     acl_name,
     family_of,
-    filter_slots,
-    found_objects,
-    occupied,
     owner_of,
-    removal_commands,
-    render_change,
 )
 from drivers.base import (
     Action,

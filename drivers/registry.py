@@ -13,7 +13,16 @@ import pkgutil
 import drivers
 from drivers.base import Driver
 
-_NOT_PLATFORMS = {"acl", "base", "cli", "host_keys", "identifiers", "outcomes", "registry"}
+_NOT_PLATFORMS = {
+    "acl",
+    "base",
+    "cli",
+    "host_keys",
+    "identifiers",
+    "lifecycle",
+    "outcomes",
+    "registry",
+}
 
 
 def _discover() -> dict[str, type[Driver]]:

@@ -229,6 +229,17 @@ class SnmpOwnedLine(OwnedLine):
 
     port: PortStatus | None = None
 
+    def state_for(self, target: LineTarget) -> LineState:
+        """A shut port is a body and a binding in one: only a port reporting admin and oper
+        status down is a cut, and a port the switch did not report is unknown."""
+        if (
+            self.complete
+            and self.prefixes == frozenset(target.prefixes)
+            and self.bindings == frozenset({target.interface})
+        ):
+            return LineState.CUT
+        return LineState.UNKNOWN
+
 
 class SwitchPorts(dict[int, OwnedLine]):
     """Lines whose port is not up, by id (what `read()` returns), plus the port table.

@@ -21,8 +21,6 @@ from drivers.cisco_ios import (
     IosOwnedLine,
     find_rejections,
     parse_running_config,
-    plan_batch,
-    render_line,
 )
 
 
@@ -210,7 +208,7 @@ def test_restore_removes_bindings_then_acls() -> None:
 
 def test_restore_of_a_line_not_on_the_device_renders_nothing() -> None:
     assert render(Batch(restores=(target(),)), "hostname R1\nend\n") == []
-    assert render_line(Action.RESTORE, target(), None) == []
+    assert DRIVER.render_line(Action.RESTORE, target(), None) == []
 
 
 def test_restore_never_unbinds_a_direction_it_does_not_hold() -> None:
@@ -236,13 +234,13 @@ def test_restore_from_a_bare_complete_owned_line() -> None:
         frozenset({"GigabitEthernet0/1"}),
         complete=True,
     )
-    assert render_line(Action.RESTORE, target(), found) == RESTORE_42
+    assert DRIVER.render_line(Action.RESTORE, target(), found) == RESTORE_42
 
 
 def test_restore_from_a_bare_incomplete_owned_line_is_refused() -> None:
     found = OwnedLine(42, bindings=frozenset({"GigabitEthernet0/1"}))
     with pytest.raises(ValueError, match="read()"):
-        render_line(Action.RESTORE, target(), found)
+        DRIVER.render_line(Action.RESTORE, target(), found)
 
 
 # ------------------------------------------------------------------------------ refusals
@@ -263,7 +261,7 @@ end
 
 def test_foreign_acl_refuses_that_line_only() -> None:
     batch = Batch(cuts=(target(), target(43, "GigabitEthernet0/3", "192.0.2.0/24")))
-    plans = plan_batch(batch, parse_running_config(FOREIGN))
+    plans = DRIVER.plan(batch, parse_running_config(FOREIGN))
     refused, other = plans
     assert refused.commands == ()
     assert str(refused.refusal) == (
@@ -276,27 +274,27 @@ def test_foreign_acl_refuses_that_line_only() -> None:
 
 def test_foreign_ipv6_filter_blocks_a_dual_stack_line_not_an_ipv4_only_one() -> None:
     config = parse_running_config(FOREIGN)
-    dual = plan_batch(Batch(cuts=(target(1, "GigabitEthernet0/2"),)), config)[0]
-    v4_only = plan_batch(Batch(cuts=(target(2, "GigabitEthernet0/2", "192.0.2.0/24"),)), config)[0]
+    dual = DRIVER.plan(Batch(cuts=(target(1, "GigabitEthernet0/2"),)), config)[0]
+    v4_only = DRIVER.plan(Batch(cuts=(target(2, "GigabitEthernet0/2", "192.0.2.0/24"),)), config)[0]
     assert "IPv6 outbound with V6-EDGE" in str(dual.refusal)
     assert v4_only.refusal is None and v4_only.commands
 
 
 def test_another_lines_binding_is_not_replaced() -> None:
-    plans = plan_batch(Batch(cuts=(target(43),)), parse_running_config(CUT_42))
+    plans = DRIVER.plan(Batch(cuts=(target(43),)), parse_running_config(CUT_42))
     assert plans[0].commands == ()
     assert "CURFEW-L42 (line 42)" in str(plans[0].refusal)
 
 
 def test_another_lines_binding_restored_in_the_same_batch_frees_the_interface() -> None:
     batch = Batch(cuts=(target(43),), restores=(target(),))
-    restore, cut = plan_batch(batch, parse_running_config(CUT_42))
+    restore, cut = DRIVER.plan(batch, parse_running_config(CUT_42))
     assert restore.commands == tuple(RESTORE_42)
     assert cut.refusal is None and "ip access-group CURFEW-L43 in" in cut.commands
 
 
 def test_two_cuts_on_one_interface_refuse_the_second() -> None:
-    first, second = plan_batch(Batch(cuts=(target(1), target(2))), parse_running_config(""))
+    first, second = DRIVER.plan(Batch(cuts=(target(1), target(2))), parse_running_config(""))
     assert first.commands and first.refusal is None
     assert second.commands == () and "cut in this batch" in str(second.refusal)
 
@@ -321,8 +319,8 @@ def test_unsafe_interface_names_render_nothing(interface: str) -> None:
     with pytest.raises(InvalidIdentifier):
         render(Batch(restores=(bad,)), CUT_42)
     with pytest.raises(InvalidIdentifier):
-        render_line(Action.CUT, bad, None)
-    refused, accepted = plan_batch(Batch(cuts=(bad, good)), parse_running_config(""))
+        DRIVER.render_line(Action.CUT, bad, None)
+    refused, accepted = DRIVER.plan(Batch(cuts=(bad, good)), parse_running_config(""))
     assert refused.commands == () and isinstance(refused.refusal, InvalidIdentifier)
     assert all(interface not in c for c in accepted.commands if interface)
 
@@ -334,7 +332,7 @@ def test_a_default_route_prefix_is_never_cut() -> None:
 
 def test_owned_binding_on_an_unrenderable_interface_refuses_the_restore() -> None:
     odd = "interface Tunnel7\n ip access-group CURFEW-L42 in\n!\nend\n"
-    plans = plan_batch(Batch(restores=(target(),)), parse_running_config(odd))
+    plans = DRIVER.plan(Batch(restores=(target(),)), parse_running_config(odd))
     assert plans[0].commands == () and isinstance(plans[0].refusal, InvalidIdentifier)
 
 
@@ -491,6 +489,6 @@ def test_a_command_the_device_never_echoed_is_reported() -> None:
 def test_a_refused_restore_does_not_free_its_interface_for_a_cut() -> None:
     # line 42 is also bound on an interface this driver refuses to render, so its restore fails
     config = parse_running_config(CUT_42 + "interface Tunnel7\n ip access-group CURFEW-L42 in\n")
-    restore, cut = plan_batch(Batch(cuts=(target(43),), restores=(target(),)), config)
+    restore, cut = DRIVER.plan(Batch(cuts=(target(43),), restores=(target(),)), config)
     assert isinstance(restore.refusal, InvalidIdentifier)
     assert cut.commands == () and "CURFEW-L42 (line 42)" in str(cut.refusal)
