@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
 from api.auth import authorize
 from api.docs import serve_docs
-from api.errors import install as bound_requests
+from api.errors import install as install_refusals
 from api.routes import (
     audit,
     escalation,
@@ -28,11 +27,9 @@ from api.routes import (
     public,
     tokens,
 )
-from controller.access import Forbidden
-from controller.orders import InvalidTransition
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
-from controller.store import NotFound, Store
+from controller.store import Store
 
 
 def create_app(
@@ -65,22 +62,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings, app.state.store, app.state.scheduler = settings, store, scheduler
-    bound_requests(
+    # bounded bodies, 422s without the input, the domain's refusals (`controller.errors`) with
+    # their statuses in one handler, and an OpenAPI schema that documents each
+    install_refusals(
         app, settings.max_body_bytes, {"/api/v1/inventory": settings.max_inventory_bytes}
     )
     serve_docs(app)
-
-    @app.exception_handler(NotFound)
-    async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(_request: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=403)
-
-    @app.exception_handler(InvalidTransition)
-    async def invalid_transition(_request: Request, exc: InvalidTransition) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     for routes in (health, public, orders, inventory, audit, tokens, licences, escalation, feeds,
                    holds):  # fmt: skip

@@ -11,9 +11,14 @@ from sqlmodel import select
 
 from api.cli_common import DatabaseOpt, fail, open_store, operator
 from controller.credentials import generate_key
-from controller.host_keys import FingerprintMismatch, NoHostKey, accept_host_key, offered_key
+from controller.host_keys import (
+    FingerprintMismatch,
+    KeyNotOffered,
+    NoHostKey,
+    accept_host_key,
+    offered_key,
+)
 from controller.models import Device
-from drivers.base import DriverError
 from drivers.host_keys import check_fingerprint
 
 devices_app = typer.Typer(
@@ -55,10 +60,8 @@ def accept_host_key_command(
         raise fail(f"no device {device!r}")
     try:
         offered = offered_key(store, found, settings.device_timeout)
-    except NoHostKey as exc:
+    except (NoHostKey, KeyNotOffered) as exc:  # KeyNotOffered names the driver's error
         raise fail(str(exc)) from None
-    except DriverError as exc:
-        raise fail(f"{type(exc).__name__}: {exc}") from None
     typer.echo(f"{found.name} offers {offered.key.split()[0]} {offered.fingerprint}")
     typer.echo(f"pinned now:  {offered.pinned_fingerprint or 'no key'}")
     if not offered.changed:

@@ -1,5 +1,6 @@
 """What the API answers when it refuses: bounded request bodies (413), field errors that name the
-field and the reason without repeating what was sent (422), and the OpenAPI schema of each.
+field and the reason without repeating what was sent (422), the domain's refusals (the tree of
+`controller.errors`, each with its status, in one handler), and the OpenAPI schema of each.
 
 A refusal is small whatever the request was: no input, no `ctx`, no pattern, a capped list.
 """
@@ -16,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from api.auth import PUBLIC
 from controller.bounds import reason
+from controller.errors import CurfewError, Invalid
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -100,15 +102,30 @@ def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return shown
 
 
-def refusal(loc: tuple[str | int, ...], message: str, kind: str) -> RequestValidationError:
-    """A 422 for what no schema can state, of type `kind` (`NOT_FOUND` or `INCONSISTENT` of
-    `controller.bounds`), at `loc` (e.g. `("query", "until")`)."""
-    return RequestValidationError([{"loc": loc, "msg": message, "type": kind}])
-
-
 async def validation_failed(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
+
+
+def _where(request: Request, field: str) -> str:
+    """Where the route takes `field` from: "path", "query" or (any other) "body"."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    for where in ("path", "query"):
+        if any(p.alias == field for p in getattr(dependant, f"{where}_params", ())):
+            return where
+    return "body"
+
+
+async def curfew_error(request: Request, exc: Exception) -> JSONResponse:
+    """A refusal of the domain, answered with its kind's status: an `Invalid` value that names
+    its field as the fields at fault (the shape of the schema's own 422s), any other with its
+    `detail` (the message; a duplicate order adds the existing id)."""
+    assert isinstance(exc, CurfewError)
+    if isinstance(exc, Invalid) and exc.field is not None:
+        where = _where(request, exc.field)
+        at_fault = {"loc": (where, exc.field), "msg": str(exc), "type": exc.kind}
+        return JSONResponse({"detail": field_errors([at_fault])}, status_code=exc.status)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
 # -- request bodies: refused past a size, before they are read whole ----------------------------
@@ -238,8 +255,10 @@ def document_refusals(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: FastAPI, max_body_bytes: int, limits: Mapping[str, int]) -> None:
-    """Bounded bodies, field errors without the input, and a schema that says so."""
+    """Bounded bodies, field errors without the input, the domain's refusals with their
+    statuses, and a schema that says so."""
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(CurfewError, curfew_error)
     app.add_middleware(BodyLimit, limit=max_body_bytes, limits=limits)
     generate = app.openapi
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.errors import Forbidden as Forbidden  # raised here, imported from here
+
 ROLES = ("bureau", "noc", "auditor", "admin")
-
-
-class Forbidden(PermissionError):
-    """The actor is known but may not do this (HTTP 403)."""
 
 
 @dataclass(frozen=True)

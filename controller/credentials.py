@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from controller.errors import Invalid
 from controller.host_keys import learner
 from controller.models import Device
 from controller.settings import DeviceAccessSettings
@@ -44,7 +45,7 @@ STORE_OF_ROW = "curfew.store"
 KEYGEN_HINT = "`curfew secrets keygen --out FILE`, then set CURFEW_SECRETS_KEY_FILE=FILE"
 
 
-class SecretsError(ValueError):
+class SecretsError(Invalid):
     """Device secrets are misconfigured (a key file, the credentials directory); the message
     says what to do."""
 

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from controller.access import Actor, as_actor
 from controller.bounds import ONE_LINE, Instant, one_line
 from controller.clock import as_utc
+from controller.errors import Conflict, Invalid
 from controller.models import Authority, Order, Proposal, Venue, Violation
 from controller.orders import InvalidTransition, LegalBasis, OrderCreate, issue_order
 from controller.store import NotFound, Store, Transaction
@@ -103,8 +104,8 @@ def record_violation(
 ) -> tuple[Violation, list[Proposal]]:
     """Record a violation and create the proposals it makes due; never an order.
 
-    Raises NotFound (venue), Forbidden (outside the actor's jurisdiction), ValueError (kind,
-    an instant without offset or in the future).
+    Raises NotFound (venue), Forbidden (outside the actor's jurisdiction), Invalid (an instant
+    in the future), ValueError (kind, an instant without offset).
     """
     who = as_actor(actor)
     request = ViolationCreate(kind=kind, observed_at=observed_at, note=note)
@@ -113,7 +114,7 @@ def record_violation(
     now = store.clock.now()
     observed = as_utc(request.observed_at)
     if observed > now:
-        raise ValueError(f"observed_at {observed.isoformat()} is in the future")
+        raise Invalid(f"observed_at {observed.isoformat()} is in the future", "observed_at")
     authority_id = who.authority_id
     if authority_id is None:
         governing = governing_authority(store, found)
@@ -235,7 +236,8 @@ def confirm_proposal(
     """Confirm a pending proposal: issue its order (effective now, for the proposal's term).
 
     Raises NotFound, Forbidden (outside the actor's jurisdiction), InvalidTransition (not
-    pending), ValueError (a legal basis that is no document number), orders.Conflict.
+    pending), Conflict (no authority to issue it), ValueError (a legal basis that is no
+    document number), DuplicateOrder.
     """
     who = as_actor(actor)
     request = ProposalConfirm(legal_basis=legal_basis, legal_basis_date=legal_basis_date)
@@ -248,7 +250,7 @@ def confirm_proposal(
             else governing_authority(store, venue)
         )
         if chosen is None:
-            raise ValueError(
+            raise Conflict(
                 f"no authority's jurisdiction holds venue {venue.name!r}; "
                 "register one in the inventory before confirming"
             )

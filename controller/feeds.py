@@ -40,10 +40,10 @@ from controller.access import Actor, Forbidden
 from controller.audit import public_from_hex, public_hex
 from controller.bounds import reason
 from controller.clock import as_utc
+from controller.errors import NOT_FOUND, CurfewError, Invalid, Unavailable
 from controller.models import Authority, AuthorityKey, Change, Feed, Order
 from controller.orders import (
-    Conflict,
-    InvalidTransition,
+    DuplicateOrder,
     OrderAmend,
     OrderCreate,
     OrderTransition,
@@ -72,15 +72,16 @@ ENVELOPE_KEYS = frozenset({"document", "signature", "key"})
 Fetch = Callable[[str], bytes]
 
 
-class FeedError(ValueError):
-    """A feed or key is refused at registration (bad source, unknown authority, duplicate)."""
+class FeedError(Invalid):
+    """A feed or key is refused at registration (bad source, unknown authority, duplicate);
+    `field` names the value at fault."""
 
 
-class FetchFailed(Exception):
+class FetchFailed(Unavailable):
     """The source could not be read: the pull fails and the next interval tries again."""
 
 
-class FeedRejected(Exception):
+class FeedRejected(Invalid):
     """The document is refused whole; nothing in it is applied.
 
     `code` is one of: unsigned, bad_signature, unknown_key, malformed, wrong_authority, replay,
@@ -162,14 +163,17 @@ def add_key(store: Store, authority: str, public_key: str, actor: str = "cli") -
     try:
         owner = store.find_authority(authority)
     except NotFound as exc:
-        raise FeedError(str(exc)) from None
-    key_hex = public_hex(public_from_hex(public_key))  # ValueError if not an Ed25519 key
+        raise FeedError(str(exc), "authority", NOT_FOUND) from None
+    try:
+        key_hex = public_hex(public_from_hex(public_key))
+    except ValueError as exc:  # not hex, or not a point of Ed25519
+        raise FeedError(str(exc), "public_key") from None
     with store.transaction() as tx:  # checked inside: two registrations cannot both pass it
         existing = tx.session.exec(
             select(AuthorityKey).where(AuthorityKey.public_key == key_hex)
         ).first()
         if existing is not None:
-            raise FeedError(f"this key is already registered (key {existing.id})")
+            raise FeedError(f"this key is already registered (key {existing.id})", "public_key")
         assert owner.id is not None
         row = AuthorityKey(
             authority_id=owner.id, public_key=key_hex, added_at=store.clock.now(), added_by=actor
@@ -217,18 +221,19 @@ def check_source(source: str) -> str:
     text = source.strip()
     if "://" not in text:
         if not text:
-            raise FeedError("the feed source is empty")
+            raise FeedError("the feed source is empty", "source")
         return str(Path(text).expanduser().resolve())
     try:
         url = httpx.URL(text)
     except httpx.InvalidURL as exc:
-        raise FeedError(f"{text!r} is not a URL: {exc}") from None
+        raise FeedError(f"{text!r} is not a URL: {exc}", "source") from None
     if url.scheme == "https" and url.host:
         return str(url)
     if url.scheme == "http" and url.host in LOOPBACK_HOSTS:
         return str(url)
     raise FeedError(
-        f"{text!r}: a feed is pulled over https (http only from 127.0.0.1) or from a file path"
+        f"{text!r}: a feed is pulled over https (http only from 127.0.0.1) or from a file path",
+        "source",
     )
 
 
@@ -236,16 +241,18 @@ def add_feed(
     store: Store, authority: str, source: str, interval_seconds: int = 300, actor: str = "cli"
 ) -> Feed:
     if not MIN_INTERVAL <= interval_seconds <= MAX_INTERVAL:
-        raise FeedError(f"the interval must be {MIN_INTERVAL}..{MAX_INTERVAL} seconds")
+        raise FeedError(
+            f"the interval must be {MIN_INTERVAL}..{MAX_INTERVAL} seconds", "interval_seconds"
+        )
     try:
         owner = store.find_authority(authority)
     except NotFound as exc:
-        raise FeedError(str(exc)) from None
+        raise FeedError(str(exc), "authority", NOT_FOUND) from None
     checked = check_source(source)
     with store.transaction() as tx:  # checked inside: two registrations cannot both pass it
         existing = tx.session.exec(select(Feed).where(Feed.source == checked)).first()
         if existing is not None:
-            raise FeedError(f"feed {existing.id} already pulls {checked}")
+            raise FeedError(f"feed {existing.id} already pulls {checked}", "source")
         assert owner.id is not None
         row = Feed(authority_id=owner.id, source=checked, interval_seconds=interval_seconds)
         tx.session.add(row)
@@ -520,8 +527,8 @@ def apply_entry(
 ) -> tuple[EntryResult, int | None]:
     """Bring the order the entry names to the state it asks for; validates before any write.
 
-    Raises what an API call would (ValidationError, NotFound, Forbidden, Conflict,
-    InvalidTransition, ValueError); the order functions check everything before writing.
+    Raises what an API call would (ValidationError, a CurfewError: NotFound, Forbidden, a
+    Conflict, Invalid; ValueError); the order functions check everything before writing.
     """
     entry_id = _entry_id(entry)
     action = entry.get("action")
@@ -540,7 +547,7 @@ def apply_entry(
                 request.issued_by is None or request.issued_by == first.issued_by
             )
             if not same:
-                raise Conflict(
+                raise DuplicateOrder(
                     f"entry {entry_id!r} was issued as order {first.id} with other terms; "
                     "publish an 'amend' entry to change it",
                     first.id or 0,
@@ -570,7 +577,7 @@ def apply_entry(
     return "resumed", resume_order(store, current.id, reason, actor).id
 
 
-ENTRY_ERRORS = (ValidationError, NotFound, Forbidden, Conflict, InvalidTransition, ValueError)
+ENTRY_ERRORS = (ValidationError, CurfewError, ValueError)
 
 
 def apply_entries(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from controller.errors import Conflict
 from controller.models import MAX_ROW_ID, Change, CutHold
 from controller.settings import Settings
 from controller.store import NotFound, Store
@@ -49,7 +50,7 @@ class CutBounds:
         return cls(limit=settings.cut_limit, growth=settings.cut_growth)
 
 
-class HoldDecided(ValueError):
+class HoldDecided(Conflict):
     """The hold was already approved or rejected."""
 
 

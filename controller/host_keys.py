@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from controller.errors import Conflict
 from controller.models import Device
-from drivers.base import HostKeyMismatch, HostKeyUnknown
+from drivers.base import DriverError, HostKeyMismatch, HostKeyUnknown
 from drivers.host_keys import fingerprint, offered_host_key
 from drivers.registry import driver_for
 
@@ -23,11 +24,16 @@ if TYPE_CHECKING:
     from controller.store import Store, Transaction
 
 
-class NoHostKey(ValueError):
+class NoHostKey(Conflict):
     """The device is not reached over SSH (eAPI, SNMP, a local namespace): no key to pin."""
 
 
-class FingerprintMismatch(ValueError):
+class KeyNotOffered(Conflict):
+    """The device could not be asked for its key now (unreachable, or outside the management
+    networks): nothing accepted. The message names the driver's error."""
+
+
+class FingerprintMismatch(Conflict):
     """The device offers another key than the one the operator said to accept."""
 
     def __init__(self, message: str, offered: str) -> None:
@@ -104,16 +110,19 @@ class Offered:
 
 def offered_key(store: Store, device: Device, timeout: float) -> Offered:
     """Connect to the device and fetch the host key it offers: the key exchange only, no log-in
-    and no secret sent. NoHostKey for a device without SSH; a DriverError if it cannot be
+    and no secret sent. NoHostKey for a device without SSH; KeyNotOffered if it cannot be
     reached (or is outside the management networks)."""
     if not driver_for(device.platform).has_host_key(device.host):
         raise NoHostKey(
             f"{device.name} ({device.platform}) is not reached over SSH: it has no host key "
             "to pin"
         )
-    address = store.vault.address_for(device.name, device.host)
     prefer = device.host_key.split()[0] if device.host_key else None
-    key = offered_host_key(address, device.port, timeout, prefer)
+    try:
+        address = store.vault.address_for(device.name, device.host)
+        key = offered_host_key(address, device.port, timeout, prefer)
+    except DriverError as exc:
+        raise KeyNotOffered(f"{type(exc).__name__}: {exc}") from exc
     return Offered(device, key, device.host_key)
 
 

@@ -27,6 +27,7 @@ from sqlmodel import select
 
 from controller.bounds import ONE_LINE, REGION, ZONE, inconsistent, reason
 from controller.credentials import ENV_PREFIX, KEYGEN_HINT, REF, check_ref
+from controller.errors import Invalid
 from controller.host_keys import pin
 from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
@@ -277,11 +278,24 @@ class ImportReport:
     updated: dict[str, int] = field(default_factory=dict)
 
 
-class InventoryError(ValueError):
+class InventoryError(Invalid):
+    """A document that is not imported: every problem, with its row and reason."""
+
+    SHOWN, SHOWN_CHARACTERS = 50, 300  # what an API answer lists of the problems
+
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source, self.problems = source, problems
         shown = "\n".join(f"  {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} problem(s), nothing imported:\n{shown}")
+
+    @property
+    def detail(self) -> object:
+        """The first line and the problems, at most SHOWN of SHOWN_CHARACTERS each."""
+        limit, width = self.SHOWN, self.SHOWN_CHARACTERS
+        shown = [p if len(p) <= width else p[: width - 1] + "…" for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            shown.append(f"and {len(self.problems) - limit} more")
+        return {"message": str(self).splitlines()[0], "problems": shown}
 
 
 def _describe(error: ValidationError) -> str:

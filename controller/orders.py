@@ -14,9 +14,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import select
 
+from controller import errors
 from controller.access import Actor, Forbidden, as_actor
 from controller.bounds import LEGAL_BASIS, Instant, Name, inconsistent, one_line
 from controller.clock import as_utc
+from controller.errors import NOT_FOUND, Invalid
 from controller.models import MAX_ROW_ID, Authority, Order, OrderEvent, Venue
 from controller.store import NotFound, Store, Transaction
 from controller.terms import order_term
@@ -39,14 +41,23 @@ LOGGED_AS = {
 }
 
 
-class Conflict(ValueError):
+class DuplicateOrder(errors.Conflict):
+    """An active order of the same kind on the same legal basis holds the venue already."""
+
     def __init__(self, message: str, existing_id: int) -> None:
         super().__init__(message)
         self.existing_id = existing_id
 
+    @property
+    def detail(self) -> object:
+        return {"message": str(self), "existing_id": self.existing_id}
 
-class InvalidTransition(ValueError):
-    """The order's state does not allow this transition (HTTP 409)."""
+
+Conflict = DuplicateOrder  # its former name
+
+
+class InvalidTransition(errors.Conflict):
+    """The order's state (or a proposal's) does not allow this transition."""
 
 
 LegalBasis = Annotated[
@@ -178,18 +189,25 @@ def issue_order(
     external_id: str | None = None,
     tx: Transaction | None = None,
 ) -> Order:
-    """Validate against the store and record the order. Raises NotFound, Forbidden, Conflict.
+    """Validate against the store and record the order. Raises Invalid (a venue or an authority
+    that does not exist), Forbidden, DuplicateOrder.
 
     With `tx`, the order is written in that transaction (with whatever else the caller writes
     there, e.g. the proposal it confirms); otherwise in its own."""
     who = as_actor(actor)
-    venue = _venue_for(store, request.venue, who)
+    try:
+        venue = _venue_for(store, request.venue, who)
+    except NotFound as exc:
+        raise Invalid(str(exc), "venue", NOT_FOUND) from None
     if who.is_bureau:
         authority = store.authority(who.authority_id)  # type: ignore[arg-type]
         if request.authority is not None and request.authority != authority.name:
             raise Forbidden(f"a bureau token issues orders only as {authority.name!r}")
     else:
-        authority = store.find_authority(request.authority)
+        try:
+            authority = store.find_authority(request.authority)
+        except NotFound as exc:
+            raise Invalid(str(exc), "authority", NOT_FOUND) from None
     assert venue.id is not None and authority.id is not None
     if tx is None:
         with store.transaction() as own:
@@ -212,7 +230,7 @@ def _issue(
             continue
         if (existing.kind, existing.legal_basis) == (request.kind, request.legal_basis):
             assert existing.id is not None
-            raise Conflict(
+            raise DuplicateOrder(
                 f"order {existing.id} already orders a {request.kind} of {venue.name!r} "
                 f"on {request.legal_basis!r}",
                 existing.id,
@@ -317,7 +335,7 @@ def amend_order(store: Store, order_id: int, change: OrderAmend, actor: Actor | 
             else old.effective_until
         )
         if effective_until is not None and effective_until <= effective_from:
-            raise ValueError("effective_until must be after effective_from")
+            raise Invalid("effective_until must be after effective_from", "effective_until")
         now = store.clock.now()
         new = Order(
             authority_id=old.authority_id,
@@ -368,6 +386,7 @@ def history(store: Store, order_id: int) -> tuple[list[Order], list[OrderEvent]]
 
 __all__ = [
     "Conflict",
+    "DuplicateOrder",
     "Forbidden",
     "InvalidTransition",
     "NotFound",

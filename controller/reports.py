@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from controller.changelog import GENESIS
 from controller.clock import as_utc
+from controller.errors import Invalid
 from controller.models import Change, Device, Line, Order, Venue
 from controller.planner import HORIZON, LineRef, OrderTerm, cutting_orders, plan
 from controller.store import ChangeFilter, NotFound, Store
@@ -871,7 +872,7 @@ def compliance_csv(report: ComplianceReport, table: CsvTable = "windows") -> str
         return to_csv(SUMMARY_COLUMNS, [summary_row(report)])
     if table == "failures":
         return to_csv(FAILURE_COLUMNS, (failure_row(f) for f in report.failures))
-    raise ValueError(f"unknown table {table!r}; known: {', '.join(CSV_TABLES)}")
+    raise Invalid(f"unknown table {table!r}; known: {', '.join(CSV_TABLES)}", "table")
 
 
 def violations_csv(violations: Iterable[Violation]) -> str:
@@ -1078,7 +1079,7 @@ def clamp(since: datetime, until: datetime, now: datetime | None) -> tuple[datet
 def _period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     since, until = as_utc(since), as_utc(until)
     if until <= since:
-        raise ValueError("the period's end must be after its start")
+        raise Invalid("the period's end must be after its start", "until")
     return since, until
 
 

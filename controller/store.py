@@ -21,6 +21,8 @@ from controller.audit import Checkpointer, load_key
 from controller.clock import Clock, SystemClock
 from controller.credentials import STORE_OF_ROW, Vault
 from controller.db import IMMEDIATE, make_engine, migrate
+from controller.errors import Conflict
+from controller.errors import NotFound as NotFound  # raised here, imported from here
 from controller.models import (
     MAX_ROW_ID,
     Authority,
@@ -50,11 +52,7 @@ STORE_KINDS = ("production", "lab")
 PASS_AT_TOLERANCE = timedelta(seconds=5)
 
 
-class NotFound(LookupError):
-    pass
-
-
-class SimulatedInstantRefused(ValueError):
+class SimulatedInstantRefused(Conflict):
     """A pass for an instant other than now, asked of a production store."""
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlmodel import select
 
 from controller.access import ROLES, Actor
+from controller.errors import NOT_FOUND, Invalid
 from controller.models import Authority, Token
 from controller.store import NotFound, Store
 
@@ -28,18 +29,22 @@ def create_token(
     expires_at: datetime | None = None,
     label: str | None = None,
 ) -> tuple[Token, str]:
-    """A new token for `role`; returns the row and the secret (shown once, never stored)."""
+    """A new token for `role`; returns the row and the secret (shown once, never stored).
+    Invalid names the argument at fault."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise Invalid(f"role must be one of {', '.join(ROLES)}", "role")
     authority_row: Authority | None = None
     if role == "bureau":
         if authority is None:
-            raise ValueError("a bureau token needs --authority (the bureau it acts for)")
-        authority_row = store.find_authority(authority)
+            raise Invalid("a bureau token needs --authority (the bureau it acts for)", "authority")
+        try:
+            authority_row = store.find_authority(authority)
+        except NotFound as exc:
+            raise Invalid(str(exc), "authority", NOT_FOUND) from None
     elif authority is not None:
-        raise ValueError("only bureau tokens are bound to an authority")
+        raise Invalid("only bureau tokens are bound to an authority", "authority")
     if expires_at is not None and expires_at <= store.clock.now():
-        raise ValueError("the expiry is in the past")
+        raise Invalid("the expiry is in the past", "expires_at")
     secret = PREFIX + secrets.token_urlsafe(32)
     row = Token(
         label=label or (f"{role}:{authority_row.name}" if authority_row else role),

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from api.deps import ActorDep, SchedulerDep, SettingsDep, StoreDep, reconcile_soon
-from api.errors import CONFLICT, refusal
+from api.errors import CONFLICT
 from api.schemas import OrderPublic
-from controller.bounds import INCONSISTENT
+from controller.errors import NotFound
 from controller.escalation import (
     ProposalConfirm,
     ProposalReject,
@@ -26,8 +26,8 @@ from controller.escalation import (
     violation_ids,
 )
 from controller.models import MAX_ROW_ID, Proposal, Venue, Violation
-from controller.orders import Conflict, state_of
-from controller.store import NotFound, Store
+from controller.orders import state_of
+from controller.store import Store
 from policies.escalation import Rules, escalation_rules
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
@@ -108,12 +108,9 @@ def record(
 ) -> ViolationRecorded:
     """Record a violation observed at a venue of your jurisdiction. It may make a proposal due
     (a suspension at the 2nd minors violation, a revocation at the 3rd); it never cuts."""
-    try:
-        violation, proposals = record_violation(
-            store, venue_id, body.kind, body.observed_at, body.note, actor, rules
-        )
-    except ValueError as exc:
-        raise refusal(("body", "observed_at"), str(exc), INCONSISTENT) from None
+    violation, proposals = record_violation(
+        store, venue_id, body.kind, body.observed_at, body.note, actor, rules
+    )
     venue = store.find_venue(venue_id)
     return ViolationRecorded(
         violation=ViolationPublic.of(violation, venue),
@@ -150,12 +147,7 @@ def confirm(
 ) -> ProposalConfirmed:
     """Confirm a pending proposal with the decision's document number: its disconnect order is
     issued, in force from now for the proposal's term (a revocation: open-ended)."""
-    try:
-        order = confirm_proposal(store, proposal_id, actor, body.legal_basis, body.legal_basis_date)
-    except Conflict as exc:
-        raise HTTPException(409, {"message": str(exc), "existing_id": exc.existing_id}) from None
-    except ValueError as exc:
-        raise HTTPException(409, str(exc)) from None
+    order = confirm_proposal(store, proposal_id, actor, body.legal_basis, body.legal_basis_date)
     reconcile_soon(scheduler)  # the disconnect is in force now, not at the next tick
     venue = store.find_venue(order.venue_id)
     return ProposalConfirmed(

@@ -6,13 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, SchedulerDep, StoreDep, reconcile_soon
-from api.errors import refusal
 from controller import feeds
-from controller.bounds import INCONSISTENT, NOT_FOUND, ONE_LINE
+from controller.bounds import ONE_LINE
 from controller.models import MAX_ROW_ID, AuthorityKey, Feed
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
@@ -62,15 +60,6 @@ class KeyCreate(BaseModel):
     public_key: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="Ed25519, 32 bytes in hex")
 
 
-def _refused(exc: Exception, field: str) -> RequestValidationError:
-    """A registration the schema could not refuse: an authority that does not exist, or a
-    value that conflicts with what is registered or is not what it must be (a key off the curve)."""
-    message = str(exc)
-    if message.startswith("no authority"):
-        return refusal(("body", "authority"), message, NOT_FOUND)
-    return refusal(("body", field), message, INCONSISTENT)
-
-
 @router.get("/feeds", response_model=list[FeedPublic])
 def list_feeds(store: StoreDep) -> list[FeedPublic]:
     """Every registered feed with its last pull, last sequence applied and last problem."""
@@ -79,12 +68,9 @@ def list_feeds(store: StoreDep) -> list[FeedPublic]:
 
 @router.post("/feeds", status_code=201, response_model=FeedPublic)
 def add_feed(body: FeedCreate, store: StoreDep, actor: ActorDep) -> FeedPublic:
-    try:
-        return FeedPublic.of(
-            feeds.add_feed(store, body.authority, body.source, body.interval_seconds, actor.name)
-        )
-    except (feeds.FeedError, ValueError) as exc:
-        raise _refused(exc, "source") from None
+    return FeedPublic.of(
+        feeds.add_feed(store, body.authority, body.source, body.interval_seconds, actor.name)
+    )
 
 
 @router.post("/feeds/{feed_id}/pull")
@@ -114,10 +100,7 @@ def list_keys(store: StoreDep) -> list[KeyPublic]:
 @router.post("/authority-keys", status_code=201, response_model=KeyPublic)
 def add_key(body: KeyCreate, store: StoreDep, actor: ActorDep) -> KeyPublic:
     """Register the Ed25519 key a bureau signs its feed with."""
-    try:
-        return KeyPublic.of(feeds.add_key(store, body.authority, body.public_key, actor.name))
-    except (feeds.FeedError, ValueError) as exc:
-        raise _refused(exc, "public_key") from None
+    return KeyPublic.of(feeds.add_key(store, body.authority, body.public_key, actor.name))
 
 
 @router.post("/authority-keys/{key_id}/revoke", response_model=KeyPublic)

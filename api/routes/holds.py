@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, SchedulerDep, StoreDep, reconcile_soon
-from controller.holds import HoldDecided, decide, holds
+from controller.holds import decide, holds
 from controller.models import MAX_ROW_ID, CutHold
 from controller.scheduler import PassScheduler
 from controller.store import Store
@@ -58,10 +58,7 @@ def _decide(
     body: Decision,
     actor: str,
 ) -> HoldPublic:
-    try:
-        hold = decide(store, hold_id, approve, actor, body.note)
-    except HoldDecided as exc:
-        raise HTTPException(409, str(exc)) from None
+    hold = decide(store, hold_id, approve, actor, body.note)
     if approve:
         reconcile_soon(scheduler)  # the approved cuts go now, not at the next tick
     return HoldPublic.of(hold)

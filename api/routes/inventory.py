@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, RowId, SchedulerDep, SettingsDep, StoreDep, reconcile_soon
 from api.errors import CONFLICT
 from api.schemas import DevicePublic, LinePublic, VenuePublic
 from controller.access import Actor
-from controller.host_keys import FingerprintMismatch, NoHostKey, accept_host_key, offered_key
-from controller.inventory import InventoryDocument, InventoryError, import_document
+from controller.errors import Conflict, NotFound
+from controller.host_keys import accept_host_key, offered_key
+from controller.inventory import InventoryDocument, import_document
 from controller.licences import licence_standings
 from controller.models import Device
-from controller.store import NotFound, Store
-from drivers.base import DriverError
+from controller.store import Store
 from drivers.host_keys import FINGERPRINT
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
@@ -67,17 +67,7 @@ def import_inventory(
 ) -> dict[str, Any]:
     """Import devices, venues and lines, all or nothing (same checks as the CLI)."""
     rows = document.model_dump(exclude_unset=True)
-    try:
-        report = import_document(
-            store, rows, "POST /api/v1/inventory", actor.name, trust_new_host_keys
-        )
-    except InventoryError as exc:
-        shown = [p if len(p) <= 300 else p[:299] + "…" for p in exc.problems[:50]]
-        if len(exc.problems) > 50:
-            shown.append(f"and {len(exc.problems) - 50} more")
-        raise HTTPException(
-            422, {"message": str(exc).splitlines()[0], "problems": shown}
-        ) from None
+    report = import_document(store, rows, "POST /api/v1/inventory", actor.name, trust_new_host_keys)
     return {"created": report.created, "updated": report.updated}
 
 
@@ -155,13 +145,8 @@ def accept_key(
         device = session.get(Device, device_id)
     if device is None:
         raise NotFound(f"no device {device_id}")
-    try:
-        offered = offered_key(store, device, settings.device_timeout)
-        changed = accept_host_key(store, offered, actor.name, expected=body.fingerprint)
-    except (NoHostKey, FingerprintMismatch) as exc:
-        raise HTTPException(409, str(exc)) from None
-    except DriverError as exc:  # unreachable, or outside the management networks
-        raise HTTPException(409, f"{type(exc).__name__}: {exc}") from None
+    offered = offered_key(store, device, settings.device_timeout)
+    changed = accept_host_key(store, offered, actor.name, expected=body.fingerprint)
     return HostKeyAccepted(
         device_id=device_id,
         device=device.name,
@@ -178,6 +163,6 @@ def accept_key(
 def request_pass(actor: ActorDep, scheduler: SchedulerDep) -> dict[str, str]:
     """Retry now: ask the scheduler for a pass (failed lines are retried from scratch)."""
     if scheduler is None:
-        raise HTTPException(409, "this server runs no scheduler (started with --no-scheduler)")
+        raise Conflict("this server runs no scheduler (started with --no-scheduler)")
     scheduler.request_pass()
     return {"status": f"pass requested by {actor.name}"}

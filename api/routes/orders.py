@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api.deps import ActorDep, RowId, SchedulerDep, StoreDep, reconcile_soon
-from api.errors import CONFLICT, refusal
+from api.errors import CONFLICT
 from api.schemas import ChangePublic, OrderCreated, OrderHistory, OrderPublic
-from controller.access import Actor, Forbidden
-from controller.bounds import INCONSISTENT, NOT_FOUND
+from controller.access import Actor
 from controller.models import Order
 from controller.orders import (
-    Conflict,
-    InvalidTransition,
     OrderAmend,
     OrderCreate,
     OrderTransition,
@@ -29,7 +26,7 @@ from controller.orders import (
     state_of,
     suspend_order,
 )
-from controller.store import ChangeFilter, NotFound, Store
+from controller.store import ChangeFilter, Store
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -51,13 +48,7 @@ def visible(store: Store, order_id: int, actor: Actor) -> Order:
 def create_order(
     body: OrderCreate, actor: ActorDep, store: StoreDep, scheduler: SchedulerDep
 ) -> OrderCreated:
-    try:
-        order = issue_order(store, body, actor)
-    except NotFound as exc:
-        field = "authority" if "authorit" in str(exc) else "venue"
-        raise refusal(("body", field), str(exc), NOT_FOUND) from None
-    except Conflict as exc:
-        raise HTTPException(409, {"message": str(exc), "existing_id": exc.existing_id}) from None
+    order = issue_order(store, body, actor)
     reconcile_soon(scheduler)
     return OrderCreated(
         **public(store, order).model_dump(), notices=governing_notices(store, order)
@@ -103,12 +94,7 @@ def order_changes(order_id: RowId, actor: ActorDep, store: StoreDep) -> list[Cha
 def amend(
     order_id: RowId, body: OrderAmend, actor: ActorDep, store: StoreDep, scheduler: SchedulerDep
 ) -> OrderPublic:
-    try:
-        order = amend_order(store, order_id, body, actor)
-    except (InvalidTransition, Forbidden, NotFound):
-        raise
-    except ValueError as exc:
-        raise refusal(("body", "effective_until"), str(exc), INCONSISTENT) from None
+    order = amend_order(store, order_id, body, actor)
     reconcile_soon(scheduler)
     return public(store, order)
 
