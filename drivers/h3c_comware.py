@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -26,39 +26,26 @@ from ipaddress import (
 )
 from typing import ClassVar
 
-from drivers._legacy import (
-    apply_echoed,
-    filter_slots,
-    found_objects,
-    legacy_push,
-    occupied,
-    owned_lines,
-    removal_commands,
-    render_change,
-)
 from drivers.acl import (
-    FAMILIES,
+    AclDriver,
+    AclOwnedLine,
+    Binding,
     BoundFilters,
     Entry,
     Family,
     acl_name,
     family_of,
+    owned_lines,
     owner_of,
 )
 from drivers.base import (
-    Action,
-    Batch,
-    BatchResult,
-    Credentials,
     DeviceFacts,
-    Driver,
     LineTarget,
     OwnedLine,
     Prefix,
     Rejected,
 )
-from drivers.cli import NOT_ECHOED, CliSession, where_of
-from drivers.outcomes import LinePlan, plan_lines, validate_target
+from drivers.cli import NOT_ECHOED, CliDriver
 
 PLATFORM = "h3c_comware"
 NETMIKO_DEVICE_TYPE = "hp_comware"
@@ -76,27 +63,21 @@ DIRECTIONS = (Direction.IN, Direction.OUT)
 _ACL_HEADER = {Family.IPV4: "acl advanced name", Family.IPV6: "acl ipv6 advanced name"}
 _BINDING = {Family.IPV4: "packet-filter name", Family.IPV6: "packet-filter ipv6 name"}
 _FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
+# The read: every ACL header with its rules and description (ours are read whole; every name
+# is seen, Comware's names being case-insensitive), every interface with the packet-filters it
+# applies (foreign ones included: applying ours over one would replace it). What the parser
+# does not use (addresses, routes, the rest) stays on the router.
+OWNED_READ = (
+    "display current-configuration | include ^acl|^ rule|^ description|^interface|^ packet-filter"
+)
 
 
 # --------------------------------------------------------------------------------------------
 # What read finds
 
 
-@dataclass(frozen=True, order=True)
-class Binding:
-    """One owned ACL applied on an interface in one direction."""
-
-    interface: str
-    family: Family
-    direction: Direction
-
-
-@dataclass(frozen=True)
-class ComwareOwnedLine(OwnedLine):
-    """An owned line plus exactly which objects exist, so a restore removes only those."""
-
-    acls: frozenset[Family] = frozenset()
-    filters: frozenset[Binding] = frozenset()
+# An owned line as the parser finds it: which ACLs and bindings exist.
+ComwareOwnedLine = AclOwnedLine
 
 
 Slot = tuple[Family, Direction]
@@ -182,28 +163,6 @@ def parse_rule(family: Family, text: str) -> tuple[int, Entry] | None:
     except (IndexError, ValueError):
         return None
     return int(words[1]), Entry(words[2], found.get("source"), found.get("destination"))
-
-
-def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
-    found: set[Prefix] = set()
-    for entry in entries:
-        if entry is not None and entry.action == "deny":
-            found.update(p for p in (entry.source, entry.destination) if p is not None)
-    return frozenset(found)
-
-
-def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
-    """Exactly deny-source and deny-destination per prefix, then one trailing permit-all."""
-    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
-        return False
-    denies = entries[:-1]
-    if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
-        return False
-    prefixes = _acl_prefixes(denies)
-    expected = {Entry("deny", p, None) for p in prefixes} | {
-        Entry("deny", None, p) for p in prefixes
-    }
-    return set(denies) == expected
 
 
 # `acl number N [name X]` is how early Comware 7 releases print a numbered ACL
@@ -293,15 +252,7 @@ def parse_current_configuration(text: str) -> ParsedConfig:
         if not exact_header[key]:
             acls[key].append(None)
 
-    lines = owned_lines(
-        acls,
-        filters,
-        directions=DIRECTIONS,
-        binding=Binding,
-        exact=_acl_is_exact,
-        prefixes=_acl_prefixes,
-        make=ComwareOwnedLine,
-    )
+    lines = owned_lines(acls, filters, DIRECTIONS)
     return ParsedConfig(lines, filters, names, frozenset(interfaces))
 
 
@@ -390,128 +341,11 @@ def _route(
 # What render sends
 
 
-def check_target(target: LineTarget) -> None:
-    """Refuse any target a command would be unsafe to render from."""
-    validate_target(PLATFORM, target)
-
-
 def _address(prefix: Prefix) -> str:
     if isinstance(prefix, IPv4Network):
         wildcard = "0" if prefix.prefixlen == 32 else str(prefix.hostmask)
         return f"{prefix.network_address} {wildcard}"
     return prefix.compressed
-
-
-def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
-    """Exactly which owned objects exist.
-
-    Comware's `undo packet-filter` names the ACL it removes, but a `undo` is still only
-    rendered for what read-back saw. A bare OwnedLine (not parsed here) says that much only
-    when it is complete.
-    """
-    return found_objects(found, ComwareOwnedLine, DIRECTIONS, Binding)
-
-
-def _removal(found: OwnedLine | None) -> list[str]:
-    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
-    if found is None:
-        return []
-    acls, filters = _found_objects(found)
-    line_id = found.line_id
-
-    def unbind(interface: str) -> list[str]:
-        return [
-            f"undo {_BINDING[family]} {acl_name(family, line_id)} {direction}"
-            for family in FAMILIES
-            for direction in DIRECTIONS
-            if Binding(interface, family, direction) in filters
-        ]
-
-    return removal_commands(
-        line_id,
-        acls,
-        {b.interface for b in filters},
-        platform=PLATFORM,
-        unbind=unbind,
-        delete=lambda family: f"undo {_ACL_HEADER[family]} {acl_name(family, line_id)}",
-        leave="quit",
-    )
-
-
-def _cut(target: LineTarget) -> list[str]:
-    """The ACLs end with a permit-all of their own: what a packet matching none of our rules
-    meets must not depend on a `packet-filter default deny` elsewhere in the configuration."""
-    commands: list[str] = []
-    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
-    for family in families:
-        commands.append(f"{_ACL_HEADER[family]} {acl_name(family, target.line_id)}")
-        rule_id = 0
-        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
-            for side in ("source", "destination"):
-                rule_id += RULE_STEP
-                commands.append(f"rule {rule_id} deny {family} {side} {_address(prefix)}")
-        commands.append(f"rule {rule_id + RULE_STEP} permit {family}")
-        commands.append("quit")
-    commands.append(f"interface {target.interface}")
-    for family in families:
-        for direction in DIRECTIONS:
-            commands.append(f"{_BINDING[family]} {acl_name(family, target.line_id)} {direction}")
-    commands.append("quit")
-    return commands
-
-
-def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
-    """Commands taking one line from what the device holds (`found`) to `action`."""
-    check_target(target)
-    return render_change(action, target, found, removal=_removal, cut=_cut)
-
-
-def _occupied(
-    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
-) -> Rejected | None:
-    """Why the target's cut cannot be rendered without touching what is not this line's."""
-    if config.interfaces is not None and target.interface not in config.interfaces:
-        return Rejected(f"{target.interface} does not exist on the device")
-
-    def name_taken(family: Family) -> Rejected | None:
-        taken = config.name_taken(family, target.line_id)
-        if taken is None:
-            return None
-        return Rejected(
-            f"ACL name {acl_name(family, target.line_id)} (case-insensitive on Comware) "
-            f"is held by {taken!r}; not editing an ACL this driver did not create"
-        )
-
-    def where(family: Family, direction: Direction) -> str:
-        return f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
-
-    return occupied(
-        target,
-        config,
-        restored,
-        claimed,
-        directions=DIRECTIONS,
-        where=where,
-        family_refusal=name_taken,
-    )
-
-
-def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
-    refused on its own and the rest of the batch goes ahead."""
-    return plan_lines(
-        batch,
-        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
-        check_target=check_target,
-        render_line=render_line,
-        occupied=_occupied,
-        slots=_slots,
-        restore_frees=bool,
-    )
-
-
-def _slots(target: LineTarget) -> list[Slot]:
-    return filter_slots(target, DIRECTIONS)
 
 
 def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | None, str]]:
@@ -547,26 +381,78 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class H3cComwareDriver(Driver):
+class H3cComwareDriver(AclDriver, CliDriver):
     """One Comware 7 router over SSH through netmiko's `hp_comware` (wrapped, not subclassed).
 
     Comware has no enable mode to enter (`super` raises a user role, which an account that may
-    configure does not need): `secret` is not used.
+    configure does not need): `secret` is not used. Echo checking is done here, not by
+    netmiko: its `hp_comware` turns command verification off and reads with a 2 s timer.
     """
 
     platform: ClassVar[str] = PLATFORM
-    ssh: ClassVar[bool] = True
+    device_type: ClassVar[str] = NETMIKO_DEVICE_TYPE
+    frame = ("system-view", "return")
+    directions = DIRECTIONS
+    leave = "quit"
 
-    def __init__(self, name: str, credentials: Credentials) -> None:
-        super().__init__(name, credentials)
-        where = where_of(name, credentials)
-        self._cli = CliSession(where, credentials, NETMIKO_DEVICE_TYPE)
+    # -- syntax ----------------------------------------------------------------------------
 
-    def open(self) -> None:
-        self._cli.open()
+    def _acl_lines(self, family: Family, target: LineTarget) -> list[str]:
+        """The ACLs end with a permit-all of their own: what a packet matching none of our
+        rules meets must not depend on a `packet-filter default deny` elsewhere."""
+        lines = [f"{_ACL_HEADER[family]} {acl_name(family, target.line_id)}"]
+        rule_id = 0
+        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
+            for side in ("source", "destination"):
+                rule_id += RULE_STEP
+                lines.append(f"rule {rule_id} deny {family} {side} {_address(prefix)}")
+        return [*lines, f"rule {rule_id + RULE_STEP} permit {family}"]
 
-    def close(self) -> None:
-        self._cli.close()
+    def _binding_lines(self, family: Family, target: LineTarget) -> list[str]:
+        name = acl_name(family, target.line_id)
+        return [f"{_BINDING[family]} {name} {direction}" for direction in DIRECTIONS]
+
+    def _unbinding(self, binding: Binding, line_id: int) -> str:
+        """Comware's `undo packet-filter` names the ACL it removes; still, one is only
+        rendered for a binding read-back saw."""
+        name = acl_name(binding.family, line_id)
+        return f"undo {_BINDING[binding.family]} {name} {binding.direction}"
+
+    def _deletion(self, family: Family, line_id: int) -> str:
+        return f"undo {_ACL_HEADER[family]} {acl_name(family, line_id)}"
+
+    def _held(self, target: LineTarget, family: Family, direction: Direction) -> str:
+        return f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
+
+    def _family_refusal(
+        self, target: LineTarget, family: Family, config: BoundFilters[Direction]
+    ) -> Rejected | None:
+        if not isinstance(config, ParsedConfig):
+            return None
+        taken = config.name_taken(family, target.line_id)
+        if taken is None:
+            return None
+        return Rejected(
+            f"ACL name {acl_name(family, target.line_id)} (case-insensitive on Comware) "
+            f"is held by {taken!r}; not editing an ACL this driver did not create"
+        )
+
+    def _occupied(
+        self,
+        target: LineTarget,
+        found: Mapping[int, OwnedLine],
+        restored: set[int],
+        claimed: dict[Hashable, int],
+    ) -> Rejected | None:
+        """Entering an interface that does not exist fails and leaves the session in the
+        wrong view: no command is rendered for one."""
+        config = self._as_found(found)
+        if config.interfaces is not None and target.interface not in config.interfaces:
+            return Rejected(f"{target.interface} does not exist on the device")
+        return super()._occupied(target, config, restored, claimed)
+
+    def _as_found(self, owned: Mapping[int, OwnedLine]) -> ParsedConfig:
+        return owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
 
     # -- device exchanges ------------------------------------------------------------------
 
@@ -575,72 +461,23 @@ class H3cComwareDriver(Driver):
         base = re.escape(self._cli.connection.base_prompt)
         return re.compile(rf"(?m)^[<\[]{base}(?:-[^\]\n]*)?[>\]]")
 
-    def _display_configuration(self) -> str:
-        # the closing `return`, then a prompt: a description or a hostname that contains the
-        # prompt's text cannot end the read early
-        base = re.escape(self._cli.connection.base_prompt)
-        finished = re.compile(rf"\nreturn[ \t]*\n\s*[<\[]{base}[^\n]*[>\]]")
-        return self._cli.show(
-            "display current-configuration", lambda text: finished.search(text) is not None
-        )
+    def _read_commands(self) -> list[str]:
+        return [OWNED_READ]
 
-    def _read_config(self) -> ParsedConfig:
-        return parse_current_configuration(self._display_configuration())
+    def _parse(self, answers: Sequence[str]) -> ParsedConfig:
+        return parse_current_configuration("".join(answers))
 
-    def _push(self, commands: Sequence[str]) -> str:
-        """Send config commands (`system-view` ... `return` included); the device's answer.
-
-        netmiko's `hp_comware` turns command verification off, so its `send_config_set` reads
-        with a 2 s timer. Here each window is read until the device has printed one prompt per
-        command after echoing the window's first one (a prompt left over from log-in cannot end
-        the read early); `find_rejections` checks the answer afterwards.
-        """
-        prompt = self._prompt()
-        return legacy_push(self._cli, commands, lambda window: _answered(prompt, window))
-
-    # -- the contract ----------------------------------------------------------------------
-
-    def read(self) -> ParsedConfig:
-        """Owned lines by id; the answer also carries what a cut must not disturb."""
-        with self._cli.opened():
-            return self._read_config()
+    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+        return find_rejections(sent, output)
 
     def facts(self) -> DeviceFacts:
         """Interfaces, their addresses and static routes (the `Inspects` ability)."""
         with self._cli.opened():
-            return parse_facts(self._display_configuration())
-
-    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
-        """All commands for the batch, restores first; refused lines contribute none.
-
-        Pass what `read()` returned: it also knows the foreign ACLs a cut must not replace.
-        Raises InvalidIdentifier if any target fails validation, before rendering anything.
-        """
-        for target in (*batch.restores, *batch.cuts):
-            check_target(target)
-        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
-
-    def apply(self, batch: Batch) -> BatchResult:
-        """One framed block of commands, its errors read from the echo (`apply_echoed`)."""
-        return apply_echoed(
-            self.name,
-            batch,
-            self._cli,
-            read=self._read_config,
-            plan=plan_batch,
-            frame=("system-view", "return"),
-            push=self._push,
-            find_rejections=find_rejections,
-        )
-
-
-def _answered(prompt: re.Pattern[str], window: Sequence[str]) -> Callable[[str], bool]:
-    """Done once the device has printed one prompt per command of the window, counted from
-    the echo of its first command."""
-    first = window[0].strip()
-
-    def done(text: str) -> bool:
-        start = text.find(first)
-        return start >= 0 and len(prompt.findall(text, start)) >= len(window)
-
-    return done
+            # the closing `return`, then a prompt: a description or a hostname that contains
+            # the prompt's text cannot end the read early
+            base = re.escape(self._cli.connection.base_prompt)
+            finished = re.compile(rf"\nreturn[ \t]*\n\s*[<\[]{base}[^\n]*[>\]]")
+            text = self._cli.show(
+                "display current-configuration", lambda t: finished.search(t) is not None
+            )
+            return parse_facts(text)

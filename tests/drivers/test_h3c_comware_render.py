@@ -26,8 +26,6 @@ from drivers.h3c_comware import (
     parse_current_configuration,
     parse_facts,
     parse_rule,
-    plan_batch,
-    render_line,
 )
 from drivers.identifiers import IdentifierError, check_interface
 
@@ -121,7 +119,7 @@ def render(batch: Batch, config: str = INTERFACES) -> list[str]:
 
 
 def plans(batch: Batch, config: str = INTERFACES):
-    return plan_batch(batch, parse_current_configuration(config))
+    return DRIVER.plan(batch, parse_current_configuration(config))
 
 
 # ------------------------------------------------------------------------------ render
@@ -237,13 +235,13 @@ def test_restore_removes_only_the_objects_that_exist() -> None:
 def test_render_against_a_bare_incomplete_owned_line_is_refused() -> None:
     bare = {42: OwnedLine(42, frozenset(target().prefixes), frozenset(), complete=False)}
     with pytest.raises(ValueError, match="incomplete"):
-        render_line(Action.RESTORE, target(), bare[42])
+        DRIVER.render_line(Action.RESTORE, target(), bare[42])
 
 
 def test_render_against_a_bare_complete_owned_line_removes_every_binding() -> None:
     line = target()
     bare = OwnedLine(42, frozenset(line.prefixes), frozenset({line.interface}), complete=True)
-    assert render_line(Action.RESTORE, line, bare) == DUAL_STACK_RESTORE
+    assert DRIVER.render_line(Action.RESTORE, line, bare) == DUAL_STACK_RESTORE
 
 
 # ------------------------------------------------------------------------------ refusals
