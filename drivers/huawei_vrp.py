@@ -29,15 +29,10 @@ from ipaddress import (
 )
 from typing import Any, ClassVar
 
-from drivers._legacy import (
-    filter_slots,
-    found_objects,
-    occupied,
-    removal_commands,
-    render_change,
-)
 from drivers.acl import (
     FAMILIES,
+    AclDriver,
+    AclOwnedLine,
     BoundFilters,
     Entry,
     Family,
@@ -46,27 +41,16 @@ from drivers.acl import (
     owner_of,
 )
 from drivers.base import (
-    Action,
-    Batch,
-    BatchResult,
-    Credentials,
     DeviceFacts,
-    Driver,
     DriverError,
     LineTarget,
     OwnedLine,
     Prefix,
     Rejected,
 )
-from drivers.cli import PUSH_WINDOW, CliSession, where_of
-from drivers.outcomes import (
-    LinePlan,
-    outcome,
-    plan_lines,
-    rejected,
-    unknown_outcomes,
-    validate_target,
-)
+from drivers.cli import PUSH_WINDOW, CliDriver
+from drivers.lifecycle import Progress, Pushed, Replan, Sendable, Step
+from drivers.outcomes import rejected
 
 PLATFORM = "huawei_vrp"
 NETMIKO_DEVICE_TYPE = "huawei"
@@ -87,6 +71,12 @@ _FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
 # Rule ids of a cut: 5, 10, 15, ... as VRP numbers rules by itself.
 RULE_STEP = 5
 _ADVANCED = range(3000, 4000)
+# The read: every ACL header with its rules (numbered filters are resolved through them), every
+# interface with its traffic-filters (foreign ones included: binding ours over one would replace
+# it). Nothing else the parser would only skip leaves the router.
+OWNED_READ = "display current-configuration | include ^acl|^ rule|^interface|^ traffic-filter"
+# The owner of a line written after a push: a read, not any plan's command.
+_READ = -1
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,12 +101,8 @@ def canonical_spelling(family: Family, direction: Direction, line_id: int) -> st
     return f"{direction} acl {ipv6}name {acl_name(family, line_id)}"
 
 
-@dataclass(frozen=True)
-class VrpOwnedLine(OwnedLine):
-    """An owned line plus exactly which objects exist, so a restore removes only those."""
-
-    acls: frozenset[Family] = frozenset()
-    filters: frozenset[Binding] = frozenset()
+# An owned line as the parser finds it: which ACLs and bindings (with their spelling) exist.
+VrpOwnedLine = AclOwnedLine
 
 
 Slot = tuple[Family, Direction]
@@ -412,17 +398,15 @@ def _assemble(
             for family in entries
             for d in DIRECTIONS
         }
-        complete = (
-            bool(entries)
-            and all(a.advanced and _acl_is_exact(a.rules) for a in entries.values())
-            and bool(interfaces)
-            and found == expected
+        exact = bool(entries) and all(
+            a.advanced and _acl_is_exact(a.rules) for a in entries.values()
         )
         lines[line_id] = VrpOwnedLine(
             line_id=line_id,
             prefixes=frozenset().union(*(_acl_prefixes(a.rules) for a in entries.values())),
             bindings=interfaces,
-            complete=complete,
+            complete=exact and bool(interfaces) and found == expected,
+            exact=exact,
             acls=frozenset(entries),
             filters=found,
         )
@@ -458,105 +442,10 @@ def _facts(
 # What render sends
 
 
-def check_target(target: LineTarget) -> None:
-    """Refuse any target a command would be unsafe to render from."""
-    validate_target(PLATFORM, target)
-
-
 def _address(prefix: Prefix) -> str:
     if isinstance(prefix, IPv4Network):
         return f"{prefix.network_address} {prefix.hostmask}"
     return prefix.compressed
-
-
-def _binding_command(binding: Binding) -> str:
-    return f"traffic-filter {binding.spelling}"
-
-
-def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
-    """Exactly which owned objects exist. A bare OwnedLine (not parsed here) says that much
-    only when it is complete."""
-    return found_objects(
-        found,
-        VrpOwnedLine,
-        DIRECTIONS,
-        lambda i, f, d: Binding(i, f, d, canonical_spelling(f, d, found.line_id)),
-    )
-
-
-def _removal(found: OwnedLine | None) -> list[str]:
-    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
-    if found is None:
-        return []
-    acls, filters = _found_objects(found)
-    line_id = found.line_id
-    return removal_commands(
-        line_id,
-        acls,
-        {b.interface for b in filters},
-        platform=PLATFORM,
-        unbind=lambda interface: [
-            f"undo {_binding_command(b)}" for b in sorted(filters) if b.interface == interface
-        ],
-        delete=lambda family: f"undo {_ACL_WORDS[family]} name {acl_name(family, line_id)}",
-        leave="quit",
-    )
-
-
-def _cut(target: LineTarget) -> list[str]:
-    commands: list[str] = []
-    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
-    for family in families:
-        commands.append(f"{_ACL_WORDS[family]} name {acl_name(family, target.line_id)} advance")
-        rule_id = 0
-        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
-            for side in ("source", "destination"):
-                rule_id += RULE_STEP
-                commands.append(f"rule {rule_id} deny {family} {side} {_address(prefix)}")
-        commands.append("quit")
-    commands.append(f"interface {target.interface}")
-    for family in families:
-        for direction in DIRECTIONS:
-            commands.append(
-                f"traffic-filter {canonical_spelling(family, direction, target.line_id)}"
-            )
-    commands.append("quit")
-    return commands
-
-
-def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
-    """Commands taking one line from what the device holds (`found`) to `action`."""
-    check_target(target)
-    return render_change(action, target, found, removal=_removal, cut=_cut)
-
-
-def _occupied(
-    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
-) -> Rejected | None:
-    """Why binding the target's ACLs would replace a filter that is not this line's, if so."""
-
-    def where(family: Family, direction: Direction) -> str:
-        return f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
-
-    return occupied(target, config, restored, claimed, directions=DIRECTIONS, where=where)
-
-
-def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
-    refused on its own and the rest of the batch goes ahead."""
-    return plan_lines(
-        batch,
-        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
-        check_target=check_target,
-        render_line=render_line,
-        occupied=_occupied,
-        slots=_slots,
-        restore_frees=bool,
-    )
-
-
-def _slots(target: LineTarget) -> list[Slot]:
-    return filter_slots(target, DIRECTIONS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -657,42 +546,128 @@ def find_rejections(exchanges: Sequence[Exchange]) -> list[tuple[int, str]]:
 # The session
 
 
-class HuaweiVrpDriver(Driver):
-    """One VRP router over SSH through netmiko's `huawei` driver (wrapped, not subclassed)."""
+class _Scan:
+    """Counts the device's answers as its text arrives, scanning each chunk once."""
+
+    def __init__(self, pattern: re.Pattern[str], count: int) -> None:
+        self._pattern = pattern
+        self._count = count
+        self._found = 0
+        self._start = self._position = 0
+
+    def complete(self, text: str) -> bool:
+        for match in self._pattern.finditer(text, self._position):
+            said = text[self._start : match.start()]
+            self._start = self._position = match.end()
+            if match.group("prompt") and _LOG_MESSAGE.match(said):
+                continue
+            self._found += 1
+        return self._found >= self._count
+
+
+class HuaweiVrpDriver(AclDriver, CliDriver):
+    """One VRP router over SSH through netmiko's `huawei` driver (wrapped, not subclassed).
+
+    VRP has no enable mode: `credentials.secret` is not used. Log-out is `quit`, through
+    netmiko's own teardown (see `_before_logout`).
+    """
 
     platform: ClassVar[str] = PLATFORM
-    ssh: ClassVar[bool] = True
+    device_type: ClassVar[str] = NETMIKO_DEVICE_TYPE
+    frame = (CONFIG_ENTER, CONFIG_LEAVE)
+    directions = DIRECTIONS
+    leave = "quit"
 
-    def __init__(self, name: str, credentials: Credentials) -> None:
-        super().__init__(name, credentials)
-        where = where_of(name, credentials)
-        self._cli = CliSession(
-            where, credentials, NETMIKO_DEVICE_TYPE, before_logout=_answer_user_view
-        )
+    # -- syntax ----------------------------------------------------------------------------
 
-    def open(self) -> None:
-        """Log in. VRP has no enable mode: `credentials.secret` is not used."""
-        self._cli.open()
+    def _acl_lines(self, family: Family, target: LineTarget) -> list[str]:
+        """Rules only: a packet no rule matches passes a VRP traffic-filter."""
+        lines = [f"{_ACL_WORDS[family]} name {acl_name(family, target.line_id)} advance"]
+        rule_id = 0
+        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
+            for side in ("source", "destination"):
+                rule_id += RULE_STEP
+                lines.append(f"rule {rule_id} deny {family} {side} {_address(prefix)}")
+        return lines
 
-    def close(self) -> None:
-        """Log out with `quit`, through netmiko's own teardown (see `_answer_user_view`)."""
-        self._cli.close()
+    def _binding_lines(self, family: Family, target: LineTarget) -> list[str]:
+        return [
+            f"traffic-filter {canonical_spelling(family, direction, target.line_id)}"
+            for direction in DIRECTIONS
+        ]
+
+    def _binding(
+        self, interface: str, family: Family, direction: Direction, line_id: int
+    ) -> Binding:
+        spelling = canonical_spelling(family, direction, line_id)
+        return Binding(interface, family, direction, spelling)
+
+    def _unbinding(self, binding: Binding, line_id: int) -> str:
+        """`undo` says the binding exactly as the device printed it (a name or a number)."""
+        del line_id
+        return f"undo traffic-filter {binding.spelling}"
+
+    def _deletion(self, family: Family, line_id: int) -> str:
+        return f"undo {_ACL_WORDS[family]} name {acl_name(family, line_id)}"
+
+    def _held(self, target: LineTarget, family: Family, direction: Direction) -> str:
+        return f"{target.interface} already filters {_FAMILY_WORD[family]} {direction}"
+
+    def _as_found(self, owned: Mapping[int, OwnedLine]) -> ParsedConfig:
+        return owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
 
     # -- device exchanges ------------------------------------------------------------------
 
-    def _read_config(self) -> ParsedConfig:
-        # the trailing `return`, then a prompt: a description that contains the prompt's text
-        # cannot end the read early
-        host = re.escape(self._cli.connection.base_prompt)
-        finished = re.compile(rf"\nreturn[ \t]*\r?\n\s*[<\[]{host}[^\r\n]*[>\]]")
-        text = self._cli.show(
-            "display current-configuration", lambda text: finished.search(text) is not None
-        )
-        return parse_current_configuration(text)
+    def _prompt(self) -> re.Pattern[str]:
+        return answer_pattern(self._cli.connection.base_prompt)
 
-    def _push(self, commands: Sequence[tuple[str, int | None]]) -> tuple[str, list[Exchange]]:
-        """Send config lines (each with the plan it belongs to); the device's whole answer and
-        what it made of every line written.
+    def _read_commands(self) -> list[str]:
+        return [OWNED_READ]
+
+    def _parse(self, answers: Sequence[str]) -> ParsedConfig:
+        return parse_current_configuration("".join(answers))
+
+    def _read(self) -> ParsedConfig:
+        return self._read_config()
+
+    def _read_config(self) -> ParsedConfig:
+        """The read before a change, in one exchange (the read-back rides in the push)."""
+        commands = self._read_commands()
+        pattern = self._prompt()
+        answer: list[str] = []
+        with self._cli.exchange(commands[0]):
+            self._cli.write(commands)
+            scan = _Scan(pattern, len(commands))
+            text = self._cli.read_until(scan.complete, answer)
+        return self._parse([a.text for a in split_answers(text, pattern)])
+
+    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+        raise NotImplementedError("VRP's rejections are found per exchange (find_rejections)")
+
+    def _push(
+        self, step: Step, plans: Sequence[Sendable], replan: Replan, progress: Progress
+    ) -> Pushed:
+        """Every plan's lines between `system-view` and `return`, the read-back after them,
+        in windows of `PUSH_WINDOW` (see `_exchange`); errors found line by line."""
+        del step, replan
+        lines = [(c, i) for i, plan in enumerate(plans) for c in plan.commands]
+        framed = [(CONFIG_ENTER, None), *lines, (CONFIG_LEAVE, None)]
+        progress.sent.extend(line for line, _ in framed)
+        reads = [(command, _READ) for command in self._read_commands()]
+        output, exchanges = self._exchange(framed, reads)
+        progress.sent[-len(framed) :] = [
+            e.line for e in exchanges if not e.consumed and e.owner != _READ
+        ]
+        progress.output.append(output)
+        rejections, error = _rejections([e for e in exchanges if e.owner != _READ], output)
+        answers = [e.answer.text for e in exchanges if e.owner == _READ and not e.consumed]
+        return Pushed(self._parse(answers), rejections, error)
+
+    def _exchange(
+        self, commands: Sequence[tuple[str, int | None]], reads: Sequence[tuple[str, int]]
+    ) -> tuple[str, list[Exchange]]:
+        """Send config lines (each with the plan it belongs to), then `reads`; the device's
+        answer to the config lines and what it made of every line written.
 
         netmiko's `huawei` config session waits for 2 s of silence at each mode check (about
         10 s a push). Here lines go in windows of `PUSH_WINDOW`, each window written at once
@@ -700,12 +675,12 @@ class HuaweiVrpDriver(Driver):
         A question takes the next line as its answer, so the lines a question swallowed are
         written again once it is answered (`may_ask` says what is answered yes).
         """
-        pattern = answer_pattern(self._cli.connection.base_prompt)
+        pattern = self._prompt()
         transcript: list[str] = []
         exchanges: list[Exchange] = []
-        queue = deque(commands)
+        queue = deque([*commands, *reads])
         # every round runs at least one line, or answers the question that stopped it
-        rounds_left = 2 * len(commands) + 2
+        rounds_left = 2 * len(queue) + 2
         try:
             with self._cli.exchange("configuration commands"):
                 while queue:
@@ -718,7 +693,12 @@ class HuaweiVrpDriver(Driver):
         except DriverError as exc:
             exc.output = "".join(transcript) + exc.output
             raise
-        return "".join(transcript), exchanges
+        output = "".join(transcript)
+        for exchange in exchanges:
+            if exchange.owner == _READ and not exchange.consumed:
+                # the read-back is not the device's answer to the change
+                output = output.replace(exchange.answer.text, "", 1)
+        return output, exchanges
 
     def _window(
         self,
@@ -729,9 +709,8 @@ class HuaweiVrpDriver(Driver):
     ) -> list[tuple[str, int | None]]:
         """Write one window and read its answers; the lines a question swallowed."""
         self._cli.write([line for line, _ in window])
-        text = self._cli.read_until(
-            lambda text: len(split_answers(text, pattern)) >= len(window), transcript
-        )
+        scan = _Scan(pattern, len(window))
+        text = self._cli.read_until(scan.complete, transcript)
         transcript.append(text)
         asker: tuple[str, int | None] | None = None
         swallowed: list[tuple[str, int | None]] = []
@@ -753,61 +732,24 @@ class HuaweiVrpDriver(Driver):
             exchanges.append(Exchange(reply, asker[1], split_answers(more, pattern)[0]))
         return swallowed
 
-    # -- the contract ----------------------------------------------------------------------
-
-    def read(self) -> ParsedConfig:
-        """Owned lines by id; the answer also carries every filter bound per interface."""
-        with self._cli.opened():
-            return self._read_config()
+    def _before_logout(self, connection: Any) -> None:
+        """Before log-out netmiko asks whether the session is in system-view, and for `huawei`
+        that check waits for 2 s of silence. A session this driver still holds is always in
+        the user view (every push ends with `return`; a failed exchange drops the session), so
+        the check is answered here instead of waited out."""
+        connection.check_config_mode = _in_user_view
 
     def facts(self) -> DeviceFacts:
         """Interfaces with their addresses and the static routes, from the running config."""
         with self._cli.opened():
-            return self._read_config().facts
-
-    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
-        """All commands for the batch, restores first; refused lines contribute none.
-
-        Pass what `read()` returned: it also knows the foreign filters a cut must not replace.
-        Raises InvalidIdentifier if any target fails validation, before rendering anything.
-        """
-        for target in (*batch.restores, *batch.cuts):
-            check_target(target)
-        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
-
-    def apply(self, batch: Batch) -> BatchResult:
-        """The one place a device error becomes a result."""
-        if not len(batch):
-            return BatchResult(self.name, ())
-        plans: tuple[LinePlan, ...] = ()
-        sent: tuple[str, ...] = ()
-        output = ""
-        try:
-            with self._cli.opened():
-                before = self._read_config()
-                plans = plan_batch(batch, before)
-                lines = [(c, i) for i, plan in enumerate(plans) for c in plan.commands]
-                rejections: dict[int, str] = {}
-                error: DriverError | None = None
-                if lines:
-                    output, exchanges = self._push(
-                        [(CONFIG_ENTER, None), *lines, (CONFIG_LEAVE, None)]
-                    )
-                    sent = tuple(e.line for e in exchanges if not e.consumed)
-                    rejections, error = _rejections(exchanges, output)
-                    after = self._read_config()
-                else:
-                    after = before
-        except DriverError as exc:
-            return BatchResult(
-                device=self.name,
-                outcomes=unknown_outcomes(batch, plans, exc),
-                commands=sent,
-                device_output=output or exc.output,
-                error=exc,
+            # the trailing `return`, then a prompt: a description that contains the prompt's
+            # text cannot end the read early
+            host = re.escape(self._cli.connection.base_prompt)
+            finished = re.compile(rf"\nreturn[ \t]*\r?\n\s*[<\[]{host}[^\r\n]*[>\]]")
+            text = self._cli.show(
+                "display current-configuration", lambda t: finished.search(t) is not None
             )
-        outcomes = tuple(outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans))
-        return BatchResult(self.name, outcomes, sent, output, error)
+            return parse_current_configuration(text).facts
 
 
 def _rejections(
@@ -826,14 +768,6 @@ def _rejections(
         if exchange.owner is not None:
             by_plan.setdefault(exchange.owner, message)
     return by_plan, rejected(messages, output)
-
-
-def _answer_user_view(connection: Any) -> None:
-    """Before log-out netmiko asks whether the session is in system-view, and for `huawei`
-    that check waits for 2 s of silence. A session this driver still holds is always in the
-    user view (every push ends with `return`; a failed exchange drops the session), so the
-    check is answered here instead of waited out."""
-    connection.check_config_mode = _in_user_view
 
 
 def _in_user_view(*args: object, **kwargs: object) -> bool:

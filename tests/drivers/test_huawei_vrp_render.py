@@ -29,8 +29,6 @@ from drivers.huawei_vrp import (
     may_ask,
     parse_current_configuration,
     parse_rule,
-    plan_batch,
-    render_line,
     split_answers,
 )
 
@@ -202,7 +200,7 @@ def test_bindings_without_their_acl_are_found_for_removal() -> None:
 
     found = owned[42]
     assert found.acls == frozenset() and not found.complete
-    assert render_line(Action.RESTORE, target(), found) == DUAL_STACK_RESTORE[:6]
+    assert DRIVER.render_line(Action.RESTORE, target(), found) == DUAL_STACK_RESTORE[:6]
 
 
 def test_a_binding_of_our_acl_by_number_is_ours_and_removed_by_that_number() -> None:
@@ -210,7 +208,7 @@ def test_a_binding_of_our_acl_by_number_is_ours_and_removed_by_that_number() -> 
     owned = parse_current_configuration(HEAD + ACLS_42 + UPLINK + venue + TAIL)
 
     assert not owned[42].complete
-    assert "undo traffic-filter outbound acl 3999" in render_line(
+    assert "undo traffic-filter outbound acl 3999" in DRIVER.render_line(
         Action.RESTORE, target(), owned[42]
     )
 
@@ -323,7 +321,7 @@ def test_a_foreign_filter_on_the_interface_refuses_that_cut_only(filtered: str) 
     venue += f" traffic-filter {direction} {filtered}\n#\n"
     config = parse_current_configuration(HEAD + UPLINK + venue + TAIL)
 
-    plans = plan_batch(Batch(cuts=(target(), target(43, "GigabitEthernet0/0/2"))), config)
+    plans = DRIVER.plan(Batch(cuts=(target(), target(43, "GigabitEthernet0/0/2"))), config)
 
     refused, other = plans
     assert refused.commands == () and isinstance(refused.refusal, Rejected)
@@ -353,7 +351,7 @@ def test_a_filter_in_any_spelling_holds_its_slot(
     config = parse_current_configuration(HEAD + venue + TAIL)
 
     assert config.holder("GigabitEthernet0/0/1", *slot) == holder
-    (plan,) = plan_batch(Batch(cuts=(target(),)), config)
+    (plan,) = DRIVER.plan(Batch(cuts=(target(),)), config)
     assert isinstance(plan.refusal, Rejected) and plan.commands == ()
 
 
@@ -371,7 +369,7 @@ def test_an_owned_binding_spelled_otherwise_is_undone_as_printed_and_rebound() -
 
 
 def test_two_cuts_on_one_interface_refuse_the_second() -> None:
-    plans = plan_batch(Batch(cuts=(target(), target(43))), parse_current_configuration(""))
+    plans = DRIVER.plan(Batch(cuts=(target(), target(43))), parse_current_configuration(""))
     assert plans[0].refusal is None
     assert isinstance(plans[1].refusal, Rejected) and "CURFEW-L42" in str(plans[1].refusal)
 
@@ -380,8 +378,8 @@ def test_another_lines_cut_may_take_the_interface_only_once_its_restore_is_rende
     config = parse_current_configuration(CUT_42)
     newcomer = target(43)
 
-    together = plan_batch(Batch(cuts=(newcomer,), restores=(target(),)), config)
-    alone = plan_batch(Batch(cuts=(newcomer,)), config)
+    together = DRIVER.plan(Batch(cuts=(newcomer,), restores=(target(),)), config)
+    alone = DRIVER.plan(Batch(cuts=(newcomer,)), config)
 
     assert all(plan.refusal is None for plan in together)
     assert isinstance(alone[0].refusal, Rejected) and "line 42" in str(alone[0].refusal)
@@ -395,14 +393,14 @@ def test_invalid_identifiers_are_refused_before_anything_is_rendered(interface: 
     bad = LineTarget(45, interface, (ip_network("198.18.5.0/24"),))
     with pytest.raises(InvalidIdentifier):
         render(Batch(cuts=(bad,)))
-    plans = plan_batch(Batch(cuts=(bad, target(43, "GigabitEthernet0/0/3"))), {})
+    plans = DRIVER.plan(Batch(cuts=(bad, target(43, "GigabitEthernet0/0/3"))), {})
     assert isinstance(plans[0].refusal, InvalidIdentifier) and plans[0].commands == ()
     assert plans[1].commands
 
 
 def test_a_bare_incomplete_owned_line_cannot_be_rendered_blind() -> None:
     with pytest.raises(ValueError, match="incomplete"):
-        render_line(Action.RESTORE, target(), OwnedLine(42))
+        DRIVER.render_line(Action.RESTORE, target(), OwnedLine(42))
 
 
 # ------------------------------------------------------------------------------ answers
