@@ -499,11 +499,16 @@ class CliDriver(Lifecycle):
         return self._parse(self._cli.converse(commands, self._prompt(), commands[0]))
 
     def _push(
-        self, step: Step, plans: Sequence[Sendable], replan: Replan, progress: Progress
+        self,
+        step: Step,
+        plans: Sequence[Sendable],
+        found: Mapping[int, OwnedLine],
+        replan: Replan,
+        progress: Progress,
     ) -> Pushed:
         """One framed block of every plan's commands, the read-back riding in its last
         window; the device's errors found in its echo of what was sent."""
-        del step, replan
+        del step, found, replan
         sent = (self.frame[0], *(c for plan in plans for c in plan.commands), self.frame[1])
         progress.sent.extend(sent)
         output, reads = self._cli.push(sent, self._prompt(), reads=self._read_commands())

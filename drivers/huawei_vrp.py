@@ -645,11 +645,16 @@ class HuaweiVrpDriver(AclDriver, CliDriver):
         raise NotImplementedError("VRP's rejections are found per exchange (find_rejections)")
 
     def _push(
-        self, step: Step, plans: Sequence[Sendable], replan: Replan, progress: Progress
+        self,
+        step: Step,
+        plans: Sequence[Sendable],
+        found: Mapping[int, OwnedLine],
+        replan: Replan,
+        progress: Progress,
     ) -> Pushed:
         """Every plan's lines between `system-view` and `return`, the read-back after them,
         in windows of `PUSH_WINDOW` (see `_exchange`); errors found line by line."""
-        del step, replan
+        del step, found, replan
         lines = [(c, i) for i, plan in enumerate(plans) for c in plan.commands]
         framed = [(CONFIG_ENTER, None), *lines, (CONFIG_LEAVE, None)]
         progress.sent.extend(line for line, _ in framed)

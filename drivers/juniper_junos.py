@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from ipaddress import (
@@ -37,14 +37,10 @@ from typing import Any, ClassVar
 
 from drivers.base import (
     Action,
-    Batch,
-    BatchResult,
     Credentials,
     DeviceFacts,
-    Driver,
     DriverError,
     InvalidIdentifier,
-    LineOutcome,
     LineState,
     LineTarget,
     OwnedLine,
@@ -53,17 +49,17 @@ from drivers.base import (
     Unreachable,
     VerifyFailed,
 )
-from drivers.cli import CliSession, where_of
-from drivers.outcomes import (
+from drivers.cli import PUSH_WINDOW, CliSession, where_of
+from drivers.lifecycle import (
     LinePlan,
-    describe,
-    first_line,
-    outcome,
-    plan_lines,
-    rejected,
-    unknown_outcomes,
-    validate_target,
+    Progress,
+    Pushed,
+    Replan,
+    Sendable,
+    Stages,
+    Step,
 )
+from drivers.outcomes import first_line, outcome, rejected
 
 PLATFORM = "juniper_junos"
 # Minutes before an unconfirmed commit rolls back (Junos allows 1..65535).
@@ -71,10 +67,6 @@ CONFIRM_MINUTES = 5
 # Every commit this driver makes carries this comment: `show system commit` then tells a
 # pending confirmed commit of an earlier, interrupted pass from one of somebody else.
 COMMIT_COMMENT = "curfew"
-# Config commands written before waiting for the device to answer them (see `_push`).
-PUSH_WINDOW = 64
-# Longest wait for data before the session's health is looked at again.
-WAKE_SECONDS = 0.05
 # A commit can take far longer than any other answer on a loaded routing engine.
 COMMIT_TIMEOUT_FLOOR = 60.0
 
@@ -109,6 +101,10 @@ _OWNED_NAME = {
 # The interfaces with configuration groups applied, in `display set` form: a filter a group
 # binds on a unit shows there as if set on the unit, and nowhere in the plain `display set`.
 INHERITED_READ = "show configuration interfaces | display inheritance no-comments | display set"
+# What of the configuration a change needs: the owned filters, every filter bound (on a unit,
+# or by a group), where groups apply, and what is deactivated. The rest stays on the router.
+OWNED_MATCH = "CURFEW|filter (input|output)|apply-groups|^deactivate"
+BINDINGS_MATCH = "filter (input|output)"
 # Terms of an owned filter, in order: drop from, drop to, let the rest through.
 TERM_SOURCE, TERM_DESTINATION, TERM_REST = "s", "d", "rest"
 
@@ -225,7 +221,7 @@ class JunosOwnedLine(OwnedLine):
     """An owned line plus exactly which objects exist, so a restore removes only those."""
 
     filters: frozenset[Family] = frozenset()
-    exact: frozenset[Family] = frozenset()  # filters whose terms are exactly a cut's
+    exact_filters: frozenset[Family] = frozenset()  # filters whose terms are exactly a cut's
     bound: frozenset[Binding] = frozenset()  # active bindings of its filters
     stale: frozenset[Binding] = frozenset()  # bindings of its filters that are deactivated
 
@@ -244,8 +240,11 @@ class ParsedConfig(dict[int, OwnedLine]):
         lines: Mapping[int, OwnedLine] | None = None,
         holders: Mapping[Slot, str] | None = None,
         inherited: Mapping[Slot, tuple[str, ...]] | None = None,
+        status: CommitStatus | None = None,
     ) -> None:
         super().__init__(lines or {})
+        # the latest commit, when the read asked (`show system commit`)
+        self.status = status if status is not None else CommitStatus()
         self.holders: dict[Slot, str] = dict(holders or {})
         # slots whose filter comes from a configuration group: the groups that bind it there
         # (none named when the configuration does not say which)
@@ -352,7 +351,9 @@ class _Groups:
         return tuple(found)
 
 
-def parse_display_set(text: str, inherited: str | None = None) -> ParsedConfig:
+def parse_display_set(
+    text: str, inherited: str | None = None, status: CommitStatus | None = None
+) -> ParsedConfig:
     """Find the owned filters and bindings, and every filter bound, in `display set` output.
 
     `inherited` is the interfaces with groups applied (`display inheritance`): the filters it
@@ -363,13 +364,14 @@ def parse_display_set(text: str, inherited: str | None = None) -> ParsedConfig:
     holders: dict[Slot, str] = {}
     inactive: list[tuple[str, ...]] = []
     groups = _Groups()
-    interfaces = False  # whether any interface is configured
+    interfaces = False  # whether any filter is bound on an interface, as written
     for verb, w in _set_lines(text):
         if verb == "deactivate":
             inactive.append(tuple(w))
             continue
         groups.read(w)
-        interfaces = interfaces or w[0] == "interfaces"
+        # a filter set on a unit shows in the inheritance read too, groups or not
+        interfaces = interfaces or (w[0] == "interfaces" and _binding(w) is not None)
         if (
             len(w) >= 5
             and w[:2] == ["firewall", "family"]
@@ -424,12 +426,13 @@ def parse_display_set(text: str, inherited: str | None = None) -> ParsedConfig:
             prefixes=frozenset().union(*(flt.prefixes() for flt in found.values())),
             bindings=frozenset(b.where for b in active | switched_off),
             complete=complete,
+            exact=bool(found) and exact == frozenset(found),
             filters=frozenset(found),
-            exact=exact,
+            exact_filters=exact,
             bound=active,
             stale=switched_off,
         )
-    return ParsedConfig(lines, effective, origins)
+    return ParsedConfig(lines, effective, origins, status)
 
 
 def _effective(
@@ -441,7 +444,7 @@ def _effective(
     if inherited is None:
         return effective, {}
     shown = list(_set_lines(inherited))
-    if interfaces and not any(w[0] == "interfaces" for _, w in shown):
+    if _refused(inherited) or (interfaces and not any(w[0] == "interfaces" for _, w in shown)):
         # inheritance only adds to the interfaces: a read showing none of them was refused
         raise Rejected(
             f"{INHERITED_READ!r} showed no interface; not cutting blind to configuration groups",
@@ -455,6 +458,23 @@ def _effective(
             effective[slot] = name
             origins[slot] = groups.binding(slot, name)
     return effective, origins
+
+
+# What an inheritance read may hold besides statements: its echo, the banners of a
+# configuration session (`[edit]`, `# commit confirmed will be rolled back ...`), a routing
+# engine's (`{master:0}`), a warning.
+_READ_NOISE = re.compile(
+    r"\s*$|\s*(?:run )?show |\[edit.*\]\s*$|\{[\w:-]*\}\s*$|#|warning:", re.IGNORECASE
+)
+
+
+def _refused(answer: str) -> bool:
+    """Whether a `display set` answer holds anything but statements: an error, a caret."""
+    for line in answer.replace("\r", "").split("\n"):
+        words = split_words(line.strip()) or []
+        if not _READ_NOISE.match(line) and words[:1] not in (["set"], ["deactivate"]):
+            return True
+    return False
 
 
 def _parse_filter_statement(found: _FoundFilter, words: list[str]) -> None:
@@ -590,11 +610,6 @@ _DEVICE_INTERFACE = re.compile(r"[a-z]{2,6}(?:-\d{1,2}/\d{1,2}/\d{1,3}(?::\d{1,2
 _DEVICE_UNIT = re.compile(r"0|[1-9][0-9]{0,9}")
 
 
-def check_target(target: LineTarget) -> None:
-    """Refuse any target a command would be unsafe to render from."""
-    validate_target(PLATFORM, target)
-
-
 def _prefix_text(prefix: Prefix) -> str:
     return prefix.compressed
 
@@ -654,8 +669,9 @@ def _found_objects(found: OwnedLine) -> JunosOwnedLine:
         prefixes=found.prefixes,
         bindings=found.bindings,
         complete=True,
+        exact=True,
         filters=families,
-        exact=families,
+        exact_filters=families,
         bound=frozenset(Binding(interface, UNIT, f, d) for f in families for d in DIRECTIONS),
     )
 
@@ -668,24 +684,22 @@ def _wanted(target: LineTarget) -> tuple[list[Family], frozenset[Binding]]:
     return families, bindings
 
 
-def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
-    """Commands taking one line from what the device holds (`found`) to `action`: bindings
-    removed first, then filters; filters written before the bindings that name them.
+def _removal(have: JunosOwnedLine) -> list[str]:
+    """Bindings first (active or deactivated), then the filters."""
+    line_id = have.line_id
+    return [_unbind(b, line_id) for b in sorted(have.bound | have.stale)] + [
+        _drop_filter(f, line_id) for f in FAMILIES if f in have.filters
+    ]
+
+
+def _cut(target: LineTarget, have: JunosOwnedLine | None) -> tuple[list[str], list[str]]:
+    """A cut from what the device holds: (bindings to remove and filters to (re)write, the
+    bindings to add). Filters are written before the bindings that name them.
 
     A filter that differs in any way is deleted and written whole: terms are evaluated in order,
     so a missing term appended after `rest` would never match.
     """
-    check_target(target)
     line_id = target.line_id
-    have = _found_objects(found) if found is not None else None
-    if action is Action.RESTORE:
-        if have is None:
-            return []
-        return [_unbind(b, line_id) for b in sorted(have.bound | have.stale)] + [
-            _drop_filter(f, line_id) for f in FAMILIES if f in have.filters
-        ]
-    if have is not None and have.state_for(target) is LineState.CUT:
-        return []
     families, bindings = _wanted(target)
     wanted_prefixes = {f: {p for p in target.prefixes if family_of(p) is f} for f in families}
     unbind = sorted(have.stale | (have.bound - bindings)) if have else []
@@ -696,25 +710,24 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
         and f in have.filters
         and (
             f not in families
-            or f not in have.exact
+            or f not in have.exact_filters
             or {p for p in have.prefixes if family_of(p) is f} != wanted_prefixes[f]
         )
     ]
     kept = have.bound - set(unbind) if have else frozenset()
-    commands = [_unbind(b, line_id) for b in unbind]
-    commands += [_drop_filter(f, line_id) for f in rewrite]
+    bodies = [_unbind(b, line_id) for b in unbind]
+    bodies += [_drop_filter(f, line_id) for f in rewrite]
     for family in families:
         if have is None or family not in have.filters or family in rewrite:
-            commands += _filter_lines(family, target)
-    commands += [_bind(b, line_id) for b in sorted(bindings - kept)]
-    return commands
+            bodies += _filter_lines(family, target)
+    return bodies, [_bind(b, line_id) for b in sorted(bindings - kept)]
 
 
 def _occupied(
     target: LineTarget,
     config: ParsedConfig,
     restored: set[int],
-    claimed: dict[tuple[Family, Direction], int],
+    claimed: Mapping[Hashable, int],
 ) -> Rejected | None:
     """Why binding the target's filters would replace a filter that is not this line's."""
     families, _ = _wanted(target)
@@ -747,24 +760,6 @@ def _occupied(
     return None
 
 
-def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
-    refused on its own and the rest of the batch goes ahead."""
-    return plan_lines(
-        batch,
-        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
-        check_target=check_target,
-        render_line=render_line,
-        occupied=_occupied,
-        slots=_slots,
-    )
-
-
-def _slots(target: LineTarget) -> list[tuple[Family, Direction]]:
-    """The filter slots a cut takes on its unit: each family it blocks, both ways."""
-    return [(family, direction) for family in _wanted(target)[0] for direction in DIRECTIONS]
-
-
 # --------------------------------------------------------------------------------------------
 # Reading the device's answers
 
@@ -786,16 +781,18 @@ def problems_in(answer: str) -> list[str]:
 # The session
 
 
-class JuniperJunosDriver(Driver):
+class JuniperJunosDriver(Stages):
     """One Junos router over SSH through netmiko (wrapped, not subclassed).
 
     `confirm_minutes` (or `credentials.extra["confirm_minutes"]`) is the rollback window of a
     cutting commit; `commit_timeout` how long a commit may take to answer.
 
-    `after_commit_confirmed` is a test seam: called once the device has accepted `commit
-    confirmed` (and answered the read-back sent with it) and before anything is confirmed, it
-    stands for the controller dying at that instant: a hook that raises a BaseException leaves
-    the session dropped and the commit unconfirmed.
+    A stage commits the filters (unbound, they filter nothing) with a plain commit; the bind's
+    `commit confirmed` then carries only the bindings. `after_commit_confirmed` is a test
+    seam: called once the device has accepted `commit confirmed` (and answered the read-back
+    sent with it) and before anything is confirmed, it stands for the controller dying at that
+    instant: a hook that raises a BaseException leaves the session dropped and the commit
+    unconfirmed.
     """
 
     platform: ClassVar[str] = PLATFORM
@@ -826,9 +823,7 @@ class JuniperJunosDriver(Driver):
             else float(extra.get("commit_timeout", max(credentials.timeout, COMMIT_TIMEOUT_FLOOR)))
         )
         self.after_commit_confirmed = after_commit_confirmed
-        self._cli = CliSession(
-            where_of(name, credentials), credentials, PLATFORM, wake_seconds=WAKE_SECONDS
-        )
+        self._cli = CliSession(where_of(name, credentials), credentials, PLATFORM)
         self._prompt: re.Pattern[str] | None = None
 
     # -- session lifecycle; netmiko's errors become the project's here -----------------------
@@ -852,6 +847,9 @@ class JuniperJunosDriver(Driver):
 
     def close(self) -> None:
         self._cli.close()
+
+    def _opened(self) -> AbstractContextManager[object]:
+        return self._session()
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
@@ -882,22 +880,12 @@ class JuniperJunosDriver(Driver):
         the device has printed one prompt per command. No timing: prompts end every read."""
         if self._cli.connection is None or self._prompt is None:
             raise Unreachable(f"{self._where}: no session")
-        scan = _Answers(commands[0], self._prompt, len(commands))
-        partial: list[str] = []
-        try:
-            with self._cli.exchange(what):
-                self._cli.write(commands)
-                text = self._cli.read_until(scan.complete, partial, timeout)
-        except DriverError as exc:
-            exc.output = "".join(partial) + exc.output
-            raise
-        return scan.split(text)
+        return self._cli.converse(commands, self._prompt, what, timeout)
 
     def _send(
         self,
         commands: Sequence[str],
-        sent: list[str],
-        transcript: list[str],
+        progress: Progress,
         *,
         reads: Sequence[str] = (),
         timeout: float | None = None,
@@ -907,22 +895,23 @@ class JuniperJunosDriver(Driver):
         Only the configuration commands are reported as sent and answered (reads are not
         changes); a partial answer goes to the transcript when the exchange fails.
         """
-        sent.extend(commands)
+        progress.sent.extend(commands)
         try:
             answers = self._converse([*commands, *reads], repr(commands[0]), timeout)
         except DriverError as exc:
-            transcript.append(exc.output)
+            progress.output.append(exc.output)
             exc.output = ""
             raise
-        transcript.extend(answers[: len(commands)])
+        progress.output.extend(answers[: len(commands)])
         return answers
 
-    def _read_state(self, in_config: bool) -> tuple[ParsedConfig, CommitStatus, str]:
-        """The committed configuration and the state of the latest commit, in one exchange."""
+    def _read_state(self, in_config: bool) -> ParsedConfig:
+        """What a change needs of the committed configuration, and the state of the latest
+        commit, in one exchange."""
         commits, config, inherited = self._converse(_state_reads(in_config), "show configuration")
-        return parse_display_set(config, inherited), parse_commit_status(commits), config
+        return parse_display_set(config, inherited, parse_commit_status(commits))
 
-    def _push(self, commands: Sequence[str], sent: list[str], transcript: list[str]) -> list[str]:
+    def _push_lines(self, commands: Sequence[str], progress: Progress) -> list[str]:
         """Config commands in windows of `PUSH_WINDOW`, each window written at once and read
         until the device has printed one prompt per command; each command's answer.
 
@@ -932,67 +921,69 @@ class JuniperJunosDriver(Driver):
         """
         answers: list[str] = []
         for start in range(0, len(commands), PUSH_WINDOW):
-            window = commands[start : start + PUSH_WINDOW]
-            answers += self._send(window, sent, transcript)
+            answers += self._send(commands[start : start + PUSH_WINDOW], progress)
         return answers
 
-    def _finish(self, commands: Sequence[str], sent: list[str], transcript: list[str]) -> str:
+    def _finish(self, commands: Sequence[str], progress: Progress) -> str:
         """Send `commands`, then leave configuration mode, in one exchange; the answer to the
         last of `commands`. A leftover candidate is never kept (only a failed rollback leaves
         one): Junos asks, and is told yes."""
         *answers, leaving = self._send(
-            [*commands, "exit configuration-mode"], sent, transcript, timeout=self.commit_timeout
+            [*commands, "exit configuration-mode"], progress, timeout=self.commit_timeout
         )
         if "[yes,no]" in leaving:
-            self._send(["yes"], sent, transcript)
+            self._send(["yes"], progress)
         return answers[-1] if answers else leaving
 
-    # -- the contract ----------------------------------------------------------------------
+    # -- the lifecycle's steps ---------------------------------------------------------------
 
-    def read(self) -> ParsedConfig:
-        """Owned lines by id; the answer also carries every filter bound on every unit."""
-        with self._session():
-            return self._read_state(in_config=False)[0]
+    def _read(self) -> ParsedConfig:
+        return self._read_state(in_config=False)
+
+    def _as_found(self, owned: Mapping[int, OwnedLine]) -> ParsedConfig:
+        return owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
+
+    def _pending(self, found: Mapping[int, OwnedLine]) -> bool:
+        """A confirmed commit awaits confirmation: an interrupted pass's of ours is settled
+        (confirmed if read-back verifies, else rolled back); anyone else's is refused."""
+        return self._as_found(found).status.pending
+
+    def _render(
+        self, step: Step, action: Action, target: LineTarget, found: OwnedLine | None
+    ) -> list[str]:
+        """Bindings removed first, then filters; filters written before the bindings that
+        name them. A stage writes only filters of a line bound nowhere."""
+        have = _found_objects(found) if found is not None else None
+        if action is Action.RESTORE:
+            return _removal(have) if have is not None else []
+        if have is not None and have.state_for(target) is LineState.CUT:
+            return []
+        if step is Step.STAGE and have is not None and (have.bound or have.stale):
+            return []  # bound, not as the cut needs: its filters change only with a bind
+        bodies, bindings = _cut(target, have)
+        return bodies if step is Step.STAGE else bodies + bindings
+
+    def _removal(self, found: OwnedLine) -> list[str]:
+        return _removal(_found_objects(found))
+
+    def _occupied(
+        self,
+        target: LineTarget,
+        found: Mapping[int, OwnedLine],
+        restored: set[int],
+        claimed: dict[Hashable, int],
+    ) -> Rejected | None:
+        return _occupied(target, self._as_found(found), restored, claimed)
+
+    def _slots(self, target: LineTarget) -> list[Hashable]:
+        """The filter slots a cut takes on its unit: each family it blocks, both ways."""
+        return [(family, direction) for family in _wanted(target)[0] for direction in DIRECTIONS]
 
     def facts(self) -> DeviceFacts:
         """Interfaces with their addresses, and static routes, from the configuration."""
         with self._session():
-            return parse_facts(self._read_state(in_config=False)[2])
-
-    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
-        """All line commands for the batch, restores first; refused lines contribute none.
-
-        Pass what `read()` returned: it also knows the foreign filters a cut must not replace.
-        Raises InvalidIdentifier if any target fails validation, before rendering anything.
-        """
-        for target in (*batch.restores, *batch.cuts):
-            check_target(target)
-        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
-
-    def apply(self, batch: Batch) -> BatchResult:
-        """The one place a device error becomes a result."""
-        if not len(batch):
-            return BatchResult(self.name, ())
-        plans: tuple[LinePlan, ...] = ()
-        sent: list[str] = []
-        transcript: list[str] = []
-        try:
-            with self._session():
-                before, status, _ = self._read_state(in_config=False)
-                self._refuse_foreign_pending(status)
-                plans = plan_batch(batch, before)
-                if not any(plan.commands for plan in plans) and not status.pending:
-                    outcomes = tuple(outcome(plan, before, None) for plan in plans)
-                    return BatchResult(self.name, outcomes)
-                return self._change(batch, sent, transcript)
-        except DriverError as exc:
-            return BatchResult(
-                device=self.name,
-                outcomes=unknown_outcomes(batch, plans, exc),
-                commands=tuple(sent),
-                device_output="".join(transcript) + exc.output,
-                error=exc,
-            )
+            (config,) = self._converse(["show configuration | display set"], "show configuration")
+            return parse_facts(config)
 
     def _refuse_foreign_pending(self, status: CommitStatus) -> None:
         if status.pending and not status.ours:
@@ -1001,67 +992,85 @@ class JuniperJunosDriver(Driver):
                 f"confirmation (rollback in {status.minutes_left} min); not building on it"
             )
 
-    def _change(self, batch: Batch, sent: list[str], transcript: list[str]) -> BatchResult:
+    def _push(
+        self,
+        step: Step,
+        plans: Sequence[Sendable],
+        found: Mapping[int, OwnedLine],
+        replan: Replan,
+        progress: Progress,
+    ) -> Pushed:
         """Lock, read again under the lock, push, commit, read back, confirm or roll back.
 
         Exchanges that cannot hurt each other share a round trip: the reads follow `configure
         exclusive` (refused, they are unknown commands in operational mode) and the commit.
+        A bind that cuts commits `commit confirmed` and confirms once read-back verifies; a
+        stage, a discard or a restore commits plainly (unbound filters filter nothing; a
+        restore that rolled itself back would leave a venue cut past its window).
         """
+        status = self._as_found(found).status
+        self._refuse_foreign_pending(status)
+        if step is not Step.BIND and status.pending:
+            raise ConfigurationBusy(
+                f"{self._where}: a confirmed commit of an interrupted pass awaits confirmation; "
+                f"the next apply settles it before anything is staged"
+            )
         entered, commits, config, inherited = self._send(
-            ["configure exclusive"], sent, transcript, reads=_state_reads(in_config=True)
+            ["configure exclusive"], progress, reads=_state_reads(in_config=True)
         )
         if "Entering configuration mode" not in entered or "[edit]" not in entered:
             refused = problems_in(entered) or ["configure exclusive refused"]
             raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
         try:
-            locked, status = parse_display_set(config, inherited), parse_commit_status(commits)
+            locked = parse_display_set(config, inherited, parse_commit_status(commits))
         except Rejected:
-            self._finish([], sent, transcript)
+            self._finish([], progress)
             raise
-        if status.pending and not status.ours:
-            self._finish([], sent, transcript)
-            self._refuse_foreign_pending(status)
-        plans = plan_batch(batch, locked)
+        if locked.status.pending and not locked.status.ours:
+            self._finish([], progress)
+            self._refuse_foreign_pending(locked.status)
+        plans = replan(locked)
         line_commands = [c for plan in plans for c in plan.commands]
         rejections: dict[int, str] = {}
         error: DriverError | None = None
         # an unconfirmed commit of an interrupted earlier pass is ours to confirm or undo
-        unconfirmed = status.pending
+        unconfirmed = step is Step.BIND and locked.status.pending
         after = locked
         if line_commands:
-            answers = self._push(line_commands, sent, transcript)
+            answers = self._push_lines(line_commands, progress)
             rejections, error = _rejections(plans, line_commands, answers)
-            cutting = any(plan.action is Action.CUT and plan.commands for plan in plans)
+            cutting = step is Step.BIND and any(
+                isinstance(plan, LinePlan) and plan.action is Action.CUT and plan.commands
+                for plan in plans
+            )
             commit = f'commit comment "{COMMIT_COMMENT}"'
             if cutting:
                 commit = f'commit confirmed {self.confirm_minutes} comment "{COMMIT_COMMENT}"'
             committed, _, config, inherited = self._send(
-                [commit],
-                sent,
-                transcript,
-                reads=_state_reads(in_config=True),
-                timeout=self.commit_timeout,
+                [commit], progress, reads=_state_reads(in_config=True), timeout=self.commit_timeout
             )
             if "commit complete" not in committed:
-                return self._commit_refused(plans, commit, committed, sent, transcript)
+                return self._commit_refused(plans, commit, committed, progress)
             unconfirmed = cutting
             if cutting and self.after_commit_confirmed is not None:
                 self.after_commit_confirmed()
             after = parse_display_set(config, inherited)
-        outcomes = [outcome(plan, after, rejections.get(i)) for i, plan in enumerate(plans)]
+        settled = tuple(plans)
         leaving: list[str] = []
         if unconfirmed:
+            line_plans = [p for p in plans if isinstance(p, LinePlan)]
             failed = [
-                o
-                for i, (o, plan) in enumerate(zip(outcomes, plans, strict=True))
-                if not o.verified and plan.refusal is None and i not in rejections
+                plan.target.line_id
+                for i, plan in enumerate(line_plans)
+                if plan.refusal is None
+                and i not in rejections
+                and not outcome(plan, after, None).verified
             ]
             if failed:
-                after, error = self._roll_back(failed, sent, transcript)
-                outcomes = [outcome(p, after, rejections.get(i)) for i, p in enumerate(plans)]
+                after, error = self._roll_back(failed, progress)
             else:
                 leaving.append(f'commit comment "{COMMIT_COMMENT}"')
-        confirmed = self._finish(leaving, sent, transcript)
+        confirmed = self._finish(leaving, progress)
         if leaving and "commit complete" not in confirmed:
             refused = " / ".join(problems_in(confirmed)) or "no 'commit complete'"
             error = Rejected(
@@ -1069,27 +1078,22 @@ class JuniperJunosDriver(Driver):
                 f"itself within {self.confirm_minutes} min",
                 confirmed,
             )
-            outcomes = [_unconfirmed(o, error) for o in outcomes]
-        return BatchResult(self.name, tuple(outcomes), tuple(sent), "".join(transcript), error)
+            return Pushed(after, rejections, error, settled, unconfirmed=True)  # type: ignore[arg-type]
+        return Pushed(after, rejections, error, settled)  # type: ignore[arg-type]
 
     def _commit_refused(
-        self,
-        plans: Sequence[LinePlan],
-        commit: str,
-        answer: str,
-        sent: list[str],
-        transcript: list[str],
-    ) -> BatchResult:
+        self, plans: Sequence[Sendable], commit: str, answer: str, progress: Progress
+    ) -> Pushed:
         """The commit failed: discard the candidate, leave, and report what is committed."""
         refused = " / ".join(problems_in(answer)) or "no 'commit complete'"
         error = Rejected(f"device refused {commit!r}: {refused}", answer)
-        self._finish(["rollback 0"], sent, transcript)
-        after = self._read_state(in_config=False)[0]
-        outcomes = tuple(outcome(plan, after, f"commit refused: {refused}") for plan in plans)
-        return BatchResult(self.name, outcomes, tuple(sent), "".join(transcript), error)
+        self._finish(["rollback 0"], progress)
+        after = self._read_state(in_config=False)
+        rejections = {i: f"commit refused: {refused}" for i in range(len(plans))}
+        return Pushed(after, rejections, error, tuple(plans))  # type: ignore[arg-type]
 
     def _roll_back(
-        self, failed: Sequence[LineOutcome], sent: list[str], transcript: list[str]
+        self, failed: Sequence[int], progress: Progress
     ) -> tuple[ParsedConfig, VerifyFailed]:
         """Read-back does not show what was sent: go back to the configuration before this
         commit at once, rather than leave it to the confirm timer.
@@ -1098,69 +1102,33 @@ class JuniperJunosDriver(Driver):
         holds, so it is sent only once `rollback 1` has loaded; otherwise the confirm timer
         undoes the change.
         """
-        lines = ", ".join(str(o.line_id) for o in failed)
+        lines = ", ".join(str(line_id) for line_id in failed)
         problem = f"{self._where}: read-back after commit confirmed did not show line(s) {lines}"
-        (loaded,) = self._send(["rollback 1"], sent, transcript)
+        (loaded,) = self._send(["rollback 1"], progress)
         later = f"it rolls back by itself within {self.confirm_minutes} min"
         if "load complete" not in loaded:
-            self._send(["rollback 0"], sent, transcript)
+            self._send(["rollback 0"], progress)
             undo = f"rollback 1 refused; {later}"
         else:
             commit = f'commit comment "{COMMIT_COMMENT}"'
-            (answer,) = self._send([commit], sent, transcript, timeout=self.commit_timeout)
+            (answer,) = self._send([commit], progress, timeout=self.commit_timeout)
             undo = "the commit was rolled back (rollback 1)"
             if "commit complete" not in answer:
-                self._send(["rollback 0"], sent, transcript)
+                self._send(["rollback 0"], progress)
                 undo = f"rolling back was refused; {later}"
-        after = self._read_state(in_config=True)[0]
+        after = self._read_state(in_config=True)
         return after, VerifyFailed(f"{problem} as sent; {undo}")
 
 
-class _Answers:
-    """Splits what a device printed into one answer per command, scanning each chunk once.
-
-    Answers start at the echo of the first command, so a prompt left over from the session's
-    set-up cannot pass for one of them; each prompt ends one command's answer.
-    """
-
-    def __init__(self, first: str, prompt: re.Pattern[str], count: int) -> None:
-        self._echo = re.compile(rf"(?m)(?:^|[>#] ){re.escape(first)}[ \t]*\r?$")
-        self._prompt = prompt
-        self._count = count
-        self._start: int | None = None
-        self._position = 0
-        self._ends: list[tuple[int, int]] = []
-
-    def complete(self, text: str) -> bool:
-        if self._start is None:
-            echo = self._echo.search(text)
-            if echo is None:
-                return False
-            self._start = self._position = echo.start()
-        for found in self._prompt.finditer(text, self._position):
-            self._ends.append(found.span())
-            self._position = found.end()
-            if len(self._ends) >= self._count:
-                return True
-        return False
-
-    def split(self, text: str) -> list[str]:
-        assert self._start is not None
-        answers, start = [], self._start
-        for prompt_start, prompt_end in self._ends[: self._count]:
-            answers.append(text[start:prompt_start])
-            start = prompt_end
-        return answers
-
-
 def _state_reads(in_config: bool) -> list[str]:
-    """The latest commit; the configuration as written (owned objects are read there); the
-    interfaces as they take effect, groups applied (what holds each filter slot)."""
+    """The latest commit; the configuration as written, only what a change needs (owned
+    objects are read there); the filters bound on interfaces as they take effect, groups
+    applied (what holds each filter slot)."""
     run = "run " if in_config else ""
     return [
         f"{run}show system commit",
-        f"{run}show configuration | display set",
-        f"{run}{INHERITED_READ}",
+        f'{run}show configuration | display set | match "{OWNED_MATCH}"',
+        f'{run}{INHERITED_READ} | match "{BINDINGS_MATCH}"',
     ]
 
 
@@ -1181,14 +1149,3 @@ def _rejections(
         messages.append(message)
         by_plan.setdefault(owner[position], message)
     return by_plan, rejected(messages, "".join(answers))
-
-
-def _unconfirmed(line: LineOutcome, error: DriverError) -> LineOutcome:
-    return LineOutcome(
-        line.line_id,
-        line.action,
-        line.commands,
-        line.state_after,
-        False,
-        line.error or describe(error),
-    )

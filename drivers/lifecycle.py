@@ -135,12 +135,14 @@ class Lifecycle(Driver):
         self,
         step: Step,
         plans: Sequence[Sendable],
+        found: Mapping[int, OwnedLine],
         replan: Replan,
         progress: Progress,
     ) -> Pushed:
         """Send the plans' commands in one session, committed where the platform commits, and
-        read the device back once. `replan` plans again from a fresher read (one under a
-        lock); what is sent and answered goes to `progress` as it happens."""
+        read the device back once. `found` is the read they were planned from, `replan` plans
+        again from a fresher one (taken under a lock); what is sent and answered goes to
+        `progress` as it happens."""
 
     def _occupied(
         self,
@@ -223,6 +225,7 @@ class Lifecycle(Driver):
                     pushed = self._push(
                         Step.BIND,
                         plans,
+                        found,
                         lambda fresh: self._replan(plans, Step.BIND, batch, fresh),
                         progress,
                     )
@@ -260,6 +263,7 @@ class Lifecycle(Driver):
                     pushed = self._push(
                         Step.STAGE,
                         plans,
+                        found,
                         lambda fresh: self._replan(plans, Step.STAGE, batch, fresh),
                         progress,
                     )
@@ -296,6 +300,7 @@ class Lifecycle(Driver):
                     pushed = self._push(
                         Step.DISCARD,
                         plans,
+                        found,
                         lambda fresh: self._discard_plans(wanted, fresh),
                         progress,
                     )

@@ -25,11 +25,12 @@ from drivers.juniper_junos import (
     parse_commit_status,
     parse_display_set,
     parse_facts,
-    plan_batch,
     problems_in,
-    render_line,
     split_words,
 )
+
+# render is pure: a driver that never opens a session is enough.
+DRIVER = JuniperJunosDriver("R1", Credentials("192.0.2.1", 22, "curfew", "unused"))
 
 
 def line(line_id: int, interface: str, *prefixes: str) -> LineTarget:
@@ -93,12 +94,12 @@ def owned(text: str) -> JunosOwnedLine:
 
 
 def test_cut_renders_the_vendor_filters_then_the_bindings() -> None:
-    assert render_line(Action.CUT, L42, None) == CUT_42
+    assert DRIVER.render_line(Action.CUT, L42, None) == CUT_42
 
 
 def test_restore_removes_bindings_before_filters_and_nothing_else() -> None:
-    assert render_line(Action.RESTORE, L42, owned(cut_config())) == RESTORE_42
-    assert render_line(Action.RESTORE, L42, None) == []
+    assert DRIVER.render_line(Action.RESTORE, L42, owned(cut_config())) == RESTORE_42
+    assert DRIVER.render_line(Action.RESTORE, L42, None) == []
 
 
 def test_a_cut_read_back_is_cut_and_renders_nothing() -> None:
@@ -106,12 +107,12 @@ def test_a_cut_read_back_is_cut_and_renders_nothing() -> None:
     assert found.complete and found.state_for(L42) is LineState.CUT
     assert found.bindings == {"ge-0/0/1"}
     assert found.prefixes == set(L42.prefixes)
-    assert render_line(Action.CUT, L42, found) == []
+    assert DRIVER.render_line(Action.CUT, L42, found) == []
 
 
 def test_several_prefixes_of_a_family_share_the_terms() -> None:
     target = line(7, "xe-0/0/0:1", "198.18.7.0/24", "198.18.8.0/25", "2001:db8:7::1/128")
-    commands = render_line(Action.CUT, target, None)
+    commands = DRIVER.render_line(Action.CUT, target, None)
     assert commands[:4] == [
         "set firewall family inet filter CURFEW-L7 term s from source-address 198.18.7.0/24",
         "set firewall family inet filter CURFEW-L7 term s from source-address 198.18.8.0/25",
@@ -127,7 +128,7 @@ def test_several_prefixes_of_a_family_share_the_terms() -> None:
 
 
 def test_an_ipv4_only_line_touches_no_inet6_statement() -> None:
-    commands = render_line(Action.CUT, L43, None)
+    commands = DRIVER.render_line(Action.CUT, L43, None)
     assert commands and not any("inet6" in c for c in commands)
     assert commands[-2:] == [
         "set interfaces ge-0/0/2 unit 0 family inet filter input CURFEW-L43",
@@ -144,7 +145,7 @@ def test_a_filter_missing_a_term_is_rewritten_whole_and_bindings_are_kept() -> N
 
     assert not found.complete and found.state_for(L42) is LineState.UNKNOWN
     # a term appended after `rest` would never match: the filter goes and comes back whole
-    assert render_line(Action.CUT, L42, found) == [
+    assert DRIVER.render_line(Action.CUT, L42, found) == [
         "delete firewall family inet filter CURFEW-L42",
         *CUT_42[:5],
     ]
@@ -164,14 +165,14 @@ def test_terms_out_of_order_or_with_more_conditions_are_not_a_cut() -> None:
 
 def test_changed_prefixes_rewrite_only_that_familys_filter() -> None:
     moved = line(42, "ge-0/0/1", "198.18.9.0/24", "2001:db8:1::/48")
-    commands = render_line(Action.CUT, moved, owned(cut_config()))
+    commands = DRIVER.render_line(Action.CUT, moved, owned(cut_config()))
     assert commands[0] == "delete firewall family inet filter CURFEW-L42"
     assert commands[1:] == [c.replace("198.18.1.0", "198.18.9.0") for c in CUT_42[:5]]
 
 
 def test_a_family_the_line_no_longer_has_is_removed() -> None:
     v4_only = line(42, "ge-0/0/1", "198.18.1.0/24")
-    assert render_line(Action.CUT, v4_only, owned(cut_config())) == [
+    assert DRIVER.render_line(Action.CUT, v4_only, owned(cut_config())) == [
         "delete interfaces ge-0/0/1 unit 0 family inet6 filter input",
         "delete interfaces ge-0/0/1 unit 0 family inet6 filter output",
         "delete firewall family inet6 filter CURFEW6-L42",
@@ -180,7 +181,7 @@ def test_a_family_the_line_no_longer_has_is_removed() -> None:
 
 def test_a_line_moved_to_another_port_is_unbound_there_and_bound_here() -> None:
     moved = line(42, "ge-0/0/3", "198.18.1.0/24", "2001:db8:1::/48")
-    commands = render_line(Action.CUT, moved, owned(cut_config()))
+    commands = DRIVER.render_line(Action.CUT, moved, owned(cut_config()))
     assert commands == RESTORE_42[:4] + [c.replace("ge-0/0/1", "ge-0/0/3") for c in CUT_42[10:]]
 
 
@@ -191,10 +192,10 @@ def test_a_binding_on_another_unit_is_ours_to_remove_but_not_a_cut() -> None:
     found = owned(text)
     assert found.bindings == {"ge-0/0/1", "ge-0/0/1.100"}
     assert found.state_for(L42) is LineState.UNKNOWN
-    assert render_line(Action.CUT, L42, found) == [
+    assert DRIVER.render_line(Action.CUT, L42, found) == [
         "delete interfaces ge-0/0/1 unit 100 family inet filter input"
     ]
-    assert "delete interfaces ge-0/0/1 unit 100 family inet filter input" in render_line(
+    assert "delete interfaces ge-0/0/1 unit 100 family inet filter input" in DRIVER.render_line(
         Action.RESTORE, L42, found
     )
 
@@ -203,7 +204,7 @@ def test_a_deactivated_binding_is_deleted_and_written_again() -> None:
     text = cut_config(extra=("deactivate interfaces ge-0/0/1 unit 0 family inet filter input",))
     found = owned(text)
     assert not found.complete
-    assert render_line(Action.CUT, L42, found) == [
+    assert DRIVER.render_line(Action.CUT, L42, found) == [
         "delete interfaces ge-0/0/1 unit 0 family inet filter input",
         "set interfaces ge-0/0/1 unit 0 family inet filter input CURFEW-L42",
     ]
@@ -211,9 +212,9 @@ def test_a_deactivated_binding_is_deleted_and_written_again() -> None:
 
 def test_a_bare_complete_owned_line_still_renders_its_removal() -> None:
     bare = OwnedLine(42, frozenset(L42.prefixes), frozenset({"ge-0/0/1"}), complete=True)
-    assert render_line(Action.RESTORE, L42, bare) == RESTORE_42
+    assert DRIVER.render_line(Action.RESTORE, L42, bare) == RESTORE_42
     with pytest.raises(ValueError, match="incomplete"):
-        render_line(Action.RESTORE, L42, OwnedLine(42, frozenset(L42.prefixes)))
+        DRIVER.render_line(Action.RESTORE, L42, OwnedLine(42, frozenset(L42.prefixes)))
 
 
 # ------------------------------------------------------------------------------ parse
@@ -261,27 +262,27 @@ def test_a_foreign_filter_where_the_cut_binds_refuses_that_line_only() -> None:
     before = parse_display_set(
         config("set interfaces ge-0/0/1 unit 0 family inet filter input MGMT-ACCESS")
     )
-    refused, fine = plan_batch(Batch(cuts=(L42, L43)), before)
+    refused, fine = DRIVER.plan(Batch(cuts=(L42, L43)), before)
     assert refused.commands == () and isinstance(refused.refusal, Rejected)
     assert "ge-0/0/1" in str(refused.refusal) and "MGMT-ACCESS" in str(refused.refusal)
-    assert fine.commands == tuple(render_line(Action.CUT, L43, None))
+    assert fine.commands == tuple(DRIVER.render_line(Action.CUT, L43, None))
 
 
 def test_a_foreign_filter_list_is_refused_too() -> None:
     before = parse_display_set(
         config("set interfaces ge-0/0/2 unit 0 family inet filter output-list [ A B ]")
     )
-    (plan,) = plan_batch(Batch(cuts=(L43,)), before)
+    (plan,) = DRIVER.plan(Batch(cuts=(L43,)), before)
     assert isinstance(plan.refusal, Rejected) and "output-list" in str(plan.refusal)
 
 
 def test_another_lines_filter_is_replaced_only_when_that_line_is_restored_first() -> None:
     other = line(50, "ge-0/0/2", "198.18.50.0/24")
     moved_here = line(43, "ge-0/0/2", "198.18.2.0/24")
-    before = parse_display_set(config(*render_line(Action.CUT, other, None)))
+    before = parse_display_set(config(*DRIVER.render_line(Action.CUT, other, None)))
 
-    (refused,) = plan_batch(Batch(cuts=(moved_here,)), before)
-    restore, cut = plan_batch(Batch(cuts=(moved_here,), restores=(other,)), before)
+    (refused,) = DRIVER.plan(Batch(cuts=(moved_here,)), before)
+    restore, cut = DRIVER.plan(Batch(cuts=(moved_here,), restores=(other,)), before)
 
     assert isinstance(refused.refusal, Rejected) and "line 50" in str(refused.refusal)
     assert restore.commands[0] == "delete interfaces ge-0/0/2 unit 0 family inet filter input"
@@ -290,7 +291,7 @@ def test_another_lines_filter_is_replaced_only_when_that_line_is_restored_first(
 
 def test_two_cuts_on_one_port_in_one_batch_refuse_the_second() -> None:
     twin = line(44, "ge-0/0/1", "198.18.4.0/24")
-    first, second = plan_batch(Batch(cuts=(L42, twin)), parse_display_set(config()))
+    first, second = DRIVER.plan(Batch(cuts=(L42, twin)), parse_display_set(config()))
     assert first.refusal is None
     assert isinstance(second.refusal, Rejected) and "line 42" in str(second.refusal)
 
@@ -308,14 +309,14 @@ INHERITED = "set interfaces ge-0/0/1 unit 0 family inet filter input MGMT-ACCESS
 def test_a_filter_a_group_binds_refuses_the_cut_and_names_the_group() -> None:
     before = parse_display_set(config(*NOC), INHERITED)
 
-    refused, fine = plan_batch(Batch(cuts=(L42, L43)), before)
+    refused, fine = DRIVER.plan(Batch(cuts=(L42, L43)), before)
 
     assert refused.commands == () and isinstance(refused.refusal, Rejected)
     assert str(refused.refusal) == (
         "ge-0/0/1 unit 0 already filters inet input with MGMT-ACCESS, inherited from group NOC; "
         "not overriding a filter a configuration group binds"
     )
-    assert fine.commands == tuple(render_line(Action.CUT, L43, None))
+    assert fine.commands == tuple(DRIVER.render_line(Action.CUT, L43, None))
     assert parse_display_set(config(*NOC)).holders == {}, "the written configuration alone hides it"
 
 
@@ -331,17 +332,17 @@ def test_the_group_is_named_wherever_it_is_applied(group: str, applied: str) -> 
     written = config(
         f"set groups NOC interfaces {group} family inet filter input MGMT-ACCESS", applied
     )
-    (refused,) = plan_batch(Batch(cuts=(L42,)), parse_display_set(written, INHERITED))
+    (refused,) = DRIVER.plan(Batch(cuts=(L42,)), parse_display_set(written, INHERITED))
     assert "inherited from group NOC;" in str(refused.refusal)
 
 
 def test_an_inherited_filter_the_configuration_does_not_explain_is_refused_all_the_same() -> None:
-    (refused,) = plan_batch(Batch(cuts=(L42,)), parse_display_set(config(), INHERITED))
+    (refused,) = DRIVER.plan(Batch(cuts=(L42,)), parse_display_set(config(), INHERITED))
     assert "with MGMT-ACCESS, inherited from a configuration group;" in str(refused.refusal)
 
 
 def test_a_group_binding_a_filter_named_as_ours_is_refused_too() -> None:
-    (refused,) = plan_batch(
+    (refused,) = DRIVER.plan(
         Batch(cuts=(L42,)),
         parse_display_set(config(), INHERITED.replace("MGMT-ACCESS", "CURFEW-L42")),
     )
@@ -353,14 +354,14 @@ def test_a_group_binding_another_port_or_hidden_by_a_local_binding_leaves_the_cu
         config("set groups NOC interfaces ge-0/0/2 unit 0 family inet filter input MGMT-ACCESS"),
         INHERITED.replace("ge-0/0/1", "ge-0/0/2"),
     )
-    (cut,) = plan_batch(Batch(cuts=(L42,)), elsewhere)
+    (cut,) = DRIVER.plan(Batch(cuts=(L42,)), elsewhere)
     assert cut.refusal is None and cut.commands == tuple(CUT_42)
 
     # NOC's filter sits under line 42's own binding: the slot is line 42's, and its restore
     # deletes the binding set on the unit, letting NOC's filter take the slot again
     hidden = parse_display_set(cut_config(extra=NOC), "".join(c + "\n" for c in CUT_42[-4:]))
     assert hidden.inherited == {} and hidden.holder("ge-0/0/1", "inet", "input") == "CURFEW-L42"
-    assert render_line(Action.RESTORE, L42, hidden[42]) == RESTORE_42
+    assert DRIVER.render_line(Action.RESTORE, L42, hidden[42]) == RESTORE_42
 
 
 def test_nothing_under_groups_is_ever_an_owned_object() -> None:
@@ -371,7 +372,7 @@ def test_nothing_under_groups_is_ever_an_owned_object() -> None:
     )
     parsed = parse_display_set(text, INHERITED.replace("MGMT-ACCESS", "CURFEW-L42"))
     assert 42 not in parsed
-    assert render_line(Action.RESTORE, L42, parsed.get(42)) == []
+    assert DRIVER.render_line(Action.RESTORE, L42, parsed.get(42)) == []
 
 
 def test_an_inheritance_read_the_device_refused_stops_the_pass() -> None:
@@ -387,7 +388,7 @@ def test_an_inheritance_read_the_device_refused_stops_the_pass() -> None:
 )
 def test_an_invalid_interface_refuses_that_line_and_renders_nothing(interface: str) -> None:
     bad = line(45, interface, "198.18.5.0/24")
-    refused, fine = plan_batch(Batch(cuts=(bad, L43)), parse_display_set(config()))
+    refused, fine = DRIVER.plan(Batch(cuts=(bad, L43)), parse_display_set(config()))
     assert refused.commands == () and isinstance(refused.refusal, InvalidIdentifier)
     assert fine.commands
     driver = JuniperJunosDriver("R1", Credentials("127.0.0.1", 22, "u", "p"))

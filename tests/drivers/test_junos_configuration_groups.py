@@ -10,10 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.base import Action, Batch, LineState
-from drivers.juniper_junos import render_line
+from drivers.base import Action, Batch, Credentials, LineState
+from drivers.juniper_junos import JuniperJunosDriver
 from lab.topology import DeviceSpec, Lab
 from tests.drivers.test_junos_commit_confirmed import CUT_42, L42, L43, PORTS, VENUES, Rig, outcome
+
+# render is pure: a driver that never opens a session is enough.
+RENDER = JuniperJunosDriver("R1", Credentials("192.0.2.1", 22, "curfew", "unused"))
 
 pytestmark = pytest.mark.lab
 
@@ -68,7 +71,7 @@ def test_a_filter_a_group_binds_on_the_port_refuses_that_cut_and_the_rest_goes_a
     assert not any("ge-0/0/1" in c or "CURFEW-L42" in c for c in both.commands)
     assert outcome(both, 43).verified and outcome(both, 43).state_after is LineState.CUT
     assert both.error is None and not both.ok
-    assert rig.lines() - set(before.splitlines()) == set(render_line(Action.CUT, L43, None))
+    assert rig.lines() - set(before.splitlines()) == set(RENDER.render_line(Action.CUT, L43, None))
     assert set(before.splitlines()) <= rig.lines()
     assert INHERITED in rig.router.inherited_config().splitlines(), "NOC's filter still holds"
 
