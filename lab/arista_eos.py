@@ -534,9 +534,9 @@ class CliRun:
         if not self.privileged:
             raise InvalidInput("Invalid input (privileged mode required)")
         if what in ("running-config", "startup-config"):
-            words.done()
+            kind, pattern = _output_filter(words)
             body = router.running.render() if what == "running-config" else router.startup_text
-            return _text_only(text, body)
+            return _text_only(text, body if kind is None else _filter(body, kind, pattern))
         if what == "configuration":
             words.keyword("sessions")
             detail = words.optional("detail") is not None
@@ -836,6 +836,46 @@ class CliRun:
             acl.entries.sort(key=lambda e: e.seq)
 
         return add
+
+
+def _output_filter(words: _Words) -> tuple[str | None, re.Pattern[str]]:
+    """An output modifier after a show command (`| include|exclude|begin|section REGEX`), or
+    none; the regex is the rest of the command (EOS joins its words with single spaces)."""
+    if words.optional("|") is None:
+        words.done()
+        return None, re.compile("")
+    kind = words.keyword("include", "exclude", "begin", "section")
+    text = words.rest()
+    try:
+        return kind, re.compile(text)
+    except re.error:
+        raise words.bad() from None
+
+
+def _filter(output: str, kind: str, pattern: re.Pattern[str]) -> str:
+    """`include`/`exclude` keep or drop matching lines; `begin` starts at the first match;
+    `section` keeps each top-level line whose block (the line and its indented children) has
+    a matching line, with the whole block."""
+    lines = output.splitlines()
+    if kind == "include":
+        kept = [line for line in lines if pattern.search(line)]
+    elif kind == "exclude":
+        kept = [line for line in lines if not pattern.search(line)]
+    elif kind == "begin":
+        start = next((i for i, line in enumerate(lines) if pattern.search(line)), len(lines))
+        kept = lines[start:]
+    else:
+        kept = []
+        blocks: list[list[str]] = []
+        for line in lines:
+            if line.startswith(" ") and blocks:
+                blocks[-1].append(line)
+            else:
+                blocks.append([line])
+        for block in blocks:
+            if any(pattern.search(line) for line in block):
+                kept += block
+    return "".join(line + "\n" for line in kept)
 
 
 def _as(text: bool, answer: dict[str, Any]) -> dict[str, Any] | str:

@@ -110,6 +110,23 @@ def test_running_config_prints_as_eos_does(router: EosRouter) -> None:
     assert ok(router, "show running-config", fmt="text") == [{"output": config}]
 
 
+def test_show_running_config_takes_eos_output_filters(router: EosRouter) -> None:
+    ok(router, "configure", *CUT, "end")
+    owned = "show running-config | section ^interface|^ip access-list CURFEW-L|^ipv6 access-list"
+    (answer,) = ok(router, owned, fmt="text")
+    assert CUT_BLOCKS[0].removesuffix("!\n") in answer["output"]
+    assert "ip access-list CURFEW-L42\n   10 deny ip 198.18.1.0/24 any\n" in answer["output"]
+    assert "hostname" not in answer["output"] and "!" not in answer["output"]
+    (bindings,) = ok(router, "show running-config | include access-group", fmt="text")
+    assert bindings["output"] == "   ip access-group MGMT-ACCESS in\n" + "".join(
+        f"   {family} access-group {name} {way}\n"
+        for family, name in (("ip", "CURFEW-L42"), ("ipv6", "CURFEW6-L42"))
+        for way in ("in", "out")
+    )
+    assert ok(router, "show running-config | begin ^end", fmt="text") == [{"output": "end\n"}]
+    assert "error" in router.run_cmds(["enable", "show running-config | grep x"], "text")
+
+
 def test_no_forms_return_the_config_byte_for_byte(router: EosRouter) -> None:
     before = router.running_config()
     ok(router, "configure", *CUT, "end")
