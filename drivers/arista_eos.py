@@ -16,14 +16,13 @@ the next reconcile pass opens them at the end of the window as usual.
 
 from __future__ import annotations
 
-import enum
 import http.client
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from ipaddress import (
     IPv4Interface,
     IPv6Interface,
@@ -43,31 +42,22 @@ from napalm.base.exceptions import (
     UnsupportedVersion,
 )
 
-from drivers._legacy import (
-    filter_slots,
-    found_objects,
-    occupied,
-    owned_lines,
-    removal_commands,
-    render_change,
-)
 from drivers.acl import (
-    FAMILIES,
+    AclOwnedLine,
     BoundFilters,
+    CiscoDirection,
+    CiscoStyleAcls,
     Entry,
     Family,
-    acl_name,
     family_of,
+    owned_lines,
     owner_of,
 )
 from drivers.base import (
-    Action,
     AuthFailed,
     Batch,
-    BatchResult,
     Credentials,
     DeviceFacts,
-    Driver,
     DriverError,
     LineOutcome,
     LineTarget,
@@ -79,15 +69,12 @@ from drivers.base import (
     VerifyFailed,
     observed_state,
 )
+from drivers.lifecycle import LinePlan, Progress, Pushed, Replan, Sendable, Step
 from drivers.outcomes import (
-    LinePlan,
     describe,
     first_line,
-    plan_lines,
     summary,
-    unknown_outcomes,
     unverified,
-    validate_target,
     wanted_state,
 )
 
@@ -119,37 +106,25 @@ class WrongDevice(DriverError):
     retryable = False
 
 
-class Direction(enum.StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
+Direction = CiscoDirection
 DIRECTIONS = (Direction.IN, Direction.OUT)
 
-# How each family's objects are spelled: ACL name prefix, ACL header, interface binding.
+# How each family's objects are spelled: ACL header, interface binding.
 _ACL_HEADER = {Family.IPV4: "ip access-list", Family.IPV6: "ipv6 access-list"}
 _BINDING = {Family.IPV4: "ip access-group", Family.IPV6: "ipv6 access-group"}
+# The read: the owned ACLs whole, and every interface with what it holds (foreign ACLs
+# included: binding ours over one would replace it). The patterns match top-level lines only.
+OWNED_READ = (
+    "show running-config | section ^interface|^ip access-list CURFEW-L|^ipv6 access-list CURFEW6-L"
+)
 
 
 # --------------------------------------------------------------------------------------------
 # What read finds
 
 
-@dataclass(frozen=True, order=True)
-class Binding:
-    """One owned ACL bound on an interface in one direction."""
-
-    interface: str
-    family: Family
-    direction: Direction
-
-
-@dataclass(frozen=True)
-class EosOwnedLine(OwnedLine):
-    """An owned line plus exactly which objects exist, so a restore removes only those."""
-
-    acls: frozenset[Family] = frozenset()
-    filters: frozenset[Binding] = frozenset()
+# An owned line as the parser finds it: which ACLs and bindings exist.
+EosOwnedLine = AclOwnedLine
 
 
 Slot = tuple[Family, Direction]
@@ -214,28 +189,6 @@ def parse_entry(family: Family, text: str) -> Entry | None:
     if rest:
         return None
     return Entry(words[0].lower(), source, destination)
-
-
-def _acl_prefixes(entries: Sequence[Entry | None]) -> frozenset[Prefix]:
-    found: set[Prefix] = set()
-    for entry in entries:
-        if entry is not None and entry.action == "deny":
-            found.update(p for p in (entry.source, entry.destination) if p is not None)
-    return frozenset(found)
-
-
-def _acl_is_exact(entries: Sequence[Entry | None]) -> bool:
-    """Exactly deny-source and deny-destination per prefix, then one trailing permit any any."""
-    if len(entries) < 3 or entries[-1] != Entry("permit", None, None):
-        return False
-    denies = entries[:-1]
-    if any(entry is None for entry in denies) or len(set(denies)) != len(denies):
-        return False
-    prefixes = _acl_prefixes(denies)
-    expected = {Entry("deny", p, None) for p in prefixes} | {
-        Entry("deny", None, p) for p in prefixes
-    }
-    return set(denies) == expected
 
 
 _ACL_HEADER_RE = {
@@ -316,25 +269,11 @@ def parse_running_config(text: str) -> ParsedConfig:
                 if route is not None:
                     routes.append(route)
 
-    lines = owned_lines(
-        acls,
-        filters,
-        directions=DIRECTIONS,
-        binding=Binding,
-        exact=_acl_is_exact,
-        prefixes=_acl_prefixes,
-        make=EosOwnedLine,
-    )
-    return ParsedConfig(lines, filters, routes)
+    return ParsedConfig(owned_lines(acls, filters, DIRECTIONS), filters, routes)
 
 
 # --------------------------------------------------------------------------------------------
 # What render sends
-
-
-def check_target(target: LineTarget) -> None:
-    """Refuse any target a command would be unsafe to render from."""
-    validate_target(PLATFORM, target)
 
 
 def _address(prefix: Prefix) -> str:
@@ -343,95 +282,7 @@ def _address(prefix: Prefix) -> str:
     return prefix.compressed
 
 
-def _found_objects(found: OwnedLine) -> tuple[frozenset[Family], frozenset[Binding]]:
-    """Exactly which owned objects exist; a bare OwnedLine says that only when complete."""
-    return found_objects(found, EosOwnedLine, DIRECTIONS, Binding)
-
-
-def _removal(found: OwnedLine | None) -> list[str]:
-    """Bindings first, then the ACLs: an ACL is never deleted while it filters an interface."""
-    if found is None:
-        return []
-    acls, filters = _found_objects(found)
-    line_id = found.line_id
-
-    def unbind(interface: str) -> list[str]:
-        return [
-            f"no {_BINDING[family]} {acl_name(family, line_id)} {direction}"
-            for family in FAMILIES
-            for direction in DIRECTIONS
-            if Binding(interface, family, direction) in filters
-        ]
-
-    return removal_commands(
-        line_id,
-        acls,
-        {b.interface for b in filters},
-        platform=PLATFORM,
-        unbind=unbind,
-        delete=lambda family: f"no {_ACL_HEADER[family]} {acl_name(family, line_id)}",
-        leave="exit",
-    )
-
-
-def _cut(target: LineTarget) -> list[str]:
-    commands: list[str] = []
-    families = [f for f in FAMILIES if any(family_of(p) is f for p in target.prefixes)]
-    for family in families:
-        commands.append(f"{_ACL_HEADER[family]} {acl_name(family, target.line_id)}")
-        for prefix in dict.fromkeys(p for p in target.prefixes if family_of(p) is family):
-            commands.append(f"deny {family} {_address(prefix)} any")
-            commands.append(f"deny {family} any {_address(prefix)}")
-        commands.append(f"permit {family} any any")
-        commands.append("exit")
-    commands.append(f"interface {target.interface}")
-    for family in families:
-        for direction in DIRECTIONS:
-            commands.append(f"{_BINDING[family]} {acl_name(family, target.line_id)} {direction}")
-    commands.append("exit")
-    return commands
-
-
-def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> list[str]:
-    """Commands taking one line from what the switch holds (`found`) to `action`."""
-    check_target(target)
-    return render_change(action, target, found, removal=_removal, cut=_cut)
-
-
 _DIRECTION_WORD = {Direction.IN: "inbound", Direction.OUT: "outbound"}
-
-
-def _occupied(
-    target: LineTarget, config: ParsedConfig, restored: set[int], claimed: dict[Slot, int]
-) -> Rejected | None:
-    """Why binding the target's ACLs would replace one that is not this line's, if so."""
-
-    def where(family: Family, direction: Direction) -> str:
-        return (
-            f"{target.interface} already has an {family} access-group {_DIRECTION_WORD[direction]}"
-        )
-
-    return occupied(
-        target, config, restored, claimed, directions=DIRECTIONS, where=where, joiner=": "
-    )
-
-
-def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
-    refused on its own and the rest of the batch goes ahead."""
-    return plan_lines(
-        batch,
-        owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned),
-        check_target=check_target,
-        render_line=render_line,
-        occupied=_occupied,
-        slots=_slots,
-        restore_frees=bool,
-    )
-
-
-def _slots(target: LineTarget) -> list[Slot]:
-    return filter_slots(target, DIRECTIONS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,35 +374,21 @@ def translate(error: BaseException, where: str, what: str) -> DriverError:
 T = TypeVar("T")
 
 
-@dataclass
-class _Pass:
-    """What one apply did so far, kept for the result whatever happens next."""
-
-    plans: tuple[LinePlan, ...] = ()
-    sent: list[str] = field(default_factory=list)
-    output: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A batch loaded into a configure session: the plans, what the switch refused, the diff."""
-
-    plans: tuple[LinePlan, ...]
-    before: ParsedConfig
-    refused: dict[int, str]  # plan index -> why the switch refused its command
-    diff: str
-    session: str | None  # None when nothing was loaded
-
-
-class AristaEosDriver(Driver):
+class AristaEosDriver(CiscoStyleAcls):
     """One EOS switch over eAPI through napalm's `eos` driver (wrapped, not subclassed).
 
     Settings from `Credentials.extra`: `transport` ("http" or "https", default http) and
     `revert_in` (seconds an unconfirmed commit stands, default 60). There is no enable secret:
-    pyeapi sends `enable` itself.
+    pyeapi sends `enable` itself. A stage loads the ACLs into a configure session and commits
+    it plainly (unbound, they filter nothing); a bind's session carries the bindings and is
+    committed with the revert timer, confirmed once read-back verifies.
     """
 
     platform: ClassVar[str] = PLATFORM
+    acl_header = _ACL_HEADER
+    binding_word = _BINDING
+    joiner = ": "
+    output_separator = "\n"
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
@@ -568,6 +405,19 @@ class AristaEosDriver(Driver):
     @property
     def where(self) -> str:
         return f"{self.name} ({self.credentials.host}:{self.credentials.port})"
+
+    # -- syntax ------------------------------------------------------------------------------
+
+    def _address(self, prefix: Prefix) -> str:
+        return _address(prefix)
+
+    def _held(self, target: LineTarget, family: Family, direction: Direction) -> str:
+        return (
+            f"{target.interface} already has an {family} access-group {_DIRECTION_WORD[direction]}"
+        )
+
+    def _as_found(self, owned: Mapping[int, OwnedLine]) -> ParsedConfig:
+        return owned if isinstance(owned, ParsedConfig) else ParsedConfig(owned)
 
     # -- session lifecycle; napalm's errors become the project's here ------------------------
 
@@ -590,7 +440,7 @@ class AristaEosDriver(Driver):
 
     def close(self) -> None:
         """napalm's close aborts our configure session if one is still open: an unconfirmed
-        commit is reverted at once. apply() has confirmed or rolled back before it gets here."""
+        commit is reverted at once. A change has confirmed or rolled back before it gets here."""
         device, self._device = self._device, None
         if device is not None:
             try:
@@ -599,6 +449,9 @@ class AristaEosDriver(Driver):
                 # the switch's timer reverts what the abort could not; napalm's __del__ must
                 # not try again at some later garbage collection
                 device.config_session = None
+
+    def _opened(self) -> AbstractContextManager[object]:
+        return self._session()
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
@@ -617,11 +470,26 @@ class AristaEosDriver(Driver):
         except Exception as exc:  # noqa: BLE001 - translated, never swallowed
             raise translate(exc, self.where, what) from exc
 
-    # -- switch exchanges ------------------------------------------------------------------
+    # -- switch exchanges ----------------------------------------------------------------------
+
+    def _read(self) -> ParsedConfig:
+        """The owned ACLs and every interface, filtered on the switch (one eAPI call)."""
+        answer = self._call(
+            OWNED_READ, self._device.device.run_commands, [OWNED_READ], encoding="text"
+        )
+        try:
+            text = answer[0]["output"]
+        except (IndexError, KeyError, TypeError):
+            raise Unreachable(f"{self.where}: unexpected answer to {OWNED_READ}") from None
+        return parse_running_config(text)
 
     def _read_config(self) -> ParsedConfig:
+        """The whole running configuration (for `facts`: its static routes)."""
         config = self._call("show running-config", self._device.get_config, retrieve="running")
         return parse_running_config(config["running"])
+
+    def _before_change(self) -> None:
+        self._clear_sessions()
 
     def _clear_sessions(self) -> None:
         """Abort our own sessions a crashed pass left pending (an unconfirmed commit among them
@@ -651,7 +519,7 @@ class AristaEosDriver(Driver):
             )
 
     def _load(
-        self, plans: tuple[LinePlan, ...], progress: _Pass
+        self, plans: Sequence[Sendable], progress: Progress
     ) -> tuple[dict[int, str], str | None]:
         """Load every plan's commands into one configure session. A command the switch refuses
         drops its line, and the session is loaded again without it (EOS stops at the first
@@ -691,37 +559,88 @@ class AristaEosDriver(Driver):
             refused[index] = f"not pushed: the switch refused {MAX_LOADS} loads in a row"
         return refused, None
 
-    def _stage(self, batch: Batch, progress: _Pass) -> Staged:
-        """Read, plan and load the difference into a configure session: the shared first half
-        of `apply` and `diff`."""
-        self._clear_sessions()
-        before = self._read_config()
-        plans = plan_batch(batch, before)
-        progress.plans = plans
+    def _push(
+        self,
+        step: Step,
+        plans: Sequence[Sendable],
+        found: Mapping[int, OwnedLine],
+        replan: Replan,
+        progress: Progress,
+    ) -> Pushed:
+        """Load the session, show its diff, commit (a bind with the revert timer, confirmed
+        once read-back verifies, else rolled back), read back."""
+        del replan
         refused, session = self._load(plans, progress)
-        diff = ""
+        error: DriverError | None = None
+        after = self._as_found(found)
         if session is not None:
             diff = self._call(
                 f"show session-config named {session} diffs", self._device.compare_config
             )
-        return Staged(plans, before, refused, diff, session)
+            if diff:
+                progress.output.append(diff)
+            if step is Step.BIND:
+                after, error = self._commit_confirmed(session, plans, refused, progress)
+            else:
+                progress.sent.append(f"configure session {session} commit")
+                self._call("the commit", self._device.commit_config)
+                after = self._read()
+        if error is None and refused:
+            messages = list(dict.fromkeys(refused.values()))
+            error = Rejected(f"{self.where}: {summary(messages)}", "\n".join(progress.output))
+        return Pushed(after, refused, error)
 
-    # -- the contract ----------------------------------------------------------------------
+    def _commit_confirmed(
+        self,
+        session: str,
+        plans: Sequence[Sendable],
+        refused: Mapping[int, str],
+        progress: Progress,
+    ) -> tuple[ParsedConfig, DriverError | None]:
+        """Commit with the revert timer, read back, then confirm, or roll back what did not
+        verify; the read-back and the error, if any."""
+        progress.sent.append(f"configure session {session} commit timer {_hms(self.revert_in)}")
+        self._call("the timed commit", self._device.commit_config, revert_in=self.revert_in)
+        after = self._read()
+        failed = _unverified(plans, refused, after)  # type: ignore[arg-type]
+        if failed:
+            progress.sent.append(f"configure session {session} abort")
+            self._call("rollback", self._device.rollback)
+            error = VerifyFailed(
+                f"{self.where}: read-back did not verify line(s) "
+                f"{', '.join(map(str, failed))}; the session was rolled back",
+                output="\n".join(progress.output),
+            )
+            return self._read(), error
+        progress.sent.append(f"configure session {session} commit")
+        try:
+            self._device.confirm_commit()
+        except CommitError as exc:
+            # napalm found no pending commit: the timer ran out, or has under half a second
+            # left; abort so the switch reverts now, not just after we read
+            progress.output.append(str(exc))
+            progress.sent.append(f"configure session {session} abort")
+            self._device.config_session = session
+            try:
+                self._call("abort", self._device.discard_config)
+            except DriverError:
+                self._device.config_session = None  # already gone with its timer
+            error = Timeout(f"{self.where}: commit timer expired before confirmation")
+            return self._read(), error
+        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            raise translate(exc, self.where, "confirming the commit") from exc
+        return after, None
 
-    def read(self) -> ParsedConfig:
-        """Owned lines by id; the answer also carries every ACL bound per interface."""
-        with self._session():
-            return self._read_config()
+    def _outcomes(self, plans: Sequence[LinePlan], pushed: Pushed) -> tuple[LineOutcome, ...]:
+        """A line the switch refused is left out of the session: not verified, whatever
+        read-back shows."""
+        after = self._as_found(pushed.after)
+        return tuple(
+            _outcome(plan, after, pushed.rejections.get(i), pushed.error)
+            for i, plan in enumerate(plans)
+        )
 
-    def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
-        """All config lines for the batch, restores first; refused lines contribute none.
-
-        Pass what `read()` returned: it also knows the foreign ACLs a cut must not replace.
-        Raises InvalidIdentifier if any target fails validation, before rendering anything.
-        """
-        for target in (*batch.restores, *batch.cuts):
-            check_target(target)
-        return [command for plan in plan_batch(batch, owned) for command in plan.commands]
+    # -- the dry run ---------------------------------------------------------------------------
 
     def diff(self, batch: Batch) -> str:
         """The dry run: what the switch says the batch would change (`compare_config`), from
@@ -729,79 +648,16 @@ class AristaEosDriver(Driver):
         if not len(batch):
             return ""
         with self._session():
-            staged = self._stage(batch, _Pass())
-            if staged.session is not None:
-                self._call(f"configure session {staged.session} abort", self._device.discard_config)
-            return staged.diff
-
-    def apply(self, batch: Batch) -> BatchResult:
-        """The one place a switch error becomes a result."""
-        if not len(batch):
-            return BatchResult(self.name, ())
-        progress = _Pass()
-        try:
-            with self._session():
-                return self._apply(batch, progress)
-        except DriverError as exc:
-            if exc.output:
-                progress.output.append(exc.output)
-            return BatchResult(
-                device=self.name,
-                outcomes=unknown_outcomes(batch, progress.plans, exc),
-                commands=tuple(progress.sent),
-                device_output="\n".join(progress.output),
-                error=exc,
+            self._clear_sessions()
+            plans = self._plan(Step.BIND, batch, self._read())
+            _, session = self._load(plans, Progress())
+            if session is None:
+                return ""
+            diff = self._call(
+                f"show session-config named {session} diffs", self._device.compare_config
             )
-
-    def _apply(self, batch: Batch, progress: _Pass) -> BatchResult:
-        staged = self._stage(batch, progress)
-        if staged.diff:
-            progress.output.append(staged.diff)
-        error: DriverError | None = None
-        after = staged.before
-        if staged.session is not None:
-            session = staged.session
-            progress.sent.append(f"configure session {session} commit timer {_hms(self.revert_in)}")
-            self._call("the timed commit", self._device.commit_config, revert_in=self.revert_in)
-            after = self._read_config()
-            failed = _unverified(staged.plans, staged.refused, after)
-            if failed:
-                progress.sent.append(f"configure session {session} abort")
-                self._call("rollback", self._device.rollback)
-                error = VerifyFailed(
-                    f"{self.where}: read-back did not verify line(s) "
-                    f"{', '.join(map(str, failed))}; the session was rolled back",
-                    output="\n".join(progress.output),
-                )
-                after = self._read_config()
-            else:
-                progress.sent.append(f"configure session {session} commit")
-                try:
-                    self._device.confirm_commit()
-                except CommitError as exc:
-                    # napalm found no pending commit: the timer ran out, or has under half a
-                    # second left; abort so the switch reverts now, not just after we read
-                    error = Timeout(f"{self.where}: commit timer expired before confirmation")
-                    progress.output.append(str(exc))
-                    progress.sent.append(f"configure session {session} abort")
-                    self._device.config_session = session
-                    try:
-                        self._call("abort", self._device.discard_config)
-                    except DriverError:
-                        self._device.config_session = None  # already gone with its timer
-                    after = self._read_config()
-                except Exception as exc:  # noqa: BLE001 - translated, never swallowed
-                    raise translate(exc, self.where, "confirming the commit") from exc
-        outcomes = tuple(
-            _outcome(plan, after, staged.refused.get(i), error)
-            for i, plan in enumerate(staged.plans)
-        )
-        if error is None and staged.refused:
-            messages = list(dict.fromkeys(staged.refused.values()))
-            error = Rejected(f"{self.where}: {summary(messages)}", "\n".join(progress.output))
-        return BatchResult(
-            self.name, outcomes, tuple(progress.sent), "\n".join(progress.output), error
-        )
+            self._call(f"configure session {session} abort", self._device.discard_config)
+            return diff
 
     # -- inventory facts -------------------------------------------------------------------
 

@@ -162,6 +162,11 @@ class Lifecycle(Driver):
         del target
         return ()
 
+    def _before_change(self) -> None:
+        """Called in the session before the read that starts a change (not before a plain
+        `read()`): a platform settles what an interrupted pass left (EOS aborts its own
+        pending configure session, whose commit would otherwise revert later)."""
+
     def _pending(self, found: Mapping[int, OwnedLine]) -> bool:
         """Whether the device holds a change of ours to settle even when nothing is sent."""
         del found
@@ -217,6 +222,7 @@ class Lifecycle(Driver):
         plans: list[LinePlan] = []
         try:
             with self._opened():
+                self._before_change()
                 found = self._read()
                 plans[:] = self._plan(Step.BIND, batch, found)
                 if not any(plan.commands for plan in plans) and not self._pending(found):
@@ -234,7 +240,7 @@ class Lifecycle(Driver):
                 device=self.name,
                 outcomes=unknown_outcomes(batch, plans, exc),
                 commands=tuple(progress.sent),
-                device_output=self._joined(progress.output) + exc.output,
+                device_output=self._failed_output(progress, exc),
                 error=exc,
             )
         final = pushed.plans if pushed.plans is not None else tuple(plans)
@@ -257,6 +263,7 @@ class Lifecycle(Driver):
         plans: list[LinePlan] = []
         try:
             with self._opened():
+                self._before_change()
                 found = self._read()
                 plans[:] = self._plan(Step.STAGE, batch, found)
                 if any(plan.commands for plan in plans):
@@ -274,7 +281,7 @@ class Lifecycle(Driver):
                 StagedLine(plan.target.line_id, plan.commands, False, describe(exc))
                 for plan in plans
             ) or tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in batch.cuts)
-            output = self._joined(progress.output) + exc.output
+            output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
         final = pushed.plans if pushed.plans is not None else tuple(plans)
         lines = tuple(
@@ -294,6 +301,7 @@ class Lifecycle(Driver):
         plans: list[DiscardPlan] = []
         try:
             with self._opened():
+                self._before_change()
                 found = self._read()
                 plans[:] = self._discard_plans(wanted, found)
                 if any(plan.commands for plan in plans):
@@ -308,7 +316,7 @@ class Lifecycle(Driver):
                     pushed = Pushed(found)
         except DriverError as exc:
             lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
-            output = self._joined(progress.output) + exc.output
+            output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
         final = pushed.plans if pushed.plans is not None else plans
         lines = tuple(
@@ -386,6 +394,10 @@ class Lifecycle(Driver):
 
     def _joined(self, output: Iterable[str]) -> str:
         return self.output_separator.join(output)
+
+    def _failed_output(self, progress: Progress, error: DriverError) -> str:
+        """What the device answered before `error`, and what the error carries of it."""
+        return self._joined([*progress.output, error.output] if error.output else progress.output)
 
 
 class Stages(Lifecycle):

@@ -1,13 +1,14 @@
 """What every driver does with a batch around its own syntax: which targets are safe to render,
-the per-line plan (restores first), and the per-line outcomes a pass reports, read back or unknown.
+a line's plan, the order lines are worked in (restores first), and the per-line outcomes a pass
+reports, read back or unknown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from drivers.base import (
     Action,
@@ -124,49 +125,3 @@ def unknown_outcomes(
         )
         for action, target in work(batch)
     )
-
-
-Slot = TypeVar("Slot")
-Config = TypeVar("Config", bound=Mapping[int, OwnedLine])
-
-
-def plan_lines(
-    batch: Batch,
-    config: Config,
-    *,
-    check_target: Callable[[LineTarget], None],
-    render_line: Callable[[Action, LineTarget, OwnedLine | None], list[str]],
-    occupied: Callable[[LineTarget, Config, set[int], dict[Slot, int]], Rejected | None],
-    slots: Callable[[LineTarget], Iterable[Slot]],
-    restore_frees: Callable[[Sequence[str]], bool] = lambda commands: True,
-) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier or an occupied interface is
-    refused on its own and the rest of the batch goes ahead.
-
-    `occupied` says why a cut would replace a filter that is not its line's (`restored` holds
-    the lines this batch unbinds before any cut, `claimed` the interface's slots taken by
-    earlier cuts of the batch); `slots` names the filter slots a cut takes on its interface;
-    `restore_frees` says whether a restore's commands free its line's slots.
-    """
-    restored: set[int] = set()
-    claimed: dict[str, dict[Slot, int]] = {}
-    plans: list[LinePlan] = []
-    for action, target in work(batch):
-        found = config.get(target.line_id)
-        try:
-            check_target(target)
-            if action is Action.CUT and not (found and found.state_for(target) is LineState.CUT):
-                taken = claimed.setdefault(target.interface, {})
-                conflict = occupied(target, config, restored, taken)
-                if conflict is not None:
-                    raise conflict
-                for slot in slots(target):
-                    taken[slot] = target.line_id
-            commands = render_line(action, target, found)
-        except DriverError as refusal:
-            plans.append(LinePlan(target, action, refusal=refusal))
-            continue
-        if action is Action.RESTORE and restore_frees(commands):
-            restored.add(target.line_id)
-        plans.append(LinePlan(target, action, tuple(commands)))
-    return tuple(plans)

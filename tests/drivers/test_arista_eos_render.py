@@ -18,9 +18,7 @@ from drivers.arista_eos import (
     SessionLocked,
     _routes,
     parse_running_config,
-    plan_batch,
     refusal_of,
-    render_line,
     translate,
 )
 from drivers.base import (
@@ -195,7 +193,7 @@ def test_a_foreign_acl_in_the_direction_refuses_the_line_and_renders_nothing_for
     config = CUT_42.replace(
         "interface Ethernet3\n!", "interface Ethernet3\n   ipv6 access-group EDGE6 out\n!"
     )
-    plans = plan_batch(
+    plans = DRIVER.plan(
         Batch(cuts=(target(43, "Ethernet3", "198.18.2.0/24", "2001:db8:2::/48"),)),
         parse_running_config(config),
     )
@@ -205,7 +203,7 @@ def test_a_foreign_acl_in_the_direction_refuses_the_line_and_renders_nothing_for
 
 
 def test_two_lines_on_one_port_in_one_batch_refuse_the_second() -> None:
-    plans = plan_batch(
+    plans = DRIVER.plan(
         Batch(
             cuts=(
                 target(50, "Ethernet3", "198.18.5.0/24"),
@@ -219,7 +217,7 @@ def test_two_lines_on_one_port_in_one_batch_refuse_the_second() -> None:
 
 
 def test_a_restore_frees_the_port_for_a_cut_in_the_same_batch() -> None:
-    plans = plan_batch(
+    plans = DRIVER.plan(
         Batch(cuts=(target(43, "Ethernet2", "198.18.2.0/24"),), restores=(target(),)),
         parse_running_config(CUT_42),
     )
@@ -231,14 +229,14 @@ def test_invalid_identifiers_refuse_the_line_before_anything_is_rendered() -> No
     bad = target(45, "Ethernet4 ; reload", "198.18.5.0/24")
     with pytest.raises(InvalidIdentifier):
         render(Batch(cuts=(bad, target())))
-    plans = plan_batch(Batch(cuts=(bad, target())), parse_running_config(""))
+    plans = DRIVER.plan(Batch(cuts=(bad, target())), parse_running_config(""))
     assert isinstance(plans[0].refusal, InvalidIdentifier) and plans[0].commands == ()
     assert plans[1].commands == tuple(CUT_LINE_42)
 
 
 def test_an_incomplete_bare_owned_line_cannot_be_restored_blind() -> None:
     with pytest.raises(ValueError, match="render against what read"):
-        render_line(Action.RESTORE, target(), OwnedLine(42, complete=False))
+        DRIVER.render_line(Action.RESTORE, target(), OwnedLine(42, complete=False))
 
 
 # ------------------------------------------------------------------------------ parse
