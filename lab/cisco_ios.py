@@ -11,7 +11,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import (
     IPv4Address,
@@ -22,13 +22,33 @@ from ipaddress import (
     ip_network,
 )
 
+from lab.cli import (
+    CTRL_C,
+    CTRL_Z,
+    Action,
+    Ambiguous,
+    CliError,
+    Close,
+    Cursor,
+    Dialect,
+    Incomplete,
+    Refused,
+    Token,
+    TooMany,
+    Unknown,
+    WrongParameter,
+    append_unique,
+    filter_output,
+    in_view_or_parent,
+    remove,
+    set_to,
+    then,
+)
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 INVALID = "% Invalid input detected at '^' marker."
 INCOMPLETE = "% Incomplete command."
 CONFIG_BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
-CTRL_Z = "\x1a"
-CTRL_C = "\x03"
 
 _HOSTNAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _ACL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
@@ -207,6 +227,10 @@ _VERBATIM_IP = {
 }
 _VERBATIM_IPV6 = {"unicast-routing": 0, "cef": 0, "route": 1}
 _NO_ARGUMENT_OK = {("ip", "cef"), ("ipv6", "unicast-routing"), ("ipv6", "cef")}
+_GLOBAL_WORDS = sorted({"hostname", "interface", *_VERBATIM_FIRST})
+_IP_WORDS = sorted({"access-list", *_VERBATIM_IP})
+_IPV6_WORDS = sorted({"access-list", *_VERBATIM_IPV6})
+_FILTERS = ("include", "exclude", "begin", "section")
 
 
 def _global_rank(line: str) -> int:
@@ -389,103 +413,30 @@ def _fake_hash(secret: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-class _CliError(Exception):
-    """A rejected line. `depth` orders errors: the parser that got furthest wins."""
-
-    def __init__(self, depth: int, message: str = "") -> None:
-        super().__init__(message)
-        self.depth = depth
+IOS = Dialect({Unknown: INVALID, WrongParameter: INVALID, TooMany: INVALID}, trailer="\n")
 
 
-class _Invalid(_CliError):
-    pass
+class _Cursor(Cursor):
+    """IOS points an ambiguous abbreviation's refusal past the word, and an incomplete line's
+    past its trailing spaces."""
+
+    ambiguous_past_word = True
+    trailing_spaces_count = True
 
 
-class _Incomplete(_CliError):
-    pass
-
-
-class _Ambiguous(_CliError):
-    pass
-
-
-class _Refused(_CliError):
-    """Syntactically fine but refused with IOS's own message (not a caret)."""
-
-
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    pos: int
-
-
-class _Cursor:
-    """Walks the words of one line, raising IOS-style errors as it goes."""
-
-    def __init__(self, line: str) -> None:
-        self.line = line
-        self.tokens = [_Token(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
-        self.i = 0
-
-    def peek(self) -> _Token | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def at_end(self) -> bool:
-        return self.i >= len(self.tokens)
-
-    def next(self) -> _Token:
-        token = self.peek()
-        if token is None:
-            raise _Incomplete(len(self.line) + 1)
-        self.i += 1
-        return token
-
-    def keyword(self, choices: Sequence[str]) -> str:
-        """The next word, matched against keywords by unique prefix as IOS does."""
-        token = self.next()
-        word = token.text.lower()
-        if word in choices:
-            return word
-        hits = [c for c in choices if c.startswith(word)]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise _Ambiguous(token.pos + len(token.text))
-        raise _Invalid(token.pos)
-
-    def optional_keyword(self, choices: Sequence[str]) -> str | None:
-        if self.at_end():
-            return None
-        return self.keyword(choices)
-
-    def rest(self) -> str:
-        """The raw remainder of the line from the next word (free text or a regex)."""
-        token = self.next()
-        self.i = len(self.tokens)
-        return self.line[token.pos :].rstrip()
-
-    def done(self) -> None:
-        token = self.peek()
-        if token is not None:
-            raise _Invalid(token.pos)
-
-    def invalid(self, token: _Token) -> _Invalid:
-        return _Invalid(token.pos)
-
-
-def _ipv4(token: _Token) -> IPv4Address:
+def _ipv4(token: Token) -> IPv4Address:
     try:
         return IPv4Address(token.text)
     except ValueError:
-        raise _Invalid(token.pos) from None
+        raise WrongParameter(token.pos) from None
 
 
-def _netmask(token: _Token) -> IPv4Address:
+def _netmask(token: Token) -> IPv4Address:
     mask = _ipv4(token)
     try:
         IPv4Network(f"0.0.0.0/{mask}")
     except ValueError:
-        raise _Invalid(token.pos) from None
+        raise WrongParameter(token.pos) from None
     return mask
 
 
@@ -513,54 +464,28 @@ def _v6_match(cur: _Cursor) -> V6Match:
         try:
             return V6Match(IPv6Network(IPv6Address(host.text)))
         except ValueError:
-            raise _Invalid(host.pos) from None
+            raise WrongParameter(host.pos) from None
     if "/" not in token.text:
-        raise _Invalid(token.pos)
+        raise WrongParameter(token.pos)
     try:
         network = ip_network(token.text, strict=False)
     except ValueError:
-        raise _Invalid(token.pos) from None
+        raise WrongParameter(token.pos) from None
     if not isinstance(network, IPv6Network):
-        raise _Invalid(token.pos)
+        raise WrongParameter(token.pos)
     return V6Match(network)
 
 
-def _seq(token: _Token) -> int:
+def _seq(token: Token) -> int:
     if not token.text.isdigit() or not 1 <= int(token.text) <= _SEQ_MAX:
-        raise _Invalid(token.pos)
+        raise WrongParameter(token.pos)
     return int(token.text)
 
 
-def _acl_name(token: _Token) -> str:
+def _acl_name(token: Token) -> str:
     if not _ACL_NAME.fullmatch(token.text):
-        raise _Invalid(token.pos)
+        raise WrongParameter(token.pos)
     return token.text
-
-
-def _filter(output: str, kind: str, pattern: re.Pattern[str]) -> str:
-    lines = output.splitlines()
-    if kind == "include":
-        kept = [line for line in lines if pattern.search(line)]
-    elif kind == "exclude":
-        kept = [line for line in lines if not pattern.search(line)]
-    elif kind == "begin":
-        start = next((i for i, line in enumerate(lines) if pattern.search(line)), len(lines))
-        kept = lines[start:]
-    else:  # section: a top-level line and its indented children, if any of them matches
-        kept = []
-        sections: list[list[str]] = []
-        for line in lines:
-            if line.startswith(" ") and sections:
-                sections[-1].append(line)
-            else:
-                sections.append([line])
-        for section in sections:
-            if any(pattern.search(line) for line in section):
-                kept += section
-    return "".join(line + "\n" for line in kept)
-
-
-Action = Callable[[], str]
 
 
 class CliSession:
@@ -589,9 +514,8 @@ class CliSession:
 
     def reject(self, line: str) -> Reply:
         """Answer a line as invalid input without touching any state."""
-        cur = _Cursor(line)
-        first = cur.peek()
-        return Reply(self._error_text(_Invalid(first.pos if first else 0), line), self.prompt)
+        first = _Cursor(line).peek()
+        return Reply(self._error_text(Unknown(first.pos if first else 0), line), self.prompt)
 
     def execute(self, line: str) -> Reply:
         with self.router.lock:
@@ -607,21 +531,18 @@ class CliSession:
                     output = self._config(line)
                 else:
                     output = self._exec(line, self.mode)
-            except _CliError as error:
+            except CliError as error:
                 return Reply(self._error_text(error, line, prompt), self.prompt)
-            except _Close:
+            except Close:
                 return Reply("", "", close=True)
             return Reply(output, self.prompt)
 
-    def _error_text(self, error: _CliError, line: str, prompt: str | None = None) -> str:
-        if isinstance(error, _Incomplete):
+    def _error_text(self, error: CliError, line: str, prompt: str | None = None) -> str:
+        if isinstance(error, Incomplete):
             return f"{INCOMPLETE}\n\n"
-        if isinstance(error, _Ambiguous):
+        if isinstance(error, Ambiguous):
             return f'% Ambiguous command:  "{line.strip()}"\n'
-        if isinstance(error, _Refused):
-            return f"{error}\n"
-        column = len(prompt if prompt is not None else self.prompt) + error.depth
-        return f"{' ' * column}^\n{INVALID}\n\n"
+        return IOS.text(error, prompt if prompt is not None else self.prompt)
 
     def _check_secret(self, line: str) -> Reply:
         self.awaiting_secret = False
@@ -649,7 +570,7 @@ class CliSession:
         command = cur.keyword(words)
         if command in ("exit", "logout", "quit"):
             cur.done()
-            raise _Close
+            raise Close
         if command == "enable":
             cur.done()
             if privileged:
@@ -667,7 +588,7 @@ class CliSession:
             value = cur.next()
             limit = 512 if setting == "length" else 511
             if not value.text.isdigit() or int(value.text) > limit:
-                raise cur.invalid(value)
+                raise WrongParameter(value.pos)
             cur.done()
             return ""
         if command == "configure":
@@ -687,51 +608,45 @@ class CliSession:
         if privileged:
             words += ["running-config", "startup-config"]
         what = cur.keyword(words)
-        pipe = next((i for i, t in enumerate(cur.tokens) if t.text == "|"), None)
+        pipe = cur.pipe()
         tokens_end = len(cur.tokens) if pipe is None else pipe
         if what == "version":
-            _done_before(cur, tokens_end)
+            cur.done_before(tokens_end)
             output = self.router.show_version()
         elif what == "running-config":
             interface = None
             if cur.i < tokens_end:
                 cur.keyword(["interface"])
                 interface = self._interface_name(cur, tokens_end)
-            _done_before(cur, tokens_end)
+            cur.done_before(tokens_end)
             output = self.router.show_running_config(interface)
         elif what == "startup-config":
-            _done_before(cur, tokens_end)
+            cur.done_before(tokens_end)
             output = self.router.startup_config or "startup-config is not present\n"
         elif what == "access-lists":
             name = cur.next().text if cur.i < tokens_end else None
-            _done_before(cur, tokens_end)
+            cur.done_before(tokens_end)
             output = self.router.show_access_lists(None, name)
         elif what == "ip":
             sub = cur.keyword(["interface", "access-lists"])
             if sub == "interface":
                 cur.keyword(["brief"])
-                _done_before(cur, tokens_end)
+                cur.done_before(tokens_end)
                 output = self.router.show_ip_interface_brief()
             else:
                 name = cur.next().text if cur.i < tokens_end else None
-                _done_before(cur, tokens_end)
+                cur.done_before(tokens_end)
                 output = self.router.show_access_lists(4, name)
         else:
             cur.keyword(["access-list"])
             name = cur.next().text if cur.i < tokens_end else None
-            _done_before(cur, tokens_end)
+            cur.done_before(tokens_end)
             output = self.router.show_access_lists(6, name)
         if pipe is None:
             return output
         cur.i = pipe + 1
-        kind = cur.keyword(["include", "exclude", "begin", "section"])
-        regex_token = cur.peek()
-        text = cur.rest()
-        try:
-            pattern = re.compile(text)
-        except re.error:
-            raise _Invalid(regex_token.pos if regex_token else 0) from None
-        return _filter(output, kind, pattern)
+        kind = cur.keyword(_FILTERS)
+        return filter_output(output, kind, cur.pattern())
 
     # ------------------------------------------------------------------ config modes
 
@@ -745,15 +660,10 @@ class CliSession:
             Mode.IPV6_ACL: self._parse_ipv6_ace,
         }.get(self.mode)
         if sub_parser is None:
-            return self._parse_global(_Cursor(line))()
-        try:
-            action = sub_parser(cur)
-        except _CliError as sub_error:
-            # IOS falls back to the parent mode for a line the sub-mode does not know.
-            try:
-                action = self._parse_global(_Cursor(line))
-            except _CliError as global_error:
-                raise max(sub_error, global_error, key=lambda e: e.depth) from None
+            return self._parse_global(cur)()
+        # IOS takes a line the sub-mode does not know in the global mode, and stays there.
+        action, in_global = in_view_or_parent(cur, sub_parser, self._parse_global)
+        if in_global:
             self.mode, self.context = Mode.CONFIG, ""
         return action()
 
@@ -790,31 +700,27 @@ class CliSession:
         common = self._common(cur)
         if common is not None:
             return common
-        negate = False
-        if cur.peek() is not None and cur.peek().text.lower() == "no":
-            cur.next()
-            negate = True
+        negate = cur.negated("no")
         start = cur.i
-        first = cur.keyword(sorted({"hostname", "interface", *_VERBATIM_FIRST}))
+        first = cur.keyword(_GLOBAL_WORDS)
         router = self.router
         if first == "hostname":
             if negate:
                 cur.done()
-                return lambda: _set(router, "hostname", "Router")
+                return lambda: set_to(router, "hostname", "Router")
             token = cur.next()
             cur.done()
             if not _HOSTNAME.fullmatch(token.text):
-                raise _Refused(token.pos, "% Hostname contains one or more illegal characters.")
-            return lambda: _set(router, "hostname", token.text)
+                raise Refused(token.pos, "% Hostname contains one or more illegal characters.")
+            return lambda: set_to(router, "hostname", token.text)
         if first == "interface":
             name = self._interface_name(cur, len(cur.tokens))
             if negate:
-                raise _Invalid(cur.tokens[start].pos)
-            return lambda: _then(self._enter, Mode.INTERFACE, name)
+                raise Unknown(cur.tokens[start].pos)
+            return lambda: then(self._enter, Mode.INTERFACE, name)
         words = [first]
         if first in ("ip", "ipv6"):
-            table = _VERBATIM_IP if first == "ip" else _VERBATIM_IPV6
-            words.append(cur.keyword(sorted({"access-list", *table})))
+            words.append(cur.keyword(_IP_WORDS if first == "ip" else _IPV6_WORDS))
         if words == ["ip", "access-list"]:
             cur.keyword(["extended"])
             name = _acl_name(cur.next())
@@ -830,17 +736,17 @@ class CliSession:
             return lambda: self._open_acl(router.ipv6_acls, name, 6, Mode.IPV6_ACL)
         # Anything else the whitelist knows is kept verbatim, so tests can see it untouched.
         if cur.at_end() and tuple(words) not in _NO_ARGUMENT_OK:
-            raise _Incomplete(len(cur.line) + 1)
+            raise Incomplete(cur.end_depth())
         text = " ".join(words + [t.text for t in cur.tokens[cur.i :]])
         lines = router.global_lines
         if negate:
-            return lambda: _then(_remove, lines, text)
-        return lambda: _then(_append_unique, lines, text)
+            return lambda: then(remove, lines, text)
+        return lambda: then(append_unique, lines, text)
 
     def _interface_name(self, cur: _Cursor, end: int) -> str:
         """`GigabitEthernet0/1`, `gi0/1` or `GigabitEthernet 0/1`; only existing ones."""
         if cur.i >= end:
-            raise _Incomplete(len(cur.line) + 1)
+            raise Incomplete(cur.end_depth())
         token = cur.tokens[cur.i]
         text = token.text
         consumed = 1
@@ -849,19 +755,18 @@ class CliSession:
             consumed = 2
         match = _IFACE_SPLIT.fullmatch(text)
         if match is None:
-            raise _Invalid(token.pos)
+            raise WrongParameter(token.pos)
         kind = match.group(1).lower()
         types = [t for t in INTERFACE_TYPES if t.lower().startswith(kind)]
         exact = [t for t in types if t.lower() == kind]
         types = exact or types
         if len(types) != 1:
-            raise _Invalid(token.pos)
+            raise WrongParameter(token.pos)
         name = types[0] + match.group(2)
         if name not in self.router.interfaces:
-            raise _Invalid(token.pos)
+            raise WrongParameter(token.pos)
         cur.i += consumed
-        if cur.i < end:
-            raise _Invalid(cur.tokens[cur.i].pos)
+        cur.done_before(end)
         return name
 
     def _open_acl(self, acls: dict[str, Acl], name: str, family: int, mode: Mode) -> str:
@@ -879,23 +784,21 @@ class CliSession:
         common = self._common(cur)
         if common is not None:
             return common
-        negate = cur.peek() is not None and cur.peek().text.lower() == "no"
-        if negate:
-            cur.next()
+        negate = cur.negated("no")
         word = cur.keyword(["description", "ip", "ipv6", "shutdown"])
         interface = self.router.interfaces[self.context]
         if word == "shutdown":
             cur.done()
-            return lambda: _set(interface, "shutdown", not negate)
+            return lambda: set_to(interface, "shutdown", not negate)
         if word == "description":
             if negate:
                 cur.done()
-                return lambda: _set(interface, "description", "")
+                return lambda: set_to(interface, "description", "")
             start = cur.peek()
             text = cur.rest()
             if len(text) > _DESCRIPTION_MAX:
-                raise _Invalid((start.pos if start else 0) + _DESCRIPTION_MAX)
-            return lambda: _set(interface, "description", text)
+                raise WrongParameter((start.pos if start else 0) + _DESCRIPTION_MAX)
+            return lambda: set_to(interface, "description", text)
         if word == "ip":
             sub = cur.keyword(["address", "access-group"])
             if sub == "address":
@@ -904,29 +807,29 @@ class CliSession:
                         _ipv4(cur.next())
                         _netmask(cur.next())
                     cur.done()
-                    return lambda: _set(interface, "ipv4", None)
+                    return lambda: set_to(interface, "ipv4", None)
                 address, mask = _ipv4(cur.next()), _netmask(cur.next())
                 cur.done()
-                return lambda: _set(interface, "ipv4", (address, mask))
+                return lambda: set_to(interface, "ipv4", (address, mask))
             return self._parse_binding(cur, interface.access_group, negate)
         sub = cur.keyword(["address", "enable", "traffic-filter"])
         if sub == "enable":
             cur.done()
-            return lambda: _set(interface, "ipv6_enable", not negate)
+            return lambda: set_to(interface, "ipv6_enable", not negate)
         if sub == "address":
             if negate and cur.at_end():
-                return lambda: _then(interface.ipv6.clear)
+                return lambda: then(interface.ipv6.clear)
             token = cur.next()
             cur.done()
             try:
                 address = IPv6Interface(token.text)
             except ValueError:
-                raise _Invalid(token.pos) from None
+                raise WrongParameter(token.pos) from None
             if "/" not in token.text:
-                raise _Invalid(token.pos)
+                raise WrongParameter(token.pos)
             if negate:
-                return lambda: _then(_remove, interface.ipv6, address)
-            return lambda: _then(_append_unique, interface.ipv6, address)
+                return lambda: then(remove, interface.ipv6, address)
+            return lambda: then(append_unique, interface.ipv6, address)
         return self._parse_binding(cur, interface.traffic_filter, negate)
 
     def _parse_binding(self, cur: _Cursor, bindings: dict[str, str], negate: bool) -> Action:
@@ -943,8 +846,8 @@ class CliSession:
             direction = cur.keyword(["in", "out"])
         cur.done()
         if negate:
-            return lambda: _then(bindings.pop, direction, None)
-        return lambda: _then(bindings.__setitem__, direction, name)
+            return lambda: then(bindings.pop, direction, None)
+        return lambda: then(bindings.__setitem__, direction, name)
 
     # ------------------------------------------------------------------ ACL modes
 
@@ -952,9 +855,7 @@ class CliSession:
         common = self._common(cur)
         if common is not None:
             return common
-        negate = cur.peek() is not None and cur.peek().text.lower() == "no"
-        if negate:
-            cur.next()
+        negate = cur.negated("no")
         first = cur.peek()
         seq = None
         if first is not None and first.text.isdigit():
@@ -976,9 +877,7 @@ class CliSession:
         common = self._common(cur)
         if common is not None:
             return common
-        negate = cur.peek() is not None and cur.peek().text.lower() == "no"
-        if negate:
-            cur.next()
+        negate = cur.negated("no")
         seq = None
         if cur.peek() is not None and cur.peek().text.lower() == "sequence":
             cur.next()
@@ -1016,38 +915,9 @@ class CliSession:
         return apply
 
 
-class _Close(Exception):
-    """The session ends (exit from an exec mode)."""
-
-
-def _done_before(cur: _Cursor, end: int) -> None:
-    if cur.i < end:
-        raise _Invalid(cur.tokens[cur.i].pos)
-
-
-def _set(target: object, attribute: str, value: object) -> str:
-    setattr(target, attribute, value)
-    return ""
-
-
-def _then(function: Callable[..., object], *args: object) -> str:
-    function(*args)
-    return ""
-
-
 def _drop(acls: dict[str, Acl], name: str) -> str:
     acls.pop(name, None)
     return ""
-
-
-def _append_unique(items: list, item: object) -> None:
-    if item not in items:
-        items.append(item)
-
-
-def _remove(items: list, item: object) -> None:
-    if item in items:
-        items.remove(item)
 
 
 # --------------------------------------------------------------------------- the lab's view

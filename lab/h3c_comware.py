@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import (
     IPv4Address,
@@ -21,6 +21,27 @@ from ipaddress import (
     ip_network,
 )
 
+from lab.cli import (
+    CTRL_C,
+    CTRL_Z,
+    Action,
+    Ambiguous,
+    CliError,
+    Close,
+    Cursor,
+    Dialect,
+    Incomplete,
+    Refused,
+    Token,
+    TooMany,
+    Unknown,
+    WrongParameter,
+    append_unique,
+    filter_output,
+    remove,
+    set_to,
+    then,
+)
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 UNRECOGNIZED = "% Unrecognized command found at '^' position."
@@ -33,8 +54,6 @@ SAVED = (
     "Validating file. Please wait...\n"
     "Saved the current configuration to mainboard device successfully.\n"
 )
-CTRL_Z = "\x1a"
-CTRL_C = "\x03"
 VERSION = "7.1.064, Release 0821P11"
 
 RULE_STEP = 5
@@ -301,8 +320,8 @@ class ComwareRouter:
                     continue
                 try:
                     session.run(command)
-                except _CliError as error:
-                    message = error.text(len(session.prompt)).strip()
+                except CliError as error:
+                    message = COMWARE.text(error, session.prompt).strip()
                     raise ValueError(f"{self.hostname}: {command!r} rejected: {message}") from None
 
     # ------------------------------------------------------------------ lookups
@@ -380,168 +399,63 @@ def _section(lines: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- parsing
 
 
-class _CliError(Exception):
-    """A refused line: Comware's caret and message, or a plain message of its own."""
-
-    message = UNRECOGNIZED
-
-    def __init__(self, position: int = 0, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        self.position = position
-        if message is not None:
-            self.message = message
-
-    def text(self, prompt_length: int) -> str:
-        return f"{' ' * (prompt_length + self.position)}^\n {self.message}\n"
+COMWARE = Dialect(
+    {
+        Unknown: UNRECOGNIZED,
+        WrongParameter: WRONG_PARAMETER,
+        Incomplete: INCOMPLETE,
+        TooMany: TOO_MANY,
+        Ambiguous: AMBIGUOUS,
+    },
+    indent=" ",
+)
 
 
-class _Unrecognized(_CliError):
-    message = UNRECOGNIZED
-
-
-class _Wrong(_CliError):
-    message = WRONG_PARAMETER
-
-
-class _Incomplete(_CliError):
-    message = INCOMPLETE
-
-
-class _TooMany(_CliError):
-    message = TOO_MANY
-
-
-class _Ambiguous(_CliError):
-    message = AMBIGUOUS
-
-
-class _Refused(_CliError):
-    """Well-formed but refused; Comware prints a sentence, no caret."""
-
-    def text(self, prompt_length: int) -> str:
-        return f"{self.message}\n"
-
-
-class _Close(Exception):
-    """The session ends (`quit` in user view)."""
-
-
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    pos: int
-
-
-class _Cursor:
-    """Walks the words of one line, raising Comware's errors as it goes."""
-
-    def __init__(self, line: str) -> None:
-        self.line = line
-        self.tokens = [_Token(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
-        self.i = 0
-
-    def peek(self) -> _Token | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def at_end(self) -> bool:
-        return self.i >= len(self.tokens)
-
-    def next(self) -> _Token:
-        token = self.peek()
-        if token is None:
-            raise _Incomplete(len(self.line.rstrip()) + 1)
-        self.i += 1
-        return token
-
-    def keyword(self, choices: Sequence[str]) -> str:
-        """The next word, matched against keywords by unique prefix, case-insensitively."""
-        token = self.next()
-        word = token.text.lower()
-        if word in choices:
-            return word
-        hits = [c for c in choices if c.startswith(word)]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise _Ambiguous(token.pos)
-        raise _Unrecognized(token.pos)
-
-    def optional_keyword(self, choices: Sequence[str]) -> str | None:
-        return None if self.at_end() else self.keyword(choices)
-
-    def negated(self) -> bool:
-        token = self.peek()
-        if token is not None and token.text.lower() == "undo":
-            self.i += 1
-            return True
-        return False
-
-    def rest(self) -> str:
-        """The raw remainder of the line from the next word (free text)."""
-        token = self.next()
-        self.i = len(self.tokens)
-        return self.line[token.pos :].rstrip()
-
-    def number(self, allowed: range) -> int:
-        token = self.next()
-        if not token.text.isdigit() or int(token.text) not in allowed:
-            raise _Wrong(token.pos)
-        return int(token.text)
-
-    def done(self) -> None:
-        token = self.peek()
-        if token is not None:
-            raise _TooMany(token.pos)
-
-
-def _ipv4(token: _Token) -> IPv4Address:
+def _ipv4(token: Token) -> IPv4Address:
     try:
         return IPv4Address(token.text)
     except ValueError:
-        raise _Wrong(token.pos) from None
+        raise WrongParameter(token.pos) from None
 
 
-def _mask_length(token: _Token) -> int:
+def _mask_length(token: Token) -> int:
     """A mask as dotted decimal or as a length."""
     if token.text.isdigit():
         if int(token.text) > 32:
-            raise _Wrong(token.pos)
+            raise WrongParameter(token.pos)
         return int(token.text)
     try:
         return IPv4Network(f"0.0.0.0/{token.text}").prefixlen
     except ValueError:
-        raise _Wrong(token.pos) from None
+        raise WrongParameter(token.pos) from None
 
 
-def _wildcard(token: _Token) -> IPv4Address:
+def _wildcard(token: Token) -> IPv4Address:
     return IPv4Address(0) if token.text == "0" else _ipv4(token)
 
 
-def _v6_prefix(cur: _Cursor) -> IPv6Network:
+def _v6_prefix(cur: Cursor) -> IPv6Network:
     """`X/len` or `X len`; host bits are cleared."""
     token = cur.next()
     text = token.text
     if "/" not in text:
         length = cur.next()
         if not length.text.isdigit():
-            raise _Wrong(length.pos)
+            raise WrongParameter(length.pos)
         text = f"{text}/{length.text}"
     try:
         network = ip_network(text, strict=False)
     except ValueError:
-        raise _Wrong(token.pos) from None
+        raise WrongParameter(token.pos) from None
     if not isinstance(network, IPv6Network):
-        raise _Wrong(token.pos)
+        raise WrongParameter(token.pos)
     return network
 
 
-def _acl_name(token: _Token) -> str:
+def _acl_name(token: Token) -> str:
     if not _ACL_NAME.fullmatch(token.text) or token.text.lower() == "all":
-        raise _Wrong(token.pos)
+        raise WrongParameter(token.pos)
     return token.text
-
-
-Action = Callable[[], str]
 
 
 _COMMON_WORDS = ("display", "save", "quit")
@@ -592,9 +506,8 @@ class CliSession:
 
     def reject(self, line: str) -> Reply:
         """Answer a line as unrecognized without touching any state."""
-        first = _Cursor(line).peek()
-        error = _Unrecognized(first.pos if first else 0)
-        return Reply(error.text(len(self.prompt)), self.prompt)
+        first = Cursor(line).peek()
+        return Reply(COMWARE.text(Unknown(first.pos if first else 0), self.prompt), self.prompt)
 
     def execute(self, line: str) -> Reply:
         with self.router.lock:
@@ -606,9 +519,9 @@ class CliSession:
             prompt = self.prompt
             try:
                 output = self.run(line)
-            except _CliError as error:
-                return Reply(error.text(len(prompt)), self.prompt)
-            except _Close:
+            except CliError as error:
+                return Reply(COMWARE.text(error, prompt), self.prompt)
+            except Close:
                 return Reply("", "", close=True)
             return Reply(output, self.prompt)
 
@@ -619,14 +532,14 @@ class CliSession:
 
     def run(self, line: str) -> str:
         """Parse the whole line, then act: a refused line changes nothing."""
-        cur = _Cursor(line)
+        cur = Cursor(line)
         if cur.at_end():
             return ""
         return self._parse(cur)()
 
     # ------------------------------------------------------------------ dispatch
 
-    def _parse(self, cur: _Cursor) -> Action:
+    def _parse(self, cur: Cursor) -> Action:
         start = cur.i
         word = cur.keyword(_VIEW_WORDS[self.view])
         if word == "display":
@@ -640,7 +553,7 @@ class CliSession:
             return self._quit
         if word == "return":
             cur.done()
-            return lambda: _then(self.leave_to, View.USER)
+            return lambda: then(self.leave_to, View.USER)
         if word == "system-view":
             cur.done()
             return self._system_view
@@ -657,7 +570,7 @@ class CliSession:
 
     def _quit(self) -> str:
         if self.view is View.USER:
-            raise _Close
+            raise Close
         self.leave_to(View.SYSTEM if self.view is not View.SYSTEM else View.USER)
         return ""
 
@@ -669,9 +582,9 @@ class CliSession:
         self.router.startup_config = self.router.running_config()
         return SAVED
 
-    def _display(self, cur: _Cursor) -> Action:
+    def _display(self, cur: Cursor) -> Action:
         what = cur.keyword(["current-configuration", "ip"])
-        pipe = next((i for i, t in enumerate(cur.tokens) if t.text == "|"), None)
+        pipe = cur.pipe()
         end = len(cur.tokens) if pipe is None else pipe
         if what == "ip":
             cur.keyword(["interface"])
@@ -679,39 +592,33 @@ class CliSession:
             render = self.router.display_ip_interface_brief
         else:
             render = self.router.running_config
-        if cur.i < end:
-            raise _TooMany(cur.tokens[cur.i].pos)
+        cur.done_before(end)
         if pipe is None:
             return render
         cur.i = pipe + 1
         kind = cur.keyword(["begin", "exclude", "include"])
-        token = cur.peek()
-        text = cur.rest()
-        try:
-            pattern = re.compile(text)
-        except re.error:
-            raise _Wrong(token.pos if token else 0) from None
-        return lambda: _filter(render(), kind, pattern)
+        pattern = cur.pattern()
+        return lambda: filter_output(render(), kind, pattern)
 
     # ------------------------------------------------------------------ system view
 
-    def _system(self, cur: _Cursor) -> Action:
-        negate = cur.negated()
+    def _system(self, cur: Cursor) -> Action:
+        negate = cur.negated("undo")
         start = cur.i
         word = cur.keyword(sorted(["sysname", "interface", "acl", "ip", "ipv6", *_VERBATIM]))
         router = self.router
         if word == "sysname":
             if negate:
                 cur.done()
-                return lambda: _set(router, "hostname", "H3C")
+                return lambda: set_to(router, "hostname", "H3C")
             token = cur.next()
             cur.done()
             if not _SYSNAME.fullmatch(token.text):
-                raise _Wrong(token.pos)
-            return lambda: _set(router, "hostname", token.text)
+                raise WrongParameter(token.pos)
+            return lambda: set_to(router, "hostname", token.text)
         if word == "interface":
             if negate:
-                raise _Unrecognized(cur.tokens[start].pos)
+                raise Unknown(cur.tokens[start].pos)
             name, create = self._interface_name(cur)
             return lambda: self._enter_interface(name, create)
         if word == "acl":
@@ -720,18 +627,18 @@ class CliSession:
             cur.keyword(["route-static"])
             route = self._route(cur, 4 if word == "ip" else 6, negate)
             if negate:
-                return lambda: _then(_drop_routes, router.routes, route)
-            return lambda: _then(_add_route, router.routes, route)
+                return lambda: then(_drop_routes, router.routes, route)
+            return lambda: then(_add_route, router.routes, route)
         # anything else the whitelist knows is kept verbatim, so tests can see it untouched
         if cur.at_end():
-            raise _Incomplete(len(cur.line.rstrip()) + 1)
+            raise Incomplete(cur.end_depth())
         text = " ".join([word] + [t.text for t in cur.tokens[cur.i :]])
         lines = router.global_lines
         if negate:
-            return lambda: _then(_remove, lines, text)
-        return lambda: _then(_append_unique, lines, text)
+            return lambda: then(remove, lines, text)
+        return lambda: then(append_unique, lines, text)
 
-    def _interface_name(self, cur: _Cursor) -> tuple[str, bool]:
+    def _interface_name(self, cur: Cursor) -> tuple[str, bool]:
         """`GigabitEthernet1/0/1`, `gigabitethernet 1/0/1` or `g1/0/1`: (full name, create)."""
         token = cur.next()
         text = token.text
@@ -739,22 +646,22 @@ class CliSession:
             text += cur.next().text
         parts = _split_interface(text)
         if parts is None:
-            raise _Wrong(token.pos)
+            raise WrongParameter(token.pos)
         typed = parts[0].lower()
         kinds = [k for k in INTERFACE_TYPES if k.lower().startswith(typed)]
         exact = [k for k in kinds if k.lower() == typed]
         kinds = exact or kinds
         if len(kinds) > 1:
-            raise _Ambiguous(token.pos)
+            raise Ambiguous(token.pos)
         if not kinds:
-            raise _Wrong(token.pos)
+            raise WrongParameter(token.pos)
         name = kinds[0] + parts[1]
         cur.done()
         if name in self.router.interfaces:
             return name, False
         if kinds[0] in _LOGICAL and parts[1].isdigit():
             return name, True
-        raise _Wrong(token.pos)
+        raise WrongParameter(token.pos)
 
     def _enter_interface(self, name: str, create: bool) -> str:
         if create:
@@ -762,7 +669,7 @@ class CliSession:
         self.view, self.interface = View.INTERFACE, name
         return ""
 
-    def _acl_command(self, cur: _Cursor, negate: bool) -> Action:
+    def _acl_command(self, cur: Cursor, negate: bool) -> Action:
         """`acl [ipv6] {advanced|basic} {NUMBER [name NAME] | name NAME} [match-order ...]`."""
         family = 4
         extra = ["all"] if negate else []
@@ -773,7 +680,7 @@ class CliSession:
         router = self.router
         if kind == "all":
             cur.done()
-            return lambda: _then(_drop_family, router.acls, family)
+            return lambda: then(_drop_family, router.acls, family)
         number: int | None = None
         name: str | None = None
         token = cur.peek()
@@ -791,22 +698,22 @@ class CliSession:
                 auto_order = cur.keyword(["auto", "config"]) == "auto"
         cur.done()
         if negate:
-            return lambda: _then(self._delete_acl, family, kind, number, name)
+            return lambda: then(self._delete_acl, family, kind, number, name)
 
         def enter() -> str:
             acl = router.find_acl(family, number, name)
             if acl is None:
                 if name is not None and router.find_acl(family, None, name) is not None:
-                    raise _Refused(message="The ACL name already exists.")
+                    raise Refused(message="The ACL name already exists.")
                 acl = Acl(family, kind, number, name, bool(auto_order))
                 router.acls.append(acl)
             elif acl.kind != kind:
-                raise _Refused(message="The ACL name already exists.")
+                raise Refused(message="The ACL name already exists.")
             elif number is not None and name is not None and not acl.same_name(name):
-                raise _Refused(message="The ACL name already exists.")
+                raise Refused(message="The ACL name already exists.")
             elif auto_order is not None and acl.auto_order != auto_order:
                 if acl.rules:
-                    raise _Refused(message="Can't change the match order of an ACL with rules.")
+                    raise Refused(message="Can't change the match order of an ACL with rules.")
                 acl.auto_order = auto_order
             self.view, self.acl = View.ACL, acl
             return ""
@@ -818,7 +725,7 @@ class CliSession:
         if acl is not None and acl.kind == kind:
             self.router.acls.remove(acl)
 
-    def _route(self, cur: _Cursor, family: int, negate: bool) -> StaticRoute:
+    def _route(self, cur: Cursor, family: int, negate: bool) -> StaticRoute:
         """`ip route-static A MASK|LEN {INTERFACE [NEXT-HOP] | NEXT-HOP} [preference P]`."""
         token = cur.next()
         if family == 4:
@@ -828,18 +735,18 @@ class CliSession:
         else:
             length_token = cur.next()
             if not length_token.text.isdigit() or int(length_token.text) > 128:
-                raise _Wrong(length_token.pos)
+                raise WrongParameter(length_token.pos)
             try:
                 prefix = IPv6Network((IPv6Address(token.text), int(length_token.text)), False)
             except ValueError:
-                raise _Wrong(token.pos) from None
+                raise WrongParameter(token.pos) from None
         interface: str | None = None
         hop: IPv4Address | IPv6Address | None = None
         following = cur.peek()
         if following is None:
             if negate:
                 return StaticRoute(prefix, None, None)
-            raise _Incomplete(len(cur.line.rstrip()) + 1)
+            raise Incomplete(cur.end_depth())
         if _next_hop(following.text, family) is None and following.text.lower() != "preference":
             interface = self._route_interface(cur)
         following = cur.peek()
@@ -847,16 +754,16 @@ class CliSession:
             cur.next()
             hop = _next_hop(following.text, family)
             if hop is None:
-                raise _Wrong(following.pos)
+                raise WrongParameter(following.pos)
         if interface is None and hop is None:
-            raise _Incomplete(len(cur.line.rstrip()) + 1)
+            raise Incomplete(cur.end_depth())
         preference = None
         if cur.optional_keyword(["preference"]) is not None:
             preference = cur.number(range(1, 256))
         cur.done()
         return StaticRoute(prefix, interface, hop, preference)
 
-    def _route_interface(self, cur: _Cursor) -> str:
+    def _route_interface(self, cur: Cursor) -> str:
         token = cur.next()
         text = token.text
         if text.upper() == "NULL0":
@@ -866,44 +773,44 @@ class CliSession:
             parts = _split_interface(text + cur.next().text)
         name = parts[0] + parts[1] if parts else ""
         if name not in self.router.interfaces:
-            raise _Wrong(token.pos)
+            raise WrongParameter(token.pos)
         return name
 
     # ------------------------------------------------------------------ interface view
 
-    def _interface(self, cur: _Cursor) -> Action:
-        negate = cur.negated()
+    def _interface(self, cur: Cursor) -> Action:
+        negate = cur.negated("undo")
         word = cur.keyword(["description", "ip", "ipv6", "packet-filter", "shutdown"])
         interface = self._current_interface()
         if word == "shutdown":
             cur.done()
-            return lambda: _set(interface, "shutdown", not negate)
+            return lambda: set_to(interface, "shutdown", not negate)
         if word == "description":
             if negate:
                 cur.done()
-                return lambda: _set(interface, "description", "")
+                return lambda: set_to(interface, "description", "")
             start = cur.peek()
             text = cur.rest()
             if len(text) > _DESCRIPTION_MAX:
-                raise _Wrong((start.pos if start else 0) + _DESCRIPTION_MAX)
-            return lambda: _set(interface, "description", text)
+                raise WrongParameter((start.pos if start else 0) + _DESCRIPTION_MAX)
+            return lambda: set_to(interface, "description", text)
         if word == "ip":
             cur.keyword(["address"])
             return self._ipv4_address(cur, interface, negate)
         if word == "ipv6":
             cur.keyword(["address"])
             if negate and cur.at_end():
-                return lambda: _then(interface.ipv6.clear)
+                return lambda: then(interface.ipv6.clear)
             network = _v6_prefix_host(cur)
             cur.done()
             if negate:
-                return lambda: _then(_remove, interface.ipv6, network)
-            return lambda: _then(_append_unique, interface.ipv6, network)
+                return lambda: then(remove, interface.ipv6, network)
+            return lambda: then(append_unique, interface.ipv6, network)
         return self._packet_filter(cur, interface, negate)
 
-    def _ipv4_address(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+    def _ipv4_address(self, cur: Cursor, interface: Interface, negate: bool) -> Action:
         if negate and cur.at_end():
-            return lambda: _then(interface.ipv4.clear)
+            return lambda: then(interface.ipv4.clear)
         token = cur.next()
         address = _ipv4(token)
         length_token = cur.next()
@@ -911,10 +818,10 @@ class CliSession:
         secondary = cur.optional_keyword(["sub"]) is not None
         cur.done()
         if length > 30 or length == 0:
-            raise _Wrong(length_token.pos)
+            raise WrongParameter(length_token.pos)
         value = IPv4Interface((address, length))
         if value.ip in (value.network.network_address, value.network.broadcast_address):
-            raise _Wrong(token.pos)
+            raise WrongParameter(token.pos)
 
         def apply() -> str:
             kept = [(a, s) for a, s in interface.ipv4 if a != value]
@@ -928,7 +835,7 @@ class CliSession:
 
         return apply
 
-    def _packet_filter(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+    def _packet_filter(self, cur: Cursor, interface: Interface, negate: bool) -> Action:
         """`packet-filter [ipv6] {NUMBER | name NAME} {inbound|outbound} [hardware-count]`.
 
         One ACL per family and direction: applying another replaces it. The undo form names
@@ -960,7 +867,7 @@ class CliSession:
                 return ""
 
             return unbind
-        return lambda: _then(interface.filters.__setitem__, slot, (ref, counting))
+        return lambda: then(interface.filters.__setitem__, slot, (ref, counting))
 
     def _current_interface(self) -> Interface:
         # Another session may not remove a physical interface; logical ones are kept too.
@@ -976,25 +883,25 @@ class CliSession:
             self.router.acls.append(acl)
         return acl
 
-    def _acl_view(self, cur: _Cursor) -> Action:
-        negate = cur.negated()
+    def _acl_view(self, cur: Cursor) -> Action:
+        negate = cur.negated("undo")
         word = cur.keyword(["description", "rule"])
         acl = self._current_acl()
         if word == "description":
             if negate:
                 cur.done()
-                return lambda: _set(acl, "description", "")
+                return lambda: set_to(acl, "description", "")
             text = cur.rest()
-            return lambda: _set(acl, "description", text[:127])
+            return lambda: set_to(acl, "description", text[:127])
         token = cur.peek()
         rule_id = None
         if token is not None and token.text.isdigit():
             rule_id = cur.number(range(RULE_ID_MAX + 1))
         if negate:
             if rule_id is None:
-                raise _Incomplete(len(cur.line.rstrip()) + 1)
+                raise Incomplete(cur.end_depth())
             cur.done()
-            return lambda: _then(acl.rules.pop, rule_id, None)
+            return lambda: then(acl.rules.pop, rule_id, None)
         action = cur.keyword(["deny", "permit"])
         protocol: str | None = None
         if acl.kind == "advanced":
@@ -1005,19 +912,19 @@ class CliSession:
             token = cur.peek()
             option = cur.keyword(options)
             if option in given:
-                raise _Unrecognized(token.pos if token else 0)
+                raise Unknown(token.pos if token else 0)
             given[option] = self._match(cur, acl.family)
         return lambda: self._add_rule(acl, rule_id, action, protocol, given)
 
     @staticmethod
-    def _protocol(cur: _Cursor, family: int) -> str:
+    def _protocol(cur: Cursor, family: int) -> str:
         token = cur.peek()
         if token is not None and token.text.isdigit():
             return str(cur.number(range(256)))
         return cur.keyword(_V4_PROTOCOLS if family == 4 else _V6_PROTOCOLS)
 
     @staticmethod
-    def _match(cur: _Cursor, family: int) -> Match | None:
+    def _match(cur: Cursor, family: int) -> Match | None:
         token = cur.peek()
         if token is not None and token.text.lower() == "any":
             cur.next()
@@ -1047,9 +954,9 @@ class CliSession:
         )
         number = rule_id if rule_id is not None else acl.next_id()
         if any(other == rule and i != number for i, other in acl.rules.items()):
-            raise _Refused(message="The rule already exists.")
+            raise Refused(message="The rule already exists.")
         if number > RULE_ID_MAX:
-            raise _Refused(message="The rule ID is out of range.")
+            raise Refused(message="The rule ID is out of range.")
         acl.rules[number] = rule
         return ""
 
@@ -1061,7 +968,7 @@ def _next_hop(text: str, family: int) -> IPv4Address | IPv6Address | None:
         return None
 
 
-def _v6_prefix_host(cur: _Cursor) -> IPv6Interface:
+def _v6_prefix_host(cur: Cursor) -> IPv6Interface:
     """An interface IPv6 address: `X/len` or `X len`."""
     token = cur.next()
     text = token.text
@@ -1071,39 +978,7 @@ def _v6_prefix_host(cur: _Cursor) -> IPv6Interface:
     try:
         return IPv6Interface(text)
     except ValueError:
-        raise _Wrong(token.pos) from None
-
-
-def _filter(output: str, kind: str, pattern: re.Pattern[str]) -> str:
-    lines = output.splitlines()
-    if kind == "include":
-        kept = [line for line in lines if pattern.search(line)]
-    elif kind == "exclude":
-        kept = [line for line in lines if not pattern.search(line)]
-    else:
-        start = next((i for i, line in enumerate(lines) if pattern.search(line)), len(lines))
-        kept = lines[start:]
-    return "".join(line + "\n" for line in kept)
-
-
-def _set(target: object, attribute: str, value: object) -> str:
-    setattr(target, attribute, value)
-    return ""
-
-
-def _then(function: Callable[..., object], *args: object) -> str:
-    function(*args)
-    return ""
-
-
-def _append_unique(items: list, item: object) -> None:
-    if item not in items:
-        items.append(item)
-
-
-def _remove(items: list, item: object) -> None:
-    if item in items:
-        items.remove(item)
+        raise WrongParameter(token.pos) from None
 
 
 def _drop_family(acls: list[Acl], family: int) -> None:

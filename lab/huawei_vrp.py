@@ -24,6 +24,26 @@ from ipaddress import (
     ip_network,
 )
 
+from lab.cli import (
+    CTRL_C,
+    CTRL_Z,
+    Action,
+    Ambiguous,
+    CliError,
+    Close,
+    Cursor,
+    Dialect,
+    Incomplete,
+    Refused,
+    Token,
+    TooMany,
+    Unknown,
+    WrongParameter,
+    filter_output,
+    in_view_or_parent,
+    set_to,
+    then,
+)
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 UNRECOGNIZED = "Error: Unrecognized command found at '^' position."
@@ -36,12 +56,11 @@ SYSTEM_VIEW_BANNER = "Enter system view, return user view with Ctrl+Z."
 SCREEN_LENGTH_INFO = (
     "Info: The configuration takes effect on the current user terminal interface only."
 )
-CTRL_Z = "\x1a"
-CTRL_C = "\x03"
 
 _SYSNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,245}")
 _ACL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 _IFACE_TYPE = r"(?:\d+GE|[A-Za-z][A-Za-z-]*)"
+_IFACE_TYPE_ONLY = re.compile(_IFACE_TYPE)
 _IFACE_SPLIT = re.compile(rf"({_IFACE_TYPE})(\d[\d/.]*)")
 _RULE_ID_MAX = 4294967294
 _DESCRIPTION_MAX = 242
@@ -392,132 +411,38 @@ def _fake_cipher(text: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-class _CliError(Exception):
-    """A rejected line. `depth` orders errors: the parser that got furthest wins."""
-
-    def __init__(self, depth: int, message: str = "") -> None:
-        super().__init__(message)
-        self.depth = depth
-
-
-class _Unrecognized(_CliError):
-    pass
-
-
-class _WrongParameter(_CliError):
-    pass
+VRP = Dialect(
+    {
+        Unknown: UNRECOGNIZED,
+        WrongParameter: WRONG_PARAMETER,
+        Incomplete: INCOMPLETE,
+        TooMany: TOO_MANY,
+        Ambiguous: AMBIGUOUS,
+    }
+)
 
 
-class _Incomplete(_CliError):
-    pass
-
-
-class _TooMany(_CliError):
-    pass
-
-
-class _Ambiguous(_CliError):
-    pass
-
-
-class _Refused(_CliError):
-    """Syntactically fine but refused with VRP's own message (no caret)."""
-
-
-_CARET_MESSAGES = {
-    _Unrecognized: UNRECOGNIZED,
-    _WrongParameter: WRONG_PARAMETER,
-    _Incomplete: INCOMPLETE,
-    _TooMany: TOO_MANY,
-    _Ambiguous: AMBIGUOUS,
-}
-
-
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    pos: int
-
-
-class _Cursor:
-    """Walks the words of one line, raising VRP-style errors as it goes."""
-
-    def __init__(self, line: str) -> None:
-        self.line = line
-        self.tokens = [_Token(m.group(), m.start()) for m in re.finditer(r"\S+", line)]
-        self.i = 0
-
-    def peek(self) -> _Token | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def peek_word(self) -> str:
-        token = self.peek()
-        return token.text.lower() if token is not None else ""
-
-    def at_end(self) -> bool:
-        return self.i >= len(self.tokens)
-
-    def end_depth(self) -> int:
-        return len(self.line.rstrip()) + 1
-
-    def next(self) -> _Token:
-        token = self.peek()
-        if token is None:
-            raise _Incomplete(self.end_depth())
-        self.i += 1
-        return token
-
-    def keyword(self, choices: Sequence[str]) -> str:
-        """The next word, matched against keywords by unique prefix as VRP does."""
-        token = self.next()
-        word = token.text.lower()
-        if word in choices:
-            return word
-        hits = [c for c in choices if c.startswith(word)]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise _Ambiguous(token.pos)
-        raise _Unrecognized(token.pos)
-
-    def optional_keyword(self, choices: Sequence[str]) -> str | None:
-        if self.at_end():
-            return None
-        return self.keyword(choices)
-
-    def rest(self) -> str:
-        """The raw remainder of the line from the next word (free text)."""
-        token = self.next()
-        self.i = len(self.tokens)
-        return self.line[token.pos :].rstrip()
-
-    def done(self) -> None:
-        token = self.peek()
-        if token is not None:
-            raise _TooMany(token.pos)
-
-
-def _ipv4(token: _Token) -> IPv4Address:
+def _ipv4(token: Token) -> IPv4Address:
     try:
         return IPv4Address(token.text)
     except ValueError:
-        raise _WrongParameter(token.pos) from None
+        raise WrongParameter(token.pos) from None
 
 
-def _ipv6(token: _Token) -> IPv6Address:
+def _ipv6(token: Token) -> IPv6Address:
     try:
         return IPv6Address(token.text)
     except ValueError:
-        raise _WrongParameter(token.pos) from None
+        raise WrongParameter(token.pos) from None
 
 
-def _integer(token: _Token, low: int, high: int) -> int:
+def _integer(token: Token, low: int, high: int) -> int:
     if not token.text.isdigit() or not low <= int(token.text) <= high:
-        raise _WrongParameter(token.pos)
+        raise WrongParameter(token.pos)
     return int(token.text)
 
 
-def _mask_or_length(token: _Token) -> int:
+def _mask_or_length(token: Token) -> int:
     """A dotted netmask or a prefix length, as `ip address` and `ip route-static` take."""
     if token.text.isdigit():
         return _integer(token, 0, 32)
@@ -525,10 +450,10 @@ def _mask_or_length(token: _Token) -> int:
     try:
         return IPv4Network(f"0.0.0.0/{mask}").prefixlen
     except ValueError:
-        raise _WrongParameter(token.pos) from None
+        raise WrongParameter(token.pos) from None
 
 
-def _v4_match(cur: _Cursor) -> V4Match | None:
+def _v4_match(cur: Cursor) -> V4Match | None:
     """`any`, or an address and a wildcard (`0` for a host)."""
     token = cur.next()
     if token.text.lower() == "any":
@@ -541,7 +466,7 @@ def _v4_match(cur: _Cursor) -> V4Match | None:
     return V4Match(masked, wildcard)
 
 
-def _v6_match(cur: _Cursor) -> IPv6Network | None:
+def _v6_match(cur: Cursor) -> IPv6Network | None:
     """`any`, `P/L`, or an address and a prefix length."""
     token = cur.next()
     if token.text.lower() == "any":
@@ -550,33 +475,23 @@ def _v6_match(cur: _Cursor) -> IPv6Network | None:
         try:
             network = ip_network(token.text, strict=False)
         except ValueError:
-            raise _WrongParameter(token.pos) from None
+            raise WrongParameter(token.pos) from None
         if not isinstance(network, IPv6Network):
-            raise _WrongParameter(token.pos)
+            raise WrongParameter(token.pos)
         return network
     address = _ipv6(token)
     length = _integer(cur.next(), 1, 128)
     return IPv6Network((address, length), strict=False)
 
 
-def _acl_name(token: _Token) -> str:
+def _acl_name(token: Token) -> str:
     if not _ACL_NAME.fullmatch(token.text) or token.text.isdigit():
-        raise _WrongParameter(token.pos)
+        raise WrongParameter(token.pos)
     return token.text
 
 
-Action = Callable[[], str]
 _COMMON = ("display", "quit", "return")
 _USER_COMMON = ("display", "quit")
-
-
-class _Close(Exception):
-    """The session ends (quit from the user view)."""
-
-
-def _set(target: object, attribute: str, value: object) -> str:
-    setattr(target, attribute, value)
-    return ""
 
 
 class VrpSession:
@@ -618,8 +533,8 @@ class VrpSession:
 
     def reject(self, line: str) -> Reply:
         """Answer a line as unrecognized without touching any state."""
-        first = _Cursor(line).peek()
-        return Reply(self._error_text(_Unrecognized(first.pos if first else 0)), self.prompt)
+        first = Cursor(line).peek()
+        return Reply(self._error_text(Unknown(first.pos if first else 0)), self.prompt)
 
     def execute(self, line: str) -> Reply:
         with self.router.lock:
@@ -633,9 +548,9 @@ class VrpSession:
                 return Reply("", self.prompt)
             try:
                 output = self._run(line)
-            except _CliError as error:
+            except CliError as error:
                 return Reply(self._error_text(error), self.prompt)
-            except _Close:
+            except Close:
                 return Reply("", "", close=True)
             return Reply(output, self.prompt)
 
@@ -651,16 +566,13 @@ class VrpSession:
         self._question = then
         return text
 
-    def _error_text(self, error: _CliError) -> str:
-        if isinstance(error, _Refused):
-            return f"{error}\n"
-        column = len(self.prompt) + error.depth
-        return f"{' ' * column}^\n{_CARET_MESSAGES[type(error)]}\n"
+    def _error_text(self, error: CliError) -> str:
+        return VRP.text(error, self.prompt)
 
     # ------------------------------------------------------------------ dispatch
 
     def _run(self, line: str) -> str:
-        cur = _Cursor(line)
+        cur = Cursor(line)
         if cur.at_end():
             return ""
         if self.view is View.USER:
@@ -668,17 +580,11 @@ class VrpSession:
         if self.view is View.SYSTEM:
             return self._parse_system(cur)()
         sub_parser = self._parse_interface if self.view is View.INTERFACE else self._parse_acl
-        try:
-            action = sub_parser(cur)
-        except _CliError as sub_error:
-            # VRP runs a system-view command typed in a sub-view, in that sub-view.
-            try:
-                action = self._parse_system(_Cursor(line))
-            except _CliError as system_error:
-                raise max(sub_error, system_error, key=lambda e: e.depth) from None
+        # VRP runs a system-view command typed in a sub-view, in that sub-view.
+        action, _ = in_view_or_parent(cur, sub_parser, self._parse_system)
         return action()
 
-    def _command(self, cur: _Cursor, own: Sequence[str], common: Sequence[str]) -> tuple[bool, str]:
+    def _command(self, cur: Cursor, own: Sequence[str], common: Sequence[str]) -> tuple[bool, str]:
         """(negated, command word): `undo` first, then a word of the view or a common one.
 
         Common words (`display`, `quit`, `return`) share the view's keyword space, so an
@@ -690,17 +596,17 @@ class VrpSession:
             return True, cur.keyword([w for w in own if w != "undo"])
         return False, cur.keyword([*own, *common])
 
-    def _common(self, command: str, cur: _Cursor) -> Action:
+    def _common(self, command: str, cur: Cursor) -> Action:
         """`display`, `quit` and `return`, which every view has."""
         if command == "display":
             return self._parse_display(cur)
         cur.done()
         if command == "return":
-            return lambda: _set(self, "view", View.USER)
+            return lambda: set_to(self, "view", View.USER)
 
         def leave() -> str:
             if self.view is View.USER:
-                raise _Close
+                raise Close
             self.view = View.SYSTEM if self.view is not View.SYSTEM else View.USER
             return ""
 
@@ -708,7 +614,7 @@ class VrpSession:
 
     # ------------------------------------------------------------------ user view
 
-    def _parse_user(self, cur: _Cursor) -> Action:
+    def _parse_user(self, cur: Cursor) -> Action:
         _, command = self._command(cur, ["save", "screen-length", "system-view"], _USER_COMMON)
         if command in _USER_COMMON:
             return self._common(command, cur)
@@ -744,7 +650,7 @@ class VrpSession:
             decide,
         )
 
-    def _parse_display(self, cur: _Cursor) -> Action:
+    def _parse_display(self, cur: Cursor) -> Action:
         router = self.router
         what = cur.keyword(["current-configuration", "ip", "this", "version"])
         if what == "version":
@@ -769,30 +675,13 @@ class VrpSession:
 
         return self._filtered(cur, one_interface)
 
-    def _filtered(self, cur: _Cursor, produce: Callable[[], str]) -> Action:
+    def _filtered(self, cur: Cursor, produce: Callable[[], str]) -> Action:
         if cur.at_end():
             return produce
         cur.next()  # the `|`
         kind = cur.keyword(["begin", "exclude", "include"])
-        token = cur.peek()
-        text = cur.rest()
-        try:
-            pattern = re.compile(text)
-        except re.error:
-            raise _WrongParameter(token.pos if token else 0) from None
-
-        def filtered() -> str:
-            lines = produce().splitlines()
-            if kind == "include":
-                kept = [line for line in lines if pattern.search(line)]
-            elif kind == "exclude":
-                kept = [line for line in lines if not pattern.search(line)]
-            else:
-                start = next((i for i, x in enumerate(lines) if pattern.search(x)), len(lines))
-                kept = lines[start:]
-            return "".join(line + "\n" for line in kept)
-
-        return filtered
+        pattern = cur.pattern()
+        return lambda: filter_output(produce(), kind, pattern)
 
     def _display_this(self) -> str:
         if self.view is View.INTERFACE:
@@ -806,7 +695,7 @@ class VrpSession:
 
     # ------------------------------------------------------------------ system view
 
-    def _parse_system(self, cur: _Cursor) -> Action:
+    def _parse_system(self, cur: Cursor) -> Action:
         words = ["acl", "info-center", "interface", "ip", "ipv6", "ntp-service", "sysname", "undo"]
         negate, command = self._command(cur, [*words, "save"], _COMMON)
         if command in _COMMON:
@@ -814,23 +703,23 @@ class VrpSession:
         router = self.router
         if command == "save":
             if negate:
-                raise _Unrecognized(cur.tokens[1].pos)
+                raise Unknown(cur.tokens[1].pos)
             cur.done()
             return self._save
         if command == "sysname":
             if negate:
                 cur.done()
-                return lambda: _set(router, "sysname", "Huawei")
+                return lambda: set_to(router, "sysname", "Huawei")
             token = cur.next()
             cur.done()
             if not _SYSNAME.fullmatch(token.text):
-                raise _WrongParameter(token.pos)
-            return lambda: _set(router, "sysname", token.text)
+                raise WrongParameter(token.pos)
+            return lambda: set_to(router, "sysname", token.text)
         if command == "interface":
             start = cur.tokens[cur.i - 1].pos
             name = self._interface_name(cur)
             if negate:
-                raise _Refused(start, "Error: The physical interface cannot be deleted.")
+                raise Refused(start, "Error: The physical interface cannot be deleted.")
             return lambda: self._enter_interface(name)
         if command == "acl":
             return self._parse_acl_command(cur, negate)
@@ -862,31 +751,31 @@ class VrpSession:
         self.view, self.interface = View.INTERFACE, name
         return ""
 
-    def _interface_name(self, cur: _Cursor) -> str:
+    def _interface_name(self, cur: Cursor) -> str:
         """`GigabitEthernet0/0/1`, `g0/0/1` or `GigabitEthernet 0/0/1`; only existing ones."""
         token = cur.next()
         text = token.text
         following = cur.peek()
-        if re.fullmatch(_IFACE_TYPE, text):
+        if _IFACE_TYPE_ONLY.fullmatch(text):
             if following is not None and following.text[:1].isdigit():
                 text += following.text
                 cur.next()
         match = _IFACE_SPLIT.fullmatch(text)
         if match is None:
-            raise _WrongParameter(token.pos)
+            raise WrongParameter(token.pos)
         kind = match.group(1).lower()
         exact = [t for t in INTERFACE_TYPES if t.lower() == kind]
         prefixed = [t for t in INTERFACE_TYPES if t.lower().startswith(kind)]
         types = exact or prefixed[:1]
         if not types:
-            raise _WrongParameter(token.pos)
+            raise WrongParameter(token.pos)
         wanted = (types[0] + match.group(2)).lower()
         name = next((n for n in self.router.interfaces if n.lower() == wanted), None)
         if name is None:
-            raise _WrongParameter(token.pos)
+            raise WrongParameter(token.pos)
         return name
 
-    def _parse_route(self, cur: _Cursor, family: int, negate: bool) -> Action:
+    def _parse_route(self, cur: Cursor, family: int, negate: bool) -> Action:
         token = cur.next()
         if family == 4:
             address: IPv4Address | IPv6Address = _ipv4(token)
@@ -899,7 +788,7 @@ class VrpSession:
         nexthop: IPv4Address | IPv6Address | None = None
         following = cur.peek()
         if following is None:
-            raise _Incomplete(cur.end_depth())
+            raise Incomplete(cur.end_depth())
         if following.text[:1].isalpha() and ":" not in following.text:
             interface = self._interface_name(cur)
         if not cur.at_end():
@@ -907,7 +796,7 @@ class VrpSession:
             nexthop = _ipv4(hop) if family == 4 else _ipv6(hop)
         cur.done()
         if interface is None and nexthop is None:
-            raise _Incomplete(cur.end_depth())
+            raise Incomplete(cur.end_depth())
         route = StaticRoute(destination, interface, nexthop)
         routes = self.router.routes
 
@@ -924,7 +813,7 @@ class VrpSession:
 
     # ------------------------------------------------------------------ ACLs
 
-    def _parse_acl_command(self, cur: _Cursor, negate: bool) -> Action:
+    def _parse_acl_command(self, cur: Cursor, negate: bool) -> Action:
         """`acl [ipv6] [number] N` and `acl [ipv6] name NAME [advance | basic | N]`."""
         family = 4
         if cur.peek_word() == "ipv6":
@@ -932,7 +821,7 @@ class VrpSession:
             family = 6
         token = cur.peek()
         if token is None:
-            raise _Incomplete(cur.end_depth())
+            raise Incomplete(cur.end_depth())
         name: str | None = None
         number: int | None = None
         kind: str | None = None
@@ -1025,7 +914,7 @@ class VrpSession:
             acls[key] = acl
         return acl
 
-    def _parse_acl(self, cur: _Cursor) -> Action:
+    def _parse_acl(self, cur: Cursor) -> Action:
         negate, command = self._command(cur, ["description", "rule", "undo"], _COMMON)
         if command in _COMMON:
             return self._common(command, cur)
@@ -1033,11 +922,11 @@ class VrpSession:
         if command == "description":
             if negate:
                 cur.done()
-                return lambda: _set(acl, "description", "")
+                return lambda: set_to(acl, "description", "")
             text = cur.rest()
             if len(text) > 127:
-                raise _WrongParameter(cur.tokens[0].pos)
-            return lambda: _set(acl, "description", text)
+                raise WrongParameter(cur.tokens[0].pos)
+            return lambda: set_to(acl, "description", text)
         rule_id: int | None = None
         token = cur.peek()
         if token is not None and token.text[:1].isdigit():
@@ -1046,13 +935,13 @@ class VrpSession:
                 cur.done()
                 return lambda: self._delete_rule(acl, rule_id)
         elif negate and token is not None and token.text.lower() not in ("deny", "permit"):
-            raise _WrongParameter(token.pos)
+            raise WrongParameter(token.pos)
         rule = self._parse_rule(cur, acl)
         if negate:
             return lambda: self._delete_rule(acl, None, rule)
         return lambda: self._add_rule(acl, rule_id, rule)
 
-    def _parse_rule(self, cur: _Cursor, acl: Acl) -> Rule:
+    def _parse_rule(self, cur: Cursor, acl: Acl) -> Rule:
         action = cur.keyword(["deny", "permit"])
         protocol = ""
         if acl.kind == "adv":
@@ -1073,7 +962,7 @@ class VrpSession:
             assert token is not None
             word = cur.keyword(allowed)
             if word in seen:
-                raise _TooMany(token.pos)
+                raise TooMany(token.pos)
             seen.add(word)
             if word == "source":
                 source = parse(cur)
@@ -1101,7 +990,7 @@ class VrpSession:
 
     # ------------------------------------------------------------------ interface view
 
-    def _parse_interface(self, cur: _Cursor) -> Action:
+    def _parse_interface(self, cur: Cursor) -> Action:
         words = ["description", "ip", "ipv6", "shutdown", "traffic-filter", "undo"]
         negate, command = self._command(cur, words, _COMMON)
         if command in _COMMON:
@@ -1109,16 +998,16 @@ class VrpSession:
         interface = self.router.interfaces[self.interface]
         if command == "shutdown":
             cur.done()
-            return lambda: _set(interface, "shutdown", not negate)
+            return lambda: set_to(interface, "shutdown", not negate)
         if command == "description":
             if negate:
                 cur.done()
-                return lambda: _set(interface, "description", "")
+                return lambda: set_to(interface, "description", "")
             start = cur.peek()
             text = cur.rest()
             if len(text) > _DESCRIPTION_MAX:
-                raise _WrongParameter((start.pos if start else 0) + _DESCRIPTION_MAX)
-            return lambda: _set(interface, "description", text)
+                raise WrongParameter((start.pos if start else 0) + _DESCRIPTION_MAX)
+            return lambda: set_to(interface, "description", text)
         if command == "ip":
             cur.keyword(["address"])
             return self._parse_ipv4_address(cur, interface, negate)
@@ -1126,13 +1015,13 @@ class VrpSession:
             sub = cur.keyword(["address", "enable"])
             if sub == "enable":
                 cur.done()
-                return lambda: _set(interface, "ipv6_enable", not negate)
+                return lambda: set_to(interface, "ipv6_enable", not negate)
             return self._parse_ipv6_address(cur, interface, negate)
         return self._parse_traffic_filter(cur, interface, negate)
 
-    def _parse_ipv4_address(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+    def _parse_ipv4_address(self, cur: Cursor, interface: Interface, negate: bool) -> Action:
         if negate and cur.at_end():
-            return lambda: _then(interface.ipv4.clear)
+            return lambda: then(interface.ipv4.clear)
         address = _ipv4(cur.next())
         length = _mask_or_length(cur.next())
         sub = cur.optional_keyword(["sub"]) is not None
@@ -1155,9 +1044,9 @@ class VrpSession:
 
         return apply
 
-    def _parse_ipv6_address(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+    def _parse_ipv6_address(self, cur: Cursor, interface: Interface, negate: bool) -> Action:
         if negate and cur.at_end():
-            return lambda: _then(interface.ipv6.clear)
+            return lambda: then(interface.ipv6.clear)
         token = cur.next()
         try:
             if "/" in token.text:
@@ -1165,7 +1054,7 @@ class VrpSession:
             else:
                 address = IPv6Interface((_ipv6(token), _integer(cur.next(), 1, 128)))
         except ValueError:
-            raise _WrongParameter(token.pos) from None
+            raise WrongParameter(token.pos) from None
         cur.done()
 
         def apply() -> str:
@@ -1181,7 +1070,7 @@ class VrpSession:
 
         return apply
 
-    def _parse_traffic_filter(self, cur: _Cursor, interface: Interface, negate: bool) -> Action:
+    def _parse_traffic_filter(self, cur: Cursor, interface: Interface, negate: bool) -> Action:
         """`traffic-filter inbound|outbound acl [ipv6] {N | name NAME}`.
 
         One filter per family and direction: binding another replaces it (VRP keeps the latest
@@ -1195,7 +1084,7 @@ class VrpSession:
             family = 6
         token = cur.peek()
         if token is None:
-            raise _Incomplete(cur.end_depth())
+            raise Incomplete(cur.end_depth())
         if token.text[:1].isdigit():
             ref = FilterRef(number=_integer(cur.next(), 2000, 3999))
         else:
@@ -1217,11 +1106,6 @@ class VrpSession:
             return ""
 
         return apply
-
-
-def _then(function: Callable[..., object], *args: object) -> str:
-    function(*args)
-    return ""
 
 
 # --------------------------------------------------------------------------- the lab's view

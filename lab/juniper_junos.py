@@ -14,7 +14,6 @@ Configuration groups stay where they are written (`groups NAME …`); what they 
 from __future__ import annotations
 
 import contextvars
-import copy
 import enum
 import math
 import re
@@ -36,7 +35,7 @@ from ipaddress import (
 )
 from typing import Any
 
-from lab.cisco_ios import CTRL_C, CTRL_Z
+from lab.cli import CTRL_C, CTRL_Z, CliError, Close, Dialect, Token, complete
 from lab.ssh import DeviceServer, host_key
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
@@ -53,6 +52,12 @@ UNKNOWN_COMMAND = "unknown command."
 CHECKOUT_FAILED = "error: configuration check-out failed"
 
 Tree = dict[str, "Tree"]
+
+
+def copy_tree(tree: Tree) -> Tree:
+    """A configuration's own copy: dicts all the way down, so copy.deepcopy's memo of shared
+    objects is work for nothing (and it dominated a commit)."""
+    return {word: copy_tree(child) for word, child in tree.items()}
 
 
 # --------------------------------------------------------------------------- lab time
@@ -126,9 +131,7 @@ class Container(Spec):
 
     def match(self, text: str) -> str | None:
         """The keyword `text` names, exactly or as a unique abbreviation."""
-        if text in self._specs:
-            return text
-        hits = [w for w in self._specs if w.startswith(text)]
+        hits = complete(text, self._specs)
         return hits[0] if len(hits) == 1 else None
 
 
@@ -427,35 +430,21 @@ SCHEMA = _c(
 # --------------------------------------------------------------------------- words and errors
 
 
-class CliError(Exception):
-    """A refused line, printed as Junos does: a caret under `position`, then the message."""
-
-    def __init__(self, position: int, message: str) -> None:
-        super().__init__(message)
-        self.position = position
-        self.message = message
+# Junos prints a caret under the refused word, then the message the refusal carries.
+JUNOS = Dialect({})
 
 
 class Refusal(Exception):
     """A refused command with a plain message (`error: …`), no caret."""
 
 
-class _Close(Exception):
-    """The session ends."""
-
-
 class _Hang(Exception):
     """The commit never finishes (the `hang_commit` fault)."""
 
 
-@dataclass(frozen=True)
-class Token:
-    text: str  # unquoted
-    position: int  # column where it starts in the line as typed
-
-
 _WORD = re.compile(r'"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"]+)|(?P<open>")')
 _ESCAPE = re.compile(r"\\(.)")
+_NEEDS_QUOTES = re.compile(r'[\s"\\;{}#\[\]]')
 
 
 def tokenize(line: str) -> list[Token]:
@@ -472,19 +461,17 @@ def tokenize(line: str) -> list[Token]:
 
 def quote(word: str) -> str:
     """A word as Junos prints it: quoted when it holds spaces or quote-worthy characters."""
-    if word and not re.search(r'[\s"\\;{}#\[\]]', word):
+    if word and not _NEEDS_QUOTES.search(word):
         return word
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _keyword(token: Token, choices: Sequence[str], message: str = SYNTAX_ERROR) -> str:
     """A command word, exact or as a unique abbreviation (`sh conf`)."""
-    if token.text in choices:
-        return token.text
-    hits = [c for c in choices if c.startswith(token.text)]
+    hits = complete(token.text, choices)
     if len(hits) == 1:
         return hits[0]
-    raise CliError(token.position, message)
+    raise CliError(token.pos, message)
 
 
 # --------------------------------------------------------------------------- the tree
@@ -518,24 +505,24 @@ def walk(tokens: Sequence[Token]) -> tuple[list[Step], Spec | None]:
         if isinstance(spec, Container):
             keyword = spec.match(token.text)
             if keyword is None:
-                raise CliError(token.position, SYNTAX_ERROR)
+                raise CliError(token.pos, SYNTAX_ERROR)
             child = spec.spec_of(keyword)
             steps.append(Step(keyword, "keyword", child, spec, token))
             spec = child
         elif isinstance(spec, Keyed):
             key = spec.check(token.text)
             if key is None:
-                raise CliError(token.position, SYNTAX_ERROR)
+                raise CliError(token.pos, SYNTAX_ERROR)
             steps.append(Step(key, "key", spec.entry, spec, token))
             spec = spec.entry
         elif isinstance(spec, Leaf):
             value = spec.check(token.text)
             if value is None:
-                raise CliError(token.position, SYNTAX_ERROR)
+                raise CliError(token.pos, SYNTAX_ERROR)
             steps.append(Step(value, "value", None, spec, token))
             spec = None
         else:
-            raise CliError(token.position, SYNTAX_ERROR)
+            raise CliError(token.pos, SYNTAX_ERROR)
     return steps, spec
 
 
@@ -618,7 +605,7 @@ def inherit(config: Tree) -> tuple[Tree, Origins]:
     group an `apply-groups` names. A wildcard name (`<ge-*>`) adds to entries that exist only.
     """
     groups = config.get("groups", {})
-    expanded = {k: copy.deepcopy(v) for k, v in config.items() if k != "groups"}
+    expanded = {k: copy_tree(v) for k, v in config.items() if k != "groups"}
     origins: Origins = {}
     _apply_groups(expanded, SCHEMA, (), groups, origins)
     return expanded, origins
@@ -913,7 +900,7 @@ class JunosRouter:
         for line in (f"set version {VERSION}", f"set system host-name {hostname}"):
             apply_line(initial, line)
         self.committed: Tree = initial
-        self.candidate: Tree = copy.deepcopy(initial)  # the shared candidate
+        self.candidate: Tree = copy_tree(initial)  # the shared candidate
         self.history: list[Commit] = [Commit(self.clock.now(), "root", "other", "", initial)]
         self.pending: PendingConfirm | None = None
         self._exclusive: weakref.ref[JunosSession] | None = None
@@ -964,7 +951,7 @@ class JunosRouter:
     def configure(self, lines: Iterable[str]) -> None:
         """Apply `set`/`delete` lines straight to the committed configuration (start-up)."""
         with self.lock:
-            config = copy.deepcopy(self.committed)
+            config = copy_tree(self.committed)
             for line in lines:
                 try:
                     warning = apply_line(config, line.strip())
@@ -976,7 +963,7 @@ class JunosRouter:
             if problems:
                 raise ValueError("; ".join(p.strip() for p in problems))
             self.committed = config
-            self.candidate = copy.deepcopy(config)
+            self.candidate = copy_tree(config)
             self.history[0] = Commit(self.clock.now(), "root", "other", "", config)
 
     # ------------------------------------------------------------------ time and locks
@@ -988,9 +975,9 @@ class JunosRouter:
             if pending is None or self.clock.now() < pending.deadline:
                 return
             self.pending = None
-            restored = copy.deepcopy(pending.restore)
+            restored = copy_tree(pending.restore)
             self._record(restored, "root", "other", "automatic rollback")
-            self.candidate = copy.deepcopy(restored)
+            self.candidate = copy_tree(restored)
             holder = self.exclusive_holder()
             if holder is not None:
                 holder.reload(restored)
@@ -1035,7 +1022,7 @@ class JunosRouter:
     ) -> tuple[bool, str]:
         """Check and commit `config`; (committed, what the CLI prints)."""
         if self.commit_script is not None:
-            config = copy.deepcopy(config)
+            config = copy_tree(config)
             self.commit_script(config)
         problems = checkout(config)
         if problems:
@@ -1046,16 +1033,16 @@ class JunosRouter:
             return False, "configuration check succeeds\n"
         before = self.committed
         if config != before or self.pending is not None or confirm_minutes is not None:
-            self._record(copy.deepcopy(config), self.username, "cli", comment)
+            self._record(copy_tree(config), self.username, "cli", comment)
         if self.candidate == before:
             # nobody had uncommitted shared changes: the shared candidate follows the commit
-            self.candidate = copy.deepcopy(self.committed)
+            self.candidate = copy_tree(self.committed)
         if confirm_minutes is None:
             self.pending = None
             return True, "commit complete\n"
         deadline = self.clock.now() + timedelta(minutes=confirm_minutes)
         if self.pending is None:
-            self.pending = PendingConfirm(deadline, copy.deepcopy(before), self.username)
+            self.pending = PendingConfirm(deadline, copy_tree(before), self.username)
         else:
             self.pending.deadline = deadline
         return True, (
@@ -1167,7 +1154,7 @@ class JunosSession:
                 return Reply(self._error_text(error), self.prompt)
             except Refusal as refusal:
                 return Reply(self._spaced(str(refusal)), self.prompt)
-            except _Close:
+            except Close:
                 return Reply("", "", close=True)
             except _Hang:
                 self.hung = True
@@ -1182,8 +1169,7 @@ class JunosSession:
         return output
 
     def _error_text(self, error: CliError) -> str:
-        column = len(self.prompt.split("\n")[-1]) + error.position
-        return f"{' ' * column}^\n{error.message}\n"
+        return JUNOS.text(error, self.prompt.split("\n")[-1])
 
     def _answer(self, line: str) -> str:
         self.question = None
@@ -1202,7 +1188,7 @@ class JunosSession:
         rest = tokens[1:]
         if command in ("exit", "quit"):
             _done(rest)
-            raise _Close
+            raise Close
         if command == "configure":
             return self._configure(rest)
         if command == "set":
@@ -1225,7 +1211,7 @@ class JunosSession:
             return "Disabling complete-on-space" if word == "off" else "Enabling complete-on-space"
         limit = (0, 100000) if setting == "screen-length" else (0, 1024)
         if _int_range(*limit)(value.text) is None:
-            raise CliError(value.position, SYNTAX_ERROR)
+            raise CliError(value.pos, SYNTAX_ERROR)
         what = "Screen length" if setting == "screen-length" else "Screen width"
         return f"{what} set to {int(value.text)}"
 
@@ -1257,8 +1243,8 @@ class JunosSession:
             if modified:
                 notes += "The configuration has been changed but not committed\n"
             return "Entering configuration mode\n" + notes
-        self.own = copy.deepcopy(router.committed)
-        self.base = copy.deepcopy(router.committed)
+        self.own = copy_tree(router.committed)
+        self.base = copy_tree(router.committed)
         if kind is EditMode.EXCLUSIVE:
             router._exclusive = weakref.ref(self)
         return (
@@ -1314,7 +1300,7 @@ class JunosSession:
                     display = "set"
             elif kind == "compare":
                 if committed or steps:
-                    raise CliError(pipe[0].position, SYNTAX_ERROR)
+                    raise CliError(pipe[0].pos, SYNTAX_ERROR)
                 _done(pipe[1:])
                 display = "compare"
             else:
@@ -1351,8 +1337,8 @@ class JunosSession:
     def reload(self, config: Tree) -> None:
         """The router loaded `config` into this session's candidate (an automatic rollback)."""
         if self.own is not None:
-            self.own = copy.deepcopy(config)
-            self.base = copy.deepcopy(config)
+            self.own = copy_tree(config)
+            self.base = copy_tree(config)
 
     def _check_shared_edit(self) -> None:
         holder = self.router.exclusive_holder()
@@ -1385,7 +1371,7 @@ class JunosSession:
         if command == "run":
             if not rest:
                 raise CliError(len(line) + 1, MISSING_ARGUMENT)
-            start = rest[0].position
+            start = rest[0].pos
             output = self._operational(" " * start + line[start:], from_config=True)
             return output
         if command == "top":
@@ -1405,14 +1391,14 @@ class JunosSession:
         if tokens:
             checked = _int_range(0, HISTORY_DEPTH - 1)(tokens[0].text)
             if checked is None:
-                raise CliError(tokens[0].position, SYNTAX_ERROR)
+                raise CliError(tokens[0].pos, SYNTAX_ERROR)
             number = int(checked)
             _done(tokens[1:])
         self._check_shared_edit()
         history = self.router.history
         if number >= len(history):
             raise Refusal(f"error: rollback {number} does not exist\n")
-        loaded = copy.deepcopy(history[number].config)
+        loaded = copy_tree(history[number].config)
         if self.own is not None:
             self.own = loaded
         else:
@@ -1437,7 +1423,7 @@ class JunosSession:
                 if i < len(tokens) and tokens[i].text.isdigit():
                     minutes = _int_range(1, CONFIRM_MINUTES_MAX)(tokens[i].text)
                     if minutes is None:
-                        raise CliError(tokens[i].position, SYNTAX_ERROR)
+                        raise CliError(tokens[i].pos, SYNTAX_ERROR)
                     confirm = int(minutes)
                     i += 1
             else:
@@ -1446,7 +1432,7 @@ class JunosSession:
                 comment = tokens[i].text
                 i += 1
         if check and (confirm is not None or and_quit):
-            raise CliError(tokens[0].position, SYNTAX_ERROR)
+            raise CliError(tokens[0].pos, SYNTAX_ERROR)
         if router.hang_commit and not check:
             raise _Hang
         holder = router.exclusive_holder()
@@ -1465,8 +1451,8 @@ class JunosSession:
             config, confirm_minutes=confirm, check=check, comment=comment
         )
         if committed and self.own is not None:
-            self.own = copy.deepcopy(router.committed)
-            self.base = copy.deepcopy(router.committed)
+            self.own = copy_tree(router.committed)
+            self.base = copy_tree(router.committed)
         if committed and and_quit:
             text += self._leave(discard=False)
         return text
@@ -1505,7 +1491,7 @@ class JunosSession:
 def _merge(base: Tree, mine: Tree, committed: Tree) -> Tree:
     """A private candidate's changes (base → mine) replayed on the committed configuration."""
     old, new = set(display_set(base)), set(display_set(mine))
-    merged = copy.deepcopy(committed)
+    merged = copy_tree(committed)
     for line in display_set(base):
         if line not in new:
             apply_line(merged, "delete" + line[3:])
@@ -1524,7 +1510,7 @@ def _split_pipes(tokens: list[Token]) -> tuple[list[Token], list[list[Token]]]:
             parts[-1].append(token)
     for part in parts[1:]:
         if not part:
-            raise CliError(tokens[-1].position + 1, MISSING_ARGUMENT)
+            raise CliError(tokens[-1].pos + 1, MISSING_ARGUMENT)
     return parts[0], parts[1:]
 
 
@@ -1540,23 +1526,23 @@ def _pipe(text: str, pipes: list[list[Token]]) -> str:
             continue
         if kind in ("match", "except"):
             if len(pipe) < 2:
-                raise CliError(pipe[0].position + len(pipe[0].text) + 1, MISSING_ARGUMENT)
+                raise CliError(pipe[0].pos + len(pipe[0].text) + 1, MISSING_ARGUMENT)
             try:
                 pattern = re.compile(" ".join(t.text for t in pipe[1:]))
             except re.error:
-                raise CliError(pipe[1].position, SYNTAX_ERROR) from None
+                raise CliError(pipe[1].pos, SYNTAX_ERROR) from None
             keep = kind == "match"
             text = "".join(
                 line + "\n" for line in text.splitlines() if bool(pattern.search(line)) == keep
             )
             continue
-        raise CliError(pipe[0].position, SYNTAX_ERROR)
+        raise CliError(pipe[0].pos, SYNTAX_ERROR)
     return text
 
 
 def _done(tokens: Sequence[Token]) -> None:
     if tokens:
-        raise CliError(tokens[0].position, SYNTAX_ERROR)
+        raise CliError(tokens[0].pos, SYNTAX_ERROR)
 
 
 # --------------------------------------------------------------------------- the SSH front

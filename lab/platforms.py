@@ -12,7 +12,7 @@ import pkgutil
 import lab
 from lab.twin import TwinKind
 
-_NOT_PLATFORMS = {"platforms", "topology", "twin", "ssh"}
+_NOT_PLATFORMS = {"cli", "platforms", "topology", "twin", "ssh"}
 
 
 def _discover() -> dict[str, TwinKind]:
