@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import asyncssh
-
 from lab import netns
-from lab.ssh import DeviceServer, Faults, host_key
+from lab.ssh import DeviceServer, Faults, Terminal, host_key
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 UPLINK = "eth0"
@@ -370,27 +368,22 @@ class NftServer(DeviceServer):
         finally:
             await asyncio.to_thread(self.router.destroy)
 
-    async def _answer(
-        self, process: asyncssh.SSHServerProcess, session: Any, line: str
-    ) -> tuple[Reply, bool]:
-        """Echo the line, wait out the latency, run it (off the loop) and print the answer."""
-        process.stdout.write(line + "\r\n")
-        counted = bool(line.strip())
-        if self.faults.latency_ms:
-            await asyncio.sleep(self.faults.latency_ms / 1000)
+    def _echo(self, session: Any, line: str) -> str:
+        return line + "\r\n"  # the shell shows what was typed, control characters too
+
+    def _counts(self, session: Any, line: str) -> bool:
+        return bool(line.strip())
+
+    async def _run_line(self, terminal: Terminal, session: Any, line: str) -> Reply:
+        """Run it; off the loop when it starts a process (the echo goes out first)."""
         if session.in_config and self.faults.rejects(line):
             answer = session.reject
         else:
             answer = session.execute
         if session.runs_something(line):
-            reply = await asyncio.to_thread(answer, line)
-        else:
-            reply = answer(line)
-        text = reply.output.replace("\n", "\r\n")
-        if not reply.close:
-            text += reply.prompt
-        process.stdout.write(text)
-        return reply, counted
+            terminal.flush()
+            return await asyncio.to_thread(answer, line)
+        return answer(line)
 
 
 def _serve(router: NftRouter, spec: SpecLike, host: str) -> NftServer:

@@ -2,6 +2,8 @@
 
 Echo is done here, a line at a time when the line is processed, as a router does: asyncssh's
 line editor echoes on arrival, and under load netmiko then loses the prompt (VENDORS.md).
+What a session prints is written in one go before it waits for anything (latency, a thread,
+more input): every write costs an SSH packet, two with asyncssh's padding, and a system call.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import asyncssh
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lab.cisco_ios import CTRL_C, CTRL_Z, CliSession
+from lab.cli import CONTROLS, CTRL_C, CTRL_Z
 from lab.twin import Reply, hold_port
 
-_ERASE = ("\x08", "\x7f")
+# what the line splitter acts on: line ends, Ctrl-Z and Ctrl-C, and the two erase keys
+_SPECIAL = re.compile(r"[\r\n\x1a\x03\x08\x7f]")
 _READ_SIZE = 4096
 
 
@@ -87,7 +90,10 @@ class Faults:
         self.validate()
 
     def rejects(self, line: str) -> bool:
-        return any(p.search(line.strip()) for p in self._patterns)
+        if not self._patterns:
+            return False
+        text = line.strip()
+        return any(p.search(text) for p in self._patterns)
 
 
 class LineSplitter:
@@ -98,28 +104,54 @@ class LineSplitter:
     """
 
     def __init__(self) -> None:
-        self._buffer: list[str] = []
+        self._buffer = ""  # the line typed so far
         self._after_cr = False
 
     def feed(self, data: str) -> list[str]:
         lines = []
-        for char in data:
+        at = 0
+        for match in _SPECIAL.finditer(data):
+            if match.start() > at:
+                self._buffer += data[at : match.start()]
+                self._after_cr = False
+            at = match.end()
+            char = match.group()
             if char == "\n" and self._after_cr:
                 self._after_cr = False
                 continue
             self._after_cr = char == "\r"
             if char in ("\r", "\n"):
-                lines.append("".join(self._buffer))
-                self._buffer.clear()
+                lines.append(self._buffer)
+                self._buffer = ""
             elif char in (CTRL_Z, CTRL_C):
-                self._buffer.clear()
+                self._buffer = ""
                 lines.append(char)
-            elif char in _ERASE:
-                if self._buffer:
-                    self._buffer.pop()
-            else:
-                self._buffer.append(char)
+            else:  # an erase
+                self._buffer = self._buffer[:-1]
+        if at < len(data):
+            self._buffer += data[at:]
+            self._after_cr = False
         return lines
+
+
+class Terminal:
+    """What a session prints, held until the session is about to wait, then written at once."""
+
+    def __init__(self, process: asyncssh.SSHServerProcess) -> None:
+        self._process = process
+        self._pending: list[str] = []
+
+    def print(self, text: str) -> None:
+        self._pending.append(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._process.stdout.write("".join(self._pending))
+            self._pending.clear()
+
+    async def drain(self) -> None:
+        self.flush()
+        await self._process.stdout.drain()
 
 
 class DeviceServer:
@@ -234,10 +266,12 @@ class DeviceServer:
         session = self.router.open_session()
         self.sessions_opened += 1
         splitter = LineSplitter()
+        terminal = Terminal(process)
         commands = 0
         try:
-            process.stdout.write("\r\n" + session.prompt)
+            terminal.print("\r\n" + session.prompt)
             while True:
+                terminal.flush()
                 try:
                     data = await process.stdin.read(_READ_SIZE)
                 except (asyncssh.TerminalSizeChanged, asyncssh.BreakReceived):
@@ -248,21 +282,23 @@ class DeviceServer:
                     break
                 for line in splitter.feed(data):
                     if self._hangs_up(session, line, commands):
+                        terminal.flush()
                         process.get_extra_info("connection").close()
                         return
-                    reply, counted = await self._answer(process, session, line)
+                    reply, counted = await self._answer(terminal, session, line)
                     if counted:
                         commands += 1
                         self.commands_seen += 1
                     if reply.close:
+                        terminal.flush()
                         process.exit(0)
                         return
                     drop = self.faults.drop_after
                     if counted and drop is not None and commands >= drop:
-                        await process.stdout.drain()
+                        await terminal.drain()
                         process.get_extra_info("connection").close()
                         return
-                await process.stdout.drain()
+                await terminal.drain()
         except (asyncssh.Error, ConnectionError, BrokenPipeError):
             pass
         finally:
@@ -271,36 +307,41 @@ class DeviceServer:
             if not process.is_closing():
                 process.close()
 
-    def _hangs_up(self, session: CliSession, line: str, commands: int) -> bool:
+    def _hangs_up(self, session: Any, line: str, commands: int) -> bool:
         """Whether `line` is the command the `hang_up_on` fault closes the session on."""
         hang_up = self.faults.hang_up_on
         echoed = getattr(session, "echo", True)
-        counts = bool(line.strip()) and line not in (CTRL_Z, CTRL_C) and echoed
+        counts = bool(line.strip()) and line not in CONTROLS and echoed
         return hang_up is not None and counts and commands + 1 >= hang_up
 
-    async def _answer(
-        self, process: asyncssh.SSHServerProcess, session: CliSession, line: str
-    ) -> tuple[Reply, bool]:
-        """Echo the line, wait out the latency, run it and print output and prompt."""
-        control = line in (CTRL_Z, CTRL_C)
-        if control:
-            process.stdout.write(f"^{chr(ord(line) + 64)}\r\n")
-        elif session.echo:
-            process.stdout.write(line + "\r\n")
-        else:
-            process.stdout.write("\r\n")
-        counted = bool(line.strip()) and not control and session.echo
+    async def _answer(self, terminal: Terminal, session: Any, line: str) -> tuple[Reply, bool]:
+        """Echo the line, wait out the latency, run it and print output and prompt; whether it
+        counts as a command (for the faults that count them)."""
+        terminal.print(self._echo(session, line))
+        counted = self._counts(session, line)  # judged as it arrives: running it may change it
         if self.faults.latency_ms:
+            terminal.flush()  # the echo goes out before the wait, as on a slow router
             await asyncio.sleep(self.faults.latency_ms / 1000)
-        if session.in_config and not control and self.faults.rejects(line):
-            reply = session.reject(line)
-        else:
-            reply = session.execute(line)
+        reply = await self._run_line(terminal, session, line)
         text = reply.output.replace("\n", "\r\n")
-        if not reply.close:
-            text += reply.prompt
-        process.stdout.write(text)
+        terminal.print(text if reply.close else text + reply.prompt)
         return reply, counted
+
+    def _echo(self, session: Any, line: str) -> str:
+        """What the terminal shows of a line as it is processed: Ctrl-Z as `^Z`, a secret as
+        nothing."""
+        if line in CONTROLS:
+            return f"^{chr(ord(line) + 64)}\r\n"
+        return line + "\r\n" if session.echo else "\r\n"
+
+    def _counts(self, session: Any, line: str) -> bool:
+        return bool(line.strip()) and line not in CONTROLS and session.echo
+
+    async def _run_line(self, terminal: Terminal, session: Any, line: str) -> Reply:
+        """The session's answer; a `reject` fault refuses a matching config line unrun."""
+        if session.in_config and line not in CONTROLS and self.faults.rejects(line):
+            return session.reject(line)
+        return session.execute(line)
 
 
 class _SshServer(asyncssh.SSHServer):
