@@ -28,7 +28,7 @@ import json
 import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Interface,
@@ -42,10 +42,8 @@ from drivers.base import (
     Action,
     AuthFailed,
     Batch,
-    BatchResult,
     Credentials,
     DeviceFacts,
-    Driver,
     DriverError,
     InvalidIdentifier,
     LineOutcome,
@@ -59,7 +57,8 @@ from drivers.base import (
     observed_state,
 )
 from drivers.cli import CliSession
-from drivers.outcomes import LinePlan, outcome, rejected, unknown_outcomes, validate_target, work
+from drivers.lifecycle import Lifecycle, LinePlan, Progress, Pushed, Replan, Sendable, Step
+from drivers.outcomes import outcome, rejected, validate_target
 
 PLATFORM = "linux_nftables"
 TABLE = "inet curfew"
@@ -309,23 +308,6 @@ def render_line(action: Action, target: LineTarget, found: OwnedLine | None) -> 
     return _removal(found) + _cut(target)
 
 
-def plan_batch(batch: Batch, owned: Mapping[int, OwnedLine]) -> tuple[LinePlan, ...]:
-    """Restores first, then cuts; a line with an invalid identifier is refused on its own.
-
-    nftables has no single filter slot per interface: a foreign table filtering the same
-    interface neither blocks nor is replaced by our rules, so no cut is refused for it.
-    """
-    plans: list[LinePlan] = []
-    for action, target in work(batch):
-        try:
-            commands = render_line(action, target, owned.get(target.line_id))
-        except DriverError as refusal:
-            plans.append(LinePlan(target, action, refusal=refusal))
-            continue
-        plans.append(LinePlan(target, action, tuple(commands)))
-    return tuple(plans)
-
-
 def frame(plans: Sequence[LinePlan], owned: Mapping[int, OwnedLine]) -> list[str]:
     """The whole transaction: the table and chain made sure of before any rule is added, and
     the table deleted when the batch removes its last owned rule and nothing else lives there."""
@@ -503,8 +485,14 @@ class _Load:
     output: str
 
 
-class LinuxNftablesDriver(Driver):
-    """One Linux router: nft in a local network namespace, or over SSH."""
+class LinuxNftablesDriver(Lifecycle):
+    """One Linux router: nft in a local network namespace, or over SSH.
+
+    No `Staging`: a rule is body and binding at once (it acts the moment it is loaded), and a
+    whole batch is already one atomic transaction. No cut is refused for a foreign table
+    filtering the same interface: nftables has no single filter slot per interface, so that
+    table neither blocks our rules nor is replaced by them.
+    """
 
     platform: ClassVar[str] = PLATFORM
     ssh: ClassVar[bool] = True
@@ -545,6 +533,9 @@ class LinuxNftablesDriver(Driver):
         if transport is not None:
             transport.close()
 
+    def _opened(self) -> AbstractContextManager[object]:
+        return self._session()
+
     @contextmanager
     def _session(self) -> Iterator[_LocalNamespace | _Ssh]:
         opened_here = self._transport is None
@@ -560,8 +551,10 @@ class LinuxNftablesDriver(Driver):
 
     # -- device exchanges ------------------------------------------------------------------
 
-    def _read_table(self, transport: _LocalNamespace | _Ssh) -> OwnedTable:
-        output = transport.run(["-j", "list", "table", *TABLE.split()])
+    def _read(self) -> OwnedTable:
+        """The owned table alone (`nft -j list table inet curfew`): nothing else is read."""
+        assert self._transport is not None
+        output = self._transport.run(["-j", "list", "table", *TABLE.split()])
         start = output.find('{"nftables"')
         if start < 0:
             if "No such file or directory" in output:
@@ -573,15 +566,20 @@ class LinuxNftablesDriver(Driver):
         except ValueError as exc:
             raise Rejected(f"{self._where}: unreadable nft -j answer: {exc}", output) from exc
 
-    def _load(self, transport: _LocalNamespace | _Ssh, script: list[str]) -> _Load:
-        return _Load(script, transport.run(["-f", "-"], "\n".join(script) + "\n"))
+    def _load(self, script: list[str]) -> _Load:
+        assert self._transport is not None
+        return _Load(script, self._transport.run(["-f", "-"], "\n".join(script) + "\n"))
 
-    # -- the contract ----------------------------------------------------------------------
+    # -- the lifecycle's steps ---------------------------------------------------------------
 
-    def read(self) -> OwnedTable:
-        """Owned lines by id, plus what else the owned table holds."""
-        with self._session() as transport:
-            return self._read_table(transport)
+    def _render(
+        self, step: Step, action: Action, target: LineTarget, found: OwnedLine | None
+    ) -> list[str]:
+        del step
+        return render_line(action, target, found)
+
+    def _removal(self, found: OwnedLine) -> list[str]:
+        return _removal(found)
 
     def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:
         """The whole nft script for the batch, restores first; refused lines contribute none.
@@ -591,62 +589,68 @@ class LinuxNftablesDriver(Driver):
         """
         for target in (*batch.restores, *batch.cuts):
             check_target(target)
-        return frame(plan_batch(batch, owned), owned)
+        return frame(self.plan(batch, owned), owned)
 
-    def apply(self, batch: Batch) -> BatchResult:
-        """The one place a device error becomes a result."""
-        if not len(batch):
-            return BatchResult(self.name, ())
-        plans: tuple[LinePlan, ...] = ()
-        loads: list[_Load] = []
+    def _push(
+        self,
+        step: Step,
+        plans: Sequence[Sendable],
+        found: Mapping[int, OwnedLine],
+        replan: Replan,
+        progress: Progress,
+    ) -> Pushed:
+        """One `nft -f` transaction, read back. When nft rejects it nothing changed: the lines
+        its errors point at are left out and the rest is loaded again, `ATTEMPTS` times at
+        most."""
+        del step
+        attempt: tuple[LinePlan, ...] = tuple(plans)  # type: ignore[arg-type]
+        merged = attempt
+        after: Mapping[int, OwnedLine] = found
         refused: dict[int, str] = {}
         error: DriverError | None = None
-        try:
-            with self._session() as transport:
-                after = self._read_table(transport)
-                work = batch
-                for _ in range(ATTEMPTS):
-                    attempt = plan_batch(work, after)
-                    plans = _merge(plans, attempt)
-                    script = frame(attempt, after)
-                    if not script:
-                        break
-                    loads.append(self._load(transport, script))
-                    after = self._read_table(transport)
-                    faults, rejected = self._errors(attempt, loads[-1])
-                    if rejected is None:
-                        break
-                    error = error or rejected
-                    if not faults:
-                        # nothing to leave out: every line of this transaction shares its fate
-                        for plan in attempt:
-                            if plan.commands:
-                                refused.setdefault(plan.target.line_id, str(rejected))
-                        break
-                    refused.update(faults)
-                    work = Batch(
-                        cuts=tuple(t for t in work.cuts if t.line_id not in faults),
-                        restores=tuple(t for t in work.restores if t.line_id not in faults),
-                    )
-                else:
-                    for plan in attempt:
-                        if plan.commands:
-                            refused.setdefault(
-                                plan.target.line_id,
-                                f"not loaded: nft rejected {ATTEMPTS} transactions in a row",
-                            )
-        except DriverError as exc:
-            return BatchResult(
-                device=self.name,
-                outcomes=unknown_outcomes(batch, plans, exc),
-                commands=tuple(c for load in loads for c in load.script),
-                device_output="".join(load.output for load in loads) + exc.output,
-                error=exc,
+        for _ in range(ATTEMPTS):
+            script = frame(attempt, after)
+            if not script:
+                break
+            progress.sent.extend(script)
+            load = self._load(script)
+            progress.output.append(load.output)
+            after = self._read()
+            faults, failure = self._errors(attempt, load)
+            if failure is None:
+                break
+            error = error or failure
+            if not faults:
+                # nothing to leave out: every line of this transaction shares its fate
+                for plan in attempt:
+                    if plan.commands:
+                        refused.setdefault(plan.target.line_id, str(failure))
+                break
+            refused.update(faults)
+            attempt = tuple(
+                p
+                for p in replan(after)
+                if p.target.line_id not in refused  # type: ignore[attr-defined]
             )
-        sent = tuple(c for load in loads for c in load.script)
-        output = "".join(load.output for load in loads)
-        outcomes = tuple(_outcome(plan, after, refused.get(plan.target.line_id)) for plan in plans)
-        return BatchResult(self.name, outcomes, sent, output, error)
+            merged = _merge(merged, attempt)
+        else:
+            for plan in attempt:
+                if plan.commands:
+                    refused.setdefault(
+                        plan.target.line_id,
+                        f"not loaded: nft rejected {ATTEMPTS} transactions in a row",
+                    )
+        rejections = {
+            i: refused[p.target.line_id]
+            for i, p in enumerate(merged)
+            if p.target.line_id in refused
+        }
+        return Pushed(after, rejections, error, merged)
+
+    def _outcomes(self, plans: Sequence[LinePlan], pushed: Pushed) -> tuple[LineOutcome, ...]:
+        return tuple(
+            _outcome(plan, pushed.after, pushed.rejections.get(i)) for i, plan in enumerate(plans)
+        )
 
     def _errors(
         self, plans: Sequence[LinePlan], load: _Load
