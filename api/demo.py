@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from api.text import table
+from api.cli.common import table
 from controller import audit
 from controller.clock import SimulatedClock
 from controller.credentials import Vault, generate_key, load_key

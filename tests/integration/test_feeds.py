@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from api.feeds_cli import authority_app, feed_app
+from api.cli.feeds import authority_app, feed_app
 from controller import feeds
 from controller.audit import public_hex
 from controller.inventory import import_document

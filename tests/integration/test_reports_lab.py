@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.reports_cli import app as report_cli
+from api.cli.reports import app as report_cli
 from api.routes.audit import router as audit_router
 from controller import reports
 from controller.clock import SimulatedClock

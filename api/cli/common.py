@@ -1,18 +1,23 @@
-"""What every `curfew` command group shares: the `--database-url` option, an error that exits,
-and opening the store the settings describe. Kept apart from api.cli because api.cli imports the
-sub-apps (feeds, reports, venues) to mount them, and they need these too."""
+"""What every `curfew` command shares: the command group that turns the domain's refusals into
+`error: message` and exit 2, the `--database-url` and `--at` options, opening the store the
+settings describe, and plain-text tables. Kept apart from `api/cli/__init__.py`, which imports
+every command module to assemble the app."""
 
 from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
+from typer.core import TyperGroup
 
-from controller.clock import Clock
+from controller.clock import Clock, SystemClock, parse_instant
+from controller.errors import CurfewError
 from controller.settings import Settings
 from controller.store import Store
 
@@ -24,11 +29,48 @@ DatabaseOpt = Annotated[
         show_default=False,
     ),
 ]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at", help="act as if at this instant, ISO 8601 with offset", show_default=False
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
+    """Say `error: message` on stderr; raise what this returns to exit with `code`."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+class Refusals(TyperGroup):
+    """A command group whose commands end on a refusal of the domain (`controller.errors`)
+    with `error: message` and exit 2: no command maps those errors one by one, and none ends
+    on a traceback for one it did not expect. A command that wants another message or exit
+    status catches its error itself."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CurfewError as exc:
+            raise fail(str(exc)) from None
+
+
+def group(help: str, **options: Any) -> typer.Typer:
+    """A command group (`curfew NAME …`) whose commands' refusals exit as `Refusals` says."""
+    return typer.Typer(
+        cls=Refusals, help=help, no_args_is_help=True, add_completion=False, **options
+    )
+
+
+def instant(at: str | None, option: str = "--at") -> datetime:
+    """The instant an option gives (ISO 8601 with offset), or now; a bad one exits 2."""
+    if at is None:
+        return SystemClock().now()
+    try:
+        return parse_instant(at)
+    except ValueError as exc:
+        raise fail(f"{option}: {exc}") from None
 
 
 def settings_with(database_url: str | None) -> Settings:
@@ -95,3 +137,14 @@ def operator() -> str:
     except (KeyError, OSError):
         name = "unknown"
     return re.sub(r"[^A-Za-z0-9._-]", "?", name)[:32] or "unknown"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Rows as a plain-text table for the terminal, a rule under the headers."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -7,15 +7,12 @@ from typing import Annotated
 
 import typer
 
-from api.cli_common import DatabaseOpt, fail, open_store, operator, shown
+from api.cli.common import DatabaseOpt, fail, group, open_store, operator, shown
 
-store_app = typer.Typer(
-    help="The store: create it as a production or a lab store, and show which it is.",
-    no_args_is_help=True,
-)
+app = group("The store: create it as a production or a lab store, and show which it is.")
 
 
-@store_app.command("init")
+@app.command("init")
 def store_init(
     lab: Annotated[
         bool,
@@ -38,7 +35,7 @@ def store_init(
     typer.echo(f"{where}: {'is now' if created else 'already is'} a {kind} store")
 
 
-@store_app.command("info")
+@app.command("info")
 def store_info(database_url: DatabaseOpt = None) -> None:
     """Which kind of store this is, and what that allows."""
     settings, store = open_store(database_url)

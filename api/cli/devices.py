@@ -1,35 +1,22 @@
-"""`curfew devices …` and `curfew secrets …`: a router's SSH host key accepted by the NOC after
-it changed, and the key that keeps inline device secrets encrypted at rest."""
+"""`curfew devices …`: a router's SSH host key, accepted by the NOC after it changed (the key
+exchange only: no log-in, no secret sent)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlmodel import select
 
-from api.cli_common import DatabaseOpt, fail, open_store, operator
-from controller.credentials import generate_key
-from controller.host_keys import (
-    FingerprintMismatch,
-    KeyNotOffered,
-    NoHostKey,
-    accept_host_key,
-    offered_key,
-)
+from api.cli.common import DatabaseOpt, fail, group, open_store, operator
+from controller.host_keys import FingerprintMismatch, accept_host_key, offered_key
 from controller.models import Device
 from drivers.host_keys import check_fingerprint
 
-devices_app = typer.Typer(
-    help="Routers: accept a router's new SSH host key.", no_args_is_help=True
-)
-secrets_app = typer.Typer(
-    help="Device secrets: the key that encrypts inline passwords at rest.", no_args_is_help=True
-)
+app = group("Routers: accept a router's new SSH host key.")
 
 
-@devices_app.command("accept-host-key")
+@app.command("accept-host-key")
 def accept_host_key_command(
     device: Annotated[str, typer.Argument(help="the device's name (or id)")],
     fingerprint: Annotated[
@@ -58,10 +45,7 @@ def accept_host_key_command(
             found = session.get(Device, int(device))
     if found is None:
         raise fail(f"no device {device!r}")
-    try:
-        offered = offered_key(store, found, settings.device_timeout)
-    except (NoHostKey, KeyNotOffered) as exc:  # KeyNotOffered names the driver's error
-        raise fail(str(exc)) from None
+    offered = offered_key(store, found, settings.device_timeout)
     typer.echo(f"{found.name} offers {offered.key.split()[0]} {offered.fingerprint}")
     typer.echo(f"pinned now:  {offered.pinned_fingerprint or 'no key'}")
     if not offered.changed:
@@ -75,18 +59,3 @@ def accept_host_key_command(
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"pinned {offered.fingerprint} for {found.name}")
-
-
-@secrets_app.command("keygen")
-def secrets_keygen(
-    out: Annotated[
-        Path, typer.Option(help="where to write the key (mode 0600; never overwritten)")
-    ],
-) -> None:
-    """Create the key that encrypts inline device passwords and secrets in the database."""
-    try:
-        generate_key(out)
-    except OSError as exc:
-        raise fail(f"{out}: {exc.strerror or exc}") from None
-    typer.echo(f"key written to {out} (mode 0600); keep it outside the database and its backups")
-    typer.echo(f"set CURFEW_SECRETS_KEY_FILE={out} for every curfew process of this store")

@@ -12,17 +12,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import TypeAdapter
 
-from api.cli_common import DatabaseOpt, fail, open_store
-from api.text import table
+from api.cli.common import DatabaseOpt, fail, group, open_store, table
 from controller import reports
 from controller.clock import parse_instant
-from controller.store import NotFound
 
-app = typer.Typer(
-    help="Reports for auditors: order timelines, violations, carrier compliance.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+app = group("Reports for auditors: order timelines, violations, carrier compliance.")
 
 SinceOpt = Annotated[
     str,
@@ -89,8 +83,6 @@ def timeline(
         result = reports.order_timeline(
             reports.load_evidence(store), order, start, end, now=store.clock.now()
         )
-    except (NotFound, ValueError) as exc:
-        raise fail(str(exc)) from None
     finally:
         store.close()
     if format == "json":
@@ -151,8 +143,6 @@ def violations(
             timedelta(seconds=threshold),
             now=store.clock.now(),
         )
-    except ValueError as exc:
-        raise fail(str(exc)) from None
     finally:
         store.close()
     if format == "json":
@@ -214,8 +204,6 @@ def compliance(
             generated_at=store.clock.now(),
             threshold=timedelta(seconds=threshold),
         )
-    except (NotFound, ValueError) as exc:
-        raise fail(str(exc)) from None
     finally:
         store.close()
     if format == "csv":

@@ -7,22 +7,17 @@ from typing import Annotated
 
 import typer
 
-from api.cli_common import DatabaseOpt, fail, open_store, operator
-from api.text import table
+from api.cli.common import DatabaseOpt, fail, group, open_store, operator, table
 from controller.holds import HoldDecided, decide, holds
-from controller.store import NotFound
 
-pass_app = typer.Typer(
-    help="Held cuts: a pass that would cut far more lines than usual waits for the NOC.",
-    no_args_is_help=True,
-)
+app = group("Held cuts: a pass that would cut far more lines than usual waits for the NOC.")
 
 NoteOpt = Annotated[
     str, typer.Option(help="why, up to 500 characters (recorded in the change log)")
 ]
 
 
-@pass_app.command("holds")
+@app.command("holds")
 def pass_holds(
     status: Annotated[
         str | None, typer.Option(help="only holds in this state: pending, approved, rejected")
@@ -54,9 +49,7 @@ def _decide(hold_id: int, approve: bool, note: str, database_url: str | None) ->
     _, store = open_store(database_url)
     try:
         hold = decide(store, hold_id, approve, f"cli:{operator()}", note)
-    except NotFound as exc:
-        raise fail(str(exc)) from None
-    except HoldDecided as exc:
+    except HoldDecided as exc:  # exit 1, not 2: the hold was decided already
         raise fail(str(exc), 1) from None
     if approve:
         typer.echo(
@@ -67,7 +60,7 @@ def _decide(hold_id: int, approve: bool, note: str, database_url: str | None) ->
         typer.echo(f"hold {hold.id} rejected: its cuts stay held tonight")
 
 
-@pass_app.command("approve")
+@app.command("approve")
 def pass_approve(
     hold_id: Annotated[int, typer.Argument(help="the hold's id (see `curfew pass holds`)")],
     note: NoteOpt = "",
@@ -77,7 +70,7 @@ def pass_approve(
     _decide(hold_id, True, note, database_url)
 
 
-@pass_app.command("reject")
+@app.command("reject")
 def pass_reject(
     hold_id: Annotated[int, typer.Argument(help="the hold's id (see `curfew pass holds`)")],
     note: NoteOpt = "",

@@ -1,0 +1,19 @@
+"""`curfew demo`: one whole night in a small lab city on a simulated clock (`api/demo.py` runs
+it; imported when the command runs, as it starts the lab)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def demo(
+    tick: Annotated[
+        int, typer.Option(min=10, max=3600, help="tick of the simulated scheduler, seconds")
+    ] = 900,
+) -> None:
+    """Run one whole night in a small lab city on a simulated clock; exit 1 if anything failed."""
+    from api.demo import run_demo
+
+    raise typer.Exit(run_demo(tick_seconds=tick, echo=typer.echo))

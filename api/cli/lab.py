@@ -1,0 +1,34 @@
+"""`curfew lab up`: simulated routers on 127.0.0.1 for tests, the demo and trials, and the
+inventory that matches them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import fail, group
+
+app = group("Simulated routers for tests, the demo and trials.")
+
+
+@app.command("up")
+def lab_up(
+    devices: Annotated[int, typer.Option(min=1, max=2000, help="number of routers")] = 3,
+    lines_per_device: Annotated[int, typer.Option(min=1, max=1000, help="venue lines each")] = 4,
+    inventory_out: Annotated[
+        Path, typer.Option(help="where to write the matching inventory YAML")
+    ] = Path("lab-inventory.yaml"),
+    topology: Annotated[
+        Path | None, typer.Option(help="topology YAML instead of --devices/--lines-per-device")
+    ] = None,
+) -> None:
+    """Start simulated routers on 127.0.0.1 and write their inventory; Ctrl-C stops them."""
+    from lab.topology import city, load_topology, serve_lab
+
+    try:
+        specs, inventory = load_topology(topology) if topology else city(devices, lines_per_device)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    serve_lab(specs, inventory, inventory_out, echo=typer.echo)

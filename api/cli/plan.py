@@ -1,0 +1,96 @@
+"""`curfew plan` and `curfew reconcile`: one pass, as a dry run or for real, at now or (on a lab
+store) at another instant, and what it changed, line by line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.cli.common import AtOpt, DatabaseOpt, instant, open_store, table
+from controller.holds import CutBounds
+from controller.reconciler import LineResult, PassReport, Reconciler
+from controller.store import Store
+
+
+def describe_pass(store: Store, report: PassReport) -> str:
+    lines = {ln.id: ln for ln in store.lines()}
+    venues = {v.id: v for v in store.venues()}
+    rows = []
+    verdicts = {r.change.line_id: r for r in report.results}
+    for device_batch in report.batches:
+        for change in device_batch.changes:
+            line = lines[change.line_id]
+            result = verdicts.get(change.line_id)
+            outcome = (
+                "planned"
+                if result is None
+                else ("verified " + result.state_after.value)
+                if result.verified
+                else f"FAILED ({result.error})"
+            )
+            rows.append(
+                (
+                    device_batch.device.name,
+                    line.name,
+                    venues[line.venue_id].name,
+                    change.action.value,
+                    ",".join(map(str, change.order_ids)) or "-",
+                    outcome,
+                )
+            )
+    head = f"pass at {report.at.isoformat()}" + (" (dry run)" if report.dry_run else "")
+    if not rows:
+        head += ": nothing to change"
+    else:
+        head += "\n" + table(("device", "line", "venue", "action", "orders", "result"), rows)
+    if report.held is not None:
+        hold = report.held
+        head += (
+            f"\nCUTS HELD (hold {hold.id}, {hold.status}): {hold.reason}. Restores went ahead; "
+            f"the cuts wait for the NOC: `curfew pass approve {hold.id}`"
+        )
+    for skipped in report.skipped:
+        head += f"\nskipped {skipped}"
+    if report.drifted:
+        names = ", ".join(lines[line_id].name for line_id in report.drifted)
+        head += f"\ndrift: changed outside the controller, converged in this pass: {names}"
+    nxt = report.plan.next_change
+    return head + f"\nnext planned change: {nxt.isoformat() if nxt else 'none within 3 days'}"
+
+
+def plan(at: AtOpt = None, database_url: DatabaseOpt = None) -> None:
+    """Dry run: what a pass at --at (default now) would change. Touches no device."""
+    settings, store = open_store(database_url)
+    report = Reconciler(store, settings.device_workers).run_pass(instant(at), dry_run=True)
+    typer.echo(describe_pass(store, report))
+
+
+def reconcile(
+    at: AtOpt = None,
+    read_devices: Annotated[
+        bool, typer.Option("--read-devices", help="read every device first and log drift")
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Run one pass as if at --at (default now): push, verify and log every change."""
+    settings, store = open_store(database_url)
+
+    def progress(device: str, done: int, total: int, results: list[LineResult]) -> None:
+        verified = sum(1 for r in results if r.verified)
+        typer.echo(f"[{done}/{total}] {device}: {verified} of {len(results)} verified", err=True)
+
+    reconciler = Reconciler(
+        store,
+        settings.device_workers,
+        settings.device_timeout,
+        actor=f"reconciler@{settings.instance}",
+        progress=progress,
+        cut_bounds=CutBounds.from_settings(settings),
+    )
+    report = reconciler.run_pass(instant(at), read_devices=read_devices)
+    typer.echo(describe_pass(store, report))
+    if not report.ok:
+        raise typer.Exit(1)
+    if report.held is not None:
+        raise typer.Exit(3)
