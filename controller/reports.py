@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import html
 import io
 from bisect import bisect_left
 from collections import defaultdict
@@ -534,7 +533,7 @@ def find_violations(
                     verified_at=first.restore_at,
                     lateness_seconds=lateness,
                     seqs=proof,
-                    detail=f"restore verified {_duration(lateness)} after it was due"
+                    detail=f"restore verified {duration(lateness)} after it was due"
                     + (f" ({len(failed)} failed attempts)" if failed else ""),
                 )
             )
@@ -549,7 +548,7 @@ def find_violations(
                 seqs=proof,
                 detail=(
                     f"cut until {local(first.restore_at, first.line.zone)}, "
-                    f"{_duration(lateness)} past its window"
+                    f"{duration(lateness)} past its window"
                     if first.restore_at is not None and lateness is not None
                     else f"no verified restore in the log up to seq {evidence.head_seq}"
                 )
@@ -739,7 +738,7 @@ def _failure(evidence: Evidence, change: Change, info: LineInfo) -> Failure:
     )
 
 
-# -- CSV and HTML -----------------------------------------------------------------------------
+# -- CSV -------------------------------------------------------------------------------------------
 
 WINDOW_COLUMNS = (
     "carrier", "device", "line", "venue", "order_id", "order_kind", "window_start",
@@ -879,191 +878,6 @@ def violations_csv(violations: Iterable[Violation]) -> str:
     return to_csv(VIOLATION_COLUMNS, (violation_row(v) for v in violations))
 
 
-_CSS = """
-body { font: 10pt/1.35 "DejaVu Sans", Arial, sans-serif; color: #111; margin: 2em; }
-h1 { font-size: 16pt; margin: 0 0 .2em; } h2 { font-size: 12pt; margin: 1.4em 0 .4em; }
-p.sub { color: #444; margin: 0 0 1em; }
-table { border-collapse: collapse; width: 100%; margin-bottom: .6em; }
-th, td { border: 1px solid #999; padding: 2px 5px; text-align: left; vertical-align: top; }
-th { background: #eee; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.params { width: auto; } table.params th { width: 14em; }
-.bad { color: #a00; font-weight: bold; } .ok { color: #060; }
-code { font: 8.5pt monospace; word-break: break-all; }
-.signature { margin-top: 3em; display: flex; gap: 3em; page-break-inside: avoid; }
-.signature div { flex: 1; border-top: 1px solid #000; padding-top: .3em; min-height: 3em; }
-@page { size: A4 landscape; margin: 12mm; }
-@media print {
-  body { margin: 0; font-size: 8.5pt; }
-  thead { display: table-header-group; } tr { page-break-inside: avoid; }
-  h2 { page-break-after: avoid; }
-}
-"""
-
-LATE_HEADERS = (
-    "venue",
-    "order",
-    "device",
-    "line",
-    "window start",
-    "cut verified",
-    "late by",
-    "seq",
-)
-FAILURE_HEADERS = (
-    "seq", "at", "venue", "order(s)", "device", "line", "action", "error", "resolution",
-)  # fmt: skip
-WINDOW_HEADERS = (
-    "venue", "order", "kind", "device", "line", "start", "end", "cut", "cut late by", "on time",
-    "restore", "restore late by",
-)  # fmt: skip
-
-
-def compliance_html(report: ComplianceReport) -> str:
-    """A self-contained, printable page: parameters, summary, late windows, failures, all
-    windows, and a signature block."""
-    threshold = timedelta(seconds=report.threshold_seconds)
-    share = "n/a (no window due)" if report.on_time_share is None else f"{report.on_time_share:.1%}"
-    params = [
-        ("Carrier", report.carrier),
-        ("Period", f"{report.since.isoformat()} to {report.until.isoformat()} (half-open)"),
-        *(
-            [("Clamped to now", _clamp_text(report.requested_until))]
-            if report.requested_until is not None
-            else []
-        ),
-        ("On-time threshold", f"{report.threshold_seconds:g} s after the window starts"),
-        ("Generated at", report.generated_at.isoformat(timespec="seconds")),
-        ("Change log head", f"seq {report.head_seq}"),
-        ("Change log head hash", report.head_hash),
-    ]
-    summary = [
-        ("Orders received (issued in the period)", _ids(report.orders_received)),
-        ("Orders executed (a verified cut in the period)", _ids(report.orders_executed)),
-        ("Windows due", str(report.windows_due)),
-        ("Cut on time", str(report.on_time)),
-        ("On-time share", share),
-        ("Failed outcomes", str(len(report.failures))),
-        ("Unresolved failures", str(report.unresolved)),
-    ]
-    late_rows = [
-        (
-            w.line.venue,
-            w.order_id,
-            w.line.device,
-            w.line.line,
-            local(w.start, w.line.zone),
-            local(w.cut_at, w.line.zone) or _bad("missing"),
-            _bad(_duration(w.cut_lateness_seconds)) if w.cut_at else _bad("missing"),
-            w.cut_seq,
-        )
-        for w in report.late
-    ]
-    failure_rows = [
-        (
-            f.seq,
-            local(f.at, f.line.zone),
-            f.line.venue,
-            _ids(f.order_ids),
-            f.line.device,
-            f.line.line,
-            f.action,
-            f.error,
-            (
-                f"{f.resolution} by {f.resolved_action} seq {f.resolved_seq} at "
-                f"{local(f.resolved_at, f.line.zone)}"
-                if f.resolved_seq is not None
-                else _bad("unresolved")
-            ),
-        )
-        for f in report.failures
-    ]
-    window_rows = [
-        (
-            w.line.venue,
-            w.order_id,
-            w.order_kind,
-            w.line.device,
-            w.line.line,
-            local(w.start, w.line.zone),
-            local(w.end, w.line.zone) + (" (continues)" if w.ends_after_period else ""),
-            f"{w.cut_status} {local(w.cut_at, w.line.zone)}".strip(),
-            _duration(w.cut_lateness_seconds),
-            _ok("yes") if w.cut_on_time(threshold) else _bad("no"),
-            f"{w.restore_status} {local(w.restore_at, w.line.zone)}".strip(),
-            _duration(w.restore_lateness_seconds),
-        )
-        for w in report.windows
-    ]
-    body = [
-        f"<h1>Curfew compliance report: {_e(report.carrier)}</h1>",
-        '<p class="sub">Computed from the change log alone; every instant is the verified '
-        "read-back of the device, shown in the venue's time zone.</p>",
-        "<h2>Parameters</h2>",
-        _kv_table(params, code_last=True),
-        "<h2>Summary</h2>",
-        _kv_table(summary),
-        f"<h2>Windows not cut on time ({len(report.late)})</h2>",
-        _table(LATE_HEADERS, late_rows),
-        f"<h2>Failed outcomes and their resolution ({len(report.failures)})</h2>",
-        _table(FAILURE_HEADERS, failure_rows),
-        f"<h2>Every window due ({report.windows_due})</h2>",
-        _table(WINDOW_HEADERS, window_rows),
-        '<div class="signature"><div>Auditor</div><div>Date</div><div>Signature</div></div>',
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>Compliance {_e(report.carrier)} {_e(report.since.date().isoformat())}</title>"
-        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
-
-
-def _clamp_text(requested: datetime) -> str:
-    return (
-        f"the period asked for ends at {requested.isoformat()}, after the report was generated: "
-        "it stops at the generation time, and windows after it are not yet due, not judged"
-    )
-
-
-class _Markup(str):
-    """Text already escaped for HTML."""
-
-
-def _e(text: object) -> str:
-    return html.escape("" if text is None else str(text))
-
-
-def _bad(text: str) -> _Markup:
-    return _Markup(f'<span class="bad">{_e(text)}</span>')
-
-
-def _ok(text: str) -> _Markup:
-    return _Markup(f'<span class="ok">{_e(text)}</span>')
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, _Markup):
-        return f"<td>{value}</td>"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f'<td class="num">{_e(value)}</td>'
-    return f"<td>{_e(value)}</td>"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    if not rows:
-        return "<p>None.</p>"
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "\n".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
-
-
-def _kv_table(pairs: Sequence[tuple[str, str]], code_last: bool = False) -> str:
-    rows = []
-    for index, (key, value) in enumerate(pairs):
-        shown = f"<code>{_e(value)}</code>" if code_last and index == len(pairs) - 1 else _e(value)
-        rows.append(f"<tr><th>{_e(key)}</th><td>{shown}</td></tr>")
-    return '<table class="params">' + "".join(rows) + "</table>"
-
-
 # -- small helpers ----------------------------------------------------------------------------
 
 
@@ -1089,14 +903,11 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
     return (later - earlier).total_seconds()
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """Seconds as `1h02m03s` or `2m03s`; empty when there are none."""
     if seconds is None:
         return ""
     whole = int(round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def _ids(ids: Iterable[int]) -> str:
-    return ", ".join(map(str, ids)) or "none"

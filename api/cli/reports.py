@@ -13,6 +13,7 @@ import typer
 from pydantic import TypeAdapter
 
 from api.cli.common import DatabaseOpt, fail, group, open_store, table
+from api.pages import compliance_html
 from controller import reports
 from controller.clock import parse_instant
 
@@ -209,7 +210,7 @@ def compliance(
     if format == "csv":
         _emit(reports.compliance_csv(report, csv_table), out)  # type: ignore[arg-type]
     elif format == "html":
-        _emit(reports.compliance_html(report), out)
+        _emit(compliance_html(report), out)
     elif format == "json":
         _emit(_json(report, reports.ComplianceReport), out)
     else:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.deps import StoreDep
+from api.pages import compliance_html
 from api.schemas import ChangePublic
 from controller import reports
 from controller.audit import checkpoint_document
@@ -182,5 +183,5 @@ def compliance(
             headers={"Content-Disposition": f'attachment; filename="{stem}-{table}.csv"'},
         )
     if format == "html":
-        return HTMLResponse(reports.compliance_html(report))
+        return HTMLResponse(compliance_html(report))
     return report

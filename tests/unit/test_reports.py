@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.pages import compliance_html
 from controller.models import Change, Device, Line, Order, Venue
 from controller.planner import OrderTerm
 from controller.reports import (
     Evidence,
     compliance,
     compliance_csv,
-    compliance_html,
     find_violations,
     order_spans,
     order_timeline,
