@@ -26,6 +26,7 @@ from controller.orders import (
     state_of,
     suspend_order,
 )
+from controller.scheduler import PassScheduler
 from controller.store import ChangeFilter, Store
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -108,7 +109,7 @@ def transition(
     body: OrderTransition,
     actor: Actor,
     store: Store,
-    scheduler: SchedulerDep,
+    scheduler: PassScheduler | None,
 ) -> OrderPublic:
     order = action(store, order_id, body.reason, actor)
     reconcile_soon(scheduler)  # revocations and suspensions restore now, not at 08:00
