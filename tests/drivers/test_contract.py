@@ -27,6 +27,9 @@ from drivers.base import (
     LineState,
     LineTarget,
     Rejected,
+    StagedLine,
+    StageResult,
+    Staging,
     Timeout,
     Unreachable,
     observed_state,
@@ -426,3 +429,134 @@ def test_running_config_is_never_saved(start: Callable[..., Rig]) -> None:
     saved = rig.profile.saved_config(rig.lab, "R1")
     assert rig.apply(Batch(cuts=(rig.l42,))).ok
     assert rig.profile.saved_config(rig.lab, "R1") == saved
+
+
+# ------------------------------------------------------------------------------ staging
+
+
+def staging(rig: Rig) -> Any:
+    """A driver offering `Staging`; the case is skipped, with the profile's reason, where the
+    platform cannot stage without effect."""
+    if rig.profile.no_staging:
+        pytest.skip(f"{rig.profile.platform}: {rig.profile.no_staging}")
+    driver = rig.driver()
+    assert isinstance(driver, Staging), f"{rig.profile.platform} gives no reason not to stage"
+    return driver
+
+
+def staged_line(result: StageResult, line_id: int) -> StagedLine:
+    return next(line for line in result.lines if line.line_id == line_id)
+
+
+def test_a_platform_stages_or_its_profile_says_why_not(profile: Profile) -> None:
+    driver = driver_for(profile.platform)("R1", Credentials("192.0.2.1", 22, "u", "p"))
+    assert isinstance(driver, Staging) == (not profile.no_staging)
+
+
+def test_staged_bodies_have_no_effect_and_staging_twice_sends_nothing(
+    start: Callable[..., Rig],
+) -> None:
+    rig = start()
+    rig.operator("R1", rig.profile.other_config)
+    before = rig.config()
+
+    with staging(rig) as driver:
+        staged = driver.stage(Batch(cuts=(rig.l42,)))
+        owned = driver.read()
+        again = driver.stage(Batch(cuts=(rig.l42,)))
+
+    assert staged.ok, staged
+    assert staged_line(staged, 42).commands and staged_line(staged, 42).done
+    assert observed_state(owned, rig.l42) is LineState.OPEN, "staged bodies filter nothing"
+    assert owned[42].bindings == frozenset() and owned[42].staged_for(rig.l42)
+    added, removed = added_and_removed(before, rig.config())
+    assert removed == Counter()
+    bindings = Counter(rig.profile.cut_of_l42) - added
+    assert added and not added - Counter(rig.profile.cut_of_l42), "only the cut's own bodies"
+    assert bindings and not any(line in rig.config().splitlines() for line in bindings)
+    assert again.ok and again.commands == () and staged_line(again, 42).done
+
+
+def test_bind_after_stage_sends_only_the_bindings_and_verifies(
+    start: Callable[..., Rig],
+) -> None:
+    rig = start()
+    rig.operator("R1", rig.profile.other_config)
+    before = rig.config()
+
+    with staging(rig) as driver:
+        staged = driver.stage(Batch(cuts=(rig.l42, rig.l43)))
+        bound = driver.bind(Batch(cuts=(rig.l42, rig.l43)))
+        whole = driver.render(Batch(cuts=(rig.l42,)), {})
+        restaged = driver.stage(Batch(cuts=(rig.l42,)))
+
+    assert staged.ok and bound.ok, bound
+    assert all(o.state_after is LineState.CUT and o.verified for o in bound.outcomes)
+    # the stage wrote the bodies, the bind only what binds them: together, one cut
+    assert [*staged_line(staged, 42).commands, *outcome(bound, 42).commands] == whole
+    staged_and_bound = rig.config()
+    assert Counter(rig.profile.cut_of_l42) <= added_and_removed(before, staged_and_bound)[0]
+    assert restaged.ok and restaged.commands == (), "a cut line is not staged again"
+    # the same configuration as one apply: restored byte for byte, cut again the same
+    assert rig.apply(Batch(restores=(rig.l42, rig.l43))).ok and rig.config() == before
+    assert rig.apply(Batch(cuts=(rig.l42, rig.l43))).ok and rig.config() == staged_and_bound
+
+
+def test_discard_staged_removes_exactly_the_unused_bodies_never_a_bound_one(
+    start: Callable[..., Rig],
+) -> None:
+    rig = start()
+    rig.operator("R1", rig.profile.other_config + rig.profile.foreign_acl(rig.profile.uplink))
+    assert rig.apply(Batch(cuts=(rig.l43,))).ok
+    cut_43 = rig.config()
+
+    with staging(rig) as driver:
+        staged = driver.stage(Batch(cuts=(rig.l42, rig.l43, rig.l44)))
+        discarded = driver.discard_staged([42, 43, 44, 45])
+        owned = driver.read()
+
+    assert staged.ok and staged_line(staged, 43).commands == (), "a cut line is left alone"
+    assert staged_line(discarded, 42).done and staged_line(discarded, 44).done
+    assert staged_line(discarded, 42).commands and staged_line(discarded, 44).commands
+    assert staged_line(discarded, 45) == StagedLine(45, (), True), "nothing there, nothing sent"
+    kept = staged_line(discarded, 43)
+    assert kept.commands == () and not kept.done and kept.error and "bound" in kept.error
+    assert rig.config() == cut_43, "the foreign ACL, the cut line and the rest untouched"
+    assert set(owned) == {43} and owned[43].state_for(rig.l43) is LineState.CUT
+
+
+def test_stage_refuses_a_cut_a_foreign_filter_would_block(start: Callable[..., Rig]) -> None:
+    rig = start()
+    rig.operator("R1", rig.profile.foreign_acl(rig.profile.venue_ports[0]))
+    before = rig.config()
+
+    with staging(rig) as driver:
+        staged = driver.stage(Batch(cuts=(rig.l42, rig.l43)))
+
+    refused = staged_line(staged, 42)
+    assert refused.commands == () and not refused.done
+    assert refused.error is not None and refused.error.startswith("Rejected: ")
+    assert "MGMT-ACCESS" in refused.error
+    assert staged_line(staged, 43).done
+    config = rig.config().splitlines()
+    assert not any("CURFEW-L42" in line or "CURFEW6-L42" in line for line in config)
+    assert rig.config() != before, "line 43 staged"
+
+
+def test_a_restore_unbinds_before_it_deletes_the_bodies(start: Callable[..., Rig]) -> None:
+    rig = start()
+    with staging(rig) as driver:
+        assert driver.stage(Batch(cuts=(rig.l42,))).ok
+        # what deleting line 42's bodies takes, on their own
+        deletions = staged_line(driver.discard_staged([42]), 42).commands
+        assert driver.apply(Batch(cuts=(rig.l42,))).ok
+        restored = driver.apply(Batch(restores=(rig.l42,)))
+
+    assert restored.ok and deletions
+    line_commands = outcome(restored, 42).commands
+    assert line_commands[-len(deletions) :] == deletions, "the bodies go last"
+    unbinds = line_commands[: -len(deletions)]
+    assert unbinds and not set(unbinds) & set(deletions)
+    sent = list(restored.commands)
+    assert max(sent.index(c) for c in unbinds) < min(sent.index(c) for c in deletions)
+

@@ -58,6 +58,9 @@ class Profile:
     # text marking the controller's own entries in `cut_of_l42`: each such entry appears once in
     # the running config however many lines are cut (the ACL names; a port's own line on SNMP)
     owned_marker: str = "CURFEW"
+    # why the platform's driver does not offer `Staging` (bodies staged, then bound), if it
+    # does not: the staging cases are skipped with this reason
+    no_staging: str = ""
     # Credentials.extra for the suite's drivers (driver options, e.g. SNMP's counter interval)
     credentials_extra: Mapping[str, str] = field(default_factory=dict)
     # test function name -> why this platform cannot run it (shown in the test output)

@@ -119,6 +119,10 @@ PROFILE = NftablesProfile(
     config_enter="sudo -n nft -f - <<'CURFEW_NFT_END'",
     # nft loads a script as one transaction: a refused rule leaves the line as it was
     rejected_line_state=LineState.OPEN,
+    no_staging=(
+        "a rule is body and binding at once (it filters the moment it is loaded), and a batch is "
+        "already one atomic nft transaction: nothing can be staged without effect"
+    ),
     skips=_EveryCase(_CANNOT_RUN) if _CANNOT_RUN else _NOT_APPLICABLE,
     operator=_console,
 )

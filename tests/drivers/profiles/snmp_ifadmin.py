@@ -108,6 +108,10 @@ PROFILE = Profile(
     config_enter="",
     owned_marker="admin down",
     credentials_extra={"counter_interval": "0"},
+    no_staging=(
+        "a port's ifAdminStatus is body and binding at once: setting it is the cut, so nothing "
+        "can be staged without effect"
+    ),
     operator=snmp_operator,
     skips={
         "test_foreign_acl_is_never_replaced_and_other_config_is_untouched": (
