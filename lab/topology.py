@@ -1,7 +1,8 @@
 """Starting many simulated routers on loopback ports, and the inventory that points at them.
 
 A `Lab` runs every device in one background thread with its own event loop, so synchronous
-tests and netmiko's threads can use it; `city()` and `load_topology()` say what to start.
+tests and netmiko's threads can use it, or spreads them over worker processes for a lab bigger
+than one core serves; `city()` and `load_topology()` say what to start.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
@@ -28,6 +30,7 @@ from drivers.identifiers import IdentifierError, check_device_name, check_interf
 from lab.platforms import TWINS
 from lab.ssh import Faults, public_host_key
 from lab.twin import Server, TwinKind
+from lab.workers import RemoteRouter, Worker
 
 HOST = "127.0.0.1"
 PLATFORMS = tuple(TWINS)
@@ -106,44 +109,70 @@ class DeviceSpec:
 
 
 class Lab:
-    """Simulated devices on 127.0.0.1, served from one background event loop.
+    """Simulated devices on 127.0.0.1. Use as a context manager, or call `start()` and `stop()`.
 
-    Use as a context manager, or call `start()` and `stop()`.
+    With `processes=0` (the default) every device runs in one background event loop of this
+    process, and `router(name)` is the live model tests read and edit. With `processes=N` the
+    devices are dealt over N worker processes (lab/workers.py), each with its own loop, so the
+    lab's CPU is not one core's; `router(name)` then forwards `running_config()`,
+    `startup_config`, `configure()` and `execute()` to the worker, as `set_fault()` and
+    `faults()` are forwarded.
     """
 
-    def __init__(self, specs: Iterable[DeviceSpec], host: str = HOST) -> None:
+    def __init__(self, specs: Iterable[DeviceSpec], host: str = HOST, processes: int = 0) -> None:
         self.host = host
-        self._specs = list(specs)
-        names = [spec.name for spec in self._specs]
+        listed = list(specs)
+        names = [spec.name for spec in listed]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate device names: {', '.join(duplicates)}")
-        self._servers: dict[str, Server] = {
-            spec.name: spec.twin.serve(spec.build_router(), spec, host) for spec in self._specs
-        }
+        if processes < 0:
+            raise ValueError(f"processes must be >= 0, got {processes}")
+        self._specs = {spec.name: spec for spec in listed}
+        self.processes = min(processes, len(listed))  # no worker without a device
+        self._servers: dict[str, Server] = {}
+        if not self.processes:
+            self._servers = {
+                spec.name: spec.twin.serve(spec.build_router(), spec, host) for spec in listed
+            }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._workers: list[Worker] = []
+        self._owner: dict[str, Worker] = {}
+        self._ports: dict[str, int] = {}  # learnt from the workers, kept for a restart
 
     # ------------------------------------------------------------------ life cycle
 
     def start(self, timeout: float = 30.0) -> Lab:
-        if self._thread is not None:
+        if self.running:
             raise RuntimeError("lab already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=_run_loop, args=(loop,), name="curfew-lab", daemon=True
-        )
-        self._thread.start()
         try:
-            self._call(self._start_all(), timeout)
+            if self.processes:
+                self._start_workers(timeout)
+            else:
+                loop = asyncio.new_event_loop()
+                self._loop = loop
+                self._thread = threading.Thread(
+                    target=_run_loop, args=(loop,), name="curfew-lab", daemon=True
+                )
+                self._thread.start()
+                self._call(self._start_all(), timeout)
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Close every listener and session, then end the loop thread (bounded wait)."""
+        """Close every listener and session, then end the loop thread or every worker process
+        by its PID (bounded wait)."""
+        if self._workers:
+            workers, self._workers, self._owner = self._workers, [], {}
+            for worker in workers:
+                worker.request_stop()
+            deadline = time.monotonic() + timeout
+            for worker in workers:
+                worker.stop(deadline)
+            return
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
@@ -167,6 +196,19 @@ class Lab:
     ) -> None:
         self.stop()
 
+    def _start_workers(self, timeout: float) -> None:
+        """Deal the devices round robin (platforms spread evenly) and start every worker."""
+        specs = self.specs  # with the ports of an earlier run: a restart keeps them
+        count = self.processes
+        self._workers = [Worker(specs[i::count], self.host, i) for i in range(count)]
+        self._owner = {name: worker for worker in self._workers for name in worker.names}
+        for worker in self._workers:
+            worker.start()
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.wait_started(deadline)
+            self._ports.update(worker.ports)
+
     async def _start_all(self) -> None:
         for server in self._servers.values():
             await server.start()
@@ -184,46 +226,79 @@ class Lab:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None or bool(self._workers)
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' PIDs (none when the lab runs in this process)."""
+        return [worker.pid for worker in self._workers if worker.pid is not None]
 
     @property
     def specs(self) -> list[DeviceSpec]:
         """The device specs with the ports actually bound (after `start()`)."""
-        return [
-            dataclasses.replace(spec, port=self._servers[spec.name].port) for spec in self._specs
-        ]
+        return [dataclasses.replace(s, port=self.port(name)) for name, s in self._specs.items()]
 
-    def _server(self, name: str) -> Server:
+    def _spec(self, name: str) -> DeviceSpec:
         try:
-            return self._servers[name]
+            return self._specs[name]
         except KeyError:
             raise KeyError(f"no device {name!r} in this lab") from None
 
+    def _server(self, name: str) -> Server:
+        self._spec(name)
+        return self._servers[name]
+
+    def _worker(self, name: str) -> Worker:
+        self._spec(name)
+        if name not in self._owner:
+            raise RuntimeError("lab is not running")
+        return self._owner[name]
+
     def sessions_opened(self, name: str) -> int | None:
         """How many CLI sessions the device has opened so far (None: it has no sessions)."""
+        if self.processes:
+            return self._worker(name).ask(("sessions_opened", name))
         return getattr(self._server(name), "sessions_opened", None)
 
     def passwords_offered(self, name: str) -> int | None:
         """How many passwords an SSH device has been offered so far (None: not SSH)."""
+        if self.processes:
+            return self._worker(name).ask(("passwords_offered", name))
         return getattr(self._server(name), "passwords_offered", None)
 
     def router(self, name: str) -> Any:
-        """The live router model: tests read and edit its state (it has its own lock)."""
+        """The live router model: tests read and edit its state (it has its own lock). In a
+        lab of worker processes, a stand-in forwarding what the worker answers."""
+        if self.processes:
+            return RemoteRouter(self._worker(name), name)
         return self._server(name).router
 
     def port(self, name: str) -> int:
+        if self.processes:
+            return self._ports.get(name, self._spec(name).port)
         return self._server(name).port
 
     def host_key(self, name: str) -> str | None:
         """The SSH host key a device offers (OpenSSH public-key line); None without SSH."""
-        self._server(name)
-        return next(s for s in self._specs if s.name == name).host_key
+        return self._spec(name).host_key
 
     def faults(self, name: str) -> Faults:
+        if self.processes:
+            if not self.running:
+                return self._spec(name).faults()
+            return self._worker(name).ask(("faults", name))
         return self._server(name).faults
 
     def set_fault(self, name: str, **changes: Any) -> None:
         """Change a device's faults while it runs, e.g. `set_fault("R1", latency_ms=200)`."""
+        if self.processes:
+            if self.running:
+                self._worker(name).ask(("set_fault", name, changes))
+                return
+            spec = self._spec(name)
+            spec.faults().update(**changes)  # unknown or bad faults raise here
+            self._specs[name] = dataclasses.replace(spec, **changes)
+            return
         server = self._server(name)
         if self._loop is None:
             server.faults.update(**changes)
@@ -232,12 +307,11 @@ class Lab:
 
     def connection(self, name: str) -> dict[str, Any]:
         """Keyword arguments for netmiko's `ConnectHandler` to reach a device."""
-        server = self._server(name)
-        spec = next(s for s in self._specs if s.name == name)
+        spec = self._spec(name)
         return {
             "device_type": spec.twin.netmiko_device_type or spec.platform,
             "host": self.host,
-            "port": server.port,
+            "port": self.port(name),
             "username": spec.username,
             "password": spec.password,
             "secret": spec.secret,
@@ -654,9 +728,11 @@ def serve_lab(
     inventory_out: Path,
     echo: Callable[[str], object] = print,
     stop_event: threading.Event | None = None,
+    processes: int = 0,
 ) -> None:
-    """Start the lab, write the inventory, print `R1 cisco_ios 127.0.0.1:40123` per device,
-    then block until SIGINT/SIGTERM (or `stop_event`), and stop cleanly."""
+    """Start the lab (over `processes` worker processes; 0: in this one), write the inventory,
+    print `R1 cisco_ios 127.0.0.1:40123` per device, then block until SIGINT/SIGTERM (or
+    `stop_event`), and stop cleanly: every worker ends, by its PID if it must."""
     stop = stop_event if stop_event is not None else threading.Event()
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -667,10 +743,12 @@ def serve_lab(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, on_signal)
     try:
-        with Lab(specs) as lab:
+        with Lab(specs, processes=processes) as lab:
             lab.write_inventory(inventory, inventory_out)
             for spec in lab.specs:
                 echo(f"{spec.name} {spec.platform} {lab.host}:{spec.port}")
+            if lab.pids:
+                echo(f"lab workers: {', '.join(map(str, lab.pids))}")
             while not stop.wait(0.5):
                 pass
     finally:

@@ -23,12 +23,22 @@ def lab_up(
     topology: Annotated[
         Path | None, typer.Option(help="topology YAML instead of --devices/--lines-per-device")
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            show_default="one per core",
+            help="worker processes the routers are spread over (0: all in this one)",
+        ),
+    ] = None,
 ) -> None:
     """Start simulated routers on 127.0.0.1 and write their inventory; Ctrl-C stops them."""
     from lab.topology import city, load_topology, serve_lab
+    from lab.workers import default_processes
 
     try:
         specs, inventory = load_topology(topology) if topology else city(devices, lines_per_device)
     except (OSError, ValueError) as exc:
         raise fail(str(exc)) from None
-    serve_lab(specs, inventory, inventory_out, echo=typer.echo)
+    workers = default_processes() if processes is None else processes
+    serve_lab(specs, inventory, inventory_out, echo=typer.echo, processes=workers)
