@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from api.cli.lab import require_lab
+
 
 def demo(
     tick: Annotated[
@@ -14,6 +16,7 @@ def demo(
     ] = 900,
 ) -> None:
     """Run one whole night in a small lab city on a simulated clock; exit 1 if anything failed."""
+    require_lab()
     from api.demo import run_demo
 
     raise typer.Exit(run_demo(tick_seconds=tick, echo=typer.echo))

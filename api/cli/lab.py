@@ -12,6 +12,19 @@ from api.cli.common import fail, group
 
 app = group("Simulated routers for tests, the demo and trials.")
 
+NOT_INSTALLED = "the lab is not installed: pip install 'curfew[lab]'"
+
+
+def require_lab() -> None:
+    """Exit 2 saying how to install the lab where this installation has none: it is an extra
+    (`curfew[lab]`), and the product runs without it."""
+    try:
+        import lab.topology  # noqa: F401
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] in ("lab", "asyncssh"):
+            raise fail(NOT_INSTALLED) from None
+        raise
+
 
 @app.command("up")
 def lab_up(
@@ -33,6 +46,7 @@ def lab_up(
     ] = None,
 ) -> None:
     """Start simulated routers on 127.0.0.1 and write their inventory; Ctrl-C stops them."""
+    require_lab()
     from lab.topology import city, load_topology, serve_lab
     from lab.workers import default_processes
 

@@ -1,5 +1,6 @@
 """A lab spread over worker processes: real drivers cut through it, the parent reads the routers
-and sets their faults, `curfew lab up --processes 2` stops with no worker left."""
+and sets their faults, `curfew lab up --processes 2` stops with no worker left; without the
+lab installed, `lab up` and `demo` say how to install it."""
 
 from __future__ import annotations
 
@@ -158,3 +159,22 @@ def test_lab_up_over_two_processes_writes_its_inventory_and_leaves_no_worker(
         assert not alive(pid), f"lab worker {pid} outlived `lab up`"
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", devices[0]["port"]), timeout=2).close()
+
+
+@pytest.mark.parametrize("command", [["lab", "up"], ["demo"]], ids=["lab up", "demo"])
+def test_without_the_lab_extra_lab_up_and_demo_say_how_to_install_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # asyncssh, the lab's own dependency, made missing for the command's process alone
+    shadow = tmp_path / "asyncssh"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text(
+        'raise ModuleNotFoundError("No module named \'asyncssh\'", name="asyncssh")\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [CURFEW, *command], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 2, result
+    assert result.stderr.strip() == "error: the lab is not installed: pip install 'curfew[lab]'"
+    assert "Traceback" not in result.stdout + result.stderr
