@@ -110,6 +110,10 @@ class Checkpointer:
     every: int = 100
     directory: Path | None = None
     webhook: str | None = None
+    # the newest checkpoint every outside copy of which was written, and why the last one that
+    # failed did (None once a later one succeeds): read by /metrics and the alerts
+    published: Checkpoint | None = field(default=None, compare=False)
+    publish_error: str | None = field(default=None, compare=False)
 
     def after_append(self, engine: sa.Engine, rows: list[Change]) -> Checkpoint | None:
         if not rows:
@@ -149,19 +153,32 @@ class Checkpointer:
         return checkpoint
 
     def _publish(self, checkpoint: Checkpoint) -> None:
-        """Copies kept where the database's owner cannot reach; a failure never stops a pass."""
+        """Copies kept where the database's owner cannot reach. A failure never stops a pass:
+        it is logged and kept in `publish_error` until a later copy succeeds."""
         document = checkpoint_document(checkpoint)
+        problems = []
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            target = self.directory / f"checkpoint-{checkpoint.seq:012d}.json"
-            temporary = target.with_suffix(".tmp")
-            temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
-            temporary.replace(target)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                target = self.directory / f"checkpoint-{checkpoint.seq:012d}.json"
+                temporary = target.with_suffix(".tmp")
+                temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
+                temporary.replace(target)
+            except OSError as exc:
+                problems.append(f"not written to {self.directory}: {exc}")
+                log.warning(
+                    "checkpoint %s not written to %s: %s", checkpoint.seq, self.directory, exc
+                )
         if self.webhook:
             try:
                 httpx.post(self.webhook, json=document, timeout=5).raise_for_status()
             except httpx.HTTPError as exc:
+                problems.append(f"not posted to {self.webhook}: {exc}")
                 log.warning("checkpoint %s not posted to %s: %s", checkpoint.seq, self.webhook, exc)
+        if problems:
+            self.publish_error = f"checkpoint {checkpoint.seq} " + "; ".join(problems)
+        elif self.directory is not None or self.webhook:
+            self.published, self.publish_error = checkpoint, None
 
 
 def read_checkpoint_dir(directory: Path) -> list[dict[str, Any]]:
