@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -106,6 +107,7 @@ class LineResult:
     verified: bool
     error: str | None
     retryable: bool
+    at: datetime | None = None  # when its outcome was recorded (the store's clock)
 
 
 @dataclass
@@ -119,6 +121,7 @@ class PassReport:
     results: list[LineResult] = field(default_factory=list)
     drifted: list[int] = field(default_factory=list)  # lines found changed behind our back
     held: CutHold | None = None  # the blast-radius hold this pass's cuts wait on, if any
+    duration_seconds: float | None = None  # the pass's real elapsed time (not a dry run's)
 
     @property
     def failures(self) -> list[LineResult]:
@@ -214,6 +217,13 @@ class Reconciler:
             desired, batches = self.diff(at)
             return PassReport(pass_id, at, desired, batches, dry_run)
         self.store.check_pass_instant(at)
+        started = time.monotonic()
+        report = self._run_pass(pass_id, at, read_devices)
+        report.duration_seconds = time.monotonic() - started
+        return report
+
+    def _run_pass(self, pass_id: str, at: datetime, read_devices: bool) -> PassReport:
+        dry_run = False
         with claims_for(self.store.engine) as claims:
             drifted = self.check_drift(pass_id, claims) if read_devices else []
             snap = self.store.snapshot()
@@ -470,6 +480,7 @@ class Reconciler:
                     outcome.verified,
                     error,
                     retryable,
+                    at=now,
                 )
             )
 

@@ -21,6 +21,7 @@ from controller.clock import Clock, SimulatedClock
 from controller.reconciler import PassReport, Reconciler
 
 log = logging.getLogger("curfew.scheduler")
+pass_log = logging.getLogger("curfew.pass")  # one line per pass, and one per failed change
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,20 @@ class PassScheduler:
         self.stopped: Stopped | None = None
         self._stopping = threading.Event()
         self._running_since: datetime | None = None  # the instant of the pass in progress
+        self.started_at: datetime | None = None  # the clock's reading when it started
+
+    @property
+    def running(self) -> bool:
+        """Started, and not stopped or stopping."""
+        return self._scheduler.running and not self._stopping.is_set()
+
+    @property
+    def pass_running_since(self) -> datetime | None:
+        """The instant of the pass in progress, if one is."""
+        return self._running_since
 
     def start(self) -> None:
+        self.started_at = self.clock.now()
         self._scheduler.add_job(self._pass, id="startup", name="catch-up pass at start-up")
         self._scheduler.add_job(
             self._pass,
@@ -179,8 +192,12 @@ class PassScheduler:
                 self._running_since = None
             self.last_report = report
             self._plan_transition(report.plan.next_change)
+        log_pass(report)
         if self.on_pass:
-            self.on_pass(report)
+            try:
+                self.on_pass(report)
+            except Exception:  # metrics and alerts never fail a pass, nor stop the next
+                log.exception("the pass hook failed after pass %s", report.pass_id)
 
     def _plan_transition(self, instant: datetime | None) -> None:
         self.next_transition = instant
@@ -197,6 +214,44 @@ class PassScheduler:
             name=f"transition at {instant.isoformat()}",
             replace_existing=True,
         )
+
+
+def log_pass(report: PassReport) -> None:
+    """One line for the pass (what it changed, verified, failed, skipped, held; how long it
+    took), and a warning for every change that failed: device, line, error."""
+    failed = report.failures
+    changes = len(report.results)
+    held = report.held.cuts if report.held is not None else 0
+    duration = report.duration_seconds or 0.0
+    pass_log.info(
+        "pass %s at %s: %d changes, %d verified, %d failed, %d devices skipped, %d cuts held "
+        "(%.2f s)",
+        report.pass_id, report.at.isoformat(), changes, changes - len(failed), len(failed),
+        len(report.skipped), held, duration,
+        extra={
+            "event": "pass", "pass_id": report.pass_id, "at": report.at.isoformat(),
+            "changes": changes, "verified": changes - len(failed), "failed": len(failed),
+            "skipped": len(report.skipped), "held": held, "duration_seconds": round(duration, 3),
+        },
+    )  # fmt: skip
+    for result in failed:
+        change = result.change
+        pass_log.warning(
+            "pass %s: %s of line %d (%s) on %s failed: %s",
+            report.pass_id, change.intent_action, change.line_id, change.target.interface,
+            result.device, result.error or "not verified",
+            extra={
+                "event": "change_failed", "pass_id": report.pass_id, "device": result.device,
+                "line_id": change.line_id, "interface": change.target.interface,
+                "action": change.intent_action, "error": result.error or "not verified",
+                "retryable": result.retryable,
+            },
+        )  # fmt: skip
+    for skipped in report.skipped:  # frozen, or another instance's: not a failure
+        pass_log.info(
+            "pass %s: device %s", report.pass_id, skipped,
+            extra={"event": "device_skipped", "pass_id": report.pass_id, "why": skipped},
+        )  # fmt: skip
 
 
 def simulate(
