@@ -7,6 +7,7 @@ import re
 import socket
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -124,6 +125,38 @@ class Settings(DeviceAccessSettings):
         description="a pass cutting more than this multiple of the cuts verified around the "
         "same instant the night before waits for the NOC's approval",
     )
+
+    # observability: alerts to a webhook (`controller.alerts`) and the shape of the logs
+    alert_webhook: str | None = Field(
+        default=None,
+        description="URL that receives alerts as Alertmanager-compatible JSON (a list of alerts)",
+    )
+    alert_failed_passes: int = Field(
+        default=3, ge=1, le=1000, description="failed passes in a row before a device alerts"
+    )
+    alert_late_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=7 * 86400,
+        description="seconds a line may stay cut past its window before it alerts",
+    )
+    alert_repeat_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 86400,
+        description="re-send each open alert after this many seconds (0: once per incident); "
+        "set it below Alertmanager's resolve_timeout when the webhook is Alertmanager",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`curfew serve`'s log lines on stderr: text or JSON lines"
+    )
+
+    @field_validator("alert_webhook")
+    @classmethod
+    def check_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("CURFEW_ALERT_WEBHOOK must be an http:// or https:// URL")
+        return value or None
 
     @field_validator("instance")
     @classmethod
