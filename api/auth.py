@@ -29,6 +29,7 @@ ADMIN = frozenset({"admin"})
 PUBLIC = frozenset(
     {
         ("GET", "/healthz"),
+        ("GET", "/readyz"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
@@ -82,6 +83,9 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/authority-keys"): READERS,
     ("POST", "/api/v1/authority-keys"): ADMIN,
     ("POST", "/api/v1/authority-keys/{key_id}/revoke"): ADMIN,
+    # metrics: what the network looks like now, for Prometheus (which sends a bearer token);
+    # like the lines and devices they describe, not for bureaus
+    ("GET", "/metrics"): READERS,
     # tokens
     ("POST", "/api/v1/tokens"): ADMIN,
     ("GET", "/api/v1/tokens"): ADMIN,

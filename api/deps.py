@@ -1,7 +1,8 @@
-"""What a route asks FastAPI for: the store, the settings, the scheduler and the actor, as
-`Annotated` aliases, so a route names what it needs in its signature and nothing is global.
+"""What a route asks FastAPI for: the store, the settings, the scheduler, the monitor (metrics
+and alerts) and the actor, as `Annotated` aliases, so a route names what it needs in its
+signature and nothing is global.
 
-The app factory (`api.app.create_app`) puts the three objects on `app.state`; these read them.
+The app factory (`api.app.create_app`) puts these objects on `app.state`; these read them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from api.auth import ActorDep
+from api.metrics import Monitor
 from controller.models import MAX_ROW_ID
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
@@ -30,7 +32,13 @@ def get_scheduler(request: Request) -> PassScheduler | None:
     return request.app.state.scheduler  # type: ignore[no-any-return]
 
 
+def get_monitor(request: Request) -> Monitor:
+    """The app's metrics registry, pass hook and alerts (`api.metrics.Monitor`)."""
+    return request.app.state.monitor  # type: ignore[no-any-return]
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SchedulerDep = Annotated[PassScheduler | None, Depends(get_scheduler)]
 
@@ -47,10 +55,12 @@ def reconcile_soon(scheduler: PassScheduler | None) -> None:
 
 __all__ = [
     "ActorDep",
+    "MonitorDep",
     "RowId",
     "SchedulerDep",
     "SettingsDep",
     "StoreDep",
+    "get_monitor",
     "get_scheduler",
     "get_settings",
     "get_store",
