@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api.cli.common import DatabaseOpt, fail, instant, open_store, operator, settings_with
+from api.logs import configure as configure_logging
 from controller.clock import OffsetClock
 from controller.holds import CutBounds
 from controller.reconciler import Reconciler
@@ -70,6 +71,7 @@ def serve(
     from controller.feeds import feed_job
 
     settings = settings_with(database_url)
+    configure_logging(settings.log_format)  # stderr, text or JSON lines (CURFEW_LOG_FORMAT)
     if settings.admin_token is None:
         raise fail("set CURFEW_ADMIN_TOKEN (16+ random characters) before serving the API")
     if settings.signing_key_file is None and not no_checkpoints:
@@ -131,7 +133,8 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    run(create_app(settings, store, scheduler), listener, scheduler, typer.echo)
+    app = create_app(settings, store, scheduler, checkpoints_disabled=no_checkpoints)
+    run(app, listener, scheduler, typer.echo)
 
 
 # -- listening and stopping ------------------------------------------------------------------
@@ -181,7 +184,10 @@ def run(
     """
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=HTTP_GRACE_SECONDS)
+    # log_config=None: uvicorn's records go through the handler `configure_logging` installed
+    config = uvicorn.Config(
+        app, log_level="warning", log_config=None, timeout_graceful_shutdown=HTTP_GRACE_SECONDS
+    )
     server = uvicorn.Server(config)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
