@@ -42,8 +42,10 @@ from drivers.host_keys import HostKeyCheck
 from drivers.lifecycle import Lifecycle, Progress, Pushed, Replan, Sendable, Step
 from drivers.outcomes import first_line, rejected
 
-# Config commands written before waiting for the device to answer them (see `push`).
+# Config commands written before waiting for the device to answer them (see `push`); a device
+# may set its own with `Credentials.extra["push_window"]` (1..MAX_PUSH_WINDOW).
 PUSH_WINDOW = 64
+MAX_PUSH_WINDOW = 4096
 # Longest sleep waiting for a device's answer before its session's health is looked at again.
 WAKE_SECONDS = 0.05
 
@@ -104,7 +106,8 @@ class CliSession:
 
     `enable` enters privileged mode after log-in (IOS); `before_logout` is handed the
     connection just before netmiko's polite teardown (VRP answers a mode check there);
-    `wake_seconds` bounds each sleep waiting for the device (see `read_until`).
+    `wake_seconds` bounds each sleep waiting for the device (see `read_until`); `window` is how
+    many config lines are written before the device's answers are awaited (see `push`).
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class CliSession:
         self.enable = enable
         self.before_logout = before_logout
         self.wake_seconds = wake_seconds
+        self.window = push_window(credentials)
         self.connection: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -302,7 +306,6 @@ class CliSession:
         commands: Sequence[str],
         prompt: re.Pattern[str],
         reads: Sequence[str] = (),
-        window: int = PUSH_WINDOW,
     ) -> tuple[str, list[str]]:
         """Send config commands in windows, then `reads` in the last one: the device's whole
         answer to the commands, and each read's answer.
@@ -318,6 +321,7 @@ class CliSession:
         """
         answer: list[str] = []
         replies: list[str] = []
+        window = self.window
         try:
             with self.exchange("configuration commands"):
                 for start in range(0, len(commands), window):
@@ -413,6 +417,14 @@ def echoed_rejections(
         if plan_index is not None:
             by_plan.setdefault(plan_index, message)
     return by_plan, rejected(messages, output)
+
+
+def push_window(credentials: Credentials) -> int:
+    """The device's push window: `extra["push_window"]`, else `PUSH_WINDOW`."""
+    text = credentials.extra.get("push_window", str(PUSH_WINDOW))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PUSH_WINDOW:
+        raise ValueError(f"push_window must be 1..{MAX_PUSH_WINDOW} lines, got {text!r}")
+    return int(text)
 
 
 def where_of(name: str, credentials: Credentials) -> str:

@@ -48,7 +48,7 @@ from drivers.base import (
     Prefix,
     Rejected,
 )
-from drivers.cli import PUSH_WINDOW, CliDriver
+from drivers.cli import CliDriver
 from drivers.lifecycle import Progress, Pushed, Replan, Sendable, Step
 from drivers.outcomes import rejected
 
@@ -653,7 +653,7 @@ class HuaweiVrpDriver(AclDriver, CliDriver):
         progress: Progress,
     ) -> Pushed:
         """Every plan's lines between `system-view` and `return`, the read-back after them,
-        in windows of `PUSH_WINDOW` (see `_exchange`); errors found line by line."""
+        in windows (see `_exchange`); errors found line by line."""
         del step, found, replan
         lines = [(c, i) for i, plan in enumerate(plans) for c in plan.commands]
         framed = [(CONFIG_ENTER, None), *lines, (CONFIG_LEAVE, None)]
@@ -675,7 +675,7 @@ class HuaweiVrpDriver(AclDriver, CliDriver):
         answer to the config lines and what it made of every line written.
 
         netmiko's `huawei` config session waits for 2 s of silence at each mode check (about
-        10 s a push). Here lines go in windows of `PUSH_WINDOW`, each window written at once
+        10 s a push). Here lines go in windows (`CliSession.window`), each written at once
         and read until the device has answered every line with a prompt or a `[Y/N]` question.
         A question takes the next line as its answer, so the lines a question swallowed are
         written again once it is answered (`may_ask` says what is answered yes).
@@ -692,7 +692,8 @@ class HuaweiVrpDriver(AclDriver, CliDriver):
                     rounds_left -= 1
                     if rounds_left < 0:
                         raise Rejected("the device kept asking questions", "".join(transcript))
-                    window = [queue.popleft() for _ in range(min(PUSH_WINDOW, len(queue)))]
+                    size = min(self._cli.window, len(queue))
+                    window = [queue.popleft() for _ in range(size)]
                     swallowed = self._window(window, pattern, transcript, exchanges)
                     queue.extendleft(reversed(swallowed))
         except DriverError as exc:

@@ -49,7 +49,7 @@ from drivers.base import (
     Unreachable,
     VerifyFailed,
 )
-from drivers.cli import PUSH_WINDOW, CliSession, where_of
+from drivers.cli import CliSession, where_of
 from drivers.lifecycle import (
     LinePlan,
     Progress,
@@ -912,7 +912,7 @@ class JuniperJunosDriver(Stages):
         return parse_display_set(config, inherited, parse_commit_status(commits))
 
     def _push_lines(self, commands: Sequence[str], progress: Progress) -> list[str]:
-        """Config commands in windows of `PUSH_WINDOW`, each window written at once and read
+        """Config commands in windows (`CliSession.window`), each written at once and read
         until the device has printed one prompt per command; each command's answer.
 
         netmiko's `send_config_set` waits out a poll twice per command; the device echoes
@@ -920,8 +920,9 @@ class JuniperJunosDriver(Stages):
         errors. A window bounds the input waiting on the router.
         """
         answers: list[str] = []
-        for start in range(0, len(commands), PUSH_WINDOW):
-            answers += self._send(commands[start : start + PUSH_WINDOW], progress)
+        window = self._cli.window
+        for start in range(0, len(commands), window):
+            answers += self._send(commands[start : start + window], progress)
         return answers
 
     def _finish(self, commands: Sequence[str], progress: Progress) -> str:
