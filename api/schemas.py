@@ -196,15 +196,25 @@ class ChangePublic(BaseModel):
     intent_seq: int | None
     actor: str
     commands: list[str]
-    device_output: str
+    # what the device answered; null only if the stored output the record cites is missing
+    # (`curfew audit verify` names it)
+    device_output: str | None
     state_after: str | None
     verified: bool | None
     error: str | None
     detail: str
     prev_hash: str
     hash: str
+    # the SHA-256 of the stored output the record cites, which its hash covers (records
+    # written before outputs were stored once carry it inline and null here)
+    device_output_sha256: str | None
 
     @classmethod
     def of(cls, change: Change) -> ChangePublic:
-        fields = change.model_dump(exclude={"order_ids_json", "commands_json"})
-        return cls(**fields, order_ids=change.order_ids, commands=change.commands)
+        fields = change.model_dump(exclude={"order_ids_json", "commands_json", "device_output"})
+        return cls(
+            **fields,
+            order_ids=change.order_ids,
+            commands=change.commands,
+            device_output=change.output,
+        )

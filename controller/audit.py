@@ -8,30 +8,46 @@ checks every checkpoint it is given, naming the first bad sequence number and wh
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from controller.changelog import GENESIS, HASHED_FIELDS, body_hash, canonical, hashed_fields
+from controller.changelog import (
+    DOMAIN_TAG,
+    GENESIS,
+    HASHED_FIELDS,
+    HASHED_WHEN_SET,
+    OUTPUT_REFERENCE,
+    body_hash,
+    canonical,
+    hashed_fields,
+    output_sha256,
+    stored_outputs,
+)
 from controller.clock import Clock
 from controller.models import MAX_ROW_ID, Change, Checkpoint, LogMeta
 
 log = logging.getLogger("curfew.audit")
 
 CHECKPOINT_TAG = b"curfew/checkpoint/v1\x00"
-EXPORT_FORMAT = "curfew-audit-export/1"
+# /2 carries the stored device outputs its records cite ("output" lines); /1 still verifies
+EXPORT_FORMAT = "curfew-audit-export/2"
+EXPORT_FORMATS = ("curfew-audit-export/1", EXPORT_FORMAT)
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -93,12 +109,23 @@ def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
     }
 
 
+_CHANGES = Change.__table__  # type: ignore[attr-defined]
+_CHECKPOINTS = Checkpoint.__table__  # type: ignore[attr-defined]
+_LOG_META = LogMeta.__table__  # type: ignore[attr-defined]
+
+
 def log_id(engine: sa.Engine) -> str:
-    with Session(engine) as session:
-        meta = session.get(LogMeta, "log_id")
-        if meta is None:
-            raise RuntimeError("the store has no log id: run the migrations")
-        return meta.value
+    with engine.connect() as connection:
+        return _log_id(connection)
+
+
+def _log_id(connection: sa.Connection) -> str:
+    found = connection.execute(
+        sa.select(_LOG_META.c.value).where(_LOG_META.c.key == "log_id")
+    ).scalar()
+    if found is None:
+        raise RuntimeError("the store has no log id: run the migrations")
+    return str(found)
 
 
 @dataclass
@@ -124,31 +151,33 @@ class Checkpointer:
         return None
 
     def sign_head(self, engine: sa.Engine) -> Checkpoint | None:
-        with Session(engine, expire_on_commit=False) as session:
-            head = session.exec(select(Change).order_by(Change.seq.desc()).limit(1)).first()  # type: ignore[union-attr]
+        # Core, not the ORM: the head's seq and hash are all a checkpoint reads of the log
+        with engine.begin() as connection:
+            head = connection.execute(
+                sa.select(_CHANGES.c.seq, _CHANGES.c.hash).order_by(_CHANGES.c.seq.desc()).limit(1)
+            ).first()
             if head is None:
                 return None
-            latest = session.exec(
-                select(Checkpoint).order_by(Checkpoint.seq.desc()).limit(1)  # type: ignore[union-attr]
+            latest = connection.execute(
+                sa.select(_CHECKPOINTS).order_by(_CHECKPOINTS.c.seq.desc()).limit(1)
             ).first()
             if latest is not None and latest.seq == head.seq:
-                return latest
-            meta = session.get(LogMeta, "log_id")
-            assert meta is not None
-            at = self.clock.now()
+                return Checkpoint(**latest._mapping)
+            at, signed_log = self.clock.now(), _log_id(connection)
             signature = self.key.sign(
-                checkpoint_message(meta.value, head.seq, head.hash, at.isoformat())
+                checkpoint_message(signed_log, head.seq, head.hash, at.isoformat())
             )
             checkpoint = Checkpoint(
-                log_id=meta.value,
+                log_id=signed_log,
                 seq=head.seq,
                 head_hash=head.hash,
                 at=at,
                 public_key=public_hex(self.key.public_key()),
                 signature=signature.hex(),
             )
-            session.add(checkpoint)
-            session.commit()
+            values = checkpoint.model_dump(exclude={"id"})
+            inserted = connection.execute(sa.insert(_CHECKPOINTS).values(**values))
+            checkpoint.id = inserted.inserted_primary_key[0]
         self._publish(checkpoint)
         return checkpoint
 
@@ -234,13 +263,22 @@ class VerifyReport:
         return min(seqs) if seqs else None
 
 
-def _chain_problem(records: list[Mapping[str, Any]], index: int, prev: str) -> Problem:
-    """Classify the first break, with the whole record list at hand (rare path)."""
-    record = records[index]
-    seq = record["seq"]
-    by_hash = {r["hash"]: r["seq"] for r in records}
-    if record["prev_hash"] != prev:
-        earlier = by_hash.get(record["prev_hash"])
+# One record as the chain walk sees it: seq, prev_hash, hash, the hash its content gives when
+# chained after its own prev_hash, and the stored output it cites (None: none, or inline).
+Link = tuple[int, str, str, str, str | None]
+# For the stored outputs named (by SHA-256) that exist, the SHA-256 their text has now; a
+# missing one is left out.
+OutputDigests = Callable[[Sequence[str]], Mapping[str, str]]
+
+_OUTPUT_BATCH = 2000  # distinct outputs looked up and hashed at a time
+
+
+def _chain_problem(
+    seq: int, prev_hash: str, prev: str, locate: Callable[[str], int | None]
+) -> Problem:
+    """Classify the first break (rare path): `locate` finds the record with a given hash."""
+    if prev_hash != prev:
+        earlier = locate(prev_hash)
         if earlier is not None and earlier != seq - 1:
             return Problem(
                 seq,
@@ -256,46 +294,105 @@ def _chain_problem(records: list[Mapping[str, Any]], index: int, prev: str) -> P
     return Problem(seq, "edited", f"record {seq}'s content does not match its hash")
 
 
-def verify_records(
-    records: Iterable[Mapping[str, Any]],
-    checkpoints: Iterable[Mapping[str, Any]] = (),
-    public_key: Ed25519PublicKey | None = None,
-    outside: Iterable[Mapping[str, Any]] = (),
-    expected_log_id: str | None = None,
+def _check_outputs(
+    pending: dict[str, int], digests: OutputDigests, report: VerifyReport
+) -> set[str]:
+    """Each stored output cited (by SHA-256, with the first record citing it) exists and
+    still hashes to its name; returns the names of those that do not."""
+    found = digests(list(pending))
+    bad = set()
+    for ref, seq in pending.items():
+        digest = found.get(ref)
+        if digest != ref:
+            bad.add(ref)
+        if digest is None:
+            report.problems.append(
+                Problem(seq, "deleted", f"the stored device output {ref[:16]}… that record "
+                        f"{seq} cites is missing: it was deleted")
+            )  # fmt: skip
+        elif digest != ref:
+            report.problems.append(
+                Problem(seq, "edited", f"the stored device output {ref[:16]}… that record "
+                        f"{seq} cites was edited: its text no longer hashes to that name")
+            )  # fmt: skip
+    return bad
+
+
+def _walk(
+    links: Iterable[Link],
+    checkpoints: Iterable[Mapping[str, Any]],
+    public_key: Ed25519PublicKey | None,
+    outside: Iterable[Mapping[str, Any]],
+    expected_log_id: str | None,
+    outputs: OutputDigests | None,
+    locate: Callable[[str], int | None],
 ) -> VerifyReport:
-    """Check the chain and every checkpoint; `records` must be in stored order."""
+    """Walk the chain (records in stored order), check the stored outputs the records cite
+    and every checkpoint against it. Streams: only checkpointed seqs' hashes are kept."""
     report = VerifyReport()
-    rows = records if isinstance(records, list) else list(records)
+    checkpoints, outside = list(checkpoints), list(outside)
+    vouched: set[int] = set()  # the seqs whose hash a checkpoint names
+    for document in (*checkpoints, *outside):
+        try:
+            vouched.add(int(document["seq"]))
+        except (KeyError, TypeError, ValueError):
+            pass
     hashes: dict[int, str] = {}
-    prev: str | None = None
-    expected: int | None = None
-    for index, record in enumerate(rows):
-        seq = record["seq"]
-        if prev is None:
-            report.first_seq = seq
-            prev = GENESIS if seq == 1 else record["prev_hash"]
-            if seq != 1:
-                report.notes.append(f"the records start at seq {seq}: the chain is anchored there")
-            expected = seq
-        assert expected is not None
-        if seq != expected:
-            if seq > expected:
-                missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
-                report.problems.append(
-                    Problem(expected, "deleted", f"record(s) {missing} are missing")
-                )
-            else:
-                report.problems.append(
-                    Problem(seq, "reordered", f"record {seq} appears after record {expected - 1}")
-                )
-            break
-        if record["prev_hash"] != prev or body_hash(seq, prev, record) != record["hash"]:
-            report.problems.append(_chain_problem(rows, index, prev))
-            break
-        hashes[seq] = record["hash"]
-        prev, expected = record["hash"], seq + 1
-        report.records += 1
-        report.last_seq, report.head_hash = seq, record["hash"]
+    pending: dict[str, int] = {}  # cited outputs not checked yet -> the first seq citing them
+    recent: set[str] = set()  # checked in the last batch: a router's records cite one output
+    bad: set[str] = set()  # named once, with the first record citing them
+    unchecked = 0
+    chain_broken = False  # (a stored output's problem does not break the chain)
+    first_prev: str | None = None
+    count = 0
+    records = iter(links)
+    first = next(records, None)
+    if first is not None:
+        seq, first_prev = first[0], first[1]
+        report.first_seq = seq
+        prev = GENESIS if seq == 1 else first_prev
+        if seq != 1:
+            report.notes.append(f"the records start at seq {seq}: the chain is anchored there")
+        expected = seq
+        for seq, prev_hash, hash_, content, ref in itertools.chain((first,), records):
+            if seq != expected:
+                if seq > expected:
+                    missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
+                    report.problems.append(
+                        Problem(expected, "deleted", f"record(s) {missing} are missing")
+                    )
+                else:
+                    report.problems.append(
+                        Problem(seq, "reordered",
+                                f"record {seq} appears after record {expected - 1}")
+                    )  # fmt: skip
+                chain_broken = True
+                break
+            if prev_hash != prev or content != hash_:
+                report.problems.append(_chain_problem(seq, prev_hash, prev, locate))
+                chain_broken = True
+                break
+            if seq in vouched:
+                hashes[seq] = hash_
+            if ref is not None and ref not in recent and ref not in pending and ref not in bad:
+                if outputs is None:
+                    unchecked += 1
+                else:
+                    pending[ref] = seq
+                    if len(pending) >= _OUTPUT_BATCH:
+                        bad |= _check_outputs(pending, outputs, report)
+                        recent, pending = set(pending), {}
+            prev, expected = hash_, seq + 1
+            count += 1
+        if count:
+            report.records, report.last_seq, report.head_hash = count, expected - 1, prev
+    if pending and outputs is not None:
+        _check_outputs(pending, outputs, report)
+    if unchecked:
+        report.limits.append(
+            f"{unchecked} stored device output(s) cited by the records were not given to this "
+            "verification: whether they still match their records is not checked"
+        )
 
     def check(document: Mapping[str, Any], where: str) -> None:
         if "unreadable" in document:
@@ -329,7 +426,7 @@ def verify_records(
             )
             return
         last = report.last_seq or 0
-        if seq > last and not report.problems:
+        if seq > last and not chain_broken:
             report.problems.append(
                 Problem(
                     last + 1,
@@ -345,8 +442,7 @@ def verify_records(
                 )
             )
         elif report.first_seq is not None and seq == report.first_seq - 1:
-            first = rows[0]
-            if first["prev_hash"] != document["head_hash"]:
+            if first_prev != document["head_hash"]:
                 report.problems.append(
                     Problem(seq + 1, "broken", f"{where} does not match the export's anchor")
                 )
@@ -363,12 +459,38 @@ def verify_records(
     return report
 
 
-def _record_dicts(engine: sa.Engine) -> Iterator[dict[str, Any]]:
-    with Session(engine) as session:
-        for change in session.exec(
-            select(Change).order_by(Change.seq).execution_options(yield_per=5000)
-        ):  # type: ignore[arg-type]
-            yield record_document(change)
+def verify_records(
+    records: Iterable[Mapping[str, Any]],
+    checkpoints: Iterable[Mapping[str, Any]] = (),
+    public_key: Ed25519PublicKey | None = None,
+    outside: Iterable[Mapping[str, Any]] = (),
+    expected_log_id: str | None = None,
+    outputs: Mapping[str, str] | None = None,
+) -> VerifyReport:
+    """Check the chain and every checkpoint; `records` (documents as `record_document` makes
+    them) must be in stored order. `outputs` holds the stored device outputs the records cite,
+    by SHA-256; without it they are not checked, and the report says so."""
+    rows = records if isinstance(records, list) else list(records)
+    by_hash: dict[str, int] = {}
+
+    def locate(hash_: str) -> int | None:
+        if not by_hash:
+            by_hash.update((r["hash"], r["seq"]) for r in rows)
+        return by_hash.get(hash_)
+
+    links = (
+        (r["seq"], r["prev_hash"], r["hash"], body_hash(r["seq"], r["prev_hash"], r),
+         r.get(OUTPUT_REFERENCE))
+        for r in rows
+    )  # fmt: skip
+    digests = None
+    if outputs is not None:
+        given = outputs
+
+        def digests(refs: Sequence[str]) -> Mapping[str, str]:
+            return {ref: output_sha256(given[ref]) for ref in refs if ref in given}
+
+    return _walk(links, checkpoints, public_key, outside, expected_log_id, digests, locate)
 
 
 def record_document(change: Change) -> dict[str, Any]:
@@ -380,14 +502,269 @@ def record_document(change: Change) -> dict[str, Any]:
     }
 
 
+def _document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as exports carry it, from a Core row of `changes` (what `record_document`
+    makes of the ORM's)."""
+    document = {"seq": row["seq"], **{name: row[name] for name in HASHED_FIELDS}}
+    document["at"] = row["at"].isoformat()
+    for name in HASHED_WHEN_SET:
+        if row[name] is not None:
+            document[name] = row[name]
+    document["prev_hash"], document["hash"] = row["prev_hash"], row["hash"]
+    return document
+
+
+# -- the live log, read without the ORM ----------------------------------------------------
+
+# sorted(HASHED_FIELDS): the order of the keys in a record's canonical JSON, which
+# `_StoredRecords` writes without `json.dumps` (tests pin it to `canonical`)
+_SORTED = (
+    "action", "actor", "at", "commands_json", "detail", "device_id", "device_output", "error",
+    "intent_seq", "kind", "line_id", "order_ids_json", "pass_id", "state_after", "venue_id",
+    "verified",
+)  # fmt: skip
+assert _SORTED == tuple(sorted(HASHED_FIELDS)) and HASHED_WHEN_SET == (OUTPUT_REFERENCE,)
+assert sorted(_SORTED + HASHED_WHEN_SET).index(OUTPUT_REFERENCE) == _SORTED.index("error")
+_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in _SORTED) + "}"
+# the optional reference goes right after device_output, before error (sorted order)
+_TEMPLATE = _TEMPLATE.replace(',"error":', '%s,"error":')
+_REFERENCE_KEY = f',"{OUTPUT_REFERENCE}":'
+_BOOLEAN = {None: "null", 0: "false", 1: "true"}  # True == 1 and False == 0 as keys
+_NULL = {None: "null"}  # an integer column: anything but an int or None is not the fast case
+_CHUNK = 5000
+
+
+def _sqlite_json() -> str:
+    """A record's canonical JSON as SQLite's json_object() writes it: the keys in sorted
+    order, no spaces, strings escaped as the json module escapes them (every code point
+    alike; a test pins it), `at` rewritten from SQLAlchemy's text form to ISO 8601 UTC.
+    A value outside the plain case yields JSON that cannot match (a null `at`, a string for
+    `verified`), so that record is hashed again the exact way."""
+    at = (
+        "CASE WHEN typeof(at) = 'text' AND length(at) = 26 AND substr(at, 11, 1) = ' ' "
+        "AND substr(at, 20, 1) = '.' THEN substr(at, 1, 10) || 'T' || substr(at, 12, 8) || "
+        "CASE WHEN substr(at, 21) = '000000' THEN '' ELSE substr(at, 20) END || '+00:00' END"
+    )
+    verified = (
+        "CASE WHEN verified IS NULL THEN json('null') WHEN typeof(verified) = 'integer' "
+        "AND verified = 1 THEN json('true') WHEN typeof(verified) = 'integer' AND verified = 0 "
+        "THEN json('false') ELSE 'not a boolean' END"
+    )
+    values = {"at": at, "verified": verified}
+
+    def json_object(names: Sequence[str]) -> str:
+        pairs = (f"'{name}', {values.get(name, name)}" for name in names)
+        return f"json_object({', '.join(pairs)})"
+
+    cited = sorted(_SORTED + HASHED_WHEN_SET)
+    return (
+        f"CASE WHEN {OUTPUT_REFERENCE} IS NULL THEN {json_object(_SORTED)} "
+        f"ELSE {json_object(cited)} END"
+    )
+
+
+class _StoredRecords:
+    """The change log's rows in seq order, a chunk at a time through the DB-API cursor, each
+    hashed with hashlib directly into a `Link`.
+
+    A record's canonical JSON is not built with `json.dumps` of a dict: SQLite writes it with
+    json_object() (`_sqlite_json`); from PostgreSQL (or an SQLite without JSON functions) the
+    values come back one by one and a template holds them (escaped by the json module's own
+    string encoder). Where a value is not the plain case (an `at` not in the store's own text
+    form, a type a column should not hold) or the hash does not match, the record is hashed
+    again the exact way, through SQLAlchemy's column types and `body_hash`: a fast path can
+    only send a record there, never pass one the exact way would fail. (For a hash to match,
+    the fast JSON must equal the JSON the record was written with, and JSON strings decode to
+    one text only.)
+    """
+
+    json_in_sqlite: ClassVar[bool] = True  # tests turn it off to pin the template
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.sqlite = connection.dialect.name == "sqlite"
+        self.dbapi_error = connection.dialect.loaded_dbapi.Error
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        columns = ("seq", "prev_hash", "hash", *_SORTED, OUTPUT_REFERENCE)
+        self.template_pages = self._pages(f"SELECT {', '.join(columns)}", mark)
+        self.json_pages: tuple[str, str] | None = None
+        if self.sqlite and self.json_in_sqlite:
+            json_select = f"SELECT seq, prev_hash, hash, {_sqlite_json()}, {OUTPUT_REFERENCE}"
+            try:
+                connection.exec_driver_sql("SELECT json_object('a', json('true'))")
+                self.json_pages = self._pages(json_select, mark)
+            except sa.exc.DBAPIError:
+                pass  # no JSON functions in this SQLite: the template it is
+
+    @staticmethod
+    def _pages(select: str, mark: str) -> tuple[str, str]:
+        return (
+            f"{select} FROM changes ORDER BY seq LIMIT {_CHUNK}",
+            f"{select} FROM changes WHERE seq > {mark} ORDER BY seq LIMIT {_CHUNK}",
+        )
+
+    def chunks(self) -> Iterator[list[Link]]:
+        cursor = self.connection.connection.cursor()
+        after: int | None = None
+        try:
+            while True:
+                rows = None
+                if self.json_pages is not None:
+                    try:
+                        rows = self._page(cursor, self.json_pages, after)
+                    except self.dbapi_error:
+                        rows = None  # a value json_object() refuses (a BLOB): one by one
+                    else:
+                        if not rows:
+                            return
+                        yield self.json_links(rows)
+                if rows is None:
+                    rows = self._page(cursor, self.template_pages, after)
+                    if not rows:
+                        return
+                    yield self.links(rows)
+                after = rows[-1][0]
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _page(cursor: Any, pages: tuple[str, str], after: int | None) -> list[Any]:
+        if after is None:
+            cursor.execute(pages[0])
+        else:
+            cursor.execute(pages[1], (after,))
+        rows: list[Any] = cursor.fetchall()
+        return rows
+
+    def json_links(self, rows: list[Any]) -> list[Link]:
+        sha256, tag, fromhex = hashlib.sha256, DOMAIN_TAG, bytes.fromhex
+        links: list[Link] = []
+        add = links.append
+        last_hex, last_bytes = "", b""
+        for seq, prev_hash, hash_, body, ref in rows:
+            try:
+                # the predecessor's hash in bytes: the previous record's digest, in a sound chain
+                prev_bytes = last_bytes if prev_hash == last_hex else fromhex(prev_hash)
+                digest = sha256(tag + seq.to_bytes(8, "big") + prev_bytes + body.encode()).digest()
+                content = digest.hex()
+                if content == hash_:
+                    last_hex, last_bytes = content, digest
+                else:  # a break, or a value outside the plain case
+                    content = self.exact(seq, prev_hash)
+            except (TypeError, ValueError, AttributeError, OverflowError):
+                content = self.exact(seq, prev_hash)
+            add((seq, prev_hash, hash_, content, ref))
+        return links
+
+    def links(self, rows: list[Any]) -> list[Link]:
+        sha256, tag, fromhex = hashlib.sha256, DOMAIN_TAG, bytes.fromhex
+        q, template, reference_key = encode_basestring, _TEMPLATE, _REFERENCE_KEY
+        boolean, null, sqlite = _BOOLEAN, _NULL, self.sqlite
+        links: list[Link] = []
+        add = links.append
+        last_hex, last_bytes = "", b""
+        raw_at, at_json = None, ""  # a router's records share their instant
+        for (seq, prev_hash, hash_, action, actor, at, commands, detail, device_id, output,
+             error, intent_seq, kind, line_id, order_ids, pass_id, state_after, venue_id,
+             verified, ref) in rows:  # fmt: skip
+            try:
+                if at != raw_at:
+                    # the instant as `datetime.isoformat()` of the aware UTC value writes it
+                    if sqlite:  # SQLAlchemy's text form: "2026-11-25 00:00:00.000000"
+                        if len(at) != 26 or at[10] != " " or at[19] != ".":
+                            raise ValueError(at)
+                        at_json = '"' + at[:10] + "T" + at[11:19] + (
+                            '+00:00"' if at[20:] == "000000" else at[19:] + '+00:00"'
+                        )  # fmt: skip
+                    elif at.tzinfo is None:
+                        at_json = '"' + at.isoformat() + '+00:00"'
+                    else:
+                        raise ValueError(at)
+                    raw_at = at
+                body = template % (
+                    q(action), q(actor), at_json, q(commands), q(detail),
+                    device_id if device_id.__class__ is int else null[device_id], q(output),
+                    "" if ref is None else reference_key + q(ref),
+                    "null" if error is None else q(error),
+                    intent_seq if intent_seq.__class__ is int else null[intent_seq], q(kind),
+                    line_id if line_id.__class__ is int else null[line_id], q(order_ids),
+                    "null" if pass_id is None else q(pass_id),
+                    "null" if state_after is None else q(state_after),
+                    venue_id if venue_id.__class__ is int else null[venue_id], boolean[verified],
+                )  # fmt: skip
+                # the predecessor's hash in bytes: the previous record's digest, in a sound chain
+                prev_bytes = last_bytes if prev_hash == last_hex else fromhex(prev_hash)
+                digest = sha256(tag + seq.to_bytes(8, "big") + prev_bytes + body.encode()).digest()
+                content = digest.hex()
+                if content == hash_:
+                    last_hex, last_bytes = content, digest
+                else:  # a break, or a value the fast path wrote unlike `canonical`
+                    content = self.exact(seq, prev_hash)
+            except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
+                content = self.exact(seq, prev_hash)
+            add((seq, prev_hash, hash_, content, ref))
+        return links
+
+    def exact(self, seq: int, prev_hash: str) -> str:
+        """The record's hash computed as the ORM path computes it (rare: a break, or a value
+        the fast path does not take); "" if its values cannot be hashed at all."""
+        row = self.connection.execute(sa.select(_CHANGES).where(_CHANGES.c.seq == seq)).first()
+        if row is None:
+            return ""
+        try:
+            return body_hash(seq, str(prev_hash), _document(row._mapping))
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            return ""
+
+    def locate(self, hash_: str) -> int | None:
+        found = self.connection.execute(
+            sa.select(_CHANGES.c.seq).where(_CHANGES.c.hash == hash_).limit(1)
+        ).scalar()
+        return None if found is None else int(found)
+
+    def output_digests(self, refs: Sequence[str]) -> Mapping[str, str]:
+        """The SHA-256 of each stored output's UTF-8 bytes, hashed as the database holds them
+        (no decoding to text and encoding again)."""
+        as_bytes = "CAST(text AS BLOB)" if self.sqlite else "convert_to(text, 'UTF8')"
+        query = f"SELECT sha256, {as_bytes} FROM device_outputs WHERE sha256 IN ({{}})"
+        mark = "?" if self.sqlite else "%s"
+        found: dict[str, str] = {}
+        cursor = self.connection.connection.cursor()
+        try:
+            for start in range(0, len(refs), 500):
+                chunk = refs[start : start + 500]
+                cursor.execute(query.format(", ".join([mark] * len(chunk))), chunk)
+                for ref, stored in cursor.fetchall():
+                    found[ref] = hashlib.sha256(stored).hexdigest()
+        finally:
+            cursor.close()
+        return found
+
+
+def _read_snapshot(connection: sa.Connection) -> None:
+    """Read the log at one instant: PostgreSQL's REPEATABLE READ gives the whole
+    verification one snapshot (SQLite's read transaction in WAL mode does by itself)."""
+    if connection.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="REPEATABLE READ")
+
+
 def stored_checkpoints(
     engine: sa.Engine, first: int = 0, last: int | None = None
 ) -> list[dict[str, Any]]:
-    with Session(engine) as session:
-        query = select(Checkpoint).where(Checkpoint.seq >= first).order_by(Checkpoint.seq)
-        if last is not None:
-            query = query.where(Checkpoint.seq <= last)
-        return [checkpoint_document(c) for c in session.exec(query)]
+    with engine.connect() as connection:
+        return _stored_checkpoints(connection, first, last)
+
+
+def _stored_checkpoints(
+    connection: sa.Connection, first: int = 0, last: int | None = None
+) -> list[dict[str, Any]]:
+    query = sa.select(_CHECKPOINTS).where(_CHECKPOINTS.c.seq >= first)
+    if last is not None:
+        query = query.where(_CHECKPOINTS.c.seq <= last)
+    return [
+        checkpoint_document(Checkpoint(**row))
+        for row in connection.execute(query.order_by(_CHECKPOINTS.c.seq)).mappings()
+    ]
 
 
 def verify_store(
@@ -395,14 +772,25 @@ def verify_store(
     public_key: Ed25519PublicKey | None = None,
     outside: Iterable[Mapping[str, Any]] = (),
 ) -> VerifyReport:
+    """Verify the live log: its rows are read through the DB-API cursor in chunks and hashed
+    with hashlib (see `_StoredRecords`), never held all at once."""
     outside = list(outside)
-    report = verify_records(
-        list(_record_dicts(engine)),
-        stored_checkpoints(engine),
-        public_key,
-        outside,
-        expected_log_id=log_id(engine),
-    )
+    with engine.connect() as connection:
+        _read_snapshot(connection)
+        with connection.begin():
+            # the checkpoints first: the log only grows, so every one is older than its tail
+            checkpoints = _stored_checkpoints(connection)
+            expected_log_id = _log_id(connection)
+            reader = _StoredRecords(connection)
+            report = _walk(
+                itertools.chain.from_iterable(reader.chunks()),
+                checkpoints,
+                public_key,
+                outside,
+                expected_log_id,
+                reader.output_digests,
+                reader.locate,
+            )
     _state_limits(report, outside, "the database")
     if public_key is None and report.checkpoints + report.outside_checkpoints:
         report.notes.append(
@@ -446,33 +834,58 @@ def _state_limits(report: VerifyReport, outside: list[Mapping[str, Any]], holder
 def export(
     engine: sa.Engine, out: Path, now: datetime, first: int = 1, last: int | None = None
 ) -> int:
-    """Write records first..last with their checkpoints as JSON Lines; returns the count."""
-    with Session(engine) as session:
-        query = select(Change).where(Change.seq >= first).order_by(Change.seq)
-        if last is not None:
-            query = query.where(Change.seq <= last)
-        records = [record_document(c) for c in session.exec(query)]
-    checkpoints = stored_checkpoints(engine, max(first - 1, 0), last)
-    keys = sorted({c["public_key"] for c in checkpoints})
-    header = {
-        "type": "header",
-        "format": EXPORT_FORMAT,
-        "log_id": log_id(engine),
-        "from": first,
-        "to": records[-1]["seq"] if records else last,
-        "records": len(records),
-        "public_keys": keys,
-        "hashed_fields": list(HASHED_FIELDS),
-        "exported_at": now.isoformat(),
-    }
+    """Write records first..last with their checkpoints as JSON Lines; returns the count.
+
+    Each stored device output the records cite is written once ("output" line) before the
+    first record citing it, so the export verifies offline with no database.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for record in records:
-            handle.write(json.dumps({"type": "record", **record}, ensure_ascii=False) + "\n")
-        for checkpoint in checkpoints:
-            handle.write(json.dumps({"type": "checkpoint", **checkpoint}) + "\n")
-    return len(records)
+    with engine.connect() as connection:
+        _read_snapshot(connection)
+        with connection.begin(), out.open("w", encoding="utf-8") as handle:
+            span = _CHANGES.c.seq >= first
+            if last is not None:
+                span = sa.and_(span, _CHANGES.c.seq <= last)
+            count, to = connection.execute(
+                sa.select(sa.func.count(), sa.func.max(_CHANGES.c.seq)).where(span)
+            ).one()
+            checkpoints = _stored_checkpoints(connection, max(first - 1, 0), last)
+            keys = sorted({c["public_key"] for c in checkpoints})
+            header = {
+                "type": "header",
+                "format": EXPORT_FORMAT,
+                "log_id": _log_id(connection),
+                "from": first,
+                "to": to if count else last,
+                "records": count,
+                "public_keys": keys,
+                "hashed_fields": list(HASHED_FIELDS),
+                "hashed_when_set": list(HASHED_WHEN_SET),
+                "exported_at": now.isoformat(),
+            }
+            handle.write(json.dumps(header, ensure_ascii=False) + "\n")
+            if count:
+                _export_records(connection, sa.and_(span, _CHANGES.c.seq <= to), handle)
+            for checkpoint in checkpoints:
+                handle.write(json.dumps({"type": "checkpoint", **checkpoint}) + "\n")
+    return int(count)
+
+
+def _export_records(connection: sa.Connection, span: sa.ColumnElement[bool], handle: Any) -> None:
+    query = sa.select(_CHANGES).where(span).order_by(_CHANGES.c.seq)
+    rows = connection.execute(query.execution_options(yield_per=_CHUNK))
+    written: set[str] = set()
+    for chunk in rows.mappings().partitions():
+        documents = [_document(row) for row in chunk]
+        cited = {d[OUTPUT_REFERENCE] for d in documents if OUTPUT_REFERENCE in d} - written
+        texts = stored_outputs(connection, sorted(cited))
+        for document in documents:
+            ref = document.get(OUTPUT_REFERENCE)
+            if ref is not None and ref not in written and ref in texts:
+                item = {"type": "output", "sha256": ref, "text": texts[ref]}
+                handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+                written.add(ref)
+            handle.write(json.dumps({"type": "record", **document}, ensure_ascii=False) + "\n")
 
 
 def verify_export(
@@ -483,6 +896,7 @@ def verify_export(
     header: dict[str, Any] | None = None
     records: list[dict[str, Any]] = []
     checkpoints: list[dict[str, Any]] = []
+    outputs: dict[str, str] = {}
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             try:
@@ -498,7 +912,12 @@ def verify_export(
                 records.append(item)
             elif kind == "checkpoint":
                 checkpoints.append(item)
-    if header is None or header.get("format") != EXPORT_FORMAT:
+            elif kind == "output":
+                ref, body = str(item.get("sha256")), item.get("text")
+                if not isinstance(body, str) or outputs.get(ref, body) != body:
+                    body = "\x00"  # not text, or two texts under one name: neither is trusted
+                outputs[ref] = body
+    if header is None or header.get("format") not in EXPORT_FORMATS:
         report = VerifyReport()
         report.problems.append(Problem(None, "unreadable", f"{path} is not a {EXPORT_FORMAT} file"))
         return report
@@ -507,7 +926,9 @@ def verify_export(
     if public_key is None and len(keys) == 1:
         public_key = public_from_hex(keys[0])
     outside = list(outside)
-    report = verify_records(records, checkpoints, public_key, outside, header.get("log_id"))
+    report = verify_records(
+        records, checkpoints, public_key, outside, header.get("log_id"), outputs
+    )
     _state_limits(report, outside, "the export")
     if not pinned and report.checkpoints + report.outside_checkpoints:
         report.limits.append(

@@ -19,6 +19,9 @@ from sqlmodel import Field, SQLModel
 # no row's id, and is answered as such before it reaches the database driver.
 MAX_ROW_ID = 2**31 - 1
 
+# where a change record read with its stored device output keeps it (InstanceState.info)
+RESOLVED_OUTPUT = "curfew.device_output"
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out; stored as naive UTC."""
@@ -160,6 +163,9 @@ class Change(SQLModel, table=True):
     intent_seq: int | None = Field(default=None, index=True)
     actor: str
     commands_json: str = "[]"
+    # What the device answered: inline in records written before outputs were stored once
+    # (migration 0010); since then "" here and the stored output's SHA-256 below, which the
+    # record's hash covers (see `controller.changelog`)
     device_output: str = ""
     state_after: str | None = None
     verified: bool | None = None
@@ -167,6 +173,7 @@ class Change(SQLModel, table=True):
     detail: str = ""
     prev_hash: str = Field(unique=True)
     hash: str = Field(unique=True)
+    device_output_sha256: str | None = None
 
     @property
     def order_ids(self) -> list[int]:
@@ -175,6 +182,36 @@ class Change(SQLModel, table=True):
     @property
     def commands(self) -> list[str]:
         return list(json.loads(self.commands_json))
+
+    @property
+    def output(self) -> str | None:
+        """What the device answered, inline or by reference; None when the stored output the
+        record references is missing (`curfew audit verify` names it). A referenced output is
+        read by `Store.changes` and the change log's appends; a record read otherwise raises."""
+        if self.device_output_sha256 is None:
+            return self.device_output
+        state = sa.inspect(self)
+        if RESOLVED_OUTPUT not in state.info:
+            raise LookupError(f"record {self.seq}'s device output was not read with it")
+        resolved: str | None = state.info[RESOLVED_OUTPUT]
+        return resolved
+
+    def resolve_output(self, text: str | None) -> None:
+        """Attach the stored output the record references (None: it is missing)."""
+        sa.inspect(self).info[RESOLVED_OUTPUT] = text
+
+
+class DeviceOutput(SQLModel, table=True):
+    """A router's session output, stored once and named by the SHA-256 of its UTF-8 text.
+
+    Outcome records cite it by that hash (`Change.device_output_sha256`); append-only, like
+    the records (triggers refuse UPDATE and DELETE, and TRUNCATE on PostgreSQL).
+    """
+
+    __tablename__ = "device_outputs"
+
+    sha256: str = Field(primary_key=True)
+    text: str
 
 
 class ChangeOrder(SQLModel, table=True):

@@ -381,7 +381,10 @@ class Store:
             if where.order_id is not None:
                 cites = select(ChangeOrder.seq).where(ChangeOrder.order_id == where.order_id)
                 query = query.where(col(Change.seq).in_(cites))
-            return list(s.exec(query.limit(where.limit)))
+            found = list(s.exec(query.limit(where.limit)))
+            # each record shows the device output it cites, read once per distinct output
+            changelog.resolve_outputs(s.connection(), found)
+            return found
 
     # -- what a pass reads and writes ----------------------------------------------------
 

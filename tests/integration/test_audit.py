@@ -70,8 +70,9 @@ def tamper(url: str, *statements: str) -> None:
                 # the owner (a superuser here) switches triggers and foreign keys off
                 connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
             else:
-                connection.exec_driver_sql("DROP TRIGGER IF EXISTS changes_no_update")
-                connection.exec_driver_sql("DROP TRIGGER IF EXISTS changes_no_delete")
+                for table in ("changes", "device_outputs"):
+                    connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
+                    connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
             for statement in statements:
                 connection.exec_driver_sql(statement)
     finally:
@@ -413,3 +414,322 @@ def test_a_correction_is_a_new_record_pointing_at_the_old_one(audited):
     missing = runner.invoke(app, ["audit", "correct", "--seq", "99999", "--note", "x"],
                             env=audited["env"])  # fmt: skip
     assert missing.exit_code == 2 and "no change record 99999" in missing.output
+
+
+# -- device outputs stored once, content-addressed ------------------------------------------
+
+
+def cited_output(url: str) -> tuple[int, str]:
+    """The first record citing a stored device output: its seq and the output's SHA-256."""
+    seq, ref = query(
+        url,
+        "SELECT seq, device_output_sha256 FROM changes "
+        "WHERE device_output_sha256 IS NOT NULL ORDER BY seq",
+    )
+    return seq, ref
+
+
+def test_a_routers_session_output_is_stored_once_and_cited_by_its_hash(audited):
+    import hashlib
+
+    url = audited["url"]
+    outcomes, inline, cited, distinct, passes = query(
+        url,
+        "SELECT count(*), sum(CASE WHEN device_output = '' THEN 0 ELSE 1 END), "
+        "count(device_output_sha256), count(DISTINCT device_output_sha256), "
+        "count(DISTINCT pass_id) FROM changes WHERE kind = 'outcome'",
+    )
+    assert outcomes == cited and inline == 0, "every outcome cites its output, none inline"
+    stored = query(url, "SELECT count(*) FROM device_outputs")[0]
+    # one router: each pass's outcomes (three lines cut, then one and two restored) share
+    # its one session output
+    assert stored == distinct == passes == 3 and outcomes == 6
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            outputs = connection.exec_driver_sql("SELECT sha256, text FROM device_outputs").all()
+    finally:
+        engine.dispose()
+    assert all(hashlib.sha256(text.encode()).hexdigest() == ref for ref, text in outputs)
+    seq, ref = cited_output(url)
+    shown = runner.invoke(app, ["changes", "--format", "json"], env=audited["env"])
+    assert shown.exit_code == 0, shown.output
+    record = next(r for r in json.loads(shown.output) if r["seq"] == seq)
+    assert record["device_output_sha256"] == ref
+    assert record["device_output"] == dict(outputs)[ref] and "#" in record["device_output"]
+
+
+def test_two_appends_of_the_same_output_store_it_once(store):
+    from controller.audit import verify_store
+    from controller.changelog import NewChange
+
+    answer = "R1(config)#ip access-list extended CURFEW-L1\nR1(config-ext-nacl)#exit\n"
+    for line_id in (1, 2):
+        store.append([NewChange(at=store.clock.now(), kind="outcome", action="cut",
+                                actor="test", line_id=line_id, device_output=answer)])  # fmt: skip
+    with store.engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT count(*) FROM device_outputs").scalar()
+    assert stored == 1
+    first, second = store.changes()
+    assert first.device_output_sha256 == second.device_output_sha256 is not None
+    assert first.device_output == "" and first.output == second.output == answer
+    assert verify_store(store.engine).ok
+
+
+def test_the_schema_refuses_to_change_or_remove_a_stored_output(audited):
+    engine = sa.create_engine(audited["url"])
+    statements = [
+        "UPDATE device_outputs SET text = 'x'",
+        "DELETE FROM device_outputs",
+    ]
+    if engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE device_outputs")
+    try:
+        for statement in statements:
+            with engine.begin() as connection, pytest.raises(sa.exc.DBAPIError) as refused:
+                connection.exec_driver_sql(statement)
+            assert "append-only" in str(refused.value), statement
+    finally:
+        engine.dispose()
+
+
+def test_an_edited_stored_output_is_named_with_the_record_citing_it(audited, tmp_path):
+    seq, ref = cited_output(audited["url"])
+    out = tmp_path / "export.jsonl"
+    tamper(audited["url"], f"UPDATE device_outputs SET text = text || ' ' WHERE sha256 = '{ref}'")
+    result = verify(audited, "--checkpoints", str(audited["outside"]))
+    assert result.exit_code == 1, result.output
+    assert f"first bad sequence number {seq}" in result.output
+    assert f"seq {seq}: edited: the stored device output {ref[:16]}" in result.output
+    exported = runner.invoke(app, ["audit", "export", "--out", str(out)], env=audited["env"])
+    assert exported.exit_code == 0, exported.output
+    offline = runner.invoke(app, ["audit", "verify", "--export", str(out)])
+    assert offline.exit_code == 1
+    assert f"seq {seq}: edited: the stored device output {ref[:16]}" in offline.output
+
+
+def test_a_deleted_stored_output_is_named_with_the_record_citing_it(audited, tmp_path):
+    seq, ref = cited_output(audited["url"])
+    tamper(audited["url"], f"DELETE FROM device_outputs WHERE sha256 = '{ref}'")
+    result = verify(audited)
+    assert result.exit_code == 1, result.output
+    assert f"seq {seq}: deleted: the stored device output {ref[:16]}" in result.output
+    out = tmp_path / "export.jsonl"
+    runner.invoke(app, ["audit", "export", "--out", str(out)], env=audited["env"])
+    offline = runner.invoke(app, ["audit", "verify", "--export", str(out)])
+    assert offline.exit_code == 1
+    assert f"seq {seq}: deleted: the stored device output {ref[:16]}" in offline.output
+
+
+def test_a_deleted_stored_output_does_not_hide_a_truncated_tail(audited):
+    last = head(audited["url"])
+    seq, ref = cited_output(audited["url"])
+    assert seq < last - 3
+    tamper(
+        audited["url"],
+        f"DELETE FROM device_outputs WHERE sha256 = '{ref}'",
+        f"DELETE FROM changes WHERE seq > {last - 3}",
+    )
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert f"seq {seq}: deleted: the stored device output {ref[:16]}" in result.output
+    assert f"seq {last - 2}: truncated" in result.output
+
+
+def test_an_export_carries_each_cited_output_once_and_verifies_offline(audited, tmp_path):
+    out = tmp_path / "export.jsonl"
+    exported = runner.invoke(app, ["audit", "export", "--out", str(out)], env=audited["env"])
+    assert exported.exit_code == 0, exported.output
+    items = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    outputs = [i for i in items if i["type"] == "output"]
+    cited = {i["device_output_sha256"] for i in items if i.get("device_output_sha256")}
+    assert outputs and sorted(o["sha256"] for o in outputs) == sorted(cited), "each one once"
+    first_citing = {}
+    for index, item in enumerate(items):
+        if item.get("device_output_sha256"):
+            first_citing.setdefault(item["device_output_sha256"], index)
+    assert all(items.index(o) < first_citing[o["sha256"]] for o in outputs), "written before"
+    elsewhere = {"CURFEW_DATABASE_URL": f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"}
+    proven = runner.invoke(
+        app,
+        ["audit", "verify", "--export", str(out), "--checkpoints", str(audited["outside"]),
+         "--public-key", audited["public"], "--strict"],
+        env=elsewhere,
+    )  # fmt: skip
+    assert proven.exit_code == 0, proven.output
+    assert "OK: the log verifies" in proven.output
+    assert not (tmp_path / "no-such-dir").exists()
+
+    def verify_edited(edit) -> str:  # noqa: ANN001 - a function over the export's items
+        edited = tmp_path / "edited.jsonl"
+        kept = [e for e in (edit(dict(i)) for i in items) if e is not None]
+        edited.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in kept))
+        result = runner.invoke(app, ["audit", "verify", "--export", str(edited)], env=elsewhere)
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    ref = outputs[0]["sha256"]
+    seq = next(i["seq"] for i in items if i.get("device_output_sha256") == ref)
+    changed = verify_edited(
+        lambda i: i | {"text": i["text"].replace("#", "> ")} if i.get("sha256") == ref else i
+    )
+    assert f"seq {seq}: edited: the stored device output {ref[:16]}" in changed
+    removed = verify_edited(lambda i: None if i.get("sha256") == ref else i)
+    assert f"seq {seq}: deleted: the stored device output {ref[:16]}" in removed
+    # a record no longer citing its output, its text put back inline: its hash covers the name
+    inlined = verify_edited(
+        lambda i: {k: v for k, v in i.items() if k != "device_output_sha256"}
+        | {"device_output": outputs[0]["text"]}
+        if i.get("device_output_sha256") == ref
+        else i
+    )
+    assert f"seq {seq}: edited: record {seq}'s content does not match its hash" in inlined
+
+
+# A record as the change log wrote it before outputs were stored once (migration 0010), with
+# its output inline; the hash is the one that code computed for it.
+PRE_0010_RECORD = {
+    "at": "2026-11-24T16:06:00.250000+00:00", "pass_id": "3236f71cb038485e", "kind": "outcome",
+    "action": "cut", "order_ids_json": "[1]", "line_id": 1, "venue_id": 1, "device_id": 1,
+    "intent_seq": None, "actor": "reconciler",
+    "commands_json": '["ip access-list extended CURFEW-L1", "exit"]',
+    "device_output": "R1(config)#ip access-list extended CURFEW-L1\nR1(config-ext-nacl)#exit\n",
+    "state_after": "cut", "verified": True, "error": None, "detail": "",
+}  # fmt: skip
+PRE_0010_HASH = "67edb5537970992a3baebe59ecb6b4acbbfe5dc49f4aedb00ee63bd18dd3ede2"
+
+
+def test_a_record_written_before_outputs_were_stored_once_still_verifies(
+    database_url, clock, tmp_path
+):
+    from alembic import command
+
+    from controller.audit import export, verify_export, verify_store
+    from controller.changelog import GENESIS, NewChange, body_hash
+    from controller.db import alembic_config, make_engine
+    from controller.models import Change
+
+    assert body_hash(1, GENESIS, PRE_0010_RECORD) == PRE_0010_HASH
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0009")
+    values = PRE_0010_RECORD | {
+        "seq": 1, "at": datetime.fromisoformat(PRE_0010_RECORD["at"]),
+        "prev_hash": GENESIS, "hash": PRE_0010_HASH,
+    }  # fmt: skip
+    with engine.begin() as connection:  # the columns of 0009: no device_output_sha256
+        connection.execute(sa.insert(Change.__table__), values)
+    engine.dispose()
+
+    store = Store.open(database_url, clock=clock)  # migrates to 0010 and on
+    try:
+        answer = "R1(config)#no ip access-list extended CURFEW-L1\n"
+        store.append([NewChange(at=clock.now(), kind="outcome", action="restore", actor="test",
+                                line_id=1, device_output=answer)])  # fmt: skip
+        old, new = store.changes()
+        assert old.device_output_sha256 is None and old.output == PRE_0010_RECORD["device_output"]
+        assert new.device_output == "" and new.output == answer
+        report = verify_store(store.engine)
+        assert report.ok and report.records == 2, report.problems
+        out = tmp_path / "export.jsonl"
+        assert export(store.engine, out, clock.now()) == 2
+        assert verify_export(out).ok
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("json_in_sqlite", [True, False], ids=["sqlite-json", "template"])
+def test_the_fast_reader_hashes_awkward_values_as_canonical_json_does(
+    store, monkeypatch, json_in_sqlite
+):
+    """Quotes, escapes, control characters, non-ASCII, empty and absent values, an instant
+    with and without microseconds: verified without ever falling back to the exact path
+    (SQLite's json_object() and the template read from PostgreSQL or older SQLite)."""
+    from datetime import UTC
+
+    from controller.audit import _StoredRecords, verify_store
+    from controller.changelog import NewChange
+
+    if store.engine.dialect.name != "sqlite" and not json_in_sqlite:
+        pytest.skip("PostgreSQL's values are always held by the template")
+    awkward = 'quote " backslash \\ tab \t newline \n soh \x01 us \x1f bell \x07 del \x7f'
+    awkward += ' 临 😀 \u2028'
+    store.append([
+        NewChange(at=datetime(2026, 11, 25, tzinfo=UTC), kind="admin", action="x", actor=awkward),
+        NewChange(at=datetime(2026, 11, 25, 0, 0, 0, 1, tzinfo=UTC), kind="outcome",
+                  action="cut", actor="r", pass_id=awkward, order_ids=[3, 1], line_id=0,
+                  venue_id=2**31 - 1, device_id=1, intent_seq=1, commands=[awkward, "exit"],
+                  device_output=awkward, state_after="cut", verified=False, error=awkward,
+                  detail=awkward),
+        NewChange(at=datetime(2026, 11, 25, 23, 59, 59, 999999, tzinfo=UTC), kind="intent",
+                  action="restore", actor="r", verified=True, detail=""),
+    ])  # fmt: skip
+
+    def no_fallback(self, seq, prev_hash):  # noqa: ANN001, ANN202 - the method's signature
+        raise AssertionError(f"record {seq} fell back to the exact path")
+
+    monkeypatch.setattr(_StoredRecords, "exact", no_fallback)
+    monkeypatch.setattr(_StoredRecords, "json_in_sqlite", json_in_sqlite)
+    report = verify_store(store.engine)
+    assert report.ok and report.records == 3, report.problems
+
+
+def test_sqlite_escapes_every_character_as_the_json_module_does():
+    """The premise of SQLite's json_object() as the fast path: every code point is written as
+    `json.dumps(..., ensure_ascii=False)` writes it."""
+    import sqlite3
+    from json.encoder import encode_basestring
+
+    connection = sqlite3.connect(":memory:")
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(points), 500):
+        chunk = points[start : start + 500]
+        quoted = connection.execute(
+            "SELECT " + ", ".join(["json_quote(?)"] * len(chunk)), chunk
+        ).fetchone()
+        assert list(quoted) == [encode_basestring(p) for p in chunk]
+    connection.close()
+
+
+def test_a_value_the_fast_reader_does_not_take_is_judged_the_exact_way(audited):
+    """Another text form of the same instant is the same record to the ORM; the text 'null'
+    where an integer was null is not."""
+    if not audited["url"].startswith("sqlite"):
+        pytest.skip("PostgreSQL's types hold neither")
+    at = query(audited["url"], "SELECT at FROM changes WHERE seq = 3")[0]
+    assert at.endswith(".000000") or len(at) == 26
+    seq = query(audited["url"], "SELECT min(seq) FROM changes WHERE line_id IS NULL")[0]
+    tamper(audited["url"], "UPDATE changes SET at = replace(at, ' ', 'T') WHERE seq = 3")
+    assert verify(audited).exit_code == 0, "the same instant, as SQLAlchemy reads it"
+    tamper(audited["url"], f"UPDATE changes SET line_id = 'null' WHERE seq = {seq}")
+    result = verify(audited)
+    assert result.exit_code == 1
+    assert f"seq {seq}: edited" in result.output
+
+
+def test_a_value_of_a_type_no_json_holds_is_named_as_an_edit(audited):
+    if not audited["url"].startswith("sqlite"):
+        pytest.skip("PostgreSQL's types hold no such value")
+    tamper(audited["url"], "UPDATE changes SET detail = CAST(detail AS BLOB) WHERE seq = 4")
+    result = verify(audited)
+    assert result.exit_code == 1, result.output
+    assert "first bad sequence number 4" in result.output and "seq 4: edited" in result.output
+
+
+def test_an_append_the_database_refuses_raises_as_sqlalchemy_does_and_leaves_nothing(
+    store, database_url
+):
+    """The append path writes through the DB-API cursor; its errors still arrive as
+    SQLAlchemy's, and the transaction leaves neither the record nor its output."""
+    from controller.changelog import NewChange
+
+    tamper(database_url, "INSERT INTO change_orders (seq, order_id) VALUES (1, 5)")
+    cut = NewChange(at=store.clock.now(), kind="outcome", action="cut", actor="test",
+                    order_ids=[5], device_output="R1(config)#")  # fmt: skip
+    with pytest.raises(sa.exc.IntegrityError):
+        store.append([cut])
+    with store.engine.connect() as connection:
+        left = connection.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM changes), (SELECT count(*) FROM device_outputs)"
+        ).one()
+    assert tuple(left) == (0, 0)
+    assert store.log_admin("token_created", "test").seq == 1, "the log goes on from where it was"

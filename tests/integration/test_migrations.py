@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -10,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import controller.models  # noqa: F401 - registers every table on SQLModel.metadata
+from controller.changelog import NewChange, append
 from controller.db import alembic_config, make_engine, migrate
 
 
@@ -37,5 +41,24 @@ def test_every_migration_goes_down_and_up_again(database_url: str) -> None:
         migrate(engine)
         with engine.connect() as connection:
             assert [MigrationContext.configure(connection).get_current_revision()] == heads
+    finally:
+        engine.dispose()
+
+
+def test_going_below_0010_is_refused_while_records_cite_stored_outputs(database_url: str) -> None:
+    """Their hashes cover the reference to the stored output: the schema before 0010 cannot
+    hold them, and the log is not broken to go back."""
+    engine = make_engine(database_url)
+    config = alembic_config(engine)
+    try:
+        migrate(engine)
+        answer = NewChange(at=datetime(2026, 11, 25, tzinfo=UTC), kind="outcome", action="cut",
+                           actor="test", device_output="R1(config)#")  # fmt: skip
+        append(engine, [answer])
+        with pytest.raises(RuntimeError, match="records from seq 1 cite stored device outputs"):
+            command.downgrade(config, "0009")
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+        assert revision == ScriptDirectory.from_config(config).get_current_head()
     finally:
         engine.dispose()
