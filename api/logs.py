@@ -62,20 +62,28 @@ SCHEDULER_NOISE = re.compile(
     r"|^Next wakeup is due"
     r"|^No jobs; waiting until"
 )
+# Alembic's two lines on every start (which dialect; no transactional DDL); the migrations it
+# runs are still told.
+MIGRATION_NOISE = re.compile(r"^Context impl |^Will assume (non-)?transactional DDL")
 
 
 class SchedulerNoise(logging.Filter):
-    """Demotes APScheduler's routine messages (SCHEDULER_NOISE) to DEBUG, and lets them through
-    only when `level` (the handler's) is DEBUG. Everything else passes unchanged."""
+    """Demotes APScheduler's routine messages (SCHEDULER_NOISE) and Alembic's start-up lines
+    (MIGRATION_NOISE) to DEBUG, and lets them through only when `level` (the handler's) is
+    DEBUG. Everything else passes unchanged."""
 
     def __init__(self, level: int = logging.INFO) -> None:
         super().__init__()
         self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("apscheduler"):
+        if record.name.startswith("apscheduler"):
+            noise = SCHEDULER_NOISE
+        elif record.name.startswith("alembic"):
+            noise = MIGRATION_NOISE
+        else:
             return True
-        if SCHEDULER_NOISE.search(record.getMessage()):
+        if noise.search(record.getMessage()):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return record.levelno >= self.level
 

@@ -72,9 +72,10 @@ SKIPPED = 'Execution of job "tick" skipped: maximum number of running instances 
         ("apscheduler.executors.default", logging.INFO, 'Running job "tick" (scheduled)'),
         ("apscheduler.executors.default", logging.INFO, 'Job "tick" executed successfully'),
         ("apscheduler.scheduler", logging.INFO, "Scheduler started"),
+        ("alembic.runtime.migration", logging.INFO, "Context impl SQLiteImpl."),
     ],
 )  # fmt: skip
-def test_routine_scheduler_messages_are_below_warning(name: str, level: int, message: str):
+def test_routine_messages_are_kept_below_warning(name: str, level: int, message: str):
     noise = record(name, level, message)
     assert SchedulerNoise(logging.INFO).filter(noise) is False
     assert noise.levelno == logging.DEBUG
@@ -86,6 +87,8 @@ def test_real_scheduler_trouble_and_our_own_warnings_pass():
     assert SchedulerNoise(logging.INFO).filter(failed) and failed.levelno == logging.ERROR
     ours = record("curfew.pass", logging.WARNING, "was missed by nothing: our own words")
     assert SchedulerNoise(logging.INFO).filter(ours) and ours.levelno == logging.WARNING
+    upgrade = record("alembic.runtime.migration", logging.INFO, "Running upgrade 0009 -> 0010")
+    assert SchedulerNoise(logging.INFO).filter(upgrade)
 
 
 def test_configure_sends_json_lines_to_the_stream_without_the_noise(restore_logging):
