@@ -169,9 +169,15 @@ def test_a_night_with_a_failing_router_shows_in_metrics_and_alerts_once_then_res
             [firing] = receiver.alerts(device="R2")
             assert firing["labels"]["alertname"] == "CurfewDeviceFailing"
             assert firing["labels"]["severity"] == "critical"
+            # fired by the third failed pass (23:50, 00:00, 00:10), the store's clock's instant
+            assert datetime.fromisoformat(firing["startsAt"]) == NIGHT + TICK
             assert "endsAt" not in firing and firing["annotations"]["summary"]
             assert "Unreachable" in firing["annotations"]["description"]
             assert receiver.alerts() == [firing]
+
+            # a restarted server reads R2's run of failed passes back from the change log
+            with TestClient(create_app(settings, lab_store, checkpoints_disabled=True)) as again:
+                assert again.app.state.monitor.alerts.failed_passes == {"R2": 5}
 
             # R2 answers again: its cut is made 40 minutes late, the alert resolves, and the
             # night ends with both restores at 08:00
