@@ -154,9 +154,11 @@ class Settings(DeviceAccessSettings):
     @field_validator("alert_webhook")
     @classmethod
     def check_webhook(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if not value:
+            return None  # set but empty: no webhook
+        if not value.startswith(("http://", "https://")):
             raise ValueError("CURFEW_ALERT_WEBHOOK must be an http:// or https:// URL")
-        return value or None
+        return value
 
     @field_validator("instance")
     @classmethod
