@@ -14,6 +14,7 @@ has changed since is planned again.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
@@ -45,6 +47,8 @@ from drivers.base import (
 from drivers.registry import driver_for
 
 DriverFactory = Callable[[Device, float], Driver]
+
+log = logging.getLogger("curfew.reconciler")
 
 
 def connect_driver(device: Device, timeout: float) -> Driver:
@@ -132,6 +136,20 @@ class PassReport:
         return not self.failures
 
 
+class PassObserver(Protocol):
+    """Told of a pass while it runs (the console's live progress): when it has routers to work,
+    as each router is done, and when it ends. Dry runs and passes with nothing to do are not
+    told. An observer that raises is logged and the pass goes on."""
+
+    def pass_started(self, report: PassReport, devices: list[str]) -> None: ...
+
+    def device_done(
+        self, report: PassReport, device: str, results: list[LineResult], skipped: str | None
+    ) -> None: ...
+
+    def pass_ended(self, report: PassReport) -> None: ...
+
+
 class Reconciler:
     def __init__(
         self,
@@ -151,6 +169,14 @@ class Reconciler:
         self.device_timeout = device_timeout
         self.driver_factory = driver_factory
         self.actor = actor
+        self.observers: list[PassObserver] = []  # see PassObserver
+
+    def _tell(self, event: str, *args: object) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, event)(*args)
+            except Exception:
+                log.exception("pass observer %r failed on %s", observer, event)
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -245,25 +271,46 @@ class Reconciler:
                     report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
                 else:
                     runnable.append(device_batch)
-            plans = _Plans(self, at, snap, batches)
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
-                futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
-                    pool.submit(
-                        self._work, pass_id, at, device_batch, plans, claims, held is not None
-                    ): device_batch
-                    for device_batch in runnable
-                }
-                for done, future in enumerate(as_completed(futures), start=1):
-                    device_batch = futures[future]
-                    results = future.result()
-                    if isinstance(results, str):
-                        report.skipped.append(f"{device_batch.device.name}: {results}")
-                        results = []
-                    report.results.extend(results)
-                    if self.progress is not None:
-                        self.progress(device_batch.device.name, done, len(futures), results)
+            self._tell("pass_started", report, [b.device.name for b in runnable])
+            try:
+                self._push_all(pass_id, at, snap, batches, runnable, claims, report)
+            finally:
+                self._tell("pass_ended", report)
         self.store.checkpoint()
         return report
+
+    def _push_all(
+        self,
+        pass_id: str,
+        at: datetime,
+        snap: Snapshot,
+        batches: list[DeviceBatch],
+        runnable: list[DeviceBatch],
+        claims: Claims,
+        report: PassReport,
+    ) -> None:
+        """Work the runnable routers in parallel, adding their results to `report`."""
+        plans = _Plans(self, at, snap, batches)
+        held = report.held is not None
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
+            futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
+                pool.submit(
+                    self._work, pass_id, at, device_batch, plans, claims, held
+                ): device_batch
+                for device_batch in runnable
+            }
+            for done, future in enumerate(as_completed(futures), start=1):
+                device_batch = futures[future]
+                results = future.result()
+                skipped = None
+                if isinstance(results, str):
+                    skipped = results
+                    report.skipped.append(f"{device_batch.device.name}: {results}")
+                    results = []
+                report.results.extend(results)
+                if self.progress is not None:
+                    self.progress(device_batch.device.name, done, len(futures), results)
+                self._tell("device_done", report, device_batch.device.name, results, skipped)
 
     def _work(
         self,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ActorDep, RowId, SchedulerDep, SettingsDep, StoreDep, reconcile_soon
 from api.errors import CONFLICT
 from api.schemas import DevicePublic, LinePublic, VenuePublic
+from controller import passes
 from controller.access import Actor
 from controller.errors import Conflict, NotFound
 from controller.host_keys import accept_host_key, offered_key
@@ -72,16 +73,7 @@ def import_inventory(
 
 
 def set_frozen(store: Store, device_id: int, frozen: bool, actor: Actor) -> DevicePublic:
-    with store.transaction() as tx:
-        device = tx.session.get(Device, device_id)
-        if device is None:
-            raise NotFound(f"no device {device_id}")
-        device.frozen = frozen
-        tx.session.add(device)
-        tx.log_admin(
-            "device_frozen" if frozen else "device_unfrozen", actor.name, device_id=device_id
-        )
-    return DevicePublic.of(device)
+    return DevicePublic.of(passes.set_frozen(store, device_id, frozen, actor.name))
 
 
 @router.post("/devices/{device_id}/freeze", response_model=DevicePublic)
