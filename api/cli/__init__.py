@@ -7,6 +7,8 @@ below with `add_typer`; a new top-level command is a function registered with `a
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from api.cli import (
@@ -18,6 +20,7 @@ from api.cli import (
     holds,
     inventory,
     lab,
+    orders,
     plan,
     reports,
     secrets,
@@ -34,6 +37,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"curfew {version('curfew')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """curfew: cut and restore venues' lines on the orders of a cultural-market bureau."""
+
+
 app.command()(serve.serve)
 app.command()(plan.plan)
 app.command()(plan.reconcile)
@@ -48,6 +73,7 @@ app.add_typer(feeds.feed_app, name="feed")
 app.add_typer(
     reports.app, name="report", help="Auditors' reports: timelines, violations, compliance."
 )
+app.add_typer(orders.app, name="orders")
 app.add_typer(venues.app, name="venues")
 app.add_typer(devices.app, name="devices")
 app.add_typer(secrets.app, name="secrets")

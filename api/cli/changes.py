@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import DatabaseOpt, fail, open_store, table
+from api.cli.common import DatabaseOpt, Format, JsonOpt, chosen, fail, open_store, table
 from api.schemas import ChangePublic
 from controller.clock import parse_instant
 from controller.store import ChangeFilter
@@ -25,10 +25,12 @@ def changes(
         str | None, typer.Option(help="from this instant (ISO 8601 with offset)")
     ] = None,
     until: Annotated[str | None, typer.Option(help="before this instant")] = None,
-    format: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    format: Annotated[Format, typer.Option("--format", help="how to print")] = Format.table,
+    as_json: JsonOpt = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """The change log: order events, intents and verified outcomes."""
+    format = chosen(format, as_json)  # type: ignore[assignment]
     if format not in ("table", "json", "csv"):
         raise fail("--format must be table, json or csv")
     _, store = open_store(database_url)

@@ -6,9 +6,11 @@ every command module to assemble the app."""
 from __future__ import annotations
 
 import getpass
+import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -148,3 +150,40 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a table")]
+
+
+def echo_json(value: Any) -> None:
+    """Print `value` (pydantic models, lists of them, dates…) as JSON on stdout."""
+    from pydantic import TypeAdapter
+
+    typer.echo(
+        json.dumps(TypeAdapter(Any).dump_python(value, mode="json"), ensure_ascii=False, indent=2)
+    )
+
+
+class Format(StrEnum):
+    """What a listing prints: `--help` lists the choices."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    html = "html"
+    json = "json"
+
+
+def chosen(format: Enum | str, as_json: bool = False) -> str:
+    """The format a command prints in: `--json` wins over `--format`."""
+    return "json" if as_json else format.value if isinstance(format, Enum) else format

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import DatabaseOpt, fail, group, open_store, table
+from api.cli.common import DatabaseOpt, JsonOpt, echo_json, fail, group, open_store, table
 from controller import feeds
 
 authority_app = group("Issuing authorities: the Ed25519 keys that sign their order feeds.")
@@ -42,12 +42,20 @@ def authority_add_key(
 @authority_app.command("keys")
 def authority_keys(
     authority: Annotated[str | None, typer.Option(help="only this authority's keys")] = None,
+    as_json: JsonOpt = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """List registered feed keys."""
     _, store = open_store(database_url)
     rows = feeds.authority_keys(store, authority)
     names = {a.id: a.name for a in store.authorities()}
+    if as_json:
+        echo_json(
+            [{"id": k.id, "authority": names.get(k.authority_id, k.authority_id),
+              "public_key": k.public_key, "added_at": k.added_at, "revoked_at": k.revoked_at}
+             for k in rows]
+        )  # fmt: skip
+        return
     typer.echo(
         table(
             ("id", "authority", "public key", "added", "state"),
@@ -96,10 +104,19 @@ def feed_add(
 
 
 @feed_app.command("list")
-def feed_list(database_url: DatabaseOpt = None) -> None:
+def feed_list(as_json: JsonOpt = False, database_url: DatabaseOpt = None) -> None:
     """Feeds, when each was last pulled, the last sequence applied and the last problem."""
     _, store = open_store(database_url)
     names = {a.id: a.name for a in store.authorities()}
+    if as_json:
+        echo_json(
+            [{"id": f.id, "authority": names.get(f.authority_id, f.authority_id),
+              "source": f.source, "interval_seconds": f.interval_seconds,
+              "last_pulled_at": f.last_pulled_at, "last_sequence": f.last_sequence,
+              "last_error": f.last_error}
+             for f in feeds.list_feeds(store)]
+        )  # fmt: skip
+        return
     typer.echo(
         table(
             ("id", "authority", "source", "every", "last pulled", "sequence", "problem"),

@@ -7,13 +7,16 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import AtOpt, DatabaseOpt, instant, open_store, table
+from api.cli.common import AtOpt, DatabaseOpt, JsonOpt, echo_json, instant, open_store, table
 from controller.holds import CutBounds
 from controller.reconciler import LineResult, PassReport, Reconciler
 from controller.store import Store
 
+HEADERS = ("device", "line", "venue", "action", "orders", "result")
 
-def describe_pass(store: Store, report: PassReport) -> str:
+
+def pass_rows(store: Store, report: PassReport) -> list[tuple[str, ...]]:
+    """The pass's changes, one row per line: device, line, venue, action, orders, result."""
     lines = {ln.id: ln for ln in store.lines()}
     venues = {v.id: v for v in store.venues()}
     rows = []
@@ -39,11 +42,34 @@ def describe_pass(store: Store, report: PassReport) -> str:
                     outcome,
                 )
             )
+    return rows
+
+
+def pass_json(store: Store, report: PassReport) -> dict[str, object]:
+    """The pass as `--json` prints it."""
+    lines = {ln.id: ln.name for ln in store.lines()}
+    nxt = report.plan.next_change
+    held = report.held
+    return {
+        "at": report.at,
+        "dry_run": report.dry_run,
+        "ok": report.ok,
+        "changes": [dict(zip(HEADERS, row, strict=True)) for row in pass_rows(store, report)],
+        "held": None if held is None else {"id": held.id, "status": held.status,
+                                           "reason": held.reason},
+        "skipped": [str(s) for s in report.skipped],
+        "drifted": [lines.get(i, i) for i in report.drifted],
+        "next_change": nxt,
+    }  # fmt: skip
+
+
+def describe_pass(store: Store, report: PassReport) -> str:
+    rows = pass_rows(store, report)
     head = f"pass at {report.at.isoformat()}" + (" (dry run)" if report.dry_run else "")
     if not rows:
         head += ": nothing to change"
     else:
-        head += "\n" + table(("device", "line", "venue", "action", "orders", "result"), rows)
+        head += "\n" + table(HEADERS, rows)
     if report.held is not None:
         hold = report.held
         head += (
@@ -53,17 +79,21 @@ def describe_pass(store: Store, report: PassReport) -> str:
     for skipped in report.skipped:
         head += f"\nskipped {skipped}"
     if report.drifted:
+        lines = {ln.id: ln for ln in store.lines()}
         names = ", ".join(lines[line_id].name for line_id in report.drifted)
         head += f"\ndrift: changed outside the controller, converged in this pass: {names}"
     nxt = report.plan.next_change
     return head + f"\nnext planned change: {nxt.isoformat() if nxt else 'none within 3 days'}"
 
 
-def plan(at: AtOpt = None, database_url: DatabaseOpt = None) -> None:
+def plan(at: AtOpt = None, as_json: JsonOpt = False, database_url: DatabaseOpt = None) -> None:
     """Dry run: what a pass at --at (default now) would change. Touches no device."""
     settings, store = open_store(database_url)
     report = Reconciler(store, settings.device_workers).run_pass(instant(at), dry_run=True)
-    typer.echo(describe_pass(store, report))
+    if as_json:
+        echo_json(pass_json(store, report))
+    else:
+        typer.echo(describe_pass(store, report))
 
 
 def reconcile(
@@ -71,6 +101,7 @@ def reconcile(
     read_devices: Annotated[
         bool, typer.Option("--read-devices", help="read every device first and log drift")
     ] = False,
+    as_json: JsonOpt = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Run one pass as if at --at (default now): push, verify and log every change."""
@@ -89,7 +120,10 @@ def reconcile(
         cut_bounds=CutBounds.from_settings(settings),
     )
     report = reconciler.run_pass(instant(at), read_devices=read_devices)
-    typer.echo(describe_pass(store, report))
+    if as_json:
+        echo_json(pass_json(store, report))
+    else:
+        typer.echo(describe_pass(store, report))
     if not report.ok:
         raise typer.Exit(1)
     if report.held is not None:

@@ -12,7 +12,17 @@ from typing import Annotated, Any
 import typer
 from pydantic import TypeAdapter
 
-from api.cli.common import DatabaseOpt, fail, group, open_store, table
+from api.cli.common import (
+    DatabaseOpt,
+    Format,
+    ReportFormat,
+    TableOrJson,
+    chosen,
+    fail,
+    group,
+    open_store,
+    table,
+)
 from api.pages import compliance_html
 from controller import reports
 from controller.clock import parse_instant
@@ -66,10 +76,13 @@ def timeline(
         str | None, typer.Option(help="from this instant (default: the order's start)")
     ] = None,
     until: Annotated[str | None, typer.Option(help="before this instant (default: now)")] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    format: Annotated[
+        TableOrJson, typer.Option("--format", help="how to print")
+    ] = TableOrJson.table,
     database_url: DatabaseOpt = None,
 ) -> None:
     """One order's windows per line: due, cut verified, restore verified, and how late."""
+    format = chosen(format)  # type: ignore[assignment]
     if format not in ("table", "json"):
         raise fail("--format must be table or json")
     _, store = open_store(database_url)
@@ -127,11 +140,12 @@ def violations(
     since: SinceOpt,
     until: UntilOpt,
     threshold: ThresholdOpt = 60,
-    format: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    format: Annotated[Format, typer.Option("--format", help="how to print")] = Format.table,
     out: Annotated[Path | None, typer.Option(help="write to this file instead")] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Every cut with no order in force, restore later than --threshold, line left cut."""
+    format = chosen(format)  # type: ignore[assignment]
     if format not in ("table", "json", "csv"):
         raise fail("--format must be table, json or csv")
     start, end = _instant("--since", since), _instant("--until", until)
@@ -179,7 +193,9 @@ def compliance(
     since: SinceOpt,
     until: UntilOpt,
     threshold: ThresholdOpt = 60,
-    format: Annotated[str, typer.Option("--format", help="table, csv, html or json")] = "table",
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="how to print")
+    ] = ReportFormat.table,
     csv_table: Annotated[
         str, typer.Option("--table", help="for csv: windows, summary or failures")
     ] = "windows",
@@ -190,6 +206,7 @@ def compliance(
 
     --format html gives a printable page with a signature block; csv gives one --table.
     """
+    format = chosen(format)  # type: ignore[assignment]
     if format not in ("table", "csv", "html", "json"):
         raise fail("--format must be table, csv, html or json")
     if csv_table not in reports.CSV_TABLES:
@@ -265,12 +282,15 @@ def _compliance_table(report: reports.ComplianceReport) -> str:
 def interrupted(
     since: Annotated[str | None, typer.Option(help="intents from this instant")] = None,
     until: Annotated[str | None, typer.Option(help="intents before this instant")] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    format: Annotated[
+        TableOrJson, typer.Option("--format", help="how to print")
+    ] = TableOrJson.table,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Intents without an outcome (pushes interrupted mid-way) and how each was resolved."""
     from controller.interrupted import InterruptedIntent, interrupted_intents
 
+    format = chosen(format)  # type: ignore[assignment]
     if format not in ("table", "json"):
         raise fail("--format must be table or json")
     _, store = open_store(database_url)
@@ -299,4 +319,3 @@ def interrupted(
     )  # fmt: skip
     unresolved = sum(1 for i in found if i.resolution == "unresolved")
     typer.echo(f"{len(found)} intents without an outcome, {unresolved} unresolved")
-

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import DatabaseOpt, fail, group, open_store, table
+from api.cli.common import DatabaseOpt, JsonOpt, echo_json, fail, group, open_store, table
 from controller.clock import parse_instant
 
 app = group("API tokens: one role each, shown once.")
@@ -23,6 +23,9 @@ def token_create(
         str | None, typer.Option(help="expiry, ISO 8601 with offset (default: never)")
     ] = None,
     label: Annotated[str | None, typer.Option(help="a name to recognise the token by")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='print {"id": …, "token": "…"} on stdout')
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
@@ -34,12 +37,15 @@ def token_create(
     except ValueError as exc:
         raise fail(str(exc)) from None
     row, secret = create_token(store, role, "cli", authority, expires_at, label)
+    if as_json:
+        echo_json({"id": row.id, "token": secret})
+        return
     typer.echo(f"token {row.id} ({row.label}, role {row.role}); shown once, keep it safe:")
     typer.echo(secret)
 
 
 @app.command("list")
-def token_list(database_url: DatabaseOpt = None) -> None:
+def token_list(as_json: JsonOpt = False, database_url: DatabaseOpt = None) -> None:
     """List tokens (never their secrets): active, expired (by the store's clock) or revoked."""
     from controller.tokens import token_listing
 
@@ -50,7 +56,11 @@ def token_list(database_url: DatabaseOpt = None) -> None:
         for shown in token_listing(store)
         for t in (shown.token,)
     ]  # fmt: skip
-    typer.echo(table(("id", "label", "role", "authority", "created", "expires", "state"), rows))
+    headers = ("id", "label", "role", "authority", "created", "expires", "state")
+    if as_json:
+        echo_json([dict(zip(headers, row, strict=True)) for row in rows])
+        return
+    typer.echo(table(headers, rows))
 
 
 @app.command("revoke")

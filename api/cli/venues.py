@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import DatabaseOpt, fail, group, open_store, table
+from api.cli.common import DatabaseOpt, Format, JsonOpt, chosen, fail, group, open_store, table
 from controller.licences import VenueLicence, import_register, licence_standings
 
 app = group("Venues and the bureau's licence register: who is connecting an unlicensed café.")
@@ -26,7 +26,7 @@ OnOpt = Annotated[
         show_default=False,
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="how to print")]
 COLUMNS = ("venue", "region", "why", "licence", "valid_until", "line", "device", "carrier",
            "interface", "prefixes")  # fmt: skip
 
@@ -69,9 +69,13 @@ def _emit(standings: list[VenueLicence], format: str) -> None:
 
 @app.command("unlicensed")
 def venues_unlicensed(
-    on: OnOpt = None, format: FormatOpt = "table", database_url: DatabaseOpt = None
+    on: OnOpt = None,
+    format: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """Venues whose licence is missing, expired, revoked or suspended, with their lines."""
+    format = chosen(format, as_json)  # type: ignore[assignment]
     if format not in ("table", "json", "csv"):
         raise fail("--format must be table, json or csv")
     day = _day(on)
@@ -87,9 +91,13 @@ def venues_unlicensed(
 
 @app.command("list")
 def venues_list(
-    on: OnOpt = None, format: FormatOpt = "table", database_url: DatabaseOpt = None
+    on: OnOpt = None,
+    format: FormatOpt = Format.table,
+    as_json: JsonOpt = False,
+    database_url: DatabaseOpt = None,
 ) -> None:
     """Every venue with its standing in the licence register and the lines serving it."""
+    format = chosen(format, as_json)  # type: ignore[assignment]
     if format not in ("table", "json", "csv"):
         raise fail("--format must be table, json or csv")
     day = _day(on)
