@@ -1,6 +1,6 @@
 """What the NOC watches between passes, read from the store and the change log: the recent
-passes, the lines not in their desired state with their last failure, each router's health, and
-freezing a router (with the reason, in the log).
+passes, a line's failures since it last verified, each router's last verified read, and freezing
+a router (with the reason, in the log). What is off its plan now is `controller.health`'s.
 
 Read-only except `set_frozen`; the console and the API call these, and nothing here pushes.
 """
@@ -16,7 +16,6 @@ from sqlmodel import col, select
 
 from controller.errors import NotFound
 from controller.models import MAX_ROW_ID, Change, Device
-from controller.reconciler import Reconciler
 from controller.store import Store
 
 # the instant an intent's pass was planned for, as the reconciler writes it in the detail
@@ -163,103 +162,53 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-# -- lines not in their desired state ----------------------------------------------------------
+# -- what failed, line by line -----------------------------------------------------------------
+# (which lines are off their desired state, and whether each router's last session worked, is
+# `controller.health.health_now`; these add the history of failures and the last good read)
 
 
 @dataclass(frozen=True)
-class Trouble:
-    """A line whose recorded state is not the one the plan wants now, and its last failure."""
+class LineFailures:
+    """A line's failed outcomes since its last verified one."""
 
     line_id: int
-    device_id: int
-    recorded: str  # cut | open | unknown | never read
-    desired: str  # cut | open
-    order_ids: tuple[int, ...]
-    why: str  # the reconciler's reason for the change a pass would make
-    blocked: str | None  # inventory verification refuses cuts on the line
-    last_error: str | None  # the last failed outcome's error
-    last_error_at: datetime | None
-    failing_since: datetime | None  # the first failure after the last verified outcome
-    failed_attempts: int  # failures since the last verified outcome
+    attempts: int  # failed outcomes since the last verified outcome
+    since: datetime  # the first of them
+    last_at: datetime
+    last_error: str
 
 
-def troubles(store: Store, at: datetime) -> list[Trouble]:
-    """Every line not in its desired state at `at` (the pass's own diff), with its failures."""
-    snap = store.snapshot()
-    desired, batches = Reconciler(store).diff(at, snap)
-    changes = [change for batch in batches for change in batch.changes]
-    if not changes:
-        return []
-    line_ids = [c.line_id for c in changes]
+def failures_since_verified(store: Store, line_ids: list[int]) -> dict[int, LineFailures]:
+    """For each of these lines that has failed since it last verified: how often, since when
+    and the last error (a line whose last outcome verified is left out)."""
+    if not line_ids:
+        return {}
     with store.session() as s:
-        outcomes = list(
-            s.exec(
-                select(Change)
-                .where(Change.kind == "outcome", col(Change.line_id).in_(line_ids))
-                .order_by(col(Change.seq))
-            )
+        outcomes = s.exec(
+            select(Change)
+            .where(Change.kind == "outcome", col(Change.line_id).in_(line_ids))
+            .order_by(col(Change.seq))
         )
-    history: dict[int, list[Change]] = {}
-    for outcome in outcomes:
-        history.setdefault(outcome.line_id or 0, []).append(outcome)
-    found = []
-    for change in changes:
-        failed: list[Change] = []
-        for outcome in history.get(change.line_id, []):
+        failed: dict[int, list[Change]] = {}
+        for outcome in outcomes:
+            streak = failed.setdefault(outcome.line_id or 0, [])
             if outcome.verified:
-                failed = []
+                streak.clear()
             else:
-                failed.append(outcome)
-        status = snap.states.get(change.line_id)
-        line_plan = desired.lines[change.line_id]
-        found.append(
-            Trouble(
-                line_id=change.line_id,
-                device_id=line_plan.device_id,
-                recorded=status.state if status else "never read",
-                desired=line_plan.desired.value,
-                order_ids=change.order_ids or line_plan.order_ids,
-                why=change.why,
-                blocked=line_plan.blocked,
-                last_error=failed[-1].error if failed else None,
-                last_error_at=failed[-1].at if failed else None,
-                failing_since=failed[0].at if failed else None,
-                failed_attempts=len(failed),
-            )
+                streak.append(outcome)
+    return {
+        line_id: LineFailures(
+            line_id, len(streak), streak[0].at, streak[-1].at, streak[-1].error or "not verified"
         )
-    return found
+        for line_id, streak in failed.items()
+        if streak
+    }
 
 
-# -- each router's health -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeviceHealth:
-    """What the log says of a router: its last outcome (reachable or not, and the error), and
-    its last verified read-back."""
-
-    device_id: int
-    last_outcome_at: datetime | None
-    last_error: str | None  # None: the last outcome verified
-    last_verified_at: datetime | None
-
-    @property
-    def reachable(self) -> bool | None:
-        """None: never worked; False: its last session failed."""
-        if self.last_outcome_at is None:
-            return None
-        return self.last_error is None
-
-
-def device_health(store: Store) -> dict[int, DeviceHealth]:
-    """Every router's health, by device id (a router never worked has no last outcome)."""
-    last = (
+def last_verified_reads(store: Store) -> dict[int, datetime]:
+    """When each router last answered with a verified read-back (any verified outcome on it)."""
+    newest = (
         select(sa.func.max(Change.seq))
-        .where(Change.kind == "outcome", col(Change.device_id).is_not(None))
-        .group_by(col(Change.device_id))
-    )
-    verified = (
-        select(col(Change.device_id), sa.func.max(Change.seq))
         .where(
             Change.kind == "outcome",
             col(Change.device_id).is_not(None),
@@ -268,23 +217,8 @@ def device_health(store: Store) -> dict[int, DeviceHealth]:
         .group_by(col(Change.device_id))
     )
     with store.session() as s:
-        latest = {c.device_id: c for c in s.exec(select(Change).where(col(Change.seq).in_(last)))}
-        verified_seq = dict(s.exec(verified).all())
-        verified_at = {
+        return {
             c.device_id: c.at
-            for c in s.exec(select(Change).where(col(Change.seq).in_(list(verified_seq.values()))))
+            for c in s.exec(select(Change).where(col(Change.seq).in_(newest)))
+            if c.device_id is not None
         }
-    health = {}
-    for device in store.devices():
-        assert device.id is not None
-        outcome = latest.get(device.id)
-        error = None
-        if outcome is not None and not outcome.verified:
-            error = outcome.error or "not verified"
-        health[device.id] = DeviceHealth(
-            device_id=device.id,
-            last_outcome_at=outcome.at if outcome else None,
-            last_error=error,
-            last_verified_at=verified_at.get(device.id),
-        )
-    return health
