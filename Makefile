@@ -20,14 +20,18 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check controller drivers policies api lab tests
 	$(BIN)/lint-imports
 
-# Debian packages the tests need: the real-packet lab (network namespaces, nftables, ping) and
-# a PostgreSQL server (the tests start their own on a loopback port; Debian keeps its binaries
-# off PATH). Installed only where we are root and they are missing; tests that need them skip,
-# saying why, elsewhere.
-SYSTEM_TOOLS := nft:nftables ip:iproute2 ping:iputils-ping
+# Debian packages the tests need: the real-packet lab (network namespaces, nftables, ping), a
+# PostgreSQL server (the tests start their own on a loopback port; Debian keeps its binaries
+# off PATH), and for the console Pango (WeasyPrint's PDF), fonts with Latin and Chinese glyphs,
+# and Chromium (its browser tests, driven by Playwright: never `playwright install`). Installed
+# only where we are root and they are missing; tests that need them skip, saying why, elsewhere.
+SYSTEM_TOOLS := nft:nftables ip:iproute2 ping:iputils-ping chromium:chromium
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-wqy-microhei
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	for package in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \

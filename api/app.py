@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api.auth import authorize
+from api.console import install as install_console
 from api.docs import serve_docs
 from api.errors import install as install_refusals
 from api.metrics import Monitor
@@ -97,6 +98,7 @@ def create_app(
     for routes in (health, metrics, public, orders, inventory, audit, tokens, licences,
                    escalation, feeds, holds):  # fmt: skip
         app.include_router(routes.router)
+    install_console(app)  # the web console under /console (its refusals as pages)
     return app
 
 

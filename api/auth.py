@@ -1,7 +1,9 @@
 """Who may call what: bearer tokens, and the role x endpoint matrix, enforced in one place.
 
 Every route of the app passes through `authorize`. A route absent from `RULES` and `PUBLIC` is
-refused to everyone (and the matrix test fails), so a new endpoint cannot ship unguarded.
+refused to everyone (and the matrix test fails), so a new endpoint cannot ship unguarded. The
+web console's pages have their rules in `CONSOLE`, from the same role sets, applied to the
+actor of a session cookie by the console's own gate.
 401: no token, or a token that is unknown, revoked or expired. 403: a valid token whose role
 may not call this endpoint (jurisdiction and ownership are checked by the domain, also 403).
 """
@@ -92,6 +94,36 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/tokens/{token_id}/revoke"): ADMIN,
 }
 
+# The web console (`api/console`): HTML pages under /console, reached with a session cookie
+# instead of a bearer token. `authorize` lets these through to the console's own gate, which
+# applies the same role sets from the session's actor (and a CSRF token on every POST). Its
+# static files (CSS, JS) are a mount, outside every rule: they carry no data.
+CONSOLE_PUBLIC = frozenset({("GET", "/console/login"), ("POST", "/console/login")})
+CONSOLE: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/console"): ALL,  # to the role's first page
+    ("POST", "/console/logout"): ALL,
+    ("GET", "/console/tonight"): READERS,
+    ("GET", "/console/passes"): READERS,
+    ("GET", "/console/passes/progress"): READERS,
+    ("POST", "/console/passes"): OPERATORS,
+    ("GET", "/console/failures"): READERS,
+    ("POST", "/console/devices/{device_id}/freeze"): OPERATORS,
+    ("POST", "/console/devices/{device_id}/unfreeze"): OPERATORS,
+    ("POST", "/console/holds/{hold_id}/approve"): OPERATORS,
+    ("POST", "/console/holds/{hold_id}/reject"): OPERATORS,
+    ("GET", "/console/orders"): ALL,
+    ("POST", "/console/orders"): ISSUERS,
+    ("GET", "/console/orders/{order_id}"): ALL,
+    ("POST", "/console/orders/{order_id}/amend"): ISSUERS,
+    ("POST", "/console/orders/{order_id}/suspend"): ISSUERS,
+    ("POST", "/console/orders/{order_id}/resume"): ISSUERS,
+    ("POST", "/console/orders/{order_id}/revoke"): ISSUERS,
+    ("GET", "/console/changes"): READERS,
+    ("GET", "/console/audit"): READERS,
+    ("GET", "/console/compliance"): READERS,
+    ("GET", "/console/inventory"): READERS,
+}
+
 _bearer = HTTPBearer(auto_error=False, description="a curfew API token")
 
 
@@ -114,11 +146,14 @@ def authorize(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor | None:
-    """The one gate every route passes: public, or a valid token whose role the rule allows."""
+    """The one gate every route passes: public, a console page (gated by its session), or a
+    valid token whose role the rule allows."""
     route = request.scope.get("route")
     key = (request.method, getattr(route, "path", request.url.path))
     if key in PUBLIC or (request.method == "HEAD" and ("GET", key[1]) in PUBLIC):
         return None
+    if key in CONSOLE or key in CONSOLE_PUBLIC:
+        return None  # the console's gate (api/console/sessions.py) checks its session
     if credentials is None:
         raise _unauthorized("a bearer token is required")
     actor = authenticate(request, credentials.credentials)
