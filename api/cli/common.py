@@ -6,9 +6,13 @@ every command module to assemble the app."""
 from __future__ import annotations
 
 import getpass
+import io
 import json
 import re
-from collections.abc import Sequence
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -142,14 +146,74 @@ def operator() -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Rows as a plain-text table for the terminal, a rule under the headers."""
+    """Rows as a table: drawn by Rich when stdout is a terminal; otherwise plain text, a rule
+    under the headers (what scripts and tests read; they had better use `--json`)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    if sys.stdout.isatty():
+        return _rich_table(cells)
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _rich_table(cells: list[list[str]]) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    drawn = Table(*cells[0], box=box.SIMPLE_HEAD, header_style="bold")
+    for row in cells[1:]:
+        drawn.add_row(*(Text(c) for c in row))  # Text: a cell's "[…]" is not markup
+    console = Console(
+        file=io.StringIO(), force_terminal=True, width=shutil.get_terminal_size().columns
+    )
+    with console.capture() as captured:
+        console.print(drawn)
+    return captured.get().rstrip("\n")
+
+
+Advance = Callable[..., None]
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Advance | None]:
+    """A Rich progress bar on stderr while the block runs, when stderr is a terminal; there,
+    yields `advance(steps=1, total=None, description=None)`. Otherwise yields None: the command
+    prints its plain lines as before."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(
+            steps: int = 1, total: int | None = None, description: str | None = None
+        ) -> None:
+            bar.update(task, advance=steps, total=total, description=description)
+
+        yield advance
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout instead of a table")]

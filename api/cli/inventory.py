@@ -17,11 +17,14 @@ from api.cli.common import (
     group,
     open_store,
     operator,
+    progress_bar,
     table,
 )
 from api.schemas import DevicePublic, LinePublic, VenuePublic
 from controller.inventory import import_file
+from controller.models import Device
 from controller.store import Store
+from drivers.base import Driver
 
 app = group("Routers, venues and lines the controller knows.")
 
@@ -41,7 +44,8 @@ def inventory_import(
 ) -> None:
     """Validate and import an inventory file, all or nothing."""
     _, store = open_store(database_url, create=True)
-    report = import_file(store, file, f"cli:{operator()}", trust_new_host_keys)
+    with progress_bar(f"importing {file}"):  # one transaction: a spinner, no steps
+        report = import_file(store, file, f"cli:{operator()}", trust_new_host_keys)
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing new"
     updated = ", ".join(f"{n} {k}" for k, n in report.updated.items())
     typer.echo(f"imported {file}: created {created}" + (f"; updated {updated}" if updated else ""))
@@ -60,9 +64,17 @@ def inventory_verify(
     from controller.verification import verify_inventory
 
     settings, store = open_store(database_url)
-    checks = verify_inventory(
-        store, connect_driver, device, settings.device_timeout, settings.device_workers
-    )
+    chosen = [d for d in store.devices() if device is None or d.name in set(device)]
+    with progress_bar("verify: routers reached", len(chosen)) as advance:
+
+        def connect(target: Device, timeout: float) -> Driver:
+            if advance is not None:
+                advance(description=f"verify: {target.name}")
+            return connect_driver(target, timeout)
+
+        checks = verify_inventory(
+            store, connect, device, settings.device_timeout, settings.device_workers
+        )
     rows = [
         (c.device, c.line, c.interface,
          "ok" if c.ok else "unchecked" if c.ok is None else "BLOCKED", "; ".join(c.problems))

@@ -3,13 +3,25 @@ store) at another instant, and what it changed, line by line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from api.cli.common import AtOpt, DatabaseOpt, JsonOpt, echo_json, instant, open_store, table
+from api.cli.common import (
+    AtOpt,
+    DatabaseOpt,
+    JsonOpt,
+    echo_json,
+    instant,
+    open_store,
+    progress_bar,
+    table,
+)
 from controller.holds import CutBounds
 from controller.reconciler import LineResult, PassReport, Reconciler
+from controller.settings import Settings
 from controller.store import Store
 
 HEADERS = ("device", "line", "venue", "action", "orders", "result")
@@ -106,20 +118,17 @@ def reconcile(
 ) -> None:
     """Run one pass as if at --at (default now): push, verify and log every change."""
     settings, store = open_store(database_url)
+    with progress_bar("pass: routers") as advance:
 
-    def progress(device: str, done: int, total: int, results: list[LineResult]) -> None:
-        verified = sum(1 for r in results if r.verified)
-        typer.echo(f"[{done}/{total}] {device}: {verified} of {len(results)} verified", err=True)
+        def progress(device: str, done: int, total: int, results: list[LineResult]) -> None:
+            verified = sum(1 for r in results if r.verified)
+            said = f"{device}: {verified} of {len(results)} verified"
+            if advance is not None:
+                advance(total=total, description=f"pass: {said}")
+            else:
+                typer.echo(f"[{done}/{total}] {said}", err=True)
 
-    reconciler = Reconciler(
-        store,
-        settings.device_workers,
-        settings.device_timeout,
-        actor=f"reconciler@{settings.instance}",
-        progress=progress,
-        cut_bounds=CutBounds.from_settings(settings),
-    )
-    report = reconciler.run_pass(instant(at), read_devices=read_devices)
+        report = _run(settings, store, progress, instant(at), read_devices)
     if as_json:
         echo_json(pass_json(store, report))
     else:
@@ -128,3 +137,21 @@ def reconcile(
         raise typer.Exit(1)
     if report.held is not None:
         raise typer.Exit(3)
+
+
+def _run(
+    settings: Settings,
+    store: Store,
+    progress: Callable[[str, int, int, list[LineResult]], None],
+    at: datetime,
+    read_devices: bool,
+) -> PassReport:
+    reconciler = Reconciler(
+        store,
+        settings.device_workers,
+        settings.device_timeout,
+        actor=f"reconciler@{settings.instance}",
+        progress=progress,
+        cut_bounds=CutBounds.from_settings(settings),
+    )
+    return reconciler.run_pass(at, read_devices=read_devices)
