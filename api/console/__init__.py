@@ -59,7 +59,9 @@ def refused_page(request: Request, message: str, status: int) -> Response:
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:
-    return RedirectResponse(f"{PREFIX}/login?why=expired", status_code=303)
+    assert isinstance(exc, LoginRequired)
+    why = f"?why={exc.why}" if exc.why else ""
+    return RedirectResponse(f"{PREFIX}/login{why}", status_code=303)
 
 
 async def _refused(request: Request, exc: Exception) -> Response:

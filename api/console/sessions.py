@@ -182,8 +182,8 @@ async def gate(request: Request) -> Visit:
     assert key not in CONSOLE_PUBLIC
     found = current(request)
     if found is None:
-        if request.method == "GET":
-            raise LoginRequired()
+        if request.method == "GET":  # a cookie that no session answers has ended
+            raise LoginRequired("expired" if SESSION_COOKIE in request.cookies else "")
         raise Refused("no console session: log in first")
     session_id, session = found
     allowed = CONSOLE.get(key)
