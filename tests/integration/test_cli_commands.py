@@ -166,3 +166,30 @@ def test_the_export_round_trips_through_the_import_and_holds_no_secret(
     document = yaml.safe_load(exported.stdout)
     assert document["devices"][0]["password_ref"] == "r1.password"
     assert [ln["name"] for ln in document["lines"]] == ["R1-L1", "R1-L2"]
+
+
+def test_inventory_verify_prints_json_even_when_a_router_cannot_be_reached(city_url: str) -> None:
+    result = runner.invoke(app, ["inventory", "verify", "--json"])
+    assert result.exit_code == 1  # R1 at 127.0.0.1:1 answers nothing: its lines unchecked
+    checks = json.loads(result.stdout)
+    assert {c["line"] for c in checks} == {"R1-L1", "R1-L2"}
+    assert all(c["ok"] is None for c in checks)
+
+
+def test_a_router_is_frozen_with_its_reason_and_unfrozen(city_url: str) -> None:
+    frozen = runner.invoke(app, ["devices", "freeze", "R1", "--reason", "maintenance"])
+    assert frozen.exit_code == 0, frozen.output
+    assert ok_json("devices", "list")[0]["frozen"] is True
+    (record,) = [r for r in ok_json("changes") if r["action"] == "device_frozen"]
+    assert record["device_id"] == 1 and record["actor"].startswith("cli:")
+    assert "maintenance" in record["detail"]
+    assert runner.invoke(app, ["devices", "unfreeze", "R1"]).exit_code == 0
+    assert ok_json("devices", "list")[0]["frozen"] is False
+    unknown = runner.invoke(app, ["devices", "freeze", "R9", "--reason", "x"])
+    assert unknown.exit_code == 2 and "no device 'R9'" in unknown.stderr
+
+
+def test_format_choices_are_listed_and_checked() -> None:
+    assert "table|json|csv" in runner.invoke(app, ["changes", "--help"]).stdout
+    wrong = runner.invoke(app, ["report", "compliance", "--format", "pdf"])
+    assert wrong.exit_code == 2 and "pdf" in wrong.output
