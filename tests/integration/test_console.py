@@ -377,3 +377,13 @@ def test_the_progress_tracker_follows_a_pass_router_by_router(store: Store):
     # a dry run is not a pass in progress
     reconciler.run_pass(store.clock.now(), dry_run=True)
     assert progress.latest() is run
+
+
+def test_the_audit_page_verifies_the_chain_and_says_what_it_cannot_prove(app, tokens, store):
+    auditor = logged_in(app, tokens["auditor"])
+    page = auditor.get("/console/audit").text
+    verdict = re.search(r"data-verdict>([^<]+)<", page)[1]
+    assert verdict == "intact, with limits"  # this app signs no checkpoint
+    assert "Cannot prove: no signed checkpoint at all" in page
+    records = len(store.changes())
+    assert f"{records} records" in page
