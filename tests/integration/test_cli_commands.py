@@ -193,3 +193,18 @@ def test_format_choices_are_listed_and_checked() -> None:
     assert "table|json|csv" in runner.invoke(app, ["changes", "--help"]).stdout
     wrong = runner.invoke(app, ["report", "compliance", "--format", "pdf"])
     assert wrong.exit_code == 2 and "pdf" in wrong.output
+
+
+def test_reconcile_prints_its_pass_as_json_and_its_progress_on_stderr(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    assert runner.invoke(app, ["store", "init", "--lab", "--database-url", url]).exit_code == 0
+    store = Store.open(url)
+    import_document(store, copy.deepcopy(SMALL_CITY), "small city")
+    store.close()
+    result = runner.invoke(
+        app, ["reconcile", "--at", "2026-11-24T23:30:00+08:00", "--json", "--database-url", url]
+    )
+    assert result.exit_code == 1  # R1 at 127.0.0.1:1 answers nothing
+    shown = json.loads(result.stdout)
+    assert shown["ok"] is False and {c["line"] for c in shown["changes"]} == {"R1-L1", "R1-L2"}
+    assert "[1/1] R1: 0 of 2 verified" in result.stderr  # not a terminal: the plain lines
