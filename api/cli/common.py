@@ -145,11 +145,12 @@ def operator() -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "?", name)[:32] or "unknown"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Rows as a table: drawn by Rich when stdout is a terminal; otherwise plain text, a rule
-    under the headers (what scripts and tests read; they had better use `--json`)."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, plain: bool = False) -> str:
+    """Rows as a table: drawn by Rich when stdout is a terminal, unless `plain` (a table
+    written to a file); otherwise plain text, a rule under the headers (what scripts and tests
+    read; they had better use `--json`)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    if sys.stdout.isatty():
+    if not plain and sys.stdout.isatty():
         return _rich_table(cells)
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [

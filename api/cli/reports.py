@@ -184,7 +184,11 @@ def violations(
             "violation", "venue", "line", "device", "carrier", "orders", "at", "restored",
             "seqs", "detail",
         )  # fmt: skip
-        _emit(f"{len(found)} violation(s)\n" + (table(headers, rows) if rows else ""), out)
+        _emit(
+            f"{len(found)} violation(s)\n"
+            + (table(headers, rows, plain=out is not None) if rows else ""),
+            out,
+        )
 
 
 @app.command()
@@ -231,12 +235,12 @@ def compliance(
     elif format == "json":
         _emit(_json(report, reports.ComplianceReport), out)
     else:
-        _emit(_compliance_table(report), out)
+        _emit(_compliance_table(report, plain=out is not None), out)
 
 
-def _compliance_table(report: reports.ComplianceReport) -> str:
+def _compliance_table(report: reports.ComplianceReport, plain: bool = False) -> str:
     summary = reports.summary_row(report)
-    parts = [table(("", ""), [(k, v) for k, v in summary.items()])]
+    parts = [table(("", ""), [(k, v) for k, v in summary.items()], plain=plain)]
     late = [
         (
             w.line.venue,
@@ -252,7 +256,11 @@ def _compliance_table(report: reports.ComplianceReport) -> str:
     parts.append(f"\nwindows not cut on time: {len(late)}")
     if late:
         parts.append(
-            table(("venue", "order", "device", "line", "window start", "cut", "late by"), late)
+            table(
+                ("venue", "order", "device", "line", "window start", "cut", "late by"),
+                late,
+                plain=plain,
+            )
         )
     failures = [
         (
@@ -274,7 +282,7 @@ def _compliance_table(report: reports.ComplianceReport) -> str:
     parts.append(f"\nfailed outcomes: {len(failures)}")
     if failures:
         headers = ("seq", "at", "venue", "orders", "device", "line", "action", "error", "fix")
-        parts.append(table(headers, failures))
+        parts.append(table(headers, failures, plain=plain))
     return "\n".join(parts)
 
 
