@@ -606,7 +606,7 @@ class AristaEosDriver(CiscoStyleAcls):
         if failed:
             progress.sent.append(f"configure session {session} abort")
             self._call("rollback", self._device.rollback)
-            error = VerifyFailed(
+            error: DriverError = VerifyFailed(
                 f"{self.where}: read-back did not verify line(s) "
                 f"{', '.join(map(str, failed))}; the session was rolled back",
                 output="\n".join(progress.output),

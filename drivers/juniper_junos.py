@@ -1073,9 +1073,9 @@ class JuniperJunosDriver(Stages):
                 leaving.append(f'commit comment "{COMMIT_COMMENT}"')
         confirmed = self._finish(leaving, progress)
         if leaving and "commit complete" not in confirmed:
-            refused = " / ".join(problems_in(confirmed)) or "no 'commit complete'"
+            refusal = " / ".join(problems_in(confirmed)) or "no 'commit complete'"
             error = Rejected(
-                f"device refused the confirming commit: {refused}; the change rolls back by "
+                f"device refused the confirming commit: {refusal}; the change rolls back by "
                 f"itself within {self.confirm_minutes} min",
                 confirmed,
             )
@@ -1134,7 +1134,7 @@ def _state_reads(in_config: bool) -> list[str]:
 
 
 def _rejections(
-    plans: Sequence[LinePlan], commands: Sequence[str], answers: Sequence[str]
+    plans: Sequence[Sendable], commands: Sequence[str], answers: Sequence[str]
 ) -> tuple[dict[int, str], Rejected | None]:
     """Which plan each refused command belongs to, and the batch's Rejected error if any."""
     owner: list[int] = []

@@ -603,7 +603,7 @@ class LinuxNftablesDriver(Lifecycle):
         its errors point at are left out and the rest is loaded again, `ATTEMPTS` times at
         most."""
         del step
-        attempt: tuple[LinePlan, ...] = tuple(plans)  # type: ignore[arg-type]
+        attempt = self._plans(plans)
         merged = attempt
         after: Mapping[int, OwnedLine] = found
         refused: dict[int, str] = {}
@@ -629,8 +629,8 @@ class LinuxNftablesDriver(Lifecycle):
             refused.update(faults)
             attempt = tuple(
                 p
-                for p in replan(after)
-                if p.target.line_id not in refused  # type: ignore[attr-defined]
+                for p in self._plans(replan(after))
+                if p.target.line_id not in refused
             )
             merged = _merge(merged, attempt)
         else:
@@ -646,6 +646,11 @@ class LinuxNftablesDriver(Lifecycle):
             if p.target.line_id in refused
         }
         return Pushed(after, rejections, error, merged)
+
+    @staticmethod
+    def _plans(plans: Sequence[Sendable]) -> tuple[LinePlan, ...]:
+        """The line plans of an apply (nftables plans nothing else)."""
+        return tuple(plan for plan in plans if isinstance(plan, LinePlan))
 
     def _outcomes(self, plans: Sequence[LinePlan], pushed: Pushed) -> tuple[LineOutcome, ...]:
         return tuple(
@@ -695,7 +700,9 @@ def _merge(earlier: tuple[LinePlan, ...], latest: tuple[LinePlan, ...]) -> tuple
     return (*kept, *newest.values())
 
 
-def _outcome(plan: LinePlan, after: OwnedTable, rejection: str | None) -> LineOutcome:
+def _outcome(
+    plan: LinePlan, after: Mapping[int, OwnedLine], rejection: str | None
+) -> LineOutcome:
     """A line nft rejected is not verified, whatever read-back shows."""
     if plan.refusal is None and rejection is not None:
         state = observed_state(after, plan.target)
