@@ -40,6 +40,7 @@ from controller.changelog import (
     stored_outputs,
 )
 from controller.clock import Clock
+from controller.db import IMMEDIATE
 from controller.models import MAX_ROW_ID, Change, Checkpoint, LogMeta
 
 log = logging.getLogger("curfew.audit")
@@ -151,8 +152,10 @@ class Checkpointer:
         return None
 
     def sign_head(self, engine: sa.Engine) -> Checkpoint | None:
-        # Core, not the ORM: the head's seq and hash are all a checkpoint reads of the log
-        with engine.begin() as connection:
+        # Core, not the ORM: the head's seq and hash are all a checkpoint reads of the log.
+        # BEGIN IMMEDIATE on SQLite: a read that turns into a write in a deferred transaction
+        # fails at once ("database is locked") when another writer committed in between.
+        with engine.execution_options(**IMMEDIATE).begin() as connection:
             head = connection.execute(
                 sa.select(_CHANGES.c.seq, _CHANGES.c.hash).order_by(_CHANGES.c.seq.desc()).limit(1)
             ).first()
