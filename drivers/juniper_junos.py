@@ -1079,8 +1079,8 @@ class JuniperJunosDriver(Stages):
                 f"itself within {self.confirm_minutes} min",
                 confirmed,
             )
-            return Pushed(after, rejections, error, settled, unconfirmed=True)  # type: ignore[arg-type]
-        return Pushed(after, rejections, error, settled)  # type: ignore[arg-type]
+            return Pushed(after, rejections, error, settled, unconfirmed=True)
+        return Pushed(after, rejections, error, settled)
 
     def _commit_refused(
         self, plans: Sequence[Sendable], commit: str, answer: str, progress: Progress
@@ -1091,7 +1091,7 @@ class JuniperJunosDriver(Stages):
         self._finish(["rollback 0"], progress)
         after = self._read_state(in_config=False)
         rejections = {i: f"commit refused: {refused}" for i in range(len(plans))}
-        return Pushed(after, rejections, error, tuple(plans))  # type: ignore[arg-type]
+        return Pushed(after, rejections, error, tuple(plans))
 
     def _roll_back(
         self, failed: Sequence[int], progress: Progress

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from abc import abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
@@ -90,7 +90,7 @@ class Pushed:
     after: Mapping[int, OwnedLine]
     rejections: dict[int, str] = field(default_factory=dict)
     error: DriverError | None = None
-    plans: tuple[LinePlan, ...] | None = None
+    plans: Sequence[Sendable] | None = None
     unconfirmed: bool = False
 
 
@@ -243,7 +243,7 @@ class Lifecycle(Driver):
                 device_output=self._failed_output(progress, exc),
                 error=exc,
             )
-        final = pushed.plans if pushed.plans is not None else tuple(plans)
+        final = _line_plans(pushed.plans) if pushed.plans is not None else tuple(plans)
         return BatchResult(
             self.name,
             self._outcomes(final, pushed),
@@ -283,7 +283,7 @@ class Lifecycle(Driver):
             ) or tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in batch.cuts)
             output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        final = pushed.plans if pushed.plans is not None else tuple(plans)
+        final = _line_plans(pushed.plans) if pushed.plans is not None else tuple(plans)
         lines = tuple(
             _staged(plan, pushed.after, pushed.rejections.get(i)) for i, plan in enumerate(final)
         )
@@ -318,9 +318,11 @@ class Lifecycle(Driver):
             lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
             output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        final = pushed.plans if pushed.plans is not None else plans
+        final = plans
+        if pushed.plans is not None:
+            final = [plan for plan in pushed.plans if isinstance(plan, DiscardPlan)]
         lines = tuple(
-            _discarded(plan, pushed.after, pushed.rejections.get(i))  # type: ignore[arg-type]
+            _discarded(plan, pushed.after, pushed.rejections.get(i))
             for i, plan in enumerate(final)
         )
         return StageResult(
@@ -416,11 +418,9 @@ class Stages(Lifecycle):
         return self._discard(line_ids)
 
 
-def plan_owners(plans: Sequence[Sendable]) -> Iterator[tuple[int, str]]:
-    """(plan index, command) for every command of the plans, in order."""
-    for index, plan in enumerate(plans):
-        for command in plan.commands:
-            yield index, command
+def _line_plans(plans: Sequence[Sendable]) -> tuple[LinePlan, ...]:
+    """The plans of a stage or an apply, as a push made them again."""
+    return tuple(plan for plan in plans if isinstance(plan, LinePlan))
 
 
 def _staged(plan: LinePlan, after: Mapping[int, OwnedLine], rejection: str | None) -> StagedLine:
