@@ -44,6 +44,7 @@ class Worker:
         )
         self._child_end = child_end
         self._lock = threading.Lock()  # one request at a time on the pipe
+        self._asked = 0  # requests sent: an answer that comes too late is told by its number
         self.ports: dict[str, int] = {}
 
     @property
@@ -56,24 +57,31 @@ class Worker:
 
     def wait_started(self, deadline: float) -> None:
         """Wait for the worker to listen on every port (or to say why it cannot)."""
-        self.ports = self._receive(deadline, "start")
+        self.ports = self._receive(0, deadline, "start")
 
     def ask(self, request: tuple[Any, ...], timeout: float = 10.0) -> Any:
         with self._lock:
+            self._asked += 1
             try:
-                self._pipe.send(request)
+                self._pipe.send((self._asked, *request))
             except (OSError, ValueError) as exc:
                 raise WorkerError(f"lab worker {self.pid} is gone: {exc}") from None
-            return self._receive(time.monotonic() + timeout, request[0])
+            return self._receive(self._asked, time.monotonic() + timeout, request[0])
 
-    def _receive(self, deadline: float, what: str) -> Any:
-        try:
-            if not self._pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise WorkerError(f"lab worker {self.pid} did not answer {what!r} in time")
-            status, value = self._pipe.recv()
-        except (EOFError, OSError) as exc:
-            code = self._process.exitcode
-            raise WorkerError(f"lab worker {self.pid} is gone (exit code {code}): {exc}") from None
+    def _receive(self, number: int, deadline: float, what: str) -> Any:
+        """The answer to request `number` (0: the start); older answers are dropped."""
+        while True:
+            try:
+                if not self._pipe.poll(max(0.0, deadline - time.monotonic())):
+                    raise WorkerError(f"lab worker {self.pid} did not answer {what!r} in time")
+                answered, status, value = self._pipe.recv()
+            except (EOFError, OSError) as exc:
+                code = self._process.exitcode
+                raise WorkerError(
+                    f"lab worker {self.pid} is gone (exit code {code}): {exc}"
+                ) from None
+            if answered == number:
+                break
         if status == "error":
             raise value
         return value
@@ -82,22 +90,21 @@ class Worker:
         """Ask the worker to close its devices and exit; stop() waits for it."""
         try:
             with self._lock:
-                self._pipe.send(("stop",))
+                self._pipe.send((0, "stop"))
         except (OSError, ValueError):
             pass
 
     def stop(self, deadline: float) -> None:
         """Wait for the worker to exit, then end it by its PID: SIGTERM, then SIGKILL."""
         process = self._process
-        if process.pid is None:  # never started
-            return
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.terminate()
-            process.join(2)
-        if process.is_alive():
-            process.kill()
-            process.join(2)
+        if process.pid is not None:  # started
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join(2)
+            if process.is_alive():
+                process.kill()
+                process.join(2)
         self._pipe.close()
 
 
@@ -142,20 +149,20 @@ def serve_share(pipe: Connection, specs: list[DeviceSpec], host: str) -> None:
         try:
             lab.start()
         except Exception as exc:  # noqa: BLE001 - the parent reports it
-            pipe.send(("error", _portable(exc)))
+            pipe.send((0, "error", _portable(exc)))
             return
-        pipe.send(("ok", {spec.name: spec.port for spec in lab.specs}))
+        pipe.send((0, "ok", {spec.name: spec.port for spec in lab.specs}))
         while True:
             try:
-                request = pipe.recv()
+                number, *request = pipe.recv()
             except (EOFError, OSError):
                 return  # the parent is gone
             if request[0] == "stop":
                 return
             try:
-                answer = ("ok", _answer(lab, request))
+                answer = (number, "ok", _answer(lab, tuple(request)))
             except Exception as exc:  # noqa: BLE001 - raised again in the parent
-                answer = ("error", _portable(exc))
+                answer = (number, "error", _portable(exc))
             pipe.send(answer)
     except SystemExit:
         pass
