@@ -206,14 +206,13 @@ def append_in(connection: sa.Connection, entries: Sequence[NewChange]) -> list[C
         with driver_errors(connection):
             cursor.execute(sql.head)
             head = cursor.fetchone()
-            written, rows, outputs = _records(entries, *(head or (0, GENESIS)), sql)
+            written, rows, cited, outputs = _records(entries, *(head or (0, GENESIS)), sql)
             # PostgreSQL: the writes in one round trip (psycopg's pipeline), not one each
             pipeline = (
                 connection.connection.driver_connection.pipeline()  # type: ignore[union-attr]
                 if connection.dialect.name == "postgresql"
                 else contextlib.nullcontext()
             )
-            cited = [(change.seq, order_id) for change in written for order_id in change.order_ids]
             with pipeline:
                 if outputs:
                     cursor.executemany(sql.insert_output, outputs)
@@ -229,11 +228,11 @@ def append_in(connection: sa.Connection, entries: Sequence[NewChange]) -> list[C
 
 def _records(
     entries: Sequence[NewChange], seq: int, prev: str, sql: _Statements
-) -> tuple[list[Change], list[list[Any]], list[tuple[str, str]]]:
-    """The records chained after (seq, prev), their rows as the driver stores them, and the
-    outputs they cite (SHA-256, text), each once."""
+) -> tuple[list[Change], list[list[Any]], list[tuple[int, int]], list[tuple[str, str]]]:
+    """The records chained after (seq, prev), their rows as the driver stores them, the
+    orders they cite (seq, order id), and the outputs they cite (SHA-256, text), each once."""
     refs: dict[str, str] = {}  # output text -> its SHA-256: a router's batch shares one
-    written, rows = [], []
+    written, rows, cited = [], [], []
     for entry in entries:
         seq += 1
         text = entry.device_output
@@ -243,13 +242,14 @@ def _records(
             if ref is None:
                 ref = refs[text] = output_sha256(text)
         at = entry.at.astimezone(UTC)
+        order_ids = sorted(entry.order_ids)
         values = {
             "seq": seq,
             "at": at,
             "pass_id": entry.pass_id,
             "kind": entry.kind,
             "action": entry.action,
-            "order_ids_json": json.dumps(sorted(entry.order_ids)),
+            "order_ids_json": json.dumps(order_ids),
             "line_id": entry.line_id,
             "venue_id": entry.venue_id,
             "device_id": entry.device_id,
@@ -279,7 +279,8 @@ def _records(
         for index, convert in sql.convert:
             row[index] = convert(row[index])
         rows.append(row)
-    return written, rows, [(ref, text) for text, ref in refs.items()]
+        cited.extend((seq, order_id) for order_id in order_ids)
+    return written, rows, cited, [(ref, text) for text, ref in refs.items()]
 
 
 def resolve_outputs(connection: sa.Connection, changes: Sequence[Change]) -> None:
