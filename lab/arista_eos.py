@@ -33,6 +33,7 @@ from ipaddress import (
 )
 from typing import Any
 
+from lab.cli import filter_output
 from lab.twin import Prefix, SpecLike, TwinKind, hold_port, venue_networks
 
 VERSION = "4.30.1F"  # napalm compares versions word by word as strings: "30" > "23" holds
@@ -536,7 +537,7 @@ class CliRun:
         if what in ("running-config", "startup-config"):
             kind, pattern = _output_filter(words)
             body = router.running.render() if what == "running-config" else router.startup_text
-            return _text_only(text, body if kind is None else _filter(body, kind, pattern))
+            return _text_only(text, body if kind is None else filter_output(body, kind, pattern))
         if what == "configuration":
             words.keyword("sessions")
             detail = words.optional("detail") is not None
@@ -850,32 +851,6 @@ def _output_filter(words: _Words) -> tuple[str | None, re.Pattern[str]]:
         return kind, re.compile(text)
     except re.error:
         raise words.bad() from None
-
-
-def _filter(output: str, kind: str, pattern: re.Pattern[str]) -> str:
-    """`include`/`exclude` keep or drop matching lines; `begin` starts at the first match;
-    `section` keeps each top-level line whose block (the line and its indented children) has
-    a matching line, with the whole block."""
-    lines = output.splitlines()
-    if kind == "include":
-        kept = [line for line in lines if pattern.search(line)]
-    elif kind == "exclude":
-        kept = [line for line in lines if not pattern.search(line)]
-    elif kind == "begin":
-        start = next((i for i, line in enumerate(lines) if pattern.search(line)), len(lines))
-        kept = lines[start:]
-    else:
-        kept = []
-        blocks: list[list[str]] = []
-        for line in lines:
-            if line.startswith(" ") and blocks:
-                blocks[-1].append(line)
-            else:
-                blocks.append([line])
-        for block in blocks:
-            if any(pattern.search(line) for line in block):
-                kept += block
-    return "".join(line + "\n" for line in kept)
 
 
 def _as(text: bool, answer: dict[str, Any]) -> dict[str, Any] | str:
