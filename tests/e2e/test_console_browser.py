@@ -229,6 +229,17 @@ def visitor(browser, night: Night) -> Callable[[str], object]:
         context.close()
 
 
+def shown_pass(page, other_than: str) -> str:
+    """The id of the pass the progress box shows, once it is another than `other_than`."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        shown = page.locator("#progress [data-pass]").text_content() or ""
+        if shown and shown != other_than:
+            return shown
+        page.wait_for_timeout(200)
+    raise AssertionError("the progress box never showed the requested pass")
+
+
 def row(page, selector: str, name: str):
     return page.locator(f"{selector}[data-line='{name}'], {selector}[data-router-row='{name}']")
 
@@ -302,20 +313,20 @@ def test_noc_starts_a_pass_sees_a_router_fail_clears_it_retries_and_freezes(
     page.goto("/console/passes")
     progress = page.locator("#progress")
     expect(progress.locator("[data-pass]")).not_to_be_empty()  # the start-up pass
-    before = progress.locator("[data-pass]").inner_text()
+    before = progress.locator("[data-pass]").text_content() or ""
     page.click("[data-start-pass]")
     expect(page.locator(".flash")).to_contain_text("Pass requested")
     expect(progress.locator("[data-pass]")).not_to_have_text(before)
     # R2 refuses connections: the pass ends with its two lines failed, shown as they happen
+    # (the page reloads itself when a pass it watched ends: every check here waits and retries)
     expect(progress.locator("[data-failures] li").first).to_contain_text("R2", timeout=WAIT_MS)
     expect(progress.locator("[data-state]")).to_have_text("finished")
-    done = progress.locator("[data-devices]").inner_text()
-    numbers = re.match(r"(\d+) of (\d+) routers", done)
-    assert numbers and numbers.group(1) == numbers.group(2), done
+    expect(progress.locator("[data-devices]")).to_have_text(re.compile(r"^(\d+) of \1 routers$"))
     expect(progress.locator("[data-failures]")).to_contain_text("Unreachable")
-    requested = progress.locator("[data-pass]").inner_text()
-    # the page reloads when the pass it watched ends: the log's recent passes show it
-    expect(page.locator("#recent tbody tr").first).to_contain_text(requested)
+    requested = shown_pass(page, before)
+    page.reload()  # the log's recent passes show it
+    expect(page.locator("#recent")).to_contain_text(requested)
+    expect(progress.locator("[data-state]")).to_have_text("finished")
     night.screenshot(page, "passes")
 
     page.goto("/console/failures")
