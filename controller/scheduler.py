@@ -6,6 +6,7 @@ next one. `simulate` runs the same wake-up rule on a simulated clock (demo, test
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -63,6 +64,10 @@ class PassScheduler:
         self.tick = tick
         self.on_pass = on_pass
         self._lock = threading.Lock()
+        # a requested pass waiting for the one running now serves every request made meanwhile
+        self._request_guard = threading.Lock()
+        self._request_queued = False
+        self._request_ids = itertools.count(1)
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -157,8 +162,15 @@ class PassScheduler:
 
     def request_pass(self) -> None:
         """Reconcile now (e.g. an order was revoked: its line must not wait for 08:00)."""
-        if self._scheduler.running:
-            self._scheduler.add_job(self._pass, id="requested", replace_existing=True)
+        if not self._scheduler.running:
+            return
+        with self._request_guard:
+            if self._request_queued:
+                return  # a pass already waits to start: it will see this change too
+            self._request_queued = True
+        # a job of its own: one named like a pass still running would be skipped, and the
+        # request lost until the next tick
+        self._scheduler.add_job(self._pass, id=f"requested-{next(self._request_ids)}")
 
     def _pull_feeds(self) -> None:
         """A feed that changed an order is followed by a pass at once, as an API call is."""
@@ -175,6 +187,10 @@ class PassScheduler:
         if self._stopping.is_set():
             return
         with self._lock:  # passes never overlap, whichever job woke them
+            # any pass plans from scratch now, so it serves the requests made before; one made
+            # from here on needs another pass (and a request job lost somehow blocks nothing)
+            with self._request_guard:
+                self._request_queued = False
             if self._stopping.is_set():  # woken before the shutdown, waited for the lock
                 return
             try:
