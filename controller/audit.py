@@ -538,22 +538,18 @@ _CHUNK = 5000
 
 
 def _sqlite_json() -> str:
-    """A record's canonical JSON as SQLite's json_object() writes it: the keys in sorted
-    order, no spaces, strings escaped as the json module escapes them (every code point
-    alike; a test pins it), `at` rewritten from SQLAlchemy's text form to ISO 8601 UTC.
-    A value outside the plain case yields JSON that cannot match (a null `at`, a string for
-    `verified`), so that record is hashed again the exact way."""
-    at = (
-        "CASE WHEN typeof(at) = 'text' AND length(at) = 26 AND substr(at, 11, 1) = ' ' "
-        "AND substr(at, 20, 1) = '.' THEN substr(at, 1, 10) || 'T' || substr(at, 12, 8) || "
-        "CASE WHEN substr(at, 21) = '000000' THEN '' ELSE substr(at, 20) END || '+00:00' END"
-    )
+    """A record's canonical JSON as SQLite's json_object() writes it, as UTF-8 bytes: the keys
+    in sorted order, no spaces, strings escaped as the json module escapes them (every code
+    point alike; a test pins it). `at` is left as the placeholder `_AT_PLACEHOLDER`, for
+    `_at_json` to fill (cheaper in Python, once per run of records sharing an instant). A
+    `verified` outside the plain case is written as a string, which cannot match, so that
+    record is hashed again the exact way."""
     verified = (
         "CASE WHEN verified IS NULL THEN json('null') WHEN typeof(verified) = 'integer' "
         "AND verified = 1 THEN json('true') WHEN typeof(verified) = 'integer' AND verified = 0 "
         "THEN json('false') ELSE 'not a boolean' END"
     )
-    values = {"at": at, "verified": verified}
+    values = {"at": "''", "verified": verified}
 
     def json_object(names: Sequence[str]) -> str:
         pairs = (f"'{name}', {values.get(name, name)}" for name in names)
@@ -561,9 +557,27 @@ def _sqlite_json() -> str:
 
     cited = sorted(_SORTED + HASHED_WHEN_SET)
     return (
-        f"CASE WHEN {OUTPUT_REFERENCE} IS NULL THEN {json_object(_SORTED)} "
-        f"ELSE {json_object(cited)} END"
+        f"CAST(CASE WHEN {OUTPUT_REFERENCE} IS NULL THEN {json_object(_SORTED)} "
+        f"ELSE {json_object(cited)} END AS BLOB)"
     )
+
+
+# Only the keys "action" and "actor" come before "at", and a JSON string never holds an
+# unescaped quote: the first occurrence of the placeholder is the key `at` itself.
+_AT_PLACEHOLDER = b'"at":""'
+
+
+def _at_json(at: Any, sqlite: bool) -> str:
+    """`at` as `datetime.isoformat()` of the aware UTC value writes it, quoted, from what the
+    driver returned; ValueError where that is not the plain case (the exact way judges)."""
+    if sqlite:  # SQLAlchemy's text form: "2026-11-25 00:00:00.000000"
+        if not isinstance(at, str) or len(at) != 26 or at[10] != " " or at[19] != ".":
+            raise ValueError(at)
+        fraction = "" if at[20:] == "000000" else at[19:]
+        return f'"{at[:10]}T{at[11:19]}{fraction}+00:00"'
+    if not isinstance(at, datetime) or at.tzinfo is not None:
+        raise ValueError(at)
+    return f'"{at.isoformat()}+00:00"'
 
 
 class _StoredRecords:
@@ -592,7 +606,7 @@ class _StoredRecords:
         self.template_pages = self._pages(f"SELECT {', '.join(columns)}", mark)
         self.json_pages: tuple[str, str] | None = None
         if self.sqlite and self.json_in_sqlite:
-            json_select = f"SELECT seq, prev_hash, hash, {_sqlite_json()}, {OUTPUT_REFERENCE}"
+            json_select = f"SELECT seq, prev_hash, hash, at, {_sqlite_json()}, {OUTPUT_REFERENCE}"
             try:
                 connection.exec_driver_sql("SELECT json_object('a', json('true'))")
                 self.json_pages = self._pages(json_select, mark)
@@ -641,14 +655,20 @@ class _StoredRecords:
 
     def json_links(self, rows: list[Any]) -> list[Link]:
         sha256, tag, fromhex = hashlib.sha256, DOMAIN_TAG, bytes.fromhex
+        placeholder = _AT_PLACEHOLDER
         links: list[Link] = []
         add = links.append
         last_hex, last_bytes = "", b""
-        for seq, prev_hash, hash_, body, ref in rows:
+        raw_at, at_key = None, b""  # a router's records share their instant
+        for seq, prev_hash, hash_, at, body, ref in rows:
             try:
+                if at != raw_at:
+                    at_key = b'"at":' + _at_json(at, sqlite=True).encode()
+                    raw_at = at
                 # the predecessor's hash in bytes: the previous record's digest, in a sound chain
                 prev_bytes = last_bytes if prev_hash == last_hex else fromhex(prev_hash)
-                digest = sha256(tag + seq.to_bytes(8, "big") + prev_bytes + body.encode()).digest()
+                body = body.replace(placeholder, at_key, 1)
+                digest = sha256(tag + seq.to_bytes(8, "big") + prev_bytes + body).digest()
                 content = digest.hex()
                 if content == hash_:
                     last_hex, last_bytes = content, digest
@@ -672,17 +692,7 @@ class _StoredRecords:
              verified, ref) in rows:  # fmt: skip
             try:
                 if at != raw_at:
-                    # the instant as `datetime.isoformat()` of the aware UTC value writes it
-                    if sqlite:  # SQLAlchemy's text form: "2026-11-25 00:00:00.000000"
-                        if len(at) != 26 or at[10] != " " or at[19] != ".":
-                            raise ValueError(at)
-                        at_json = '"' + at[:10] + "T" + at[11:19] + (
-                            '+00:00"' if at[20:] == "000000" else at[19:] + '+00:00"'
-                        )  # fmt: skip
-                    elif at.tzinfo is None:
-                        at_json = '"' + at.isoformat() + '+00:00"'
-                    else:
-                        raise ValueError(at)
+                    at_json = _at_json(at, sqlite)
                     raw_at = at
                 body = template % (
                     q(action), q(actor), at_json, q(commands), q(detail),
