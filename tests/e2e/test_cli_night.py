@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,36 +17,14 @@ from netmiko import ConnectHandler
 
 from controller.audit import generate_key
 from tests.conftest import ADMIN_TOKEN
+from tests.e2e.processes import free_port, stop, wait_until
 
 pytestmark = pytest.mark.lab
 
 CURFEW = [str(Path(sys.executable).with_name("curfew"))]  # the installed console script
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop what we started, by its PID."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def running_config(connection: dict) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from controller.tokens import create_token
 from controller.verification import verify_inventory
 from lab.topology import Lab, city
 from tests.conftest import ADMIN_TOKEN, SHANGHAI
+from tests.e2e.processes import free_port, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -60,19 +60,6 @@ CHROMIUM_FLAGS = [
 WAIT_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from controller.orders import OrderCreate, issue_order
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
 from tests.conftest import ADMIN_TOKEN, SHANGHAI
+from tests.e2e.processes import free_port, stop, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -59,32 +59,7 @@ def env_for(night: Night, instance: str) -> dict[str, str]:
     return dict(night.env, CURFEW_INSTANCE=instance)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
-
-def wait_until(condition: Callable[[], object], seconds: float, what: str) -> float:
-    """Poll `condition` (bounded); the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > seconds:
-            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
-def stop(process: subprocess.Popen, grace: float = 15) -> int:
-    """Stop what we started, by its PID: SIGTERM, then SIGKILL after a bounded wait."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode
 
 
 def owned(lab: Lab, device: str) -> list[str]:

@@ -23,6 +23,7 @@ import pytest
 
 from lab.topology import Lab, city
 from tests.conftest import ADMIN_TOKEN
+from tests.e2e.processes import free_port, stop, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -31,30 +32,7 @@ HANG_BOUND = 30  # seconds: a stop that takes longer is a hang, not a slow stop
 BUSY_PORT_BOUND = 10
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop what we started, by its PID (killed if it does not stop)."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def records(db: Path) -> list[tuple[int, str, str, int | None, str]]:
