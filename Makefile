@@ -23,9 +23,10 @@ lint: $(BIN)/.installed
 # Debian packages the tests need: the real-packet lab (network namespaces, nftables, ping), a
 # PostgreSQL server (the tests start their own on a loopback port; Debian keeps its binaries
 # off PATH), and for the console Pango (WeasyPrint's PDF), fonts with Latin and Chinese glyphs,
-# and Chromium (its browser tests, driven by Playwright: never `playwright install`). Installed
+# Chromium (its browser tests, driven by Playwright: never `playwright install`), and FreeRADIUS
+# (the lab's RADIUS server for subscriber lines; the tests start their own). Installed
 # only where we are root and they are missing; tests that need them skip, saying why, elsewhere.
-SYSTEM_TOOLS := nft:nftables ip:iproute2 ping:iputils-ping chromium:chromium
+SYSTEM_TOOLS := nft:nftables ip:iproute2 ping:iputils-ping chromium:chromium freeradius:freeradius
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-wqy-microhei
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
