@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -22,7 +22,10 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import select
 
 from controller.bounds import ONE_LINE, REGION, ZONE, inconsistent, reason
@@ -34,9 +37,11 @@ from controller.store import Store
 from drivers.base import LineState
 from drivers.host_keys import KEY_TYPES, parse_host_key
 from drivers.identifiers import (
+    SUBSCRIBER_USERNAME,
     IdentifierError,
     check_device_name,
     check_interface,
+    check_username,
     parse_prefix,
 )
 from drivers.registry import DRIVERS
@@ -51,6 +56,40 @@ _OPTION_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _OPTION_VALUE = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _OPTION_VALUE_PATTERN = f"^{_OPTION_VALUE.pattern}$"
+
+
+# A radius_nas device's FreeRADIUS SQL database (options: {radius_db: URL}): an SQLAlchemy URL
+# of SQLite or PostgreSQL, never with a password in it (that is the device's secret/secret_ref)
+RADIUS_DB = "radius_db"
+RADIUS_NAS = "radius_nas"
+_RADIUS_DB_TEXT = re.compile(r"[A-Za-z0-9._:/@+%=?&-]{1,255}")
+RADIUS_DB_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+
+def check_radius_db(value: object) -> str:
+    """A radius_db option: its URL's shape, its database kind and that it holds no password."""
+    if not isinstance(value, str) or not _RADIUS_DB_TEXT.fullmatch(value):
+        raise ValueError(
+            f"option radius_db: {value!r} must be an SQLAlchemy URL of 1-255 of "
+            "A-Z a-z 0-9 . _ : / @ + % = ? & -"
+        )
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"option radius_db: {value!r} is not an SQLAlchemy URL") from None
+    if url.drivername not in RADIUS_DB_DRIVERS:
+        raise ValueError(
+            f"option radius_db: {url.drivername!r} is not supported; use one of "
+            f"{', '.join(RADIUS_DB_DRIVERS)}"
+        )
+    if url.password is not None:
+        raise ValueError(
+            "option radius_db: the URL holds a password; give it as the device's secret_ref "
+            "(or secret) instead"
+        )
+    if url.drivername.startswith("sqlite") and not url.database:
+        raise ValueError("option radius_db: an SQLite URL must name a file")
+    return value
 
 
 # An OpenSSH public-key line's shape (whether its data is a key of that type, `parse_host_key`)
@@ -120,6 +159,9 @@ class DeviceRow(_Row):
         for key, value in v.items():
             if not _OPTION_KEY.fullmatch(key):
                 raise ValueError(f"option name {key!r} must be 1-32 of a-z, 0-9, _")
+            if key == RADIUS_DB:
+                check_radius_db(value)
+                continue
             if not isinstance(value, str) or not _OPTION_VALUE.fullmatch(value):
                 raise ValueError(f"option {key}: {value!r} must be 1-64 of A-Z a-z 0-9 . _ : / -")
         return v
@@ -244,22 +286,71 @@ class VenueRow(_Row):
 
 
 class LineRow(_Row):
+    """A port line (`device`, `interface`, `prefixes`) or a subscriber line (`kind: subscriber`,
+    `username`, `nas`): each without the other's fields."""
+
     name: str = Field(max_length=200, json_schema_extra=stated(ONE_LINE))
     venue: str = Field(max_length=200, pattern=ONE_LINE)
-    device: str = Field(max_length=63, pattern=f"^{_DEVICE_NAME}$")
+    kind: Literal["port", "subscriber"] = "port"
+    device: str | None = Field(default=None, max_length=63, pattern=f"^{_DEVICE_NAME}$")
     # checked per platform, and the prefixes by `ipaddress`, with the reason, when imported
-    interface: str = Field(
-        max_length=64, description="as the platform names it",
+    interface: str | None = Field(
+        default=None, max_length=64, description="as the platform names it",
         json_schema_extra=stated(r"^[A-Za-z0-9_.:/-]{1,64}$"),
     )  # fmt: skip
-    prefixes: list[
-        Annotated[str, Field(max_length=49, json_schema_extra=stated(r"^[0-9A-Fa-f.:]+/[0-9]+$"))]
-    ] = Field(min_length=1, max_length=256)
+    prefixes: (
+        list[
+            Annotated[
+                str, Field(max_length=49, json_schema_extra=stated(r"^[0-9A-Fa-f.:]+/[0-9]+$"))
+            ]
+        ]
+        | None
+    ) = Field(default=None, min_length=1, max_length=256)
+    # a subscriber: its RADIUS User-Name, and the radius_nas devices its sessions may be on
+    username: str | None = Field(
+        default=None, max_length=64, json_schema_extra=stated(f"^{SUBSCRIBER_USERNAME.pattern}$")
+    )
+    nas: list[Annotated[str, Field(max_length=63, pattern=f"^{_DEVICE_NAME}$")]] | None = Field(
+        default=None, min_length=1, max_length=16
+    )
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return plain_text(v, "line name")
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, v: str | None) -> str | None:
+        try:
+            return None if v is None else check_username(v)
+        except IdentifierError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _shape(self) -> LineRow:
+        if self.kind == "subscriber":
+            extra = [f for f in ("device", "interface", "prefixes") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(
+                    f"a subscriber line has no {', '.join(extra)}: it names its username and "
+                    "the NAS devices (nas: [...]) its sessions may be on"
+                )
+            missing = [f for f in ("username", "nas") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"a subscriber line needs {' and '.join(missing)}")
+            if self.nas is not None and len(set(self.nas)) != len(self.nas):
+                raise ValueError("nas: a NAS is named more than once")
+        else:
+            extra = [f for f in ("username", "nas") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(
+                    f"{' and '.join(extra)}: only a subscriber line has them (kind: subscriber)"
+                )
+            missing = [f for f in ("device", "interface", "prefixes") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"a port line needs {', '.join(missing)}")
+        return self
 
 
 class InventoryDocument(_Row):
@@ -375,6 +466,13 @@ def import_document(
         known_lines = {ln.name: ln for ln in s.exec(select(Line))}
     platform_of = {name: d.platform for name, d in known_devices.items()}
     platform_of.update({d.name: d.platform for d in devices})
+    radius_db_of = {name: d.options.get(RADIUS_DB) for name, d in known_devices.items()}
+    radius_db_of.update({d.name: d.options.get(RADIUS_DB) for d in devices})
+    owner_of_username = {
+        line.username: name
+        for name, line in known_lines.items()
+        if name not in {ln.name for ln in lines} and line.username is not None
+    }
     venue_names = set(known_venues) | {v.name for v in venues}
     file_lines = {ln.name for ln in lines}
     owner_of_prefix = {
@@ -388,6 +486,16 @@ def import_document(
         where = f"lines[{index}] ({line.name!r})"
         if line.venue not in venue_names:
             problems.append(f"{where}: venue: no venue {line.venue!r} in this file or the store")
+        if line.kind == "subscriber":
+            problems += [
+                f"{where}: {problem}"
+                for problem in _subscriber_problems(
+                    line, platform_of, radius_db_of, owner_of_username
+                )
+            ]
+            line_prefixes[line.name] = []
+            continue
+        assert line.device is not None and line.interface is not None and line.prefixes
         platform = platform_of.get(line.device)
         if platform is None:
             problems.append(f"{where}: device: no device {line.device!r} in this file or the store")
@@ -409,6 +517,14 @@ def import_document(
             parsed.append(prefix)
         line_prefixes[line.name] = parsed
 
+    for index, line in enumerate(lines):
+        # a port line on a NAS would be handed to the RADIUS driver, which knows no ports
+        if line.kind == "port" and platform_of.get(line.device or "") == RADIUS_NAS:
+            problems.append(
+                f"lines[{index}] ({line.name!r}): device: {line.device!r} is a radius_nas: only "
+                "subscriber lines (kind: subscriber) are on a NAS"
+            )
+
     if problems:
         raise InventoryError(source, problems)
     return _write(
@@ -417,9 +533,51 @@ def import_document(
     )  # fmt: skip
 
 
+def _subscriber_problems(
+    line: LineRow,
+    platform_of: dict[str, str],
+    radius_db_of: dict[str, str | None],
+    owner_of_username: dict[str, str],
+) -> list[str]:
+    """What keeps a subscriber line from being stored: its NAS devices and its username."""
+    problems = []
+    assert line.username is not None and line.nas is not None
+    databases = set()
+    for name in line.nas:
+        platform = platform_of.get(name)
+        if platform is None:
+            problems.append(f"nas: no device {name!r} in this file or the store")
+        elif platform != RADIUS_NAS:
+            problems.append(f"nas: {name!r} is a {platform} device, not a {RADIUS_NAS}")
+        else:
+            databases.add(radius_db_of.get(name))
+    if len(databases) > 1:
+        # the refusal is written in one RADIUS database: a NAS asking another would not see it
+        problems.append("nas: the NAS devices of one line must share one radius_db")
+    owner = owner_of_username.setdefault(line.username, line.name)
+    if owner != line.name:
+        problems.append(f"username: {line.username!r} already belongs to line {owner!r}")
+    return problems
+
+
 def _device_problems(store: Store, device: DeviceRow) -> list[str]:
     """What keeps a device row from being stored: its secrets, host key and address."""
     problems = []
+    if device.platform == RADIUS_NAS:
+        if RADIUS_DB not in device.options:
+            problems.append(
+                "options: a radius_nas needs radius_db, the SQLAlchemy URL of its FreeRADIUS "
+                "SQL database (without password)"
+            )
+        try:
+            ip_address(device.host)
+        except ValueError:
+            problems.append(
+                "host: a radius_nas is named by its NAS-IP-Address, as accounting records it: "
+                "an IP address, not a host name"
+            )
+    elif RADIUS_DB in device.options:
+        problems.append(f"options: radius_db is an option of {RADIUS_NAS} devices only")
     if device.password is None and device.password_ref is None:
         problems.append("password or password_ref needed")
     for name in ("password", "secret"):
@@ -506,20 +664,23 @@ def _write(
         for ln in lines:
             row = s.exec(select(Line).where(Line.name == ln.name)).first()
             count("lines", row is not None)
-            values = dict(
+            subscriber = ln.kind == "subscriber"
+            values: dict[str, Any] = dict(
                 venue_id=venue_ids[ln.venue],
-                device_id=device_ids[ln.device],
-                interface=ln.interface,
+                # a subscriber line is driven through its first NAS (its RADIUS database)
+                device_id=device_ids[ln.nas[0] if subscriber and ln.nas else ln.device],
+                interface=ln.interface or "",
                 prefixes_json=Line.encode_prefixes(line_prefixes[ln.name]),
+                kind=ln.kind,
+                username=ln.username,
+                nas_json=json.dumps(ln.nas or []),
             )
             if row is None:
                 row = Line(name=ln.name, **values)
             else:
-                moved = (row.device_id, row.interface, row.prefixes_json) != (
-                    values["device_id"],
-                    values["interface"],
-                    values["prefixes_json"],
-                )
+                where_it_is = ("device_id", "interface", "prefixes_json", "kind", "username",
+                               "nas_json")  # fmt: skip
+                moved = any(getattr(row, key) != values[key] for key in where_it_is)
                 for key, value in values.items():
                     setattr(row, key, value)
                 if moved:

@@ -104,8 +104,13 @@ class Line(SQLModel, table=True):
     name: str = Field(index=True, unique=True)
     venue_id: int = Field(foreign_key="venues.id", index=True)
     device_id: int = Field(foreign_key="devices.id", index=True)
-    interface: str
+    interface: str  # "" for a subscriber line
     prefixes_json: str = "[]"
+    # "port": an interface and its prefixes on a router; "subscriber": a RADIUS username whose
+    # sessions live on the NAS devices named in nas_json (device_id is the first of them)
+    kind: str = "port"
+    username: str | None = None
+    nas_json: str = "[]"
     # why cuts are refused on this line (inventory does not match the device), set by
     # `curfew inventory verify` and cleared by a verification that passes
     blocked: str | None = None
@@ -114,6 +119,11 @@ class Line(SQLModel, table=True):
     @property
     def prefixes(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(ip_network(p) for p in json.loads(self.prefixes_json))
+
+    @property
+    def nas(self) -> tuple[str, ...]:
+        """The names of the NAS devices a subscriber line's sessions may be held on."""
+        return tuple(json.loads(self.nas_json))
 
     @staticmethod
     def encode_prefixes(prefixes: list[IPv4Network | IPv6Network]) -> str:

@@ -407,7 +407,10 @@ class Store:
                     line.id, line.venue_id, line.device_id, venues[line.venue_id].zone, line.blocked
                 )
             )
-            targets[line.id] = LineTarget(line.id, line.interface, line.prefixes)
+            if line.kind == "subscriber":
+                targets[line.id] = LineTarget(line.id, "", (), username=line.username, nas=line.nas)
+            else:
+                targets[line.id] = LineTarget(line.id, line.interface, line.prefixes)
         return Snapshot(
             orders=tuple(
                 order_term(

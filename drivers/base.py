@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import ClassVar, Protocol, runtime_checkable
 
-from drivers.identifiers import check_interface, check_line_id
+from drivers.identifiers import (
+    check_device_name,
+    check_interface,
+    check_line_id,
+    check_username,
+)
 
 Prefix = IPv4Network | IPv6Network
 
@@ -36,14 +41,35 @@ class LineTarget:
     line_id: int
     interface: str
     prefixes: tuple[Prefix, ...]
+    # a subscriber line (RADIUS): the username its sessions authenticate with, and the names of
+    # the NAS devices that may hold them; no interface and no prefixes then
+    username: str | None = None
+    nas: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_line_id(self.line_id)
+        if self.username is not None:
+            check_username(self.username)
+            if self.interface or self.prefixes:
+                raise ValueError(
+                    f"line {self.line_id}: a subscriber line has no interface and no prefixes"
+                )
+            if not self.nas:
+                raise ValueError(f"line {self.line_id}: a subscriber line names no NAS")
+            for name in self.nas:
+                check_device_name(name)
+            return
+        if self.nas:
+            raise ValueError(f"line {self.line_id}: only a subscriber line names NAS devices")
         if not self.prefixes:
             raise ValueError(f"line {self.line_id}: no prefixes")
         for prefix in self.prefixes:
             if not isinstance(prefix, IPv4Network | IPv6Network):
                 raise TypeError(f"line {self.line_id}: prefix {prefix!r} is not an ip_network")
+
+    @property
+    def subscriber(self) -> bool:
+        return self.username is not None
 
     @property
     def ipv4(self) -> tuple[IPv4Network, ...]:

@@ -87,6 +87,20 @@ def check_device_name(name: object) -> str:
     return name
 
 
+# A RADIUS subscriber's User-Name as curfew accepts it: written into the RADIUS server's SQL
+# tables (as a bound parameter) and sent in Disconnect-Requests, so no spaces, quotes or
+# control characters; a realm after @ is allowed (user@carrier.example)
+SUBSCRIBER_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def check_username(name: object) -> str:
+    if not isinstance(name, str) or not SUBSCRIBER_USERNAME.fullmatch(name):
+        raise IdentifierError(
+            f"subscriber username {name!r} must be 1-64 letters, digits, '.', '_', '@' or '-'"
+        )
+    return name
+
+
 def parse_prefix(text: object) -> IPv4Network | IPv6Network:
     """A venue prefix in CIDR form; host bits must be zero, default routes are refused."""
     if not isinstance(text, str) or text != text.strip() or not text:

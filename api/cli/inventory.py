@@ -181,6 +181,14 @@ def export_document(store: Store) -> tuple[dict[str, list[dict[str, Any]]], list
             {
                 "name": ln.name,
                 "venue": venues_by_id[ln.venue_id].name,
+                "kind": "subscriber",
+                "username": ln.username,
+                "nas": list(ln.nas),
+            }
+            if ln.kind == "subscriber"
+            else {
+                "name": ln.name,
+                "venue": venues_by_id[ln.venue_id].name,
                 "device": devices_by_id[ln.device_id].name,
                 "interface": ln.interface,
                 "prefixes": [str(p) for p in ln.prefixes],

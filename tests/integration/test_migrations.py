@@ -59,6 +59,8 @@ def test_going_below_0010_is_refused_while_records_cite_stored_outputs(database_
             command.downgrade(config, "0009")
         with engine.connect() as connection:
             revision = MigrationContext.configure(connection).get_current_revision()
-        assert revision == ScriptDirectory.from_config(config).get_current_head()
+        # the migrations above 0010 may have gone down (SQLite's DDL is not transactional);
+        # 0010 itself, and so the stored outputs the records cite, stays
+        assert revision is not None and revision >= "0010"
     finally:
         engine.dispose()
