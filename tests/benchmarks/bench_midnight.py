@@ -1,58 +1,453 @@
-"""Benchmark: the midnight pass of a city, end to end — plan, intents, SSH pushes to every
-router in parallel, read-back, outcomes, checkpoint.
+"""Benchmark: the midnight burst of a city, end to end, against floors and a naive script
+measured in the same run on the same lab.
 
-Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 100] [--lines 10]
-     [--database sqlite|postgresql]
-Prints the wall time of the cut pass at 00:00 and of the restore pass at 08:00 against the
-dry-run (plan only) in the same run. With `--database postgresql` the store is a throwaway
-PostgreSQL server started for the run (tests/postgres.py). Not a test: nothing here asserts a
-time.
+Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lines 10]
+     [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
+     [--prepare-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
+     [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
+
+A lab of `--routers` Cisco IOS twins with `--lines` venue lines each, every command answered
+`--latency-ms` late, runs in `--lab-processes` worker processes of its own (default: one per
+core), so that the CPU measured here is the controller's. A curfew order on every venue; an
+evening pass learns every line's state (all open), as a running controller has.
+
+At 00:00 − lead (`--prepare-lead`, seconds of the simulated clock, default 120) the prepare
+phase (controller/prepare.py: sessions opened, routers read, cut bodies staged) runs; its
+duration is reported on its own and not counted in the cut. Then the run's clock is set to
+00:00 and runs at the real pace: the act pass starts there, and each line's lateness is the
+instant its outcome was recorded less 00:00. The same for the 08:00 restore. Printed for each:
+the time from the instant to the last verified line, lateness p50/p99/max, lines verified, the
+controller's CPU seconds (getrusage of this process: the lab's processes are not in it) and
+its peak resident memory so far.
+
+Then, in the same run on the same lab (each against the same routers and workers):
+- the cold floor: connect, enable, one read of the owned objects, disconnect, for every router,
+  through the product's session layer, `--workers` at once;
+- the warm floor: one read on sessions already open, `--bind-workers` at once;
+- the naive baseline: a throwaway script, not the product: one stock netmiko session per line
+  (`--naive-threads` at once), each pushing that line's two ACLs and four bindings with
+  `send_config_set` and reading them back; it cuts every line once more (the product restored
+  them at 08:00), and is judged by what it reads back.
+Ratios: the cut against each. With `--timing device` the devices would enforce the window on
+their own clocks; that needs controller/device_timing.py (device timing for IOS) and is refused
+with the reason when it is not there. `--profile FILE` writes the act pass's cProfile (every
+thread of it merged) to FILE. Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import dataclasses
+import importlib.util
+import pstats
+import resource
+import sys
 import tempfile
+import threading
 import time
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.clock import SimulatedClock
 from controller.credentials import Vault, generate_key, load_key
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order
-from controller.reconciler import Reconciler
+from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.store import Store
+from drivers.base import DriverError
 from lab.topology import Lab, city
+from lab.workers import default_processes
+from tests.benchmarks.bench_lab import cpu_seconds
 from tests.postgres import PostgresServer
 
 NIGHT = datetime(2026, 11, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
+MORNING = NIGHT + timedelta(hours=8)
+
+
+class BenchClock:
+    """The run's clock: pinned at an instant, or running at the real pace from one (so that an
+    outcome's recorded instant says how late it came)."""
+
+    simulated = True
+
+    def __init__(self, start: datetime) -> None:
+        self._lock = threading.Lock()
+        self._base = start.astimezone(UTC)
+        self._since: float | None = None  # perf_counter() when it started running
+
+    def now(self) -> datetime:
+        with self._lock:
+            if self._since is None:
+                return self._base
+            return self._base + timedelta(seconds=time.perf_counter() - self._since)
+
+    def pin(self, instant: datetime) -> None:
+        with self._lock:
+            self._base, self._since = instant.astimezone(UTC), None
+
+    def run_from(self, instant: datetime) -> None:
+        with self._lock:
+            self._base, self._since = instant.astimezone(UTC), time.perf_counter()
+
+    def wall_time_of(self, instant: datetime) -> datetime:
+        return instant
+
+
+@dataclasses.dataclass
+class Transition:
+    label: str
+    lines: int
+    verified: int
+    prepared: bool
+    prepare_wall: float
+    prepare_cpu: float
+    act_wall: float  # the act pass's call, from its start to its return
+    last_verified: float | None  # from the instant to the last verified line's outcome
+    lateness: list[float]  # every verified line's, seconds
+    cpu: float  # the act pass's controller CPU
+    peak_mib: float
+    failures: Counter[str]
+
+    def show(self) -> str:
+        late = self.lateness
+        pct = (
+            f"lateness p50 {percentile(late, 50):.2f} s, p99 {percentile(late, 99):.2f} s, "
+            f"max {max(late):.2f} s"
+            if late
+            else "no line verified"
+        )
+        lines = [
+            f"{self.label}: {self.verified} of {self.lines} lines verified; "
+            + (
+                f"last verified {self.last_verified:.2f} s after the instant"
+                if self.last_verified is not None
+                else "none verified"
+            ),
+            f"  {pct}; act pass {self.act_wall:.2f} s wall, controller CPU {self.cpu:.2f} s, "
+            f"peak RSS {self.peak_mib:.0f} MiB",
+        ]
+        if self.prepared:
+            lines.append(
+                f"  prepare (before the instant, not counted): {self.prepare_wall:.2f} s wall, "
+                f"controller CPU {self.prepare_cpu:.2f} s"
+            )
+        else:
+            lines.append("  no prepare phase: a cold pass at the instant")
+        for error, count in self.failures.most_common(5):
+            lines.append(f"  {count} lines not verified: {error}")
+        return "\n".join(lines)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def preparer_class() -> Any:
+    """controller.prepare.Preparer, or None while it has not landed."""
+    if importlib.util.find_spec("controller.prepare") is None:
+        return None
+    from controller import prepare
+
+    return getattr(prepare, "Preparer", None)
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+@contextlib.contextmanager
+def profiled(path: str | None) -> Iterator[None]:
+    """cProfile of this thread and of every thread started meanwhile (the pass's workers),
+    merged into one file."""
+    if path is None:
+        yield
+        return
+    profilers: list[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def start_in_thread(*_: object) -> None:
+        profiler = cProfile.Profile()
+        with lock:
+            profilers.append(profiler)
+        profiler.enable()  # replaces this hook in the new thread
+
+    main = cProfile.Profile()
+    threading.setprofile(start_in_thread)
+    main.enable()
+    try:
+        yield
+    finally:
+        main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+        stats = pstats.Stats(main)
+        with lock:
+            for profiler in profilers:
+                with contextlib.suppress(Exception):
+                    profiler.disable()
+                    stats.add(profiler)
+        stats.dump_stats(path)
+        print(f"profile of the act pass written to {path} ({len(profilers)} threads merged)")
+
+
+# --------------------------------------------------------------------------- the product
+
+
+def transition(
+    label: str,
+    instant: datetime,
+    clock: BenchClock,
+    reconciler: Reconciler,
+    lead: timedelta,
+    use_prepare: bool,
+    profile: str | None,
+) -> Transition:
+    lines_expected = 0
+    prepare_wall = prepare_cpu = 0.0
+    with contextlib.ExitStack() as stack:
+        prepared = None
+        if use_prepare:
+            preparer = preparer_class()
+            clock.run_from(instant - lead)
+            cpu, started = cpu_now(), time.perf_counter()
+            prepared = stack.enter_context(preparer(reconciler).prepare(instant))
+            prepare_wall, prepare_cpu = time.perf_counter() - started, cpu_now() - cpu
+            if prepare_wall > lead.total_seconds():
+                print(f"  (the prepare took longer than its lead of {lead.total_seconds():.0f} s)")
+        # the wait until the instant is skipped: the clock is set to it and runs from there
+        clock.run_from(instant)
+        cpu, started = cpu_now(), time.perf_counter()
+        with profiled(profile):
+            if prepared is not None:
+                report: PassReport = reconciler.run_pass(instant, prepared=prepared)  # type: ignore[call-arg]
+            else:
+                report = reconciler.run_pass(instant)
+        act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
+    clock.pin(clock.now())
+    lines_expected = sum(len(b.changes) for b in report.batches)
+    late = [
+        (r.at - instant).total_seconds() for r in report.results if r.verified and r.at is not None
+    ]
+    failures = Counter(
+        (r.error or "not verified").split(":")[0] for r in report.results if not r.verified
+    )
+    for skipped in report.skipped:
+        failures[f"skipped: {skipped.split(': ', 1)[-1]}"] += 1
+    return Transition(
+        label,
+        lines_expected,
+        len(late),
+        prepared is not None,
+        prepare_wall,
+        prepare_cpu,
+        act_wall,
+        max(late) if late else None,
+        late,
+        act_cpu,
+        peak_mib(),
+        failures,
+    )
+
+
+# --------------------------------------------------------------------------- floors
+
+
+def in_parallel(work: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
+        return list(pool.map(work, items))
+
+
+def cold_floor(store: Store, workers: int) -> tuple[float, int]:
+    """Connect, enable, read the owned objects once, disconnect: every router."""
+
+    def one(device: Any) -> bool:
+        try:
+            with connect_driver(device, 60) as driver:
+                driver.read()
+            return True
+        except DriverError:
+            return False
+
+    devices = store.devices()
+    started = time.perf_counter()
+    done = in_parallel(one, devices, workers)
+    return time.perf_counter() - started, sum(done)
+
+
+def warm_floor(store: Store, workers: int) -> tuple[float, int]:
+    """One read of the owned objects on sessions opened beforehand (not timed)."""
+    devices = store.devices()
+    drivers = [connect_driver(device, 60) for device in devices]
+    try:
+        in_parallel(lambda d: d.open(), drivers, workers)
+
+        def one(driver: Any) -> bool:
+            try:
+                driver.read()
+                return True
+            except DriverError:
+                return False
+
+        started = time.perf_counter()
+        done = in_parallel(one, drivers, workers)
+        return time.perf_counter() - started, sum(done)
+    finally:
+        in_parallel(lambda d: d.close(), drivers, workers)
+
+
+# --------------------------------------------------------------------------- naive baseline
+
+
+def naive_commands(line_id: int, interface: str, v4: Any, v6: Any) -> list[str]:
+    """What a hand-written script would push for one line (the product's IOS shape)."""
+    return [
+        f"ip access-list extended CURFEW-L{line_id}",
+        f"deny ip {v4.network_address} {v4.hostmask} any",
+        f"deny ip any {v4.network_address} {v4.hostmask}",
+        "permit ip any any",
+        "exit",
+        f"ipv6 access-list CURFEW6-L{line_id}",
+        f"deny ipv6 {v6} any",
+        f"deny ipv6 any {v6}",
+        "permit ipv6 any any",
+        "exit",
+        f"interface {interface}",
+        f"ip access-group CURFEW-L{line_id} in",
+        f"ip access-group CURFEW-L{line_id} out",
+        f"ipv6 traffic-filter CURFEW6-L{line_id} in",
+        f"ipv6 traffic-filter CURFEW6-L{line_id} out",
+        "exit",
+    ]
+
+
+def naive_baseline(lab: Lab, store: Store, threads: int) -> tuple[float, int, int]:
+    """One stock netmiko session per line: log in, enable, send_config_set, read back."""
+    from netmiko import ConnectHandler
+
+    snap = store.snapshot()
+    jobs = []
+    for ref in snap.lines:
+        target = snap.targets[ref.line_id]
+        device = snap.devices[ref.device_id]
+        v4 = next(p for p in target.prefixes if p.version == 4)
+        v6 = next(p for p in target.prefixes if p.version == 6)
+        jobs.append(
+            (
+                lab.connection(device.name),
+                naive_commands(ref.line_id, target.interface, v4, v6),
+                ref.line_id,
+                target.interface,
+            )
+        )
+
+    def one(job: tuple[dict[str, Any], list[str], int, str]) -> bool:
+        params, commands, line_id, interface = job
+        try:
+            connection = ConnectHandler(**params, conn_timeout=60, timeout=60)
+            try:
+                connection.enable()
+                connection.send_config_set(commands)
+                shown = connection.send_command(f"show running-config interface {interface}")
+            finally:
+                connection.disconnect()
+        except Exception:  # noqa: BLE001 - a failed line is counted, not raised
+            return False
+        return f"ip access-group CURFEW-L{line_id} in" in shown
+
+    started = time.perf_counter()
+    done = in_parallel(one, jobs, threads)
+    return time.perf_counter() - started, sum(done), len(jobs)
+
+
+# --------------------------------------------------------------------------- the run
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--routers", type=int, default=100)
     parser.add_argument("--lines", type=int, default=10, help="venue lines per router")
-    parser.add_argument("--workers", type=int, default=32, help="routers pushed at once")
+    parser.add_argument("--latency-ms", type=int, default=10, help="added to every command")
+    parser.add_argument("--timing", choices=("controller", "device"), default="controller")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--prepare-lead", type=float, default=120.0, help="seconds before the instant"
+    )
+    parser.add_argument("--no-prepare", action="store_true", help="cold passes at the instants")
+    parser.add_argument(
+        "--lab-processes", type=int, default=default_processes(), help="0: in this process"
+    )
+    parser.add_argument("--workers", type=int, default=32, help="the reconciler's workers")
+    parser.add_argument(
+        "--bind-workers", type=int, default=None, help="workers on open sessions (warm floor)"
+    )
+    parser.add_argument("--naive-threads", type=int, default=100)
+    parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--no-floors", action="store_true")
+    parser.add_argument("--profile", default=None, help="cProfile of the 00:00 act pass")
     args = parser.parse_args()
+    bind_workers = args.bind_workers or args.workers
+
+    if args.timing == "device":
+        if importlib.util.find_spec("controller.device_timing") is None:
+            sys.exit(
+                "--timing device: not available: controller/device_timing.py (the device "
+                "timing of IOS) has not landed in this tree, so no device can be trusted to "
+                "enforce the window on its own clock; run with --timing controller"
+            )
+        sys.exit(
+            "--timing device: controller/device_timing.py exists but this benchmark "
+            "does not drive it yet"
+        )
+    use_prepare = not args.no_prepare
+    if use_prepare and preparer_class() is None:
+        print(
+            "prepare: not available (controller/prepare.py has not landed): the passes at "
+            "00:00 and 08:00 are cold passes"
+        )
+        use_prepare = False
+
     specs, inventory = city(args.routers, args.lines)
+    specs = [dataclasses.replace(s, latency_ms=args.latency_ms) for s in specs]
+    lead = timedelta(seconds=args.prepare_lead)
     with contextlib.ExitStack() as stack:
-        lab = stack.enter_context(Lab(specs))
+        started = time.perf_counter()
+        lab = stack.enter_context(Lab(specs, processes=args.lab_processes))
+        print(
+            f"lab: {args.routers} cisco_ios twins x {args.lines} lines, {args.latency_ms} ms per "
+            f"command, {lab.processes or 'no'} worker processes "
+            f"(started in {time.perf_counter() - started:.1f} s)"
+        )
         if args.database == "postgresql":
             server = PostgresServer().start()
             stack.callback(server.stop)
             url = server.create_database()
         else:
             url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
-        clock = SimulatedClock(NIGHT - timedelta(hours=1))
+        clock = BenchClock(NIGHT - timedelta(hours=2))
         # the lab inventory's inline passwords are stored encrypted: with a key of this run
         keys = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         generate_key(keys / "secrets.key")
         store = Store.open(url, clock=clock, vault=Vault(key=load_key(keys / "secrets.key")))
-        print(f"store: {args.database}")
+        stack.callback(store.close)
+        started = time.perf_counter()
         import_document(store, lab.inventory(inventory), "bench city")
         for number, venue in enumerate(v.name for v in store.venues()):
             request = OrderCreate(
@@ -63,29 +458,68 @@ def main() -> None:
                 effective_from=NIGHT - timedelta(days=1),
             )
             issue_order(store, request, "bench")
+        print(
+            f"store: {args.database}; inventory and {args.routers * args.lines} orders in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         reconciler = Reconciler(store, workers=args.workers, device_timeout=60)
         # the evening pass learns every line's state (all open), as a running controller has
-        clock.set(NIGHT - timedelta(minutes=1))
-        reconciler.run_pass(clock.now())
-        lines = args.routers * args.lines
-        for label, at in (
-            ("cut at 00:00", NIGHT),
-            ("restore at 08:00", NIGHT + timedelta(hours=8)),
-        ):
-            clock.set(at)
-            started = time.perf_counter()
-            dry = reconciler.run_pass(at, dry_run=True)
-            planned = time.perf_counter() - started
-            started = time.perf_counter()
-            report = reconciler.run_pass(at)
-            wall = time.perf_counter() - started
-            verified = sum(1 for r in report.results if r.verified)
+        clock.pin(NIGHT - lead - timedelta(minutes=5))
+        started = time.perf_counter()
+        evening = reconciler.run_pass(clock.now())
+        print(
+            f"evening pass: {sum(r.verified for r in evening.results)} lines read in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        lab_cpu_before = cpu_seconds(lab.pids)
+
+        results = []
+        for label, instant in (("cut at 00:00", NIGHT), ("restore at 08:00", MORNING)):
+            clock.pin(instant - lead - timedelta(minutes=1))
+            profile = args.profile if instant == NIGHT else None
+            done = transition(label, instant, clock, reconciler, lead, use_prepare, profile)
+            results.append(done)
+            print(done.show(), flush=True)
+        lab_cpu = cpu_seconds(lab.pids)
+        if lab_cpu:
+            used = [sum(lab_cpu[pid]) - sum(lab_cpu_before.get(pid, (0.0, 0.0))) for pid in lab_cpu]
             print(
-                f"{label}: {lines} lines on {args.routers} routers, {verified} verified "
-                f"in {wall:.2f} s with {args.workers} workers (planning alone: "
-                f"{planned * 1000:.0f} ms for {len(dry.batches)} batches)"
+                f"lab CPU over both transitions (prepare included): {sum(used):.1f} s, "
+                f"busiest process {max(used):.1f} s"
             )
-        store.close()
+
+        cut = results[0]
+        figures: list[tuple[str, float]] = []
+        if not args.no_floors:
+            wall, ok = cold_floor(store, args.workers)
+            print(
+                f"cold floor: {ok} of {args.routers} routers in {wall:.2f} s "
+                f"({args.workers} workers)"
+            )
+            figures.append(("cold floor", wall))
+            wall, ok = warm_floor(store, bind_workers)
+            print(
+                f"warm floor: {ok} of {args.routers} routers in {wall:.2f} s "
+                f"({bind_workers} workers)"
+            )
+            figures.append(("warm floor", wall))
+        if not args.no_naive:
+            wall, ok, total = naive_baseline(lab, store, args.naive_threads)
+            print(
+                f"naive baseline: {ok} of {total} lines cut and read back in {wall:.2f} s "
+                f"({args.naive_threads} threads, one netmiko session per line)"
+            )
+            figures.append(("naive baseline", wall))
+        if cut.last_verified is not None:
+            for name, wall in figures:
+                print(
+                    f"cut ({cut.last_verified:.2f} s) vs {name} ({wall:.2f} s): "
+                    f"{wall / cut.last_verified:.2f}x faster"
+                    if name == "naive baseline"
+                    else f"cut ({cut.last_verified:.2f} s) vs {name} ({wall:.2f} s): "
+                    f"{cut.last_verified / wall:.2f}x the floor"
+                )
+        print(f"controller peak RSS {peak_mib():.0f} MiB")
 
 
 if __name__ == "__main__":
