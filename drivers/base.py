@@ -114,10 +114,13 @@ class OwnedLine:
     complete: bool = False
     # every body exactly as a cut renders it for `prefixes` (bound or not)
     exact: bool = False
+    # a device-timed cut (drivers.timing) complete and bound, whose rules wait for a window
+    # the device's clock is not in: it filters nothing now
+    dormant: bool = False
 
     def state_for(self, target: LineTarget) -> LineState:
         """CUT only if the device blocks exactly the target's prefixes on its interface; OPEN
-        while nothing of the line is bound."""
+        while nothing of the line is bound, or while its device-timed cut is dormant."""
         if not self.bindings:
             return LineState.OPEN
         if (
@@ -125,7 +128,7 @@ class OwnedLine:
             and self.prefixes == frozenset(target.prefixes)
             and self.bindings == frozenset({target.interface})
         ):
-            return LineState.CUT
+            return LineState.OPEN if self.dormant else LineState.CUT
         return LineState.UNKNOWN
 
     def staged_for(self, target: LineTarget) -> bool:

@@ -9,7 +9,9 @@ next reconcile pass cuts them again.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from ipaddress import (
     IPv4Interface,
     IPv4Network,
@@ -22,23 +24,45 @@ from ipaddress import (
 from typing import ClassVar
 
 from drivers.acl import (
+    FAMILIES,
     AclOwnedLine,
     BoundFilters,
     CiscoDirection,
     CiscoStyleAcls,
     Entry,
     Family,
+    acl_name,
+    families_of,
     family_of,
     owned_lines,
     owner_of,
 )
 from drivers.base import (
+    Action,
+    Batch,
+    BatchResult,
     DeviceFacts,
+    DriverError,
+    LineState,
     LineTarget,
     OwnedLine,
     Prefix,
+    Rejected,
+    StagedLine,
+    StageResult,
 )
 from drivers.cli import NOT_ECHOED, CliDriver
+from drivers.lifecycle import DiscardPlan, Progress, Pushed, Step
+from drivers.outcomes import LinePlan, describe
+from drivers.timing import (
+    DeviceClock,
+    DeviceZone,
+    absolute_range,
+    read_device_clock,
+    same_absolute,
+    time_range_name,
+    time_range_owner,
+)
 
 PLATFORM = "cisco_ios"
 
@@ -63,14 +87,42 @@ OWNED_READ = (
     "show running-config | section ^interface|^ip access-list extended CURFEW-L"
     "|^ipv6 access-list CURFEW6-L"
 )
+# The owned time-ranges (device-timed cuts, drivers.timing), each with the device's own word on
+# whether its clock has it in force now.
+TIME_RANGE_READ = "show time-range | section ^time-range entry: CURFEW-TR-"
+# The device's clock: its time, its NTP state and the configuration setting its zone.
+CLOCK_READ = ("show clock", "show ntp status", "show running-config | include ^clock ")
 
 
 # --------------------------------------------------------------------------------------------
 # What read finds
 
 
-# An owned line as the parser finds it: which ACLs and bindings exist.
-IosOwnedLine = AclOwnedLine
+@dataclass(frozen=True)
+class IosOwnedLine(AclOwnedLine):
+    """An owned line as the parser finds it: which ACLs and bindings exist, and for a
+    device-timed cut the time-range its denies name and what the device says of it."""
+
+    # the time-range every deny of the line's ACLs names (None: a cut at all times)
+    time_range: str | None = None
+    # the line's own time-range (CURFEW-TR-<id>) exists on the device, active now or not
+    time_range_defined: bool = False
+    time_range_active: bool = False
+    absolute: str = ""  # its `absolute ...` line as the device prints it
+
+    def armed_for(self, target: LineTarget, absolute: str) -> bool:
+        """Bound exactly as the target's cut, its denies waiting on its own time-range, which
+        holds exactly this window."""
+        return (
+            self.complete
+            and self.time_range == time_range_name(target.line_id)
+            and self.time_range_defined
+            and same_absolute(self.absolute, absolute)
+            and self.prefixes == frozenset(target.prefixes)
+            and self.bindings == frozenset({target.interface})
+        )
+
+
 Slot = tuple[Family, Direction]
 
 
@@ -138,6 +190,37 @@ def parse_entry(family: Family, text: str) -> Entry | None:
     return Entry(words[0].lower(), source, destination)
 
 
+_TIMED = re.compile(r"(.*\S)\s+time-range\s+(\S+)(?:\s+\((?:active|inactive)\))?", re.IGNORECASE)
+
+
+def parse_timed_entry(family: Family, text: str) -> tuple[Entry | None, str | None]:
+    """An entry as `parse_entry` reads it, and the time-range it names, if any."""
+    match = _TIMED.fullmatch(text.strip())
+    if match is None:
+        return parse_entry(family, text), None
+    return parse_entry(family, match.group(1)), match.group(2)
+
+
+_TIME_RANGE_ENTRY = re.compile(r"time-range entry:\s+(\S+)\s+\((active|inactive)\)")
+
+
+def parse_time_ranges(text: str) -> dict[str, tuple[bool, str]]:
+    """`show time-range`: each time-range's name -> (active now, its `absolute` line)."""
+    found: dict[str, tuple[bool, str]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        match = _TIME_RANGE_ENTRY.match(line)
+        if match is not None:
+            current = match.group(1)
+            found[current] = (match.group(2) == "active", "")
+        elif current is not None and line.startswith("absolute "):
+            found[current] = (found[current][0], line)
+        elif raw and not raw[0].isspace():
+            current = None
+    return found
+
+
 _ACL_HEADER_RE = {
     Family.IPV4: re.compile(r"ip\s+access-list\s+extended\s+(\S+)", re.IGNORECASE),
     Family.IPV6: re.compile(r"ipv6\s+access-list\s+(\S+)", re.IGNORECASE),
@@ -149,12 +232,17 @@ _BINDING_RE = {
 }
 
 
-def parse_running_config(text: str) -> ParsedConfig:
+def parse_running_config(
+    text: str, time_ranges: Mapping[str, tuple[bool, str]] | None = None
+) -> ParsedConfig:
     """Find the owned ACLs and bindings in `show running-config` (whole, or the sections
-    `OWNED_READ` keeps), and every filter bound."""
+    `OWNED_READ` keeps), and every filter bound; with `time_ranges` (`parse_time_ranges`),
+    the owned time-ranges and whether each line's device-timed cut is in force now."""
     acls: dict[tuple[Family, int], list[Entry | None]] = {}
+    timed: dict[int, set[str | None]] = {}
     filters: dict[str, dict[Slot, str]] = {}
     current_acl: list[Entry | None] | None = None
+    current_line = 0
     acl_family = Family.IPV4
     current_interface: str | None = None
 
@@ -165,7 +253,12 @@ def parse_running_config(text: str) -> ParsedConfig:
         if line[0] in " \t":
             body = line.strip()
             if current_acl is not None:
-                current_acl.append(parse_entry(acl_family, body))
+                entry, time_range = parse_timed_entry(acl_family, body)
+                current_acl.append(entry)
+                if entry is not None and entry.action == "deny":
+                    timed.setdefault(current_line, set()).add(time_range)
+                elif time_range is not None:
+                    timed.setdefault(current_line, set()).add(f"{time_range} (on a permit)")
             elif current_interface is not None:
                 for family, pattern in _BINDING_RE.items():
                     match = pattern.fullmatch(body)
@@ -181,6 +274,7 @@ def parse_running_config(text: str) -> ParsedConfig:
                 line_id = owner_of(family, match.group(1))
                 if line_id is not None:
                     current_acl = acls.setdefault((family, line_id), [])
+                    current_line = line_id
                     acl_family = family
                 break
         else:
@@ -188,7 +282,48 @@ def parse_running_config(text: str) -> ParsedConfig:
             if match:
                 current_interface = match.group(1)
 
-    return ParsedConfig(owned_lines(acls, filters, DIRECTIONS), filters)
+    lines = owned_lines(acls, filters, DIRECTIONS)
+    return ParsedConfig(_with_time_ranges(lines, timed, time_ranges or {}), filters)
+
+
+def _with_time_ranges(
+    lines: Mapping[int, OwnedLine],
+    timed: Mapping[int, set[str | None]],
+    time_ranges: Mapping[str, tuple[bool, str]],
+) -> dict[int, OwnedLine]:
+    """Each owned line with what its denies say of time-ranges and what the device says of
+    its own time-range. A cut whose every deny names the line's own time-range is complete as
+    a cut is, but not exact (a plain cut's bodies name none), and dormant while the device
+    says that time-range is inactive; one that exists nowhere makes its entries always active,
+    as on IOS. Denies naming anything else, or only some of them, are not a cut we wrote."""
+    owned_ranges = {
+        line_id: state
+        for name, state in time_ranges.items()
+        if (line_id := time_range_owner(name)) is not None
+    }
+    found: dict[int, OwnedLine] = {}
+    for line_id in sorted(set(lines) | set(owned_ranges)):
+        line = lines.get(line_id) or AclOwnedLine(line_id)
+        fields = {f: getattr(line, f) for f in line.__dataclass_fields__}
+        defined = line_id in owned_ranges
+        active, absolute = owned_ranges.get(line_id, (False, ""))
+        named = timed.get(line_id, {None})
+        own = time_range_name(line_id)
+        time_range = None
+        if named == {own}:
+            time_range = own
+            fields["exact"] = False
+            fields["dormant"] = bool(line.complete and defined and not active)
+        elif named != {None}:
+            fields["exact"] = fields["complete"] = False
+        found[line_id] = IosOwnedLine(
+            **fields,
+            time_range=time_range,
+            time_range_defined=defined,
+            time_range_active=active,
+            absolute=absolute,
+        )
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +420,8 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
     frame = ("configure terminal", "end")
     acl_header = _ACL_HEADER
     binding_word = _BINDING
+    # the last read, for the evidence of a device-timed cut found in force (see `apply`)
+    _last_read: ParsedConfig | None = None
 
     def _address(self, prefix: Prefix) -> str:
         return _address(prefix)
@@ -302,10 +439,20 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
         return re.compile(rf"(?m)^{re.escape(self._cli.connection.base_prompt)}[^\n#>]*#")
 
     def _read_commands(self) -> list[str]:
-        return [OWNED_READ]
+        return [OWNED_READ, TIME_RANGE_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
-        return parse_running_config("".join(answers))
+        config, time_ranges = (answers[0], "".join(answers[1:])) if answers else ("", "")
+        self._last_read = parse_running_config(config, parse_time_ranges(time_ranges))
+        return self._last_read
+
+    def _removal(self, found: OwnedLine) -> list[str]:
+        """Bindings, then the ACLs, then the line's time-range: never the time-range first,
+        or its entries, naming a time-range that no longer exists, would cut at all times."""
+        commands = super()._removal(found)
+        if isinstance(found, IosOwnedLine) and found.time_range_defined:
+            commands.append(f"no time-range {time_range_name(found.line_id)}")
+        return commands
 
     def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
         return find_rejections(sent, output)
@@ -319,3 +466,211 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
             finished = re.compile(rf"\nend[ \t]*\n\s*{base}[^\n]*#")
             text = self._cli.show("show running-config", lambda t: finished.search(t) is not None)
             return parse_facts(text)
+
+    # -- device-timed windows (drivers.timing.DeviceTimed) ----------------------------------
+
+    def read_clock(self) -> DeviceClock:
+        """The device's time (`show clock`), NTP state (`show ntp status`) and zone (its
+        `clock timezone` / `clock summer-time` lines), in one exchange."""
+        with self._cli.opened():
+            commands = list(CLOCK_READ)
+            answers = self._cli.converse(commands, self._prompt(), "the device clock")
+        body = [_without_echo(answer) for answer in answers]
+        return read_device_clock(*body)
+
+    def arm(
+        self, targets: Sequence[LineTarget], start: datetime, end: datetime, zone: DeviceZone
+    ) -> StageResult:
+        """For each target: its time-range for [start, end) in the device's local time, then
+        its ACLs whose denies name it, then their bindings, in one push; read back. A line
+        armed exactly so already sends nothing; a line cut already is left to the passes."""
+        if not targets:
+            return StageResult(self.name, ())
+        try:
+            absolute = absolute_range(start, end, zone)
+        except ValueError as exc:
+            return StageResult(
+                self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
+            )
+        progress = Progress()
+        plans: list[LinePlan] = []
+        try:
+            with self._opened():
+                found = self._read()
+                plans[:] = self._arm_plans(targets, absolute, found)
+                if any(plan.commands for plan in plans):
+                    pushed = self._push(
+                        Step.STAGE,
+                        plans,
+                        found,
+                        lambda fresh: self._arm_plans(targets, absolute, fresh),
+                        progress,
+                    )
+                else:
+                    pushed = Pushed(found)
+        except DriverError as exc:
+            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        armed = []
+        for i, plan in enumerate(plans):
+            line_id = plan.target.line_id
+            after = pushed.after.get(line_id)
+            if plan.refusal is not None:
+                armed.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
+            elif i in pushed.rejections:
+                problem = f"Rejected: {pushed.rejections[i]}"
+                armed.append(StagedLine(line_id, plan.commands, False, problem))
+            elif isinstance(after, IosOwnedLine) and after.armed_for(plan.target, absolute):
+                armed.append(StagedLine(line_id, plan.commands, True))
+            else:
+                problem = f"VerifyFailed: read-back does not show line {line_id} armed"
+                armed.append(StagedLine(line_id, plan.commands, False, problem))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(armed), tuple(progress.sent), output, pushed.error)
+
+    def _arm_plans(
+        self, targets: Sequence[LineTarget], absolute: str, found: Mapping[int, OwnedLine]
+    ) -> list[LinePlan]:
+        plans: list[LinePlan] = []
+        claimed: dict[object, int] = {}
+        for target in targets:
+            line = found.get(target.line_id)
+            try:
+                self.check_target(target)
+                if line is not None and line.state_for(target) is LineState.CUT:
+                    raise Rejected(f"line {target.line_id} is cut already: left to the passes")
+                if isinstance(line, IosOwnedLine) and line.armed_for(target, absolute):
+                    plans.append(LinePlan(target, Action.CUT))
+                    continue
+                conflict = self._occupied(target, found, set(), claimed)  # type: ignore[arg-type]
+                if conflict is not None:
+                    raise conflict
+                for slot in self._slots(target):
+                    claimed[slot] = target.line_id
+            except DriverError as refusal:
+                plans.append(LinePlan(target, Action.CUT, refusal=refusal))
+                continue
+            commands = self._removal(line) if line is not None else []
+            commands += self._armed_objects(target, absolute)
+            plans.append(LinePlan(target, Action.CUT, tuple(commands)))
+        return plans
+
+    def _armed_objects(self, target: LineTarget, absolute: str) -> list[str]:
+        """The time-range first, then the ACLs whose denies name it, then the bindings."""
+        name = time_range_name(target.line_id)
+        commands = [f"time-range {name}", absolute, self.leave]
+        for family in families_of(target):
+            for line in self._acl_lines(family, target):
+                timed = line.startswith("deny ")
+                commands.append(f"{line} time-range {name}" if timed else line)
+            commands.append(self.leave)
+        return commands + self._bindings(target)
+
+    def disarm(self, line_ids: Iterable[int]) -> StageResult:
+        """Remove the armed objects of these lines, in force or not: bindings, ACLs, then the
+        time-range. A line cut without a time-range is refused (the passes own it)."""
+        wanted = list(dict.fromkeys(line_ids))
+        if not wanted:
+            return StageResult(self.name, ())
+        progress = Progress()
+        try:
+            with self._opened():
+                found = self._read()
+                plans = self._disarm_plans(wanted, found)
+                if any(plan.commands for plan in plans):
+                    pushed = self._push(
+                        Step.DISCARD,
+                        plans,
+                        found,
+                        lambda fresh: self._disarm_plans(wanted, fresh),
+                        progress,
+                    )
+                else:
+                    pushed = Pushed(found)
+        except DriverError as exc:
+            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        done = []
+        for i, plan in enumerate(plans):
+            if plan.refusal is not None:
+                done.append(StagedLine(plan.line_id, (), False, describe(plan.refusal)))
+            elif i in pushed.rejections:
+                problem = f"Rejected: {pushed.rejections[i]}"
+                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+            elif plan.line_id in pushed.after:
+                problem = f"VerifyFailed: read-back still shows objects of line {plan.line_id}"
+                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+            else:
+                done.append(StagedLine(plan.line_id, plan.commands, True))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(done), tuple(progress.sent), output, pushed.error)
+
+    def _disarm_plans(
+        self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]
+    ) -> list[DiscardPlan]:
+        plans: list[DiscardPlan] = []
+        for line_id in line_ids:
+            line = found.get(line_id)
+            if line is None:
+                plans.append(DiscardPlan(line_id))
+            elif isinstance(line, IosOwnedLine) and line.bindings and line.time_range is None:
+                refusal = Rejected(f"line {line_id} is cut without a time-range: not disarming")
+                plans.append(DiscardPlan(line_id, refusal=refusal))
+            else:
+                plans.append(DiscardPlan(line_id, tuple(self._removal(line))))
+        return plans
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """`apply`, and for a cut found in force by the device's own clock (nothing sent), the
+        evidence of it in the result's device output: its time-range active, its entries."""
+        result = super().apply(batch)
+        found = self._last_read
+        if found is None:
+            return result
+        targets = {t.line_id: t for t in batch.cuts}
+        timed = [
+            outcome.line_id
+            for outcome in result.outcomes
+            if outcome.action is Action.CUT
+            and outcome.verified
+            and not outcome.commands
+            and isinstance(line := found.get(outcome.line_id), IosOwnedLine)
+            and line.time_range is not None
+            and line.state_for(targets[outcome.line_id]) is LineState.CUT
+        ]
+        if not timed:
+            return result
+        try:
+            evidence = self._timed_evidence(timed, found)
+        except DriverError as exc:
+            evidence = f"evidence of the device-timed cut not read: {exc}"
+        joined = "\n".join(part for part in (result.device_output, evidence) if part)
+        return replace(result, device_output=joined)
+
+    def _timed_evidence(self, line_ids: Sequence[int], found: ParsedConfig) -> str:
+        parts: list[str] = []
+        commands: list[str] = []
+        for line_id in line_ids:
+            line = found[line_id]
+            assert isinstance(line, IosOwnedLine)
+            state = "active" if line.time_range_active else "not defined (always active)"
+            parts.append(
+                f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
+                f"{state}: {line.absolute or 'no absolute'}; bound on "
+                f"{', '.join(sorted(line.bindings))} in and out"
+            )
+            commands += [
+                f"show access-lists {acl_name(family, line_id)}"
+                for family in FAMILIES
+                if family in line.acls
+            ]
+        with self._cli.opened():
+            answers = self._cli.converse(commands, self._prompt(), "the time-ranged entries")
+        return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
+
+
+def _without_echo(answer: str) -> str:
+    """An answer without the echo of its command (its first line)."""
+    return answer.split("\n", 1)[1] if "\n" in answer else ""

@@ -11,8 +11,10 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from calendar import monthrange
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -75,6 +77,7 @@ class Mode(enum.Enum):
     INTERFACE = "(config-if)#"
     EXTENDED_ACL = "(config-ext-nacl)#"
     IPV6_ACL = "(config-ipv6-acl)#"
+    TIME_RANGE = "(config-time-range)#"
 
     @property
     def is_config(self) -> bool:
@@ -120,14 +123,32 @@ class Ace:
     source: V4Match | V6Match | None = None
     destination: V4Match | V6Match | None = None
     remark: str = ""
+    time_range: str = ""  # in force only while this time-range is (or when it does not exist)
 
-    def body(self) -> tuple[str, object, object, str]:
-        return (self.action, self.source, self.destination, self.remark)
+    def body(self) -> tuple[str, object, object, str, str]:
+        return (self.action, self.source, self.destination, self.remark, self.time_range)
 
     def text(self, protocol: str) -> str:
         if self.action == "remark":
             return f"remark {self.remark}"
-        return f"{self.action} {protocol} {self.source} {self.destination}"
+        timed = f" time-range {self.time_range}" if self.time_range else ""
+        return f"{self.action} {protocol} {self.source} {self.destination}{timed}"
+
+    def matches(self, source: IPv4Address | IPv6Address, destination: object) -> bool:
+        if self.action == "remark":
+            return False
+        return _within(source, self.source) and _within(destination, self.destination)
+
+
+def _within(address: object, match: V4Match | V6Match | None) -> bool:
+    if match is None:
+        return True
+    if isinstance(match, V4Match):
+        if not isinstance(address, IPv4Address):
+            return False
+        care = ~int(match.wildcard) & 0xFFFFFFFF
+        return int(address) & care == int(match.address) & care
+    return isinstance(address, IPv6Address) and address in match.network
 
 
 @dataclass
@@ -135,6 +156,7 @@ class Acl:
     name: str
     family: int  # 4 or 6
     entries: list[Ace] = field(default_factory=list)
+    hits: dict[int, int] = field(default_factory=dict)  # matches counted per entry's seq
 
     def next_seq(self) -> int:
         return max((e.seq for e in self.entries), default=0) + 10
@@ -155,10 +177,99 @@ class Acl:
             if e.action == "remark":
                 lines.append(f" remark {e.remark}")
             elif self.family == 4:
-                lines.append(f" {e.action:<6} ip {e.source} {e.destination}")
+                timed = f" time-range {e.time_range}" if e.time_range else ""
+                lines.append(f" {e.action:<6} ip {e.source} {e.destination}{timed}")
             else:
-                lines.append(f" {e.action} ipv6 {e.source} {e.destination}")
+                timed = f" time-range {e.time_range}" if e.time_range else ""
+                lines.append(f" {e.action} ipv6 {e.source} {e.destination}{timed}")
         return lines
+
+
+MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _wall(instant: datetime) -> str:
+    return f"{instant:%H:%M} {instant.day:02d} {MONTHS[instant.month - 1]} {instant.year}"
+
+
+@dataclass
+class TimeRange:
+    """`time-range NAME` with its `absolute` bounds, in the router's local wall-clock time."""
+
+    name: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def active(self, local: datetime) -> bool:
+        return (self.start is None or self.start <= local) and (
+            self.end is None or local < self.end
+        )
+
+    def absolute(self) -> str | None:
+        if self.start is None and self.end is None:
+            return None
+        words = ["absolute"]
+        if self.start is not None:
+            words.append(f"start {_wall(self.start)}")
+        if self.end is not None:
+            words.append(f"end {_wall(self.end)}")
+        return " ".join(words)
+
+    def config_lines(self) -> list[str]:
+        absolute = self.absolute()
+        return [f"time-range {self.name}", *([f" {absolute}"] if absolute else [])]
+
+
+@dataclass(frozen=True)
+class SummerRule:
+    """One end of `clock summer-time NAME recurring ...`: the n-th (5: last) weekday of a
+    month at a local time."""
+
+    week: int
+    weekday: int
+    month: int
+    at: timedelta
+
+    def in_year(self, year: int) -> datetime:
+        last = monthrange(year, self.month)[1]
+        days = [
+            d for d in range(1, last + 1) if date(year, self.month, d).weekday() == self.weekday
+        ]
+        day = days[-1] if self.week == 5 else days[self.week - 1]
+        return datetime(year, self.month, day) + self.at  # noqa: DTZ001 - local wall clock
+
+
+@dataclass(frozen=True)
+class ClockZone:
+    """What `clock timezone` and `clock summer-time` set; UTC when neither is configured."""
+
+    name: str = "UTC"
+    offset: timedelta = timedelta(0)
+    summer_name: str = ""
+    summer_start: SummerRule | None = None
+    summer_end: SummerRule | None = None
+    summer_offset: timedelta = timedelta(hours=1)
+
+    def local(self, instant: datetime) -> tuple[datetime, str]:
+        """The wall clock at a UTC instant, and the zone name the router shows with it."""
+        standard = instant.astimezone(UTC).replace(tzinfo=None) + self.offset
+        if self.summer_start is None or self.summer_end is None:
+            return standard, self.name
+        begin = self.summer_start.in_year(standard.year)
+        # the end is read on the summer clock: on the standard clock it is an offset earlier
+        end = self.summer_end.in_year(standard.year) - self.summer_offset
+        summer = begin <= standard < end if begin < end else (standard >= begin or standard < end)
+        if summer:
+            return standard + self.summer_offset, self.summer_name
+        return standard, self.name
+
+
+# the twin's clock before a test gives it one: the lab's epoch, moving with real time
+LAB_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -227,7 +338,7 @@ _VERBATIM_IP = {
 }
 _VERBATIM_IPV6 = {"unicast-routing": 0, "cef": 0, "route": 1}
 _NO_ARGUMENT_OK = {("ip", "cef"), ("ipv6", "unicast-routing"), ("ipv6", "cef")}
-_GLOBAL_WORDS = sorted({"hostname", "interface", *_VERBATIM_FIRST})
+_GLOBAL_WORDS = sorted({"hostname", "interface", "time-range", *_VERBATIM_FIRST})
 _IP_WORDS = sorted({"access-list", *_VERBATIM_IP})
 _IPV6_WORDS = sorted({"access-list", *_VERBATIM_IPV6})
 _FILTERS = ("include", "exclude", "begin", "section")
@@ -264,14 +375,153 @@ class IosRouter:
         self.ipv4_acls: dict[str, Acl] = {}
         self.ipv6_acls: dict[str, Acl] = {}
         self.global_lines: list[str] = []
+        self.time_ranges: dict[str, TimeRange] = {}
         self.startup_config: str = ""
         self.booted = time.monotonic()
+        # The router's clock: `clock()` is the true time (a test gives the lab's simulated
+        # clock), `clock_offset` how far the router's own clock is off it. NTP is synchronised
+        # while an `ntp server` is configured, unless a test breaks it (`ntp_lost`).
+        self.clock: Callable[[], datetime] = self._lab_time
+        self.clock_offset = timedelta(0)
+        self.ntp_lost = False
+        self.ntp_offset_ms = 0.25
         # Sessions run in the lab's event loop; tests read and edit state from their own thread.
         self.lock = threading.RLock()
         self.console = CliSession(self)
 
     def open_session(self) -> CliSession:
         return CliSession(self)
+
+    # ------------------------------------------------------------------ the clock
+
+    def _lab_time(self) -> datetime:
+        return LAB_EPOCH + timedelta(seconds=time.monotonic() - self.booted)
+
+    def now(self) -> datetime:
+        """The router's own clock (UTC): the true time, off by `clock_offset`."""
+        return self.clock().astimezone(UTC) + self.clock_offset
+
+    @property
+    def ntp_synchronised(self) -> bool:
+        with self.lock:
+            configured = any(line.startswith("ntp server ") for line in self.global_lines)
+            return configured and not self.ntp_lost
+
+    def zone(self) -> ClockZone:
+        """The zone the `clock` lines of the configuration set."""
+        with self.lock:
+            found = ClockZone()
+            for line in self.global_lines:
+                words = line.split()
+                if words[:2] == ["clock", "timezone"]:
+                    hours = int(words[3])
+                    minutes = int(words[4]) if len(words) > 4 else 0
+                    sign = -1 if words[3].startswith("-") else 1
+                    offset = timedelta(hours=hours) + sign * timedelta(minutes=minutes)
+                    found = _replace_zone(found, name=words[2], offset=offset)
+                elif words[:2] == ["clock", "summer-time"]:
+                    start, end, offset = _summer_rules(words[4:])
+                    found = _replace_zone(
+                        found,
+                        summer_name=words[2],
+                        summer_start=start,
+                        summer_end=end,
+                        summer_offset=offset,
+                    )
+            return found
+
+    def local_now(self) -> tuple[datetime, str]:
+        return self.zone().local(self.now())
+
+    def time_range_active(self, name: str) -> bool:
+        """Whether entries naming this time-range are in force now on the router's clock. An
+        entry naming a time-range that does not exist is always in force, as on IOS."""
+        with self.lock:
+            found = self.time_ranges.get(name)
+            return found is None or found.active(self.local_now()[0])
+
+    def permits(
+        self,
+        interface: str,
+        direction: str,
+        source: IPv4Address | IPv6Address,
+        destination: IPv4Address | IPv6Address,
+    ) -> bool:
+        """Whether a packet passes the filter bound on the interface in that direction, now,
+        on the router's clock: the first entry in force that matches decides (its match is
+        counted); an ACL that matches nothing denies; a bound ACL that does not exist, and no
+        binding at all, let everything pass."""
+        with self.lock:
+            port = self.interfaces[interface]
+            v4 = isinstance(source, IPv4Address)
+            name = (port.access_group if v4 else port.traffic_filter).get(direction)
+            acl = (self.ipv4_acls if v4 else self.ipv6_acls).get(name or "")
+            if acl is None:
+                return True
+            for entry in acl.entries:
+                if entry.time_range and not self.time_range_active(entry.time_range):
+                    continue
+                if entry.matches(source, destination):
+                    acl.hits[entry.seq] = acl.hits.get(entry.seq, 0) + 1
+                    return entry.action == "permit"
+            return False
+
+    def show_clock(self) -> str:
+        local, name = self.local_now()
+        mark = "" if self.ntp_synchronised else "*"
+        day, month = DAYS[local.weekday()][:3], MONTHS[local.month - 1][:3]
+        return (
+            f"{mark}{local:%H:%M:%S}.{local.microsecond // 1000:03d} {name} "
+            f"{day} {month} {local.day} {local.year}\n"
+        )
+
+    def show_ntp_status(self) -> str:
+        if not self.ntp_synchronised:
+            return (
+                "Clock is unsynchronized, stratum 16, no reference clock\n"
+                "nominal freq is 250.0000 Hz, actual freq is 250.0000 Hz, precision is 2**10\n"
+                "reference time is 00000000.00000000 (00:00:00.000 UTC Mon Jan 1 1900)\n"
+                "clock offset is 0.0000 msec, root delay is 0.00 msec\n"
+            )
+        server = next(
+            line.split()[2] for line in self.global_lines if line.startswith("ntp server ")
+        )
+        return (
+            f"Clock is synchronized, stratum 3, reference is {server}\n"
+            "nominal freq is 250.0000 Hz, actual freq is 250.0000 Hz, precision is 2**10\n"
+            f"clock offset is {self.ntp_offset_ms:.4f} msec, root delay is 1.00 msec\n"
+            "root dispersion is 2.10 msec, peer dispersion is 0.50 msec\n"
+        )
+
+    def show_ntp_associations(self) -> str:
+        rows = ["  address         ref clock       st   when   poll reach  delay  offset   disp"]
+        for line in self.global_lines:
+            if line.startswith("ntp server "):
+                mark = "*~" if self.ntp_synchronised else " ~"
+                reach = 377 if self.ntp_synchronised else 0
+                stratum = 2 if self.ntp_synchronised else 16
+                offset = self.ntp_offset_ms if self.ntp_synchronised else 0.0
+                rows.append(
+                    f"{mark}{line.split()[2]:<15} .GPS.           {stratum:>2}     12     64   "
+                    f"{reach:>3}  1.000  {offset:6.3f}  0.500"
+                )
+        rows.append(" * sys.peer, # selected, + candidate, - outlyer, x falseticker, ~ configured")
+        return "\n".join(rows) + "\n"
+
+    def show_time_range(self, name: str | None) -> str:
+        out = []
+        for found in self.time_ranges.values():
+            if name is not None and found.name != name:
+                continue
+            state = "active" if found.active(self.local_now()[0]) else "inactive"
+            out.append(f"time-range entry: {found.name} ({state})")
+            absolute = found.absolute()
+            if absolute:
+                out.append(f"   {absolute}")
+            for acls, kind in ((self.ipv4_acls, "IP"), (self.ipv6_acls, "IPv6")):
+                if any(e.time_range == found.name for a in acls.values() for e in a.entries):
+                    out.append(f"   used in: {kind} ACL entry")
+        return "".join(line + "\n" for line in out)
 
     def execute(self, line: str) -> Reply:
         """Run one line on the router's console session."""
@@ -321,6 +571,8 @@ class IosRouter:
             out += _group(ranks[2])
             for acl in self.ipv6_acls.values():
                 out += [f"ipv6 access-list {acl.name}"] + acl.config_lines() + ["!"]
+            for found in self.time_ranges.values():
+                out += found.config_lines() + ["!"]
             out += _group(ranks[3])
             out += [
                 "control-plane",
@@ -392,13 +644,26 @@ class IosRouter:
             for acl in self.ipv4_acls.values():
                 if name is None or acl.name == name:
                     out.append(f"Extended IP access list {acl.name}")
-                    out += [f"    {e.seq} {e.text('ip')}" for e in acl.entries]
+                    out += [f"    {e.seq} {e.text('ip')}{self._state(acl, e)}" for e in acl.entries]
         if family in (None, 6):
             for acl in self.ipv6_acls.values():
                 if name is None or acl.name == name:
                     out.append(f"IPv6 access list {acl.name}")
-                    out += [f"    {e.text('ipv6')} sequence {e.seq}" for e in acl.entries]
+                    out += [
+                        f"    {e.text('ipv6')}{self._state(acl, e)} sequence {e.seq}"
+                        for e in acl.entries
+                    ]
         return "".join(line + "\n" for line in out)
+
+    def _state(self, acl: Acl, entry: Ace) -> str:
+        """What `show access-lists` adds to an entry: its time-range's state, its matches."""
+        text = ""
+        if entry.time_range:
+            text += " (active)" if self.time_range_active(entry.time_range) else " (inactive)"
+        hits = acl.hits.get(entry.seq, 0)
+        if hits:
+            text += f" ({hits} match{'es' if hits > 1 else ''})"
+        return text
 
 
 def _group(lines: list[str]) -> list[str]:
@@ -408,6 +673,85 @@ def _group(lines: list[str]) -> list[str]:
 def _fake_hash(secret: str) -> str:
     digest = hashlib.sha256(b"lab:" + secret.encode()).hexdigest()
     return f"$9${digest[:14]}${digest[14:57]}"
+
+
+def _replace_zone(zone: ClockZone, **changes: object) -> ClockZone:
+    return replace(zone, **changes)  # type: ignore[arg-type]
+
+
+_WEEKS = {"first": 1, "last": 5, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+def _summer_rules(words: Sequence[str]) -> tuple[SummerRule, SummerRule, timedelta]:
+    """`W D M HH:MM W D M HH:MM [MINUTES]` of a recurring summer-time; ValueError otherwise."""
+    if len(words) not in (8, 9):
+        raise ValueError("a recurring summer-time needs its start and end")
+
+    def rule(week: str, day: str, month: str, at: str) -> SummerRule:
+        days = [i for i, d in enumerate(DAYS) if d.lower().startswith(day.lower())]
+        months = [i + 1 for i, m in enumerate(MONTHS) if m.lower().startswith(month.lower())]
+        clock = re.fullmatch(r"(\d{1,2}):(\d{2})", at)
+        if (
+            week.lower() not in _WEEKS
+            or len(day) < 3
+            or len(days) != 1
+            or len(month) < 3
+            or len(months) != 1
+            or clock is None
+            or int(clock.group(1)) > 23
+            or int(clock.group(2)) > 59
+        ):
+            raise ValueError("not a summer-time rule")
+        at_time = timedelta(hours=int(clock.group(1)), minutes=int(clock.group(2)))
+        return SummerRule(_WEEKS[week.lower()], days[0], months[0], at_time)
+
+    offset = timedelta(minutes=int(words[8])) if len(words) == 9 else timedelta(hours=1)
+    if len(words) == 9 and not 1 <= int(words[8]) <= 1440:
+        raise ValueError("summer-time offset out of range")
+    return rule(*words[0:4]), rule(*words[4:8]), offset
+
+
+def _check_clock_line(cur: Cursor, words: list[str]) -> None:
+    """Refuse a `clock` line the twin cannot keep a zone from (as IOS refuses bad input)."""
+    tokens = cur.tokens[cur.i :]
+    if words[1] == "timezone":
+        if len(tokens) not in (2, 3) or not re.fullmatch(
+            r"[A-Za-z][A-Za-z0-9+-]{0,6}", tokens[0].text
+        ):
+            raise WrongParameter(tokens[0].pos if tokens else cur.end_depth())
+        hours = tokens[1].text
+        if not re.fullmatch(r"-?\d{1,2}", hours) or abs(int(hours)) > 23:
+            raise WrongParameter(tokens[1].pos)
+        if len(tokens) == 3 and (not tokens[2].text.isdigit() or int(tokens[2].text) > 59):
+            raise WrongParameter(tokens[2].pos)
+        return
+    if words[1] == "summer-time":
+        if len(tokens) < 2 or tokens[1].text.lower() != "recurring":
+            raise WrongParameter(tokens[1].pos if len(tokens) > 1 else cur.end_depth())
+        try:
+            _summer_rules([t.text for t in tokens[2:]])
+        except ValueError:
+            raise WrongParameter(tokens[2].pos if len(tokens) > 2 else cur.end_depth()) from None
+        return
+    raise Unknown(cur.tokens[cur.i - 1].pos)
+
+
+def _wall_time(cur: Cursor) -> datetime:
+    """`HH:MM D Month YYYY` of an `absolute` time-range bound."""
+    at, day, month, year = cur.next(), cur.next(), cur.next(), cur.next()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", at.text)
+    if clock is None or int(clock.group(1)) > 23 or int(clock.group(2)) > 59:
+        raise WrongParameter(at.pos)
+    months = [i + 1 for i, m in enumerate(MONTHS) if m.lower().startswith(month.text.lower())]
+    if len(month.text) < 3 or len(months) != 1:
+        raise WrongParameter(month.pos)
+    if not year.text.isdigit() or not 1993 <= int(year.text) <= 2035:
+        raise WrongParameter(year.pos)
+    if not day.text.isdigit() or not 1 <= int(day.text) <= monthrange(int(year.text), months[0])[1]:
+        raise WrongParameter(day.pos)
+    return datetime(  # noqa: DTZ001 - the router's local wall clock
+        int(year.text), months[0], int(day.text), int(clock.group(1)), int(clock.group(2))
+    )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -604,7 +948,7 @@ class CliSession:
         return self._show(cur, privileged)
 
     def _show(self, cur: _Cursor, privileged: bool) -> str:
-        words = ["version", "ip", "ipv6", "access-lists"]
+        words = ["version", "ip", "ipv6", "access-lists", "clock", "ntp", "time-range"]
         if privileged:
             words += ["running-config", "startup-config"]
         what = cur.keyword(words)
@@ -613,6 +957,18 @@ class CliSession:
         if what == "version":
             cur.done_before(tokens_end)
             output = self.router.show_version()
+        elif what == "clock":
+            cur.done_before(tokens_end)
+            output = self.router.show_clock()
+        elif what == "ntp":
+            sub = cur.keyword(["status", "associations"])
+            cur.done_before(tokens_end)
+            ntp = self.router
+            output = ntp.show_ntp_status() if sub == "status" else ntp.show_ntp_associations()
+        elif what == "time-range":
+            name = cur.next().text if cur.i < tokens_end else None
+            cur.done_before(tokens_end)
+            output = self.router.show_time_range(name)
         elif what == "running-config":
             interface = None
             if cur.i < tokens_end:
@@ -658,6 +1014,7 @@ class CliSession:
             Mode.INTERFACE: self._parse_interface,
             Mode.EXTENDED_ACL: self._parse_ipv4_ace,
             Mode.IPV6_ACL: self._parse_ipv6_ace,
+            Mode.TIME_RANGE: self._parse_time_range,
         }.get(self.mode)
         if sub_parser is None:
             return self._parse_global(cur)()
@@ -718,7 +1075,30 @@ class CliSession:
             if negate:
                 raise Unknown(cur.tokens[start].pos)
             return lambda: then(self._enter, Mode.INTERFACE, name)
+        if first == "time-range":
+            name = _acl_name(cur.next())
+            cur.done()
+            if negate:
+                # allowed while entries name it: they are then always in force (IOS's trap)
+                return lambda: then(router.time_ranges.pop, name, None)
+            return lambda: self._open_time_range(name)
         words = [first]
+        if first == "clock":
+            words.append(cur.keyword(["timezone", "summer-time"]))
+            if negate:
+                cur.i = len(cur.tokens)
+                prefix = " ".join(words) + " "
+                return lambda: then(_drop_lines, router.global_lines, prefix)
+            _check_clock_line(cur, words)
+            text = " ".join(words + [t.text for t in cur.tokens[cur.i :]])
+            prefix = " ".join(words) + " "
+
+            def set_clock() -> str:
+                _drop_lines(router.global_lines, prefix)
+                router.global_lines.append(text)
+                return ""
+
+            return set_clock
         if first in ("ip", "ipv6"):
             words.append(cur.keyword(_IP_WORDS if first == "ip" else _IPV6_WORDS))
         if words == ["ip", "access-list"]:
@@ -768,6 +1148,53 @@ class CliSession:
         cur.i += consumed
         cur.done_before(end)
         return name
+
+    def _open_time_range(self, name: str) -> str:
+        self.router.time_ranges.setdefault(name, TimeRange(name))
+        self._enter(Mode.TIME_RANGE, name)
+        return ""
+
+    def _parse_time_range(self, cur: _Cursor) -> Action:
+        """`absolute [start HH:MM D Month YYYY] [end HH:MM D Month YYYY]`, `no absolute`: one
+        absolute entry per time-range, a new one replacing it."""
+        common = self._common(cur)
+        if common is not None:
+            return common
+        negate = cur.negated("no")
+        cur.keyword(["absolute"])
+        router = self.router
+
+        def current() -> TimeRange:
+            return router.time_ranges.setdefault(self.context, TimeRange(self.context))
+
+        if negate:
+            cur.i = len(cur.tokens)
+
+            def unset() -> str:
+                found = current()
+                found.start = found.end = None
+                return ""
+
+            return unset
+        start = end = None
+        if cur.peek_word() == "start":
+            cur.next()
+            start = _wall_time(cur)
+        if cur.peek_word() == "end":
+            cur.next()
+            end = _wall_time(cur)
+        if start is None and end is None:
+            raise Incomplete(cur.end_depth())
+        cur.done()
+        if start is not None and end is not None and end <= start:
+            raise Refused(0, "% The end time must be later than the start time")
+
+        def set_bounds() -> str:
+            found = current()
+            found.start, found.end = start, end
+            return ""
+
+        return set_bounds
 
     def _open_acl(self, acls: dict[str, Acl], name: str, family: int, mode: Mode) -> str:
         acls.setdefault(name, Acl(name, family))
@@ -870,8 +1297,9 @@ class CliSession:
         cur.keyword(["ip"])
         source = _v4_match(cur)
         destination = _v4_match(cur)
+        timed = _time_range_option(cur)
         cur.done()
-        return self._ace_action(4, negate, seq, Ace(0, action, source, destination))
+        return self._ace_action(4, negate, seq, Ace(0, action, source, destination, "", timed))
 
     def _parse_ipv6_ace(self, cur: _Cursor) -> Action:
         common = self._common(cur)
@@ -892,8 +1320,9 @@ class CliSession:
         cur.keyword(["ipv6"])
         source = _v6_match(cur)
         destination = _v6_match(cur)
+        timed = _time_range_option(cur)
         cur.done()
-        return self._ace_action(6, negate, seq, Ace(0, action, source, destination))
+        return self._ace_action(6, negate, seq, Ace(0, action, source, destination, "", timed))
 
     def _acls(self, family: int) -> dict[str, Acl]:
         return self.router.ipv4_acls if family == 4 else self.router.ipv6_acls
@@ -910,7 +1339,9 @@ class CliSession:
                 acl.entries = [e for e in acl.entries if e.body() != ace.body()]
                 return ""
             number = seq if seq is not None else acl.next_seq()
-            return acl.add(Ace(number, ace.action, ace.source, ace.destination, ace.remark))
+            return acl.add(
+                Ace(number, ace.action, ace.source, ace.destination, ace.remark, ace.time_range)
+            )
 
         return apply
 
@@ -918,6 +1349,18 @@ class CliSession:
 def _drop(acls: dict[str, Acl], name: str) -> str:
     acls.pop(name, None)
     return ""
+
+
+def _drop_lines(lines: list[str], prefix: str) -> None:
+    lines[:] = [line for line in lines if not line.startswith(prefix)]
+
+
+def _time_range_option(cur: _Cursor) -> str:
+    """An entry's optional `time-range NAME` (which need not exist)."""
+    if cur.at_end():
+        return ""
+    cur.keyword(["time-range"])
+    return _acl_name(cur.next())
 
 
 # --------------------------------------------------------------------------- the lab's view

@@ -486,6 +486,9 @@ modules {{
 	# %{{tolower:}}, %{{md5:}} and %{{integer:}} come from rlm_expr
 	expr {{
 	}}
+	always ok {{
+		rcode = ok
+	}}
 	pap {{
 		normalise = yes
 	}}
@@ -555,7 +558,10 @@ server curfew-lab {{
 		}}
 	}}
 	accounting {{
+		# a failed write returns (no answer: the NAS sends again); nothing to update (a Stop
+		# for a session radacct never saw, an Accounting-On with nothing open) is answered
 		sql
+		ok
 	}}
 }}
 """

@@ -25,6 +25,7 @@ def dictionary() -> Dictionary:
 class AuthAnswer:
     accepted: bool
     reply_message: str | None = None
+    framed_ip: str | None = None  # an address the server assigns (radreply), if any
 
 
 def client(server: tuple[str, int], source: str, secret: str, timeout: float) -> Client:
@@ -66,9 +67,11 @@ def access_request(
     finally:
         radius._CloseSocket()
     message = reply.get("Reply-Message")
+    framed = reply.get("Framed-IP-Address")
     return AuthAnswer(
         accepted=reply.code == packet.AccessAccept,
         reply_message=message[0] if message else None,
+        framed_ip=str(framed[0]) if framed else None,
     )
 
 

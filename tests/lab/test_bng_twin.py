@@ -4,10 +4,17 @@ the server, accounting lands in radacct, and the twins answer RFC 5176 Disconnec
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address, ip_network
 
 import pytest
+from pyrad import packet
+from pyrad.client import Client, Timeout
 
+from controller.clock import SimulatedClock
+from lab.bng import BngTwin, Rejected, Session
 from lab.freeradius import RadiusServer, unavailable_reason
+from lab.radius import dictionary
 
 pytestmark = pytest.mark.lab
 
@@ -32,3 +39,195 @@ def test_server_accepts_the_right_password_and_rejects_a_refused_subscriber(
     assert radius.delete_checks("server-check", "Auth-Type") == 1
     assert radius.authenticate("server-check", "pw-1") is True
     assert radius.db_url == f"sqlite:///{radius.db_path}"
+
+
+# --------------------------------------------------------------------------- BNG twins
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def bngs(radius: RadiusServer, clock: SimulatedClock) -> Iterator[tuple[BngTwin, BngTwin]]:
+    endpoint = (radius.host, radius.auth_port, radius.acct_port)
+    one = BngTwin(
+        "BNG1", "127.0.0.21", endpoint, "bng1-secret", "dae1-secret", "10.64.1.0/24", clock.now
+    )
+    two = BngTwin(
+        "BNG2", "127.0.0.22", endpoint, "bng2-secret", "dae2-secret", "10.64.2.0/24", clock.now
+    )
+    with one, two:
+        yield one, two
+
+
+def dae(
+    bng: BngTwin,
+    code: int = packet.DisconnectRequest,
+    secret: str | None = None,
+    timeout: float = 1.0,
+    **attributes: object,
+) -> packet.Packet:
+    """A Disconnect/CoA-Request to the twin's DAE port, as curfew's driver sends it."""
+    client = Client(
+        server=bng.address,
+        coaport=bng.dae_port,
+        secret=(secret or bng.dae_secret).encode(),
+        dict=dictionary(),
+        retries=1,
+        timeout=timeout,
+    )
+    request = client.CreateCoAPacket(code=code)
+    for name, value in attributes.items():
+        request[name.replace("_", "-")] = value
+    return client.SendPacket(request)
+
+
+def test_a_subscriber_dials_in_and_is_accounted_with_framed_and_nas_ip(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin], clock: SimulatedClock
+) -> None:
+    one, two = bngs
+    radius.add_subscriber("cafe-a@isp", "pw-a")
+    session = one.dial("cafe-a@isp", "pw-a")
+    assert isinstance(session, Session)
+    assert session.nas_ip == "127.0.0.21"
+    assert ip_address(session.framed_ip) in ip_network("10.64.1.0/24")
+    [row] = [r for r in radius.accounting("cafe-a@isp") if r["acctsessionid"] == session.session_id]
+    assert row["nasipaddress"] == "127.0.0.21"
+    assert row["framedipaddress"] == session.framed_ip
+    assert row["acctstarttime"] == "2026-11-24 15:00:00"  # the twin's clock, not the wall's
+    assert row["acctstoptime"] is None
+    assert len(row["acctuniqueid"]) == 32
+
+    clock.advance(timedelta(minutes=5))
+    assert one.interim(octets=4000) == 1
+    [row] = [r for r in radius.accounting("cafe-a@isp") if r["acctsessionid"] == session.session_id]
+    assert row["acctupdatetime"] == "2026-11-24 15:05:00"
+    assert (row["acctsessiontime"], row["acctinputoctets"]) == (300, 4000)
+
+    wrong = two.dial("cafe-a@isp", "not-the-password")
+    assert isinstance(wrong, Rejected) and wrong.answered
+    assert two.sessions() == []
+
+    clock.advance(timedelta(minutes=1))
+    [ended] = one.hangup(username="cafe-a@isp")
+    assert ended.session_id == session.session_id and one.sessions() == []
+    [row] = [r for r in radius.accounting("cafe-a@isp") if r["acctsessionid"] == session.session_id]
+    assert (row["acctstoptime"], row["acctterminatecause"]) == (
+        "2026-11-24 15:06:00",
+        "User-Request",
+    )
+    assert (row["acctsessiontime"], row["acctoutputoctets"]) == (360, 4000)
+
+
+def test_a_refusal_row_makes_the_redial_rejected_and_its_removal_lets_it_in(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin]
+) -> None:
+    one, _ = bngs
+    radius.add_subscriber("cafe-b", "pw-b")
+    first = one.dial("cafe-b", "pw-b")
+    assert isinstance(first, Session)
+    radius.add_check("cafe-b", "Auth-Type", ":=", "Reject")
+    again = one.redial("cafe-b")
+    assert isinstance(again, Rejected) and again.answered
+    assert one.sessions("cafe-b") == []
+    assert radius.delete_checks("cafe-b", "Auth-Type") == 1
+    assert isinstance(one.redial("cafe-b", "pw-b"), Session)
+
+
+def test_disconnect_with_the_right_secret_is_acked_and_the_session_stopped(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin]
+) -> None:
+    one, two = bngs
+    radius.add_subscriber("cafe-c", "pw-c")
+    radius.add_subscriber("cafe-d", "pw-d")
+    target = one.dial("cafe-c", "pw-c")
+    other = two.dial("cafe-d", "pw-d")
+    assert isinstance(target, Session) and isinstance(other, Session)
+
+    reply = dae(
+        one,
+        User_Name="cafe-c",
+        Acct_Session_Id=target.session_id,
+        Framed_IP_Address=target.framed_ip,
+        NAS_IP_Address=one.address,
+    )
+    assert reply.code == packet.DisconnectACK
+    assert one.sessions("cafe-c") == []
+    [row] = [r for r in radius.accounting("cafe-c") if r["acctsessionid"] == target.session_id]
+    assert row["acctstoptime"] is not None  # written before the ACK left
+    assert row["acctterminatecause"] == "Admin-Reset"
+    assert [s.session_id for s in two.sessions("cafe-d")] == [other.session_id]  # unaffected
+
+
+def test_an_unknown_session_or_the_wrong_nas_is_naked_with_its_error_cause(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin]
+) -> None:
+    one, _ = bngs
+    radius.add_subscriber("cafe-e", "pw-e")
+    held = one.dial("cafe-e", "pw-e")
+    assert isinstance(held, Session)
+    reply = dae(one, User_Name="nobody-here")
+    assert reply.code == packet.DisconnectNAK
+    assert reply["Error-Cause"] == ["Session-Context-Not-Found"]
+    # every identifier given must match: the right user with another session id is not found
+    reply = dae(one, User_Name="cafe-e", Acct_Session_Id="BNG1-NOSUCH")
+    assert reply["Error-Cause"] == ["Session-Context-Not-Found"]
+    reply = dae(one, User_Name="cafe-e", NAS_IP_Address="127.0.0.99")
+    assert reply["Error-Cause"] == ["NAS-Identification-Mismatch"]
+    assert [s.session_id for s in one.sessions("cafe-e")] == [held.session_id]
+
+
+def test_coa_changes_a_held_session_and_is_naked_for_an_unknown_one(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin]
+) -> None:
+    one, _ = bngs
+    radius.add_subscriber("cafe-f", "pw-f")
+    held = one.dial("cafe-f", "pw-f")
+    assert isinstance(held, Session)
+    reply = dae(one, code=packet.CoARequest, User_Name="cafe-f", Session_Timeout=600)
+    assert reply.code == packet.CoAACK
+    [changed] = one.sessions("cafe-f")
+    assert changed.changes == (("Session-Timeout", "600"),)
+    reply = dae(one, code=packet.CoARequest, User_Name="nobody-here", Session_Timeout=600)
+    assert (reply.code, reply["Error-Cause"]) == (packet.CoANAK, ["Session-Context-Not-Found"])
+
+
+def test_faults_nak_silent_and_wrong_secret(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin]
+) -> None:
+    one, _ = bngs
+    radius.add_subscriber("cafe-g", "pw-g")
+    held = one.dial("cafe-g", "pw-g")
+    assert isinstance(held, Session)
+
+    one.set_fault("nak", 501)
+    reply = dae(one, User_Name="cafe-g")
+    assert (reply.code, reply["Error-Cause"]) == (
+        packet.DisconnectNAK,
+        ["Administratively-Prohibited"],
+    )
+    assert len(one.sessions("cafe-g")) == 1
+
+    one.set_fault("silent")
+    with pytest.raises(Timeout):
+        dae(one, User_Name="cafe-g", timeout=0.3)
+    assert one.requests[-1].answer == "dropped"
+    assert len(one.sessions("cafe-g")) == 1
+
+    # the twin acts but signs its ACK with another secret: the client must not believe it
+    one.set_fault("wrong_secret")
+    with pytest.raises(Timeout):
+        dae(one, User_Name="cafe-g", timeout=0.3)
+    assert one.requests[-1].answer == "ack"
+    assert one.sessions("cafe-g") == []
+
+    one.set_fault()
+    again = one.dial("cafe-g", "pw-g")
+    assert isinstance(again, Session)
+    # a request signed with the wrong secret is silently discarded (RFC 5176 section 3)
+    with pytest.raises(Timeout):
+        dae(one, secret="not-the-dae-secret", User_Name="cafe-g", timeout=0.3)
+    assert one.requests[-1].answer == "dropped"
+    assert len(one.sessions("cafe-g")) == 1
