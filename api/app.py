@@ -31,6 +31,7 @@ from api.routes import (
     orders,
     public,
     tokens,
+    whois,
 )
 from controller.alerts import alerts_from_settings
 from controller.reconciler import PassReport
@@ -96,7 +97,7 @@ def create_app(
     serve_docs(app)
 
     for routes in (health, metrics, public, orders, inventory, audit, tokens, licences,
-                   escalation, feeds, holds):  # fmt: skip
+                   escalation, feeds, holds, whois):  # fmt: skip
         app.include_router(routes.router)
     install_console(app)  # the web console under /console (its refusals as pages)
     return app

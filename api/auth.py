@@ -78,6 +78,8 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/proposals/{proposal_id}/reject"): ISSUERS,
     # licences: the NOC's list of venues without a valid licence, and the lines serving them
     ("GET", "/api/v1/venues/unlicensed"): READERS,
+    # who held an address at an instant: every role, each seeing what it may (controller.whois)
+    ("GET", "/api/v1/whois"): ALL,
     # order feeds and the keys that sign them
     ("GET", "/api/v1/feeds"): READERS,
     ("POST", "/api/v1/feeds"): ADMIN,

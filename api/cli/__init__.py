@@ -28,6 +28,7 @@ from api.cli import (
     store,
     tokens,
     venues,
+    whois,
 )
 from api.cli.common import Refusals
 
@@ -63,6 +64,7 @@ app.command()(serve.serve)
 app.command()(plan.plan)
 app.command()(plan.reconcile)
 app.command()(changes.changes)
+app.command("whois")(whois.whois_command)
 app.command()(demo.demo)
 app.add_typer(lab.app, name="lab")
 app.add_typer(inventory.app, name="inventory")
