@@ -398,3 +398,28 @@ class Licence(SQLModel, table=True):
     valid_until: date | None = None
     status: str  # valid | expired | revoked | suspended
     imported_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ArmedWindow(SQLModel, table=True):
+    """A line's device-timed cut for one night (see `controller.device_timing`): armed on its
+    router in the evening to cut at `window_start` by the router's own clock, until
+    `window_end`. `status`: armed | disarmed (removed before it ended: no order cut it any
+    more) | ended (its window is over; the ordinary restore removes what is left)."""
+
+    __tablename__ = "armed_windows"
+    __table_args__ = (sa.UniqueConstraint("line_id", "window_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    line_id: int = Field(foreign_key="lines.id", index=True)
+    device_id: int = Field(foreign_key="devices.id", index=True)
+    window_start: datetime = Field(sa_type=UTCDateTime)
+    window_end: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="armed", index=True)
+    order_ids_json: str = "[]"  # the orders whose cut it executes
+    armed_at: datetime = Field(sa_type=UTCDateTime)
+    change_seq: int | None = None  # the `armed` record citing it
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def order_ids(self) -> list[int]:
+        return list(json.loads(self.order_ids_json))
