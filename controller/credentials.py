@@ -26,12 +26,13 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlmodel import col, select
 
 from controller.errors import Invalid
 from controller.host_keys import learner
-from controller.models import Device
+from controller.models import Device, Line
 from controller.settings import DeviceAccessSettings
-from drivers.base import AuthFailed, Credentials, DriverError
+from drivers.base import AuthFailed, Credentials, DriverError, Peer
 from drivers.registry import driver_for
 
 REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -333,4 +334,29 @@ def session_credentials(device: Device, timeout: float) -> Credentials:
         host_key=device.host_key,
         trust_unknown_host_key=learning,
         on_host_key_learnt=learner(store, device.id or 0) if learning else None,
+        peers=peers_of(store, device, vault) if driver_for(device.platform).needs_peers else (),
     )
+
+
+def peers_of(store: Any, device: Device, vault: Vault) -> tuple[Peer, ...]:
+    """The other devices named by the subscriber lines `device` drives (the NAS devices that may
+    hold their sessions), each with its address checked and its DAE secret resolved, in memory
+    only. One that cannot be had is given with the reason, so only its sessions fail."""
+    if store is None or device.id is None:
+        return ()
+    with store.session() as s:
+        named = {
+            name
+            for line in s.exec(select(Line).where(Line.device_id == device.id))
+            for name in line.nas
+        }
+        named.discard(device.name)
+        others = list(s.exec(select(Device).where(col(Device.name).in_(sorted(named)))))
+    peers = []
+    for other in others:
+        try:
+            host = vault.address_for(other.name, other.host)
+            peers.append(Peer(other.name, host, other.port, vault.resolve(other, "password")))
+        except DriverError as exc:
+            peers.append(Peer(other.name, other.host, other.port, problem=str(exc)))
+    return tuple(peers)

@@ -13,12 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import ClassVar, Protocol, runtime_checkable
 
-from drivers.identifiers import (
-    check_device_name,
-    check_interface,
-    check_line_id,
-    check_username,
-)
+from drivers.identifiers import check_device_name, check_interface, check_line_id
 
 Prefix = IPv4Network | IPv6Network
 
@@ -49,7 +44,9 @@ class LineTarget:
     def __post_init__(self) -> None:
         check_line_id(self.line_id)
         if self.username is not None:
-            check_username(self.username)
+            # its pattern is checked by the inventory and again by the driver (check_target)
+            if not isinstance(self.username, str):
+                raise TypeError(f"line {self.line_id}: username {self.username!r} is not a str")
             if self.interface or self.prefixes:
                 raise ValueError(
                     f"line {self.line_id}: a subscriber line has no interface and no prefixes"
@@ -247,6 +244,19 @@ class InvalidIdentifier(DriverError, ValueError):
 
 
 @dataclass(frozen=True)
+class Peer:
+    """Another device a driver may have to reach for its lines, with its own address and
+    secret: a NAS holding a subscriber's session, for the NAS device that drives the line."""
+
+    name: str
+    host: str
+    port: int
+    secret: str = field(default="", repr=False)
+    # why it cannot be reached (its secret cannot be had, outside the management networks)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Credentials:
     host: str
     port: int
@@ -263,6 +273,8 @@ class Credentials:
     # raising a DriverError). Without a pinned key and without this, the session is refused.
     trust_unknown_host_key: bool = False
     on_host_key_learnt: Callable[[str], None] | None = field(default=None, compare=False)
+    # the other devices this one's lines need (see `Driver.needs_peers`)
+    peers: tuple[Peer, ...] = ()
 
 
 class Driver(ABC):
@@ -271,6 +283,9 @@ class Driver(ABC):
     platform: ClassVar[str]
     # whether sessions run over SSH, so that the device has a host key to pin
     ssh: ClassVar[bool] = False
+    # whether a session needs the other devices its lines name (`Credentials.peers`): a NAS
+    # disconnects a subscriber's session on whichever NAS of the line holds it
+    needs_peers: ClassVar[bool] = False
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         self.name = name
