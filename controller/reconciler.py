@@ -19,11 +19,12 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
@@ -46,9 +47,16 @@ from drivers.base import (
 )
 from drivers.registry import driver_for
 
+if TYPE_CHECKING:  # controller.prepare builds on this module
+    from controller.prepare import PreparedPass, PreparedSession
+
 DriverFactory = Callable[[Device, float], Driver]
 
 log = logging.getLogger("curfew.reconciler")
+
+# How a router's batch went out: over the session a prepare left open, in a new session, or in
+# a new session because the prepared one had died before the instant.
+Session = Literal["prepared", "cold", "cold after the prepared session was lost"]
 
 
 def connect_driver(device: Device, timeout: float) -> Driver:
@@ -126,6 +134,20 @@ class PassReport:
     drifted: list[int] = field(default_factory=list)  # lines found changed behind our back
     held: CutHold | None = None  # the blast-radius hold this pass's cuts wait on, if any
     duration_seconds: float | None = None  # the pass's real elapsed time (not a dry run's)
+    # a prepared pass only: how each router pushed was reached, and the lines whose staged
+    # bodies were discarded after it (not cut now)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    unstaged: list[int] = field(default_factory=list)
+
+    @property
+    def bound_prepared(self) -> list[str]:
+        """Routers pushed over a session opened by the prepare (bindings only, where staged)."""
+        return sorted(d for d, how in self.sessions.items() if how == "prepared")
+
+    @property
+    def pushed_cold(self) -> list[str]:
+        """Routers pushed in a session opened by the pass (no prepare, or it failed or died)."""
+        return sorted(d for d, how in self.sessions.items() if how != "prepared")
 
     @property
     def failures(self) -> list[LineResult]:
@@ -170,6 +192,34 @@ class Reconciler:
         self.driver_factory = driver_factory
         self.actor = actor
         self.observers: list[PassObserver] = []  # see PassObserver
+        # routers a prepare of this process is working (controller.prepare): a pass waits for
+        # them instead of skipping them as claimed by another instance
+        self._preparing: dict[int, threading.Event] = {}
+        self._preparing_lock = threading.Lock()
+
+    @contextmanager
+    def preparing(self, device_id: int) -> Iterator[None]:
+        """Mark a router as being prepared by this process while the block runs."""
+        done = threading.Event()
+        with self._preparing_lock:
+            self._preparing[device_id] = done
+        try:
+            yield
+        finally:
+            with self._preparing_lock:
+                if self._preparing.get(device_id) is done:
+                    del self._preparing[device_id]
+            done.set()
+
+    def _await_prepare(self, device_id: int) -> bool:
+        """Wait (bounded: one prepare's sessions are bounded by the device timeout) for this
+        process's prepare of the router to end; whether one was under way."""
+        with self._preparing_lock:
+            done = self._preparing.get(device_id)
+        if done is None:
+            return False
+        done.wait(timeout=3 * self.device_timeout + 5)
+        return True
 
     def _tell(self, event: str, *args: object) -> None:
         for observer in self.observers:
@@ -234,49 +284,110 @@ class Reconciler:
     # -- doing ---------------------------------------------------------------------------
 
     def run_pass(
-        self, at: datetime, dry_run: bool = False, read_devices: bool = False
+        self,
+        at: datetime,
+        dry_run: bool = False,
+        read_devices: bool = False,
+        prepared: PreparedPass | None = None,
     ) -> PassReport:
         """One pass. With `read_devices`, every device is read first and any line whose state
-        differs from the last verified one is logged as drift and converged in this pass."""
+        differs from the last verified one is logged as drift and converged in this pass.
+
+        With `prepared` (`controller.prepare`), the pass is still planned at `at`; a router
+        with a session the prepare left open is pushed over it (bindings only where its bodies
+        are staged), the others cold; staged lines not cut now are discarded after the
+        router's outcomes; every session of the prepared pass is closed when it ends. A dry
+        run leaves `prepared` alone."""
         pass_id = uuid.uuid4().hex[:16]
         if dry_run:
             desired, batches = self.diff(at)
             return PassReport(pass_id, at, desired, batches, dry_run)
         self.store.check_pass_instant(at)
         started = time.monotonic()
-        report = self._run_pass(pass_id, at, read_devices)
+        try:
+            report = self._run_pass(pass_id, at, read_devices, prepared)
+        finally:
+            if prepared is not None:
+                prepared.close()
         report.duration_seconds = time.monotonic() - started
         return report
 
-    def _run_pass(self, pass_id: str, at: datetime, read_devices: bool) -> PassReport:
-        dry_run = False
+    def _run_pass(
+        self, pass_id: str, at: datetime, read_devices: bool, prepared: PreparedPass | None
+    ) -> PassReport:
         with claims_for(self.store.engine) as claims:
-            drifted = self.check_drift(pass_id, claims) if read_devices else []
-            snap = self.store.snapshot()
-            desired, batches = self.diff(at, snap)
-            held = None
-            if self.cut_bounds is not None:
-                cuts = sum(len(b.batch.cuts) for b in batches)
-                held = guard_cuts(self.store, self.cut_bounds, at, cuts, self.actor)
-            if held is not None:  # restores never wait
-                batches = [b for b in (b.without_cuts() for b in batches) if b.changes]
-            report = PassReport(
-                pass_id, at, desired, batches, dry_run, drifted=drifted, held=held
-            )
-            if not batches:
-                return report
-            runnable = []
-            for device_batch in batches:
-                if device_batch.device.frozen:
-                    report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
-                else:
-                    runnable.append(device_batch)
-            self._tell("pass_started", report, [b.device.name for b in runnable])
             try:
-                self._push_all(pass_id, at, snap, batches, runnable, claims, report)
+                report = self._plan_and_push(pass_id, at, read_devices, prepared, claims)
             finally:
-                self._tell("pass_ended", report)
-        self.store.checkpoint()
+                if prepared is not None:
+                    # routers prepared that this pass had nothing for: their staged bodies
+                    unused = self._discard_unused(pass_id, at, prepared, claims)
+            if prepared is not None:
+                report.unstaged.extend(unused)
+        if report.batches or prepared is not None:
+            self.store.checkpoint()
+        return report
+
+    def _discard_unused(
+        self, pass_id: str, at: datetime, prepared: PreparedPass, claims: Claims
+    ) -> list[int]:
+        """On every prepared session the pass did not use, discard the staged lines not cut
+        at `at` (each logged), then close it; a frozen router is left as it is."""
+        sessions = prepared.take_all()
+        if not sessions:
+            return []
+        desired = None
+        discarded: list[int] = []
+        for session in sessions:
+            device_id = session.device.id or 0
+            try:
+                if not session.staged or self.store.is_frozen(device_id):
+                    continue
+                if not claims.try_claim(device_id):
+                    continue  # another instance works it: its own pass decides
+                try:
+                    if desired is None:
+                        desired, _ = self.diff(at)
+                    lines = prepared.discard_unused(session, pass_id, desired)
+                    discarded.extend(line.line_id for line in lines if line.done)
+                finally:
+                    claims.release(device_id)
+            finally:
+                session.close()
+        return discarded
+
+    def _plan_and_push(
+        self,
+        pass_id: str,
+        at: datetime,
+        read_devices: bool,
+        prepared: PreparedPass | None,
+        claims: Claims,
+    ) -> PassReport:
+        dry_run = False
+        drifted = self.check_drift(pass_id, claims) if read_devices else []
+        snap = self.store.snapshot()
+        desired, batches = self.diff(at, snap)
+        held = None
+        if self.cut_bounds is not None:
+            cuts = sum(len(b.batch.cuts) for b in batches)
+            held = guard_cuts(self.store, self.cut_bounds, at, cuts, self.actor)
+        if held is not None:  # restores never wait
+            batches = [b for b in (b.without_cuts() for b in batches) if b.changes]
+        report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted, held=held)
+        if not batches:
+            return report
+        runnable = []
+        for device_batch in batches:
+            if device_batch.device.frozen:
+                report.skipped.append(f"{device_batch.device.name}: frozen by the NOC")
+            else:
+                runnable.append(device_batch)
+        self._tell("pass_started", report, [b.device.name for b in runnable])
+        try:
+            self._push_all(pass_id, at, snap, batches, runnable, claims, report, prepared)
+        finally:
+            self._tell("pass_ended", report)
         return report
 
     def _push_all(
@@ -288,6 +399,7 @@ class Reconciler:
         runnable: list[DeviceBatch],
         claims: Claims,
         report: PassReport,
+        prepared: PreparedPass | None = None,
     ) -> None:
         """Work the runnable routers in parallel, adding their results to `report`."""
         plans = _Plans(self, at, snap, batches)
@@ -295,7 +407,7 @@ class Reconciler:
         with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
             futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
                 pool.submit(
-                    self._work, pass_id, at, device_batch, plans, claims, held
+                    self._work, pass_id, at, device_batch, plans, claims, held, prepared, report
                 ): device_batch
                 for device_batch in runnable
             }
@@ -320,11 +432,37 @@ class Reconciler:
         plans: _Plans,
         claims: Claims,
         cuts_held: bool = False,
+        prepared: PreparedPass | None = None,
+        report: PassReport | None = None,
     ) -> list[LineResult] | str:
         """Claim one device, make sure its plan still holds, push it, log it, release it.
         A string says why the device was left alone."""
         device_id = planned.device.id or 0
-        if not claims.try_claim(device_id):
+        session = prepared.take(device_id) if prepared is not None else None
+        try:
+            return self._work_claimed(
+                pass_id, at, planned, plans, claims, cuts_held, prepared, session, report
+            )
+        finally:
+            if session is not None:
+                session.close()
+
+    def _work_claimed(
+        self,
+        pass_id: str,
+        at: datetime,
+        planned: DeviceBatch,
+        plans: _Plans,
+        claims: Claims,
+        cuts_held: bool,
+        prepared: PreparedPass | None,
+        session: PreparedSession | None,
+        report: PassReport | None,
+    ) -> list[LineResult] | str:
+        device_id = planned.device.id or 0
+        if not claims.try_claim(device_id) and not (
+            self._await_prepare(device_id) and claims.try_claim(device_id)
+        ):
             return "claimed by another controller instance"
         try:
             # a cut must rest on an order in force at the push, not at the plan: the pass's
@@ -339,15 +477,51 @@ class Reconciler:
                 device_batch = next((b for b in fresh if b.device.id == device_id), None)
             if device_batch is not None and cuts_held:
                 device_batch = device_batch.without_cuts()
-            if device_batch is None or not device_batch.changes:
+            has_work = device_batch is not None and bool(device_batch.changes)
+            if not has_work and (session is None or not session.staged):
                 return []
             if self.store.is_frozen(device_id):
                 return "frozen by the NOC"
-            orphans = self.store.orphaned_intents([c.line_id for c in device_batch.changes])
-            intents = self._write_intents(pass_id, at, [device_batch], orphans)
-            return self._write_outcomes(pass_id, device_batch, self._push(device_batch), intents)
+            results: list[LineResult] = []
+            if device_batch is not None and has_work:
+                orphans = self.store.orphaned_intents([c.line_id for c in device_batch.changes])
+                intents = self._write_intents(pass_id, at, [device_batch], orphans)
+                result, how = self._push_over(device_batch, session)
+                if report is not None:
+                    report.sessions[device_batch.device.name] = how
+                results = self._write_outcomes(pass_id, device_batch, result, intents)
+            if session is not None and prepared is not None and session.staged:
+                # what was staged here and is not cut now: discarded on the same session
+                desired, _ = plans.current_plan()
+                lines = prepared.discard_unused(session, pass_id, desired)
+                if report is not None:
+                    report.unstaged.extend(line.line_id for line in lines if line.done)
+            return results
         finally:
             claims.release(device_id)
+
+    def _push_over(
+        self, device_batch: DeviceBatch, session: PreparedSession | None
+    ) -> tuple[BatchResult, Session]:
+        """Over the prepared session if there is one (falling back to a new session when it
+        died before sending anything), else cold."""
+        if session is None or not session.open:
+            return self._push(device_batch), "cold"
+        from controller.prepare import session_lost
+
+        try:
+            result = session.bind(device_batch.batch)
+        except DriverError as exc:  # drivers answer with a result; this is a last resort
+            result = failed_result(device_batch.device.name, device_batch.batch, exc)
+        if not session_lost(result):
+            return result, "prepared"
+        log.info(
+            "%s: the prepared session was lost (%s); pushing in a new session",
+            device_batch.device.name,
+            result.error,
+        )
+        session.close()
+        return self._push(device_batch), "cold after the prepared session was lost"
 
     def _states_moved(self, line_ids: list[int], snap: Snapshot) -> bool:
         """Whether any of these lines' recorded states changed since the snapshot was read."""
@@ -563,16 +737,26 @@ class _Plans:
         self._reconciler, self._at = reconciler, at
         self._lock = threading.Lock()
         self._snap, self._by_device = snap, {b.device.id: b for b in batches}
+        self._plan: Plan | None = None
 
     def current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch]]:
+        snap, by_device, _ = self._current()
+        return snap, by_device
+
+    def current_plan(self) -> tuple[Plan, Snapshot]:
+        """The plan the pushes follow now (made again when an order changed)."""
+        snap, _, desired = self._current()
+        return desired, snap
+
+    def _current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch], Plan]:
         store = self._reconciler.store
         mark = store.order_mark()
         with self._lock:
-            if mark != self._snap.order_mark:
+            if mark != self._snap.order_mark or self._plan is None:
                 snap = store.snapshot()
-                _, batches = self._reconciler.diff(self._at, snap)
+                self._plan, batches = self._reconciler.diff(self._at, snap)
                 self._snap, self._by_device = snap, {b.device.id: b for b in batches}
-            return self._snap, self._by_device
+            return self._snap, self._by_device, self._plan
 
 
 def _resolves(orphan: Change | None) -> str:

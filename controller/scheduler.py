@@ -1,7 +1,9 @@
 """When to reconcile: at start-up (catch-up), on a periodic tick, and at each planned transition.
 
 The scheduler holds no truth: every pass plans from scratch, so a missed trigger heals on the
-next one. `simulate` runs the same wake-up rule on a simulated clock (demo, tests).
+next one. `simulate` runs the same wake-up rule on a simulated clock (demo, tests). With a
+prepare lead, a transition is prepared that long before it (`controller.prepare`) and its pass
+binds over the sessions the prepare left open.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from controller.clock import Clock, SimulatedClock
+from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler
 
 log = logging.getLogger("curfew.scheduler")
@@ -55,8 +58,18 @@ class PassScheduler:
         feeds: Callable[[], bool] | None = None,
         drift_every: timedelta | None = None,
         stop_grace: float = 20.0,
+        prepare_lead: timedelta | None = None,
     ) -> None:
         self.reconciler = reconciler
+        # how long before a transition its pass is prepared (None or zero: never)
+        self.prepare_lead = prepare_lead if prepare_lead else None
+        self.prepared: PreparedPass | None = None  # ready for the pass at `prepared.instant`
+        self.prepare_at: datetime | None = None  # when, on the clock, the next prepare runs
+        self._prepare_for: datetime | None = None  # the transition the prepare job is for
+        self._prepare_guard = threading.Lock()
+        self._prepare_stop = threading.Event()  # set: the prepare in progress starts no router
+        self._prepare_done = threading.Event()
+        self._prepare_done.set()
         self.stop_grace = stop_grace  # seconds `shutdown` waits for a pass in progress
         self.drift_every = drift_every  # how often a pass reads every device first
         self.feeds = feeds  # pulls the order feeds that are due; True if an order changed
@@ -127,10 +140,13 @@ class PassScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)  # queued passes see `_stopping` and return
         wait = self.stop_grace if grace is None else grace
+        self._prepare_stop.set()
         if self._lock.acquire(timeout=max(wait, 0.0)):
             self._lock.release()
+            self._close_prepared()
             self.stopped = Stopped()
             return self.stopped
+        self._close_prepared()
         at = self._running_since
         stopped = Stopped(abandoned_at=at)
         try:
@@ -153,6 +169,20 @@ class PassScheduler:
         log.warning("stopping with the pass of %s in progress: abandoned after %s s", at, wait)
         self.stopped = stopped
         return stopped
+
+    def _close_prepared(self) -> None:
+        """Close the sessions of a prepared pass no pass will use now (staged bodies stay,
+        bound nowhere: the next prepare or pass works from what it reads)."""
+        with self._prepare_guard:
+            prepared, self.prepared = self.prepared, None
+        if prepared is not None:
+            prepared.close()
+
+    @property
+    def prepare_wakes_at(self) -> datetime | None:
+        """The real instant the scheduled prepare will run at, if one is scheduled."""
+        job = self._scheduler.get_job("prepare")
+        return None if job is None else job.next_run_time
 
     @property
     def transition_wakes_at(self) -> datetime | None:
@@ -183,7 +213,7 @@ class PassScheduler:
         if changed:
             self.request_pass()
 
-    def _pass(self, read_devices: bool = False) -> None:
+    def _pass(self, read_devices: bool = False, transition: datetime | None = None) -> None:
         if self._stopping.is_set():
             return
         with self._lock:  # passes never overlap, whichever job woke them
@@ -196,11 +226,15 @@ class PassScheduler:
             try:
                 now = self.clock.now()
                 self._running_since = now
-                report = (
-                    self.reconciler.run_pass(now, read_devices=True)
-                    if read_devices
-                    else self.reconciler.run_pass(now)
-                )
+                prepared = self._take_prepared(now, transition)
+                if prepared is not None:
+                    report = self.reconciler.run_pass(
+                        now, read_devices=read_devices, prepared=prepared
+                    )
+                elif read_devices:
+                    report = self.reconciler.run_pass(now, read_devices=True)
+                else:
+                    report = self.reconciler.run_pass(now)
             except Exception:
                 log.exception("reconcile pass failed; the next tick retries from scratch")
                 return
@@ -222,14 +256,107 @@ class PassScheduler:
         if instant is None:
             if self._scheduler.get_job("transition"):
                 self._scheduler.remove_job("transition")
+            self._plan_prepare(None)
             return
         self._scheduler.add_job(
             self._pass,
             DateTrigger(run_date=self.clock.wall_time_of(instant), timezone=UTC),
+            kwargs={"transition": instant},
             id="transition",
             name=f"transition at {instant.isoformat()}",
             replace_existing=True,
         )
+        self._plan_prepare(instant)
+
+    # -- prepare before the instant ----------------------------------------------------------
+
+    def _plan_prepare(self, instant: datetime | None) -> None:
+        """Schedule the prepare of the transition at `instant`, `prepare_lead` before it (at
+        once if that is past), unless it is scheduled, running or done for that instant."""
+        if self.prepare_lead is None:
+            return
+        with self._prepare_guard:
+            if instant == self._prepare_for:
+                return
+            self._prepare_for = instant
+        if instant is None:
+            self.prepare_at = None
+            if self._scheduler.get_job("prepare"):
+                self._scheduler.remove_job("prepare")
+            return
+        self.prepare_at = instant - self.prepare_lead
+        self._scheduler.add_job(
+            self._prepare,
+            DateTrigger(run_date=self.clock.wall_time_of(self.prepare_at), timezone=UTC),
+            kwargs={"instant": instant},
+            id="prepare",
+            name=f"prepare the transition at {instant.isoformat()}",
+            replace_existing=True,
+        )
+
+    def _prepare(self, instant: datetime) -> None:
+        """Outside the pass lock: a pass meanwhile waits only for the routers being prepared
+        (`Reconciler.preparing`), never for the whole prepare."""
+        with self._prepare_guard:
+            if self._stopping.is_set() or instant != self._prepare_for:
+                return  # stopping, or another transition was planned since
+            stale, self.prepared = self.prepared, None
+            stop = self._prepare_stop = threading.Event()
+            self._prepare_done.clear()
+        prepared = None
+        try:
+            if stale is not None:
+                self._abandon(stale)
+            prepared = Preparer(self.reconciler).prepare(instant, stop)
+        except Exception:
+            log.exception("preparing the transition at %s failed: its pass pushes cold", instant)
+        finally:
+            with self._prepare_guard:
+                if prepared is not None and self._stopping.is_set():
+                    prepared.close()
+                elif prepared is not None:
+                    self.prepared = prepared
+                self._prepare_done.set()
+        if prepared is not None:
+            log.info("%s", prepared.summary())
+            for device, why in sorted(prepared.failed.items()):
+                log.warning("prepare: %s pushed cold at the instant: %s", device, why)
+
+    def _take_prepared(self, now: datetime, transition: datetime | None) -> PreparedPass | None:
+        """The prepared pass a pass at `now` binds over: the transition pass takes the one
+        prepared for its instant (a prepare still running is told to start no more routers
+        and waited for, bounded); one prepared for an instant that has passed is stale: its
+        staged lines no pass cuts now are discarded and its sessions closed."""
+        if self.prepare_lead is None:
+            return None
+        if transition is not None and transition == self._prepare_for:
+            self._prepare_stop.set()
+            self._prepare_done.wait(timeout=3 * self.reconciler.device_timeout + 5)
+        with self._prepare_guard:
+            prepared = self.prepared
+            if prepared is None:
+                return None
+            if transition is not None and prepared.instant == transition:
+                self.prepared = None
+                return prepared
+            if prepared.instant > now:
+                return None  # a pass before the instant (a tick, a request): kept for it
+            self.prepared = None
+        self._abandon(prepared)
+        return None
+
+    def _abandon(self, prepared: PreparedPass) -> None:
+        try:
+            discarded = prepared.abandon(self.clock.now())
+            log.info(
+                "the pass prepared for %s was not used: %d staged lines discarded",
+                prepared.instant.isoformat(),
+                discarded,
+            )
+        except Exception:
+            log.exception("discarding what was staged for %s failed", prepared.instant)
+        finally:
+            prepared.close()
 
 
 def log_pass(report: PassReport) -> None:

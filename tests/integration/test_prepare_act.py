@@ -1,0 +1,298 @@
+"""Prepare before the instant, act at the instant: sessions opened and bodies staged at 23:58,
+only the bindings pushed at 00:00, over real SSH to lab twins and a real SQLite store."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from controller.clock import OffsetClock
+from controller.inventory import import_document
+from controller.models import Change
+from controller.orders import OrderCreate, issue_order, revoke_order
+from controller.prepare import Preparer
+from controller.reconciler import PassReport, Reconciler
+from controller.scheduler import PassScheduler
+from controller.store import ChangeFilter, Store
+from lab.topology import Lab, city
+from tests.conftest import SHANGHAI
+
+pytestmark = pytest.mark.lab
+
+NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
+PREPARE_AT = NIGHT - timedelta(minutes=2)
+EVENING = NIGHT - timedelta(hours=2)
+
+
+@pytest.fixture
+def night(store: Store) -> Iterator[tuple[Lab, Store, dict[str, int]]]:
+    """Two IOS routers, two lines each, a curfew order on every venue, every line recorded open
+    by an evening pass."""
+    specs, inventory = city(devices=2, lines_per_device=2)
+    with Lab(specs) as lab:
+        import_document(store, lab.inventory(inventory), "lab city")
+        orders = {}
+        for venue in store.venues():
+            created = issue_order(
+                store,
+                OrderCreate(
+                    venue=venue.name, kind="curfew", reason="after_hours",
+                    legal_basis="临兰文执发〔2018〕3号", effective_from=NIGHT - timedelta(days=7),
+                ),
+                "bureau:test",
+            )  # fmt: skip
+            assert created.id is not None
+            orders[venue.name] = created.id
+        store.clock.set(EVENING)
+        assert Reconciler(store).run_pass(EVENING).ok
+        assert {s.state for s in store.line_statuses().values()} == {"open"}
+        yield lab, store, orders
+
+
+def owned(lab: Lab, device: str) -> list[str]:
+    return [ln.strip() for ln in lab.router(device).running_config().splitlines() if "CURFEW" in ln]
+
+
+def bound(lab: Lab, device: str) -> list[str]:
+    return [line for line in owned(lab, device) if "access-group" in line]
+
+
+LINES = {"R1": {1, 2}, "R2": {3, 4}}
+
+
+def cut_lines(lab: Lab, device: str) -> set[int]:
+    """Lines whose ACL is bound inbound on the router."""
+    found = (re.fullmatch(r"ip access-group CURFEW-L(\d+) in", line) for line in bound(lab, device))
+    return {int(match.group(1)) for match in found if match}
+
+
+def records(store: Store, action: str, kind: str = "outcome") -> list[Change]:
+    return [c for c in store.changes() if c.action == action and c.kind == kind]
+
+
+def audit_verify(store: Store):
+    url = store.engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(app, ["audit", "verify"], env={"CURFEW_DATABASE_URL": url})
+
+
+def prepare(store: Store, reconciler: Reconciler, instant: datetime = NIGHT):
+    store.clock.set(instant - timedelta(minutes=2))
+    return Preparer(reconciler).prepare(instant)
+
+
+def test_a_prepared_midnight_binds_only_and_every_cut_is_verified(night):
+    lab, store, orders = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    assert (prepared.prepared_devices, prepared.staged_lines, prepared.failed) == (2, 4, {})
+    # staged: the bodies are on the routers, bound nowhere; no line's state changed
+    for device in ("R1", "R2"):
+        assert any(
+            line.startswith("ip access-list extended CURFEW-L") for line in owned(lab, device)
+        )
+        assert bound(lab, device) == []
+    assert {s.state for s in store.line_statuses().values()} == {"open"}
+    staged = records(store, "staged")
+    assert len(staged) == 4 and all(c.verified and c.state_after is None for c in staged)
+    intents = {c.seq: c for c in records(store, "staged", "intent")}
+    for outcome in staged:
+        assert outcome.intent_seq in intents  # written ahead
+        venue = next(v for v in store.venues() if v.id == outcome.venue_id)
+        assert outcome.order_ids == [orders[venue.name]]
+        assert any(c.startswith("ip access-list extended CURFEW-L") for c in outcome.commands)
+
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok, report.failures
+    assert report.bound_prepared == ["R1", "R2"] and report.pushed_cold == []
+    assert len(report.results) == 4 and all(r.state_after.value == "cut" for r in report.results)
+    assert prepared.open_sessions == 0
+    cuts = {c.line_id: c for c in records(store, "cut")}
+    for line_id, cut in cuts.items():
+        assert cut.verified and cut.state_after == "cut"
+        assert cut.commands, "the binding was sent"
+        # only bindings went out: no body line
+        assert not any("access-list" in c and "access-group" not in c for c in cut.commands)
+        assert any(f"ip access-group CURFEW-L{line_id} in" in c for c in cut.commands)
+    for device in ("R1", "R2"):
+        assert cut_lines(lab, device) == LINES[device]
+
+    # the same cuts pushed cold the next night send the bodies too: more commands
+    store.clock.set(NIGHT + timedelta(hours=8))
+    assert reconciler.run_pass(NIGHT + timedelta(hours=8)).ok
+    store.clock.set(NIGHT + timedelta(days=1))
+    cold = reconciler.run_pass(NIGHT + timedelta(days=1))
+    assert cold.ok and cold.pushed_cold == ["R1", "R2"] and cold.bound_prepared == []
+    again = {
+        c.line_id: c for c in records(store, "cut") if c.seq > max(x.seq for x in cuts.values())
+    }
+    assert set(again) == set(cuts)
+    for line_id, cut in cuts.items():
+        assert len(cut.commands) < len(again[line_id].commands)
+        assert any(
+            c.startswith("ip access-list extended CURFEW-L") for c in again[line_id].commands
+        )
+    assert audit_verify(store).exit_code == 0
+
+
+def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unstages_it(night):
+    lab, store, orders = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    assert prepared.staged_lines == 4
+    # 23:59: the bureau revokes R1-1's order; the line was staged
+    store.clock.set(NIGHT - timedelta(minutes=1))
+    revoked = orders["Venue R1-1"]
+    revoke_order(store, revoked, "bureau:test", "licence reinstated")
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok, report.failures
+    assert {r.change.line_id for r in report.results} == {2, 3, 4}
+    assert report.unstaged == [1]
+    # the device: line 1 neither bound nor any of its objects left; line 2 cut
+    assert not any("CURFEW-L1" in line for line in owned(lab, "R1"))
+    assert "ip access-group CURFEW-L2 in" in bound(lab, "R1")
+    assert store.line_statuses()[1].state == "open"
+    driver_read = _read(store, "R1")
+    assert 1 not in driver_read and 2 in driver_read
+    # the log says so: the discard, written ahead, citing the order the stage cited
+    unstaged = [c for c in store.changes(ChangeFilter(line_id=1)) if c.action == "unstaged"]
+    assert [c.kind for c in unstaged] == ["intent", "outcome"]
+    assert unstaged[1].intent_seq == unstaged[0].seq and unstaged[1].verified
+    assert unstaged[1].order_ids == [revoked] and unstaged[1].pass_id == report.pass_id
+    assert any(c.startswith("no ip access-list extended CURFEW-L1") for c in unstaged[1].commands)
+    assert not [c for c in store.changes(ChangeFilter(line_id=1)) if c.action == "cut"]
+
+
+def _read(store: Store, name: str):
+    from controller.reconciler import connect_driver
+
+    device = next(d for d in store.devices() if d.name == name)
+    with connect_driver(device, 10.0) as driver:
+        return driver.read()
+
+
+def test_a_router_unreachable_at_prepare_is_pushed_cold_at_the_instant(night):
+    lab, store, _ = night
+    reconciler = Reconciler(store, device_timeout=5.0)
+    lab.set_fault("R2", refuse_connections=True)
+    prepared = prepare(store, reconciler)
+    assert prepared.prepared_devices == 1 and prepared.staged_lines == 2
+    assert list(prepared.failed) == ["R2"] and "Unreachable" in prepared.failed["R2"]
+    failed = [c for c in records(store, "staged") if not c.verified]
+    assert failed == [], "nothing was staged on R2, nor claimed to be"
+    lab.set_fault("R2", refuse_connections=False)
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok, report.failures
+    assert report.bound_prepared == ["R1"] and report.pushed_cold == ["R2"]
+    assert report.sessions["R2"] == "cold"
+    assert cut_lines(lab, "R2") == LINES["R2"] and {
+        r.state_after.value for r in report.results
+    } == {"cut"}
+
+
+def test_a_prepared_session_lost_before_the_instant_falls_back_to_a_cold_push(night):
+    lab, store, _ = night
+    reconciler = Reconciler(store, device_timeout=5.0)
+    prepared = prepare(store, reconciler)
+    assert prepared.prepared_devices == 2 and prepared.staged_lines == 4
+    # 23:59: the routers reload (same addresses, same keys, their start-up configuration):
+    # the prepared sessions are dead and the staged bodies gone
+    specs = lab.specs
+    lab.stop()
+    reloaded = Lab(specs).start()
+    try:
+        assert owned(reloaded, "R1") == [] and owned(reloaded, "R2") == []
+        store.clock.set(NIGHT)
+        report = reconciler.run_pass(NIGHT, prepared=prepared)
+        assert report.ok, report.failures
+        assert set(report.sessions.values()) == {"cold after the prepared session was lost"}
+        assert report.pushed_cold == ["R1", "R2"] and report.bound_prepared == []
+        assert cut_lines(reloaded, "R1") == LINES["R1"] and cut_lines(reloaded, "R2") == LINES["R2"]
+    finally:
+        reloaded.stop()
+
+
+def test_the_restore_at_eight_runs_over_prepared_sessions_and_leaves_no_owned_object(night):
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    store.clock.set(NIGHT)
+    assert reconciler.run_pass(NIGHT).ok
+    morning = NIGHT + timedelta(hours=8)
+    prepared = prepare(store, reconciler, morning)
+    # nothing to stage at 08:00: sessions opened and routers read, nothing written
+    assert (prepared.prepared_devices, prepared.staged_lines) == (2, 0)
+    assert records(store, "staged", "intent") == []
+    store.clock.set(morning)
+    report = reconciler.run_pass(morning, prepared=prepared)
+    assert report.ok, report.failures
+    assert report.bound_prepared == ["R1", "R2"]
+    assert {r.change.action.value for r in report.results} == {"restore"}
+    assert {s.state for s in store.line_statuses().values()} == {"open"}
+    assert owned(lab, "R1") == [] and owned(lab, "R2") == []
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_the_scheduler_prepares_at_the_lead_and_the_transition_pass_binds_over_it(night):
+    lab, store, _ = night
+    # a clock at the real pace from 23:59:57, a lead of 2 s: prepare at 23:59:58, cut at 00:00
+    clock = OffsetClock(NIGHT - timedelta(seconds=3))
+    store.clock = clock
+    passes: list[PassReport] = []
+    scheduler = PassScheduler(
+        Reconciler(store),
+        clock,
+        tick=timedelta(hours=1),
+        on_pass=passes.append,
+        prepare_lead=timedelta(seconds=2),
+    )
+    scheduler.start()
+    try:
+        wait_for(lambda: scheduler.next_transition is not None)
+        assert scheduler.next_transition == NIGHT
+        assert scheduler.prepare_at == NIGHT - timedelta(seconds=2)
+        wait_for(lambda: any(p.results for p in passes))
+        midnight = next(p for p in passes if p.results)
+    finally:
+        scheduler.shutdown()
+    assert midnight.ok and midnight.bound_prepared == ["R1", "R2"] and midnight.at >= NIGHT
+    assert scheduler.prepared is None
+    staged = records(store, "staged")
+    assert len(staged) == 4 and all(c.verified for c in staged)
+    # staged from the lead on, before the cuts it prepared
+    assert all(c.at >= NIGHT - timedelta(seconds=2) for c in staged)
+    cuts = records(store, "cut")
+    assert len(cuts) == 4 and min(c.seq for c in cuts) > max(c.seq for c in staged)
+    assert all(not any("access-list" in c and "access-group" not in c for c in cut.commands)
+               for cut in cuts)  # fmt: skip
+    assert cut_lines(lab, "R1") == LINES["R1"] and cut_lines(lab, "R2") == LINES["R2"]
+
+
+def test_a_stale_prepared_pass_is_discarded_when_another_instant_comes_first(night):
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)  # for 00:00
+    assert prepared.staged_lines == 4
+    # the orders are revoked after all: 00:00 brings no cut; the pass prepared is not used
+    store.clock.set(NIGHT + timedelta(minutes=1))
+    for order_id in [o.id for o in store.orders()]:
+        revoke_order(store, order_id, "bureau:test", "licence reinstated")
+    discarded = prepared.abandon(store.clock.now())
+    assert discarded == 4 and prepared.open_sessions == 0
+    assert owned(lab, "R1") == [] and owned(lab, "R2") == []
+    assert len(records(store, "unstaged")) == 4
