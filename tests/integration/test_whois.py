@@ -30,14 +30,7 @@ from controller.settings import Settings
 from controller.store import ChangeFilter, Store
 from controller.tokens import create_token
 from controller.whois import BureauHolder, Holder, whois
-from drivers.registry import DRIVERS
 from tests.conftest import ADMIN_TOKEN, SMALL_CITY
-
-# TODO(R3): drop once the radius_nas driver (issue 11, R2) is registered: the inventory refuses
-# NAS devices of a platform no driver serves
-pytestmark = pytest.mark.skipif(
-    "radius_nas" not in DRIVERS, reason="no radius_nas driver registered yet (issue 11)"
-)
 
 DEBIAN_SCHEMA = Path("/etc/freeradius/3.0/mods-config/sql/main/sqlite/schema.sql")
 # radacct as FreeRADIUS's schema has it (the columns curfew reads, and the others it ignores),
