@@ -2,7 +2,9 @@
 
 A `Lab` runs every device in one background thread with its own event loop, so synchronous
 tests and netmiko's threads can use it, or spreads them over worker processes for a lab bigger
-than one core serves; `city()` and `load_topology()` say what to start.
+than one core serves; `city()` and `load_topology()` say what to start. Subscribers are an
+addition (`Subscribers`: BNG twins and their subscriber lines, `subscriber_city()`,
+`load_subscribers()`): a lab with them also runs a real FreeRADIUS (lab/freeradius.py).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network
+from dataclasses import dataclass, field
+from datetime import datetime
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -32,6 +35,10 @@ from lab.ssh import Faults, public_host_key
 from lab.twin import Server, TwinKind
 from lab.workers import RemoteRouter, Worker
 
+if TYPE_CHECKING:  # started only in a lab with subscribers (imports pyrad)
+    from lab.bng import BngTwin
+    from lab.freeradius import RadiusServer
+
 HOST = "127.0.0.1"
 PLATFORMS = tuple(TWINS)
 UPLINK = TWINS["cisco_ios"].uplink  # the default platform's uplink
@@ -40,6 +47,10 @@ DEFAULT_AUTHORITIES = ({"name": "city-bureau", "regions": ["620100"]},)
 _V4_POOL = IPv4Network("198.18.0.0/15")
 _V6_POOL = IPv6Network("2001:db8::/32")
 _UPLINK_POOL = IPv4Network("100.64.0.0/10")
+_BNG_POOLS = IPv4Network("10.64.0.0/16")  # BNG n hands out 10.64.n.0/24
+_FIRST_BNG_ADDRESS = IPv4Address("127.0.0.21")  # BNG n listens on 127.0.0.(20+n)
+_SUBSCRIBER_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_LAB_SECRET = re.compile(r"[A-Za-z0-9._~+=@-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,188 @@ class DeviceSpec:
             raise ValueError(f"device {self.name}: start-up config: {exc}") from None
 
 
+@dataclass(frozen=True)
+class BngSpec:
+    """One BNG twin (a NAS): its loopback address (its NAS-IP-Address), the address pool it
+    hands out, its DAE (Disconnect/CoA) port and secrets, and a fault ("nak", "silent",
+    "wrong_secret") to start with. Empty address or pool: the n-th BNG's defaults, 127.0.0.(20+n)
+    and 10.64.n.0/24."""
+
+    name: str
+    address: str = ""
+    pool: str = ""
+    dae_port: int = 0
+    radius_secret: str = "lab-radius-secret"  # shared with the RADIUS server
+    dae_secret: str = "lab-dae-secret"  # shared with curfew, the Disconnect/CoA client
+    fault: str | None = None
+    error_cause: int = 506  # what the "nak" fault answers with
+
+    def __post_init__(self) -> None:
+        check_device_name(self.name)
+        if self.address and not IPv4Address(self.address).is_loopback:
+            raise ValueError(f"BNG {self.name}: {self.address} is not on 127.0.0.0/8")
+        if self.pool:
+            IPv4Network(self.pool)
+        if not 0 <= self.dae_port <= 65535:
+            raise ValueError(f"BNG {self.name}: dae_port {self.dae_port} out of range")
+        for key in ("radius_secret", "dae_secret"):
+            if not _LAB_SECRET.fullmatch(getattr(self, key)):
+                raise ValueError(
+                    f"BNG {self.name}: {key} must be 1-128 of A-Z a-z 0-9 . _ ~ + = @ -"
+                )
+        if self.fault not in (None, "nak", "silent", "wrong_secret"):
+            raise ValueError(f"BNG {self.name}: fault {self.fault!r} not nak, silent, wrong_secret")
+
+    def placed(self, index: int) -> BngSpec:
+        """With the defaults of the `index`-th BNG (from 1) filled in."""
+        return dataclasses.replace(
+            self,
+            address=self.address or str(_FIRST_BNG_ADDRESS + index - 1),
+            pool=self.pool or str(IPv4Network((int(_BNG_POOLS.network_address) + 256 * index, 24))),
+        )
+
+
+@dataclass(frozen=True)
+class SubscriberSpec:
+    """A subscriber line: the inventory's {name, venue, kind: subscriber, username, nas}, plus
+    what only the carrier knows (its password, written in the RADIUS server's radcheck) and
+    whether it is dialled in, on its first NAS, when the lab starts."""
+
+    name: str
+    venue: str
+    username: str
+    nas: tuple[str, ...]
+    password: str = "lab-subscriber"
+    online: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nas", tuple(self.nas))
+        if not _SUBSCRIBER_USERNAME.fullmatch(self.username):
+            raise ValueError(
+                f"subscriber {self.name}: username {self.username!r} must be 1-64 of "
+                "A-Z a-z 0-9 . _ @ -"
+            )
+        if not self.nas:
+            raise ValueError(f"subscriber {self.name}: names no NAS")
+        if not self.password or not self.password.isprintable():
+            raise ValueError(f"subscriber {self.name}: password must be printable text")
+
+    def inventory_line(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "venue": self.venue,
+            "kind": "subscriber",
+            "username": self.username,
+            "nas": list(self.nas),
+        }
+
+
+@dataclass(frozen=True)
+class Subscribers:
+    """BNG twins and the subscriber lines on them; `venues` are inventory venue entries to add
+    (a generated city's; a topology file lists its venues itself)."""
+
+    bngs: tuple[BngSpec, ...] = ()
+    lines: tuple[SubscriberSpec, ...] = ()
+    venues: tuple[dict[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        placed = tuple(spec.placed(i) for i, spec in enumerate(self.bngs, 1))
+        object.__setattr__(self, "bngs", placed)
+        object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "venues", tuple(self.venues))
+        names = [b.name for b in placed]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate BNG names: {', '.join(names)}")
+        addresses = [b.address for b in placed]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError(f"two BNGs share an address: {', '.join(addresses)}")
+        seen: set[str] = set()
+        line_names = [line.name for line in self.lines]
+        if len(set(line_names)) != len(line_names):
+            raise ValueError("two subscriber lines share a name")
+        for line in self.lines:
+            unknown = [n for n in line.nas if n not in names]
+            if unknown:
+                raise ValueError(f"subscriber {line.name}: no BNG named {', '.join(unknown)}")
+            if line.username in seen:
+                raise ValueError(f"subscriber {line.name}: username {line.username} used twice")
+            seen.add(line.username)
+        if self.lines and not self.bngs:
+            raise ValueError("subscriber lines need at least one BNG")
+
+    def __bool__(self) -> bool:
+        return bool(self.bngs)
+
+    def add_to(
+        self, inventory: Mapping[str, Any], radius_db: str, dae_ports: Mapping[str, int]
+    ) -> dict[str, Any]:
+        """Copy of a filled inventory with the BNGs as radius_nas devices (host: the BNG's
+        address, port: its DAE port, password: the DAE secret, options.radius_db: the RADIUS
+        server's SQL database) and the subscriber venues and lines."""
+        result = copy.deepcopy(dict(inventory))
+        result["devices"] = list(result.get("devices") or []) + [
+            {
+                "name": bng.name,
+                "platform": "radius_nas",
+                "host": bng.address,
+                "port": dae_ports[bng.name],
+                "username": "curfew",  # a NAS's DAE port knows no user; the secret signs
+                "password": bng.dae_secret,
+                "options": {"radius_db": radius_db},
+            }
+            for bng in self.bngs
+        ]
+        known_venues = {v["name"] for v in result.get("venues") or []}
+        result["venues"] = list(result.get("venues") or []) + [
+            dict(v) for v in self.venues if v["name"] not in known_venues
+        ]
+        result["lines"] = list(result.get("lines") or []) + [
+            line.inventory_line() for line in self.lines
+        ]
+        return result
+
+
+def subscriber_city(
+    bngs: int,
+    per_bng: int,
+    *,
+    zone: str = "Asia/Shanghai",
+    region: str = "620100",
+    first_licence: int = 9001,
+) -> Subscribers:
+    """BNG1..BNGn (127.0.0.21…, pools 10.64.n.0/24), each with K subscribers `sub-n-k`
+    (line `BNGn-S{k}`, venue `Cafe BNGn-k`), every one dialled in when the lab starts."""
+    if bngs < 1 or per_bng < 1:
+        raise ValueError("a subscriber city needs at least one BNG and one subscriber each")
+    if bngs > 200 or per_bng > 250:
+        raise ValueError("at most 200 BNGs (127.0.0.21-220) and 250 subscribers each")
+    specs, lines, venues = [], [], []
+    for n in range(1, bngs + 1):
+        name = f"BNG{n}"
+        specs.append(BngSpec(name))
+        for k in range(1, per_bng + 1):
+            venue = f"Cafe {name}-{k}"
+            venues.append(
+                {
+                    "name": venue,
+                    "licence": f"LIC-{first_licence + len(venues):04d}",
+                    "zone": zone,
+                    "region": region,
+                }
+            )
+            lines.append(
+                SubscriberSpec(
+                    name=f"{name}-S{k}",
+                    venue=venue,
+                    username=f"sub-{n}-{k}",
+                    nas=(name,),
+                    password=f"pw-{n}-{k}",
+                )
+            )
+    return Subscribers(tuple(specs), tuple(lines), tuple(venues))
+
+
 class Lab:
     """Simulated devices on 127.0.0.1. Use as a context manager, or call `start()` and `stop()`.
 
@@ -117,12 +310,31 @@ class Lab:
     lab's CPU is not one core's; `router(name)` then forwards `running_config()`,
     `startup_config`, `configure()` and `execute()` to the worker, as `set_fault()` and
     `faults()` are forwarded.
+
+    With `subscribers`, the lab also starts a real FreeRADIUS (`radius`) and the BNG twins
+    (`bng(name)`, in this process), writes every subscriber's password in the server's radcheck
+    and dials the online ones in; the BNGs stamp their accounting with `clock` (required then).
     """
 
-    def __init__(self, specs: Iterable[DeviceSpec], host: str = HOST, processes: int = 0) -> None:
+    def __init__(
+        self,
+        specs: Iterable[DeviceSpec],
+        host: str = HOST,
+        processes: int = 0,
+        *,
+        subscribers: Subscribers | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.host = host
+        self.subscribers = subscribers or Subscribers()
+        if self.subscribers and clock is None:
+            raise ValueError("a lab with BNGs needs a clock for their accounting instants")
+        self.clock = clock
+        self._radius: RadiusServer | None = None
+        self._bngs: dict[str, BngTwin] = {}
         listed = list(specs)
         names = [spec.name for spec in listed]
+        names += [bng.name for bng in self.subscribers.bngs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate device names: {', '.join(duplicates)}")
@@ -157,6 +369,8 @@ class Lab:
                 )
                 self._thread.start()
                 self._call(self._start_all(), timeout)
+            if self.subscribers:
+                self._start_subscribers(timeout)
         except BaseException:
             self.stop()
             raise
@@ -164,7 +378,8 @@ class Lab:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Close every listener and session, then end the loop thread or every worker process
-        by its PID (bounded wait)."""
+        by its PID (bounded wait). BNG twins and the RADIUS server stop first."""
+        self._stop_subscribers()
         if self._workers:
             workers, self._workers, self._owner = self._workers, [], {}
             for worker in workers:
@@ -196,6 +411,41 @@ class Lab:
     ) -> None:
         self.stop()
 
+    def _start_subscribers(self, timeout: float) -> None:
+        from lab.bng import BngTwin, Session
+        from lab.freeradius import RadiusServer
+
+        assert self.clock is not None
+        specs = self.subscribers
+        server = RadiusServer({bng.address: bng.radius_secret for bng in specs.bngs})
+        self._radius = server
+        server.start(timeout)
+        endpoint = (server.host, server.auth_port, server.acct_port)
+        for bng in specs.bngs:
+            twin = BngTwin(
+                bng.name, bng.address, endpoint, bng.radius_secret, bng.dae_secret, bng.pool,
+                self.clock, dae_port=bng.dae_port,
+            )  # fmt: skip
+            self._bngs[bng.name] = twin
+            twin.start()
+            if bng.fault:
+                twin.set_fault(bng.fault, bng.error_cause)
+        for line in specs.lines:
+            server.add_subscriber(line.username, line.password)
+        for line in specs.lines:
+            if line.online:
+                dialled = self._bngs[line.nas[0]].dial(line.username, line.password)
+                if not isinstance(dialled, Session):
+                    raise RuntimeError(f"subscriber {line.name} did not dial in: {dialled.reason}")
+
+    def _stop_subscribers(self) -> None:
+        twins, self._bngs = list(self._bngs.values()), {}
+        for twin in twins:
+            twin.close()
+        server, self._radius = self._radius, None
+        if server is not None:
+            server.close()
+
     def _start_workers(self, timeout: float) -> None:
         """Deal the devices round robin (platforms spread evenly) and start every worker."""
         specs = self.specs  # with the ports of an earlier run: a restart keeps them
@@ -223,6 +473,20 @@ class Lab:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     # ------------------------------------------------------------------ devices
+
+    @property
+    def radius(self) -> RadiusServer:
+        """The lab's FreeRADIUS (a lab with subscribers, started)."""
+        if self._radius is None:
+            raise RuntimeError("this lab runs no RADIUS server (no subscribers, or not started)")
+        return self._radius
+
+    def bng(self, name: str) -> BngTwin:
+        """A running BNG twin: tests dial, hang up and set faults on it."""
+        try:
+            return self._bngs[name]
+        except KeyError:
+            raise KeyError(f"no running BNG {name!r} in this lab") from None
 
     @property
     def running(self) -> bool:
@@ -320,8 +584,15 @@ class Lab:
     # ------------------------------------------------------------------ inventory
 
     def inventory(self, inventory: Mapping[str, Any]) -> dict[str, Any]:
-        """The inventory with each device's host, real port and credentials filled in."""
-        return fill_inventory(self.specs, inventory, self.host)
+        """The inventory with each device's host, real port and credentials filled in (and,
+        with subscribers, the BNGs as radius_nas devices and the subscriber lines)."""
+        filled = fill_inventory(self.specs, inventory, self.host)
+        if not self.subscribers:
+            return filled
+        dae_ports = {name: twin.dae_port for name, twin in self._bngs.items()}
+        if len(dae_ports) != len(self.subscribers.bngs):
+            raise RuntimeError("start the lab first: the BNGs' DAE ports are not bound yet")
+        return self.subscribers.add_to(filled, self.radius.db_url, dae_ports)
 
     def write_inventory(self, inventory: Mapping[str, Any], path: str | Path) -> Path:
         return _write_yaml(self.inventory(inventory), Path(path))
@@ -482,7 +753,9 @@ def city(
 _DEVICE_FIELDS = {f.name for f in dataclasses.fields(DeviceSpec)}
 _VENUE_FIELDS = {"name", "licence", "zone", "region"}
 _LINE_FIELDS = {"name", "venue", "device", "interface", "prefixes"}
-_TOP_FIELDS = {"authorities", "devices", "venues", "lines"}
+_TOP_FIELDS = {"authorities", "devices", "venues", "lines", "bngs"}
+_BNG_FIELDS = {f.name for f in dataclasses.fields(BngSpec)}
+_SUBSCRIBER_FIELDS = {"name", "venue", "kind", "username", "nas", "password", "online"}
 
 
 def load_topology(path: str | Path) -> tuple[list[DeviceSpec], dict[str, Any]]:
@@ -491,6 +764,8 @@ def load_topology(path: str | Path) -> tuple[list[DeviceSpec], dict[str, Any]]:
     Host, port and credentials of the inventory's devices are left for the lab to fill in.
     A device without `interfaces` gets GigabitEthernet0/0 plus its lines' interfaces, and each
     line's interface is configured with a description and addresses from its prefixes.
+    BNGs and subscriber lines (`kind: subscriber`) are checked here but left out of what this
+    returns: `load_subscribers()` reads them.
     """
     try:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -540,12 +815,15 @@ def parse_topology(
         venue_entries.append({k: venue[k] for k in ("name", "licence", "zone", "region")})
 
     line_entries = []
-    line_names: set[str] = set()
     used_interfaces: dict[tuple[str, str], str] = {}
     seen_prefixes: dict[IPv4Network | IPv6Network, str] = {}
     line_config: dict[str, list[str]] = {name: [] for name in device_fields}
     line_interfaces: dict[str, list[str]] = {name: [] for name in device_fields}
+    # their mistakes are the file's mistakes; their names are the file's line names
+    line_names: set[str] = {line.name for line in parse_subscribers(document, source).lines}
     for i, entry in enumerate(lines, 1):
+        if entry.get("kind") == "subscriber":
+            continue
         where = _where(source, "line", i, entry)
         _no_unknown(entry, _LINE_FIELDS, where)
         missing = _LINE_FIELDS - set(entry)
@@ -615,6 +893,77 @@ def parse_topology(
         "lines": line_entries,
     }
     return specs, inventory
+
+
+def load_subscribers(path: str | Path) -> Subscribers:
+    """The BNGs (`bngs:`) and subscriber lines (`lines:` with `kind: subscriber`) of a topology
+    file; empty when it has none."""
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    return parse_subscribers(document, source=str(path))
+
+
+def parse_subscribers(document: object, source: str = "topology") -> Subscribers:
+    if not isinstance(document, dict):
+        raise ValueError(f"{source}: must be a mapping with devices, venues and lines")
+    venue_names = {v.get("name") for v in _entries(document, "venues", source)}
+    bngs = []
+    for i, entry in enumerate(_entries(document, "bngs", source), 1):
+        where = _where(source, "bng", i, entry)
+        _no_unknown(entry, _BNG_FIELDS, where)
+        fields: dict[str, Any] = {"name": _text(entry, "name", where)}
+        for key in ("address", "pool", "radius_secret", "dae_secret", "fault"):
+            if key in entry:
+                fields[key] = _text(entry, key, where)
+        for key in ("dae_port", "error_cause"):
+            if key in entry:
+                value = entry[key]
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError(f"{where}: {key} must be a non-negative integer")
+                fields[key] = value
+        try:
+            bngs.append(BngSpec(**fields))
+        except (ValueError, IdentifierError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    lines = []
+    for i, entry in enumerate(_entries(document, "lines", source), 1):
+        if entry.get("kind") != "subscriber":
+            continue
+        where = _where(source, "line", i, entry)
+        _no_unknown(entry, _SUBSCRIBER_FIELDS, where)
+        missing = {"name", "venue", "username", "nas"} - set(entry)
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(sorted(missing))}")
+        venue = _text(entry, "venue", where)
+        if venue not in venue_names:
+            raise ValueError(f"{where}: no venue named {venue!r}")
+        nas = entry["nas"]
+        if not isinstance(nas, list) or not all(isinstance(n, str) for n in nas):
+            raise ValueError(f"{where}: nas must be a list of BNG names")
+        online = entry.get("online", True)
+        if not isinstance(online, bool):
+            raise ValueError(f"{where}: online must be true or false")
+        try:
+            lines.append(
+                SubscriberSpec(
+                    name=_text(entry, "name", where),
+                    venue=venue,
+                    username=_text(entry, "username", where),
+                    nas=tuple(nas),
+                    password=_text(entry, "password", where)
+                    if "password" in entry
+                    else "lab-subscriber",
+                    online=online,
+                )
+            )
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    try:
+        return Subscribers(tuple(bngs), tuple(lines))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
 
 
 def _where(source: str, kind: str, index: int, entry: object) -> str:
@@ -729,10 +1078,13 @@ def serve_lab(
     echo: Callable[[str], object] = print,
     stop_event: threading.Event | None = None,
     processes: int = 0,
+    subscribers: Subscribers | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
     """Start the lab (over `processes` worker processes; 0: in this one), write the inventory,
-    print `R1 cisco_ios 127.0.0.1:40123` per device, then block until SIGINT/SIGTERM (or
-    `stop_event`), and stop cleanly: every worker ends, by its PID if it must."""
+    print `R1 cisco_ios 127.0.0.1:40123` per device (and per BNG its DAE address and sessions,
+    and the RADIUS server), then block until SIGINT/SIGTERM (or `stop_event`), and stop
+    cleanly: every worker and the RADIUS server end, by their PID if they must."""
     stop = stop_event if stop_event is not None else threading.Event()
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -743,10 +1095,22 @@ def serve_lab(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, on_signal)
     try:
-        with Lab(specs, processes=processes) as lab:
+        with Lab(specs, processes=processes, subscribers=subscribers, clock=clock) as lab:
             lab.write_inventory(inventory, inventory_out)
             for spec in lab.specs:
                 echo(f"{spec.name} {spec.platform} {lab.host}:{spec.port}")
+            if lab.subscribers:
+                radius = lab.radius
+                echo(
+                    f"RADIUS freeradius {radius.host}:{radius.auth_port} (acct "
+                    f"{radius.acct_port}, pid {radius.pid}) {radius.db_url}"
+                )
+                for bng in lab.subscribers.bngs:
+                    twin = lab.bng(bng.name)
+                    echo(
+                        f"{bng.name} radius_nas {twin.address}:{twin.dae_port} "
+                        f"({len(twin.sessions())} sessions)"
+                    )
             if lab.pids:
                 echo(f"lab workers: {', '.join(map(str, lab.pids))}")
             while not stop.wait(0.5):
@@ -757,12 +1121,18 @@ def serve_lab(
 
 
 __all__ = [
+    "BngSpec",
     "DeviceSpec",
     "Lab",
+    "SubscriberSpec",
+    "Subscribers",
     "city",
     "fill_inventory",
+    "load_subscribers",
     "load_topology",
+    "parse_subscribers",
     "parse_topology",
     "serve_lab",
+    "subscriber_city",
     "write_inventory",
 ]

@@ -3,11 +3,14 @@ the server, accounting lands in radacct, and the twins answer RFC 5176 Disconnec
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address, ip_network
+from pathlib import Path
 
 import pytest
+import yaml
 from pyrad import packet
 from pyrad.client import Client, Timeout
 
@@ -15,6 +18,7 @@ from controller.clock import SimulatedClock
 from lab.bng import BngTwin, Rejected, Session
 from lab.freeradius import RadiusServer, unavailable_reason
 from lab.radius import dictionary
+from lab.topology import Lab, city, load_subscribers, load_topology, subscriber_city
 
 pytestmark = pytest.mark.lab
 
@@ -231,3 +235,88 @@ def test_faults_nak_silent_and_wrong_secret(
         dae(one, secret="not-the-dae-secret", User_Name="cafe-g", timeout=0.3)
     assert one.requests[-1].answer == "dropped"
     assert len(one.sessions("cafe-g")) == 1
+
+
+# --------------------------------------------------------------------------- the lab's city
+
+
+def test_a_lab_with_subscribers_dials_them_in_and_lists_the_bngs_as_radius_nas(
+    tmp_path: Path,
+) -> None:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    clock = SimulatedClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    specs, inventory = city(1, 1)
+    subscribers = subscriber_city(2, 2)
+    with Lab(specs, subscribers=subscribers, clock=clock.now) as lab:
+        radius, one, two = lab.radius, lab.bng("BNG1"), lab.bng("BNG2")
+        assert (one.address, two.address) == ("127.0.0.21", "127.0.0.22")
+        assert [s.username for s in one.sessions()] == ["sub-1-1", "sub-1-2"]
+        open_rows = [r for r in radius.accounting() if r["acctstoptime"] is None]
+        assert sorted((r["username"], r["nasipaddress"]) for r in open_rows) == [
+            ("sub-1-1", "127.0.0.21"),
+            ("sub-1-2", "127.0.0.21"),
+            ("sub-2-1", "127.0.0.22"),
+            ("sub-2-2", "127.0.0.22"),
+        ]
+        filled = yaml.safe_load(lab.write_inventory(inventory, tmp_path / "inv.yaml").read_text())
+        nas = {d["name"]: d for d in filled["devices"] if d["platform"] == "radius_nas"}
+        assert nas["BNG2"] == {
+            "name": "BNG2",
+            "platform": "radius_nas",
+            "host": "127.0.0.22",
+            "port": two.dae_port,
+            "username": "curfew",
+            "password": "lab-dae-secret",
+            "options": {"radius_db": radius.db_url},
+        }
+        assert {"name": "BNG1-S2", "venue": "Cafe BNG1-2", "kind": "subscriber",
+                "username": "sub-1-2", "nas": ["BNG1"]} in filled["lines"]  # fmt: skip
+        assert {v["name"] for v in filled["venues"]} >= {"Cafe BNG1-1", "Cafe BNG2-2"}
+        process_id = radius.pid
+        assert process_id is not None
+    with pytest.raises(ProcessLookupError):  # stopped by its PID with the lab
+        os.kill(process_id, 0)
+    with pytest.raises(RuntimeError):
+        lab.radius  # noqa: B018
+
+
+def test_topology_files_describe_bngs_and_subscriber_lines(tmp_path: Path) -> None:
+    document = {
+        "devices": [{"name": "R1"}],
+        "venues": [
+            {"name": "Cafe A", "licence": "L-1", "zone": "Asia/Shanghai", "region": "620100"},
+            {"name": "Cafe B", "licence": "L-2", "zone": "Asia/Shanghai", "region": "620100"},
+        ],
+        "bngs": [{"name": "BNG1"}, {"name": "BNG2", "fault": "nak", "error_cause": 501}],
+        "lines": [
+            {"name": "R1-L1", "venue": "Cafe A", "device": "R1",
+             "interface": "GigabitEthernet0/1", "prefixes": ["198.18.1.0/24"]},
+            {"name": "S1", "venue": "Cafe B", "kind": "subscriber", "username": "cafe-b@isp",
+             "nas": ["BNG1", "BNG2"], "password": "pw", "online": False},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "city.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    _, inventory = load_topology(path)
+    assert [line["name"] for line in inventory["lines"]] == ["R1-L1"]  # the lab adds S1
+    subscribers = load_subscribers(path)
+    assert [(b.name, b.address, b.pool, b.fault) for b in subscribers.bngs] == [
+        ("BNG1", "127.0.0.21", "10.64.1.0/24", None),
+        ("BNG2", "127.0.0.22", "10.64.2.0/24", "nak"),
+    ]
+    [line] = subscribers.lines
+    assert (line.username, line.nas, line.online) == ("cafe-b@isp", ("BNG1", "BNG2"), False)
+
+    document["lines"][1]["nas"] = ["BNG9"]
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(ValueError, match="no BNG named BNG9"):
+        load_topology(path)
+    document["lines"][1]["nas"] = ["BNG1"]
+    document["lines"][1]["username"] = "cafe b"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(ValueError, match="username"):
+        load_subscribers(path)
+    with pytest.raises(ValueError, match="needs a clock"):
+        Lab([], subscribers=subscriber_city(1, 1))
