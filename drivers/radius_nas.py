@@ -260,7 +260,7 @@ class RadiusNasDriver(Driver):
     def read(self) -> dict[int, OwnedLine]:
         with self._opened() as engine:
             try:
-                return self._read(engine)
+                return self._read(engine, owned_only=True)
             except sa.exc.SQLAlchemyError as exc:
                 raise self._database_error(exc) from None
 
@@ -275,7 +275,10 @@ class RadiusNasDriver(Driver):
             found[target.username] = target
         return found
 
-    def _read(self, engine: sa.Engine) -> dict[int, OwnedLine]:
+    def _read(self, engine: sa.Engine, owned_only: bool = False) -> dict[int, OwnedLine]:
+        """Each learnt line's refusals and active sessions: of the lines curfew refuses only
+        (`owned_only`, what `read` answers), or also of those merely online (what a cut must
+        disconnect)."""
         by_user = self._valid_targets()
         refusals = self._refusals(engine, list(by_user))
         sessions = self._sessions(engine, list(by_user))
@@ -287,7 +290,7 @@ class RadiusNasDriver(Driver):
                 sessions=tuple(sessions.get(user, ())),
             )
             for user, target in by_user.items()
-            if refusals.get(user) or sessions.get(user)
+            if refusals.get(user) or (sessions.get(user) and not owned_only)
         }
 
     def render(self, batch: Batch, owned: dict[int, OwnedLine]) -> list[str]:

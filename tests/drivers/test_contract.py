@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from ipaddress import ip_network
 from typing import Any
 
@@ -86,6 +87,9 @@ class Rig:
         with self.driver(name, **changes) as driver:
             return driver.apply(batch)
 
+    def line(self, line_id: int, interface: str, *prefixes: str) -> LineTarget:
+        return line(line_id, interface, *prefixes)
+
     def config(self, name: str = "R1") -> str:
         return self.profile.running_config(self.lab, name)
 
@@ -107,10 +111,133 @@ class Rig:
         return line(44, self.profile.venue_ports[2], "2001:db8:4::7/128")
 
 
+class _NoSessions:
+    """What a subscriber rig answers for the lab's session counter: there are no sessions."""
+
+    def sessions_opened(self, name: str) -> None:
+        return None
+
+
+class SubscriberRig:
+    """The suite's rig for `radius_nas`: a real FreeRADIUS and one BNG twin (the NAS R1), lines
+    42-44 the subscribers sub42-sub44, two of them online when the rig starts. Its
+    "configuration" is radcheck, one `username attribute op value` per row in id order."""
+
+    DAE_SECRET = "contract-dae-secret"
+    RADIUS_SECRET = "contract-radius-secret"
+
+    def __init__(self, profile: Profile, refuse_connections: bool) -> None:
+        from lab.bng import BngTwin, Session
+        from lab.freeradius import RadiusServer, unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            pytest.skip(f"radius_nas: {reason}")
+        self.profile = profile
+        self.lab = _NoSessions()
+        self.server = RadiusServer({"127.0.0.21": self.RADIUS_SECRET}).start()
+        self.bng = BngTwin(
+            "R1", "127.0.0.21", (self.server.host, self.server.auth_port, self.server.acct_port),
+            self.RADIUS_SECRET, self.DAE_SECRET, "100.64.0.0/24", clock=_now,
+        )  # fmt: skip
+        self.bng.start()
+        # a database that is not there: the NAS's RADIUS database cannot be reached
+        self.db_url = (
+            f"sqlite:///{self.server.db_path}.missing" if refuse_connections else self.server.db_url
+        )
+        for user in profile.venue_ports[:2]:  # online before any cut: a cut disconnects them
+            self.server.add_subscriber(user, f"pw-{user}")
+            assert isinstance(self.bng.dial(user, f"pw-{user}"), Session), user
+
+    def close(self) -> None:
+        self.bng.close()
+        self.server.close()
+
+    def line(self, line_id: int, username: str, *prefixes: str) -> LineTarget:
+        del prefixes  # a subscriber has none
+        return LineTarget(line_id, "", (), username=username, nas=("R1",))
+
+    def driver(self, name: str = "R1", timeout: float = 5.0, **changes: Any) -> Driver:
+        fields: dict[str, Any] = {
+            "host": self.bng.address,
+            "port": self.bng.dae_port,
+            "username": "curfew",
+            "password": self.DAE_SECRET,
+            "timeout": timeout,
+            "extra": {"radius_db": self.db_url, "dae_timeout": "0.5", "dae_tries": "2"},
+            **changes,
+        }
+        driver = driver_for(self.profile.platform)(name, Credentials(**fields))
+        # as the reconciler does before a read: the lines to look for (rows name usernames)
+        driver.learn((self.l42, self.l43, self.l44))
+        return driver
+
+    def apply(self, batch: Batch, name: str = "R1", **changes: Any) -> BatchResult:
+        with self.driver(name, **changes) as driver:
+            return driver.apply(batch)
+
+    def config(self, name: str = "R1") -> str:
+        with self.server.connect() as db:
+            rows = db.execute(
+                "SELECT username, attribute, op, value FROM radcheck ORDER BY id"
+            ).fetchall()
+        return "".join(f"{u} {a} {o} {v}\n" for u, a, o, v in rows)
+
+    def operator(self, name: str, lines: tuple[str, ...]) -> None:
+        """A NOC engineer editing radcheck by hand: a row to add, or `delete <row>`."""
+        with self.server.connect() as db:
+            for entry in lines:
+                remove = entry.startswith("delete ")
+                username, attribute, op, value = entry.removeprefix("delete ").split(" ", 3)
+                if remove:
+                    db.execute(
+                        "DELETE FROM radcheck WHERE username = ? AND attribute = ? AND op = ? "
+                        "AND value = ?",
+                        (username, attribute, op, value),
+                    )
+                else:
+                    db.execute(
+                        "INSERT INTO radcheck (username, attribute, op, value) VALUES (?,?,?,?)",
+                        (username, attribute, op, value),
+                    )
+
+    @property
+    def l42(self) -> LineTarget:
+        return self.line(42, self.profile.venue_ports[0])
+
+    @property
+    def l43(self) -> LineTarget:
+        return self.line(43, self.profile.venue_ports[1])
+
+    @property
+    def l44(self) -> LineTarget:
+        return self.line(44, self.profile.venue_ports[2])
+
+
+def _now() -> datetime:
+    return datetime(2026, 11, 25, tzinfo=UTC)  # the BNG's accounting instants: any will do
+
+
 @pytest.fixture
 def start(profile: Profile) -> Iterator[Callable[..., Rig]]:
     """Start a lab: `start(interfaces=..., config=..., **faults)` → Rig with router R1."""
     labs: list[Lab] = []
+    if profile.platform == "radius_nas":
+        rigs: list[SubscriberRig] = []
+
+        def subscribers(
+            interfaces: tuple[str, ...] | None = None, refuse_connections: bool = False
+        ) -> Rig:
+            del interfaces  # subscribers are rows, not ports: any username is there to cut
+            rig = SubscriberRig(profile, refuse_connections)
+            rigs.append(rig)
+            return rig  # type: ignore[return-value]  # the same face as Rig
+
+        subscribers.profile = profile  # type: ignore[attr-defined]
+        yield subscribers
+        for rig in rigs:
+            rig.close()
+        return
 
     def starter(
         interfaces: tuple[str, ...] | None = None, config: tuple[str, ...] = (), **faults: Any
@@ -287,7 +414,7 @@ def test_two_hundred_lines_in_one_session(start: Callable[..., Rig]) -> None:
     ports = tuple(start.profile.port_name(n) for n in range(200))
     rig = start(interfaces=ports)
     targets = tuple(
-        line(1000 + n, port, f"10.{n // 256}.{n % 256}.0/24", f"2001:db8:{n:x}::/48")
+        rig.line(1000 + n, port, f"10.{n // 256}.{n % 256}.0/24", f"2001:db8:{n:x}::/48")
         for n, port in enumerate(ports)
     )
     before = rig.config()
@@ -413,7 +540,7 @@ def test_invalid_identifier_refuses_that_line_and_sends_nothing_for_it(
     start: Callable[..., Rig],
 ) -> None:
     rig = start()
-    bad = line(45, rig.profile.venue_ports[2] + " ; reload", "198.18.5.0/24")
+    bad = rig.line(45, rig.profile.venue_ports[2] + " ; reload", "198.18.5.0/24")
 
     result = rig.apply(Batch(cuts=(bad, rig.l43)))
 
@@ -559,4 +686,3 @@ def test_a_restore_unbinds_before_it_deletes_the_bodies(start: Callable[..., Rig
     assert unbinds and not set(unbinds) & set(deletions)
     sent = list(restored.commands)
     assert max(sent.index(c) for c in unbinds) < min(sent.index(c) for c in deletions)
-
