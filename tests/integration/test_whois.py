@@ -49,6 +49,7 @@ RADACCT = """CREATE TABLE radacct (
 REGISTER = "licence,venue,valid_until,status\nLIC-1,网吧 One,2027-12-31,valid\n"
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # the morning after: every session below is past
 DYNAMIC = "100.64.7.10"
+DYNAMIC_V6 = "2001:db8:64::10"  # bob's IPv6 session, from 15:30
 ALICE_AT = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # alice holds DYNAMIC then (on bng-1)
 BOB_AT = datetime(2026, 11, 24, 16, 30, tzinfo=UTC)  # bob holds it then (on bng-2)
 STATIC = "198.18.1.77"  # in R1-L1's 198.18.1.0/24
@@ -75,19 +76,21 @@ def radius_db() -> Iterator[Path]:
     else:
         db.executescript(RADACCT)
     rows = [
-        ("A-0001", "u-alice-1", "alice", "127.0.0.21", DYNAMIC,
+        ("A-0001", "u-alice-1", "alice", "127.0.0.21", DYNAMIC, "",
          epoch(datetime(2026, 11, 24, 14, 0, tzinfo=UTC)),
          epoch(datetime(2026, 11, 24, 14, 55, tzinfo=UTC)),
          epoch(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))),
-        ("B-0007", "u-bob-7", "bob", "127.0.0.22", DYNAMIC,
+        ("B-0007", "u-bob-7", "bob", "127.0.0.22", DYNAMIC, "",
          "2026-11-24 15:30:00", "2026-11-24 16:25:00", None),
-        ("A-0002", "u-carol-2", "carol", "127.0.0.21", "100.64.7.11",
+        ("A-0002", "u-carol-2", "carol", "127.0.0.21", "100.64.7.11", "",
          epoch(datetime(2026, 11, 24, 13, 0, tzinfo=UTC)), None, None),
+        ("B-0008", "u-bob-8", "bob", "127.0.0.22", "", DYNAMIC_V6,
+         epoch(datetime(2026, 11, 24, 15, 30, tzinfo=UTC)), None, None),
     ]  # fmt: skip
     db.executemany(
         "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, "
-        "framedipaddress, acctstarttime, acctupdatetime, acctstoptime) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "framedipaddress, framedipv6address, acctstarttime, acctupdatetime, acctstoptime) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     db.commit()
@@ -189,6 +192,12 @@ def test_a_dynamic_address_is_held_by_two_subscribers_at_two_instants(city):
     assert bob.session.started == datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
     assert bob.session.stopped is None and bob.licensed is False
     assert [(o.order_id, o.kind, o.cutting) for o in bob.orders] == [(order_id, "disconnect", True)]
+
+    # IPv6 sessions by Framed-IPv6-Address; an IPv4-mapped address is its IPv4 address
+    v6 = whois(store, "2001:DB8:64:0::10", BOB_AT, NOC).holders
+    assert [(h.line, h.session.session_id) for h in v6] == [("bob-line", "B-0008")]  # type: ignore[union-attr]
+    mapped = whois(store, f"::ffff:{DYNAMIC}", ALICE_AT, NOC)
+    assert mapped.ip == DYNAMIC and [h.line for h in mapped.holders] == ["alice-line"]  # type: ignore[union-attr]
 
     # the stop is exclusive, the start inclusive; between the two sessions, nobody
     at_stop = whois(store, DYNAMIC, datetime(2026, 11, 24, 15, 0, tzinfo=UTC), NOC)
@@ -340,3 +349,59 @@ def test_the_api_answers_each_role_as_it_may_see(city):
             assert response.status_code == 422, (params, response.text)
         assert client.get("/api/v1/whois", params={"ip": DYNAMIC}).status_code == 401
     assert len(whois_records(store)) == logged == 5
+
+
+@pytest.mark.lab
+def test_whois_reads_what_a_real_freeradius_accounted_for_a_bng_twin(tmp_path: Path) -> None:
+    """The same address handed by one BNG twin to alice, then to bob, accounted by a real
+    FreeRADIUS (rlm_sql on SQLite, at the NAS's Event-Timestamp): whois names each in turn."""
+    from lab.bng import BngTwin, Session
+    from lab.freeradius import RadiusServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    clock = SimulatedClock(datetime(2026, 11, 24, 14, 0, tzinfo=UTC))
+    server = RadiusServer({"127.0.0.21": "lab-radius-secret"}).start()
+    bng: BngTwin | None = None
+    store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+    try:
+        for user in ("alice", "bob"):
+            server.add_subscriber(user, f"{user}-pw")
+        bng = BngTwin(
+            "bng-1", "127.0.0.21", (server.host, server.auth_port, server.acct_port),
+            "lab-radius-secret", "dae-secret", "100.64.1.0/24", clock=clock.now,
+        ).start()  # fmt: skip
+        city = city_with_subscribers(server.db_path)
+        del city["devices"][-1]  # one NAS here: bng-1, at the twin's address and DAE port
+        city["devices"][-1]["port"] = bng.dae_port
+        for line in city["lines"][-2:]:
+            line["nas"] = ["bng-1"]
+        import_document(store, city, "one BNG")
+
+        alice = bng.dial("alice", "alice-pw")
+        clock.advance(timedelta(hours=1))
+        bng.hangup(username="alice")
+        clock.advance(timedelta(minutes=30))
+        bob = bng.dial("bob", "bob-pw")
+        assert isinstance(alice, Session) and isinstance(bob, Session)
+        assert alice.framed_ip == bob.framed_ip, "the pool hands the freed address again"
+        clock.advance(timedelta(hours=1))
+
+        def holders(at: datetime) -> list[tuple[str | None, str | None, str | None]]:
+            answer = whois(store, alice.framed_ip, at, NOC)
+            assert answer.complete, answer.notes
+            return [
+                (h.line, h.session.session_id if h.session else None, h.device)  # type: ignore[union-attr]
+                for h in answer.holders
+            ]
+
+        base = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+        assert holders(base + timedelta(minutes=30)) == [("alice-line", alice.session_id, "bng-1")]
+        assert holders(base + timedelta(minutes=70)) == []
+        assert holders(base + timedelta(minutes=100)) == [("bob-line", bob.session_id, "bng-1")]
+    finally:
+        if bng is not None:
+            bng.close()
+        server.close()
+        store.close()
