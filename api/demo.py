@@ -2,9 +2,12 @@
 
 A mixed-vendor city: one router each of Cisco IOS, Huawei VRP, H3C Comware, Juniper Junos and
 Arista EOS (NAPALM), fifteen venues: curfew orders, disconnect orders, one curfew order revoked
-at 02:00 and one that starts at 03:00. The night runs from 23:59 to 08:01 Shanghai time through
-the real reconciler, drivers and SSH; afterwards every expected cut and restore is checked in
-the change log and every router is read back. Exit status 0 only if all of it holds.
+at 02:00 and one that starts at 03:00. Where Debian's FreeRADIUS is installed, the city also
+has two BNGs with two subscribers each, dialled in through a real FreeRADIUS: one under a
+curfew order, one under a disconnect order, the other two left alone; their re-dials are tried
+at 01:00 and after 08:00. The night runs from 23:59 to 08:01 Shanghai time through the real
+reconciler, drivers, SSH and RADIUS; afterwards every expected cut and restore is checked in
+the change log and every device is read back. Exit status 0 only if all of it holds.
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ from controller.reconciler import Reconciler, connect_driver
 from controller.scheduler import simulate
 from controller.store import ChangeFilter, Store
 from drivers.base import LineState, observed_state
-from lab.topology import Lab, city
+from lab.bng import Session
+from lab.freeradius import unavailable_reason
+from lab.topology import Lab, Subscribers, city, subscriber_city
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)  # the midnight the demo night turns on
 # one router of each access platform a carrier runs, each with three venue lines
 DEMO_PLATFORMS = ("cisco_ios", "huawei_vrp", "h3c_comware", "juniper_junos", "arista_eos")
+# the subscribers' orders (venues of subscriber_city(2, 2)); BNG1-2 and BNG2-1 have none
+SUBSCRIBER_CURFEW, SUBSCRIBER_DISCONNECT = "Cafe BNG1-1", "Cafe BNG2-2"
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,17 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
     specs, inventory = city(
         devices=len(DEMO_PLATFORMS), lines_per_device=3, platforms=DEMO_PLATFORMS
     )
-    with tempfile.TemporaryDirectory(prefix="curfew-demo-") as tmp, Lab(specs) as lab:
-        clock = SimulatedClock(at_hour(-2))
+    router_venues = [v["name"] for v in inventory["venues"]]
+    clock = SimulatedClock(at_hour(-2))
+    left_out = unavailable_reason()
+    subscribers = subscriber_city(2, 2) if left_out is None else None
+    if left_out:
+        echo(f"subscribers left out of the demo city: {left_out}")
+    dial_problems: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="curfew-demo-") as tmp,
+        Lab(specs, subscribers=subscribers, clock=clock.now) as lab,
+    ):
         # the lab's inventory carries inline passwords: kept encrypted with the demo's own key
         generate_key(Path(tmp) / "secrets.key")
         vault = Vault(key=load_key(Path(tmp) / "secrets.key"))
@@ -60,9 +76,17 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
         public_key = _sign_checkpoints(store, clock, Path(tmp))
         try:
             import_document(store, lab.inventory(inventory), "demo city")
-            expectations, events = _orders(store, clock)
+            expectations, events = _orders(store, router_venues, subscribers is not None)
+            if subscribers:
+                events += _dial_checks(lab, subscribers, dial_problems)
+            bngs = (
+                f"{len(subscribers.bngs)} BNGs with {len(subscribers.lines)} subscribers "
+                "through FreeRADIUS, "
+                if subscribers
+                else ""
+            )
             echo(
-                f"demo city: {len(specs)} routers, {len(store.venues())} venues, "
+                f"demo city: {len(specs)} routers, {bngs}{len(store.venues())} venues, "
                 f"{len(store.orders())} orders; night of {NIGHT:%Y-%m-%d} in Asia/Shanghai"
             )
             reconciler = Reconciler(store, workers=8, device_timeout=10)
@@ -76,6 +100,16 @@ def run_demo(tick_seconds: int = 900, echo: Callable[[str], None] = print) -> in
             )
             echo(_night_table(store))
             problems = _check(store, expectations)
+            if subscribers:
+                _redial(lab, subscribers, SUBSCRIBER_CURFEW, True, "08:01", dial_problems)
+                _redial(lab, subscribers, SUBSCRIBER_DISCONNECT, False, "08:01", dial_problems)
+                problems += dial_problems
+                if not dial_problems:
+                    echo(
+                        "\nsubscribers: at 01:00 the ordered ones had no session and their "
+                        "re-dial was rejected, the others stayed online; at 08:01 the curfew's "
+                        "re-dial was accepted, the disconnect's still rejected"
+                    )
             problems += _verify_log(store, public_key, Path(tmp), echo)
         finally:
             store.close()
@@ -119,9 +153,10 @@ def _verify_log(store: Store, public: str, tmp: Path, echo: Callable[[str], None
     return []
 
 
-def _orders(store: Store, clock: SimulatedClock) -> tuple[list[Expectation], list]:
+def _orders(
+    store: Store, venues: list[str], with_subscribers: bool
+) -> tuple[list[Expectation], list]:
     # three venues per router, in router order: spread the orders over every router
-    venues = [v.name for v in store.venues()]
     per_router = [venues[i : i + 3] for i in range(0, len(venues), 3)]
     curfews = [router[0] for router in per_router]
     disconnects = [per_router[0][1], per_router[-2][1]]
@@ -157,11 +192,51 @@ def _orders(store: Store, clock: SimulatedClock) -> tuple[list[Expectation], lis
         Expectation(late_venue, "cut", at_hour(3)),
         Expectation(late_venue, "restore", at_hour(8)),
     ]
+    if with_subscribers:
+        order(SUBSCRIBER_CURFEW, "curfew", week_ago, "after_hours", "临文执发〔2026〕31号")
+        order(SUBSCRIBER_DISCONNECT, "disconnect", week_ago, "unlicensed", "临文执发〔2026〕32号")
+        expectations += [
+            Expectation(SUBSCRIBER_CURFEW, "cut", at_hour(0)),
+            Expectation(SUBSCRIBER_CURFEW, "restore", at_hour(8)),
+            Expectation(SUBSCRIBER_DISCONNECT, "cut", at_hour(-1 / 60)),
+        ]
 
     def revoke() -> None:
         revoke_order(store, revoked, "licence restored on appeal", actor="bureau:demo")
 
     return expectations, [(at_hour(2), revoke)]
+
+
+def _redial(
+    lab: Lab, subscribers: Subscribers, venue: str, accepted: bool, when: str, problems: list[str]
+) -> None:
+    """The venue's subscriber dials again on its BNG; a problem if the answer is not `accepted`."""
+    line = next(line for line in subscribers.lines if line.venue == venue)
+    result = lab.bng(line.nas[0]).redial(line.username, line.password)
+    if isinstance(result, Session) != accepted:
+        got = "accepted" if isinstance(result, Session) else f"rejected ({result.reason})"
+        want = "accepted" if accepted else "rejected"
+        problems.append(f"{line.name} ({venue}): re-dial at {when} {got}, expected {want}")
+
+
+def _dial_checks(
+    lab: Lab, subscribers: Subscribers, problems: list[str]
+) -> list[tuple[datetime, Callable[[], None]]]:
+    """At 01:00: the ordered subscribers hold no session and their re-dial is rejected; the
+    others are still online."""
+    ordered = (SUBSCRIBER_CURFEW, SUBSCRIBER_DISCONNECT)
+
+    def at_one() -> None:
+        for line in subscribers.lines:
+            held = lab.bng(line.nas[0]).sessions(line.username)
+            if line.venue in ordered:
+                if held:
+                    problems.append(f"{line.name} ({line.venue}): still online at 01:00")
+                _redial(lab, subscribers, line.venue, False, "01:00", problems)
+            elif not held:
+                problems.append(f"{line.name} ({line.venue}): no order, yet offline at 01:00")
+
+    return [(at_hour(1), at_one)]
 
 
 def _night_table(store: Store) -> str:

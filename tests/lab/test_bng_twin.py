@@ -320,3 +320,16 @@ def test_topology_files_describe_bngs_and_subscriber_lines(tmp_path: Path) -> No
         load_subscribers(path)
     with pytest.raises(ValueError, match="needs a clock"):
         Lab([], subscribers=subscriber_city(1, 1))
+
+
+def test_the_demo_without_freeradius_leaves_subscribers_out_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from api import demo
+
+    monkeypatch.setattr(demo, "unavailable_reason", lambda: "FreeRADIUS is not installed (here)")
+    printed: list[str] = []
+    assert demo.run_demo(echo=printed.append) == 0, "\n".join(printed)
+    assert printed[0] == "subscribers left out of the demo city: FreeRADIUS is not installed (here)"
+    assert printed[1].startswith("demo city: 5 routers, 15 venues")
+    assert not any("BNG" in text for text in printed)
