@@ -395,8 +395,10 @@ class BngTwin:
                     return
 
     def _answer(self, data: bytes) -> bytes | None:
-        """The reply to one datagram, or None to drop it (RFC 5176 section 3: a request whose
-        Request Authenticator does not verify with the shared secret is silently discarded)."""
+        """The reply to one datagram, or None to drop it: a request whose authenticator does not
+        verify with the DAE secret is dropped without an answer, as a RADIUS server drops an
+        Accounting-Request signed with the wrong secret (a NAK would tell a forger the port is
+        alive)."""
         request = packet.CoAPacket(secret=self.dae_secret.encode(), dict=dictionary(), packet=data)
         if request.code == packet.DisconnectRequest:
             kind = "disconnect"
