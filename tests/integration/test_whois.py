@@ -11,17 +11,20 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
 from controller.access import Actor
+from controller.accounting import accounting_engine, active_sessions, reading, sessions_at
 from controller.clock import SimulatedClock
-from controller.errors import Invalid
+from controller.errors import Invalid, Unavailable
 from controller.inventory import import_document
 from controller.licences import import_entries, parse_register
 from controller.models import Change
@@ -349,6 +352,75 @@ def test_the_api_answers_each_role_as_it_may_see(city):
             assert response.status_code == 422, (params, response.text)
         assert client.get("/api/v1/whois", params={"ip": DYNAMIC}).status_code == 401
     assert len(whois_records(store)) == logged == 5
+
+
+FREERADIUS_SCHEMAS = Path("/etc/freeradius/3.0/mods-config/sql/main")
+
+
+def test_the_accounting_reader_holds_on_each_freeradius_backend(database_url: str) -> None:
+    """radacct as Debian's FreeRADIUS schema creates it on SQLite (instants as epoch seconds, as
+    its queries write them) and on PostgreSQL (timestamp with time zone, inet addresses)."""
+    schema = FREERADIUS_SCHEMAS / database_url.split(":")[0].split("+")[0] / "schema.sql"
+    if not schema.is_file():
+        pytest.skip(f"no {schema} (Debian's freeradius package)")
+    postgres = database_url.startswith("postgresql")
+    engine = accounting_engine(database_url) if postgres else sa.create_engine(database_url)
+    start, stop = datetime(2026, 11, 24, 14, tzinfo=UTC), datetime(2026, 11, 24, 15, tzinfo=UTC)
+
+    def stored(at: datetime | None) -> object:
+        return at if postgres or at is None else epoch(at)
+
+    if postgres:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(schema.read_text())
+    else:
+        with sqlite3.connect(sa.make_url(database_url).database or "") as db:
+            db.executescript(schema.read_text())
+    with engine.begin() as connection:
+        for sid, user, nas, ip, began, ended in (
+            ("S1", "alice", "127.0.0.21", DYNAMIC, start, stop),
+            ("S2", "bob", "127.0.0.22", DYNAMIC, stop, None),
+            ("S3", "bob", "127.0.0.21", "100.64.7.99", start, None),
+        ):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, "
+                    "framedipaddress, acctstarttime, acctstoptime) VALUES (:sid, :uid, :user, "
+                    + ("CAST(:nas AS inet), CAST(:ip AS inet)" if postgres else ":nas, :ip")
+                    + ", :began, :ended)"
+                ),
+                {"sid": sid, "uid": f"u-{sid}", "user": user, "nas": nas, "ip": ip,
+                 "began": stored(began), "ended": stored(ended)},
+            )  # fmt: skip
+    engine.dispose()
+    reader = accounting_engine(database_url)
+    try:
+        with reading(reader, "the lab's RADIUS") as connection:
+            at_alice = sessions_at(connection, ip_address(DYNAMIC), start + timedelta(minutes=5))
+            at_stop = sessions_at(connection, ip_address(DYNAMIC), stop)
+            on_bng2 = sessions_at(connection, ip_address(DYNAMIC), stop, nas_ips=["127.0.0.21"])
+            active = active_sessions(connection, "bob")
+            active_bng1 = active_sessions(connection, "bob", nas_ips=["127.0.0.21"])
+    finally:
+        reader.dispose()
+    [alice] = at_alice
+    assert (alice.session_id, alice.nas_ip, alice.framed_ip) == ("S1", "127.0.0.21", DYNAMIC)
+    assert (alice.started, alice.stopped) == (start, stop)
+    assert [(s.session_id, s.username, s.active) for s in at_stop] == [("S2", "bob", True)]
+    assert on_bng2 == []
+    assert [s.session_id for s in active] == ["S2", "S3"]
+    assert [s.session_id for s in active_bng1] == ["S3"]
+
+
+def test_a_missing_radius_database_is_unavailable_and_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "radius.db"
+    engine = accounting_engine(f"sqlite:///{missing}")
+    with pytest.raises(Unavailable, match="bng-9: its accounting cannot be read"):
+        with reading(engine, "bng-9") as connection:
+            sessions_at(connection, ip_address(DYNAMIC), NOW)
+    assert not missing.exists()
+    with pytest.raises(ValueError, match="unsupported database"):
+        accounting_engine("mysql://radius@127.0.0.1/radius")
 
 
 @pytest.mark.lab
