@@ -1,0 +1,536 @@
+"""Device-timed windows, supervised: in the evening, the lines of routers that opted in
+(`options: {timing: device}`) are armed to cut at the window's start by the router's own clock.
+
+`arm` runs a lead before a transition: for each opted-in router with a cut starting then, it
+reads the router's clock and trusts it only when NTP-synchronised, within a tolerance of the
+controller's clock and in the venue's UTC offset at both ends of the window; it then writes the
+time-bound cut (drivers.timing.DeviceTimed), written ahead like any change, and keeps a row per
+armed line (`ArmedWindow`). Anything else falls back to controller timing, logged with the
+reason. The passes stay the safety net: at the instant the ordinary pass finds the line cut
+(and records the evidence) or cuts it itself. `disarm_revoked` removes armed cuts that no order
+justifies any more, before (or within) their window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+
+from controller.changelog import NewChange
+from controller.claims import Claims, claims_for
+from controller.clock import as_utc
+from controller.models import ArmedWindow, Change, Device, LineStatus
+from controller.planner import LineRef, plan
+from controller.store import Snapshot, Store
+from drivers.base import Driver, DriverError, LineState, LineTarget, StagedLine, StageResult
+from drivers.timing import (
+    MAX_CLOCK_TOLERANCE,
+    DeviceClock,
+    DeviceTimed,
+    time_range_name,
+    untrusted,
+    utc_offset_text,
+)
+from policies import zone
+
+DriverFactory = Callable[[Device, float], Driver]
+
+log = logging.getLogger("curfew.device_timing")
+
+# a device's option that opts it in, and its value
+TIMING_OPTION, DEVICE_TIMING = "timing", "device"
+# how long before a transition the scheduler arms it (a deployment may choose another)
+LEAD = timedelta(seconds=120)
+# how far the device clock may be off the controller's by default (bounded: drivers.timing)
+DEFAULT_TOLERANCE = 1.0
+# the planner's windows are half-open: "just before" an edge, to see what changes there
+EPSILON = timedelta(seconds=1)
+# a cut longer than this is no night's window (a disconnect): it stays with the controller
+LONGEST_WINDOW = timedelta(hours=24)
+# row states: written ahead, armed on the device, armed objects gone again (fallback),
+# removed because no order cuts any more, window over
+ARMING, ARMED, FAILED, DISARMED, ENDED = "arming", "armed", "failed", "disarmed", "ended"
+WATCHED = (ARMING, ARMED)
+
+
+def device_timed(device: Device) -> bool:
+    """Whether the carrier let this device enforce windows on its own clock."""
+    return device.options.get(TIMING_OPTION) == DEVICE_TIMING
+
+
+@dataclass(frozen=True)
+class NightWindow:
+    """One line's cut starting at a transition: its window in UTC and the orders behind it."""
+
+    line: LineRef
+    target: LineTarget
+    start: datetime
+    end: datetime
+    order_ids: tuple[int, ...]
+
+    @property
+    def line_id(self) -> int:
+        return self.line.line_id
+
+
+@dataclass
+class ArmReport:
+    """What an `arm` did: lines armed, lines left to controller timing and why."""
+
+    pass_id: str
+    window_start: datetime
+    armed: list[int] = field(default_factory=list)
+    fallbacks: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class DisarmReport:
+    disarmed: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    ended: int = 0
+
+
+def windows_starting(snap: Snapshot, start: datetime) -> tuple[list[NightWindow], dict[int, str]]:
+    """The opted-in lines whose cut starts at `start` (OPEN just before, CUT at it), with the
+    end of that cut (the planner's next change for the line, CUT just before it); and the
+    lines whose cut starts then but is no night's window, with why."""
+    windows: list[NightWindow] = []
+    refused: dict[int, str] = {}
+    for ref in snap.lines:
+        device = snap.devices[ref.device_id]
+        if not device_timed(device) or ref.line_id not in snap.targets:
+            continue
+        at_start = plan(snap.orders, [ref], start)
+        line_plan = at_start.lines[ref.line_id]
+        if line_plan.desired is not LineState.CUT:
+            continue
+        if plan(snap.orders, [ref], start - EPSILON).lines[ref.line_id].desired is LineState.CUT:
+            continue  # cut already: nothing starts here
+        end = at_start.next_change
+        if end is None or end - start > LONGEST_WINDOW:
+            refused[ref.line_id] = "the cut has no end within 24 h: not a night's window"
+            continue
+        if plan(snap.orders, [ref], end - EPSILON).lines[ref.line_id].desired is not LineState.CUT:
+            refused[ref.line_id] = "the cut is not in force until its end"
+            continue
+        windows.append(NightWindow(ref, snap.targets[ref.line_id], start, end, line_plan.order_ids))
+    return windows, refused
+
+
+def arm(
+    store: Store,
+    driver_factory: DriverFactory,
+    window_start: datetime,
+    actor: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    timeout: float = 20.0,
+    workers: int = 16,
+) -> ArmReport:
+    """Arm every opted-in line whose cut starts at `window_start` on its router's own clock,
+    where that clock is trusted; log every other one as left to controller timing."""
+    if not 0 < tolerance <= MAX_CLOCK_TOLERANCE:
+        raise ValueError(f"the clock tolerance must be in (0, {MAX_CLOCK_TOLERANCE:g}] s")
+    start = as_utc(window_start)
+    snap = store.snapshot()
+    windows, refused = windows_starting(snap, start)
+    report = ArmReport(uuid.uuid4().hex[:16], start)
+    by_device: dict[int, list[NightWindow]] = defaultdict(list)
+    for window in windows:
+        by_device[window.line.device_id].append(window)
+    if refused:
+        lines = {ref.line_id: ref for ref in snap.lines}
+        _fall_back(
+            store, actor, report,
+            [(lines[line_id], snap.line_venue[line_id], (), reason)
+             for line_id, reason in refused.items()],
+            start,
+        )  # fmt: skip
+    if not by_device:
+        return report
+    arming = _Arming(store, driver_factory, actor, tolerance, timeout, report, snap)
+    with claims_for(store.engine) as claims:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_device)))) as pool:
+            for done in pool.map(
+                lambda item: arming.device(snap.devices[item[0]], item[1], claims),
+                by_device.items(),
+            ):
+                del done
+    return report
+
+
+class _Arming:
+    """One `arm` run's shared context; `device` works one router (in a worker thread)."""
+
+    def __init__(
+        self,
+        store: Store,
+        driver_factory: DriverFactory,
+        actor: str,
+        tolerance: float,
+        timeout: float,
+        report: ArmReport,
+        snap: Snapshot,
+    ) -> None:
+        self.store, self.driver_factory, self.actor = store, driver_factory, actor
+        self.tolerance, self.timeout, self.report, self.snap = tolerance, timeout, report, snap
+
+    def fall_back(self, windows: list[NightWindow], reason: str, evidence: str = "") -> None:
+        _fall_back(
+            self.store, self.actor, self.report,
+            [(w.line, self.snap.line_venue[w.line_id], w.order_ids, reason) for w in windows],
+            self.report.window_start, evidence,
+        )  # fmt: skip
+
+    def device(self, device: Device, windows: list[NightWindow], claims: Claims) -> None:
+        device_id = device.id or 0
+        if device.frozen:
+            self.fall_back(windows, "device frozen by the NOC")
+            return
+        if not claims.try_claim(device_id):
+            self.fall_back(windows, "device claimed by another controller instance")
+            return
+        try:
+            try:
+                driver = self.driver_factory(device, self.timeout)
+            except DriverError as exc:
+                self.fall_back(windows, f"{type(exc).__name__}: {exc}")
+                return
+            if not isinstance(driver, DeviceTimed):
+                self.fall_back(windows, f"device timing is not built for {device.platform}")
+                return
+            with driver:
+                self._arm(device, driver, windows)
+        except DriverError as exc:
+            left = [w for w in windows if w.line_id not in self.report.armed]
+            left = [w for w in left if w.line_id not in self.report.fallbacks]
+            self.fall_back(left, f"{type(exc).__name__}: {exc}")
+        finally:
+            claims.release(device_id)
+
+    def _arm(self, device: Device, driver: DeviceTimed, windows: list[NightWindow]) -> None:
+        clock = self.store.clock
+        before = clock.now()
+        reading = driver.read_clock()
+        after = clock.now()
+        controller_time = before + (after - before) / 2
+        uncertainty = (after - before).total_seconds() / 2
+        trusted: dict[tuple[datetime, datetime], list[NightWindow]] = defaultdict(list)
+        for window in windows:
+            reason = untrusted(
+                reading, controller_time, window.start, window.end, zone(window.line.zone),
+                self.tolerance, uncertainty,
+            )  # fmt: skip
+            if reason is None:
+                trusted[(window.start, window.end)].append(window)
+            else:
+                self.fall_back([window], reason, reading.text)
+        for (start, end), group in trusted.items():
+            self._arm_group(device, driver, reading, start, end, group, controller_time)
+
+    def _arm_group(
+        self,
+        device: Device,
+        driver: DeviceTimed,
+        reading: DeviceClock,
+        start: datetime,
+        end: datetime,
+        windows: list[NightWindow],
+        controller_time: datetime,
+    ) -> None:
+        store, actor, pass_id = self.store, self.actor, self.report.pass_id
+        venue = self.snap.line_venue
+        now = store.clock.now()
+        span = _span(start, end, windows[0].line.zone)
+        # written ahead: the rows (watched by `disarm_revoked` from now on) and the intents
+        _upsert_rows(store, [(w, device.id or 0) for w in windows], ARMING, now)
+        intents = store.append(
+            [
+                NewChange(
+                    at=now, kind="intent", action="arm", actor=actor, pass_id=pass_id,
+                    order_ids=w.order_ids, line_id=w.line_id, venue_id=venue[w.line_id],
+                    device_id=device.id,
+                    detail=f"arm the cut for {span} on the device's own clock",
+                )
+                for w in windows
+            ]
+        )  # fmt: skip
+        result = driver.arm([w.target for w in windows], start, end, reading.zone)
+        by_line = {line.line_id: line for line in result.lines}
+        offset = (reading.time - controller_time).total_seconds() if reading.time else 0.0
+        trust = (
+            f"device clock {offset:+.3f} s off the controller's, NTP-synchronised, zone "
+            f"{utc_offset_text(reading.zone.offset_at(start))} at the start and "
+            f"{utc_offset_text(reading.zone.offset_at(end))} at the end"
+        )
+        failed = [w for w in windows if not _done(by_line.get(w.line_id))]
+        cleanup: StageResult | None = None
+        if failed:
+            # a line half armed could still cut on its own: its armed objects go again
+            cleanup = driver.disarm([w.line_id for w in failed])
+        cleaned = {line.line_id for line in cleanup.lines if line.done} if cleanup else set()
+        when = store.clock.now()
+        entries = []
+        for window, intent in zip(windows, intents, strict=True):
+            line = by_line.get(window.line_id)
+            armed = _done(line)
+            name = time_range_name(window.line_id)
+            detail = (
+                f"armed for {span}: time-range {name}, the device cuts at the start by its own "
+                f"clock; {trust}"
+                if armed
+                else f"arming failed, controller timing for {span}"
+                + ("" if window.line_id in cleaned else "; its armed objects may remain")
+            )
+            entries.append(
+                NewChange(
+                    at=when, kind="outcome", action="armed" if armed else "arm", actor=actor,
+                    pass_id=pass_id, order_ids=window.order_ids, line_id=window.line_id,
+                    venue_id=venue[window.line_id], device_id=device.id, intent_seq=intent.seq,
+                    commands=line.commands if line else (), device_output=result.device_output,
+                    state_after=LineState.OPEN.value, verified=armed,
+                    error=None if armed else _error(line, result), detail=detail,
+                )
+            )  # fmt: skip
+        written = store.append(entries)
+        with store.session() as s:
+            for window, record in zip(windows, written, strict=True):
+                row = s.exec(
+                    select(ArmedWindow).where(
+                        ArmedWindow.line_id == window.line_id,
+                        ArmedWindow.window_start == window.start,
+                    )
+                ).one()
+                if record.verified:
+                    row.status, row.change_seq = ARMED, record.seq
+                    self.report.armed.append(window.line_id)
+                else:
+                    # still watched while its armed objects may remain on the device
+                    row.status = FAILED if window.line_id in cleaned else ARMING
+                    row.change_seq = record.seq
+                    self.report.fallbacks[window.line_id] = record.error or "arming failed"
+                s.add(row)
+            s.commit()
+
+
+def _done(line: StagedLine | None) -> bool:
+    return line is not None and line.done
+
+
+def _error(line: StagedLine | None, result: StageResult) -> str:
+    if line is not None and line.error:
+        return line.error
+    if result.error is not None:
+        return f"{type(result.error).__name__}: {result.error}"
+    return "no answer for the line"
+
+
+def _span(start: datetime, end: datetime, venue_zone: str) -> str:
+    tz = zone(venue_zone)
+    return (
+        f"[{start.isoformat()}, {end.isoformat()}) "
+        f"({start.astimezone(tz):%Y-%m-%d %H:%M}–{end.astimezone(tz):%H:%M} {venue_zone})"
+    )
+
+
+def _fall_back(
+    store: Store,
+    actor: str,
+    report: ArmReport,
+    lines: list[tuple[LineRef, int, tuple[int, ...], str]],
+    start: datetime,
+    evidence: str = "",
+) -> None:
+    """Log each line as left to controller timing for the cut due at `start`, and why."""
+    if not lines:
+        return
+    now = store.clock.now()
+    store.append(
+        [
+            NewChange(
+                at=now, kind="admin", action="timing_fallback", actor=actor,
+                pass_id=report.pass_id, order_ids=order_ids, line_id=ref.line_id,
+                venue_id=venue_id, device_id=ref.device_id, device_output=evidence,
+                detail=f"controller timing for the cut due at {start.isoformat()}: {reason}",
+            )
+            for ref, venue_id, order_ids, reason in lines
+        ]
+    )  # fmt: skip
+    for ref, _venue, _orders, reason in lines:
+        report.fallbacks[ref.line_id] = reason
+        log.info("line %s: controller timing: %s", ref.line_id, reason)
+
+
+def _upsert_rows(
+    store: Store, windows: list[tuple[NightWindow, int]], status: str, now: datetime
+) -> None:
+    with store.session() as s:
+        for window, device_id in windows:
+            row = s.exec(
+                select(ArmedWindow).where(
+                    ArmedWindow.line_id == window.line_id,
+                    ArmedWindow.window_start == window.start,
+                )
+            ).first() or ArmedWindow(
+                line_id=window.line_id,
+                device_id=device_id,
+                window_start=window.start,
+                window_end=window.end,
+                armed_at=now,
+            )
+            row.device_id, row.window_end, row.status = device_id, window.end, status
+            row.order_ids_json = json.dumps(list(window.order_ids))
+            row.armed_at, row.settled_at = now, None
+            s.add(row)
+        s.commit()
+
+
+def armed_windows(store: Store, statuses: tuple[str, ...] = WATCHED) -> list[ArmedWindow]:
+    """The rows in these states, oldest window first."""
+    with store.session() as s:
+        query = (
+            select(ArmedWindow)
+            .where(col(ArmedWindow.status).in_(statuses))
+            .order_by(col(ArmedWindow.window_start), col(ArmedWindow.line_id))
+        )
+        return list(s.exec(query))
+
+
+def disarm_revoked(
+    store: Store,
+    driver_factory: DriverFactory,
+    now: datetime,
+    actor: str,
+    *,
+    timeout: float = 20.0,
+) -> DisarmReport:
+    """Remove the armed cuts no order justifies any more (revoked, suspended, amended, the
+    line blocked or gone): the plan at the window's start, or now if the window has begun,
+    does not cut the line. Bindings go first, the time-range last. Rows whose window is over
+    are marked ended (the ordinary restore removes what is left)."""
+    now = as_utc(now)
+    report = DisarmReport()
+    rows = armed_windows(store)
+    over = [row for row in rows if row.window_end <= now]
+    if over:
+        with store.session() as s:
+            for row in over:
+                row.status, row.settled_at = ENDED, now
+                s.add(row)
+            s.commit()
+        report.ended = len(over)
+    live = [row for row in rows if row.window_end > now]
+    if not live:
+        return report
+    snap = store.snapshot()
+    refs = {ref.line_id: ref for ref in snap.lines}
+    stale: dict[int, list[ArmedWindow]] = defaultdict(list)
+    for row in live:
+        ref = refs.get(row.line_id)
+        instant = max(now, row.window_start)
+        if ref is not None and ref.device_id == row.device_id:
+            if plan(snap.orders, [ref], instant).lines[ref.line_id].desired is LineState.CUT:
+                continue
+        stale[row.device_id].append(row)
+    if not stale:
+        return report
+    pass_id = uuid.uuid4().hex[:16]
+    with claims_for(store.engine) as claims:
+        for device_id, device_rows in stale.items():
+            device = snap.devices.get(device_id)
+            if device is None or not claims.try_claim(device_id):
+                for row in device_rows:
+                    report.failed[row.line_id] = "device not available (claimed or gone)"
+                continue
+            try:
+                _disarm_device(
+                    store, driver_factory, device, device_rows, actor, pass_id, timeout, report
+                )
+            finally:
+                claims.release(device_id)
+    return report
+
+
+def _disarm_device(
+    store: Store,
+    driver_factory: DriverFactory,
+    device: Device,
+    rows: list[ArmedWindow],
+    actor: str,
+    pass_id: str,
+    timeout: float,
+    report: DisarmReport,
+) -> None:
+    now = store.clock.now()
+    venue = {line_id: venue_id for line_id, venue_id in store.snapshot().line_venue.items()}
+    intents = store.append(
+        [
+            NewChange(
+                at=now, kind="intent", action="disarm", actor=actor, pass_id=pass_id,
+                order_ids=row.order_ids, line_id=row.line_id, venue_id=venue.get(row.line_id),
+                device_id=device.id,
+                detail=f"no order cuts the line in its armed window [{row.window_start.isoformat()}"
+                f", {row.window_end.isoformat()}) any more: remove its time-bound cut",
+            )
+            for row in rows
+        ]
+    )  # fmt: skip
+    try:
+        driver = driver_factory(device, timeout)
+        if not isinstance(driver, DeviceTimed):
+            raise DriverError(f"device timing is not built for {device.platform}")
+        with driver:
+            result = driver.disarm([row.line_id for row in rows])
+    except DriverError as exc:
+        lines = tuple(StagedLine(row.line_id, (), False, str(exc)) for row in rows)
+        result = StageResult(device.name, lines, error=exc, device_output=exc.output)
+    by_line = {line.line_id: line for line in result.lines}
+    when = store.clock.now()
+    entries = []
+    for row, intent in zip(rows, intents, strict=True):
+        line = by_line.get(row.line_id)
+        done = _done(line)
+        entries.append(
+            NewChange(
+                at=when, kind="outcome", action="disarmed" if done else "disarm", actor=actor,
+                pass_id=pass_id, order_ids=row.order_ids, line_id=row.line_id,
+                venue_id=venue.get(row.line_id), device_id=device.id, intent_seq=intent.seq,
+                commands=line.commands if line else (), device_output=result.device_output,
+                state_after=LineState.OPEN.value if done else LineState.UNKNOWN.value,
+                verified=done, error=None if done else _error(line, result),
+            )
+        )  # fmt: skip
+
+    def states(written: list[Change]) -> list[LineStatus]:
+        # the line is open on the device now (or unknown, if the removal failed)
+        return [
+            LineStatus(
+                line_id=record.line_id or 0, state=record.state_after or "unknown",
+                checked_at=when, change_seq=record.seq,
+                order_ids_json="[]" if record.verified else json.dumps(record.order_ids),
+            )
+            for record in written
+            if record.line_id is not None and record.line_id in venue
+        ]  # fmt: skip
+
+    store.append(entries, states=states)
+    with store.session() as s:
+        for row in rows:
+            fresh = s.get(ArmedWindow, row.id)
+            if fresh is None:
+                continue
+            if _done(by_line.get(row.line_id)):
+                fresh.status, fresh.settled_at = DISARMED, when
+                report.disarmed.append(row.line_id)
+            else:
+                report.failed[row.line_id] = _error(by_line.get(row.line_id), result)
+            s.add(fresh)
+        s.commit()

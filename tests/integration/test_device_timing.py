@@ -1,0 +1,263 @@
+"""Device-timed windows against the IOS twin over real SSH, on a real store, in simulated time.
+
+The twin's clock is the store's SimulatedClock (plus an offset a test may set): the twin cuts
+at 00:00 by its own evaluation of its time-range, before any controller pass.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address, IPv4Network
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from controller.clock import SimulatedClock
+from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.inventory import import_document
+from controller.models import Device
+from controller.orders import OrderCreate, issue_order, revoke_order
+from controller.reconciler import Reconciler, connect_driver
+from controller.store import ChangeFilter, Store
+from lab.topology import Lab, city
+from tests.conftest import SHANGHAI
+
+pytestmark = pytest.mark.lab
+
+NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
+OUTSIDE = IPv4Address("203.0.113.9")
+
+
+@pytest.fixture
+def lab():
+    specs, inventory = city(devices=2, lines_per_device=1)
+    with Lab(specs) as running:
+        running.city_inventory = inventory
+        yield running
+
+
+def _opt_in(inventory: dict, *names: str) -> dict:
+    for device in inventory["devices"]:
+        if device["name"] in names:
+            device["options"] = {"timing": "device"}
+    return inventory
+
+
+@pytest.fixture
+def lab_store(store: Store, lab: Lab) -> Store:
+    """R1 opted in to device timing, its clock the store's, in China Standard Time; R2 not."""
+    import_document(store, _opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
+    router = lab.router("R1")
+    assert isinstance(store.clock, SimulatedClock)
+    router.clock = store.clock.now
+    router.configure(["clock timezone CST 8 0"])
+    store.clock.set(NIGHT - timedelta(minutes=2))  # 23:58
+    assert Reconciler(store).run_pass(store.clock.now()).ok  # every line read once: open
+    return store
+
+
+def order(store: Store, venue: str, night: datetime = NIGHT) -> int:
+    created = issue_order(
+        store,
+        OrderCreate(
+            venue=venue, kind="curfew", reason="after_hours", legal_basis="临兰文执发〔2018〕3号",
+            effective_from=night - timedelta(days=7),
+        ),
+        actor="bureau:test",
+    )  # fmt: skip
+    assert created.id is not None
+    return created.id
+
+
+def venue_host(store: Store, line_id: int = 1) -> IPv4Address:
+    prefix = next(p for p in store.snapshot().targets[line_id].prefixes if p.version == 4)
+    assert isinstance(prefix, IPv4Network)
+    return prefix.network_address + 5
+
+
+def passes(lab: Lab, store: Store, device: str = "R1", interface: str = "GigabitEthernet0/1"):
+    """Whether the twin lets the venue's traffic out now, by its own clock and ACLs."""
+    return lab.router(device).permits(interface, "in", venue_host(store), OUTSIDE)
+
+
+def owned(lab: Lab, device: str = "R1") -> list[str]:
+    return [
+        line.strip()
+        for line in lab.router(device).running_config().splitlines()
+        if "CURFEW" in line
+    ]
+
+
+def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verified(lab, lab_store):
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [1] and report.fallbacks == {}
+    config = owned(lab)
+    # every deny waits on the line's time-range, which holds tonight's window in CST
+    assert "deny   ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-1" in config
+    assert "ip access-group CURFEW-L1 in" in config
+    assert (
+        "time-range CURFEW-TR-1\n absolute start 00:00 25 November 2026 end 08:00 25 November 2026"
+        in lab.router("R1").running_config()
+    )
+    (row,) = armed_windows(lab_store)
+    assert (row.line_id, row.status, row.window_start, row.window_end) == (
+        1, ARMED, NIGHT, NIGHT + timedelta(hours=8),
+    )  # fmt: skip
+    armed = [c for c in lab_store.changes(ChangeFilter(order_id=order_id)) if c.action == "armed"]
+    assert len(armed) == 1 and armed[0].verified and armed[0].state_after == "open"
+    assert "2026-11-25 00:00–08:00 Asia/Shanghai" in armed[0].detail
+    assert armed[0].commands.index("time-range CURFEW-TR-1") < armed[0].commands.index(
+        "ip access-list extended CURFEW-L1"
+    )
+
+    # armed is open: the twin lets the venue through until its own clock reads 00:00:00
+    clock.set(NIGHT - timedelta(seconds=1))
+    assert passes(lab, lab_store)
+    assert Reconciler(lab_store).run_pass(clock.now()).batches == []
+    clock.set(NIGHT)
+    assert not passes(lab, lab_store)  # no controller pass yet: the device cut by itself
+
+    # the pass at 00:00 finds the line cut: a verified cut, no command sent, the evidence kept
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.state_after, cut.commands) == ("cut", True, "cut", [])
+    assert "time-range CURFEW-TR-1 active" in cut.output
+    assert "time-range CURFEW-TR-1 (active) (1 match)" in cut.output  # the twin's counter
+
+    # 08:00: the ordinary restore removes the ACLs before their time-range, leaves nothing
+    clock.set(NIGHT + timedelta(hours=8))
+    assert passes(lab, lab_store)  # the window is over on the device's clock as well
+    assert Reconciler(lab_store).run_pass(clock.now()).ok
+    restore = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert restore.action == "restore" and restore.verified and restore.state_after == "open"
+    commands = restore.commands
+    assert commands.index("no ip access-list extended CURFEW-L1") < commands.index(
+        "no time-range CURFEW-TR-1"
+    )
+    assert commands.index("no ipv6 access-list CURFEW6-L1") < commands.index(
+        "no time-range CURFEW-TR-1"
+    )
+    assert owned(lab) == []
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
+    assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
+
+
+def test_a_revocation_at_2359_disarms_and_the_line_is_never_cut(lab, lab_store):
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    clock.set(NIGHT - timedelta(minutes=1))
+    revoke_order(lab_store, order_id, "licence restored", "bureau:test")
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.disarmed == [1] and report.failed == {}
+    assert owned(lab) == []
+
+    clock.set(NIGHT)
+    assert passes(lab, lab_store)  # never cut
+    assert Reconciler(lab_store).run_pass(NIGHT).batches == []
+    log = lab_store.changes(ChangeFilter(line_id=1, kinds=("intent", "outcome")))
+    assert [(c.kind, c.action) for c in log][-2:] == [("intent", "disarm"), ("outcome", "disarmed")]
+    disarmed = log[-1]
+    assert disarmed.verified and disarmed.order_ids == [order_id]
+    assert disarmed.commands.index("no ip access-list extended CURFEW-L1") < (
+        disarmed.commands.index("no time-range CURFEW-TR-1")
+    )
+    assert armed_windows(lab_store, (DISARMED,))[0].line_id == 1
+
+
+WRONG_ZONE = "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8"
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"clock_offset": timedelta(seconds=5)}, "device clock 5.0 s off (limit 1 s)"),
+        ({"ntp_lost": True}, "device not NTP-synchronised"),
+        (
+            {"zone": "clock timezone UTC 0 0"},
+            "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8",
+        ),
+    ],
+    ids=["5s-off", "unsynchronised", "wrong-zone"],
+)
+def test_an_untrusted_clock_falls_back_to_controller_timing_and_says_why(
+    lab, lab_store, fault, reason
+):
+    order_id = order(lab_store, "Venue R1-1")
+    router = lab.router("R1")
+    if "zone" in fault:
+        router.configure([fault.pop("zone")])
+    for name, value in fault.items():
+        setattr(router, name, value)
+
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [] and report.fallbacks == {1: reason}
+    assert owned(lab) == [] and armed_windows(lab_store) == []
+    fallback = lab_store.changes(ChangeFilter(order_id=order_id))[-1]
+    assert fallback.action == "timing_fallback" and fallback.line_id == 1
+    assert fallback.detail.endswith(reason)
+    assert "show clock" not in fallback.output and "Clock is" in fallback.output  # the evidence
+
+    # the controller cuts at 00:00 itself, as without device timing
+    lab_store.clock.set(NIGHT)
+    assert passes(lab, lab_store)
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    assert not passes(lab, lab_store)
+    assert lab_store.changes(ChangeFilter(order_id=order_id))[-1].commands  # pushed
+
+
+def test_a_device_not_opted_in_is_left_alone_and_another_platform_falls_back(lab, lab_store):
+    """R2 did not opt in: arm does not touch it. A platform without device timing says so."""
+    order(lab_store, "Venue R2-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").fallbacks == {}
+    assert owned(lab, "R2") == []
+    with lab_store.session() as s:
+        device = s.get(Device, 2)
+        device.options_json = '{"timing": "device"}'
+        device.platform = "arista_eos"  # a platform whose driver has no device timing
+        s.add(device)
+        s.commit()
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.fallbacks == {2: "device timing is not built for arista_eos"}
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# clocks jump 02:00 -> 03:00: a 7-hour night (in UTC, so that adding hours adds real time)
+SPRING = datetime(2026, 3, 29, tzinfo=BERLIN).astimezone(UTC)
+
+
+def test_a_dst_night_is_seven_hours_of_utc_on_the_device_too(tmp_path):
+    specs, inventory = city(devices=1, lines_per_device=1, zone="Europe/Berlin")
+    clock = SimulatedClock(SPRING - timedelta(minutes=2))
+    with Lab(specs) as lab:
+        store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+        try:
+            import_document(store, _opt_in(lab.inventory(inventory), "R1"), "berlin")
+            router = lab.router("R1")
+            router.clock = clock.now
+            router.configure(
+                [
+                    "clock timezone CET 1 0",
+                    "clock summer-time CEST recurring last Sun Mar 2:00 last Sun Oct 3:00",
+                ]
+            )
+            assert Reconciler(store).run_pass(clock.now()).ok
+            order(store, "Venue R1-1", SPRING)
+            report = arm(store, connect_driver, SPRING, "scheduler")
+            assert report.armed == [1], report.fallbacks
+            (row,) = armed_windows(store)
+            assert row.window_end - row.window_start == timedelta(hours=7)
+            assert (
+                "absolute start 00:00 29 March 2026 end 08:00 29 March 2026"
+                in lab.router("R1").running_config()
+            )
+            clock.set(SPRING + timedelta(hours=7) - timedelta(seconds=1))  # 07:59:59 CEST
+            assert not passes(lab, store)
+            clock.set(SPRING + timedelta(hours=7))  # 08:00 CEST, 06:00 UTC
+            assert passes(lab, store)
+        finally:
+            store.close()
