@@ -164,12 +164,18 @@ def register(store: Store) -> list[Licence]:
 
 
 class ServingLine(BaseModel):
+    """A line that serves a venue: a router port (interface and prefixes), or a subscriber of a
+    carrier's NAS devices (username and the NAS names; `device` is the first of them)."""
+
     line_id: int
     line: str
     device: str
     carrier: str
     interface: str
     prefixes: list[str]
+    kind: Literal["port", "subscriber"] = "port"
+    username: str | None = None
+    nas: list[str] = []
 
 
 class VenueLicence(BaseModel):
@@ -237,6 +243,8 @@ def licence_standings(store: Store, on: date | None = None) -> list[VenueLicence
             ServingLine(
                 line_id=line.id, line=line.name, device=device.name, carrier=device.carrier,
                 interface=line.interface, prefixes=[str(p) for p in line.prefixes],
+                kind="subscriber" if line.kind == "subscriber" else "port",
+                username=line.username, nas=list(line.nas),
             )
         )  # fmt: skip
     standings = []

@@ -28,7 +28,7 @@ OnOpt = Annotated[
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="how to print")]
 COLUMNS = ("venue", "region", "why", "licence", "valid_until", "line", "device", "carrier",
-           "interface", "prefixes")  # fmt: skip
+           "interface", "prefixes", "subscriber")  # fmt: skip
 
 
 def _day(text: str | None) -> date | None:
@@ -46,10 +46,12 @@ def _rows(standings: list[VenueLicence]) -> list[tuple[object, ...]]:
     for v in standings:
         head = (v.venue, v.region or "", v.why or "licensed", v.licence or "", v.valid_until or "")
         for line in v.lines:
-            rows.append((*head, line.line, line.device, line.carrier, line.interface,
-                         " ".join(line.prefixes)))  # fmt: skip
+            # a subscriber line: its NAS devices where a port line names its router
+            device = " ".join(line.nas) if line.kind == "subscriber" else line.device
+            rows.append((*head, line.line, device, line.carrier, line.interface,
+                         " ".join(line.prefixes), line.username or ""))  # fmt: skip
         if not v.lines:
-            rows.append((*head, "", "", "", "", ""))
+            rows.append((*head, "", "", "", "", "", ""))
     return rows
 
 
