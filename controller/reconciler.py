@@ -666,8 +666,10 @@ class Reconciler:
                 change.line_id, change.action, (), LineState.UNKNOWN, False, "no outcome reported"
             )
             error = outcome.error or (str(result.error) if result.error else None)
-            retryable = bool(result.error and result.error.retryable) or (
-                error is not None and error.startswith("VerifyFailed")
+            retryable = (
+                bool(result.error and result.error.retryable)
+                or outcome.retryable
+                or (error is not None and error.startswith("VerifyFailed"))
             )
             # A restore of a line whose state was unknown that found nothing to remove changed
             # nothing: log it as the verification it was, not as a restore.

@@ -147,6 +147,9 @@ class LineOutcome:
     state_after: LineState
     verified: bool
     error: str | None = None
+    # whether another attempt may help this line when the batch as a whole did not fail (a NAS
+    # that did not answer one Disconnect-Request); a batch's own error says it for every line
+    retryable: bool = False
 
 
 @dataclass(frozen=True)

@@ -519,8 +519,13 @@ class RadiusNasDriver(Driver):
                 error = None
                 if not verified:
                     error = "; ".join(problems[target.line_id]) or _verify_failure(hold)
+                # no answer, or a session not yet stopped, may be over by the next attempt; a
+                # NAK or a session on no NAS of the line is an answer
+                retryable = not verified and not any(
+                    p.startswith(("NAK", "Rejected")) for p in problems[target.line_id]
+                )
                 outcomes.append(
-                    LineOutcome(target.line_id, action, commands, state, verified, error)
+                    LineOutcome(target.line_id, action, commands, state, verified, error, retryable)
                 )
         return tuple(outcomes)
 

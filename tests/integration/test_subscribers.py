@@ -247,6 +247,7 @@ def test_a_nas_that_naks_or_does_not_answer_leaves_the_line_unverified_and_retri
     failed = [r for r in first.failures if r.change.line_id == sub_lab.line_id("sub-bob")]
     assert len(failed) == 1 and failed[0].error is not None and cause in failed[0].error
     assert failed[0].state_after.value == "unknown" and not failed[0].verified
+    assert failed[0].retryable is (fault == "silent"), "no answer may come; a NAK is an answer"
     assert sub_lab.state("sub-bob") == "unknown", "never recorded as cut"
     logged = outcomes(sub_lab.store, sub_lab.line_id("sub-bob"))[-1]
     assert (logged.verified, logged.state_after) == (False, "unknown")
