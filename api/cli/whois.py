@@ -4,49 +4,63 @@ in force on it; the lookup is recorded in the change log, as every investigation
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from api.cli.common import DatabaseOpt, JsonOpt, echo_json, open_store, operator, table
 from controller.access import Actor
-from controller.whois import BureauHolder, Holder, WhoisAnswer, whois
-
-COLUMNS = ("carrier", "via", "device", "line", "held by", "from", "until", "venue", "licence",
-           "orders")  # fmt: skip
+from controller.whois import Holder, WhoisAnswer, whois
 
 
-def _when(value: object) -> str:
-    return "" if value is None else value.isoformat(timespec="seconds")  # type: ignore[attr-defined]
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")
 
 
-def _row(holder: Holder | BureauHolder) -> tuple[object, ...]:
-    assert isinstance(holder, Holder), "the CLI acts as admin: it sees the network"
+def _rows(holder: Holder) -> list[tuple[str, str]]:
+    """One holder as field/value rows: what an investigator reads down, not across."""
+    rows = [("carrier", holder.carrier)]
     session = holder.session
     if session is not None:
-        held_by = f"{session.username} session {session.session_id} ({session.framed_ip})"
-        started, stopped = _when(session.started), _when(session.stopped) or "(active)"
+        rows += [
+            ("NAS", f"{holder.device or '(not in the inventory)'} ({session.nas_ip})"),
+            ("line", holder.line or "(no line of the inventory has this username)"),
+            ("username", session.username),
+            ("session", f"Acct-Session-Id {session.session_id} (unique id {session.unique_id})"),
+            ("framed IP", session.framed_ip),
+            ("from", _when(session.started)),
+            ("until", _when(session.stopped) or "(no Stop: active)"),
+            ("last update", _when(session.updated)),
+        ]
     else:
-        held_by = f"{holder.interface or ''} {holder.prefix or ''}".strip()
-        started = stopped = ""
-    licence = "" if holder.licensed is None else ("licensed" if holder.licensed else "UNLICENSED")
-    orders = " ".join(
-        f"{o.order_id}:{o.kind}{'(cutting)' if o.cutting else ''}" for o in holder.orders
-    )
-    return (holder.carrier, holder.via, holder.device or "", holder.line or "(no line)", held_by,
-            started, stopped, holder.venue or "", licence, orders)  # fmt: skip
+        rows += [
+            ("router", holder.device or ""),
+            ("line", holder.line or ""),
+            ("interface", holder.interface or ""),
+            ("prefix", holder.prefix or ""),
+        ]
+    if holder.venue is not None:
+        rows.append(("venue", f"{holder.venue} (region {holder.region or 'none'})"))
+        verdict = "licensed" if holder.licensed else "UNLICENSED"
+        rows.append(("licence", f"{verdict}: {holder.licence}" if holder.licence else verdict))
+    rows += [
+        ("order", f"{o.order_id} {o.kind} of {o.authority} ({o.policy}), "
+                  f"{'cutting' if o.cutting else 'not cutting'} at that instant")
+        for o in holder.orders
+    ] or [("orders", "none in force then")]  # fmt: skip
+    return rows
 
 
 def _print(answer: WhoisAnswer) -> None:
     typer.echo(
         f"{answer.ip} at {answer.at.isoformat(timespec='seconds')}: "
-        f"{len(answer.holders)} holder(s) (lookup recorded as change {answer.record})"
+        f"{len(answer.holders)} holder(s); lookup recorded as change {answer.record}"
     )
-    if answer.holders:
-        typer.echo(table(COLUMNS, [_row(h) for h in answer.holders]))
-    for holder in answer.holders:
-        if isinstance(holder, Holder) and holder.licence:
-            typer.echo(f"{holder.venue}: {holder.licence}")
+    for number, holder in enumerate(answer.holders, start=1):
+        assert isinstance(holder, Holder), "the CLI acts as admin: it sees the network"
+        how = "RADIUS accounting" if holder.via == "accounting" else "inventory prefix"
+        typer.echo(table(("", f"holder {number}: {how}"), _rows(holder)))
     for note in answer.notes:
         typer.secho(f"note: {note}", fg=None if answer.complete else typer.colors.YELLOW, err=True)
 
