@@ -1,0 +1,155 @@
+"""IOS device-timed cuts: how the driver reads and removes time-ranged ACLs (on text alone),
+and the trap in the twin: an entry naming a time-range that does not exist is always active."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address, ip_network
+
+from drivers.base import Batch, Credentials, LineState, LineTarget
+from drivers.cisco_ios import (
+    CiscoIosDriver,
+    IosOwnedLine,
+    parse_running_config,
+    parse_time_ranges,
+)
+from lab.cisco_ios import IosRouter
+
+DRIVER = CiscoIosDriver("R1", Credentials("192.0.2.1", 22, "curfew", "unused"))
+TARGET = LineTarget(42, "GigabitEthernet0/1", (ip_network("198.18.1.0/24"),))
+ABSOLUTE = "absolute start 00:00 25 November 2026 end 08:00 25 November 2026"
+
+ARMED_42 = """\
+interface GigabitEthernet0/1
+ ip address 198.18.1.1 255.255.255.0
+ ip access-group CURFEW-L42 in
+ ip access-group CURFEW-L42 out
+!
+ip access-list extended CURFEW-L42
+ deny   ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-42
+ deny   ip any 198.18.1.0 0.0.0.255 time-range CURFEW-TR-42
+ permit ip any any
+!
+"""
+
+
+def time_range(state: str) -> str:
+    return f"time-range entry: CURFEW-TR-42 ({state})\n   {ABSOLUTE}\n   used in: IP ACL entry\n"
+
+
+def read(config: str = ARMED_42, ranges: str = "") -> IosOwnedLine:
+    found = parse_running_config(config, parse_time_ranges(ranges))[42]
+    assert isinstance(found, IosOwnedLine)
+    return found
+
+
+def test_an_armed_cut_is_open_until_the_device_says_its_time_range_is_active():
+    waiting = read(ranges=time_range("inactive"))
+    assert waiting.state_for(TARGET) is LineState.OPEN
+    assert waiting.armed_for(TARGET, ABSOLUTE) and waiting.dormant
+    assert read(ranges=time_range("active")).state_for(TARGET) is LineState.CUT
+
+
+def test_an_armed_cut_whose_time_range_is_gone_reads_cut_as_the_device_enforces_it():
+    gone = read(ranges="")
+    assert gone.state_for(TARGET) is LineState.CUT
+    assert not gone.time_range_defined and not gone.armed_for(TARGET, ABSOLUTE)
+
+
+def test_entries_naming_another_time_range_or_only_some_of_them_are_no_cut_of_ours():
+    foreign = ARMED_42.replace("any time-range CURFEW-TR-42", "any time-range WORKHOURS")
+    assert read(foreign, time_range("active")).state_for(TARGET) is LineState.UNKNOWN
+    half = ARMED_42.replace("any time-range CURFEW-TR-42", "any")
+    assert read(half, time_range("active")).state_for(TARGET) is LineState.UNKNOWN
+
+
+def test_a_restore_deletes_the_acl_before_its_time_range():
+    found = parse_running_config(ARMED_42, parse_time_ranges(time_range("active")))
+    commands = DRIVER.render(Batch(restores=(TARGET,)), found)
+    assert commands == [
+        "interface GigabitEthernet0/1",
+        "no ip access-group CURFEW-L42 in",
+        "no ip access-group CURFEW-L42 out",
+        "exit",
+        "no ip access-list extended CURFEW-L42",
+        "no time-range CURFEW-TR-42",
+    ]
+
+
+def test_a_time_range_left_alone_is_removed_by_a_restore():
+    found = parse_running_config("", parse_time_ranges(time_range("inactive")))
+    assert found[42].state_for(TARGET) is LineState.OPEN
+    assert DRIVER.render(Batch(restores=(TARGET,)), found) == ["no time-range CURFEW-TR-42"]
+
+
+def test_a_cut_of_an_armed_line_that_did_not_cut_pushes_a_plain_cut_after_removing_it():
+    """The safety net: at the instant a dormant armed line (its clock wrong after all) gets a
+    controller-timed cut, its time-range deleted after its ACL and before the new ACL."""
+    found = parse_running_config(ARMED_42, parse_time_ranges(time_range("inactive")))
+    commands = DRIVER.render(Batch(cuts=(TARGET,)), found)
+    assert commands.index("no ip access-list extended CURFEW-L42") < commands.index(
+        "no time-range CURFEW-TR-42"
+    )
+    after = commands[commands.index("no time-range CURFEW-TR-42") + 1 :]
+    assert after[:2] == ["ip access-list extended CURFEW-L42", "deny ip 198.18.1.0 0.0.0.255 any"]
+    assert not any("time-range" in c for c in after)
+
+
+def test_arming_creates_the_time_range_before_the_acl_that_names_it():
+    commands = DRIVER._armed_objects(TARGET, ABSOLUTE)
+    assert commands[:3] == ["time-range CURFEW-TR-42", ABSOLUTE, "exit"]
+    assert "deny ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-42" in commands
+    assert commands.index("ip access-list extended CURFEW-L42") > 2
+    assert commands[-3:-1] == ["ip access-group CURFEW-L42 in", "ip access-group CURFEW-L42 out"]
+
+
+# -- the twin -------------------------------------------------------------------------------
+
+EVENING = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 23:00 in CST
+VENUE, OUTSIDE = IPv4Address("198.18.1.5"), IPv4Address("203.0.113.9")
+
+
+def armed_twin() -> IosRouter:
+    router = IosRouter("R1", "s", ("GigabitEthernet0/0", "GigabitEthernet0/1"))
+    router.clock = lambda: EVENING
+    router.configure(
+        [
+            "clock timezone CST 8 0",
+            "time-range CURFEW-TR-42",
+            f" {ABSOLUTE}",
+            "ip access-list extended CURFEW-L42",
+            " deny ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-42",
+            " permit ip any any",
+            "interface GigabitEthernet0/1",
+            " ip access-group CURFEW-L42 in",
+        ]
+    )
+    return router
+
+
+def test_the_twin_lets_an_armed_line_through_until_its_window():
+    router = armed_twin()
+    assert router.permits("GigabitEthernet0/1", "in", VENUE, OUTSIDE)
+    router.clock_offset = timedelta(hours=1)  # 00:00 CST on the router's clock
+    assert not router.permits("GigabitEthernet0/1", "in", VENUE, OUTSIDE)
+
+
+def test_in_the_twin_deleting_the_time_range_first_leaves_the_line_cut():
+    router = armed_twin()
+    router.configure(["no time-range CURFEW-TR-42"])  # allowed while entries name it
+    assert not router.permits("GigabitEthernet0/1", "in", VENUE, OUTSIDE)  # the trap
+    assert "time-range CURFEW-TR-42 (active)" in router.show_access_lists(4, "CURFEW-L42")
+    router.configure(["interface GigabitEthernet0/1", " no ip access-group CURFEW-L42 in"])
+    router.configure(["no ip access-list extended CURFEW-L42"])
+    assert router.permits("GigabitEthernet0/1", "in", VENUE, OUTSIDE)
+
+
+def test_in_the_twin_the_right_order_never_cuts():
+    router = armed_twin()
+    for step in (
+        ["interface GigabitEthernet0/1", " no ip access-group CURFEW-L42 in"],
+        ["no ip access-list extended CURFEW-L42"],
+        ["no time-range CURFEW-TR-42"],
+    ):
+        router.configure(step)
+        assert router.permits("GigabitEthernet0/1", "in", VENUE, OUTSIDE)
