@@ -167,6 +167,11 @@ class LinePublic(BaseModel):
     prefixes: list[str]
     state: str
     checked_at: datetime | None
+    # a subscriber line (RADIUS): its username and the NAS devices it may dial on (device_id
+    # is the first of them); a port line has an interface and prefixes instead
+    kind: Literal["port", "subscriber"] = "port"
+    username: str | None = None
+    nas: list[str] = []
 
     @classmethod
     def of(cls, line: Line, status: LineStatus | None) -> LinePublic:
@@ -180,6 +185,9 @@ class LinePublic(BaseModel):
             prefixes=[str(p) for p in line.prefixes],
             state=status.state if status else "unknown",
             checked_at=status.checked_at if status else None,
+            kind="subscriber" if line.kind == "subscriber" else "port",
+            username=line.username,
+            nas=list(line.nas),
         )
 
 

@@ -133,10 +133,11 @@ def inventory_list(as_json: JsonOpt = False, database_url: DatabaseOpt = None) -
     )  # fmt: skip
     typer.echo("")
     typer.echo(
-        table(("line", "venue", "device", "interface", "prefixes", "state"),
+        table(("line", "venue", "device", "interface", "prefixes", "subscriber", "state"),
               [(ln.name, venue_names.get(ln.venue_id, ln.venue_id),
-                device_names.get(ln.device_id, ln.device_id), ln.interface,
-                " ".join(ln.prefixes), ln.state) for ln in lines])
+                " ".join(ln.nas) if ln.kind == "subscriber"
+                else device_names.get(ln.device_id, ln.device_id), ln.interface,
+                " ".join(ln.prefixes), ln.username or "", ln.state) for ln in lines])
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,4 +184,13 @@ def test_venues_unlicensed_lists_subscriber_lines(
     assert rows["sub-dial"]["carrier"] == "City Broadband"
     assert (
         rows["port-1"]["subscriber"] == "" and rows["port-1"]["interface"] == "GigabitEthernet0/1"
+    )
+
+    listed = CliRunner().invoke(app, ["inventory", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    line = next(ln for ln in json.loads(listed.stdout)["lines"] if ln["name"] == "sub-dial")
+    assert (line["kind"], line["username"], line["nas"]) == (
+        "subscriber",
+        "dial.user@cityband",
+        ["bng-2", "bng-1"],
     )
