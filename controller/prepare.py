@@ -21,7 +21,7 @@ from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
 from controller.models import Change, Device
 from controller.planner import Plan
-from controller.reconciler import DeviceBatch, Reconciler
+from controller.reconciler import DeviceBatch, LineChange, Reconciler
 from drivers.base import (
     Action,
     Batch,
@@ -134,7 +134,8 @@ class PreparedPass:
             for line_id in session.staged
             if (line := desired.lines.get(line_id)) is None or line.desired is not LineState.CUT
         )
-        if not unused or not session.open or not isinstance(session.driver, Staging):
+        # a session lost meanwhile is opened again by the driver for the discard
+        if not unused or not isinstance(session.driver, Staging):
             return []
         store, actor = self.reconciler.store, self.reconciler.actor
         device = session.device
@@ -285,7 +286,7 @@ class Preparer:
                 session = PreparedSession(device, driver)
                 cuts = tuple(c for c in device_batch.changes if c.action is Action.CUT)
                 if cuts and isinstance(driver, Staging):
-                    problem = self._stage(prepared, session, cuts)
+                    problem = self._stage(prepared, session, cuts, device_batch.batch)
                 else:
                     driver.read()  # the session answers, and the router is read
                     problem = None
@@ -305,8 +306,15 @@ class Preparer:
                         pass
                 claims.release(device_id)
 
-    def _stage(self, prepared: PreparedPass, session: PreparedSession, cuts: tuple) -> str | None:
-        """Stage the cuts' bodies, written ahead; why the router cannot be used, if so."""
+    def _stage(
+        self,
+        prepared: PreparedPass,
+        session: PreparedSession,
+        cuts: tuple[LineChange, ...],
+        batch: Batch,
+    ) -> str | None:
+        """Stage the cuts' bodies, written ahead (the batch's restores only free the slots
+        they hold); why the router cannot be used, if so."""
         reconciler = self.reconciler
         store, actor, device = reconciler.store, reconciler.actor, session.device
         assert isinstance(session.driver, Staging)
@@ -323,7 +331,7 @@ class Preparer:
                 for change in cuts
             ]
         )  # fmt: skip
-        result = session.driver.stage(Batch(cuts=tuple(change.target for change in cuts)))
+        result = session.driver.stage(batch)
         by_line = {line.line_id: line for line in result.lines}
         when = store.clock.now()
         store.append(

@@ -402,7 +402,7 @@ class Reconciler:
         prepared: PreparedPass | None = None,
     ) -> None:
         """Work the runnable routers in parallel, adding their results to `report`."""
-        plans = _Plans(self, at, snap, batches)
+        plans = _Plans(self, at, snap, batches, report.plan)
         held = report.held is not None
         with ThreadPoolExecutor(max_workers=min(self.workers, len(runnable) or 1)) as pool:
             futures: dict[Future[list[LineResult] | str], DeviceBatch] = {
@@ -467,7 +467,7 @@ class Reconciler:
         try:
             # a cut must rest on an order in force at the push, not at the plan: the pass's
             # plan is made again (once for all its devices) if any order changed since
-            snap, by_device = plans.current()
+            snap, by_device, desired = plans.current_with_plan()
             device_batch = by_device.get(device_id)
             if device_batch is not None and self._states_moved(
                 [change.line_id for change in device_batch.changes], snap
@@ -492,7 +492,6 @@ class Reconciler:
                 results = self._write_outcomes(pass_id, device_batch, result, intents)
             if session is not None and prepared is not None and session.staged:
                 # what was staged here and is not cut now: discarded on the same session
-                desired, _ = plans.current_plan()
                 lines = prepared.discard_unused(session, pass_id, desired)
                 if report is not None:
                     report.unstaged.extend(line.line_id for line in lines if line.done)
@@ -734,27 +733,28 @@ class _Plans:
     the orders in force at its push."""
 
     def __init__(
-        self, reconciler: Reconciler, at: datetime, snap: Snapshot, batches: list[DeviceBatch]
+        self,
+        reconciler: Reconciler,
+        at: datetime,
+        snap: Snapshot,
+        batches: list[DeviceBatch],
+        desired: Plan,
     ) -> None:
         self._reconciler, self._at = reconciler, at
         self._lock = threading.Lock()
         self._snap, self._by_device = snap, {b.device.id: b for b in batches}
-        self._plan: Plan | None = None
+        self._plan = desired
 
     def current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch]]:
-        snap, by_device, _ = self._current()
+        snap, by_device, _ = self.current_with_plan()
         return snap, by_device
 
-    def current_plan(self) -> tuple[Plan, Snapshot]:
-        """The plan the pushes follow now (made again when an order changed)."""
-        snap, _, desired = self._current()
-        return desired, snap
-
-    def _current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch], Plan]:
+    def current_with_plan(self) -> tuple[Snapshot, dict[int | None, DeviceBatch], Plan]:
+        """The snapshot, the batches and the plan the pushes follow now."""
         store = self._reconciler.store
         mark = store.order_mark()
         with self._lock:
-            if mark != self._snap.order_mark or self._plan is None:
+            if mark != self._snap.order_mark:
                 snap = store.snapshot()
                 self._plan, batches = self._reconciler.diff(self._at, snap)
                 self._snap, self._by_device = snap, {b.device.id: b for b in batches}

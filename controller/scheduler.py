@@ -298,8 +298,12 @@ class PassScheduler:
         """Outside the pass lock: a pass meanwhile waits only for the routers being prepared
         (`Reconciler.preparing`), never for the whole prepare."""
         with self._prepare_guard:
-            if self._stopping.is_set() or instant != self._prepare_for:
-                return  # stopping, or another transition was planned since
+            if (
+                self._stopping.is_set()
+                or instant != self._prepare_for
+                or instant <= self.clock.now()
+            ):
+                return  # stopping, another transition planned since, or this one has come
             stale, self.prepared = self.prepared, None
             stop = self._prepare_stop = threading.Event()
             self._prepare_done.clear()

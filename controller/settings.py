@@ -89,6 +89,14 @@ class Settings(DeviceAccessSettings):
         default=600, ge=10, le=86400, description="how often a pass reads every device first"
     )
     device_workers: int = Field(default=16, ge=1, le=512, description="devices pushed at once")
+    prepare_lead: int = Field(
+        default=120,
+        ge=0,
+        le=3600,
+        description="seconds before each transition its pass is prepared: sessions opened, "
+        "routers read, cut bodies staged, so the instant carries only the bindings (0: off; "
+        "keep it below the routers' idle session timeout)",
+    )
     device_timeout: float = Field(default=20.0, gt=0, le=600, description="per-session timeout")
     signing_key_file: Path | None = Field(
         default=None, description="Ed25519 private key (PEM) that signs change-log checkpoints"

@@ -124,6 +124,7 @@ def serve(
             feeds=feed_job(store),
             drift_every=timedelta(seconds=settings.drift_seconds),
             stop_grace=stop_timeout,
+            prepare_lead=timedelta(seconds=settings.prepare_lead),
         )
     typer.echo(f"curfew API on http://{host}:{port} (scheduler {'off' if no_scheduler else 'on'})")
     if no_checkpoints:
