@@ -4,6 +4,7 @@ the server, accounting lands in radacct, and the twins answer RFC 5176 Disconnec
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address, ip_network
@@ -15,10 +16,19 @@ from pyrad import packet
 from pyrad.client import Client, Timeout
 
 from controller.clock import SimulatedClock
+from controller.inventory import import_document
+from controller.store import Store
 from lab.bng import BngTwin, Rejected, Session
 from lab.freeradius import RadiusServer, unavailable_reason
 from lab.radius import dictionary
-from lab.topology import Lab, city, load_subscribers, load_topology, subscriber_city
+from lab.topology import (
+    Lab,
+    city,
+    load_subscribers,
+    load_topology,
+    serve_lab,
+    subscriber_city,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -333,3 +343,53 @@ def test_the_demo_without_freeradius_leaves_subscribers_out_and_says_why(
     assert printed[0] == "subscribers left out of the demo city: FreeRADIUS is not installed (here)"
     assert printed[1].startswith("demo city: 5 routers, 15 venues")
     assert not any("BNG" in text for text in printed)
+
+
+def test_serve_lab_with_bngs_prints_them_and_writes_an_inventory_the_controller_imports(
+    tmp_path: Path, store: Store
+) -> None:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    clock = SimulatedClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    specs, inventory = city(1, 1)
+    out = tmp_path / "lab-inventory.yaml"
+    printed: list[str] = []
+    stop, ready = threading.Event(), threading.Event()
+
+    def echo(text: str) -> None:
+        printed.append(text)
+        if len(printed) == 4:  # R1, the RADIUS server, BNG1, BNG2
+            ready.set()
+
+    thread = threading.Thread(
+        target=serve_lab,
+        args=(specs, inventory, out),
+        kwargs={
+            "echo": echo,
+            "stop_event": stop,
+            "subscribers": subscriber_city(2, 1),
+            "clock": clock.now,
+        },
+    )
+    thread.start()
+    try:
+        assert ready.wait(30), printed
+        written = yaml.safe_load(out.read_text(encoding="utf-8"))
+        nas = {d["name"]: d for d in written["devices"] if d["platform"] == "radius_nas"}
+        assert printed[1].startswith("RADIUS freeradius 127.0.0.1:")
+        assert printed[2:] == [
+            f"BNG1 radius_nas 127.0.0.21:{nas['BNG1']['port']} (1 sessions)",
+            f"BNG2 radius_nas 127.0.0.22:{nas['BNG2']['port']} (1 sessions)",
+        ]
+        import_document(store, written, "lab city with subscribers")
+        subscribers = {ln.name: ln for ln in store.lines() if ln.kind == "subscriber"}
+        assert sorted(subscribers) == ["BNG1-S1", "BNG2-S1"]
+        assert (subscribers["BNG2-S1"].username, subscribers["BNG2-S1"].nas) == (
+            "sub-2-1",
+            ("BNG2",),
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
