@@ -4,11 +4,13 @@ only the bindings pushed at 00:00, over real SSH to lab twins and a real SQLite 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -16,9 +18,10 @@ from controller.clock import OffsetClock
 from controller.inventory import import_document
 from controller.models import Change
 from controller.orders import OrderCreate, issue_order, revoke_order
-from controller.prepare import Preparer
+from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler
 from controller.scheduler import PassScheduler
+from controller.settings import Settings
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
 from tests.conftest import SHANGHAI
@@ -296,3 +299,41 @@ def test_a_stale_prepared_pass_is_discarded_when_another_instant_comes_first(nig
     assert discarded == 4 and prepared.open_sessions == 0
     assert owned(lab, "R1") == [] and owned(lab, "R2") == []
     assert len(records(store, "unstaged")) == 4
+
+
+def test_a_pass_reaching_a_router_being_prepared_waits_for_it_instead_of_skipping_it(night):
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    lab.set_fault("R1", latency_ms=60)  # R1's prepare takes a while: every command waits
+    opened = lab.sessions_opened("R1") or 0
+    store.clock.set(PREPARE_AT)
+    done: list[PreparedPass] = []
+    preparing = threading.Thread(target=lambda: done.append(Preparer(reconciler).prepare(NIGHT)))
+    preparing.start()
+    try:
+        wait_for(lambda: (lab.sessions_opened("R1") or 0) > opened)  # R1 is being prepared
+        store.clock.set(NIGHT)
+        report = reconciler.run_pass(NIGHT)  # the instant, cold: it must not skip R1
+    finally:
+        preparing.join(timeout=60)
+    assert not preparing.is_alive()
+    assert report.skipped == [] and report.ok, (report.skipped, report.failures)
+    assert {r.change.line_id for r in report.results} == {1, 2, 3, 4}
+    assert cut_lines(lab, "R1") == LINES["R1"]
+    done[0].close()
+
+
+@pytest.mark.parametrize("lead", ["-1", "3601", "soon"])
+def test_the_prepare_lead_setting_is_validated(lead, monkeypatch):
+    monkeypatch.setenv("CURFEW_PREPARE_LEAD", lead)
+    with pytest.raises(ValidationError, match="prepare_lead"):
+        Settings()
+
+
+def test_a_prepare_lead_of_zero_turns_prepare_off(store: Store, monkeypatch):
+    monkeypatch.setenv("CURFEW_PREPARE_LEAD", "0")
+    lead = timedelta(seconds=Settings().prepare_lead)
+    scheduler = PassScheduler(Reconciler(store), store.clock, prepare_lead=lead)
+    assert scheduler.prepare_lead is None
+    scheduler._plan_prepare(NIGHT)
+    assert scheduler.prepare_at is None and scheduler.prepare_wakes_at is None
