@@ -223,6 +223,23 @@ def _standing(
     return "missing", None, "no licence in the register"
 
 
+def verdict(
+    venue: Venue, entries: Sequence[Licence], on: date
+) -> tuple[Why | None, Licence | None, str]:
+    """A venue's standing on `on` by the register's `entries` (the venue's own among them: those
+    naming it, or carrying the licence number the inventory records for it): why it is
+    unlicensed (None: licensed), the entry the verdict rests on, and a sentence for people."""
+    own = [
+        e
+        for e in entries
+        if e.venue_name == venue.name or (venue.licence and e.number == venue.licence)
+    ]
+    why, entry, detail = _standing(venue, own, on)
+    if entry is not None and entry.venue_name != venue.name:
+        detail += f"; the register names it for {entry.venue_name!r}"
+    return why, entry, detail
+
+
 def licence_standings(store: Store, on: date | None = None) -> list[VenueLicence]:
     """Every venue's standing in the register on `on` (default: today in the venue's zone).
 
@@ -251,14 +268,7 @@ def licence_standings(store: Store, on: date | None = None) -> list[VenueLicence
     for venue in venues:
         assert venue.id is not None
         day = on or now.astimezone(zone(venue.zone)).date()
-        own = [
-            e
-            for e in entries
-            if e.venue_name == venue.name or (venue.licence and e.number == venue.licence)
-        ]
-        why, entry, detail = _standing(venue, own, day)
-        if entry is not None and entry.venue_name != venue.name:
-            detail += f"; the register names it for {entry.venue_name!r}"
+        why, entry, detail = verdict(venue, entries, day)
         standings.append(
             VenueLicence(
                 venue_id=venue.id, venue=venue.name, region=venue.region, address=venue.address,

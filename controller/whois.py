@@ -15,10 +15,11 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from datetime import datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Annotated, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -33,8 +34,8 @@ from controller.clock import as_utc, check_range, parse_instant
 from controller.credentials import CredentialMissing
 from controller.errors import Invalid, Unavailable
 from controller.inventory import RADIUS_DB, RADIUS_NAS
-from controller.licences import VenueLicence, licence_standings
-from controller.models import Authority, Device, Line, Order, OrderEvent, Venue
+from controller.licences import verdict
+from controller.models import Authority, Device, Licence, Line, Order, OrderEvent, Venue
 from controller.store import GAP_ACTIONS, Store
 from controller.terms import order_term
 from policies import zone
@@ -172,47 +173,49 @@ class _Found:
 
 
 @dataclass(frozen=True)
-class _Inventory:
-    devices: dict[int, Device]
-    lines: list[Line]
+class _Venues:
+    """The venues the holders' lines are registered to, with what is said of them: read only
+    for those (a city's inventory is not read whole for one address)."""
+
     venues: dict[int, Venue]
     authorities: dict[int, str]
+    register: list[Licence]
 
 
-def _inventory(store: Store) -> _Inventory:
-    with store.session() as s:
-        return _Inventory(
-            devices={d.id: d for d in s.exec(select(Device)) if d.id is not None},
-            lines=list(s.exec(select(Line).order_by(col(Line.name)))),
-            venues={v.id: v for v in s.exec(select(Venue)) if v.id is not None},
-            authorities={a.id: a.name for a in s.exec(select(Authority)) if a.id is not None},
-        )
-
-
-def _by_prefix(inventory: _Inventory, ip: IPv4Address | IPv6Address) -> list[_Found]:
+def _by_prefix(
+    store: Store, devices: dict[int, Device], ip: IPv4Address | IPv6Address
+) -> list[_Found]:
     """The port lines whose prefixes hold `ip`, the most specific prefix first."""
-    found: list[tuple[int, _Found]] = []
-    for line in inventory.lines:
-        if line.kind != "port":
-            continue
-        for prefix in line.prefixes:
-            if prefix.version == ip.version and ip in prefix:
-                device = inventory.devices[line.device_id]
-                found.append(
-                    (prefix.prefixlen, _Found("prefix", device.carrier, device, line, str(prefix)))
-                )
-    return [f for _, f in sorted(found, key=lambda pair: -pair[0])]
+    with store.session() as s:
+        prefixes = s.exec(select(Line.id, Line.prefixes_json).where(Line.kind == "port")).all()
+        hits: list[tuple[int, str, int]] = []  # (prefix length, prefix, line id)
+        for line_id, encoded in prefixes:
+            for text in json.loads(encoded):
+                prefix = ip_network(text)
+                if prefix.version == ip.version and ip in prefix:
+                    hits.append((prefix.prefixlen, str(prefix), line_id))
+        if not hits:
+            return []
+        lines = {
+            ln.id: ln for ln in s.exec(select(Line).where(col(Line.id).in_([h[2] for h in hits])))
+        }
+    found = []
+    for _, prefix, line_id in sorted(hits, key=lambda hit: (-hit[0], hit[1])):
+        line = lines[line_id]
+        device = devices[line.device_id]
+        found.append(_Found("prefix", device.carrier, device, line, prefix))
+    return found
 
 
 def _by_accounting(
-    store: Store, inventory: _Inventory, ip: IPv4Address | IPv6Address, at: datetime
+    store: Store, devices: dict[int, Device], ip: IPv4Address | IPv6Address, at: datetime
 ) -> tuple[list[_Found], list[str]]:
     """The subscriber sessions that held `ip` at `at`, read from each RADIUS database the NAS
     devices name (once per database), each with the subscriber line of its username; and what
     could not be read, naming the NAS devices concerned."""
     nas_by_db: dict[tuple[str, str], list[Device]] = defaultdict(list)
     problems: list[str] = []
-    for device in inventory.devices.values():
+    for device in devices.values():
         if device.platform != RADIUS_NAS:
             continue
         url = device.options.get(RADIUS_DB)
@@ -225,11 +228,7 @@ def _by_accounting(
             problems.append(f"NAS {device.name}: {exc}")
             continue
         nas_by_db[(url, password)].append(device)
-    subscribers: dict[str, list[Line]] = defaultdict(list)
-    for line in inventory.lines:
-        if line.kind == "subscriber" and line.username:
-            subscribers[line.username].append(line)
-    found: list[_Found] = []
+    held: list[tuple[AccountingSession, Device | None, str]] = []  # with its NAS and carrier
     for (url, password), nas_devices in sorted(nas_by_db.items(), key=lambda i: i[0][0]):
         names = ", ".join(sorted(d.name for d in nas_devices))
         try:
@@ -246,39 +245,75 @@ def _by_accounting(
         finally:
             engine.dispose()
         by_host = {d.host: d for d in nas_devices}
-        carriers = sorted({d.carrier for d in nas_devices})
+        carriers = " / ".join(sorted({d.carrier for d in nas_devices}))
         for session in sessions:
             nas = by_host.get(session.nas_ip)
-            carrier = nas.carrier if nas is not None else " / ".join(carriers)
-            lines = subscribers.get(session.username, [])
-            named = [ln for ln in lines if nas is not None and nas.name in ln.nas]
-            for line in named or lines or [None]:
-                found.append(_Found("accounting", carrier, nas, line, session=session))
+            held.append((session, nas, nas.carrier if nas is not None else carriers))
+    subscribers: dict[str, list[Line]] = defaultdict(list)
+    if held:
+        with store.session() as s:
+            for line in s.exec(
+                select(Line)
+                .where(Line.kind == "subscriber")
+                .where(col(Line.username).in_({session.username for session, _, _ in held}))
+                .order_by(col(Line.name))
+            ):
+                subscribers[line.username or ""].append(line)
+    found: list[_Found] = []
+    for session, nas, carrier in held:
+        lines = subscribers.get(session.username, [])
+        named = [ln for ln in lines if nas is not None and nas.name in ln.nas]
+        for line in named or lines or [None]:
+            found.append(_Found("accounting", carrier, nas, line, session=session))
     return found, problems
 
 
-def _orders_in_force(
-    store: Store, inventory: _Inventory, venue_ids: Iterable[int], at: datetime
-) -> dict[int, list[OrderInForce]]:
+def _venues(store: Store, venue_ids: Iterable[int]) -> _Venues:
     wanted = sorted(set(venue_ids))
-    if not wanted:
+    with store.session() as s:
+        venues = {v.id: v for v in s.exec(select(Venue).where(col(Venue.id).in_(wanted)))}
+        authorities = {a.id: a.name for a in s.exec(select(Authority))}
+        names = [v.name for v in venues.values()]
+        numbers = [v.licence for v in venues.values() if v.licence]
+        register = list(
+            s.exec(
+                select(Licence).where(
+                    sa.or_(col(Licence.venue_name).in_(names), col(Licence.number).in_(numbers))
+                )
+            )
+        )
+    return _Venues(
+        {i: v for i, v in venues.items() if i is not None},
+        {i: name for i, name in authorities.items() if i is not None},
+        register,
+    )
+
+
+def _orders_in_force(store: Store, known: _Venues, at: datetime) -> dict[int, list[OrderInForce]]:
+    """Each venue's orders in force at `at` (term, revocation, amendment and suspensions), and
+    whether the governing policy's window cuts then."""
+    if not known.venues:
         return {}
     with store.session() as s:
         orders = list(
-            s.exec(select(Order).where(col(Order.venue_id).in_(wanted)).order_by(col(Order.id)))
+            s.exec(
+                select(Order)
+                .where(col(Order.venue_id).in_(list(known.venues)))
+                .order_by(col(Order.id))
+            )
         )
         events: dict[int, list[OrderEvent]] = defaultdict(list)
-        order_ids = [o.id for o in orders]
         for event in s.exec(
             select(OrderEvent).where(
-                col(OrderEvent.order_id).in_(order_ids), col(OrderEvent.action).in_(GAP_ACTIONS)
+                col(OrderEvent.order_id).in_([o.id for o in orders]),
+                col(OrderEvent.action).in_(GAP_ACTIONS),
             )
         ):
             events[event.order_id].append(event)
     found: dict[int, list[OrderInForce]] = defaultdict(list)
     for order in orders:
         assert order.id is not None
-        venue = inventory.venues[order.venue_id]
+        venue = known.venues[order.venue_id]
         policy = store.jurisdictions.policy(order.kind, venue.region)
         term = order_term(order, events.get(order.id), policy)
         if not term.in_force(at):
@@ -286,7 +321,7 @@ def _orders_in_force(
         found[order.venue_id].append(
             OrderInForce(
                 order_id=order.id, kind=order.kind,
-                authority=inventory.authorities.get(order.authority_id, str(order.authority_id)),
+                authority=known.authorities.get(order.authority_id, str(order.authority_id)),
                 policy=policy.name, effective_from=order.effective_from,
                 effective_until=term.effective_until,
                 cutting=policy.contains(at, zone(venue.zone)),
@@ -295,29 +330,24 @@ def _orders_in_force(
     return found
 
 
-def _standings(
-    store: Store, inventory: _Inventory, venue_ids: Iterable[int], at: datetime
-) -> dict[int, VenueLicence]:
-    """Each venue's standing in the licence register on the venue-local day of `at`."""
-    days: dict[date, set[int]] = defaultdict(set)
-    for venue_id in set(venue_ids):
-        days[at.astimezone(zone(inventory.venues[venue_id].zone)).date()].add(venue_id)
-    standings: dict[int, VenueLicence] = {}
-    for day, ids in days.items():
-        for standing in licence_standings(store, day):
-            if standing.venue_id in ids:
-                standings[standing.venue_id] = standing
+def _standings(known: _Venues, at: datetime) -> dict[int, tuple[bool, str]]:
+    """Each venue's standing in the licence register on the venue-local day of `at`: licensed
+    or not, and why in words."""
+    standings = {}
+    for venue_id, venue in known.venues.items():
+        why, _, detail = verdict(venue, known.register, at.astimezone(zone(venue.zone)).date())
+        standings[venue_id] = (why is None, detail)
     return standings
 
 
 def _network_holder(
     found: _Found,
-    inventory: _Inventory,
-    standings: dict[int, VenueLicence],
+    known: _Venues,
+    standings: dict[int, tuple[bool, str]],
     orders: dict[int, list[OrderInForce]],
 ) -> Holder:
     line, session = found.line, found.session
-    venue = inventory.venues[line.venue_id] if line is not None else None
+    venue = known.venues[line.venue_id] if line is not None else None
     standing = standings.get(venue.id) if venue is not None and venue.id is not None else None
     return Holder(
         via=found.via,
@@ -343,22 +373,22 @@ def _network_holder(
         venue=venue.name if venue is not None else None,
         venue_id=venue.id if venue is not None else None,
         region=venue.region if venue is not None else None,
-        licensed=standing.licensed if standing is not None else None,
-        licence=standing.detail if standing is not None else None,
+        licensed=standing[0] if standing is not None else None,
+        licence=standing[1] if standing is not None else None,
         orders=orders.get(venue.id, []) if venue is not None and venue.id is not None else [],
     )
 
 
 def _bureau_holder(
-    found: _Found, inventory: _Inventory, standings: dict[int, VenueLicence], principal: Actor
+    found: _Found, known: _Venues, standings: dict[int, tuple[bool, str]], principal: Actor
 ) -> BureauHolder:
-    venue = inventory.venues[found.line.venue_id] if found.line is not None else None
+    venue = known.venues[found.line.venue_id] if found.line is not None else None
     standing = standings.get(venue.id) if venue is not None and venue.id is not None else None
     mine = venue is not None and venue.region is not None and venue.region in principal.regions
     return BureauHolder(
         carrier=found.carrier,
         registered=venue is not None,
-        licensed=standing.licensed if standing is not None else None,
+        licensed=standing[0] if standing is not None else None,
         in_jurisdiction=mine,
         venue=venue.name if venue is not None and mine else None,
     )
@@ -406,20 +436,22 @@ def whois(store: Store, ip: object, at: datetime | str | None, principal: Actor)
     or an instant in the future."""
     address = parse_ip(ip)
     instant = parse_at(at, store.clock.now())
-    inventory = _inventory(store)
-    found = _by_prefix(inventory, address)
-    sessions, problems = _by_accounting(store, inventory, address, instant)
+    with store.session() as s:
+        devices = {d.id: d for d in s.exec(select(Device)) if d.id is not None}
+    found = _by_prefix(store, devices, address)
+    sessions, problems = _by_accounting(store, devices, address, instant)
     found += sessions
     venue_ids = [f.line.venue_id for f in found if f.line is not None]
-    standings = _standings(store, inventory, venue_ids, instant)
+    known = _venues(store, venue_ids)
+    standings = _standings(known, instant)
     network = principal.role in NETWORK_ROLES
     holders: list[Holder | BureauHolder]
     if network:
-        orders = _orders_in_force(store, inventory, venue_ids, instant)
-        holders = [_network_holder(f, inventory, standings, orders) for f in found]
+        orders = _orders_in_force(store, known, instant)
+        holders = [_network_holder(f, known, standings, orders) for f in found]
         notes = list(problems)
     else:
-        holders = [_bureau_holder(f, inventory, standings, principal) for f in found]
+        holders = [_bureau_holder(f, known, standings, principal) for f in found]
         notes = _bureau_notes(problems)
     if not found:
         notes.insert(0, f"no line of the inventory and no accounting session held {address} then")
