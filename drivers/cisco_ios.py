@@ -538,20 +538,21 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
             line = found.get(target.line_id)
             try:
                 self.check_target(target)
+                if isinstance(line, IosOwnedLine) and line.armed_for(target, absolute):
+                    plans.append(LinePlan(target, Action.CUT))  # armed already: idempotent
+                    continue
                 if line is not None and line.state_for(target) is LineState.CUT:
                     raise Rejected(f"line {target.line_id} is cut already: left to the passes")
-                if isinstance(line, IosOwnedLine) and line.armed_for(target, absolute):
-                    plans.append(LinePlan(target, Action.CUT))
-                    continue
                 conflict = self._occupied(target, found, set(), claimed)  # type: ignore[arg-type]
                 if conflict is not None:
                     raise conflict
                 for slot in self._slots(target):
                     claimed[slot] = target.line_id
+                # whatever of the line is there (another night's, half a cut) goes first
+                commands = self._removal(line) if line is not None else []
             except DriverError as refusal:
                 plans.append(LinePlan(target, Action.CUT, refusal=refusal))
                 continue
-            commands = self._removal(line) if line is not None else []
             commands += self._armed_objects(target, absolute)
             plans.append(LinePlan(target, Action.CUT, tuple(commands)))
         return plans

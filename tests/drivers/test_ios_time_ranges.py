@@ -153,3 +153,24 @@ def test_in_the_twin_the_right_order_never_cuts():
     ):
         router.configure(step)
         assert router.permits("GigabitEthernet0/1", "in", VENUE, OUTSIDE)
+
+
+def test_arming_again_sends_nothing_and_another_night_is_replaced_whole():
+    armed = parse_running_config(ARMED_42, parse_time_ranges(time_range("inactive")))
+    (again,) = DRIVER._arm_plans([TARGET], ABSOLUTE, armed)
+    assert again.commands == () and again.refusal is None
+    tomorrow = ABSOLUTE.replace("25 November", "26 November")
+    (replaced,) = DRIVER._arm_plans([TARGET], tomorrow, armed)
+    commands = list(replaced.commands)
+    # last night's objects go first, the ACL before its time-range, then tonight's, whole
+    assert commands.index("no ip access-list extended CURFEW-L42") < commands.index(
+        "no time-range CURFEW-TR-42"
+    )
+    assert commands.index("no time-range CURFEW-TR-42") < commands.index("time-range CURFEW-TR-42")
+    assert tomorrow in commands
+
+
+def test_a_line_cut_by_the_controller_is_not_armed_over():
+    plain = ARMED_42.replace(" time-range CURFEW-TR-42", "")
+    (plan,) = DRIVER._arm_plans([TARGET], ABSOLUTE, parse_running_config(plain))
+    assert plan.commands == () and "cut already" in str(plan.refusal)
