@@ -4,6 +4,9 @@ the server, accounting lands in radacct, and the twins answer RFC 5176 Disconnec
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +17,9 @@ import pytest
 import yaml
 from pyrad import packet
 from pyrad.client import Client, Timeout
+from typer.testing import CliRunner
 
+from api.cli import app
 from controller.clock import SimulatedClock
 from controller.inventory import import_document
 from controller.store import Store
@@ -31,6 +36,8 @@ from lab.topology import (
 )
 
 pytestmark = pytest.mark.lab
+
+CURFEW = str(Path(sys.executable).with_name("curfew"))  # the installed console script
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +353,7 @@ def test_the_demo_without_freeradius_leaves_subscribers_out_and_says_why(
 
 
 def test_serve_lab_with_bngs_prints_them_and_writes_an_inventory_the_controller_imports(
-    tmp_path: Path, store: Store
+    tmp_path: Path,
 ) -> None:
     reason = unavailable_reason()
     if reason:
@@ -382,8 +389,12 @@ def test_serve_lab_with_bngs_prints_them_and_writes_an_inventory_the_controller_
             f"BNG1 radius_nas 127.0.0.21:{nas['BNG1']['port']} (1 sessions)",
             f"BNG2 radius_nas 127.0.0.22:{nas['BNG2']['port']} (1 sessions)",
         ]
-        import_document(store, written, "lab city with subscribers")
-        subscribers = {ln.name: ln for ln in store.lines() if ln.kind == "subscriber"}
+        store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+        try:
+            import_document(store, written, "lab city with subscribers")
+            subscribers = {ln.name: ln for ln in store.lines() if ln.kind == "subscriber"}
+        finally:
+            store.close()
         assert sorted(subscribers) == ["BNG1-S1", "BNG2-S1"]
         assert (subscribers["BNG2-S1"].username, subscribers["BNG2-S1"].nas) == (
             "sub-2-1",
@@ -393,3 +404,50 @@ def test_serve_lab_with_bngs_prints_them_and_writes_an_inventory_the_controller_
         stop.set()
         thread.join(30)
     assert not thread.is_alive()
+
+
+def test_lab_up_with_bngs_runs_freeradius_and_leaves_no_process_after_sigterm(
+    tmp_path: Path,
+) -> None:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    inventory_file = tmp_path / "lab.yaml"
+    lab = subprocess.Popen(
+        [CURFEW, "lab", "up", "--devices", "1", "--lines-per-device", "1", "--processes", "0",
+         "--bngs", "2", "--subscribers-per-bng", "2", "--inventory-out", str(inventory_file)],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    printed: list[str] = []
+    try:
+        assert lab.stdout is not None
+        for line in lab.stdout:  # bounded: the lab prints four lines, then waits
+            printed.append(line.rstrip("\n"))
+            if len(printed) == 4 or lab.poll() is not None:
+                break
+        devices = yaml.safe_load(inventory_file.read_text(encoding="utf-8"))["devices"]
+        ports = [d["port"] for d in devices if d["platform"] == "radius_nas"]
+        assert printed[2:] == [
+            f"BNG1 radius_nas 127.0.0.21:{ports[0]} (2 sessions)",
+            f"BNG2 radius_nas 127.0.0.22:{ports[1]} (2 sessions)",
+        ], printed
+        radius_pid = int(printed[1].split("pid ")[1].split(")")[0])
+        os.kill(radius_pid, 0)  # FreeRADIUS runs
+        lab.send_signal(signal.SIGTERM)
+        assert lab.wait(timeout=30) == 0, printed
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait(timeout=10)
+    with pytest.raises(ProcessLookupError):  # stopped by its PID with `lab up`
+        os.kill(radius_pid, 0)
+
+
+def test_lab_up_with_bngs_without_freeradius_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lab.freeradius
+
+    monkeypatch.setattr(lab.freeradius, "unavailable_reason", lambda: "no FreeRADIUS (here)")
+    result = CliRunner().invoke(app, ["lab", "up", "--bngs", "1"])
+    assert result.exit_code == 2
+    assert "BNGs need a RADIUS server: no FreeRADIUS (here)" in result.output
