@@ -255,7 +255,7 @@ def _by_accounting(
             for line in s.exec(
                 select(Line)
                 .where(Line.kind == "subscriber")
-                .where(col(Line.username).in_({session.username for session, _, _ in held}))
+                .where(col(Line.username).in_(sorted({session.username for session, _, _ in held})))
                 .order_by(col(Line.name))
             ):
                 subscribers[line.username or ""].append(line)
@@ -460,13 +460,13 @@ def whois(store: Store, ip: object, at: datetime | str | None, principal: Actor)
         complete=not problems, notes=notes, record=0,
     )  # fmt: skip
     lines = {f.line.id for f in found if f.line is not None}
-    devices = {f.device.id for f in found if f.device is not None}
+    device_ids = {f.device.id for f in found if f.device is not None}
     record = store.log_admin(
         "whois",
         principal.name,
         line_id=next(iter(lines)) if len(lines) == 1 else None,
         venue_id=venue_ids[0] if len(set(venue_ids)) == 1 else None,
-        device_id=next(iter(devices)) if len(devices) == 1 else None,
+        device_id=next(iter(device_ids)) if len(device_ids) == 1 else None,
         detail=_summary(answer, principal),
     )
     return answer.model_copy(update={"record": record.seq})

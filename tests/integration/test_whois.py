@@ -140,8 +140,9 @@ def prepare(store: Store, radius_db: Path) -> int:
 
 
 @pytest.fixture
-def city(tmp_path: Path, radius_db: Path) -> Iterator[tuple[Store, int]]:
-    store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=SimulatedClock(NOW))
+def city(database_url: str, radius_db: Path) -> Iterator[tuple[Store, int]]:
+    """The store on SQLite and on PostgreSQL (the RADIUS database is FreeRADIUS's SQLite)."""
+    store = Store.open(database_url, clock=SimulatedClock(NOW))
     order_id = prepare(store, radius_db)
     yield store, order_id
     store.close()
