@@ -452,8 +452,9 @@ def disarm_revoked(
                 continue
             try:
                 _disarm_device(
-                    store, driver_factory, device, device_rows, actor, pass_id, timeout, report
-                )
+                    store, driver_factory, device, device_rows, actor, pass_id, timeout, report,
+                    snap.line_venue,
+                )  # fmt: skip
             finally:
                 claims.release(device_id)
     return report
@@ -468,9 +469,9 @@ def _disarm_device(
     pass_id: str,
     timeout: float,
     report: DisarmReport,
+    venue: dict[int, int],
 ) -> None:
     now = store.clock.now()
-    venue = {line_id: venue_id for line_id, venue_id in store.snapshot().line_venue.items()}
     intents = store.append(
         [
             NewChange(

@@ -168,6 +168,32 @@ def test_a_revocation_at_2359_disarms_and_the_line_is_never_cut(lab, lab_store):
     assert armed_windows(lab_store, (DISARMED,))[0].line_id == 1
 
 
+def test_a_device_that_does_not_cut_at_the_instant_is_cut_by_the_pass(lab, lab_store):
+    """Its clock slipped after it was trusted: at 00:00 the armed line still lets the venue
+    through, so the ordinary pass removes the armed objects and pushes a plain cut."""
+    order_id = order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    lab.router("R1").clock_offset = -timedelta(minutes=10)  # 23:50 on the router at 00:00
+    lab_store.clock.set(NIGHT)
+    assert passes(lab, lab_store)
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    assert not passes(lab, lab_store)
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert cut.action == "cut" and cut.verified
+    commands = cut.commands
+    assert (
+        commands.index("no ip access-list extended CURFEW-L1")
+        < commands.index("no time-range CURFEW-TR-1")
+        < commands.index("ip access-list extended CURFEW-L1")
+    )
+    assert not any("time-range" in line for line in owned(lab))
+
+    lab_store.clock.set(NIGHT + timedelta(hours=8))
+    assert Reconciler(lab_store).run_pass(lab_store.clock.now()).ok
+    assert owned(lab) == [] and passes(lab, lab_store)
+
+
 WRONG_ZONE = "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8"
 
 
