@@ -451,3 +451,21 @@ def test_lab_up_with_bngs_without_freeradius_says_why(monkeypatch: pytest.Monkey
     result = CliRunner().invoke(app, ["lab", "up", "--bngs", "1"])
     assert result.exit_code == 2
     assert "BNGs need a RADIUS server: no FreeRADIUS (here)" in result.output
+
+
+def test_the_broadband_city_topology_describes_two_bngs_and_four_subscribers() -> None:
+    path = Path(__file__).resolve().parents[2] / "lab" / "topologies" / "broadband-city.yaml"
+    specs, inventory = load_topology(path)
+    subscribers = load_subscribers(path)
+    assert [s.name for s in specs] == ["R1"]
+    assert [line["name"] for line in inventory["lines"]] == ["R1-L1", "R1-L2"]
+    assert [(b.name, b.fault, b.error_cause) for b in subscribers.bngs] == [
+        ("BNG1", None, 506),
+        ("BNG2", "nak", 501),
+    ]
+    assert [(s.name, s.nas, s.online) for s in subscribers.lines] == [
+        ("BNG1-S1", ("BNG1",), True),
+        ("BNG1-S2", ("BNG1", "BNG2"), True),
+        ("BNG2-S1", ("BNG2",), True),
+        ("BNG2-S2", ("BNG2",), False),
+    ]
