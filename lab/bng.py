@@ -13,6 +13,7 @@ import secrets
 import select
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -140,6 +141,10 @@ class BngTwin:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.requests: list[DaeRequest] = []
+        # answers by (client, identifier, authenticator): a client's retransmission of a request
+        # already acted on gets the same answer again, not a second action (RFC 5080 2.2.2)
+        self._answered: OrderedDict[tuple[Any, int, bytes], bytes] = OrderedDict()
+        self.retransmissions = 0
 
     # ------------------------------------------------------------------ life cycle
 
@@ -383,11 +388,20 @@ class BngTwin:
                 data, peer = sock.recvfrom(4096)
             except OSError:
                 return
-            try:
-                reply = self._answer(data)
-            except Exception as exc:  # a malformed packet must not end the NAS
-                self.requests.append(DaeRequest("unknown", {"error": str(exc)}, "dropped"))
-                continue
+            key = (peer, data[1], data[4:20]) if len(data) >= 20 else None
+            reply = self._answered.get(key) if key is not None else None
+            if reply is not None:
+                self.retransmissions += 1
+            else:
+                try:
+                    reply = self._answer(data)
+                except Exception as exc:  # a malformed packet must not end the NAS
+                    self.requests.append(DaeRequest("unknown", {"error": str(exc)}, "dropped"))
+                    continue
+                if reply is not None and key is not None:
+                    self._answered[key] = reply
+                    while len(self._answered) > 256:
+                        self._answered.popitem(last=False)
             if reply is not None:
                 try:
                     sock.sendto(reply, peer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -469,3 +470,30 @@ def test_the_broadband_city_topology_describes_two_bngs_and_four_subscribers() -
         ("BNG2-S1", ("BNG2",), True),
         ("BNG2-S2", ("BNG2",), False),
     ]
+
+
+def test_a_retransmitted_disconnect_gets_the_same_ack_and_acts_once(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin]
+) -> None:
+    one, _ = bngs
+    radius.add_subscriber("cafe-h", "pw-h")
+    held = one.dial("cafe-h", "pw-h")
+    assert isinstance(held, Session)
+    request = packet.CoAPacket(
+        code=packet.DisconnectRequest, secret=one.dae_secret.encode(), dict=dictionary()
+    )
+    request["User-Name"] = "cafe-h"
+    raw = request.RequestPacket()
+    before = len(one.requests)
+    answers = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(2)
+        for _ in range(2):  # the client did not hear the first answer and sends it again
+            client.sendto(raw, (one.address, one.dae_port))
+            answers.append(client.recv(4096))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == packet.DisconnectACK
+    assert [r.answer for r in one.requests[before:]] == ["ack"]
+    assert one.retransmissions == 1
+    stopped = [r for r in radius.accounting("cafe-h") if r["acctstoptime"] is not None]
+    assert [r["acctsessionid"] for r in stopped] == [held.session_id]
