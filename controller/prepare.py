@@ -277,7 +277,9 @@ class Preparer:
         device_id = device.id or 0
         with reconciler.preparing(device_id):
             if not claims.try_claim(device_id):
-                prepared.failed[device.name] = "claimed by another controller instance"
+                prepared.failed[device.name] = (
+                    "claimed by a push under way (of this instance or another)"
+                )
                 return
             driver: Driver | None = None
             try:
@@ -292,8 +294,7 @@ class Preparer:
                     problem = None
                 if problem is not None:
                     prepared.failed[device.name] = problem
-                    session.close()
-                    return
+                    return  # its driver is closed below
                 prepared.add(session)
                 driver = None  # the pool owns it now
             except DriverError as exc:
