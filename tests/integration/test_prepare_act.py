@@ -337,3 +337,36 @@ def test_a_prepare_lead_of_zero_turns_prepare_off(store: Store, monkeypatch):
     assert scheduler.prepare_lead is None
     scheduler._plan_prepare(NIGHT)
     assert scheduler.prepare_at is None and scheduler.prepare_wakes_at is None
+
+
+def test_every_platform_prepares_and_binds_and_one_that_cannot_stage_applies(store: Store):
+    """Junos, EOS, VRP and Comware stage and bind; an SNMP port has nothing to stage: its
+    session is opened and read at the prepare and the pass applies over it."""
+    platforms = ("juniper_junos", "arista_eos", "huawei_vrp", "h3c_comware", "snmp_ifadmin")
+    specs, inventory = city(devices=len(platforms), lines_per_device=1, platforms=platforms)
+    with Lab(specs) as lab:
+        import_document(store, lab.inventory(inventory), "lab city")
+        for venue in store.venues():
+            issue_order(
+                store,
+                OrderCreate(
+                    venue=venue.name, kind="curfew", reason="after_hours",
+                    legal_basis="临兰文执发〔2018〕3号", effective_from=NIGHT - timedelta(days=7),
+                ),
+                "bureau:test",
+            )  # fmt: skip
+        reconciler = Reconciler(store)
+        store.clock.set(EVENING)
+        assert reconciler.run_pass(EVENING).ok
+        prepared = prepare(store, reconciler)
+        assert prepared.failed == {} and prepared.prepared_devices == 5
+        assert prepared.staged_lines == 4  # all but the SNMP port's
+        staged = records(store, "staged")
+        assert len(staged) == 4 and all(c.verified for c in staged)
+        assert {c.state for c in store.line_statuses().values()} == {"open"}
+        store.clock.set(NIGHT)
+        report = reconciler.run_pass(NIGHT, prepared=prepared)
+        assert report.ok, report.failures
+        assert report.bound_prepared == ["R1", "R2", "R3", "R4", "R5"]
+        assert {r.state_after.value for r in report.results} == {"cut"}
+        assert {c.state for c in store.line_statuses().values()} == {"cut"}
