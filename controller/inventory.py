@@ -285,34 +285,50 @@ class VenueRow(_Row):
         return v
 
 
+# Which fields each kind of line has, stated in the schema (the model validator says it in words)
+_PORT_FIELDS, _SUBSCRIBER_FIELDS = ("device", "interface", "prefixes"), ("username", "nas")
+_LINE_SHAPES = {
+    "oneOf": [
+        {
+            "required": list(_PORT_FIELDS),
+            "properties": {"kind": {"const": "port"}},
+            "not": {"anyOf": [{"required": [f]} for f in _SUBSCRIBER_FIELDS]},
+        },
+        {
+            "required": ["kind", *_SUBSCRIBER_FIELDS],
+            "properties": {"kind": {"const": "subscriber"}},
+            "not": {"anyOf": [{"required": [f]} for f in _PORT_FIELDS]},
+        },
+    ]
+}
+
+
 class LineRow(_Row):
     """A port line (`device`, `interface`, `prefixes`) or a subscriber line (`kind: subscriber`,
     `username`, `nas`): each without the other's fields."""
 
+    model_config = ConfigDict(json_schema_extra=_LINE_SHAPES)
+
+    # The fields of the other kind are absent, never null: typed without None, defaulting to it
     name: str = Field(max_length=200, json_schema_extra=stated(ONE_LINE))
     venue: str = Field(max_length=200, pattern=ONE_LINE)
     kind: Literal["port", "subscriber"] = "port"
-    device: str | None = Field(default=None, max_length=63, pattern=f"^{_DEVICE_NAME}$")
+    device: str = Field(default=None, max_length=63, pattern=f"^{_DEVICE_NAME}$")  # type: ignore[assignment]
     # checked per platform, and the prefixes by `ipaddress`, with the reason, when imported
-    interface: str | None = Field(
+    interface: str = Field(  # type: ignore[assignment]
         default=None, max_length=64, description="as the platform names it",
         json_schema_extra=stated(r"^[A-Za-z0-9_.:/-]{1,64}$"),
     )  # fmt: skip
-    prefixes: (
-        list[
-            Annotated[
-                str, Field(max_length=49, json_schema_extra=stated(r"^[0-9A-Fa-f.:]+/[0-9]+$"))
-            ]
-        ]
-        | None
-    ) = Field(default=None, min_length=1, max_length=256)
+    prefixes: list[
+        Annotated[str, Field(max_length=49, json_schema_extra=stated(r"^[0-9A-Fa-f.:]+/[0-9]+$"))]
+    ] = Field(default=None, min_length=1, max_length=256)  # type: ignore[assignment]
     # a subscriber: its RADIUS User-Name, and the radius_nas devices its sessions may be on
-    username: str | None = Field(
+    username: str = Field(  # type: ignore[assignment]
         default=None, max_length=64, json_schema_extra=stated(f"^{SUBSCRIBER_USERNAME.pattern}$")
     )
-    nas: list[Annotated[str, Field(max_length=63, pattern=f"^{_DEVICE_NAME}$")]] | None = Field(
-        default=None, min_length=1, max_length=16
-    )
+    nas: list[Annotated[str, Field(max_length=63, pattern=f"^{_DEVICE_NAME}$")]] = Field(
+        default=None, min_length=1, max_length=16, json_schema_extra={"uniqueItems": True}
+    )  # type: ignore[assignment]
 
     @field_validator("name")
     @classmethod
