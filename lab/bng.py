@@ -170,6 +170,7 @@ class BngTwin:
             sock.close()
             raise
         self._socket = sock
+        self._requested_port = int(sock.getsockname()[1])  # a restart keeps the inventory's port
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._serve, name=f"curfew-bng-{self.name}", daemon=True

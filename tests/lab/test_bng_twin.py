@@ -497,3 +497,21 @@ def test_a_retransmitted_disconnect_gets_the_same_ack_and_acts_once(
     assert one.retransmissions == 1
     stopped = [r for r in radius.accounting("cafe-h") if r["acctstoptime"] is not None]
     assert [r["acctsessionid"] for r in stopped] == [held.session_id]
+
+
+def test_a_restarted_bng_keeps_its_dae_port_and_closes_what_radacct_thought_it_held(
+    radius: RadiusServer, bngs: tuple[BngTwin, BngTwin], clock: SimulatedClock
+) -> None:
+    _, two = bngs
+    radius.add_subscriber("cafe-i", "pw-i")
+    held = two.dial("cafe-i", "pw-i")
+    assert isinstance(held, Session)
+    port = two.dae_port
+    two.close()  # power lost: no Accounting Stop
+    [row] = [r for r in radius.accounting("cafe-i") if r["acctsessionid"] == held.session_id]
+    assert row["acctstoptime"] is None
+    clock.advance(timedelta(minutes=3))
+    two.start()  # Accounting-On
+    assert two.dae_port == port and two.sessions() == []
+    [row] = [r for r in radius.accounting("cafe-i") if r["acctsessionid"] == held.session_id]
+    assert (row["acctstoptime"], row["acctterminatecause"]) == ("2026-11-24 15:03:00", "NAS-Reboot")
