@@ -56,7 +56,7 @@ log = logging.getLogger("curfew.reconciler")
 
 # How a router's batch went out: over the session a prepare left open, in a new session, or in
 # a new session because the prepared one had died before the instant.
-Session = Literal["prepared", "cold", "cold after the prepared session was lost"]
+Reached = Literal["prepared", "cold", "cold after the prepared session was lost"]
 
 
 def connect_driver(device: Device, timeout: float) -> Driver:
@@ -136,7 +136,7 @@ class PassReport:
     duration_seconds: float | None = None  # the pass's real elapsed time (not a dry run's)
     # a prepared pass only: how each router pushed was reached, and the lines whose staged
     # bodies were discarded after it (not cut now)
-    sessions: dict[str, Session] = field(default_factory=dict)
+    sessions: dict[str, Reached] = field(default_factory=dict)
     unstaged: list[int] = field(default_factory=list)
 
     @property
@@ -501,7 +501,7 @@ class Reconciler:
 
     def _push_over(
         self, device_batch: DeviceBatch, session: PreparedSession | None
-    ) -> tuple[BatchResult, Session]:
+    ) -> tuple[BatchResult, Reached]:
         """Over the prepared session if there is one (falling back to a new session when it
         died before sending anything), else cold."""
         if session is None or not session.open:

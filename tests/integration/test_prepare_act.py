@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from controller.clock import OffsetClock
+from controller.interrupted import interrupted_intents
 from controller.inventory import import_document
 from controller.models import Change
 from controller.orders import OrderCreate, issue_order, revoke_order
 from controller.prepare import PreparedPass, Preparer
-from controller.reconciler import PassReport, Reconciler
+from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
 from controller.store import ChangeFilter, Store
@@ -174,8 +175,6 @@ def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unst
 
 
 def _read(store: Store, name: str):
-    from controller.reconciler import connect_driver
-
     device = next(d for d in store.devices() if d.name == name)
     with connect_driver(device, 10.0) as driver:
         return driver.read()
@@ -370,3 +369,40 @@ def test_every_platform_prepares_and_binds_and_one_that_cannot_stage_applies(sto
         assert report.bound_prepared == ["R1", "R2", "R3", "R4", "R5"]
         assert {r.state_after.value for r in report.results} == {"cut"}
         assert {c.state for c in store.line_statuses().values()} == {"cut"}
+
+
+class Killed(BaseException):
+    """The controller dying right after a router took the stage, before its outcome."""
+
+
+def test_a_prepare_killed_mid_stage_leaves_states_alone_and_the_cut_resolves_its_intents(night):
+    lab, store, _ = night
+
+    def killed_after_stage(device, timeout):
+        driver = connect_driver(device, timeout)
+        real_stage = driver.stage
+
+        def stage(batch):
+            real_stage(batch)  # the router holds the bodies...
+            raise Killed  # ...and the controller dies before it logs the outcome
+
+        driver.stage = stage
+        return driver
+
+    store.clock.set(PREPARE_AT)
+    with pytest.raises(Killed):
+        Preparer(Reconciler(store, driver_factory=killed_after_stage), workers=1).prepare(NIGHT)
+    orphans = interrupted_intents(store.engine)
+    assert orphans and {o.action for o in orphans} == {"staged"}
+    assert all(o.resolution == "unresolved" for o in orphans)
+    # staging never touches a recorded state: nothing for the next pass to read first
+    assert {s.state for s in store.line_statuses().values()} == {"open"}
+    store.clock.set(NIGHT)
+    report = Reconciler(store).run_pass(NIGHT)
+    assert report.ok, report.failures
+    resolved = interrupted_intents(store.engine)
+    assert [o.seq for o in resolved] == [o.seq for o in orphans]
+    assert {(o.resolution, o.resolved_action, o.resolved_state) for o in resolved} == {
+        ("resolved", "cut", "cut")
+    }
+    assert audit_verify(store).exit_code == 0
