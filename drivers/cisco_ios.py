@@ -90,6 +90,7 @@ OWNED_READ = (
 # The owned time-ranges (device-timed cuts, drivers.timing), each with the device's own word on
 # whether its clock has it in force now.
 TIME_RANGE_READ = "show time-range | section ^time-range entry: CURFEW-TR-"
+_NAMES_OWNED_TIME_RANGE = re.compile(r"(?m)^\s+(?:deny|permit|\d).*\stime-range\s+CURFEW-TR-")
 # The device's clock: its time, its NTP state and the configuration setting its zone.
 CLOCK_READ = ("show clock", "show ntp status", "show running-config | include ^clock ")
 
@@ -439,10 +440,23 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
         return re.compile(rf"(?m)^{re.escape(self._cli.connection.base_prompt)}[^\n#>]*#")
 
     def _read_commands(self) -> list[str]:
-        return [OWNED_READ, TIME_RANGE_READ]
+        """The owned configuration and, on a device opted in to device timing, the owned
+        time-ranges with the device's word on each: other devices pay no extra command."""
+        if self.credentials.extra.get("timing") == "device":
+            return [OWNED_READ, TIME_RANGE_READ]
+        return [OWNED_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
-        config, time_ranges = (answers[0], "".join(answers[1:])) if answers else ("", "")
+        config = answers[0] if answers else ""
+        if len(answers) > 1:
+            time_ranges = "".join(answers[1:])
+        elif _NAMES_OWNED_TIME_RANGE.search(config):
+            # a device-timed cut on a device not (or no longer) opted in: ask the device
+            time_ranges = "".join(
+                self._cli.converse([TIME_RANGE_READ], self._prompt(), TIME_RANGE_READ)
+            )
+        else:
+            time_ranges = ""
         self._last_read = parse_running_config(config, parse_time_ranges(time_ranges))
         return self._last_read
 

@@ -194,6 +194,24 @@ def test_a_device_that_does_not_cut_at_the_instant_is_cut_by_the_pass(lab, lab_s
     assert owned(lab) == [] and passes(lab, lab_store)
 
 
+def test_a_router_opted_out_after_arming_is_still_read_right(lab, lab_store):
+    """Its reads no longer ask for time-ranges up front; an owned entry naming one makes the
+    driver ask, so an armed line still reads open before its window and cut in it."""
+    order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    with lab_store.session() as s:
+        device = s.get(Device, 1)
+        device.options_json = "{}"
+        s.add(device)
+        s.commit()
+        s.refresh(device)
+    target = lab_store.snapshot().targets[1]
+    for instant, state in ((NIGHT - timedelta(seconds=1), "open"), (NIGHT, "cut")):
+        lab_store.clock.set(instant)
+        with connect_driver(device, 5.0) as driver:
+            assert driver.read()[1].state_for(target).value == state
+
+
 WRONG_ZONE = "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8"
 
 
