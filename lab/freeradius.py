@@ -24,12 +24,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from drivers.identifiers import check_username  # the pattern curfew's inventory accepts
+
 HOST = "127.0.0.1"
 # Debian's copy of the upstream SQLite schema (package freeradius-config); read at start
 SCHEMA = Path("/etc/freeradius/3.0/mods-config/sql/main/sqlite/schema.sql")
 # a shared secret written into the generated configuration: printable, no quotes or escapes
 _SECRET = re.compile(r"[A-Za-z0-9._~+=@-]{1,128}")
-_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 class RadiusUnavailable(RuntimeError):
@@ -62,12 +63,6 @@ def check_secret(secret: object) -> str:
     if not isinstance(secret, str) or not _SECRET.fullmatch(secret):
         raise ValueError("a RADIUS shared secret must be 1-128 of A-Z a-z 0-9 . _ ~ + = @ -")
     return secret
-
-
-def check_username(username: object) -> str:
-    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
-        raise ValueError(f"subscriber username {username!r}: 1-64 of A-Z a-z 0-9 . _ @ -")
-    return username
 
 
 def _loopback(address: object) -> str:

@@ -29,7 +29,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from drivers.identifiers import IdentifierError, check_device_name, check_interface, parse_prefix
+from drivers.identifiers import (
+    IdentifierError,
+    check_device_name,
+    check_interface,
+    check_username,
+    parse_prefix,
+)
 from lab.platforms import TWINS
 from lab.ssh import Faults, public_host_key
 from lab.twin import Server, TwinKind
@@ -49,7 +55,6 @@ _V6_POOL = IPv6Network("2001:db8::/32")
 _UPLINK_POOL = IPv4Network("100.64.0.0/10")
 _BNG_POOLS = IPv4Network("10.64.0.0/16")  # BNG n hands out 10.64.n.0/24
 _FIRST_BNG_ADDRESS = IPv4Address("127.0.0.21")  # BNG n listens on 127.0.0.(20+n)
-_SUBSCRIBER_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _LAB_SECRET = re.compile(r"[A-Za-z0-9._~+=@-]{1,128}")
 
 
@@ -175,11 +180,10 @@ class SubscriberSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nas", tuple(self.nas))
-        if not _SUBSCRIBER_USERNAME.fullmatch(self.username):
-            raise ValueError(
-                f"subscriber {self.name}: username {self.username!r} must be 1-64 of "
-                "A-Z a-z 0-9 . _ @ -"
-            )
+        try:
+            check_username(self.username)
+        except IdentifierError as exc:
+            raise ValueError(f"subscriber {self.name}: {exc}") from None
         if not self.nas:
             raise ValueError(f"subscriber {self.name}: names no NAS")
         if not self.password or not self.password.isprintable():
