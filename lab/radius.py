@@ -6,19 +6,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from pyrad import packet
 from pyrad.client import Client, Timeout
 from pyrad.dictionary import Dictionary
 
-DICTIONARY = Path(__file__).resolve().parent.parent / "drivers" / "radius_dictionary"
-
 
 @functools.cache
 def dictionary() -> Dictionary:
-    return Dictionary(str(DICTIONARY))
+    """The dictionary curfew's driver uses too (drivers/radius_dictionary, package data)."""
+    with resources.as_file(resources.files("drivers") / "radius_dictionary") as path:
+        return Dictionary(str(path))
 
 
 @dataclass(frozen=True)
@@ -97,4 +97,4 @@ def accounting_request(
         radius._CloseSocket()
 
 
-__all__ = ["DICTIONARY", "AuthAnswer", "access_request", "accounting_request", "dictionary"]
+__all__ = ["AuthAnswer", "access_request", "accounting_request", "dictionary"]
