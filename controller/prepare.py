@@ -178,9 +178,9 @@ class PreparedPass:
         return list(result.lines)
 
     def abandon(self, at: datetime) -> int:
-        """A prepared pass that no pass used (another instant came first, or it came too
-        late): discard on every open session the staged lines a pass at `at` would not cut,
-        logged, and close every session. Returns how many lines were discarded."""
+        """A prepared pass no pass will use (another instant comes first): discard on every
+        open session the staged lines a pass at `at` would not cut (now, or the instant
+        prepared next), logged, and close every session. Returns how many were discarded."""
         sessions = self.take_all()
         if not sessions:
             return 0

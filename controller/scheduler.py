@@ -309,8 +309,8 @@ class PassScheduler:
             self._prepare_done.clear()
         prepared = None
         try:
-            if stale is not None:
-                self._abandon(stale)
+            if stale is not None:  # prepared for another instant: keep what this one cuts
+                self._abandon(stale, instant)
             prepared = Preparer(self.reconciler).prepare(instant, stop)
         except Exception:
             log.exception("preparing the transition at %s failed: its pass pushes cold", instant)
@@ -327,10 +327,12 @@ class PassScheduler:
                 log.warning("prepare: %s pushed cold at the instant: %s", device, why)
 
     def _take_prepared(self, now: datetime, transition: datetime | None) -> PreparedPass | None:
-        """The prepared pass a pass at `now` binds over: the transition pass takes the one
-        prepared for its instant (a prepare still running is told to start no more routers
-        and waited for, bounded); one prepared for an instant that has passed is stale: its
-        staged lines no pass cuts now are discarded and its sessions closed."""
+        """The prepared pass this pass binds over: the transition pass of its instant takes it
+        (a prepare still running is told to start no more routers and waited for, bounded),
+        and so does any pass once its instant has come (a tick or a request may get the pass
+        lock first). Every pass plans again at its own instant: it binds what still holds and
+        discards the rest. One prepared for a later instant is kept for it; one made stale by
+        a transition planned earlier is abandoned by the next prepare (`_prepare`)."""
         if self.prepare_lead is None:
             return None
         if transition is not None and transition == self._prepare_for:
@@ -338,20 +340,14 @@ class PassScheduler:
             self._prepare_done.wait(timeout=3 * self.reconciler.device_timeout + 5)
         with self._prepare_guard:
             prepared = self.prepared
-            if prepared is None:
+            if prepared is None or (prepared.instant > now and prepared.instant != transition):
                 return None
-            if transition is not None and prepared.instant == transition:
-                self.prepared = None
-                return prepared
-            if prepared.instant > now:
-                return None  # a pass before the instant (a tick, a request): kept for it
             self.prepared = None
-        self._abandon(prepared)
-        return None
+            return prepared
 
-    def _abandon(self, prepared: PreparedPass) -> None:
+    def _abandon(self, prepared: PreparedPass, at: datetime) -> None:
         try:
-            discarded = prepared.abandon(self.clock.now())
+            discarded = prepared.abandon(at)
             log.info(
                 "the pass prepared for %s was not used: %d staged lines discarded",
                 prepared.instant.isoformat(),

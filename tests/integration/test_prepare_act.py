@@ -153,7 +153,7 @@ def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unst
     # 23:59: the bureau revokes R1-1's order; the line was staged
     store.clock.set(NIGHT - timedelta(minutes=1))
     revoked = orders["Venue R1-1"]
-    revoke_order(store, revoked, "bureau:test", "licence reinstated")
+    revoke_order(store, revoked, "licence reinstated", "bureau:test")
     store.clock.set(NIGHT)
     report = reconciler.run_pass(NIGHT, prepared=prepared)
     assert report.ok, report.failures
@@ -293,7 +293,7 @@ def test_a_stale_prepared_pass_is_discarded_when_another_instant_comes_first(nig
     # the orders are revoked after all: 00:00 brings no cut; the pass prepared is not used
     store.clock.set(NIGHT + timedelta(minutes=1))
     for order_id in [o.id for o in store.orders()]:
-        revoke_order(store, order_id, "bureau:test", "licence reinstated")
+        revoke_order(store, order_id, "licence reinstated", "bureau:test")
     discarded = prepared.abandon(store.clock.now())
     assert discarded == 4 and prepared.open_sessions == 0
     assert owned(lab, "R1") == [] and owned(lab, "R2") == []
@@ -406,3 +406,41 @@ def test_a_prepare_killed_mid_stage_leaves_states_alone_and_the_cut_resolves_its
         ("resolved", "cut", "cut")
     }
     assert audit_verify(store).exit_code == 0
+
+
+def test_the_scheduler_abandons_a_prepare_made_stale_by_an_earlier_transition(night):
+    """Prepared for 00:00; then a disconnect order starting at 23:59 makes 23:59 the next
+    transition: the 00:00 prepare is discarded (logged) and 23:59 is prepared instead."""
+    lab, store, _ = night
+    clock = store.clock
+    clock.set(PREPARE_AT)
+    scheduler = PassScheduler(Reconciler(store), clock, prepare_lead=timedelta(minutes=2))
+    scheduler._plan_prepare(NIGHT)
+    assert scheduler.prepare_at == PREPARE_AT
+    scheduler._prepare(NIGHT)
+    assert scheduler.prepared is not None and scheduler.prepared.staged_lines == 4
+
+    early = NIGHT - timedelta(minutes=1)
+    clock.set(PREPARE_AT + timedelta(seconds=10))
+    issue_order(
+        store,
+        OrderCreate(venue="Venue R2-1", kind="disconnect", reason="unlicensed",
+                    legal_basis="临兰文执发〔2018〕3号", effective_from=early),
+        "bureau:test",
+    )  # fmt: skip
+    scheduler._plan_prepare(early)
+    scheduler._prepare(early)
+    prepared = scheduler.prepared
+    assert prepared is not None and prepared.instant == early and prepared.staged_lines == 1
+    unstaged = records(store, "unstaged")
+    assert sorted(c.line_id for c in unstaged) == [1, 2, 4]  # line 3 is staged again for 23:59
+    assert all(c.verified for c in unstaged)
+    assert not any("CURFEW-L1" in line for line in owned(lab, "R1"))
+    # the pass at 23:59 takes it: line 3 bound over its session, nothing else changed
+    clock.set(early)
+    scheduler._pass(transition=early)
+    report = scheduler.last_report
+    assert report is not None and report.ok and report.bound_prepared == ["R2"]
+    assert [r.change.line_id for r in report.results] == [3]
+    assert scheduler.prepared is None and prepared.open_sessions == 0
+    scheduler.shutdown()
