@@ -213,6 +213,8 @@ class RadiusNasDriver(Driver):
                 # SQLite would create an empty file: a missing database is not reachable
                 raise Unreachable(f"{self.name}: no RADIUS database file {url.database!r}")
             return url
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")  # the driver this product ships
         if self.credentials.secret:
             url = url.set(password=self.credentials.secret)
             if url.username is None:

@@ -14,12 +14,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from controller.clock import SimulatedClock
 from controller.inventory import InventoryError, import_document
 from controller.orders import OrderCreate, issue_order
 from controller.reconciler import Reconciler
 from controller.store import ChangeFilter, Store
+from drivers.base import Batch, Credentials, LineTarget
+from drivers.registry import driver_for
 from lab.bng import SESSION_CONTEXT_NOT_FOUND, BngTwin, Rejected, Session
 from lab.freeradius import RadiusServer, unavailable_reason
 from tests.conftest import SHANGHAI
@@ -349,3 +352,64 @@ def test_a_subscriber_line_on_a_device_that_is_no_nas_is_refused_with_the_reason
     assert "nas: 'R1' is a cisco_ios device, not a radius_nas" in problems
     assert "nas: no device 'bng-9'" in problems
     assert "username: 'alice' already belongs to line 'sub-alice'" in problems
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+
+PG_SCHEMA = Path("/etc/freeradius/3.0/mods-config/sql/main/postgresql/schema.sql")
+
+
+def test_the_driver_on_freeradius_postgresql_schema(postgres_url: str) -> None:
+    """FreeRADIUS's PostgreSQL tables (inet addresses, timestamptz): the refusal written and
+    deleted, an open session disconnected at its NAS (which NAKs: it holds no such session),
+    and the cut verified once accounting shows the session stopped."""
+    if not PG_SCHEMA.is_file():
+        pytest.skip(f"FreeRADIUS's PostgreSQL schema {PG_SCHEMA} is missing")
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as connection:
+        connection.exec_driver_sql(PG_SCHEMA.read_text(encoding="utf-8"))
+        connection.exec_driver_sql(
+            "INSERT INTO radcheck (username, attribute, op, value) VALUES "
+            "('dave', 'Cleartext-Password', ':=', 'pw'), ('erin', 'Auth-Type', ':=', 'Reject')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, "
+            "framedipaddress, acctstarttime) VALUES ('S-1', 'u-1', 'dave', '127.0.0.23', "
+            "'100.64.9.9', now())"
+        )
+    # no RADIUS server behind it: it only answers Disconnect-Requests here
+    bng = BngTwin("bng-3", "127.0.0.23", ("127.0.0.1", 9, 9), "radius-secret", "dae-3",
+                  "100.64.9.0/24", clock=SimulatedClock(NIGHT).now)  # fmt: skip
+    bng.start(announce=False)
+    dave = LineTarget(7, "", (), username="dave", nas=("bng-3",))
+    credentials = Credentials(
+        bng.address, bng.dae_port, "curfew", "dae-3",
+        extra={"radius_db": postgres_url, "dae_timeout": "0.5", "dae_tries": "1"},
+    )  # fmt: skip
+    try:
+        with driver_for("radius_nas")("bng-3", credentials) as driver:
+            refused = driver.apply(Batch(cuts=(dave,)))
+            with engine.begin() as connection:  # the NAS's Accounting-Stop, as FreeRADIUS writes it
+                connection.exec_driver_sql("UPDATE radacct SET acctstoptime = now()")
+            cut = driver.apply(Batch(cuts=(dave,)))
+            restored = driver.apply(Batch(restores=(dave,)))
+    finally:
+        bng.close()
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT username, attribute FROM radcheck ORDER BY id"
+        ).all()
+    engine.dispose()
+
+    (first,) = refused.outcomes
+    assert not first.verified and first.state_after.value == "unknown"
+    assert (
+        first.error == "NAK: Error-Cause 503 Session-Context-Not-Found from bng-3 for session S-1"
+    )
+    assert first.commands == (
+        "radcheck insert Auth-Type := Reject for dave",
+        "disconnect dave session S-1 (100.64.9.9) at bng-3",
+    )
+    assert cut.ok and cut.commands == () and cut.outcomes[0].state_after.value == "cut"
+    assert restored.ok and restored.commands == ("radcheck delete Auth-Type := Reject for dave",)
+    assert [tuple(r) for r in rows] == [("dave", "Cleartext-Password"), ("erin", "Auth-Type")]
