@@ -113,6 +113,8 @@ class Transition:
     cpu: float  # the act pass's controller CPU
     peak_mib: float
     failures: Counter[str]
+    prepare_summary: str  # what the prepare says it did
+    sessions: Counter[str]  # how the act pass reached its routers (prepared, cold, ...)
 
     def show(self) -> str:
         late = self.lateness
@@ -135,8 +137,10 @@ class Transition:
         if self.prepared:
             lines.append(
                 f"  prepare (before the instant, not counted): {self.prepare_wall:.2f} s wall, "
-                f"controller CPU {self.prepare_cpu:.2f} s"
+                f"controller CPU {self.prepare_cpu:.2f} s: {self.prepare_summary}"
             )
+            reached = ", ".join(f"{n} {how}" for how, n in self.sessions.most_common())
+            lines.append(f"  routers reached at the instant: {reached or 'none'}")
         else:
             lines.append("  no prepare phase: a cold pass at the instant")
         for error, count in self.failures.most_common(5):
@@ -175,7 +179,8 @@ def preparer_class() -> Any:
 @contextlib.contextmanager
 def profiled(path: str | None) -> Iterator[None]:
     """cProfile of this thread and of every thread started meanwhile (the pass's workers),
-    merged into one file."""
+    merged into one file; timed by each thread's CPU clock, so waits cost nothing in it.
+    Threads started before (paramiko's transport threads, one per session) are not in it."""
     if path is None:
         yield
         return
@@ -183,12 +188,12 @@ def profiled(path: str | None) -> Iterator[None]:
     lock = threading.Lock()
 
     def start_in_thread(*_: object) -> None:
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.thread_time)
         with lock:
             profilers.append(profiler)
         profiler.enable()  # replaces this hook in the new thread
 
-    main = cProfile.Profile()
+    main = cProfile.Profile(time.thread_time)
     threading.setprofile(start_in_thread)
     main.enable()
     try:
@@ -216,18 +221,22 @@ def transition(
     reconciler: Reconciler,
     lead: timedelta,
     use_prepare: bool,
+    prepare_workers: int | None,
     profile: str | None,
 ) -> Transition:
-    lines_expected = 0
     prepare_wall = prepare_cpu = 0.0
+    summary = ""
     with contextlib.ExitStack() as stack:
         prepared = None
         if use_prepare:
             preparer = preparer_class()
             clock.run_from(instant - lead)
             cpu, started = cpu_now(), time.perf_counter()
-            prepared = stack.enter_context(preparer(reconciler).prepare(instant))
+            prepared = stack.enter_context(
+                preparer(reconciler, workers=prepare_workers).prepare(instant)
+            )
             prepare_wall, prepare_cpu = time.perf_counter() - started, cpu_now() - cpu
+            summary = prepared.summary()
             if prepare_wall > lead.total_seconds():
                 print(f"  (the prepare took longer than its lead of {lead.total_seconds():.0f} s)")
         # the wait until the instant is skipped: the clock is set to it and runs from there
@@ -262,6 +271,8 @@ def transition(
         act_cpu,
         peak_mib(),
         failures,
+        summary,
+        Counter(getattr(report, "sessions", {}).values()),
     )
 
 
@@ -394,16 +405,17 @@ def main() -> None:
     parser.add_argument(
         "--lab-processes", type=int, default=default_processes(), help="0: in this process"
     )
-    parser.add_argument("--workers", type=int, default=32, help="the reconciler's workers")
     parser.add_argument(
-        "--bind-workers", type=int, default=None, help="workers on open sessions (warm floor)"
+        "--workers", type=int, default=32, help="the reconciler's workers (and the floors')"
+    )
+    parser.add_argument(
+        "--prepare-workers", type=int, default=None, help="the prepare's (default: --workers)"
     )
     parser.add_argument("--naive-threads", type=int, default=100)
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--no-floors", action="store_true")
     parser.add_argument("--profile", default=None, help="cProfile of the 00:00 act pass")
     args = parser.parse_args()
-    bind_workers = args.bind_workers or args.workers
 
     if args.timing == "device":
         if importlib.util.find_spec("controller.device_timing") is None:
@@ -477,7 +489,9 @@ def main() -> None:
         for label, instant in (("cut at 00:00", NIGHT), ("restore at 08:00", MORNING)):
             clock.pin(instant - lead - timedelta(minutes=1))
             profile = args.profile if instant == NIGHT else None
-            done = transition(label, instant, clock, reconciler, lead, use_prepare, profile)
+            done = transition(
+                label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers, profile
+            )
             results.append(done)
             print(done.show(), flush=True)
         lab_cpu = cpu_seconds(lab.pids)
@@ -497,10 +511,10 @@ def main() -> None:
                 f"({args.workers} workers)"
             )
             figures.append(("cold floor", wall))
-            wall, ok = warm_floor(store, bind_workers)
+            wall, ok = warm_floor(store, args.workers)
             print(
                 f"warm floor: {ok} of {args.routers} routers in {wall:.2f} s "
-                f"({bind_workers} workers)"
+                f"({args.workers} workers)"
             )
             figures.append(("warm floor", wall))
         if not args.no_naive:

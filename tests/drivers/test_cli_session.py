@@ -1,0 +1,117 @@
+"""The CLI session layer's hot path, against the lab's twins over real SSH: a read answered word
+for word as the last one is not parsed again, and a changed answer always is; netmiko's pattern
+reads (log-in, enable, log-out) wait on the channel and keep what follows the pattern."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from ipaddress import ip_network
+
+import pytest
+from netmiko.exceptions import ReadTimeout
+
+from drivers.base import Batch, Credentials, LineTarget, OwnedLine
+from drivers.cisco_ios import CiscoIosDriver
+from drivers.h3c_comware import H3cComwareDriver
+from lab.topology import Lab, city
+
+pytestmark = pytest.mark.lab
+
+# the CLI platforms whose read and push are CliDriver's own
+PLATFORMS = {"cisco_ios": CiscoIosDriver, "h3c_comware": H3cComwareDriver}
+# a filter of the carrier's own, bound on a venue interface after the stage
+FOREIGN = {
+    "cisco_ios": lambda interface: [
+        "ip access-list extended NOC-ONLY",
+        " permit ip any any",
+        f"interface {interface}",
+        " ip access-group NOC-ONLY in",
+    ],
+    "h3c_comware": lambda interface: [
+        "acl advanced name NOC-ONLY",
+        " rule 5 permit ip",
+        f"interface {interface}",
+        " packet-filter name NOC-ONLY inbound",
+    ],
+}
+
+
+@pytest.fixture(params=sorted(PLATFORMS))
+def router(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, str, tuple[LineTarget, ...]]]:
+    platform = request.param
+    specs, inventory = city(1, 2, platforms=(platform,))
+    targets = tuple(
+        LineTarget(n, line["interface"], tuple(ip_network(p) for p in line["prefixes"]))
+        for n, line in enumerate(inventory["lines"], start=1)
+    )
+    with Lab(specs) as lab:
+        yield lab, platform, targets
+
+
+def counting_driver(lab: Lab, platform: str) -> tuple[CiscoIosDriver, list[int]]:
+    """The platform's driver, counting the answers it parses."""
+    parsed: list[int] = []
+
+    class Counting(PLATFORMS[platform]):  # type: ignore[misc,valid-type]
+        def _parse(self, answers: Sequence[str]) -> Mapping[int, OwnedLine]:
+            parsed.append(1)
+            return super()._parse(answers)
+
+    spec = lab.specs[0]
+    credentials = Credentials(
+        lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
+        host_key=spec.host_key,
+    )  # fmt: skip
+    return Counting("R1", credentials), parsed
+
+
+def test_a_bind_after_its_stage_parses_the_read_back_only(router) -> None:
+    lab, platform, targets = router
+    driver, parsed = counting_driver(lab, platform)
+    with driver:
+        assert driver.stage(Batch(cuts=targets)).ok
+        parsed.clear()
+        result = driver.bind(Batch(cuts=targets))
+        # the read that starts the bind answered what the stage's read-back did: parsed once
+        assert parsed == [1]
+    assert result.ok and all(o.verified for o in result.outcomes)
+
+
+def test_a_router_changed_between_stage_and_bind_is_read_again(router) -> None:
+    lab, platform, targets = router
+    driver, parsed = counting_driver(lab, platform)
+    with driver:
+        assert driver.stage(Batch(cuts=targets)).ok
+        lab.router("R1").configure(FOREIGN[platform](targets[0].interface))
+        parsed.clear()
+        result = driver.bind(Batch(cuts=targets))
+        assert len(parsed) == 2  # the changed read, then the read-back
+    outcomes = {o.line_id: o for o in result.outcomes}
+    # the carrier's filter now on the first venue interface is seen, and not replaced
+    assert not outcomes[1].verified
+    assert "NOC-ONLY" in (outcomes[1].error or "") and "not replacing" in (outcomes[1].error or "")
+    assert outcomes[2].verified
+
+
+def test_pattern_reads_return_up_to_the_pattern_and_keep_the_rest(router) -> None:
+    lab, platform, _ = router
+    if platform != "cisco_ios":
+        pytest.skip("one platform is enough for netmiko's reads")
+    driver, _ = counting_driver(lab, platform)
+    with driver:
+        connection = driver._cli.connection
+        prompt = connection.base_prompt
+        connection.write_channel("show version\nshow ip interface brief\n")
+        first = connection.read_until_pattern(pattern=rf"{prompt}#", read_timeout=10)
+        assert "show version" in first and first.endswith(f"{prompt}#")
+        assert "show ip interface brief" not in first
+        # what came after the pattern is the next read's start
+        second = connection.read_until_pattern(pattern=rf"{prompt}#", read_timeout=10)
+        assert second.startswith("show ip interface brief")
+        assert targets_interface_listed(second)
+        with pytest.raises(ReadTimeout):
+            connection.read_until_pattern(pattern="never printed", read_timeout=0.2)
+
+
+def targets_interface_listed(text: str) -> bool:
+    return "GigabitEthernet0/1" in text and "GigabitEthernet0/2" in text
