@@ -28,7 +28,7 @@ from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
 from controller.clock import as_utc
 from controller.models import ArmedWindow, Change, Device, LineStatus
-from controller.planner import LineRef, plan
+from controller.planner import LineRef, OrderTerm, plan
 from controller.store import Snapshot, Store
 from drivers.base import Driver, DriverError, LineState, LineTarget, StagedLine, StageResult
 from drivers.timing import (
@@ -104,25 +104,35 @@ def windows_starting(snap: Snapshot, start: datetime) -> tuple[list[NightWindow]
     lines whose cut starts then but is no night's window, with why."""
     windows: list[NightWindow] = []
     refused: dict[int, str] = {}
+    by_venue = _orders_by_venue(snap)
     for ref in snap.lines:
         device = snap.devices[ref.device_id]
         if not device_timed(device) or ref.line_id not in snap.targets:
             continue
-        at_start = plan(snap.orders, [ref], start)
+        orders = by_venue.get(ref.venue_id, [])
+        at_start = plan(orders, [ref], start)
         line_plan = at_start.lines[ref.line_id]
         if line_plan.desired is not LineState.CUT:
             continue
-        if plan(snap.orders, [ref], start - EPSILON).lines[ref.line_id].desired is LineState.CUT:
+        if plan(orders, [ref], start - EPSILON).lines[ref.line_id].desired is LineState.CUT:
             continue  # cut already: nothing starts here
         end = at_start.next_change
         if end is None or end - start > LONGEST_WINDOW:
             refused[ref.line_id] = "the cut has no end within 24 h: not a night's window"
             continue
-        if plan(snap.orders, [ref], end - EPSILON).lines[ref.line_id].desired is not LineState.CUT:
+        if plan(orders, [ref], end - EPSILON).lines[ref.line_id].desired is not LineState.CUT:
             refused[ref.line_id] = "the cut is not in force until its end"
             continue
         windows.append(NightWindow(ref, snap.targets[ref.line_id], start, end, line_plan.order_ids))
     return windows, refused
+
+
+def _orders_by_venue(snap: Snapshot) -> dict[int, list[OrderTerm]]:
+    """Each venue's orders: a line is planned against its venue's orders only."""
+    found: dict[int, list[OrderTerm]] = defaultdict(list)
+    for order in snap.orders:
+        found[order.venue_id].append(order)
+    return found
 
 
 def arm(
@@ -432,12 +442,14 @@ def disarm_revoked(
         return report
     snap = store.snapshot()
     refs = {ref.line_id: ref for ref in snap.lines}
+    by_venue = _orders_by_venue(snap)
     stale: dict[int, list[ArmedWindow]] = defaultdict(list)
     for row in live:
         ref = refs.get(row.line_id)
         instant = max(now, row.window_start)
         if ref is not None and ref.device_id == row.device_id:
-            if plan(snap.orders, [ref], instant).lines[ref.line_id].desired is LineState.CUT:
+            orders = by_venue.get(ref.venue_id, [])
+            if plan(orders, [ref], instant).lines[ref.line_id].desired is LineState.CUT:
                 continue
         stale[row.device_id].append(row)
     if not stale:
