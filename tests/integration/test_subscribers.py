@@ -225,6 +225,39 @@ def test_a_night_disconnects_ordered_subscribers_refuses_them_until_eight_and_lo
     assert alice_cut.order_ids == [alice_order] and alice_cut.verified
     carol_log = outcomes(sub_lab.store, sub_lab.line_id("sub-carol"))
     assert all(not c.commands for c in carol_log), "never cut, never touched"
+    assert_no_secret_logged(sub_lab.store)
+
+
+def assert_no_secret_logged(store: Store) -> None:
+    """The DAE secrets were in the sessions' memory only: no record holds one."""
+    for record in store.changes(ChangeFilter()):
+        text = " ".join([*record.commands, record.output or "", record.error or "", record.detail])
+        assert not any(secret in text for secret in DAE_SECRETS.values()), record.seq
+
+
+def test_a_nas_whose_secret_cannot_be_had_fails_only_the_sessions_it_holds(
+    sub_lab: SubscriberLab, tmp_path: Path
+) -> None:
+    document = inventory(sub_lab.server, sub_lab.bngs)
+    bng2 = next(d for d in document["devices"] if d["name"] == "bng-2")
+    del bng2["password"]
+    bng2["password_ref"] = "bng-2-dae-nowhere"  # names no file and no variable
+    import_document(sub_lab.store, document, "bng-2's secret moved")
+    assert isinstance(sub_lab.dial("bng-1", "alice"), Session)
+    assert isinstance(sub_lab.dial("bng-2", "bob"), Session)
+    order(sub_lab.store, "Cafe Alice"), order(sub_lab.store, "Cafe Bob")
+
+    night = sub_lab.pass_at(NIGHT + timedelta(seconds=5))
+
+    failures = {r.change.line_id: r for r in night.failures}
+    # carol's line is driven by bng-2 itself: without its secret there is no session at all
+    assert set(failures) == {sub_lab.line_id("sub-bob"), sub_lab.line_id("sub-carol")}
+    assert (failures[sub_lab.line_id("sub-carol")].error or "").startswith("CredentialMissing")
+    failed = failures[sub_lab.line_id("sub-bob")]
+    assert failed.error is not None and failed.error.startswith("Unreachable: NAS bng-2: ")
+    assert "bng-2-dae-nowhere" in failed.error and sub_lab.state("sub-bob") == "unknown"
+    assert sub_lab.bngs["bng-2"].requests == [], "nothing sent without its secret"
+    assert sub_lab.state("sub-alice") == "cut" and sub_lab.bngs["bng-1"].sessions() == []
 
 
 # ------------------------------------------------------------------------------ must-show 2
