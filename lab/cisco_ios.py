@@ -683,7 +683,11 @@ _WEEKS = {"first": 1, "last": 5, "1": 1, "2": 2, "3": 3, "4": 4}
 
 
 def _summer_rules(words: Sequence[str]) -> tuple[SummerRule, SummerRule, timedelta]:
-    """`W D M HH:MM W D M HH:MM [MINUTES]` of a recurring summer-time; ValueError otherwise."""
+    """`W D M HH:MM W D M HH:MM [MINUTES]` of a recurring summer-time, or nothing: IOS then
+    takes the United States' rule (second Sunday of March to first Sunday of November, 2:00);
+    ValueError otherwise."""
+    if not words:
+        words = ("2", "Sun", "Mar", "2:00", "1", "Sun", "Nov", "2:00")
     if len(words) not in (8, 9):
         raise ValueError("a recurring summer-time needs its start and end")
 
@@ -1186,10 +1190,10 @@ class CliSession:
         if start is None and end is None:
             raise Incomplete(cur.end_depth())
         cur.done()
-        if start is not None and end is not None and end <= start:
-            raise Refused(0, "% The end time must be later than the start time")
 
         def set_bounds() -> str:
+            if start is not None and end is not None and end <= start:
+                return "% The end time must be later than the start time\n"
             found = current()
             found.start, found.end = start, end
             return ""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, ip_network
 
+import pytest
+
 from drivers.base import Batch, Credentials, LineState, LineTarget
 from drivers.cisco_ios import (
     CiscoIosDriver,
@@ -174,3 +176,35 @@ def test_a_line_cut_by_the_controller_is_not_armed_over():
     plain = ARMED_42.replace(" time-range CURFEW-TR-42", "")
     (plan,) = DRIVER._arm_plans([TARGET], ABSOLUTE, parse_running_config(plain))
     assert plan.commands == () and "cut already" in str(plan.refusal)
+
+
+def test_the_twin_s_clock_shows_its_zone_and_marks_an_unsynchronised_clock():
+    router = IosRouter("R1", "s", ("GigabitEthernet0/0",))
+    router.clock = lambda: datetime(2026, 3, 29, 6, 0, 30, tzinfo=UTC)
+    router.configure(
+        [
+            "clock timezone CET 1 0",
+            "clock summer-time CEST recurring last Sun Mar 2:00 last Sun Oct 3:00",
+        ]
+    )
+    assert router.show_clock() == "*08:00:30.000 CEST Sun Mar 29 2026\n"  # no NTP server
+    assert router.show_ntp_status().startswith("Clock is unsynchronized")
+    router.configure(["ntp server 192.0.2.123"])
+    assert router.show_clock().startswith("08:00:30.000 CEST")
+    assert "clock offset is 0.2500 msec" in router.show_ntp_status()
+    router.ntp_lost = True
+    assert router.show_clock().startswith("*")
+
+
+def test_the_twin_takes_ios_s_default_summer_time_and_refuses_what_ios_refuses():
+    router = IosRouter("R1", "s", ("GigabitEthernet0/0",))
+    router.clock = lambda: datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    router.configure(["clock timezone PST -8 0", "clock summer-time PDT recurring"])
+    assert router.show_clock().startswith("*05:00:00.000 PDT")
+    for line in ("clock timezone PST 24 0", "clock summer-time X recurring 9 Sun Mar 2:00"):
+        with pytest.raises(ValueError, match="rejected"):
+            router.configure([line])
+    with pytest.raises(ValueError, match="end time"):
+        router.configure(
+            ["time-range T", " absolute start 08:00 25 November 2026 end 00:00 25 November 2026"]
+        )
