@@ -31,7 +31,13 @@ app = group("Routers, venues and lines the controller knows.")
 
 @app.command("import")
 def inventory_import(
-    file: Annotated[Path, typer.Argument(help="inventory YAML: devices, venues, lines")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="inventory YAML: devices, venues, lines (a port line: device, interface, "
+            "prefixes; a subscriber line: kind: subscriber, username, nas: its radius_nas devices)"
+        ),
+    ],
     trust_new_host_keys: Annotated[
         bool,
         typer.Option(
