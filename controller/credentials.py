@@ -315,6 +315,10 @@ def session_credentials(device: Device, timeout: float) -> Credentials:
     store = store_of(device)
     vault: Vault = store.vault if store is not None else Vault.from_environment()
     host = vault.address_for(device.name, device.host)
+    database = device.options.get("radius_db")  # a NAS's RADIUS database: its password goes there
+    database_host = sa.make_url(database).host if database else None
+    if database_host:
+        vault.address_for(device.name, database_host)
     has_host_key = driver_for(device.platform).has_host_key(device.host)
     learning = (
         has_host_key

@@ -611,6 +611,12 @@ def _device_problems(store: Store, device: DeviceRow) -> list[str]:
             "host key to pin"
         )
     problems += [f"host: {why}" for why in store.vault.outside(device.host)]
+    database = device.options.get(RADIUS_DB)
+    if database is not None:
+        # its password (the device's secret) goes there: the same rule as for the NAS itself
+        database_host = make_url(database).host
+        if database_host:
+            problems += [f"options: radius_db: {why}" for why in store.vault.outside(database_host)]
     return problems
 
 

@@ -8,6 +8,7 @@ import copy
 import csv
 import io
 import json
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.cli.inventory import export_document
+from controller.credentials import OutsideManagementNetworks, Vault, session_credentials
 from controller.inventory import InventoryError, import_document
 from controller.store import Store
 
@@ -194,3 +196,19 @@ def test_venues_unlicensed_lists_subscriber_lines(
         "dial.user@cityband",
         ["bng-2", "bng-1"],
     )
+
+
+def test_a_radius_database_outside_the_management_networks_is_refused(store: Store) -> None:
+    """The database password (the NAS's secret) is sent there: the rule of every device host."""
+    limited = Store(store.engine, store.clock,
+                    vault=Vault(networks=(ip_network("127.0.0.0/8"),)))  # fmt: skip
+    document = city()
+    for device in document["devices"][:2]:
+        device["options"]["radius_db"] = "postgresql://radius@10.0.0.5/radius"
+    problems = refused(limited, document)
+    assert "options: radius_db: 10.0.0.5 is outside CURFEW_MANAGEMENT_NETWORKS" in problems
+
+    import_document(store, document, "imported before the networks were limited")
+    nas = next(d for d in limited.devices() if d.name == "bng-1")
+    with pytest.raises(OutsideManagementNetworks, match="10.0.0.5"):
+        session_credentials(nas, timeout=5)
