@@ -446,3 +446,22 @@ def test_the_driver_on_freeradius_postgresql_schema(postgres_url: str) -> None:
     assert cut.ok and cut.commands == () and cut.outcomes[0].state_after.value == "cut"
     assert restored.ok and restored.commands == ("radcheck delete Auth-Type := Reject for dave",)
     assert [tuple(r) for r in rows] == [("dave", "Cleartext-Password"), ("erin", "Auth-Type")]
+
+
+def test_a_session_on_a_nas_the_line_does_not_name_is_not_disconnected_and_says_why(
+    sub_lab: SubscriberLab,
+) -> None:
+    carol = sub_lab.dial("bng-1", "carol")  # her line names bng-2 only
+    assert isinstance(carol, Session)
+    order(sub_lab.store, "Cafe Carol")
+
+    night = sub_lab.pass_at(NIGHT + timedelta(seconds=5))
+
+    (failed,) = night.failures
+    assert failed.error == (
+        f"Rejected: session {carol.session_id} is on NAS-IP-Address 127.0.0.21, which is no NAS "
+        "of the line: not disconnected (add that NAS to the line)"
+    )
+    assert not failed.retryable and sub_lab.state("sub-carol") == "unknown"
+    assert sub_lab.bngs["bng-1"].requests == [] and sub_lab.bngs["bng-1"].sessions() == [carol]
+    assert sub_lab.refusals("carol") == [("Auth-Type", ":=", "Reject")], "refused all the same"
