@@ -29,6 +29,7 @@ from controller.claims import Claims, claims_for
 from controller.clock import as_utc
 from controller.models import ArmedWindow, Change, Device, LineStatus
 from controller.planner import LineRef, OrderTerm, plan
+from controller.reconciler import Reconciler
 from controller.store import Snapshot, Store
 from drivers.base import Driver, DriverError, LineState, LineTarget, StagedLine, StageResult
 from drivers.timing import (
@@ -547,3 +548,34 @@ def _disarm_device(
                 report.failed[row.line_id] = _error(by_line.get(row.line_id), result)
             s.add(fresh)
         s.commit()
+
+
+# -- the scheduler's calls ----------------------------------------------------------------------
+
+
+def arm_before(reconciler: Reconciler, instant: datetime) -> ArmReport | None:
+    """What the scheduler calls a lead before a transition (with its prepare): arm the cuts
+    starting at `instant` on the routers that opted in. Never raises: a failure leaves those
+    cuts to controller timing, as any fallback does."""
+    try:
+        return arm(
+            reconciler.store, reconciler.driver_factory, instant, reconciler.actor,
+            timeout=reconciler.device_timeout, workers=reconciler.workers,
+        )  # fmt: skip
+    except Exception:
+        log.exception("arming the cuts due at %s failed: controller timing", instant)
+        return None
+
+
+def disarm_before_pass(reconciler: Reconciler, now: datetime) -> DisarmReport | None:
+    """What the scheduler calls before every pass: remove the armed cuts no order justifies
+    any more (one query when nothing is armed). Never raises; the pass itself, and the drift
+    reads, remain the safety net."""
+    try:
+        return disarm_revoked(
+            reconciler.store, reconciler.driver_factory, now, reconciler.actor,
+            timeout=reconciler.device_timeout,
+        )  # fmt: skip
+    except Exception:
+        log.exception("disarming revoked device-timed cuts failed; the next pass tries again")
+        return None

@@ -21,6 +21,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from controller.clock import Clock, SimulatedClock
+from controller.device_timing import arm_before, disarm_before_pass
 from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler
 
@@ -226,6 +227,7 @@ class PassScheduler:
             try:
                 now = self.clock.now()
                 self._running_since = now
+                disarm_before_pass(self.reconciler, now)  # device-timed cuts no order wants
                 prepared = self._take_prepared(now, transition)
                 if prepared is not None:
                     report = self.reconciler.run_pass(
@@ -311,6 +313,7 @@ class PassScheduler:
         try:
             if stale is not None:  # prepared for another instant: keep what this one cuts
                 self._abandon(stale, instant)
+            arm_before(self.reconciler, instant)  # routers opted in to device timing
             prepared = Preparer(self.reconciler).prepare(instant, stop)
         except Exception:
             log.exception("preparing the transition at %s failed: its pass pushes cold", instant)

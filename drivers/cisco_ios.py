@@ -637,6 +637,22 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
                 plans.append(DiscardPlan(line_id, tuple(self._removal(line))))
         return plans
 
+    def stage(self, batch: Batch) -> StageResult:
+        """`stage`; a line armed for its cut (device-timed, bound, waiting on its time-range)
+        has nothing to stage: the bind at the instant finds it cut, or cuts it."""
+        result = super().stage(batch)
+        found = self._last_read
+        if found is None or result.error is not None:
+            return result
+        targets = {t.line_id: t for t in batch.cuts}
+        lines = tuple(
+            replace(line, done=True, error=None)
+            if not line.done and _armed_cut(found.get(line.line_id), targets.get(line.line_id))
+            else line
+            for line in result.lines
+        )
+        return replace(result, lines=lines)
+
     def apply(self, batch: Batch) -> BatchResult:
         """`apply`, and for a cut found in force by the device's own clock (nothing sent), the
         evidence of it in the result's device output: its time-range active, its entries."""
@@ -684,6 +700,18 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
         with self._cli.opened():
             answers = self._cli.converse(commands, self._prompt(), "the time-ranged entries")
         return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
+
+
+def _armed_cut(found: OwnedLine | None, target: LineTarget | None) -> bool:
+    """Whether the device holds the target's cut armed on a time-range (in force or not)."""
+    return (
+        isinstance(found, IosOwnedLine)
+        and target is not None
+        and found.time_range is not None
+        and found.complete
+        and found.prefixes == frozenset(target.prefixes)
+        and found.bindings == frozenset({target.interface})
+    )
 
 
 def _without_echo(answer: str) -> str:
