@@ -50,6 +50,11 @@ PUSH_WINDOW = 64
 MAX_PUSH_WINDOW = 4096
 # Longest sleep waiting for a device's answer before its session's health is looked at again.
 WAKE_SECONDS = 0.05
+# How often paramiko's transport thread of an idle session wakes to look at its own state
+# (paramiko: every 0.1 s). A device's data or its closing wakes it at once whatever this is;
+# the timer only bounds how long the thread outlives a close it did not see. At 0.1 s, the
+# thousand sessions a prepare holds open woke the controller 10,000 times a second.
+TRANSPORT_WAKE_SECONDS = 1.0
 
 _SESSION_ERRORS = (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException)
 
@@ -122,6 +127,16 @@ def read_until_pattern(
             time.sleep(min(wait, 0.01))
         else:
             waiter.poll(1000 * wait)
+
+
+def quiet_transport(connection: Any) -> None:
+    """Let the session's transport thread sleep `TRANSPORT_WAKE_SECONDS` between looks at its
+    state when nothing arrives (see there)."""
+    channel = getattr(connection, "remote_conn", None)
+    transport = channel.get_transport() if channel is not None else None
+    sock = getattr(transport, "sock", None)
+    if sock is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(TRANSPORT_WAKE_SECONDS)
 
 
 def _connect(host_key_check: HostKeyCheck, **params: Any) -> Any:
@@ -213,6 +228,7 @@ class CliSession:
             raise Unreachable(f"{self.where}: cannot connect: {exc}") from exc
         if self.enable:
             self._enter_enable(connection)
+        quiet_transport(connection)
         self.connection = connection
 
     def _enter_enable(self, connection: Any) -> None:

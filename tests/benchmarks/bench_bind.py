@@ -20,22 +20,20 @@ binds (every thread merged). Not a test: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from unittest import mock
 
-from drivers import cli
+import paramiko
+
 from drivers.base import Batch, Credentials, LineTarget
-from drivers.cli import CliDriver
 from drivers.identifiers import parse_prefix
 from drivers.registry import driver_for
 from lab.topology import Lab, city
 from lab.workers import default_processes
-from tests.benchmarks.bench_midnight import cpu_now, percentile, profiled
+from tests.benchmarks.bench_midnight import cpu_now, percentile, profiled, session_layer
 
 
 def thread_cpu() -> dict[str, float]:
@@ -43,8 +41,6 @@ def thread_cpu() -> dict[str, float]:
     session: they read the socket, decrypt and check each packet), the rest (the workers)."""
     import os
     import threading
-
-    import paramiko
 
     ticks = os.sysconf("SC_CLK_TCK")
     kinds = {t.native_id: isinstance(t, paramiko.Transport) for t in threading.enumerate()}
@@ -76,6 +72,9 @@ def main() -> None:
     parser.add_argument("--workers", default="16,64,256", help="comma-separated counts")
     parser.add_argument("--rounds", type=int, default=2, help="runs per worker count")
     parser.add_argument("--profile", default=None)
+    parser.add_argument(
+        "--idle", type=float, default=3.0, help="seconds every session is held open unused"
+    )
     parser.add_argument(
         "--variants", default="before,after", help="session layers measured in turn"
     )
@@ -114,29 +113,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 for variant in args.variants.split(","):
                     with session_layer(variant):
-                        one_round(routers, workers, variant, profile)
+                        one_round(routers, workers, variant, profile, args.idle)
                     profile = None
-
-
-@contextlib.contextmanager
-def session_layer(variant: str) -> Iterator[None]:
-    """`after`: the session layer as it is; `before`: as it was before its hot-path changes
-    (every read parsed, even when its answer is the last one's word for word; netmiko's own
-    `read_until_pattern`, sleeping 10 ms between reads, for log-in and log-out)."""
-    if variant == "after":
-        yield
-        return
-    if variant != "before":
-        raise SystemExit(f"unknown variant {variant!r}: before, after")
-    with (
-        mock.patch.object(CliDriver, "_parsed", lambda self, answers: self._parse(answers)),
-        mock.patch.object(
-            cli,
-            "read_until_pattern",
-            lambda connection, *a, **k: type(connection).read_until_pattern(connection, *a, **k),
-        ),
-    ):
-        yield
 
 
 def timed(work: Any, items: Sequence[Any], workers: int) -> tuple[list[Any], float, float]:
@@ -145,11 +123,16 @@ def timed(work: Any, items: Sequence[Any], workers: int) -> tuple[list[Any], flo
     return done, time.perf_counter() - started, cpu_now() - cpu
 
 
-def one_round(routers: list[Any], workers: int, variant: str, profile: str | None) -> None:
+def one_round(
+    routers: list[Any], workers: int, variant: str, profile: str | None, idle: float
+) -> None:
     count = len(routers)
     drivers = [driver_for("cisco_ios")(n, c) for n, c, _ in routers]
     cuts = [Batch(cuts=t, restores=()) for _, _, t in routers]
     _, open_wall, open_cpu = timed(lambda d: d.open(), drivers, workers)
+    cpu = cpu_now()
+    time.sleep(idle)  # every session open, none used: what holding them costs
+    idle_cpu = cpu_now() - cpu
     staged = in_parallel(lambda p: p[0].stage(p[1]), list(zip(drivers, cuts, strict=True)), 64)
     assert all(s.ok for s in staged), [s.error for s in staged if not s.ok][:3]
     started = time.perf_counter()
@@ -174,7 +157,8 @@ def one_round(routers: list[Any], workers: int, variant: str, profile: str | Non
         f"{percentile(done, 50):.2f} s), client CPU {1000 * used / count:.1f} ms per router "
         f"(paramiko's transport threads {1000 * transport / count:.1f} ms); "
         f"open {open_wall:.2f} s, {1000 * open_cpu / count:.1f} ms CPU per router; "
-        f"close {close_wall:.2f} s, {1000 * close_cpu / count:.1f} ms CPU per router",
+        f"close {close_wall:.2f} s, {1000 * close_cpu / count:.1f} ms CPU per router; "
+        f"sessions idle: {1000 * idle_cpu / idle / count:.2f} ms CPU per session-second",
         flush=True,
     )
 

@@ -53,14 +53,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
+
+import paramiko
 
 from controller.credentials import Vault, generate_key, load_key
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order
 from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.store import Store
+from drivers import cli
 from drivers.base import DriverError
+from drivers.cli import CliDriver
 from lab.topology import Lab, city
 from lab.workers import default_processes
 from tests.benchmarks.bench_lab import cpu_seconds
@@ -209,6 +214,29 @@ def profiled(path: str | None) -> Iterator[None]:
                     stats.add(profiler)
         stats.dump_stats(path)
         print(f"profile of the act pass written to {path} ({len(profilers)} threads merged)")
+
+
+@contextlib.contextmanager
+def session_layer(variant: str) -> Iterator[None]:
+    """`after`: the session layer as it is; `before`: as it was before its hot-path changes
+    (every read parsed, even when its answer is the last one's word for word; netmiko's own
+    `read_until_pattern`, sleeping 10 ms between reads, for log-in and log-out; paramiko's
+    transport threads waking every 0.1 s when their session is idle)."""
+    if variant == "after":
+        yield
+        return
+    if variant != "before":
+        raise SystemExit(f"unknown variant {variant!r}: before, after")
+    with (
+        mock.patch.object(CliDriver, "_parsed", lambda self, answers: self._parse(answers)),
+        mock.patch.object(cli, "TRANSPORT_WAKE_SECONDS", paramiko.Transport._active_check_timeout),
+        mock.patch.object(
+            cli,
+            "read_until_pattern",
+            lambda connection, *a, **k: type(connection).read_until_pattern(connection, *a, **k),
+        ),
+    ):
+        yield
 
 
 # --------------------------------------------------------------------------- the product
@@ -415,7 +443,18 @@ def main() -> None:
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--no-floors", action="store_true")
     parser.add_argument("--profile", default=None, help="cProfile of the 00:00 act pass")
+    parser.add_argument(
+        "--session-layer",
+        choices=("after", "before"),
+        default="after",
+        help="the CLI session layer as it is, or as before its hot-path changes",
+    )
     args = parser.parse_args()
+    with session_layer(args.session_layer):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
 
     if args.timing == "device":
         if importlib.util.find_spec("controller.device_timing") is None:
@@ -444,7 +483,8 @@ def main() -> None:
         lab = stack.enter_context(Lab(specs, processes=args.lab_processes))
         print(
             f"lab: {args.routers} cisco_ios twins x {args.lines} lines, {args.latency_ms} ms per "
-            f"command, {lab.processes or 'no'} worker processes "
+            f"command, {lab.processes or 'no'} worker processes, session layer "
+            f"{args.session_layer!r} "
             f"(started in {time.perf_counter() - started:.1f} s)"
         )
         if args.database == "postgresql":
@@ -461,15 +501,18 @@ def main() -> None:
         stack.callback(store.close)
         started = time.perf_counter()
         import_document(store, lab.inventory(inventory), "bench city")
-        for number, venue in enumerate(v.name for v in store.venues()):
-            request = OrderCreate(
-                venue=venue,
-                kind="curfew",
-                reason="after_hours",
-                legal_basis=f"兰文执发〔2026〕{number + 1}号",
-                effective_from=NIGHT - timedelta(days=1),
-            )
-            issue_order(store, request, "bench")
+        venues = [v.name for v in store.venues()]
+        for first in range(0, len(venues), 500):  # 500 orders a transaction: set-up only
+            with store.transaction() as tx:
+                for number, venue in enumerate(venues[first : first + 500], start=first):
+                    request = OrderCreate(
+                        venue=venue,
+                        kind="curfew",
+                        reason="after_hours",
+                        legal_basis=f"兰文执发〔2026〕{number + 1}号",
+                        effective_from=NIGHT - timedelta(days=1),
+                    )
+                    issue_order(store, request, "bench", tx=tx)
         print(
             f"store: {args.database}; inventory and {args.routers * args.lines} orders in "
             f"{time.perf_counter() - started:.1f} s"
