@@ -17,7 +17,7 @@ from controller.clock import OffsetClock, SimulatedClock
 from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
 from controller.inventory import import_document
 from controller.models import Device
-from controller.orders import OrderCreate, issue_order, revoke_order
+from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
 from controller.scheduler import PassScheduler
 from controller.store import ChangeFilter, Store
@@ -147,12 +147,13 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
 
 
-def test_a_revocation_at_2359_disarms_and_the_line_is_never_cut(lab, lab_store):
+@pytest.mark.parametrize("end_it", [revoke_order, suspend_order], ids=["revoked", "suspended"])
+def test_a_revocation_at_2359_disarms_and_the_line_is_never_cut(lab, lab_store, end_it):
     order_id = order(lab_store, "Venue R1-1")
     clock = lab_store.clock
     assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
     clock.set(NIGHT - timedelta(minutes=1))
-    revoke_order(lab_store, order_id, "licence restored", "bureau:test")
+    end_it(lab_store, order_id, "licence restored", "bureau:test")
     report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
     assert report.disarmed == [1] and report.failed == {}
     assert owned(lab) == []
