@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,9 @@ def serve_share(pipe: Connection, specs: list[DeviceSpec], host: str) -> None:
 
 def _answer(lab: Any, request: tuple[Any, ...]) -> Any:
     kind, name, *rest = request
+    if kind == "follow_clock":
+        instant, since = rest
+        return follow_clock(lab, instant, since)
     if kind == "set_fault":
         (changes,) = rest
         return lab.set_fault(name, **changes)
@@ -188,6 +192,34 @@ def _answer(lab: Any, request: tuple[Any, ...]) -> Any:
         value = getattr(lab.router(name), method)
         return value(*args) if callable(value) else value
     raise ValueError(f"unknown lab request {kind!r}")
+
+
+class PacedClock:
+    """A device's true time that reads `instant` at `since` (time.monotonic(), the same in
+    every process of the machine) and moves at the real pace from there."""
+
+    def __init__(self, instant: datetime, since: float) -> None:
+        self.instant, self.since = instant, since
+
+    def __call__(self) -> datetime:
+        return self.instant + timedelta(seconds=time.monotonic() - self.since)
+
+
+def follow_clock(lab: Any, instant: datetime, since: float) -> int:
+    """Give every device of the lab that keeps a clock (`clock`, the true time its own clock is
+    set off) a clock reading `instant` at monotonic time `since`, moving at the real pace: a
+    benchmark's controller clock that jumps to an instant and runs from it, followed by the
+    devices of a lab in this process or in its worker processes. Returns how many follow."""
+    workers = getattr(lab, "_workers", [])
+    if workers:
+        return sum(worker.ask(("follow_clock", None, instant, since)) for worker in workers)
+    following = 0
+    for spec in lab.specs:
+        router = lab.router(spec.name)
+        if hasattr(router, "clock"):
+            router.clock = PacedClock(instant, since)
+            following += 1
+    return following
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -208,4 +240,3 @@ def default_processes() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-

@@ -28,10 +28,13 @@ Then, in the same run on the same lab (each against the same routers and workers
   (`--naive-threads` at once), each pushing that line's two ACLs and four bindings with
   `send_config_set` and reading them back; it cuts every line once more (the product restored
   them at 08:00), and is judged by what it reads back.
-Ratios: the cut against each. With `--timing device` the devices would enforce the window on
-their own clocks; that needs controller/device_timing.py (device timing for IOS) and is refused
-with the reason when it is not there. `--profile FILE` writes the act pass's cProfile (every
-thread of it merged) to FILE. Not a test: nothing here asserts a time.
+Ratios: the cut against each. With `--timing device` every router opts in to device timing
+(controller/device_timing.py), its clock NTP-synchronised and in the venues' offset, following
+the run's clock: a lead before 00:00 the cuts are armed on the routers' own clocks (timed and
+reported apart, like the prepare), the routers cut at their 00:00, and the pass at 00:00
+verifies what they did; the 08:00 restore is the controller's. `--profile FILE` writes the act
+pass's cProfile (every thread of it merged, by each thread's CPU time) to FILE. Not a test:
+nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ from drivers import cli
 from drivers.base import DriverError
 from drivers.cli import CliDriver
 from lab.topology import Lab, city
-from lab.workers import default_processes
+from lab.workers import default_processes, follow_clock
 from tests.benchmarks.bench_lab import cpu_seconds
 from tests.postgres import PostgresServer
 
@@ -77,20 +80,23 @@ MORNING = NIGHT + timedelta(hours=8)
 
 class BenchClock:
     """The run's clock: pinned at an instant, or running at the real pace from one (so that an
-    outcome's recorded instant says how late it came)."""
+    outcome's recorded instant says how late it came). Each time it starts running its
+    followers are told (the instant, and the `time.monotonic()` at which it reads it): the
+    lab's devices follow it, for device timing."""
 
     simulated = True
 
     def __init__(self, start: datetime) -> None:
         self._lock = threading.Lock()
         self._base = start.astimezone(UTC)
-        self._since: float | None = None  # perf_counter() when it started running
+        self._since: float | None = None  # time.monotonic() when it started running
+        self.followers: list[Callable[[datetime, float], object]] = []
 
     def now(self) -> datetime:
         with self._lock:
             if self._since is None:
                 return self._base
-            return self._base + timedelta(seconds=time.perf_counter() - self._since)
+            return self._base + timedelta(seconds=time.monotonic() - self._since)
 
     def pin(self, instant: datetime) -> None:
         with self._lock:
@@ -98,7 +104,10 @@ class BenchClock:
 
     def run_from(self, instant: datetime) -> None:
         with self._lock:
-            self._base, self._since = instant.astimezone(UTC), time.perf_counter()
+            self._base, self._since = instant.astimezone(UTC), time.monotonic()
+            since = self._since
+        for follow in self.followers:
+            follow(self._base, since)
 
     def wall_time_of(self, instant: datetime) -> datetime:
         return instant
@@ -251,14 +260,35 @@ def transition(
     use_prepare: bool,
     prepare_workers: int | None,
     profile: str | None,
+    arm: bool = False,
+    arm_workers: int | None = None,
 ) -> Transition:
     prepare_wall = prepare_cpu = 0.0
     summary = ""
     with contextlib.ExitStack() as stack:
         prepared = None
+        if arm:
+            # the scheduler arms the device-timed cuts a lead before, ahead of its prepare
+            from controller.device_timing import arm as arm_cuts
+
+            clock.run_from(instant - lead)
+            cpu, started = cpu_now(), time.perf_counter()
+            armed = arm_cuts(
+                reconciler.store, reconciler.driver_factory, instant, "scheduler",
+                timeout=reconciler.device_timeout,
+                workers=arm_workers or prepare_workers or reconciler.workers,
+            )  # fmt: skip
+            reasons = Counter(armed.fallbacks.values())
+            print(
+                f"  armed on the devices' clocks: {len(armed.armed)} lines in "
+                f"{time.perf_counter() - started:.2f} s, controller CPU "
+                f"{cpu_now() - cpu:.2f} s; left to controller timing: {len(armed.fallbacks)}"
+                + "".join(f"; {n}: {why}" for why, n in reasons.most_common(3))
+            )
         if use_prepare:
             preparer = preparer_class()
-            clock.run_from(instant - lead)
+            if not arm:
+                clock.run_from(instant - lead)
             cpu, started = cpu_now(), time.perf_counter()
             prepared = stack.enter_context(
                 preparer(reconciler, workers=prepare_workers).prepare(instant)
@@ -429,6 +459,9 @@ def main() -> None:
     parser.add_argument(
         "--prepare-lead", type=float, default=120.0, help="seconds before the instant"
     )
+    parser.add_argument(
+        "--arm-workers", type=int, default=None, help="device timing's (default: the prepare's)"
+    )
     parser.add_argument("--no-prepare", action="store_true", help="cold passes at the instants")
     parser.add_argument(
         "--lab-processes", type=int, default=default_processes(), help="0: in this process"
@@ -456,16 +489,12 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
 
-    if args.timing == "device":
-        if importlib.util.find_spec("controller.device_timing") is None:
-            sys.exit(
-                "--timing device: not available: controller/device_timing.py (the device "
-                "timing of IOS) has not landed in this tree, so no device can be trusted to "
-                "enforce the window on its own clock; run with --timing controller"
-            )
+    device_timing = args.timing == "device"
+    if device_timing and importlib.util.find_spec("controller.device_timing") is None:
         sys.exit(
-            "--timing device: controller/device_timing.py exists but this benchmark "
-            "does not drive it yet"
+            "--timing device: not available: controller/device_timing.py (the device "
+            "timing of IOS) is not in this tree, so no device can be trusted to "
+            "enforce the window on its own clock; run with --timing controller"
         )
     use_prepare = not args.no_prepare
     if use_prepare and preparer_class() is None:
@@ -477,6 +506,12 @@ def run(args: argparse.Namespace) -> None:
 
     specs, inventory = city(args.routers, args.lines)
     specs = [dataclasses.replace(s, latency_ms=args.latency_ms) for s in specs]
+    if device_timing:
+        # every router opts in (below), its clock NTP-synchronised (the city's routers have an
+        # NTP server) and in the venues' offset: China Standard Time, no summer time
+        specs = [
+            dataclasses.replace(s, config=(*s.config, "clock timezone CST 8 0")) for s in specs
+        ]
     lead = timedelta(seconds=args.prepare_lead)
     with contextlib.ExitStack() as stack:
         started = time.perf_counter()
@@ -494,13 +529,19 @@ def run(args: argparse.Namespace) -> None:
         else:
             url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
         clock = BenchClock(NIGHT - timedelta(hours=2))
+        if device_timing:
+            clock.followers.append(lambda instant, since: follow_clock(lab, instant, since))
         # the lab inventory's inline passwords are stored encrypted: with a key of this run
         keys = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         generate_key(keys / "secrets.key")
         store = Store.open(url, clock=clock, vault=Vault(key=load_key(keys / "secrets.key")))
         stack.callback(store.close)
         started = time.perf_counter()
-        import_document(store, lab.inventory(inventory), "bench city")
+        filled = lab.inventory(inventory)
+        if device_timing:
+            for device in filled["devices"]:
+                device["options"] = {"timing": "device"}
+        import_document(store, filled, "bench city")
         venues = [v.name for v in store.venues()]
         for first in range(0, len(venues), 500):  # 500 orders a transaction: set-up only
             with store.transaction() as tx:
@@ -533,8 +574,9 @@ def run(args: argparse.Namespace) -> None:
             clock.pin(instant - lead - timedelta(minutes=1))
             profile = args.profile if instant == NIGHT else None
             done = transition(
-                label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers, profile
-            )
+                label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers,
+                profile, device_timing and instant == NIGHT, args.arm_workers,
+            )  # fmt: skip
             results.append(done)
             print(done.show(), flush=True)
         lab_cpu = cpu_seconds(lab.pids)

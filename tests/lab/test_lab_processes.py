@@ -178,3 +178,22 @@ def test_without_the_lab_extra_lab_up_and_demo_say_how_to_install_it(
     assert result.returncode == 2, result
     assert result.stderr.strip() == "error: the lab is not installed: pip install 'curfew[lab]'"
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_the_devices_clocks_follow_an_instant_in_this_process_and_in_the_workers(
+    processes: int,
+) -> None:
+    from datetime import UTC, datetime
+
+    from lab.workers import follow_clock
+
+    specs = [DeviceSpec(f"R{n}", platform=p) for n, p in enumerate(PLATFORMS[:3], start=1)]
+    with Lab(specs, processes=processes) as lab:
+        # the IOS twin keeps a clock; the VRP and Comware twins do not, and are left alone
+        assert follow_clock(lab, datetime(2031, 3, 4, 23, 59, tzinfo=UTC), time.monotonic()) == 1
+        shown = lab.router("R1").execute("show clock").output
+        # moving from there at the real pace (the device has no NTP server: marked `*`)
+        assert shown.lstrip("*").startswith("23:59:") and "Tue Mar 4 2031" in shown
+        follow_clock(lab, datetime(2032, 5, 6, 12, 0, tzinfo=UTC), time.monotonic())
+        assert "May 6 2032" in lab.router("R1").execute("show clock").output
