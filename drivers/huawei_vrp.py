@@ -17,7 +17,8 @@ import enum
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -51,6 +52,21 @@ from drivers.base import (
 from drivers.cli import CliDriver
 from drivers.lifecycle import Progress, Pushed, Replan, Sendable, Step
 from drivers.outcomes import rejected
+from drivers.timing import (
+    MONTHS,
+    WEEKDAYS,
+    DeviceClock,
+    DeviceZone,
+    RuleDay,
+    SummerTime,
+    TimedAclLine,
+    TimeRangeArming,
+    parse_ntp_service_status,
+    split_time_range,
+    time_range_name,
+    wall_parts,
+    with_time_ranges,
+)
 
 PLATFORM = "huawei_vrp"
 NETMIKO_DEVICE_TYPE = "huawei"
@@ -77,6 +93,14 @@ _ADVANCED = range(3000, 4000)
 OWNED_READ = "display current-configuration | include ^acl|^ rule|^interface|^ traffic-filter"
 # The owner of a line written after a push: a read, not any plan's command.
 _READ = -1
+# Device-timed cuts (drivers.timing): every time-range with the device's word on whether its
+# clock has it in force now; and the clock: its time, its NTP state, the lines setting its zone.
+TIME_RANGE_READ = "display time-range all"
+CLOCK_READ = (
+    "display clock",
+    "display ntp-service status",
+    "display current-configuration | include clock",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +266,8 @@ class _AclSeen:
     name: str | None
     advanced: bool
     rules: list[Entry | None]
+    # the time-range each deny rule names (None: none)
+    timed: set[str | None] = field(default_factory=set)
 
 
 def _acl_header(line: str) -> _AclSeen | None:
@@ -255,9 +281,12 @@ def _acl_header(line: str) -> _AclSeen | None:
     return _AclSeen(family, number, header.group("name"), advanced, [])
 
 
-def parse_current_configuration(text: str) -> ParsedConfig:
+def parse_current_configuration(
+    text: str, time_ranges: Mapping[str, tuple[bool, tuple[str, ...]]] | None = None
+) -> ParsedConfig:
     """Owned ACLs and bindings in `display current-configuration`, every filter bound, and the
-    interfaces' addresses and static routes.
+    interfaces' addresses and static routes; with `time_ranges` (`parse_time_ranges`), the
+    owned time-ranges and whether each line's device-timed cut is in force now.
 
     VRP separates blocks with `#`; a block is a top-level line and its indented children.
     """
@@ -276,7 +305,13 @@ def parse_current_configuration(text: str) -> ParsedConfig:
             body = line.strip()
             if current_acl is not None:
                 if body.lower().startswith("rule "):
-                    current_acl.rules.append(parse_rule(current_acl.family, body))
+                    body, time_range = split_time_range(body)
+                    rule = parse_rule(current_acl.family, body)
+                    current_acl.rules.append(rule)
+                    if rule is not None and rule.action == "deny":
+                        current_acl.timed.add(time_range)
+                    elif time_range is not None:
+                        current_acl.timed.add(f"{time_range} (on a permit)")
             elif current_interface is not None:
                 _interface_child(body, current_interface, bound, addresses)
             continue
@@ -294,7 +329,16 @@ def parse_current_configuration(text: str) -> ParsedConfig:
         if route is not None:
             routes.append(route)
 
-    return _assemble(acls, bound, addresses, routes)
+    parsed = _assemble(acls, bound, addresses, routes)
+    timed: dict[int, set[str | None]] = {}
+    for acl in acls:
+        line_id = owner_of(acl.family, acl.name) if acl.name is not None else None
+        if line_id is not None and acl.timed:
+            timed.setdefault(line_id, set()).update(acl.timed)
+    if not timed and not time_ranges:
+        return parsed
+    lines = with_time_ranges(parsed, timed, time_ranges or {})
+    return ParsedConfig(lines, parsed.filters, parsed.facts)
 
 
 def _interface_child(
@@ -565,7 +609,7 @@ class _Scan:
         return self._found >= self._count
 
 
-class HuaweiVrpDriver(AclDriver, CliDriver):
+class HuaweiVrpDriver(TimeRangeArming, AclDriver, CliDriver):
     """One VRP router over SSH through netmiko's `huawei` driver (wrapped, not subclassed).
 
     VRP has no enable mode: `credentials.secret` is not used. Log-out is `quit`, through
@@ -622,10 +666,24 @@ class HuaweiVrpDriver(AclDriver, CliDriver):
         return answer_pattern(self._cli.connection.base_prompt)
 
     def _read_commands(self) -> list[str]:
+        """The owned configuration and, on a device opted in to device timing, every
+        time-range with the device's word on each: other devices pay no extra command."""
+        if self.credentials.extra.get("timing") == "device":
+            return [OWNED_READ, TIME_RANGE_READ]
         return [OWNED_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
-        return parse_current_configuration("".join(answers))
+        config = answers[0] if answers else ""
+        if len(answers) > 1:
+            time_ranges = "".join(answers[1:])
+        elif _NAMES_TIME_RANGE.search(config):
+            # a device-timed cut on a device not (or no longer) opted in: ask the device
+            time_ranges = "".join(self._cli.converse([TIME_RANGE_READ], self._prompt(), "time"))
+        else:
+            time_ranges = ""
+        parsed = parse_current_configuration(config, parse_time_ranges(time_ranges))
+        self._last_read = parsed
+        return parsed
 
     def _read(self) -> ParsedConfig:
         return self._read_config()
@@ -738,6 +796,48 @@ class HuaweiVrpDriver(AclDriver, CliDriver):
             exchanges.append(Exchange(reply, asker[1], split_answers(more, pattern)[0]))
         return swallowed
 
+    # -- device-timed windows (drivers.timing.DeviceTimed) ----------------------------------
+
+    def read_clock(self) -> DeviceClock:
+        """The device's time (`display clock`), NTP state (`display ntp-service status`) and
+        zone (its `clock timezone` / `clock daylight-saving-time` lines), in one exchange."""
+        with self._cli.opened():
+            answers = self._cli.converse(list(CLOCK_READ), self._prompt(), "the device clock")
+        return read_device_clock(*(_without_echo(answer) for answer in answers))
+
+    def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
+        """One absolute statement in the device's local time: VRP takes a range across its
+        midnight (`from 22:00 2026/11/24 to 06:00 2026/11/25`)."""
+        parts = wall_parts(start, end, zone)
+        return [absolute_statement(parts[0][0], parts[-1][1])]
+
+    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
+        name = time_range_name(line_id)
+        return [f"time-range {name} {statement}" for statement in statements]
+
+    def _time_range_deletion(self, line_id: int) -> str:
+        return f"undo time-range {time_range_name(line_id)}"
+
+    def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
+        parts: list[str] = []
+        commands: list[str] = []
+        for line_id in line_ids:
+            line = found[line_id]
+            assert isinstance(line, TimedAclLine)
+            parts.append(
+                f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
+                f"active: {'; '.join(line.statements) or 'no statement'}; bound on "
+                f"{', '.join(sorted(line.bindings))} inbound and outbound"
+            )
+            commands += [
+                f"display {_ACL_WORDS[family]} name {acl_name(family, line_id)}"
+                for family in FAMILIES
+                if family in line.acls
+            ]
+        with self._cli.opened():
+            answers = self._cli.converse(commands, self._prompt(), "the time-ranged rules")
+        return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
+
     def _before_logout(self, connection: Any) -> None:
         """Before log-out netmiko asks whether the session is in system-view, and for `huawei`
         that check waits for 2 s of silence. A session this driver still holds is always in
@@ -776,6 +876,159 @@ def _rejections(
     return by_plan, rejected(messages, output)
 
 
+# an owned rule naming a time-range (`rule 5 deny ip source ... time-range CURFEW-TR-42`)
+_NAMES_TIME_RANGE = re.compile(r"(?m)^\s+rule\s.*\stime-range\s+CURFEW-TR-")
+
+
+def _without_echo(answer: str) -> str:
+    """An answer without the echo of its command (its first line)."""
+    return answer.split("\n", 1)[1] if "\n" in answer else ""
+
+
 def _in_user_view(*args: object, **kwargs: object) -> bool:
     """netmiko's check_config_mode for a session known to be in the user view."""
     return False
+
+
+# --------------------------------------------------------------------------------------------
+# Device-timed windows: the clock, the zone and the time-ranges as VRP says them
+
+_WEEKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": 5}
+_CLOCK_AT = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
+# `display time-range all`: `Time-range : CURFEW-TR-42 ( Active )`, then its statements
+_TIME_RANGE_HEAD = re.compile(r"Time-range\s*:\s*(\S+)\s*\(\s*(Active|Inactive)\s*\)", re.I)
+_ABSOLUTE = re.compile(
+    r"from\s+(\d{1,2}):(\d{2})(?::\d{2})?\s+(\d{4})/(\d{1,2})/(\d{1,2})\s+"
+    r"to\s+(\d{1,2}):(\d{2})(?::\d{2})?\s+(\d{4})/(\d{1,2})/(\d{1,2})",
+    re.I,
+)
+# `display clock`: `2026-11-25 00:00:01`, in summer time `2026-03-29 03:00:01+02:00 DST`
+_DISPLAY_CLOCK = re.compile(
+    r"(?m)^\s*(\d{4})-(\d{2})-(\d{2})\s+(\d{2}):(\d{2}):(\d{2})(?:([+-]\d{2}:\d{2})\s*(DST))?\s*$"
+)
+
+
+def _minutes(text: str, what: str) -> int:
+    match = _CLOCK_AT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{what} {text!r} is not HH:MM")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _offset(text: str, what: str) -> timedelta:
+    match = _CLOCK_AT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{what} {text!r} is not HH:MM[:SS]")
+    return timedelta(hours=int(match.group(1)), minutes=int(match.group(2)))
+
+
+def _vrp_rule_day(words: Sequence[str], at: str) -> RuleDay:
+    week_word, day_word, month_word = words
+    week = _WEEKS.get(week_word.lower())
+    weekday = next(
+        (i for i, d in enumerate(WEEKDAYS) if day_word.lower().startswith(d.lower())), None
+    )
+    month = next(
+        (
+            i + 1
+            for i, m in enumerate(MONTHS)
+            if len(month_word) >= 3 and m.lower().startswith(month_word.lower())
+        ),
+        None,
+    )
+    if week is None or weekday is None or month is None:
+        raise ValueError(f"daylight-saving day {' '.join(words)!r} not understood")
+    return RuleDay(week, weekday, month, _minutes(at, "daylight-saving time"))
+
+
+def parse_clock_config(lines: Sequence[str]) -> DeviceZone:
+    """The zone set by `clock timezone NAME add|minus HH:MM[:SS]` and `clock daylight-saving-time
+    NAME repeating HH:MM W D M HH:MM W D M HH:MM`; raises ValueError for any clock line it does
+    not understand (a one-year rule, a rule by dates or bounded by years), which leaves the
+    clock untrusted."""
+    name, standard, summer = "UTC", timedelta(0), None
+    for raw in lines:
+        words = raw.split()
+        if words[:1] != ["clock"] or len(words) < 2:
+            continue
+        if words[1] == "timezone" and len(words) == 5 and words[3] in ("add", "minus"):
+            sign = -1 if words[3] == "minus" else 1
+            name, standard = words[2], sign * _offset(words[4], "zone offset")
+        elif words[1] == "daylight-saving-time" and words[3:4] == ["repeating"]:
+            if len(words) != 13:
+                raise ValueError(f"{raw.strip()!r}: only a rule by weekdays, without years")
+            start = _vrp_rule_day(words[5:8], words[4])
+            end = _vrp_rule_day(words[9:12], words[8])
+            summer = SummerTime(words[2], start, end, _offset(words[12], "saving"))
+        elif words[1] in ("timezone", "daylight-saving-time"):
+            raise ValueError(f"{raw.strip()!r}: not understood")
+    return DeviceZone(name, standard, summer)
+
+
+def parse_display_clock(text: str, zone: DeviceZone) -> datetime:
+    """The UTC instant in `display clock`: its wall clock, in summer time when it says DST."""
+    match = _DISPLAY_CLOCK.search(text)
+    if match is None:
+        raise ValueError("no time in the answer to `display clock`")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    wall = datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - device wall clock
+    offset = zone.standard
+    if match.group(8):
+        if zone.summer is None:
+            raise ValueError("the device shows DST without a daylight-saving rule")
+        offset += zone.summer.offset
+    return (wall - offset).replace(tzinfo=UTC)
+
+
+def read_device_clock(display_clock: str, ntp_status: str, clock_config: str) -> DeviceClock:
+    """A VRP router's clock from its answers to `display clock`, `display ntp-service status`
+    and its `clock` configuration lines; what cannot be understood becomes its `problem`."""
+    text = "\n".join((display_clock.strip(), ntp_status.strip(), clock_config.strip()))
+    synchronised, offset = parse_ntp_service_status(ntp_status)
+    try:
+        zone = parse_clock_config([line.strip() for line in clock_config.splitlines()])
+    except ValueError as exc:
+        return DeviceClock(None, synchronised, DeviceZone(), offset, f"device zone: {exc}", text)
+    try:
+        instant = parse_display_clock(display_clock, zone)
+    except ValueError as exc:
+        return DeviceClock(None, synchronised, zone, offset, f"device clock: {exc}", text)
+    return DeviceClock(instant, synchronised, zone, offset, None, text)
+
+
+def absolute_statement(begin: datetime, end: datetime) -> str:
+    """`from 00:00 2026/11/25 to 08:00 2026/11/25` (device wall clock, naive)."""
+    return (
+        f"from {begin:%H:%M} {begin.year}/{begin.month}/{begin.day} "
+        f"to {end:%H:%M} {end.year}/{end.month}/{end.day}"
+    )
+
+
+def normalise_statement(text: str) -> str:
+    """An absolute statement as `absolute_statement` writes it (the device may print seconds
+    or leading zeros); anything else as it stands."""
+    match = _ABSOLUTE.fullmatch(text.strip())
+    if match is None:
+        return " ".join(text.split())
+    h1, m1, y1, mo1, d1, h2, m2, y2, mo2, d2 = (int(g) for g in match.groups())
+    begin = datetime(y1, mo1, d1, h1, m1)  # noqa: DTZ001 - device wall clock
+    end = datetime(y2, mo2, d2, h2, m2)  # noqa: DTZ001
+    return absolute_statement(begin, end)
+
+
+def parse_time_ranges(text: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """`display time-range all`: each time-range's name -> (active now, its statements)."""
+    found: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        head = _TIME_RANGE_HEAD.match(line)
+        if head is not None:
+            current = head.group(1)
+            found[current] = (head.group(2).lower() == "active", ())
+        elif current is not None and line:
+            active, statements = found[current]
+            found[current] = (active, (*statements, normalise_statement(line)))
+        elif not line:
+            current = None
+    return found

@@ -9,15 +9,30 @@ both ends of the window. Nothing here talks to a device or knows an order.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from calendar import monthrange
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from drivers.base import LineTarget, StageResult
+from drivers.acl import AclDriver, AclOwnedLine, families_of
+from drivers.base import (
+    Action,
+    Batch,
+    BatchResult,
+    DriverError,
+    LineState,
+    LineTarget,
+    OwnedLine,
+    Rejected,
+    StagedLine,
+    StageResult,
+)
 from drivers.identifiers import check_line_id
+from drivers.lifecycle import DiscardPlan, Progress, Pushed, Step
+from drivers.outcomes import LinePlan, describe
 
 # The owned time-range of a line: named from its id only, like its ACLs.
 TIME_RANGE_PREFIX = "CURFEW-TR-"
@@ -333,3 +348,374 @@ class DeviceTimed(Protocol):
     ) -> StageResult: ...
 
     def disarm(self, line_ids: Iterable[int]) -> StageResult: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Time-ranged ACL cuts on platforms beyond IOS (VRP, Comware): the parts they share
+
+
+def wall_parts(start: datetime, end: datetime, zone: DeviceZone) -> list[tuple[datetime, datetime]]:
+    """The window [start, end) on the device's wall clock, cut at each local midnight: the
+    pieces a platform whose range must end on the day it starts takes one statement each
+    (Comware: `from 22:00 11/24/2026 to 24:00 11/24/2026`, then `from 00:00 11/25/2026 ...`).
+    A piece ending at midnight ends at the next day's 00:00. The device has minute
+    granularity: a window edge off a whole local minute is refused."""
+    if start.tzinfo is None or end.tzinfo is None or not start < end:
+        raise ValueError("a window needs aware instants, start before end")
+    first, last = zone.local(start), zone.local(end)
+    for wall in (first, last):
+        if wall.second or wall.microsecond:
+            raise ValueError(f"window edge {wall:%H:%M:%S} is not on a whole minute")
+    parts: list[tuple[datetime, datetime]] = []
+    begin = first
+    while begin < last:
+        midnight = datetime.combine(begin.date() + timedelta(days=1), datetime.min.time())
+        parts.append((begin, min(midnight, last)))
+        begin = midnight
+    return parts
+
+
+_NTP_SERVICE_STATE = re.compile(r"(?im)^\s*clock status\s*:\s*(synchronized|unsynchronized)")
+_NTP_SERVICE_OFFSET = re.compile(r"(?im)^\s*clock offset\s*:\s*(-?\d+(?:\.\d+)?)\s*ms")
+
+
+def parse_ntp_service_status(text: str) -> tuple[bool, float | None]:
+    """Whether `display ntp-service status` (VRP, Comware) says the clock is synchronised,
+    and its offset to the reference (ms)."""
+    state = _NTP_SERVICE_STATE.search(text)
+    if state is None:
+        return False, None
+    offset = _NTP_SERVICE_OFFSET.search(text)
+    synchronised = state.group(1).lower() == "synchronized"
+    return synchronised, float(offset.group(1)) if offset else None
+
+
+@dataclass(frozen=True)
+class TimedAclLine(AclOwnedLine):
+    """An owned line of an ACL platform with time-ranges: which ACLs and bindings exist and,
+    for a device-timed cut, the time-range its denies name and what the device says of it."""
+
+    # the time-range every deny of the line's ACLs names (None: a cut at all times)
+    time_range: str | None = None
+    # the line's own time-range (CURFEW-TR-<id>) exists on the device, active now or not
+    time_range_defined: bool = False
+    time_range_active: bool = False
+    # its statements, as the platform's parser normalises them (comparable with a render)
+    statements: tuple[str, ...] = ()
+
+    def armed_for(self, target: LineTarget, statements: Sequence[str]) -> bool:
+        """Bound exactly as the target's cut, its denies waiting on its own time-range, which
+        holds exactly these statements."""
+        return (
+            self.complete
+            and self.time_range == time_range_name(target.line_id)
+            and self.time_range_defined
+            and self.statements == tuple(statements)
+            and self.prefixes == frozenset(target.prefixes)
+            and self.bindings == frozenset({target.interface})
+        )
+
+    def armed_cut(self, target: LineTarget | None) -> bool:
+        """The target's cut armed on a time-range, in force or not."""
+        return (
+            target is not None
+            and self.time_range is not None
+            and self.complete
+            and self.prefixes == frozenset(target.prefixes)
+            and self.bindings == frozenset({target.interface})
+        )
+
+
+def with_time_ranges(
+    lines: Mapping[int, OwnedLine],
+    timed: Mapping[int, set[str | None]],
+    time_ranges: Mapping[str, tuple[bool, tuple[str, ...]]],
+) -> dict[int, OwnedLine]:
+    """Each owned line with what its denies say of time-ranges (`timed`: the names each line's
+    deny rules carry, None for a rule naming none) and what the device says of each owned
+    time-range (active now, its statements).
+
+    A cut whose every deny names the line's own time-range is complete as a cut is but not
+    exact (a plain cut's bodies name none), and dormant while that time-range is inactive.
+    Where VRP and Comware meet a rule naming a time-range that does not exist, they document
+    the rule as not in force until it is created; that reading is not relied on: such a line is
+    incomplete (UNKNOWN), so a pass removes it rather than trusting it to stay idle. Denies
+    naming anything else, or only some of them, are not a cut we wrote."""
+    owned = {
+        line_id: state
+        for name, state in time_ranges.items()
+        if (line_id := time_range_owner(name)) is not None
+    }
+    found: dict[int, OwnedLine] = {}
+    for line_id in sorted(set(lines) | set(owned)):
+        line = lines.get(line_id) or AclOwnedLine(line_id)
+        fields = {f: getattr(line, f) for f in AclOwnedLine.__dataclass_fields__}
+        defined = line_id in owned
+        active, statements = owned.get(line_id, (False, ()))
+        named = timed.get(line_id, {None})
+        own = time_range_name(line_id)
+        time_range = None
+        if named == {own}:
+            time_range = own
+            fields["exact"] = False
+            if not defined:
+                fields["complete"] = False
+            fields["dormant"] = bool(fields["complete"] and not active)
+        elif named != {None}:
+            fields["exact"] = fields["complete"] = False
+        found[line_id] = TimedAclLine(
+            **fields,
+            time_range=time_range,
+            time_range_defined=defined,
+            time_range_active=active,
+            statements=statements,
+        )
+    return found
+
+
+def split_time_range(text: str) -> tuple[str, str | None]:
+    """A rule's text without its trailing `time-range NAME` (and any `(Active)` mark the device
+    prints after it), and that name."""
+    match = _RULE_TIMED.fullmatch(text.strip())
+    if match is None:
+        return text, None
+    return match.group(1), match.group(2)
+
+
+_RULE_TIMED = re.compile(r"(.*\S)\s+time-range\s+(\S+)(?:\s+\((?:active|inactive)\))?", re.I)
+
+
+class TimeRangeArming(AclDriver):
+    """`DeviceTimed`'s arm and disarm for an ACL platform whose rules name a time-range
+    (VRP, Comware); the platform fills in its clock read, the statements of a window, the
+    armed objects' lines and the evidence read after the instant.
+
+    Its parser returns `TimedAclLine`s (see `with_time_ranges`) and keeps its last read in
+    `_last_read`: the pass's `stage` counts an armed line as staged, and its `apply` adds the
+    device's word on a cut found in force by the device's own clock."""
+
+    _last_read: Mapping[int, OwnedLine] | None = None
+
+    @abstractmethod
+    def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
+        """The time-range's statements for [start, end) in the device's local time, as the
+        parser normalises what it reads back; ValueError when the platform cannot say it."""
+
+    @abstractmethod
+    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
+        """The commands creating the line's time-range with these statements."""
+
+    @abstractmethod
+    def _time_range_deletion(self, line_id: int) -> str:
+        """The deletion of the line's time-range."""
+
+    @abstractmethod
+    def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
+        """What the device says of these lines' cuts found in force by its clock."""
+
+    # -- what arming writes --------------------------------------------------------------------
+
+    def _armed_objects(self, target: LineTarget, statements: Sequence[str]) -> list[str]:
+        """The time-range first, then the ACLs whose denies name it, then the bindings."""
+        name = time_range_name(target.line_id)
+        commands = self._time_range_lines(target.line_id, statements)
+        for family in families_of(target):
+            for line in self._acl_lines(family, target):
+                words = line.split()
+                timed = words[:1] == ["rule"] and words[2:3] == ["deny"]
+                commands.append(f"{line} time-range {name}" if timed else line)
+            commands.append(self.leave)
+        return commands + self._bindings(target)
+
+    def _removal(self, found: OwnedLine) -> list[str]:
+        """Bindings, then the ACLs, then the line's time-range: the rules never outlive it."""
+        commands = super()._removal(found)
+        if isinstance(found, TimedAclLine) and found.time_range_defined:
+            commands.append(self._time_range_deletion(found.line_id))
+        return commands
+
+    # -- DeviceTimed ---------------------------------------------------------------------------
+
+    def arm(
+        self, targets: Sequence[LineTarget], start: datetime, end: datetime, zone: DeviceZone
+    ) -> StageResult:
+        """For each target: its time-range for [start, end) in the device's local time, then
+        its ACLs whose deny rules name it, then their bindings, in one push; read back. A line
+        armed exactly so already sends nothing; a line cut already is left to the passes."""
+        if not targets:
+            return StageResult(self.name, ())
+        try:
+            statements = self._window_statements(start, end, zone)
+        except ValueError as exc:
+            return StageResult(
+                self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
+            )
+        progress = Progress()
+        plans: list[LinePlan] = []
+        try:
+            with self._opened():
+                found = self._read()
+                plans[:] = self._arm_plans(targets, statements, found)
+                if any(plan.commands for plan in plans):
+                    pushed = self._push(
+                        Step.STAGE,
+                        plans,
+                        found,
+                        lambda fresh: self._arm_plans(targets, statements, fresh),
+                        progress,
+                    )
+                else:
+                    pushed = Pushed(found)
+        except DriverError as exc:
+            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        armed = []
+        for i, plan in enumerate(plans):
+            line_id = plan.target.line_id
+            after = pushed.after.get(line_id)
+            if plan.refusal is not None:
+                armed.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
+            elif i in pushed.rejections:
+                problem = f"Rejected: {pushed.rejections[i]}"
+                armed.append(StagedLine(line_id, plan.commands, False, problem))
+            elif isinstance(after, TimedAclLine) and after.armed_for(plan.target, statements):
+                armed.append(StagedLine(line_id, plan.commands, True))
+            else:
+                problem = f"VerifyFailed: read-back does not show line {line_id} armed"
+                armed.append(StagedLine(line_id, plan.commands, False, problem))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(armed), tuple(progress.sent), output, pushed.error)
+
+    def _arm_plans(
+        self,
+        targets: Sequence[LineTarget],
+        statements: Sequence[str],
+        found: Mapping[int, OwnedLine],
+    ) -> list[LinePlan]:
+        plans: list[LinePlan] = []
+        claimed: dict[Hashable, int] = {}
+        for target in targets:
+            line = found.get(target.line_id)
+            try:
+                self.check_target(target)
+                if isinstance(line, TimedAclLine) and line.armed_for(target, statements):
+                    plans.append(LinePlan(target, Action.CUT))  # armed already: idempotent
+                    continue
+                if line is not None and line.state_for(target) is LineState.CUT:
+                    raise Rejected(f"line {target.line_id} is cut already: left to the passes")
+                conflict = self._occupied(target, found, set(), claimed)
+                if conflict is not None:
+                    raise conflict
+                for slot in self._slots(target):
+                    claimed[slot] = target.line_id
+                # whatever of the line is there (another night's, half a cut) goes first
+                commands = self._removal(line) if line is not None else []
+            except DriverError as refusal:
+                plans.append(LinePlan(target, Action.CUT, refusal=refusal))
+                continue
+            commands += self._armed_objects(target, statements)
+            plans.append(LinePlan(target, Action.CUT, tuple(commands)))
+        return plans
+
+    def disarm(self, line_ids: Iterable[int]) -> StageResult:
+        """Remove the armed objects of these lines, in force or not: bindings, ACLs, then the
+        time-range. A line cut without a time-range is refused (the passes own it)."""
+        wanted = list(dict.fromkeys(line_ids))
+        if not wanted:
+            return StageResult(self.name, ())
+        progress = Progress()
+        try:
+            with self._opened():
+                found = self._read()
+                plans = self._disarm_plans(wanted, found)
+                if any(plan.commands for plan in plans):
+                    pushed = self._push(
+                        Step.DISCARD,
+                        plans,
+                        found,
+                        lambda fresh: self._disarm_plans(wanted, fresh),
+                        progress,
+                    )
+                else:
+                    pushed = Pushed(found)
+        except DriverError as exc:
+            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        done = []
+        for i, plan in enumerate(plans):
+            if plan.refusal is not None:
+                done.append(StagedLine(plan.line_id, (), False, describe(plan.refusal)))
+            elif i in pushed.rejections:
+                problem = f"Rejected: {pushed.rejections[i]}"
+                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+            elif plan.line_id in pushed.after:
+                problem = f"VerifyFailed: read-back still shows objects of line {plan.line_id}"
+                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+            else:
+                done.append(StagedLine(plan.line_id, plan.commands, True))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(done), tuple(progress.sent), output, pushed.error)
+
+    def _disarm_plans(
+        self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]
+    ) -> list[DiscardPlan]:
+        plans: list[DiscardPlan] = []
+        for line_id in line_ids:
+            line = found.get(line_id)
+            if line is None:
+                plans.append(DiscardPlan(line_id))
+            elif isinstance(line, TimedAclLine) and line.bindings and line.time_range is None:
+                refusal = Rejected(f"line {line_id} is cut without a time-range: not disarming")
+                plans.append(DiscardPlan(line_id, refusal=refusal))
+            else:
+                plans.append(DiscardPlan(line_id, tuple(self._removal(line))))
+        return plans
+
+    # -- the passes over an armed line -----------------------------------------------------------
+
+    def stage(self, batch: Batch) -> StageResult:
+        """`stage`; a line armed for its cut (bound, waiting on its time-range) has nothing
+        to stage: the bind at the instant finds it cut, or cuts it."""
+        result = super().stage(batch)
+        found = self._last_read
+        if found is None or result.error is not None:
+            return result
+        targets = {t.line_id: t for t in batch.cuts}
+        lines = tuple(
+            replace(line, done=True, error=None)
+            if not line.done
+            and isinstance(seen := found.get(line.line_id), TimedAclLine)
+            and seen.armed_cut(targets.get(line.line_id))
+            else line
+            for line in result.lines
+        )
+        return replace(result, lines=lines)
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """`apply`, and for a cut found in force by the device's own clock (nothing sent), the
+        evidence of it in the result's device output."""
+        result = super().apply(batch)
+        found = self._last_read
+        if found is None:
+            return result
+        targets = {t.line_id: t for t in batch.cuts}
+        timed = [
+            outcome.line_id
+            for outcome in result.outcomes
+            if outcome.action is Action.CUT
+            and outcome.verified
+            and not outcome.commands
+            and isinstance(line := found.get(outcome.line_id), TimedAclLine)
+            and line.time_range is not None
+            and line.state_for(targets[outcome.line_id]) is LineState.CUT
+        ]
+        if not timed:
+            return result
+        try:
+            evidence = self._timed_evidence(timed, found)
+        except DriverError as exc:
+            evidence = f"evidence of the device-timed cut not read: {exc}"
+        joined = "\n".join(part for part in (result.device_output, evidence) if part)
+        return replace(result, device_output=joined)

@@ -13,7 +13,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -24,6 +25,7 @@ from ipaddress import (
     ip_network,
 )
 
+from lab.cisco_ios import LAB_EPOCH, ClockZone, SummerRule
 from lab.cli import (
     CTRL_C,
     CTRL_Z,
@@ -129,6 +131,7 @@ class Rule:
     protocol: str = ""
     source: Match | None = None
     destination: Match | None = None
+    time_range: str = ""  # in force only while this time-range is active (and exists)
 
     def text(self) -> str:
         words = [self.action]
@@ -138,7 +141,15 @@ class Rule:
             words += ["source", _match_text(self.source)]
         if self.destination is not None:
             words += ["destination", _match_text(self.destination)]
+        if self.time_range:
+            words += ["time-range", self.time_range]
         return " ".join(words)
+
+    def matches(self, source: IPv4Address | IPv6Address, destination: object) -> bool:
+        """Whether a packet of any protocol matches (this model's rules are `ip`/`ipv6`)."""
+        if self.protocol not in ("", "ip", "ipv6"):
+            return False
+        return _within(source, self.source) and _within(destination, self.destination)
 
     def merged(self, other: Rule) -> Rule:
         """VRP's `rule N ...` on an existing N modifies it: given fields replace, others stay."""
@@ -147,7 +158,37 @@ class Rule:
             other.protocol,
             other.source if other.source is not None else self.source,
             other.destination if other.destination is not None else self.destination,
+            other.time_range or self.time_range,
         )
+
+
+def _within(address: object, match: Match | None) -> bool:
+    if match is None:
+        return True
+    if isinstance(match, IPv6Network):
+        return isinstance(address, IPv6Address) and address in match
+    if not isinstance(address, IPv4Address):
+        return False
+    care = ~int(match.wildcard) & 0xFFFFFFFF
+    return int(address) & care == int(match.address) & care
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """`time-range NAME from HH:MM Y/M/D to HH:MM Y/M/D`: absolute statements on the router's
+    local wall clock; active while any of them holds the clock."""
+
+    name: str
+    statements: tuple[tuple[datetime, datetime], ...] = ()
+
+    def active(self, local: datetime) -> bool:
+        return any(begin <= local < end for begin, end in self.statements)
+
+    def statement_texts(self) -> list[str]:
+        return [
+            f"from {b:%H:%M} {b.year}/{b.month}/{b.day} to {e:%H:%M} {e.year}/{e.month}/{e.day}"
+            for b, e in self.statements
+        ]
 
 
 @dataclass
@@ -279,6 +320,17 @@ class VrpRouter:
         self.ntp: list[str] = []
         self.startup_config: str = ""
         self.booted = time.monotonic()
+        # The router's clock: `clock()` is the true time (a test gives the lab's simulated
+        # clock), `clock_offset` how far the router's own clock is off it. NTP is synchronised
+        # while an `ntp-service unicast-server` is configured, unless a test breaks it.
+        self.clock: Callable[[], datetime] = self._lab_time
+        self.clock_offset = timedelta(0)
+        self.ntp_lost = False
+        self.ntp_offset_ms = 0.25
+        self.zone = ClockZone()
+        self.clock_lines: list[str] = []  # `clock timezone` / `clock daylight-saving-time`
+        self.time_ranges: dict[str, TimeRange] = {}
+        self.hits: dict[tuple[int, str, int], int] = {}  # (family, ACL key, rule id) -> matches
         # Sessions run in the lab's event loop; tests read and edit state from their own thread.
         self.lock = threading.RLock()
         self.console = VrpSession(self)
@@ -299,6 +351,114 @@ class VrpRouter:
                 if "Error:" in reply.output or session.asking:
                     raise ValueError(f"{self.sysname}: {line.strip()!r} rejected: {reply.output}")
             session.execute("return")
+
+    # ------------------------------------------------------------------ the clock
+
+    def _lab_time(self) -> datetime:
+        return LAB_EPOCH + timedelta(seconds=time.monotonic() - self.booted)
+
+    def now(self) -> datetime:
+        """The router's own clock (UTC): the true time, off by `clock_offset`."""
+        return self.clock().astimezone(UTC) + self.clock_offset
+
+    @property
+    def ntp_synchronised(self) -> bool:
+        return bool(self.ntp) and not self.ntp_lost
+
+    def local_now(self) -> tuple[datetime, str]:
+        return self.zone.local(self.now())
+
+    def time_range_active(self, name: str) -> bool:
+        """Whether rules naming this time-range are in force now on the router's clock; one
+        that does not exist holds no rule in force (as Huawei documents)."""
+        with self.lock:
+            found = self.time_ranges.get(name)
+            return found is not None and found.active(self.local_now()[0])
+
+    def permits(
+        self,
+        interface: str,
+        direction: str,
+        source: IPv4Address | IPv6Address,
+        destination: IPv4Address | IPv6Address,
+    ) -> bool:
+        """Whether a packet passes the traffic-filter on the interface in that direction
+        (`inbound`/`outbound`, or `in`/`out`), now, on the router's clock: the first rule in
+        force that matches decides (its match is counted); a packet no rule matches passes."""
+        direction = {"in": "inbound", "out": "outbound"}.get(direction, direction)
+        with self.lock:
+            family = 4 if isinstance(source, IPv4Address) else 6
+            ref = self.interfaces[interface].filters.get((family, direction))
+            acl = self.resolve(family, ref) if ref is not None else None
+            if acl is None:
+                return True
+            for number, rule in sorted(acl.rules.items()):
+                if rule.time_range and not self.time_range_active(rule.time_range):
+                    continue
+                if rule.matches(source, destination):
+                    key = (family, acl.key, number)
+                    self.hits[key] = self.hits.get(key, 0) + 1
+                    return rule.action == "permit"
+            return True
+
+    def display_clock(self) -> str:
+        local, name = self.local_now()
+        summer = name == self.zone.summer_name and self.zone.summer_start is not None
+        stamp = f"{local:%Y-%m-%d %H:%M:%S}"
+        if summer:
+            total = self.zone.offset + self.zone.summer_offset
+            sign = "-" if total < timedelta(0) else "+"
+            minutes = abs(int(total.total_seconds())) // 60
+            stamp += f"{sign}{minutes // 60:02d}:{minutes % 60:02d} DST"
+        sign = "-" if self.zone.offset < timedelta(0) else "+"
+        minutes = abs(int(self.zone.offset.total_seconds())) // 60
+        return (
+            f"{stamp}\n{local:%A}\n"
+            f"Time Zone({self.zone.name}) : UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}\n"
+        )
+
+    def display_ntp_status(self) -> str:
+        if not self.ntp_synchronised:
+            return (
+                " clock status: unsynchronized\n clock stratum: 16\n reference clock ID: none\n"
+                " clock offset: 0.0000 ms\n"
+            )
+        server = self.ntp[0].split()[-1]
+        return (
+            f" clock status: synchronized\n clock stratum: 3\n reference clock ID: {server}\n"
+            f" clock offset: {self.ntp_offset_ms:.4f} ms\n root delay: 1.00 ms\n"
+        )
+
+    def display_time_range(self, name: str | None) -> str:
+        local, _ = self.local_now()
+        out = [
+            f"Current time is {local:%H:%M:%S} {local.year}/{local.month}/{local.day} {local:%A}"
+        ]
+        for found in self.time_ranges.values():
+            if name is not None and found.name != name:
+                continue
+            state = "Active" if found.active(local) else "Inactive"
+            out += ["", f"Time-range : {found.name} ( {state} )"]
+            out += [f" {text}" for text in found.statement_texts()]
+        return "\n".join(out) + "\n"
+
+    def display_acl(self, family: int, name: str) -> str:
+        acl = self.acls[family].get(name)
+        if acl is None:
+            return "Error: The ACL does not exist.\n"
+        kind = "Advanced" if acl.kind == "adv" else "Basic"
+        six = "IPv6 " if family == 6 else ""
+        out = [f"{kind} {six}ACL {acl.key} {acl.number}, {len(acl.rules)} rules"]
+        for number, rule in sorted(acl.rules.items()):
+            text = f" rule {number} {rule.text()}"
+            if rule.time_range:
+                state = "Active" if self.time_range_active(rule.time_range) else "Inactive"
+                text += f" ({state})"
+            hits = self.hits.get((family, acl.key, number), 0)
+            if hits:
+                text += f" ({hits} matches)"
+            out.append(text)
+        return "\n".join(out) + "\n"
 
     # ------------------------------------------------------------------ ACL bookkeeping
 
@@ -330,6 +490,14 @@ class VrpRouter:
         """The configuration as `display current-configuration` prints it, up to `return`."""
         with self.lock:
             out = ["!Software Version V200R010C00SPC600", "#", f" sysname {self.sysname}", "#"]
+            if self.clock_lines:
+                out += [f" {line}" for line in self.clock_lines] + ["#"]
+            if self.time_ranges:
+                out += [
+                    f" time-range {found.name} {text}"
+                    for found in self.time_ranges.values()
+                    for text in found.statement_texts()
+                ] + ["#"]
             if self.info_center:
                 out += [f" {line}" for line in self.info_center] + ["#"]
             for family in (4, 6):
@@ -484,6 +652,56 @@ def _v6_match(cur: Cursor) -> IPv6Network | None:
     return IPv6Network((address, length), strict=False)
 
 
+def _clock_time(token: Token, max_hours: int) -> timedelta:
+    """`HH:MM[:SS]` (`8` for 08:00:00)."""
+    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?", token.text)
+    if match is None:
+        raise WrongParameter(token.pos)
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    if hours > max_hours or minutes > 59 or seconds > 59:
+        raise WrongParameter(token.pos)
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _hms(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+_WEEK_WORDS = ("first", "second", "third", "fourth", "last")
+_DAY_WORDS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_WORDS = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+
+
+def _summer_day(cur: Cursor, at: timedelta) -> SummerRule:
+    """`W D M` of a repeating daylight-saving rule: `last Sun Mar`."""
+    week = _WEEK_WORDS.index(cur.keyword(_WEEK_WORDS)) + 1
+    day = [d.lower() for d in _DAY_WORDS].index(cur.keyword([d.lower() for d in _DAY_WORDS]))
+    month_words = [m.lower() for m in _MONTH_WORDS]
+    month = month_words.index(cur.keyword(month_words)) + 1
+    return SummerRule(week, day, month, at)
+
+
+def _wall_time(cur: Cursor) -> datetime:
+    """`HH:MM YYYY/M/D` of an absolute time-range statement (the router's wall clock)."""
+    at, day = cur.next(), cur.next()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", at.text)
+    if clock is None or int(clock.group(1)) > 23 or int(clock.group(2)) > 59:
+        raise WrongParameter(at.pos)
+    found = re.fullmatch(r"(\d{4})/(\d{1,2})/(\d{1,2})", day.text)
+    if found is None:
+        raise WrongParameter(day.pos)
+    try:
+        return datetime(  # noqa: DTZ001 - the router's local wall clock
+            int(found.group(1)), int(found.group(2)), int(found.group(3)),
+            int(clock.group(1)), int(clock.group(2)),
+        )  # fmt: skip
+    except ValueError:
+        raise WrongParameter(day.pos) from None
+
+
 def _acl_name(token: Token) -> str:
     if not _ACL_NAME.fullmatch(token.text) or token.text.isdigit():
         raise WrongParameter(token.pos)
@@ -615,9 +833,12 @@ class VrpSession:
     # ------------------------------------------------------------------ user view
 
     def _parse_user(self, cur: Cursor) -> Action:
-        _, command = self._command(cur, ["save", "screen-length", "system-view"], _USER_COMMON)
+        own = ["clock", "save", "screen-length", "system-view"]
+        _, command = self._command(cur, own, _USER_COMMON)
         if command in _USER_COMMON:
             return self._common(command, cur)
+        if command == "clock":
+            return self._parse_clock(cur)
         if command == "system-view":
             cur.done()
 
@@ -633,6 +854,53 @@ class VrpSession:
             return lambda: SCREEN_LENGTH_INFO + "\n"
         cur.done()
         return self._save
+
+    def _parse_clock(self, cur: Cursor) -> Action:
+        """`clock timezone NAME add|minus HH:MM[:SS]` and `clock daylight-saving-time NAME
+        repeating HH:MM W D M HH:MM W D M HH:MM`, in the user view as on VRP."""
+        router = self.router
+        what = cur.keyword(["daylight-saving-time", "timezone"])
+        name = cur.next()
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]{0,31}", name.text):
+            raise WrongParameter(name.pos)
+        if what == "timezone":
+            sign = cur.keyword(["add", "minus"])
+            offset = _clock_time(cur.next(), 14)
+            cur.done()
+            text = f"clock timezone {name.text} {sign} {_hms(offset)}"
+
+            def zone() -> str:
+                signed = -offset if sign == "minus" else offset
+                router.zone = replace(router.zone, name=name.text, offset=signed)
+                router.clock_lines = [
+                    line for line in router.clock_lines if "timezone" not in line
+                ] + [text]
+                return ""
+
+            return zone
+        cur.keyword(["repeating"])
+        start_at = _clock_time(cur.next(), 23)
+        start = _summer_day(cur, start_at)
+        end_at = _clock_time(cur.next(), 23)
+        end = _summer_day(cur, end_at)
+        saving = _clock_time(cur.next(), 23)
+        cur.done()
+        text = f"clock daylight-saving-time {name.text} repeating {cur.line.split(None, 4)[4]}"
+
+        def summer() -> str:
+            router.zone = replace(
+                router.zone,
+                summer_name=name.text,
+                summer_start=start,
+                summer_end=end,
+                summer_offset=saving,
+            )
+            router.clock_lines = [line for line in router.clock_lines if "daylight" not in line] + [
+                " ".join(text.split())
+            ]
+            return ""
+
+        return summer
 
     def _save(self) -> str:
         def decide(yes: bool) -> str:
@@ -652,7 +920,31 @@ class VrpSession:
 
     def _parse_display(self, cur: Cursor) -> Action:
         router = self.router
-        what = cur.keyword(["current-configuration", "ip", "this", "version"])
+        what = cur.keyword(
+            ["acl", "clock", "current-configuration", "ip", "ntp-service", "this", "time-range",
+             "version"]
+        )  # fmt: skip
+        if what == "clock":
+            cur.done()
+            return router.display_clock
+        if what == "ntp-service":
+            cur.keyword(["status"])
+            cur.done()
+            return router.display_ntp_status
+        if what == "time-range":
+            token = cur.next()
+            cur.done()
+            wanted = None if token.text.lower() == "all" else token.text
+            return lambda: router.display_time_range(wanted)
+        if what == "acl":
+            family = 4
+            if cur.peek_word() == "ipv6":
+                cur.next()
+                family = 6
+            cur.keyword(["name"])
+            acl = _acl_name(cur.next())
+            cur.done()
+            return lambda: router.display_acl(family, acl)
         if what == "version":
             cur.done()
             return router.display_version
@@ -696,8 +988,8 @@ class VrpSession:
     # ------------------------------------------------------------------ system view
 
     def _parse_system(self, cur: Cursor) -> Action:
-        words = ["acl", "info-center", "interface", "ip", "ipv6", "ntp-service", "sysname", "undo"]
-        negate, command = self._command(cur, [*words, "save"], _COMMON)
+        words = ["acl", "info-center", "interface", "ip", "ipv6", "ntp-service", "sysname"]
+        negate, command = self._command(cur, [*words, "save", "time-range", "undo"], _COMMON)
         if command in _COMMON:
             return self._common(command, cur)
         router = self.router
@@ -723,6 +1015,8 @@ class VrpSession:
             return lambda: self._enter_interface(name)
         if command == "acl":
             return self._parse_acl_command(cur, negate)
+        if command == "time-range":
+            return self._parse_time_range(cur, negate)
         if command in ("ip", "ipv6"):
             cur.keyword(["route-static"])
             return self._parse_route(cur, 4 if command == "ip" else 6, negate)
@@ -735,6 +1029,40 @@ class VrpSession:
         address = _ipv4(cur.next())
         cur.done()
         return self._verbatim(router.info_center, f"info-center loghost {address}", negate)
+
+    def _parse_time_range(self, cur: Cursor, negate: bool) -> Action:
+        """`time-range NAME from HH:MM Y/M/D to HH:MM Y/M/D` adds an absolute statement (the
+        end must follow the start); `undo time-range NAME` deletes the range."""
+        router = self.router
+        token = cur.next()
+        if not _ACL_NAME.fullmatch(token.text) or token.text.lower() == "all":
+            raise WrongParameter(token.pos)
+        name = token.text
+        if negate:
+            cur.done()
+
+            def delete() -> str:
+                if router.time_ranges.pop(name, None) is None:
+                    return "Error: The time range does not exist.\n"
+                return ""
+
+            return delete
+        cur.keyword(["from"])
+        begin = _wall_time(cur)
+        cur.keyword(["to"])
+        end = _wall_time(cur)
+        cur.done()
+
+        def add() -> str:
+            if not begin < end:
+                return "Error: The end time must be later than the start time.\n"
+            found = router.time_ranges.get(name, TimeRange(name))
+            if (begin, end) not in found.statements:
+                found = TimeRange(name, (*found.statements, (begin, end)))
+            router.time_ranges[name] = found
+            return ""
+
+        return add
 
     @staticmethod
     def _verbatim(lines: list[str], text: str, negate: bool) -> Action:
@@ -957,18 +1285,24 @@ class VrpSession:
         seen: set[str] = set()
         allowed = ["source"] if acl.kind == "basic" else ["destination", "source"]
         parse = _v4_match if acl.family == 4 else _v6_match
+        time_range = ""
         while not cur.at_end():
             token = cur.peek()
             assert token is not None
-            word = cur.keyword(allowed)
+            word = cur.keyword([*allowed, "time-range"])
             if word in seen:
                 raise TooMany(token.pos)
             seen.add(word)
             if word == "source":
                 source = parse(cur)
-            else:
+            elif word == "destination":
                 destination = parse(cur)
-        return Rule(action, protocol, source, destination)
+            else:
+                named = cur.next()
+                if not _ACL_NAME.fullmatch(named.text) or named.text.lower() == "all":
+                    raise WrongParameter(named.pos)
+                time_range = named.text
+        return Rule(action, protocol, source, destination, time_range)
 
     @staticmethod
     def _add_rule(acl: Acl, rule_id: int | None, rule: Rule) -> str:
