@@ -1,0 +1,334 @@
+"""Device-timed windows against the VRP and Comware twins over real SSH, on a real store, in
+simulated time: the twin cuts at 00:00 by its own evaluation of its time-range, before any
+controller pass (the IOS counterpart is tests/integration/test_device_timing.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address, IPv4Network
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from controller.clock import SimulatedClock
+from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.inventory import import_document
+from controller.models import Device
+from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
+from controller.reconciler import Reconciler, connect_driver
+from controller.store import ChangeFilter, Store
+from lab.topology import Lab, city
+from tests.conftest import SHANGHAI
+
+pytestmark = pytest.mark.lab
+
+NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
+OUTSIDE = IPv4Address("203.0.113.9")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What differs between the platforms in these tests: their words."""
+
+    name: str
+    interface: str
+    # how the zone is set (VRP: in the user view; Comware: in the system view)
+    china: tuple[str, ...]
+    utc: tuple[str, ...]
+    berlin: tuple[str, ...]
+    deny: str  # the first deny rule of line 1, armed
+    time_range: tuple[str, ...]  # its time-range's lines in the running config, tonight
+    berlin_range: str  # the DST night's, in the running config
+    acl_deletion: tuple[str, ...]
+    range_deletion: str
+    acl_creation: str
+    counter: str  # what the device's display of the ACL shows after one match
+    ntp_mark: str  # a word of the NTP answer, kept as evidence of a fallback
+    clock_command: str
+
+
+VRP = Platform(
+    name="huawei_vrp",
+    interface="GigabitEthernet0/0/1",
+    china=("clock timezone CST add 08:00:00",),
+    utc=("clock timezone UTC add 00:00:00",),
+    berlin=(
+        "clock timezone CET add 01:00:00",
+        "clock daylight-saving-time CEST repeating 02:00 last Sun Mar 03:00 last Sun Oct 01:00",
+    ),
+    deny="rule 5 deny ip source 198.18.1.0 0.0.0.255 time-range CURFEW-TR-1",
+    time_range=("time-range CURFEW-TR-1 from 00:00 2026/11/25 to 08:00 2026/11/25",),
+    berlin_range="time-range CURFEW-TR-1 from 00:00 2026/3/29 to 08:00 2026/3/29",
+    acl_deletion=("undo acl name CURFEW-L1", "undo acl ipv6 name CURFEW6-L1"),
+    range_deletion="undo time-range CURFEW-TR-1",
+    acl_creation="acl name CURFEW-L1 advance",
+    counter="time-range CURFEW-TR-1 (Active) (1 matches)",
+    ntp_mark="clock status:",
+    clock_command="display clock",
+)
+PLATFORMS = [VRP]
+
+
+def _zone(lab: Lab, platform: Platform, lines: tuple[str, ...]) -> None:
+    """Set the twin's zone as an operator would: VRP's `clock` commands are user-view ones."""
+    router = lab.router("R1")
+    for line in lines:
+        reply = router.execute(line)
+        assert "Error" not in reply.output, reply.output
+
+
+@pytest.fixture(params=PLATFORMS, ids=lambda p: p.name)
+def platform(request: pytest.FixtureRequest) -> Platform:
+    return request.param
+
+
+@pytest.fixture
+def lab(platform: Platform):
+    specs, inventory = city(devices=2, lines_per_device=1, platforms=(platform.name,))
+    with Lab(specs) as running:
+        running.city_inventory = inventory
+        yield running
+
+
+def _opt_in(inventory: dict, *names: str) -> dict:
+    for device in inventory["devices"]:
+        if device["name"] in names:
+            device["options"] = {"timing": "device"}
+    return inventory
+
+
+@pytest.fixture
+def lab_store(tmp_path, lab: Lab, platform: Platform):
+    """R1 opted in to device timing, its clock the store's, in China Standard Time; R2 not."""
+    clock = SimulatedClock(NIGHT - timedelta(minutes=2))  # 23:58
+    store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+    try:
+        import_document(store, _opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
+        lab.router("R1").clock = clock.now
+        _zone(lab, platform, platform.china)
+        assert Reconciler(store).run_pass(clock.now()).ok  # every line read once: open
+        yield store
+    finally:
+        store.close()
+
+
+def order(store: Store, venue: str, night: datetime = NIGHT) -> int:
+    created = issue_order(
+        store,
+        OrderCreate(
+            venue=venue, kind="curfew", reason="after_hours", legal_basis="临兰文执发〔2018〕3号",
+            effective_from=night - timedelta(days=7),
+        ),
+        actor="bureau:test",
+    )  # fmt: skip
+    assert created.id is not None
+    return created.id
+
+
+def venue_host(store: Store, line_id: int = 1) -> IPv4Address:
+    prefix = next(p for p in store.snapshot().targets[line_id].prefixes if p.version == 4)
+    assert isinstance(prefix, IPv4Network)
+    return prefix.network_address + 5
+
+
+def passes(lab: Lab, store: Store, platform: Platform, device: str = "R1") -> bool:
+    """Whether the twin lets the venue's traffic out now, by its own clock and rules."""
+    return lab.router(device).permits(platform.interface, "in", venue_host(store), OUTSIDE)
+
+
+def owned(lab: Lab, device: str = "R1") -> list[str]:
+    return [
+        line.strip()
+        for line in lab.router(device).running_config().splitlines()
+        if "CURFEW" in line
+    ]
+
+
+def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verified(
+    lab, lab_store, platform
+):
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [1] and report.fallbacks == {}
+    config = owned(lab)
+    # every deny waits on the line's time-range, which holds tonight's window in CST
+    assert platform.deny in config
+    for line in platform.time_range:
+        assert line in config
+    (row,) = armed_windows(lab_store)
+    assert (row.line_id, row.status, row.window_start, row.window_end) == (
+        1, ARMED, NIGHT, NIGHT + timedelta(hours=8),
+    )  # fmt: skip
+    armed = [c for c in lab_store.changes(ChangeFilter(order_id=order_id)) if c.action == "armed"]
+    assert len(armed) == 1 and armed[0].verified and armed[0].state_after == "open"
+    commands = armed[0].commands
+    assert commands.index(f"time-range CURFEW-TR-1 {platform.time_range[0].split(' ', 2)[2]}") < (
+        commands.index(platform.acl_creation)
+    )
+
+    # armed is open: the twin lets the venue through until its own clock reads 00:00:00
+    clock.set(NIGHT - timedelta(seconds=1))
+    assert passes(lab, lab_store, platform)
+    assert Reconciler(lab_store).run_pass(clock.now()).batches == []
+    clock.set(NIGHT)
+    assert not passes(lab, lab_store, platform)  # no controller pass yet: the device cut
+
+    # the pass at 00:00 finds the line cut: a verified cut, no command sent, the evidence kept
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.state_after, cut.commands) == ("cut", True, "cut", [])
+    assert "time-range CURFEW-TR-1 active" in cut.output
+    assert platform.counter in cut.output  # the twin's own counter of the match above
+
+    # 08:00: the ordinary restore removes the ACLs before their time-range, leaves nothing
+    clock.set(NIGHT + timedelta(hours=8))
+    assert passes(lab, lab_store, platform)  # the window is over on the device's clock too
+    assert Reconciler(lab_store).run_pass(clock.now()).ok
+    restore = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert restore.action == "restore" and restore.verified and restore.state_after == "open"
+    for deletion in platform.acl_deletion:
+        assert restore.commands.index(deletion) < restore.commands.index(platform.range_deletion)
+    assert owned(lab) == []
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
+    assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
+
+
+@pytest.mark.parametrize("end_it", [revoke_order, suspend_order], ids=["revoked", "suspended"])
+def test_a_revocation_at_2359_disarms_and_the_line_is_never_cut(lab, lab_store, platform, end_it):
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    clock.set(NIGHT - timedelta(minutes=1))
+    end_it(lab_store, order_id, "licence restored", "bureau:test")
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.disarmed == [1] and report.failed == {}
+    assert owned(lab) == []
+
+    clock.set(NIGHT)
+    assert passes(lab, lab_store, platform)  # never cut
+    assert Reconciler(lab_store).run_pass(NIGHT).batches == []
+    log = lab_store.changes(ChangeFilter(line_id=1, kinds=("intent", "outcome")))
+    assert [(c.kind, c.action) for c in log][-2:] == [("intent", "disarm"), ("outcome", "disarmed")]
+    disarmed = log[-1]
+    assert disarmed.verified and disarmed.order_ids == [order_id]
+    for deletion in platform.acl_deletion:
+        assert disarmed.commands.index(deletion) < disarmed.commands.index(platform.range_deletion)
+    assert armed_windows(lab_store, (DISARMED,))[0].line_id == 1
+
+
+def test_a_device_that_does_not_cut_at_the_instant_is_cut_by_the_pass(lab, lab_store, platform):
+    """Its clock slipped after it was trusted: at 00:00 the armed line still lets the venue
+    through, so the ordinary pass removes the armed objects and pushes a plain cut."""
+    order_id = order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    lab.router("R1").clock_offset = -timedelta(minutes=10)  # 23:50 on the router at 00:00
+    lab_store.clock.set(NIGHT)
+    assert passes(lab, lab_store, platform)
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    assert not passes(lab, lab_store, platform)
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert cut.action == "cut" and cut.verified
+    commands = cut.commands
+    assert (
+        commands.index(platform.acl_deletion[0])
+        < commands.index(platform.range_deletion)
+        < commands.index(platform.acl_creation)
+    )
+    assert not any("time-range" in line for line in owned(lab))
+
+    lab_store.clock.set(NIGHT + timedelta(hours=8))
+    assert Reconciler(lab_store).run_pass(lab_store.clock.now()).ok
+    assert owned(lab) == [] and passes(lab, lab_store, platform)
+
+
+def test_a_router_opted_out_after_arming_is_still_read_right(lab, lab_store):
+    """Its reads no longer ask for time-ranges up front; an owned rule naming one makes the
+    driver ask, so an armed line still reads open before its window and cut in it."""
+    order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    with lab_store.session() as s:
+        device = s.get(Device, 1)
+        device.options_json = "{}"
+        s.add(device)
+        s.commit()
+        s.refresh(device)
+    target = lab_store.snapshot().targets[1]
+    for instant, state in ((NIGHT - timedelta(seconds=1), "open"), (NIGHT, "cut")):
+        lab_store.clock.set(instant)
+        with connect_driver(device, 5.0) as driver:
+            assert driver.read()[1].state_for(target).value == state
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"clock_offset": timedelta(seconds=5)}, "device clock 5.0 s off (limit 1 s)"),
+        ({"ntp_lost": True}, "device not NTP-synchronised"),
+        ({"zone": "utc"}, "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8"),
+    ],
+    ids=["5s-off", "unsynchronised", "wrong-zone"],
+)
+def test_an_untrusted_clock_falls_back_to_controller_timing_and_says_why(
+    lab, lab_store, platform, fault, reason
+):
+    order_id = order(lab_store, "Venue R1-1")
+    router, fault = lab.router("R1"), dict(fault)  # the parameter is shared by every run
+    if fault.pop("zone", None):
+        _zone(lab, platform, platform.utc)
+    for name, value in fault.items():
+        setattr(router, name, value)
+
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [] and report.fallbacks == {1: reason}
+    assert owned(lab) == [] and armed_windows(lab_store) == []
+    fallback = lab_store.changes(ChangeFilter(order_id=order_id))[-1]
+    assert fallback.action == "timing_fallback" and fallback.line_id == 1
+    assert fallback.detail.endswith(reason)
+    assert platform.clock_command not in fallback.output  # the answers, not the echoes
+    assert platform.ntp_mark in fallback.output
+
+    # the controller cuts at 00:00 itself, as without device timing
+    lab_store.clock.set(NIGHT)
+    assert passes(lab, lab_store, platform)
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    assert not passes(lab, lab_store, platform)
+    assert lab_store.changes(ChangeFilter(order_id=order_id))[-1].commands  # pushed
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# clocks jump 02:00 -> 03:00: a 7-hour night (in UTC, so that adding hours adds real time)
+SPRING = datetime(2026, 3, 29, tzinfo=BERLIN).astimezone(UTC)
+
+
+def test_a_dst_night_is_seven_hours_of_utc_on_the_device_too(tmp_path, platform):
+    specs, inventory = city(
+        devices=1, lines_per_device=1, zone="Europe/Berlin", platforms=(platform.name,)
+    )
+    clock = SimulatedClock(SPRING - timedelta(minutes=2))
+    with Lab(specs) as lab:
+        store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+        try:
+            import_document(store, _opt_in(lab.inventory(inventory), "R1"), "berlin")
+            lab.router("R1").clock = clock.now
+            _zone(lab, platform, platform.berlin)
+            assert Reconciler(store).run_pass(clock.now()).ok
+            order(store, "Venue R1-1", SPRING)
+            report = arm(store, connect_driver, SPRING, "scheduler")
+            assert report.armed == [1], report.fallbacks
+            (row,) = armed_windows(store)
+            assert row.window_end - row.window_start == timedelta(hours=7)
+            assert platform.berlin_range in owned(lab)
+            clock.set(SPRING - timedelta(seconds=1))  # 23:59:59 CET
+            assert passes(lab, store, platform)
+            clock.set(SPRING + timedelta(hours=7) - timedelta(seconds=1))  # 07:59:59 CEST
+            assert not passes(lab, store, platform)
+            clock.set(SPRING + timedelta(hours=7))  # 08:00 CEST, 06:00 UTC
+            assert passes(lab, store, platform)
+        finally:
+            store.close()
