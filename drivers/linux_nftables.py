@@ -27,9 +27,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from ipaddress import (
     IPv4Interface,
     IPv6Interface,
@@ -42,6 +43,7 @@ from drivers.base import (
     Action,
     AuthFailed,
     Batch,
+    BatchResult,
     Credentials,
     DeviceFacts,
     DriverError,
@@ -52,13 +54,26 @@ from drivers.base import (
     OwnedLine,
     Prefix,
     Rejected,
+    StagedLine,
+    StageResult,
     Timeout,
     Unreachable,
     observed_state,
 )
 from drivers.cli import CliSession
-from drivers.lifecycle import Lifecycle, LinePlan, Progress, Pushed, Replan, Sendable, Step
-from drivers.outcomes import outcome, rejected, validate_target
+from drivers.identifiers import IdentifierError, check_line_id
+from drivers.lifecycle import (
+    DiscardPlan,
+    Lifecycle,
+    LinePlan,
+    Progress,
+    Pushed,
+    Replan,
+    Sendable,
+    Step,
+)
+from drivers.outcomes import describe, outcome, rejected, validate_target
+from drivers.timing import DeviceClock, DeviceZone
 
 PLATFORM = "linux_nftables"
 TABLE = "inet curfew"
@@ -69,6 +84,11 @@ COMMENT_PREFIX = "CURFEW-L"
 ATTEMPTS = 3
 NETNS_SCHEME = "netns:"
 HEREDOC_END = "CURFEW_NFT_END"
+# the zone nft runs in, so that it prints a `meta time` in UTC
+NFT_ZONE = "UTC"
+# the device's clock (seconds since the epoch, UTC) and chrony's view of its synchronisation
+DATE_READ = "date -u +%s.%N"
+NTP_READ = "chronyc -c tracking"
 
 _OWNED_COMMENT = re.compile(re.escape(COMMENT_PREFIX) + r"([1-9][0-9]{0,8})")
 # a namespace is a file under /run/netns: the device-name alphabet, never . or ..
@@ -117,11 +137,30 @@ class Drop:
     prefix: Prefix
 
 
+Window = tuple[datetime, datetime]
+
+
 @dataclass(frozen=True)
 class NftOwnedLine(OwnedLine):
-    """An owned line plus the handle of every rule tagged with its comment."""
+    """An owned line plus the handle of every rule tagged with its comment; for a
+    device-timed cut, the window [start, end) every one of its rules waits on (`meta time`,
+    UTC), the device clock it was read with, and what the rules' counters dropped."""
 
     handles: tuple[int, ...] = ()
+    window: Window | None = None
+    device_time: datetime | None = None
+    packets: int = 0
+    octets: int = 0
+
+    def armed_for(self, target: LineTarget, window: Window) -> bool:
+        """Whether the line holds exactly the target's cut waiting on this window (in force
+        or not)."""
+        return (
+            self.window == window
+            and self.complete
+            and self.prefixes == frozenset(target.prefixes)
+            and self.bindings == frozenset({target.interface})
+        )
 
 
 class OwnedTable(dict[int, OwnedLine]):
@@ -170,6 +209,75 @@ _DIRECTION = {("iifname", "saddr"): "in", ("oifname", "daddr"): "out"}
 _PROTOCOL = {4: "ip", 6: "ip6"}
 
 
+@dataclass(frozen=True)
+class TimedDrop:
+    """A rule as `parse_timed_rule` reads it: its Drop, the `meta time` window it waits on
+    (None for a plain drop) and its counter (0 without one)."""
+
+    drop: Drop
+    window: Window | None = None
+    packets: int = 0
+    octets: int = 0
+
+
+def _instant(value: object) -> datetime | None:
+    """A `meta time` operand as `TZ=UTC nft -j` prints it (`"2026-11-24 16:00:00"`), or as
+    seconds (or nanoseconds) since the epoch."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        seconds = value / 1e9 if value > 10**11 else float(value)
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 - read in UTC
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _time_bound(expression: object, op: str) -> datetime | None:
+    """The instant of a `meta time OP X` match, or None for anything else."""
+    if not isinstance(expression, dict) or set(expression) != {"match"}:
+        return None
+    match = expression["match"]
+    if not isinstance(match, dict) or match.get("op") != op:
+        return None
+    if match.get("left") != {"meta": {"key": "time"}}:
+        return None
+    return _instant(match.get("right"))
+
+
+def parse_timed_rule(expr: object) -> TimedDrop | None:
+    """A rule as this driver writes it, plain (`parse_rule`) or device-timed: the same
+    matches, then `meta time >= START meta time < END`, a counter, and the drop."""
+    if not isinstance(expr, list) or len(expr) not in (3, 4, 5, 6):
+        return None
+    counter = next((e["counter"] for e in expr if isinstance(e, dict) and "counter" in e), None)
+    body = [e for e in expr if not (isinstance(e, dict) and "counter" in e)]
+    if len(body) == 3:
+        drop = parse_rule(body)
+        if drop is None:
+            return None
+        return TimedDrop(drop, None, *_counted(counter))
+    if len(body) != 5:
+        return None
+    drop = parse_rule([body[0], body[1], body[4]])
+    start, end = _time_bound(body[2], ">="), _time_bound(body[3], "<")
+    if drop is None or start is None or end is None or not start < end:
+        return None
+    return TimedDrop(drop, (start, end), *_counted(counter))
+
+
+def _counted(counter: object) -> tuple[int, int]:
+    if isinstance(counter, dict):
+        packets, octets = counter.get("packets"), counter.get("bytes")
+        if isinstance(packets, int) and isinstance(octets, int):
+            return packets, octets
+    return 0, 0
+
+
 def parse_rule(expr: object) -> Drop | None:
     """The Drop a rule's JSON expression list is, or None if it is not exactly one."""
     if not isinstance(expr, list) or len(expr) != 3 or expr[2] != {"drop": None}:
@@ -198,13 +306,17 @@ def _expected_drops(interface: str, prefixes: frozenset[Prefix]) -> set[Drop]:
     return {Drop(interface, d, p) for p in prefixes for d in ("in", "out")}
 
 
-def parse_table(document: object) -> OwnedTable:
-    """Owned lines in `nft -j list table inet curfew` output (a parsed JSON document)."""
+def parse_table(document: object, device_time: datetime | None = None) -> OwnedTable:
+    """Owned lines in `nft -j list table inet curfew` output (a parsed JSON document).
+
+    A device-timed line (every rule waiting on the same `meta time` window) is dormant while
+    `device_time`, the device's clock read with the table, is outside its window; without a
+    clock reading it is not complete (its state unknown)."""
     items = document.get("nftables") if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise ValueError("not an nft -j document")
     exists = chain_ok = foreign = False
-    rules: dict[int, list[tuple[int, Drop | None]]] = {}
+    rules: dict[int, list[tuple[int, TimedDrop | None]]] = {}
     family, name = TABLE.split()
     for item in items:
         if not isinstance(item, dict) or len(item) != 1:
@@ -229,12 +341,15 @@ def parse_table(document: object) -> OwnedTable:
             if line_id is None or not isinstance(handle, int):
                 foreign = True
                 continue
-            rules.setdefault(line_id, []).append((handle, parse_rule(body.get("expr"))))
+            rules.setdefault(line_id, []).append((handle, parse_timed_rule(body.get("expr"))))
         else:
             foreign = True  # another chain, a set, a rule elsewhere: not ours to delete
     lines: dict[int, OwnedLine] = {}
     for line_id, found in sorted(rules.items()):
-        drops = [drop for _, drop in found if drop is not None]
+        timed = [rule for _, rule in found if rule is not None]
+        drops = [rule.drop for rule in timed]
+        windows = {rule.window for rule in timed}
+        window = next(iter(windows)) if len(windows) == 1 else None
         interfaces = frozenset(drop.interface for drop in drops)
         prefixes = frozenset(drop.prefix for drop in drops)
         complete = (
@@ -243,13 +358,26 @@ def parse_table(document: object) -> OwnedTable:
             and len(interfaces) == 1
             and len(set(drops)) == len(drops)
             and set(drops) == _expected_drops(next(iter(interfaces)), prefixes)
+            and len(windows) == 1
+            and (window is None or device_time is not None)
+        )
+        dormant = (
+            complete
+            and window is not None
+            and device_time is not None
+            and not window[0] <= device_time < window[1]
         )
         lines[line_id] = NftOwnedLine(
             line_id=line_id,
             prefixes=prefixes,
             bindings=interfaces,
             complete=complete,
+            dormant=dormant,
             handles=tuple(sorted(handle for handle, _ in found)),
+            window=window,
+            device_time=device_time if window is not None else None,
+            packets=sum(rule.packets for rule in timed),
+            octets=sum(rule.octets for rule in timed),
         )
     return OwnedTable(lines, exists=exists, chain_ok=chain_ok, foreign=foreign)
 
@@ -276,6 +404,43 @@ def _rule(drop: Drop, line_id: int) -> str:
         f'add rule {TABLE} {CHAIN} {meta} "{drop.interface}" {protocol} {field} '
         f'{_address(drop.prefix)} drop comment "{comment_for(line_id)}"'
     )
+
+
+def _epoch(instant: datetime) -> int:
+    """Whole seconds since the epoch: nft reads an integer `meta time` in UTC whatever its
+    process's zone, where it would read a date string in that zone."""
+    if instant.tzinfo is None:
+        raise ValueError("a window needs aware instants")
+    seconds = instant.timestamp()
+    if seconds != int(seconds):
+        raise ValueError(f"window edge {instant.isoformat()} is not on a whole second")
+    return int(seconds)
+
+
+def _timed_rule(drop: Drop, line_id: int, window: Window) -> str:
+    """The drop, waiting on the window by the device's own clock, counting what it drops."""
+    meta, field = ("iifname", "saddr") if drop.direction == "in" else ("oifname", "daddr")
+    protocol = _PROTOCOL[drop.prefix.version]
+    return (
+        f'add rule {TABLE} {CHAIN} {meta} "{drop.interface}" {protocol} {field} '
+        f"{_address(drop.prefix)} meta time >= {_epoch(window[0])} meta time < "
+        f'{_epoch(window[1])} counter drop comment "{comment_for(line_id)}"'
+    )
+
+
+def render_armed(target: LineTarget, window: Window) -> list[str]:
+    """A line's device-timed cut for [start, end): its drops, each bounded by `meta time` in
+    UTC (whole seconds since the epoch), one transaction with the rest of the batch."""
+    check_target(target)
+    start, end = window
+    if not start < end:
+        raise ValueError("a window's start must come before its end")
+    commands: list[str] = []
+    for prefix in dict.fromkeys(target.prefixes):
+        for direction in ("in", "out"):
+            drop = Drop(target.interface, direction, prefix)
+            commands.append(_timed_rule(drop, target.line_id, window))
+    return commands
 
 
 def _removal(found: OwnedLine | None) -> list[str]:
@@ -341,6 +506,58 @@ def find_errors(script: Sequence[str], output: str) -> list[tuple[int | None, st
 
 
 # --------------------------------------------------------------------------------------------
+# The device's clock
+
+_EPOCH_ANSWER = re.compile(r"(?m)^\s*(\d{9,11})(?:\.(\d{1,9}))?\s*$")
+# chrony's leap status when it synchronises the clock (`chronyc -c tracking`, last field)
+_SYNCHRONISED = ("Normal", "Insert second", "Delete second")
+# reference ids that are no server: none yet, or the local clock
+_NO_REFERENCE = ("00000000", "7F7F0101")
+
+
+def parse_date(text: str) -> datetime:
+    """The instant in the answer to `date -u +%s.%N` (`1795564799.982113047`)."""
+    match = _EPOCH_ANSWER.search(text)
+    if match is None:
+        raise ValueError(f"no time in the answer to `{DATE_READ}`: {text.strip()[:80]!r}")
+    whole, fraction = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    return datetime.fromtimestamp(int(whole), UTC).replace(microsecond=micro)
+
+
+def parse_chrony_tracking(text: str) -> tuple[bool, float | None, str | None]:
+    """(synchronised, offset in ms, problem) from `chronyc -c tracking`: reference id, name,
+    stratum, reference time, system time offset (s), ..., leap status; a problem when the
+    answer is not that line (chrony missing, or not running)."""
+    rows = [row for row in text.splitlines() if row.count(",") >= 13]
+    if not rows:
+        answer = text.strip().splitlines()[-1:] or ["no answer"]
+        return False, None, f"NTP state not read: {answer[0][:120]}"
+    fields = rows[-1].strip().split(",")
+    try:
+        stratum = int(fields[2])
+        offset_ms = float(fields[4]) * 1000.0
+    except ValueError:
+        return False, None, f"NTP state not read: {rows[-1].strip()[:120]!r}"
+    synchronised = (
+        fields[-1] in _SYNCHRONISED and 0 < stratum < 16 and fields[0].upper() not in _NO_REFERENCE
+    )
+    return synchronised, offset_ms, None
+
+
+def read_linux_clock(date_answer: str, ntp_answer: str) -> DeviceClock:
+    """A Linux router's clock from `date -u +%s.%N` and `chronyc -c tracking`. Its zone plays
+    no part: the rules carry their window as UTC instants (`utc_bounds`)."""
+    text = "\n".join((date_answer.strip(), ntp_answer.strip()))
+    synchronised, offset, problem = parse_chrony_tracking(ntp_answer)
+    try:
+        instant = parse_date(date_answer)
+    except ValueError as exc:
+        return DeviceClock(None, False, DeviceZone(), offset, f"device clock: {exc}", text, True)
+    return DeviceClock(instant, synchronised, DeviceZone(), offset, problem, text, True)
+
+
+# --------------------------------------------------------------------------------------------
 # Transports: run one nft command (optionally fed a script) and return what it printed
 
 
@@ -376,10 +593,16 @@ class _LocalNamespace:
         pass
 
     def run(self, args: Sequence[str], script: str | None = None) -> str:
-        return self._exec(["ip", "netns", "exec", self.namespace, "nft", *args], script)
+        # nft prints a `meta time` in its process's zone: UTC, always
+        argv = ["ip", "netns", "exec", self.namespace, "env", f"TZ={NFT_ZONE}", "nft", *args]
+        return self._exec(argv, script)
 
     def ip(self, args: Sequence[str]) -> str:
         return self._exec(["ip", "-n", self.namespace, *args], None)
+
+    def shell(self, command: str) -> str:
+        """One of the clock's read-only commands (`CLOCK_READ`), in the namespace."""
+        return self._exec(["ip", "netns", "exec", self.namespace, *command.split()], None)
 
     def _exec(self, argv: list[str], script: str | None) -> str:
         try:
@@ -433,14 +656,20 @@ class _Ssh:
         return self._cli.connection
 
     def run(self, args: Sequence[str], script: str | None = None) -> str:
-        command = " ".join([self.nft, *args])
         if script is None:
-            return self._command(command)
+            # nft prints a `meta time` in its process's zone: reads in UTC (sudo keeps a plain
+            # TZ); a script needs none, its `meta time` bounds are seconds since the epoch
+            return self._command(" ".join([f"TZ={NFT_ZONE}", self.nft, *args]))
+        command = " ".join([self.nft, *args])
         # a quoted here-document: the shell expands nothing in it
         return self._command(f"{command} <<'{HEREDOC_END}'", [*script.splitlines(), HEREDOC_END])
 
     def ip(self, args: Sequence[str]) -> str:
         return self._command(" ".join(["ip", *args]))
+
+    def shell(self, command: str) -> str:
+        """One of the clock's read-only commands (`CLOCK_READ`)."""
+        return self._command(command)
 
     def _command(self, command: str, more: Sequence[str] = ()) -> str:
         """Write one command line (and its here-document) and read up to the next prompt."""
@@ -500,6 +729,8 @@ class LinuxNftablesDriver(Lifecycle):
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
         self._transport: _LocalNamespace | _Ssh | None = None
+        # the last read, for the evidence of a device-timed cut found in force (see `apply`)
+        self._last_read: OwnedTable | None = None
 
     @classmethod
     def has_host_key(cls, host: str) -> bool:
@@ -562,7 +793,13 @@ class LinuxNftablesDriver(Lifecycle):
             raise Rejected(f"{self._where}: unexpected answer to nft list: {output.strip()!r}")
         end = output.rfind("}") + 1
         try:
-            return parse_table(json.loads(output[start:end]))
+            document = json.loads(output[start:end])
+            table = parse_table(document)
+            if any(isinstance(line, NftOwnedLine) and line.window for line in table.values()):
+                # device-timed rules: in force or dormant by the device's own clock, read now
+                table = parse_table(document, parse_date(self._transport.shell(DATE_READ)))
+            self._last_read = table
+            return table
         except ValueError as exc:
             raise Rejected(f"{self._where}: unreadable nft -j answer: {exc}", output) from exc
 
@@ -628,9 +865,7 @@ class LinuxNftablesDriver(Lifecycle):
                 break
             refused.update(faults)
             attempt = tuple(
-                p
-                for p in self._plans(replan(after))
-                if p.target.line_id not in refused
+                p for p in self._plans(replan(after)) if p.target.line_id not in refused
             )
             merged = _merge(merged, attempt)
         else:
@@ -679,6 +914,147 @@ class LinuxNftablesDriver(Lifecycle):
             messages.append(f"unexpected answer to nft -f: {load.output.strip()[:200]!r}")
         return faults, rejected(messages, load.output)
 
+    # -- device-timed windows (drivers.timing.DeviceTimed) ----------------------------------
+
+    def read_clock(self) -> DeviceClock:
+        """The device's clock (`date -u +%s.%N`) and chrony's word on its synchronisation
+        (`chronyc -c tracking`), in one session."""
+        with self._session() as transport:
+            ntp = transport.shell(NTP_READ)
+            now = transport.shell(DATE_READ)
+        return read_linux_clock(now, ntp)
+
+    def arm(
+        self, targets: Sequence[LineTarget], start: datetime, end: datetime, zone: DeviceZone
+    ) -> StageResult:
+        """For each target, its drops bounded by `meta time` in [start, end) (UTC: the device
+        zone plays no part), in one nft transaction; read back. A line armed so already sends
+        nothing; a line cut already is left to the passes; whatever else of a line is there
+        (another night's rules) is deleted in the same transaction."""
+        del zone
+        if not targets:
+            return StageResult(self.name, ())
+        window = (start, end)
+        try:
+            _epoch(start), _epoch(end)
+            if not start < end:
+                raise ValueError("a window's start must come before its end")
+        except ValueError as exc:
+            lines = tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
+            return StageResult(self.name, lines)
+        progress = Progress()
+        plans: list[LinePlan] = []
+        try:
+            with self._session():
+                found = self._read()
+                plans[:] = _arm_plans(targets, window, found)
+                if any(plan.commands for plan in plans):
+                    pushed = self._push(
+                        Step.STAGE,
+                        plans,
+                        found,
+                        lambda fresh: _arm_plans(targets, window, fresh),
+                        progress,
+                    )
+                else:
+                    pushed = Pushed(found)
+        except DriverError as exc:
+            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        final = _line_plans(pushed.plans) if pushed.plans is not None else tuple(plans)
+        armed = []
+        for i, plan in enumerate(final):
+            line_id = plan.target.line_id
+            after = pushed.after.get(line_id)
+            if plan.refusal is not None:
+                armed.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
+            elif i in pushed.rejections:
+                problem = f"Rejected: {pushed.rejections[i]}"
+                armed.append(StagedLine(line_id, plan.commands, False, problem))
+            elif isinstance(after, NftOwnedLine) and after.armed_for(plan.target, window):
+                armed.append(StagedLine(line_id, plan.commands, True))
+            else:
+                problem = f"VerifyFailed: read-back does not show line {line_id} armed"
+                armed.append(StagedLine(line_id, plan.commands, False, problem))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(armed), tuple(progress.sent), output, pushed.error)
+
+    def disarm(self, line_ids: Iterable[int]) -> StageResult:
+        """Delete every rule of these lines, in force or not, in one transaction (by handle:
+        a rule goes whole, never its `meta time` alone). A line cut without a window is
+        refused (the passes own it)."""
+        wanted = list(dict.fromkeys(line_ids))
+        if not wanted:
+            return StageResult(self.name, ())
+        progress = Progress()
+        try:
+            with self._session():
+                found = self._read()
+                plans = _disarm_plans(wanted, found)
+                script = _disarm_script(plans, found)
+                failure: DriverError | None = None
+                after: Mapping[int, OwnedLine] = found
+                if script:
+                    progress.sent.extend(script)
+                    load = self._load(script)
+                    progress.output.append(load.output)
+                    after = self._read()
+                    failure = self._errors((), load)[1]
+        except DriverError as exc:
+            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        done = []
+        for plan in plans:
+            if plan.refusal is not None:
+                done.append(StagedLine(plan.line_id, (), False, describe(plan.refusal)))
+            elif failure is not None and plan.commands:
+                # one transaction: when nft refused it, nothing of it was done
+                done.append(StagedLine(plan.line_id, plan.commands, False, f"Rejected: {failure}"))
+            elif plan.line_id in after:
+                problem = f"VerifyFailed: read-back still shows rules of line {plan.line_id}"
+                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+            else:
+                done.append(StagedLine(plan.line_id, plan.commands, True))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(done), tuple(progress.sent), output, failure)
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """`apply`, and for a cut found in force by the device's own clock (nothing sent),
+        the evidence of it in the result's device output: the device's clock inside the
+        window, the line's rules as nft lists them, with their counters."""
+        self._last_read = None
+        result = super().apply(batch)
+        found = self._last_read
+        if found is None:
+            return result
+        targets = {t.line_id: t for t in batch.cuts}
+        timed = [
+            outcome.line_id
+            for outcome in result.outcomes
+            if outcome.action is Action.CUT
+            and outcome.verified
+            and not outcome.commands
+            and isinstance(line := found.get(outcome.line_id), NftOwnedLine)
+            and line.window is not None
+            and line.state_for(targets[outcome.line_id]) is LineState.CUT
+        ]
+        if not timed:
+            return result
+        try:
+            with self._session():
+                evidence = _timed_evidence(timed, targets, found, self._listing())
+        except DriverError as exc:
+            evidence = f"evidence of the device-timed cut not read: {exc}"
+        joined = "\n".join(part for part in (result.device_output, evidence) if part)
+        return replace(result, device_output=joined)
+
+    def _listing(self) -> str:
+        """The owned chain as nft lists it (rules with their counters and handles)."""
+        assert self._transport is not None
+        return self._transport.run(["-a", "list", "chain", *TABLE.split(), CHAIN])
+
     # -- Inspects ----------------------------------------------------------------------------
 
     def facts(self) -> DeviceFacts:
@@ -693,6 +1069,94 @@ class LinuxNftablesDriver(Lifecycle):
             raise Rejected(f"{self._where}: unreadable ip -j answer: {exc}") from exc
 
 
+def _line_plans(plans: Sequence[Sendable]) -> tuple[LinePlan, ...]:
+    return tuple(plan for plan in plans if isinstance(plan, LinePlan))
+
+
+def _arm_plans(
+    targets: Sequence[LineTarget], window: Window, found: Mapping[int, OwnedLine]
+) -> list[LinePlan]:
+    """Each target's share of the arming transaction (refusals carried, not raised)."""
+    plans: list[LinePlan] = []
+    for target in targets:
+        line = found.get(target.line_id)
+        try:
+            check_target(target)
+            if isinstance(line, NftOwnedLine) and line.armed_for(target, window):
+                plans.append(LinePlan(target, Action.CUT))  # armed already: idempotent
+                continue
+            if line is not None and line.state_for(target) is LineState.CUT:
+                raise Rejected(f"line {target.line_id} is cut already: left to the passes")
+            commands = _removal(line) + render_armed(target, window)
+        except DriverError as refusal:
+            plans.append(LinePlan(target, Action.CUT, refusal=refusal))
+            continue
+        plans.append(LinePlan(target, Action.CUT, tuple(commands)))
+    return plans
+
+
+def _disarm_plans(line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> list[DiscardPlan]:
+    plans: list[DiscardPlan] = []
+    for line_id in line_ids:
+        try:
+            check_line_id(line_id)
+        except IdentifierError as exc:
+            plans.append(DiscardPlan(line_id, refusal=InvalidIdentifier(str(exc))))
+            continue
+        line = found.get(line_id)
+        if line is None:
+            plans.append(DiscardPlan(line_id))
+        elif isinstance(line, NftOwnedLine) and line.complete and line.window is None:
+            refusal = Rejected(f"line {line_id} is cut without a window: not disarming")
+            plans.append(DiscardPlan(line_id, refusal=refusal))
+        else:
+            plans.append(DiscardPlan(line_id, tuple(_removal(line))))
+    return plans
+
+
+def _disarm_script(plans: Sequence[DiscardPlan], found: Mapping[int, OwnedLine]) -> list[str]:
+    """One transaction deleting the disarmed lines' rules, and the owned table with the last
+    of them when nothing else lives in it."""
+    body = [c for plan in plans for c in plan.commands]
+    if not body:
+        return []
+    table = found if isinstance(found, OwnedTable) else OwnedTable(found, exists=bool(found))
+    remaining = set(table) - {plan.line_id for plan in plans if plan.commands}
+    if table.exists and not table.foreign and not remaining:
+        return [*body, f"delete table {TABLE}"]
+    return body
+
+
+def _timed_evidence(
+    line_ids: Sequence[int],
+    targets: Mapping[int, LineTarget],
+    found: Mapping[int, OwnedLine],
+    listing: str,
+) -> str:
+    """What shows a line cut by the device's clock: its window, the clock inside it, the
+    rules with their counters. Empty for lines cut without a window."""
+    parts: list[str] = []
+    comments: list[str] = []
+    for line_id in line_ids:
+        line = found.get(line_id)
+        if not isinstance(line, NftOwnedLine) or line.window is None or line.device_time is None:
+            continue
+        if line.state_for(targets[line_id]) is not LineState.CUT:
+            continue
+        start, end = line.window
+        parts.append(
+            f"line {line_id}: cut by the device's clock, {len(line.handles)} rules in force "
+            f"from {start.isoformat()} to {end.isoformat()} (meta time, UTC); device clock "
+            f"{line.device_time.isoformat()}; on {', '.join(sorted(line.bindings))} in and "
+            f"out; counters: {line.packets} packets, {line.octets} bytes dropped"
+        )
+        comments.append(f'comment "{comment_for(line_id)}"')
+    if not parts:
+        return ""
+    rules = [row.strip() for row in listing.splitlines() if any(c in row for c in comments)]
+    return "\n".join([*parts, *rules])
+
+
 def _merge(earlier: tuple[LinePlan, ...], latest: tuple[LinePlan, ...]) -> tuple[LinePlan, ...]:
     """Every line's latest plan, in the batch's order (a refused line keeps its last one)."""
     newest = {(p.action, p.target.line_id): p for p in latest}
@@ -700,9 +1164,7 @@ def _merge(earlier: tuple[LinePlan, ...], latest: tuple[LinePlan, ...]) -> tuple
     return (*kept, *newest.values())
 
 
-def _outcome(
-    plan: LinePlan, after: Mapping[int, OwnedLine], rejection: str | None
-) -> LineOutcome:
+def _outcome(plan: LinePlan, after: Mapping[int, OwnedLine], rejection: str | None) -> LineOutcome:
     """A line nft rejected is not verified, whatever read-back shows."""
     if plan.refusal is None and rejection is not None:
         state = observed_state(after, plan.target)

@@ -204,6 +204,8 @@ class DeviceClock:
     ntp_offset_ms: float | None = None
     problem: str | None = None
     text: str = ""  # what the device answered, as evidence
+    # the device takes a window as UTC instants (nftables `meta time`): its zone plays no part
+    utc_bounds: bool = False
 
 
 _SHOW_CLOCK = re.compile(
@@ -276,7 +278,8 @@ def untrusted(
     """Why the device must not enforce the window [start, end) on its own clock, or None
     when it can: NTP-synchronised, within `tolerance` seconds of the controller's clock (read
     at `controller_time`, give or take `uncertainty`: half the read's round trip), and with
-    the venue's UTC offset at the window's start and at its end."""
+    the venue's UTC offset at the window's start and at its end (unless the device takes the
+    window in UTC, `utc_bounds`)."""
     if not 0 < tolerance <= MAX_CLOCK_TOLERANCE:
         raise ValueError(f"the clock tolerance must be in (0, {MAX_CLOCK_TOLERANCE:g}] s")
     if clock.problem is not None or clock.time is None:
@@ -287,6 +290,8 @@ def untrusted(
     if off + uncertainty > tolerance:
         read = f", read ±{uncertainty:.1f} s" if uncertainty >= 0.05 else ""
         return f"device clock {off:.1f} s off (limit {tolerance:g} s{read})"
+    if clock.utc_bounds:
+        return None
     for instant in (start, end):
         device = clock.zone.offset_at(instant)
         venue = instant.astimezone(venue_zone).utcoffset()

@@ -13,8 +13,9 @@ import re
 import shlex
 import subprocess
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +28,11 @@ CONTINUATION = "> "  # bash's PS2, shown while a here-document is read
 # what the reject fault makes nft answer for a refused script line (a kernel EINVAL)
 REFUSED = "Error: Could not process rule: Invalid argument"
 NFT_SECONDS = 30.0
+# the NTP server of the foreign configuration (its rule lets chrony's answers in)
+NTP_SERVER = "192.0.2.123"
+# the clock commands the shell answers: the twin's clock, and chrony's view of it
+_DATE = re.compile(r"date(?: -u| --utc)* \+%s(?:\.%N)?")
+_CHRONY = ("chronyc", "-c", "tracking")
 
 # Start-up config lines that are not nft: interface descriptions, addresses and static routes.
 _IP_LINE = re.compile(
@@ -82,6 +88,16 @@ class NftRouter:
         self.startup_config = ""
         self.created = False
         self._lock = threading.Lock()
+        # The router's clock as its shell shows it (`date`). By default the kernel's own,
+        # read with `date` in the namespace: the clock `meta time` compares with. A test may
+        # give it a clock (the store's SimulatedClock) and an offset; the kernel does not
+        # follow such a clock (it evaluates `meta time` on the host's real time), so that is
+        # a stand-in for the shell's answers only. chrony's view: synchronised to NTP_SERVER
+        # with `ntp_offset_ms`, unless a test breaks it (`ntp_lost`).
+        self.clock: Callable[[], datetime] | None = None
+        self.clock_offset = timedelta(0)
+        self.ntp_lost = False
+        self.ntp_offset_ms = 0.25
 
     # ------------------------------------------------------------------ life cycle
 
@@ -136,9 +152,10 @@ class NftRouter:
     def nft(
         self, args: Sequence[str], script: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run nft inside the namespace; never raises for nft's own errors."""
+        """Run nft inside the namespace (in UTC: it shows a `meta time` in its zone); never
+        raises for nft's own errors."""
         return subprocess.run(
-            ["ip", "netns", "exec", self.namespace, "nft", *args],
+            ["ip", "netns", "exec", self.namespace, "env", "TZ=UTC", "nft", *args],
             input=script if script is not None else "",
             capture_output=True,
             text=True,
@@ -153,6 +170,47 @@ class NftRouter:
             text=True,
             timeout=NFT_SECONDS,
             check=False,
+        )
+
+    # ------------------------------------------------------------------ the clock
+
+    def now(self) -> datetime:
+        """The router's clock (UTC): the kernel's (`date` in the namespace), or the clock a
+        test gave it; off by `clock_offset` either way."""
+        if self.clock is not None:
+            return self.clock().astimezone(UTC) + self.clock_offset
+        done = subprocess.run(
+            ["ip", "netns", "exec", self.namespace, "date", "-u", "+%s.%N"],
+            capture_output=True,
+            text=True,
+            timeout=NFT_SECONDS,
+            check=True,
+        )
+        whole, _, fraction = done.stdout.strip().partition(".")
+        real = datetime.fromtimestamp(int(whole), UTC)
+        return real + timedelta(microseconds=int(fraction[:6].ljust(6, "0") or 0))
+
+    def date_answer(self) -> str:
+        """`date -u +%s.%N` on this router."""
+        instant = self.now()
+        seconds = int(instant.timestamp())
+        return f"{seconds}.{instant.microsecond:06d}000\n"
+
+    def chrony_tracking(self) -> str:
+        """`chronyc -c tracking`: reference id, name, stratum, reference time, system time
+        offset (s), last offset, RMS offset, frequency, residual frequency, skew, root delay,
+        root dispersion, update interval, leap status."""
+        reference = self.now().timestamp() - 32
+        if self.ntp_lost:
+            return (
+                f"00000000,,0,{reference:.9f},0.000000000,0.000000000,0.000000000,0.000,"
+                "0.000,0.000,1.000000000,1.000000000,0.0,Not synchronised\n"
+            )
+        offset = self.ntp_offset_ms / 1000.0
+        ref_id = "".join(f"{int(part):02X}" for part in NTP_SERVER.split("."))
+        return (
+            f"{ref_id},{NTP_SERVER},2,{reference:.9f},{offset:.9f},{offset:.9f},{offset:.9f},"
+            f"-1.234,0.001,0.020,0.001000000,0.000500000,64.2,Normal\n"
         )
 
     def running_config(self) -> str:
@@ -277,6 +335,14 @@ class NftShell:
         operators = [w for w in words if w and set(w) <= set("();<>|&")]
         if operators:
             return f"-bash: {operators[0]}: this lab shell runs one command per line\n"
+        if words[:1] and words[0].startswith("TZ="):
+            if words[0] != "TZ=UTC":
+                return f"-bash: {words[0]}: this lab shell sets TZ=UTC only\n"
+            words = words[1:]  # nft below runs in UTC, as the lab's nft always does
+        if not heredoc and tuple(words) == _CHRONY:
+            return self.router.chrony_tracking()
+        if not heredoc and _DATE.fullmatch(" ".join(words)):
+            return self.router.date_answer()
         sudo = False
         if words[:1] == ["sudo"]:
             sudo = True
