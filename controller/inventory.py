@@ -445,6 +445,10 @@ def import_document(
     if unknown:
         problems.append(f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
 
+    # each parsed row's place in the file, `lines[3] ('SUB-1')`: the later checks name a row by
+    # where it is in the file, not by its place among the rows that parsed
+    where_of: dict[int, str] = {}
+
     def rows(key: str, model: type[_Row]) -> list[Any]:
         raw = document.get(key) or []
         if not isinstance(raw, list):
@@ -459,9 +463,12 @@ def import_document(
                 problems.append(f"{where}: must be a mapping")
                 continue
             try:
-                parsed.append(model.model_validate(item))
+                row = model.model_validate(item)
             except ValidationError as exc:
                 problems.append(f"{where}: {_describe(exc)}")
+                continue
+            parsed.append(row)
+            where_of[id(row)] = where
         names = [r.name for r in parsed]
         for dup in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"{key}: name {dup!r} appears more than once")
@@ -472,8 +479,8 @@ def import_document(
     venues: list[VenueRow] = rows("venues", VenueRow)
     lines: list[LineRow] = rows("lines", LineRow)
 
-    for index, device in enumerate(devices):
-        where = f"devices[{index}] ({device.name!r})"
+    for device in devices:
+        where = where_of[id(device)]
         problems += [f"{where}: {problem}" for problem in _device_problems(store, device)]
 
     with store.session() as s:
@@ -498,8 +505,8 @@ def import_document(
         for p in line.prefixes
     }
     line_prefixes: dict[str, list[Any]] = {}
-    for index, line in enumerate(lines):
-        where = f"lines[{index}] ({line.name!r})"
+    for line in lines:
+        where = where_of[id(line)]
         if line.venue not in venue_names:
             problems.append(f"{where}: venue: no venue {line.venue!r} in this file or the store")
         if line.kind == "subscriber":
@@ -533,11 +540,11 @@ def import_document(
             parsed.append(prefix)
         line_prefixes[line.name] = parsed
 
-    for index, line in enumerate(lines):
+    for line in lines:
         # a port line on a NAS would be handed to the RADIUS driver, which knows no ports
         if line.kind == "port" and platform_of.get(line.device or "") == RADIUS_NAS:
             problems.append(
-                f"lines[{index}] ({line.name!r}): device: {line.device!r} is a radius_nas: only "
+                f"{where_of[id(line)]}: device: {line.device!r} is a radius_nas: only "
                 "subscriber lines (kind: subscriber) are on a NAS"
             )
 

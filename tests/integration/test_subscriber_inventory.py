@@ -107,6 +107,22 @@ def test_a_bad_subscriber_line_is_refused_with_its_reason(
     assert problem in refused(store, document)
 
 
+def test_every_problem_names_its_row_where_it_is_in_the_file(store: Store) -> None:
+    # rows before it that fail their own checks must not shift the row a later check names
+    document = city()
+    document["devices"].insert(0, {"name": "broken", "platform": "cisco_ios"})
+    document["devices"][2]["host"] = "bng-2.example"  # bng-2: a NAS named by a host name
+    document["lines"].insert(0, {"name": "sub-bad", "venue": "Cafe Dial", "kind": "subscriber",
+                                 "username": "bob smith", "nas": ["bng-1"]})  # fmt: skip
+    document["lines"][1]["nas"] = ["R1"]  # sub-dial on a router
+    document["lines"][2]["device"] = "bng-1"  # port-1 on a NAS
+    problems = refused(store, document)
+    assert "lines[0] ('sub-bad'): username: subscriber username 'bob smith'" in problems
+    assert "devices[2] ('bng-2'): host: a radius_nas is named by its NAS-IP-Address" in problems
+    assert "lines[1] ('sub-dial'): nas: 'R1' is a cisco_ios device" in problems
+    assert "lines[2] ('port-1'): device: 'bng-1' is a radius_nas" in problems
+
+
 def test_port_fields_and_subscriber_fields_do_not_mix(store: Store) -> None:
     document = city()
     document["lines"][1]["username"] = "someone"
