@@ -282,6 +282,11 @@ class _Arming:
             f"{utc_offset_text(reading.zone.offset_at(start))} at the start and "
             f"{utc_offset_text(reading.zone.offset_at(end))} at the end"
         )
+        if reading.utc_bounds:  # the window goes to the device in UTC: its zone is not used
+            trust = (
+                f"device clock {offset:+.3f} s off the controller's, NTP-synchronised; the "
+                f"window in UTC (the device's zone not used)"
+            )
         failed = [w for w in windows if not _done(by_line.get(w.line_id))]
         cleanup: StageResult | None = None
         if failed:
@@ -294,8 +299,9 @@ class _Arming:
             line = by_line.get(window.line_id)
             armed = _done(line)
             name = time_range_name(window.line_id)
+            armed_as = "rules bounded in UTC" if reading.utc_bounds else f"time-range {name}"
             detail = (
-                f"armed for {span}: time-range {name}, the device cuts at the start by its own "
+                f"armed for {span}: {armed_as}, the device cuts at the start by its own "
                 f"clock; {trust}"
                 if armed
                 else f"arming failed, controller timing for {span}"

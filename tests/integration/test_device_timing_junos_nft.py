@@ -12,15 +12,17 @@ tests/drivers/test_junos_nft_timing.py.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.clock import SimulatedClock
+from controller.clock import OffsetClock, SimulatedClock
 from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
+from controller.scheduler import PassScheduler
 from controller.store import ChangeFilter, Store
 from lab.netns import unavailable
 from lab.topology import Lab, city
@@ -111,7 +113,8 @@ def test_armed_at_2358_the_rules_wait_for_midnight_and_the_pass_records_it_verif
     armed = [c for c in lab_store.changes(ChangeFilter(order_id=order_id)) if c.action == "armed"]
     assert len(armed) == 1 and armed[0].verified and armed[0].state_after == "open"
     assert f"meta time >= {START} meta time < {END} counter drop" in armed[0].commands[-1]
-    assert "NTP-synchronised" in armed[0].detail
+    assert "rules bounded in UTC" in armed[0].detail and "time-range" not in armed[0].detail
+    assert "NTP-synchronised; the window in UTC (the device's zone not used)" in armed[0].detail
 
     # armed is dormant: open until the router's clock reads 00:00:00, cut from then on
     clock.set(NIGHT - timedelta(seconds=1))
@@ -254,3 +257,35 @@ def test_the_router_zone_plays_no_part_on_a_dst_night(tmp_path):
             assert state(store) == "open"
         finally:
             store.close()
+
+
+def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(lab, lab_store):
+    """`curfew serve`'s scheduler on a clock at the real pace from 23:59:57 (R1's shell shows
+    it too), a prepare lead of 2 s: R1's line is armed before 00:00 and verified by the
+    transition pass without a command; R2 (not opted in) is cut by the pass."""
+    order_id = order(lab_store, "Venue R1-1")
+    order(lab_store, "Venue R2-1")
+    clock = OffsetClock(NIGHT - timedelta(seconds=3))
+    lab_store.clock = clock
+    lab.router("R1").clock = clock.now
+    done: list = []
+    scheduler = PassScheduler(
+        Reconciler(lab_store), clock, tick=timedelta(hours=1), on_pass=done.append,
+        prepare_lead=timedelta(seconds=2),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 30.0
+        while not any(p.results for p in done) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    (row,) = armed_windows(lab_store)
+    assert row.line_id == 1 and row.status == ARMED
+    midnight = next(p for p in done if p.results)
+    assert midnight.ok and midnight.at >= NIGHT
+    by_line = {r.change.line_id: r for r in midnight.results}
+    assert by_line[1].state_after.value == "cut" and by_line[2].state_after.value == "cut"
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.commands) == ("cut", [])
+    assert "line 1: cut by the device's clock" in cut.output
