@@ -14,6 +14,7 @@ import enum
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -46,6 +47,19 @@ from drivers.base import (
     Rejected,
 )
 from drivers.cli import NOT_ECHOED, CliDriver
+from drivers.timing import (
+    DeviceClock,
+    DeviceZone,
+    RuleDay,
+    SummerTime,
+    TimedAclLine,
+    TimeRangeArming,
+    parse_ntp_service_status,
+    split_time_range,
+    time_range_name,
+    wall_parts,
+    with_time_ranges,
+)
 
 PLATFORM = "h3c_comware"
 NETMIKO_DEVICE_TYPE = "hp_comware"
@@ -69,6 +83,14 @@ _FAMILY_WORD = {Family.IPV4: "IPv4", Family.IPV6: "IPv6"}
 # does not use (addresses, routes, the rest) stays on the router.
 OWNED_READ = (
     "display current-configuration | include ^acl|^ rule|^ description|^interface|^ packet-filter"
+)
+# Device-timed cuts (drivers.timing): every time-range with the device's word on whether its
+# clock has it in force now; and the clock: its time, its NTP state, the lines setting its zone.
+TIME_RANGE_READ = "display time-range all"
+CLOCK_READ = (
+    "display clock",
+    "display ntp-service status",
+    "display current-configuration | include clock",
 )
 
 
@@ -197,9 +219,13 @@ def _parse_header(line: str) -> _Header | None:
     return _Header(family, name, kind == "advanced" and number is None, bool(rest.strip()))
 
 
-def parse_current_configuration(text: str) -> ParsedConfig:
+def parse_current_configuration(
+    text: str, time_ranges: Mapping[str, tuple[bool, tuple[str, ...]]] | None = None
+) -> ParsedConfig:
     """Find owned ACLs and their bindings in `display current-configuration`, every ACL applied
-    on every interface, every ACL name, and every interface."""
+    on every interface, every ACL name, and every interface; with `time_ranges`
+    (`parse_time_ranges`), the owned time-ranges and whether each line's device-timed cut is in
+    force now."""
     acls: dict[tuple[Family, int], list[Entry | None]] = {}
     exact_header: dict[tuple[Family, int], bool] = {}
     filters: dict[str, dict[Slot, str]] = {}
@@ -207,6 +233,8 @@ def parse_current_configuration(text: str) -> ParsedConfig:
     interfaces: set[str] = set()
     current_acl: list[tuple[int, Entry | None]] | None = None
     ordered: dict[tuple[Family, int], list[tuple[int, Entry | None]]] = {}
+    timed: dict[int, set[str | None]] = {}
+    current_line = 0
     acl_family = Family.IPV4
     current_interface: str | None = None
 
@@ -217,7 +245,12 @@ def parse_current_configuration(text: str) -> ParsedConfig:
         if line[0] in " \t":
             body = line.strip()
             if current_acl is not None:
+                body, time_range = split_time_range(body)
                 parsed = parse_rule(acl_family, body)
+                if parsed is not None and parsed[1].action == "deny":
+                    timed.setdefault(current_line, set()).add(time_range)
+                elif time_range is not None:
+                    timed.setdefault(current_line, set()).add(f"{time_range} (on a permit)")
                 # anything but a plain rule (a description, a comment) makes the ACL inexact
                 current_acl.append(parsed if parsed is not None else (-1, None))
             elif current_interface is not None:
@@ -238,6 +271,7 @@ def parse_current_configuration(text: str) -> ParsedConfig:
             line_id = owner_of(header.family, header.name) if header.named_advanced else None
             if line_id is not None:
                 current_acl = ordered.setdefault((header.family, line_id), [])
+                current_line = line_id
                 exact_header[(header.family, line_id)] = not header.extra
                 acl_family = header.family
             continue
@@ -253,6 +287,8 @@ def parse_current_configuration(text: str) -> ParsedConfig:
             acls[key].append(None)
 
     lines = owned_lines(acls, filters, DIRECTIONS)
+    if any(names != {None} for names in timed.values()) or time_ranges:
+        lines = with_time_ranges(lines, timed, time_ranges or {})
     return ParsedConfig(lines, filters, names, frozenset(interfaces))
 
 
@@ -381,7 +417,7 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class H3cComwareDriver(AclDriver, CliDriver):
+class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
     """One Comware 7 router over SSH through netmiko's `hp_comware` (wrapped, not subclassed).
 
     Comware has no enable mode to enter (`super` raises a user role, which an account that may
@@ -462,13 +498,79 @@ class H3cComwareDriver(AclDriver, CliDriver):
         return re.compile(rf"(?m)^[<\[]{base}(?:-[^\]\n]*)?[>\]]")
 
     def _read_commands(self) -> list[str]:
+        """The owned configuration and, on a device opted in to device timing, every
+        time-range with the device's word on each: other devices pay no extra command."""
+        if self.credentials.extra.get("timing") == "device":
+            return [OWNED_READ, TIME_RANGE_READ]
         return [OWNED_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
-        return parse_current_configuration("".join(answers))
+        config = answers[0] if answers else ""
+        if len(answers) > 1:
+            time_ranges = "".join(answers[1:])
+        elif _NAMES_TIME_RANGE.search(config):
+            # a device-timed cut on a device not (or no longer) opted in: ask the device
+            time_ranges = "".join(self._cli.converse([TIME_RANGE_READ], self._prompt(), "time"))
+        else:
+            time_ranges = ""
+        return parse_current_configuration(config, parse_time_ranges(time_ranges))
+
+    def _parsed(self, answers: Sequence[str]) -> Mapping[int, OwnedLine]:
+        """The cached parse, but never for a configuration naming an owned time-range that
+        the answers do not say the state of (the device is asked again), and the last read
+        kept for the device-timed steps."""
+        if len(answers) == 1 and _NAMES_TIME_RANGE.search(answers[0]):
+            parsed: Mapping[int, OwnedLine] = self._parse(answers)
+        else:
+            parsed = super()._parsed(answers)
+        self._last_read = parsed
+        return parsed
 
     def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
         return find_rejections(sent, output)
+
+    # -- device-timed windows (drivers.timing.DeviceTimed) ----------------------------------
+
+    def read_clock(self) -> DeviceClock:
+        """The device's time (`display clock`), NTP state (`display ntp-service status`) and
+        zone (its `clock timezone` / `clock summer-time` lines), in one exchange."""
+        with self._cli.opened():
+            answers = self._cli.converse(list(CLOCK_READ), self._prompt(), "the device clock")
+        return read_device_clock(*(_without_echo(answer) for answer in answers))
+
+    def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
+        """One absolute statement per local day: Comware wants a range's end after its start
+        within a statement's day, so a window across the device's midnight is split there
+        (`from 22:00 11/24/2026 to 24:00 11/24/2026`, `from 00:00 11/25/2026 to 06:00 ...`)."""
+        return [absolute_statement(begin, end) for begin, end in wall_parts(start, end, zone)]
+
+    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
+        name = time_range_name(line_id)
+        return [f"time-range {name} {statement}" for statement in statements]
+
+    def _time_range_deletion(self, line_id: int) -> str:
+        return f"undo time-range {time_range_name(line_id)}"
+
+    def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
+        parts: list[str] = []
+        commands: list[str] = []
+        for line_id in line_ids:
+            line = found[line_id]
+            assert isinstance(line, TimedAclLine)
+            parts.append(
+                f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
+                f"active: {'; '.join(line.statements) or 'no statement'}; applied on "
+                f"{', '.join(sorted(line.bindings))} inbound and outbound"
+            )
+            commands += [
+                f"display acl {'ipv6 ' if family is Family.IPV6 else ''}name "
+                f"{acl_name(family, line_id)}"
+                for family in (Family.IPV4, Family.IPV6)
+                if family in line.acls
+            ]
+        with self._cli.opened():
+            answers = self._cli.converse(commands, self._prompt(), "the time-ranged rules")
+        return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
 
     def facts(self) -> DeviceFacts:
         """Interfaces, their addresses and static routes (the `Inspects` ability)."""
@@ -481,3 +583,149 @@ class H3cComwareDriver(AclDriver, CliDriver):
                 "display current-configuration", lambda t: finished.search(t) is not None
             )
             return parse_facts(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Device-timed windows: the clock, the zone and the time-ranges as Comware says them
+
+# an owned rule naming a time-range (`rule 5 deny ip source ... time-range CURFEW-TR-42`)
+_NAMES_TIME_RANGE = re.compile(r"(?m)^\s+rule\s.*\stime-range\s+CURFEW-TR-")
+_MONTH_NAMES = (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+)  # fmt: skip
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": 5}
+_AT = re.compile(r"([01]?\d|2[0-3])(?::([0-5]\d))?(?::([0-5]\d))?")
+_TIME_RANGE_HEAD = re.compile(r"Time-range\s*:\s*(\S+)\s*\(\s*(Active|Inactive)\s*\)", re.I)
+_ABSOLUTE = re.compile(
+    r"from\s+(\d{1,2}):(\d{2})(?::\d{2})?\s+(\d{1,2})/(\d{1,2})/(\d{4})\s+"
+    r"to\s+(\d{1,2}):(\d{2})(?::\d{2})?\s+(\d{1,2})/(\d{1,2})/(\d{4})",
+    re.I,
+)
+# `display clock`: `00:00:01.123 CST Wed 11/25/2026`
+_DISPLAY_CLOCK = re.compile(
+    r"(?m)^\s*(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\s+(\S+)\s+[A-Za-z]{3}\s+"
+    r"(\d{1,2})/(\d{1,2})/(\d{4})\s*$"
+)
+
+
+def _clock_offset(text: str, what: str) -> timedelta:
+    match = _AT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{what} {text!r} is not HH[:MM[:SS]]")
+    return timedelta(hours=int(match.group(1)), minutes=int(match.group(2) or 0))
+
+
+def _named(word: str, names: Sequence[str], what: str) -> int:
+    """The index of a month or day name, written whole or by its first three letters."""
+    lowered = word.lower()
+    for i, name in enumerate(names):
+        if len(lowered) >= 3 and name.startswith(lowered):
+            return i
+    raise ValueError(f"{what} {word!r} not understood")
+
+
+def _summer_day(at: str, words: Sequence[str]) -> RuleDay:
+    """`HH:MM[:SS] Month week day` (`02:00:00 March last Sunday`)."""
+    month_word, week_word, day_word = words
+    week = _WEEKS.get(week_word.lower())
+    if week is None:
+        raise ValueError(f"summer-time week {week_word!r} not understood (a date is not taken)")
+    minutes = int(_clock_offset(at, "summer-time").total_seconds()) // 60
+    month = _named(month_word, _MONTH_NAMES, "month") + 1
+    return RuleDay(week, _named(day_word, _DAY_NAMES, "day"), month, minutes)
+
+
+def parse_clock_config(lines: Sequence[str]) -> DeviceZone:
+    """The zone set by `clock timezone NAME add|minus HH[:MM[:SS]]` and `clock summer-time NAME
+    START Month week day END Month week day ADD`; raises ValueError for any clock line it does
+    not understand (a summer time by dates), which leaves the clock untrusted."""
+    name, standard, summer = "UTC", timedelta(0), None
+    for raw in lines:
+        words = raw.split()
+        if words[:1] != ["clock"] or len(words) < 2:
+            continue
+        if words[1] == "timezone" and len(words) == 5 and words[3] in ("add", "minus"):
+            sign = -1 if words[3] == "minus" else 1
+            name, standard = words[2], sign * _clock_offset(words[4], "zone offset")
+        elif words[1] == "summer-time" and len(words) == 12:
+            start = _summer_day(words[3], words[4:7])
+            end = _summer_day(words[7], words[8:11])
+            summer = SummerTime(words[2], start, end, _clock_offset(words[11], "summer-time"))
+        elif words[1] in ("timezone", "summer-time"):
+            raise ValueError(f"{raw.strip()!r}: not understood")
+    return DeviceZone(name, standard, summer)
+
+
+def parse_display_clock(text: str, zone: DeviceZone) -> datetime:
+    """The UTC instant in `display clock` (`00:00:01.123 CST Wed 11/25/2026`)."""
+    match = _DISPLAY_CLOCK.search(text)
+    if match is None:
+        raise ValueError("no time in the answer to `display clock`")
+    hour, minute, second, fraction, shown, month, day, year = match.groups()
+    micro = int((fraction or "0").ljust(6, "0"))
+    wall = datetime(  # noqa: DTZ001 - the device's wall clock, placed in its zone below
+        int(year), int(month), int(day), int(hour), int(minute), int(second), micro
+    )
+    return zone.to_utc(wall, shown)
+
+
+def read_device_clock(display_clock: str, ntp_status: str, clock_config: str) -> DeviceClock:
+    """A Comware router's clock from its answers to `display clock`, `display ntp-service
+    status` and its `clock` configuration lines; what cannot be understood is its `problem`."""
+    text = "\n".join((display_clock.strip(), ntp_status.strip(), clock_config.strip()))
+    synchronised, offset = parse_ntp_service_status(ntp_status)
+    try:
+        zone = parse_clock_config([line.strip() for line in clock_config.splitlines()])
+    except ValueError as exc:
+        return DeviceClock(None, synchronised, DeviceZone(), offset, f"device zone: {exc}", text)
+    try:
+        instant = parse_display_clock(display_clock, zone)
+    except ValueError as exc:
+        return DeviceClock(None, synchronised, zone, offset, f"device clock: {exc}", text)
+    return DeviceClock(instant, synchronised, zone, offset, None, text)
+
+
+def _edge(wall: datetime, day: datetime) -> str:
+    """`HH:MM M/D/YYYY` on `day`: an end at the next midnight is that day's 24:00."""
+    clock = "24:00" if wall.date() > day.date() else f"{wall:%H:%M}"
+    return f"{clock} {day.month}/{day.day}/{day.year}"
+
+
+def absolute_statement(begin: datetime, end: datetime) -> str:
+    """`from 00:00 11/25/2026 to 08:00 11/25/2026` within one local day (device wall clock)."""
+    return f"from {_edge(begin, begin)} to {_edge(end, begin)}"
+
+
+def normalise_statement(text: str) -> str:
+    """An absolute statement as `absolute_statement` writes it (the device prints seconds);
+    anything else as it stands."""
+    match = _ABSOLUTE.fullmatch(text.strip())
+    if match is None:
+        return " ".join(text.split())
+    h1, m1, mo1, d1, y1, h2, m2, mo2, d2, y2 = (int(g) for g in match.groups())
+    return f"from {h1:02d}:{m1:02d} {mo1}/{d1}/{y1} to {h2:02d}:{m2:02d} {mo2}/{d2}/{y2}"
+
+
+def parse_time_ranges(text: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """`display time-range all`: each time-range's name -> (active now, its statements)."""
+    found: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        head = _TIME_RANGE_HEAD.match(line)
+        if head is not None:
+            current = head.group(1)
+            found[current] = (head.group(2).lower() == "active", ())
+        elif current is not None and line:
+            active, statements = found[current]
+            found[current] = (active, (*statements, normalise_statement(line)))
+        elif not line:
+            current = None
+    return found
+
+
+def _without_echo(answer: str) -> str:
+    """An answer without the echo of its command (its first line)."""
+    return answer.split("\n", 1)[1] if "\n" in answer else ""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import enum
 import re
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -21,6 +23,7 @@ from ipaddress import (
     ip_network,
 )
 
+from lab.cisco_ios import LAB_EPOCH, ClockZone, SummerRule
 from lab.cli import (
     CTRL_C,
     CTRL_Z,
@@ -134,6 +137,7 @@ class Rule:
     protocol: str | None
     source: Match | None = None
     destination: Match | None = None
+    time_range: str = ""  # in force only while this time-range is active (and exists)
 
     def text(self) -> str:
         words = [self.action]
@@ -143,7 +147,50 @@ class Rule:
             words.append(f"source {self.source}")
         if self.destination is not None:
             words.append(f"destination {self.destination}")
+        if self.time_range:
+            words.append(f"time-range {self.time_range}")
         return " ".join(words)
+
+    def matches(self, source: IPv4Address | IPv6Address, destination: object) -> bool:
+        """Whether a packet of any protocol matches (this model's rules are `ip`/`ipv6`)."""
+        if self.protocol not in (None, "ip", "ipv6"):
+            return False
+        return _within(source, self.source) and _within(destination, self.destination)
+
+
+def _within(address: object, match: Match | None) -> bool:
+    if match is None:
+        return True
+    if isinstance(match, V6Match):
+        return isinstance(address, IPv6Address) and address in match.network
+    if not isinstance(address, IPv4Address):
+        return False
+    care = ~int(match.wildcard) & 0xFFFFFFFF
+    return int(address) & care == int(match.address) & care
+
+
+def _date_text(wall: datetime, day: datetime) -> str:
+    """`HH:MM M/D/YYYY` on `day`: an end at the next midnight is that day's 24:00."""
+    clock = "24:00" if wall.date() > day.date() else f"{wall:%H:%M}"
+    return f"{clock} {day.month}/{day.day}/{day.year}"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """`time-range NAME from HH:MM M/D/YYYY to HH:MM M/D/YYYY`: absolute statements on the
+    router's local wall clock; active while any of them holds the clock."""
+
+    name: str
+    statements: tuple[tuple[datetime, datetime], ...] = ()
+
+    def active(self, local: datetime) -> bool:
+        return any(begin <= local < end for begin, end in self.statements)
+
+    def statement_texts(self, seconds: bool = False) -> list[str]:
+        texts = [f"from {_date_text(b, b)} to {_date_text(e, b)}" for b, e in self.statements]
+        if seconds:  # `display time-range` prints HH:MM:SS
+            texts = [re.sub(r"(\d{2}:\d{2}) ", r"\1:00 ", text) for text in texts]
+        return texts
 
 
 @dataclass
@@ -287,6 +334,16 @@ class ComwareRouter:
         self.routes: list[StaticRoute] = []
         self.global_lines: list[str] = []
         self.startup_config = ""
+        # The router's clock: `clock()` is the true time (a test gives the lab's simulated
+        # clock), `clock_offset` how far the router's own clock is off it. NTP is synchronised
+        # while an `ntp-service unicast-server` is configured, unless a test breaks it.
+        self.booted = time.monotonic()
+        self.clock: Callable[[], datetime] = self._lab_time
+        self.clock_offset = timedelta(0)
+        self.ntp_lost = False
+        self.ntp_offset_ms = 0.25
+        self.time_ranges: dict[str, TimeRange] = {}
+        self.hits: dict[tuple[int, int], int] = {}  # (id of the ACL object, rule id) -> matches
         # Sessions run in the lab's event loop; tests read and edit state from their own thread.
         self.lock = threading.RLock()
         self.console = CliSession(self)
@@ -324,6 +381,146 @@ class ComwareRouter:
                     message = COMWARE.text(error, session.prompt).strip()
                     raise ValueError(f"{self.hostname}: {command!r} rejected: {message}") from None
 
+    # ------------------------------------------------------------------ the clock
+
+    def _lab_time(self) -> datetime:
+        return LAB_EPOCH + timedelta(seconds=time.monotonic() - self.booted)
+
+    def now(self) -> datetime:
+        """The router's own clock (UTC): the true time, off by `clock_offset`."""
+        return self.clock().astimezone(UTC) + self.clock_offset
+
+    @property
+    def ntp_synchronised(self) -> bool:
+        with self.lock:
+            configured = any(
+                line.startswith("ntp-service unicast-server ") for line in self.global_lines
+            )
+            return configured and not self.ntp_lost
+
+    def zone(self) -> ClockZone:
+        """The zone the `clock` lines of the configuration set (checked when typed)."""
+        with self.lock:
+            found = ClockZone()
+            for line in self.global_lines:
+                words = line.split()
+                if words[:2] == ["clock", "timezone"]:
+                    offset = _offset(words[4])
+                    offset = -offset if words[3] == "minus" else offset
+                    found = replace(found, name=words[2], offset=offset)
+                elif words[:2] == ["clock", "summer-time"]:
+                    start = _summer_rule(words[3], words[4:7])
+                    end = _summer_rule(words[7], words[8:11])
+                    found = replace(
+                        found,
+                        summer_name=words[2],
+                        summer_start=start,
+                        summer_end=end,
+                        summer_offset=_offset(words[11]),
+                    )
+            return found
+
+    def local_now(self) -> tuple[datetime, str]:
+        return self.zone().local(self.now())
+
+    def time_range_active(self, name: str) -> bool:
+        """Whether rules naming this time-range are in force now on the router's clock; one
+        that does not exist holds no rule in force (Comware: the rule takes effect once the
+        time range is configured)."""
+        with self.lock:
+            found = next(
+                (t for key, t in self.time_ranges.items() if key.casefold() == name.casefold()),
+                None,
+            )
+            return found is not None and found.active(self.local_now()[0])
+
+    def permits(
+        self,
+        interface: str,
+        direction: str,
+        source: IPv4Address | IPv6Address,
+        destination: IPv4Address | IPv6Address,
+    ) -> bool:
+        """Whether a packet passes the packet-filter on the interface in that direction
+        (`inbound`/`outbound`, or `in`/`out`), now, on the router's clock: the first rule in
+        force that matches decides (its match is counted); a packet no rule matches passes."""
+        direction = {"in": "inbound", "out": "outbound"}.get(direction, direction)
+        with self.lock:
+            family = 4 if isinstance(source, IPv4Address) else 6
+            bound = self.interfaces[interface].filters.get((family, direction))
+            if bound is None:
+                return True
+            ref = bound[0]
+            acl = self.find_acl(family, ref.number, ref.name)
+            if acl is None:
+                return True
+            for number, rule in sorted(acl.rules.items()):
+                if rule.time_range and not self.time_range_active(rule.time_range):
+                    continue
+                if rule.matches(source, destination):
+                    key = (id(acl), number)
+                    self.hits[key] = self.hits.get(key, 0) + 1
+                    return rule.action == "permit"
+            return True
+
+    def display_clock(self) -> str:
+        local, name = self.local_now()
+        zone = self.zone()
+        sign = "minus" if zone.offset < timedelta(0) else "add"
+        seconds = abs(int(zone.offset.total_seconds()))
+        offset = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        return (
+            f"{local:%H:%M:%S}.{local.microsecond // 1000:03d} {name} {local:%a} "
+            f"{local:%m/%d/%Y}\nTime Zone : {zone.name} {sign} {offset}\n"
+        )
+
+    def display_ntp_status(self) -> str:
+        if not self.ntp_synchronised:
+            return (
+                " Clock status: unsynchronized\n Clock stratum: 16\n Reference clock ID: none\n"
+                " Clock offset: 0.0000 ms\n"
+            )
+        server = next(
+            line.split()[-1]
+            for line in self.global_lines
+            if line.startswith("ntp-service unicast-server ")
+        )
+        return (
+            f" Clock status: synchronized\n Clock stratum: 3\n Reference clock ID: {server}\n"
+            f" Clock offset: {self.ntp_offset_ms:.4f} ms\n Root delay: 1.00 ms\n"
+        )
+
+    def display_time_range(self, name: str | None) -> str:
+        local, _ = self.local_now()
+        out = [f"Current time is {local:%H:%M:%S} {local:%m/%d/%Y} {local:%A}"]
+        for found in self.time_ranges.values():
+            if name is not None and found.name.casefold() != name.casefold():
+                continue
+            state = "Active" if found.active(local) else "Inactive"
+            out += ["", f"Time-range : {found.name} ({state})"]
+            out += [f" {text}" for text in found.statement_texts(seconds=True)]
+        return "\n".join(out) + "\n"
+
+    def display_acl(self, family: int, name: str) -> str:
+        acl = self.find_acl(family, None, name)
+        if acl is None:
+            return "ACL doesn't exist.\n"
+        six = "IPv6" if family == 6 else "IPv4"
+        out = [
+            f"{acl.kind.capitalize()} {six} ACL named {acl.name}, {len(acl.rules)} rules,",
+            f"ACL's step is {RULE_STEP}, start ID is 0",
+        ]
+        for number, rule in sorted(acl.rules.items()):
+            text = f" rule {number} {rule.text()}"
+            if rule.time_range:
+                state = "Active" if self.time_range_active(rule.time_range) else "Inactive"
+                text += f" ({state})"
+            hits = self.hits.get((id(acl), number), 0)
+            if hits:
+                text += f" ({hits} times matched)"
+            out.append(text)
+        return "\n".join(out) + "\n"
+
     # ------------------------------------------------------------------ lookups
 
     def find_acl(self, family: int, number: int | None, name: str | None) -> Acl | None:
@@ -346,6 +543,13 @@ class ComwareRouter:
                 ranks[_VERBATIM[line.split()[0]]].append(f" {line}")
             out = ["#", f" version {VERSION}", "#", f" sysname {self.hostname}", "#"]
             out += _section(ranks[0])
+            out += _section(
+                [
+                    f" time-range {found.name} {text}"
+                    for found in self.time_ranges.values()
+                    for text in found.statement_texts()
+                ]
+            )
             for interface in self.interfaces.values():
                 out += interface.config_lines() + ["#"]
             out += _section([f" {route.text()}" for route in self.routes])
@@ -463,8 +667,19 @@ _COMMON_WORDS = ("display", "save", "quit")
 _VIEW_WORDS = {
     View.USER: sorted([*_COMMON_WORDS, "system-view", "screen-length"]),
     View.SYSTEM: sorted(
-        [*_COMMON_WORDS, "return", "undo", "sysname", "interface", "acl", "ip", "ipv6", *_VERBATIM]
-    ),
+        [
+            *_COMMON_WORDS,
+            "return",
+            "undo",
+            "sysname",
+            "interface",
+            "acl",
+            "ip",
+            "ipv6",
+            "time-range",
+            *_VERBATIM,
+        ]
+    ),  # fmt: skip
     View.INTERFACE: sorted(
         [*_COMMON_WORDS, "return", "undo", "description", "shutdown", "ip", "ipv6", "packet-filter"]
     ),
@@ -583,7 +798,31 @@ class CliSession:
         return SAVED
 
     def _display(self, cur: Cursor) -> Action:
-        what = cur.keyword(["current-configuration", "ip"])
+        router = self.router
+        what = cur.keyword(
+            ["acl", "clock", "current-configuration", "ip", "ntp-service", "time-range"]
+        )
+        if what == "clock":
+            cur.done()
+            return router.display_clock
+        if what == "ntp-service":
+            cur.keyword(["status"])
+            cur.done()
+            return router.display_ntp_status
+        if what == "time-range":
+            token = cur.next()
+            cur.done()
+            wanted = None if token.text.lower() == "all" else token.text
+            return lambda: router.display_time_range(wanted)
+        if what == "acl":
+            family = 4
+            if cur.peek_word() == "ipv6":
+                cur.next()
+                family = 6
+            cur.keyword(["name"])
+            name = _acl_name(cur.next())
+            cur.done()
+            return lambda: router.display_acl(family, name)
         pipe = cur.pipe()
         end = len(cur.tokens) if pipe is None else pipe
         if what == "ip":
@@ -605,8 +844,14 @@ class CliSession:
     def _system(self, cur: Cursor) -> Action:
         negate = cur.negated("undo")
         start = cur.i
-        word = cur.keyword(sorted(["sysname", "interface", "acl", "ip", "ipv6", *_VERBATIM]))
+        word = cur.keyword(
+            sorted(["sysname", "interface", "acl", "ip", "ipv6", "time-range", *_VERBATIM])
+        )
         router = self.router
+        if word == "time-range":
+            return self._time_range(cur, negate)
+        if word == "clock" and not negate:
+            return self._clock(cur)
         if word == "sysname":
             if negate:
                 cur.done()
@@ -637,6 +882,73 @@ class CliSession:
         if negate:
             return lambda: then(remove, lines, text)
         return lambda: then(append_unique, lines, text)
+
+    def _time_range(self, cur: Cursor, negate: bool) -> Action:
+        """`time-range NAME from HH:MM M/D/YYYY to HH:MM M/D/YYYY` adds an absolute statement
+        (its end, up to 24:00, after its start); `undo time-range NAME` deletes the range."""
+        router = self.router
+        token = cur.next()
+        if not re.fullmatch(r"[A-Za-z][!-~]{0,31}", token.text) or token.text.lower() == "all":
+            raise WrongParameter(token.pos)
+        name = token.text
+        if negate:
+            cur.done()
+
+            def delete() -> str:
+                key = next((k for k in router.time_ranges if k.casefold() == name.casefold()), None)
+                if key is None:
+                    raise Refused(message="The time range does not exist.")
+                del router.time_ranges[key]
+                return ""
+
+            return delete
+        cur.keyword(["from"])
+        begin = _wall_time(cur, end=False)
+        cur.keyword(["to"])
+        end = _wall_time(cur, end=True)
+        cur.done()
+
+        def add() -> str:
+            if not begin < end:
+                raise Refused(message="The end time must be greater than the start time.")
+            key = next((k for k in router.time_ranges if k.casefold() == name.casefold()), name)
+            found = router.time_ranges.get(key, TimeRange(key))
+            if (begin, end) not in found.statements:
+                found = TimeRange(key, (*found.statements, (begin, end)))
+            router.time_ranges[key] = found
+            return ""
+
+        return add
+
+    def _clock(self, cur: Cursor) -> Action:
+        """`clock timezone NAME add|minus HH[:MM[:SS]]`, `clock summer-time NAME START Month
+        week day END Month week day ADD`; kept verbatim, one of each."""
+        what = cur.keyword(["summer-time", "timezone"])
+        name = cur.next()
+        if not re.fullmatch(r"[A-Za-z][!-~]{0,31}", name.text):
+            raise WrongParameter(name.pos)
+        # kept as Comware prints it: every keyword whole, every time HH:MM:SS
+        words = ["clock", what, name.text]
+        if what == "timezone":
+            words.append(cur.keyword(["add", "minus"]))
+            words.append(_hms(_offset_token(cur.next())))
+        else:
+            for _ in range(2):
+                words.append(_hms(_offset_token(cur.next())))
+                for names in (_MONTH_NAMES, _WEEK_WORDS, _DAY_NAMES):
+                    typed = cur.keyword([n.lower() for n in names])
+                    words.append(next(n for n in names if n.lower() == typed))
+            words.append(_hms(_offset_token(cur.next())))
+        cur.done()
+        text = " ".join(words)
+        kind = f"clock {what} "
+        lines = self.router.global_lines
+
+        def apply() -> str:
+            lines[:] = [line for line in lines if not line.startswith(kind)] + [text]
+            return ""
+
+        return apply
 
     def _interface_name(self, cur: Cursor) -> tuple[str, bool]:
         """`GigabitEthernet1/0/1`, `gigabitethernet 1/0/1` or `g1/0/1`: (full name, create)."""
@@ -908,13 +1220,20 @@ class CliSession:
             protocol = self._protocol(cur, acl.family)
         options = ["source"] if acl.kind == "basic" else ["destination", "source"]
         given: dict[str, Match | None] = {}
+        time_range = ""
         while not cur.at_end():
             token = cur.peek()
-            option = cur.keyword(options)
-            if option in given:
+            option = cur.keyword([*options, "time-range"])
+            if option in given or (option == "time-range" and time_range):
                 raise Unknown(token.pos if token else 0)
+            if option == "time-range":
+                named = cur.next()
+                if not re.fullmatch(r"[A-Za-z][!-~]{0,31}", named.text):
+                    raise WrongParameter(named.pos)
+                time_range = named.text
+                continue
             given[option] = self._match(cur, acl.family)
-        return lambda: self._add_rule(acl, rule_id, action, protocol, given)
+        return lambda: self._add_rule(acl, rule_id, action, protocol, given, time_range)
 
     @staticmethod
     def _protocol(cur: Cursor, family: int) -> str:
@@ -943,6 +1262,7 @@ class CliSession:
         action: str,
         protocol: str | None,
         given: dict[str, Match | None],
+        time_range: str = "",
     ) -> str:
         """Create a rule, or edit the one with that id (unnamed parts stay as they were)."""
         old = acl.rules.get(rule_id) if rule_id is not None else None
@@ -951,6 +1271,7 @@ class CliSession:
             protocol,
             given["source"] if "source" in given else (old.source if old else None),
             given["destination"] if "destination" in given else (old.destination if old else None),
+            time_range or (old.time_range if old else ""),
         )
         number = rule_id if rule_id is not None else acl.next_id()
         if any(other == rule and i != number for i, other in acl.rules.items()):
@@ -959,6 +1280,64 @@ class CliSession:
             raise Refused(message="The rule ID is out of range.")
         acl.rules[number] = rule
         return ""
+
+
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+_WEEK_WORDS = ("first", "second", "third", "fourth", "fifth", "last")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_HMS = re.compile(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?")
+
+
+def _offset(text: str) -> timedelta:
+    match = _HMS.fullmatch(text)
+    assert match is not None, text
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _hms(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _offset_token(token: Token) -> timedelta:
+    match = _HMS.fullmatch(token.text)
+    if match is None or int(match.group(1)) > 23 or int(match.group(2) or 0) > 59:
+        raise WrongParameter(token.pos)
+    return _offset(token.text)
+
+
+def _summer_rule(at: str, words: Sequence[str]) -> SummerRule:
+    """`Month week day` at a local time: `March last Sunday`."""
+    month = [m.lower() for m in _MONTH_NAMES].index(words[0].lower()) + 1
+    week = min(_WEEK_WORDS.index(words[1].lower()) + 1, 5)
+    day = [d.lower() for d in _DAY_NAMES].index(words[2].lower())
+    return SummerRule(week, day, month, _offset(at))
+
+
+def _wall_time(cur: Cursor, end: bool) -> datetime:
+    """`HH:MM M/D/YYYY` of an absolute statement (the router's wall clock); an end may be
+    24:00, the next day's midnight."""
+    at, day = cur.next(), cur.next()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", at.text)
+    limit = 24 if end else 23
+    if clock is None or int(clock.group(1)) > limit or int(clock.group(2)) > 59:
+        raise WrongParameter(at.pos)
+    if int(clock.group(1)) == 24 and int(clock.group(2)):
+        raise WrongParameter(at.pos)
+    found = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", day.text)
+    if found is None:
+        raise WrongParameter(day.pos)
+    try:
+        midnight = datetime(  # noqa: DTZ001 - the router's local wall clock
+            int(found.group(3)), int(found.group(1)), int(found.group(2))
+        )
+    except ValueError:
+        raise WrongParameter(day.pos) from None
+    return midnight + timedelta(hours=int(clock.group(1)), minutes=int(clock.group(2)))
 
 
 def _next_hop(text: str, family: int) -> IPv4Address | IPv6Address | None:

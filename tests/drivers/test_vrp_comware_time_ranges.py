@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from drivers import h3c_comware as comware
 from drivers import huawei_vrp as vrp
 from drivers.base import Batch, Credentials, LineState, LineTarget
 from drivers.timing import TimedAclLine, untrusted
+from lab.h3c_comware import ComwareRouter
 from lab.huawei_vrp import VrpRouter
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -259,3 +261,201 @@ def test_vrp_twin_refuses_a_range_that_ends_before_it_starts_and_clock_lines_in_
         router.configure(["time-range T from 08:00 2026/11/25 to 00:00 2026/11/25"])
     with pytest.raises(ValueError, match="rejected"):
         router.configure(["clock timezone CST add 08:00:00"])  # a user-view command on VRP
+
+
+# -- Comware: the driver on text ------------------------------------------------------------
+
+CW_DRIVER = comware.H3cComwareDriver("R1", CREDENTIALS)
+CW_TARGET = LineTarget(42, "GigabitEthernet1/0/1", (ip_network("198.18.1.0/24"),))
+CW_STATEMENT = "from 00:00 11/25/2026 to 08:00 11/25/2026"
+CW_ARMED_42 = """\
+interface GigabitEthernet1/0/1
+ packet-filter name CURFEW-L42 inbound
+ packet-filter name CURFEW-L42 outbound
+#
+acl advanced name CURFEW-L42
+ rule 5 deny ip source 198.18.1.0 0.0.0.255 time-range CURFEW-TR-42
+ rule 10 deny ip destination 198.18.1.0 0.0.0.255 time-range CURFEW-TR-42
+ rule 15 permit ip
+#
+"""
+
+
+def cw_ranges(state: str, *statements: str):
+    shown = statements or ("from 00:00:00 11/25/2026 to 08:00:00 11/25/2026",)
+    text = "Current time is 23:58:00 11/24/2026 Tuesday\n\n"
+    text += f"Time-range : CURFEW-TR-42 ({state})\n" + "".join(f" {s}\n" for s in shown)
+    return comware.parse_time_ranges(text)
+
+
+def cw_read(config: str = CW_ARMED_42, ranges=None) -> TimedAclLine:
+    found = comware.parse_current_configuration(config, ranges if ranges is not None else {})[42]
+    assert isinstance(found, TimedAclLine)
+    return found
+
+
+def test_comware_a_window_across_the_device_midnight_is_split_into_one_statement_a_day():
+    """Comware wants a statement's end after its start: 22:00-06:00 is two statements, the
+    first ending at 24:00 of its own day."""
+    zone = comware.parse_clock_config(["clock timezone CST add 08:00:00"])
+    end = NIGHT + timedelta(hours=8)
+    assert CW_DRIVER._window_statements(NIGHT, end, zone) == [CW_STATEMENT]
+    late = CW_DRIVER._window_statements(
+        NIGHT - timedelta(hours=2), NIGHT + timedelta(hours=6), zone
+    )
+    assert late == [
+        "from 22:00 11/24/2026 to 24:00 11/24/2026",
+        "from 00:00 11/25/2026 to 06:00 11/25/2026",
+    ]
+    # two nights' worth is three statements, each within its day
+    long = CW_DRIVER._window_statements(NIGHT - timedelta(hours=1), end + timedelta(days=1), zone)
+    assert [s.split()[2] for s in long] == ["11/24/2026", "11/25/2026", "11/26/2026"]
+
+
+def test_comware_an_armed_cut_is_open_until_the_device_says_its_time_range_is_active():
+    waiting = cw_read(ranges=cw_ranges("Inactive"))
+    assert waiting.statements == (CW_STATEMENT,)  # the device's seconds normalised away
+    assert waiting.state_for(CW_TARGET) is LineState.OPEN and waiting.dormant
+    assert waiting.armed_for(CW_TARGET, [CW_STATEMENT])
+    assert cw_read(ranges=cw_ranges("Active")).state_for(CW_TARGET) is LineState.CUT
+    split = cw_ranges(
+        "Inactive",
+        "from 22:00:00 11/24/2026 to 24:00:00 11/24/2026",
+        "from 00:00:00 11/25/2026 to 06:00:00 11/25/2026",
+    )
+    assert cw_read(ranges=split).statements == (
+        "from 22:00 11/24/2026 to 24:00 11/24/2026",
+        "from 00:00 11/25/2026 to 06:00 11/25/2026",
+    )
+
+
+def test_comware_rules_naming_a_missing_time_range_or_on_the_permit_are_no_cut_to_trust():
+    assert cw_read(ranges={}).state_for(CW_TARGET) is LineState.UNKNOWN
+    timed_permit = CW_ARMED_42.replace("rule 15 permit ip", "rule 15 permit ip time-range X")
+    assert cw_read(timed_permit, cw_ranges("Active")).state_for(CW_TARGET) is LineState.UNKNOWN
+
+
+def test_comware_a_restore_deletes_the_acl_before_its_time_range():
+    found = comware.parse_current_configuration(CW_ARMED_42, cw_ranges("Active"))
+    assert CW_DRIVER.render(Batch(restores=(CW_TARGET,)), found) == [
+        "interface GigabitEthernet1/0/1",
+        "undo packet-filter name CURFEW-L42 inbound",
+        "undo packet-filter name CURFEW-L42 outbound",
+        "quit",
+        "undo acl advanced name CURFEW-L42",
+        "undo time-range CURFEW-TR-42",
+    ]
+
+
+def test_comware_arming_creates_the_time_range_before_the_acl_and_keeps_the_permit_untimed():
+    statements = [
+        "from 22:00 11/24/2026 to 24:00 11/24/2026",
+        "from 00:00 11/25/2026 to 06:00 11/25/2026",
+    ]
+    commands = CW_DRIVER._armed_objects(CW_TARGET, statements)
+    assert commands[:4] == [
+        f"time-range CURFEW-TR-42 {statements[0]}",
+        f"time-range CURFEW-TR-42 {statements[1]}",
+        "acl advanced name CURFEW-L42",
+        "rule 5 deny ip source 198.18.1.0 0.0.0.255 time-range CURFEW-TR-42",
+    ]
+    assert "rule 15 permit ip" in commands
+    assert commands[-3:-1] == [
+        "packet-filter name CURFEW-L42 inbound",
+        "packet-filter name CURFEW-L42 outbound",
+    ]
+
+
+def test_comware_arming_again_sends_nothing_and_another_night_is_replaced_whole():
+    armed = comware.parse_current_configuration(CW_ARMED_42, cw_ranges("Inactive"))
+    (again,) = CW_DRIVER._arm_plans([CW_TARGET], [CW_STATEMENT], armed)
+    assert again.commands == () and again.refusal is None
+    tomorrow = "from 00:00 11/26/2026 to 08:00 11/26/2026"
+    (replaced,) = CW_DRIVER._arm_plans([CW_TARGET], [tomorrow], armed)
+    commands = list(replaced.commands)
+    assert (
+        commands.index("undo acl advanced name CURFEW-L42")
+        < commands.index("undo time-range CURFEW-TR-42")
+        < commands.index(f"time-range CURFEW-TR-42 {tomorrow}")
+    )
+
+
+def test_comware_the_clock_is_read_in_the_zone_it_names():
+    berlin = comware.parse_clock_config(
+        [
+            "clock timezone CET add 01:00:00",
+            "clock summer-time CEST 02:00:00 March last Sunday 03:00:00 October last Sunday "
+            "01:00:00",
+        ]
+    )
+    shown = "08:00:30.000 CEST Sun 03/29/2026\nTime Zone : CET add 01:00:00\n"
+    assert comware.parse_display_clock(shown, berlin) == datetime(2026, 3, 29, 6, 0, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match="zone"):
+        comware.parse_display_clock("08:00:30.000 PDT Sun 03/29/2026\n", berlin)
+    by_date = "clock summer-time X 02:00:00 March 29 03:00:00 October 25 01:00:00"
+    clock = comware.read_device_clock(shown, " Clock status: synchronized\n", by_date)
+    assert clock.time is None and clock.problem is not None
+
+
+# -- Comware: the twin ----------------------------------------------------------------------
+
+
+def comware_twin(*statements: str) -> ComwareRouter:
+    router = ComwareRouter("R1", ("GigabitEthernet1/0/1", "GigabitEthernet1/0/2"))
+    router.clock = lambda: EVENING
+    router.configure(
+        [
+            "clock timezone CST add 08:00:00",
+            *(f"time-range CURFEW-TR-42 {s}" for s in statements or (CW_STATEMENT,)),
+            "acl advanced name CURFEW-L42",
+            " rule 5 deny ip source 198.18.1.0 0.0.0.255 time-range CURFEW-TR-42",
+            " rule 15 permit ip",
+            "interface GigabitEthernet1/0/1",
+            " packet-filter name CURFEW-L42 inbound",
+        ]
+    )
+    return router
+
+
+def test_comware_twin_lets_an_armed_line_through_until_its_window():
+    router = comware_twin()
+    assert router.permits("GigabitEthernet1/0/1", "in", VENUE, OUTSIDE)
+    router.clock_offset = timedelta(hours=1)  # 00:00 CST on the router's clock
+    assert not router.permits("GigabitEthernet1/0/1", "in", VENUE, OUTSIDE)
+    shown = router.display_acl(4, "CURFEW-L42")
+    assert "time-range CURFEW-TR-42 (Active) (1 times matched)" in shown
+    router.clock_offset = timedelta(hours=9)
+    assert router.permits("GigabitEthernet1/0/1", "in", VENUE, OUTSIDE)
+
+
+def test_comware_twin_a_split_window_cuts_across_midnight_without_a_gap():
+    router = comware_twin(
+        "from 23:30 11/24/2026 to 24:00 11/24/2026", "from 00:00 11/25/2026 to 06:00 11/25/2026"
+    )
+    for minutes, open_ in ((29, True), (30, False), (60, False), (61, False), (7 * 60 + 30, True)):
+        router.clock_offset = timedelta(minutes=minutes)  # from 23:00 CST
+        assert router.permits("GigabitEthernet1/0/1", "in", VENUE, OUTSIDE) is open_, minutes
+
+
+def test_comware_twin_refuses_a_statement_that_ends_before_it_starts():
+    router = ComwareRouter("R1")
+    with pytest.raises(ValueError, match="greater than the start"):
+        router.configure(["time-range T from 22:00 11/24/2026 to 06:00 11/24/2026"])
+    with pytest.raises(ValueError, match="rejected"):
+        router.configure(["time-range T from 24:00 11/24/2026 to 06:00 11/25/2026"])
+
+
+def test_comware_twin_clock_shows_its_zone_and_ntp_state():
+    router = ComwareRouter("R1")
+    router.clock = lambda: datetime(2026, 3, 29, 6, 0, 30, tzinfo=UTC)
+    router.configure(
+        ["clock timezone CET add 1", "clock summer-time CEST 2 mar last sun 3 oct last sun 1"]
+    )
+    assert router.display_clock().startswith("08:00:30.000 CEST Sun 03/29/2026\n")
+    assert "Clock status: unsynchronized" in router.display_ntp_status()
+    router.configure(["ntp-service unicast-server 192.0.2.123"])
+    assert "Clock offset: 0.2500 ms" in router.display_ntp_status()
+    assert (
+        " clock summer-time CEST 02:00:00 March last Sunday 03:00:00 October last Sunday 01:00:00"
+        in router.running_config()
+    )

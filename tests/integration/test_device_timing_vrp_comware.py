@@ -47,6 +47,7 @@ class Platform:
     counter: str  # what the device's display of the ACL shows after one match
     ntp_mark: str  # a word of the NTP answer, kept as evidence of a fallback
     clock_command: str
+    clock_in_user_view: bool  # VRP sets its zone in the user view, Comware in the system view
 
 
 VRP = Platform(
@@ -67,13 +68,37 @@ VRP = Platform(
     counter="time-range CURFEW-TR-1 (Active) (1 matches)",
     ntp_mark="clock status:",
     clock_command="display clock",
+    clock_in_user_view=True,
 )
-PLATFORMS = [VRP]
+COMWARE = Platform(
+    name="h3c_comware",
+    interface="GigabitEthernet1/0/1",
+    china=("clock timezone CST add 08:00:00",),
+    utc=("clock timezone UTC add 00:00:00",),
+    berlin=(
+        "clock timezone CET add 01:00:00",
+        "clock summer-time CEST 02:00:00 March last Sunday 03:00:00 October last Sunday 01:00:00",
+    ),
+    deny="rule 5 deny ip source 198.18.1.0 0.0.0.255 time-range CURFEW-TR-1",
+    time_range=("time-range CURFEW-TR-1 from 00:00 11/25/2026 to 08:00 11/25/2026",),
+    berlin_range="time-range CURFEW-TR-1 from 00:00 3/29/2026 to 08:00 3/29/2026",
+    acl_deletion=("undo acl advanced name CURFEW-L1", "undo acl ipv6 advanced name CURFEW6-L1"),
+    range_deletion="undo time-range CURFEW-TR-1",
+    acl_creation="acl advanced name CURFEW-L1",
+    counter="time-range CURFEW-TR-1 (Active) (1 times matched)",
+    ntp_mark="Clock status:",
+    clock_command="display clock",
+    clock_in_user_view=False,
+)
+PLATFORMS = [VRP, COMWARE]
 
 
 def _zone(lab: Lab, platform: Platform, lines: tuple[str, ...]) -> None:
     """Set the twin's zone as an operator would: VRP's `clock` commands are user-view ones."""
     router = lab.router("R1")
+    if not platform.clock_in_user_view:
+        router.configure(list(lines))
+        return
     for line in lines:
         reply = router.execute(line)
         assert "Error" not in reply.output, reply.output
