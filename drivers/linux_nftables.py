@@ -795,13 +795,17 @@ class LinuxNftablesDriver(Lifecycle):
         try:
             document = json.loads(output[start:end])
             table = parse_table(document)
-            if any(isinstance(line, NftOwnedLine) and line.window for line in table.values()):
-                # device-timed rules: in force or dormant by the device's own clock, read now
-                table = parse_table(document, parse_date(self._transport.shell(DATE_READ)))
-            self._last_read = table
-            return table
         except ValueError as exc:
             raise Rejected(f"{self._where}: unreadable nft -j answer: {exc}", output) from exc
+        if any(isinstance(line, NftOwnedLine) and line.window for line in table.values()):
+            # device-timed rules: in force or dormant by the device's own clock, read now
+            answer = self._transport.shell(DATE_READ)
+            try:
+                table = parse_table(document, parse_date(answer))
+            except ValueError as exc:
+                raise Rejected(f"{self._where}: device clock not read: {exc}", answer) from exc
+        self._last_read = table
+        return table
 
     def _load(self, script: list[str]) -> _Load:
         assert self._transport is not None

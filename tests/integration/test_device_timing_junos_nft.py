@@ -289,3 +289,23 @@ def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(la
     cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
     assert (cut.action, cut.commands) == ("cut", [])
     assert "line 1: cut by the device's clock" in cut.output
+
+
+def test_a_router_whose_nft_refuses_meta_time_is_left_to_the_controller(lab, lab_store):
+    """An old kernel refuses `meta time` (the reject fault answers as nft does for EINVAL):
+    nothing is loaded, arming fails with nft's words, and the pass at 00:00 cuts."""
+    order_id = order(lab_store, "Venue R1-1")
+    lab.set_fault("R1", reject=(r"meta time",))
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [] and "Could not process rule" in report.fallbacks[1]
+    assert owned(lab) == []
+    failed = [c for c in lab_store.changes(ChangeFilter(order_id=order_id)) if c.action == "arm"]
+    assert failed[-1].kind == "outcome" and failed[-1].verified is False
+    assert "arming failed, controller timing" in failed[-1].detail
+    assert "its armed objects may remain" not in failed[-1].detail  # cleaned: none there
+
+    lab_store.clock.set(NIGHT)
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    rules = owned(lab)
+    assert len(rules) == 4 and not any("meta time" in rule for rule in rules)
