@@ -136,7 +136,10 @@ def quiet_transport(connection: Any) -> None:
     transport = channel.get_transport() if channel is not None else None
     sock = getattr(transport, "sock", None)
     if sock is not None and hasattr(sock, "settimeout"):
-        sock.settimeout(TRANSPORT_WAKE_SECONDS)
+        try:
+            sock.settimeout(TRANSPORT_WAKE_SECONDS)
+        except OSError:
+            pass  # closed already (the device hung up): the session's next exchange says so
 
 
 def _connect(host_key_check: HostKeyCheck, **params: Any) -> Any:

@@ -26,34 +26,18 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import paramiko
-
 from drivers.base import Batch, Credentials, LineTarget
 from drivers.identifiers import parse_prefix
 from drivers.registry import driver_for
 from lab.topology import Lab, city
 from lab.workers import default_processes
-from tests.benchmarks.bench_midnight import cpu_now, percentile, profiled, session_layer
-
-
-def thread_cpu() -> dict[str, float]:
-    """This process's CPU seconds by kind of thread: paramiko's transport threads (one per SSH
-    session: they read the socket, decrypt and check each packet), the rest (the workers)."""
-    import os
-    import threading
-
-    ticks = os.sysconf("SC_CLK_TCK")
-    kinds = {t.native_id: isinstance(t, paramiko.Transport) for t in threading.enumerate()}
-    used = {"transport": 0.0, "other": 0.0}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds = (int(fields[11]) + int(fields[12])) / ticks
-        used["transport" if kinds.get(int(tid)) else "other"] += seconds
-    return used
+from tests.benchmarks.bench_midnight import (
+    cpu_now,
+    percentile,
+    profiled,
+    session_layer,
+    thread_cpu,
+)
 
 
 def in_parallel(work: Any, items: Sequence[Any], workers: int) -> list[Any]:

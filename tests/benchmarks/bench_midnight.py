@@ -129,6 +129,7 @@ class Transition:
     failures: Counter[str]
     prepare_summary: str  # what the prepare says it did
     sessions: Counter[str]  # how the act pass reached its routers (prepared, cold, ...)
+    routers: int  # routers with work
 
     def show(self) -> str:
         late = self.lateness
@@ -145,7 +146,9 @@ class Transition:
                 if self.last_verified is not None
                 else "none verified"
             ),
-            f"  {pct}; act pass {self.act_wall:.2f} s wall, controller CPU {self.cpu:.2f} s, "
+            f"  {pct}; act pass {self.act_wall:.2f} s wall, controller CPU {self.cpu:.2f} s "
+            f"({self.cpu / max(self.act_wall, 1e-9):.2f} of one core; "
+            f"{1000 * self.cpu / max(self.routers, 1):.0f} ms per router), "
             f"peak RSS {self.peak_mib:.0f} MiB",
         ]
         if self.prepared:
@@ -176,6 +179,27 @@ def cpu_now() -> float:
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def thread_cpu() -> dict[str, float]:
+    """This process's CPU seconds by kind of thread: paramiko's transport threads (one per SSH
+    session: they read the socket, decrypt and check each packet), the rest (the workers).
+    Threads alive now only: compare two readings between which no session closed."""
+    import os
+    import threading
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    kinds = {t.native_id: isinstance(t, paramiko.Transport) for t in threading.enumerate()}
+    used = {"transport": 0.0, "other": 0.0}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        used["transport" if kinds.get(int(tid)) else "other"] += seconds
+    return used
 
 
 def preparer_class() -> Any:
@@ -331,6 +355,7 @@ def transition(
         failures,
         summary,
         Counter(getattr(report, "sessions", {}).values()),
+        len(report.batches),
     )
 
 

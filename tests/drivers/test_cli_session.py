@@ -10,7 +10,8 @@ from ipaddress import ip_network
 import pytest
 from netmiko.exceptions import ReadTimeout
 
-from drivers.base import Batch, Credentials, LineTarget, OwnedLine
+from drivers import cli
+from drivers.base import Batch, Credentials, LineTarget, OwnedLine, Unreachable
 from drivers.cisco_ios import CiscoIosDriver
 from drivers.h3c_comware import H3cComwareDriver
 from lab.topology import Lab, city
@@ -115,3 +116,18 @@ def test_pattern_reads_return_up_to_the_pattern_and_keep_the_rest(router) -> Non
 
 def targets_interface_listed(text: str) -> bool:
     return "GigabitEthernet0/1" in text and "GigabitEthernet0/2" in text
+
+
+def test_a_session_whose_socket_closed_during_log_in_is_left_to_its_next_exchange(router):
+    lab, platform, _ = router
+    if platform != "cisco_ios":
+        pytest.skip("one platform is enough for the transport")
+    driver, _ = counting_driver(lab, platform)
+    with driver:
+        connection = driver._cli.connection
+        transport = connection.remote_conn.get_transport()
+        assert transport.sock.gettimeout() == cli.TRANSPORT_WAKE_SECONDS
+        transport.sock.close()  # as when the device hangs up as the log-in ends
+        cli.quiet_transport(connection)  # no error: the next exchange finds the session gone
+        with pytest.raises(Unreachable):
+            driver.read()
