@@ -72,9 +72,10 @@ class AccountingSession:
         return self.stopped is None
 
 
-def accounting_engine(url: str, password: str = "") -> sa.Engine:
+def accounting_engine(url: str, password: str = "", username: str | None = None) -> sa.Engine:
     """An engine on the RADIUS database at `url` (SQLite or PostgreSQL), with `password` if
-    the URL needs one. SQLite is opened read-only: a file that is not there is unavailable,
+    the URL needs one, as `username` when the URL names no user (the NAS device's, as its
+    driver logs in). SQLite is opened read-only: a file that is not there is unavailable,
     never created empty. ValueError if the URL is not one of a supported database."""
     parsed = database_url(url)
     if parsed.drivername.startswith("sqlite"):
@@ -93,6 +94,8 @@ def accounting_engine(url: str, password: str = "") -> sa.Engine:
         return sa.create_engine("sqlite://", creator=read_only, poolclass=sa.pool.NullPool)
     if password:
         parsed = parsed.set(password=password)
+        if parsed.username is None and username:
+            parsed = parsed.set(username=username)
     return sa.create_engine(
         parsed, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_SECONDS}
     )

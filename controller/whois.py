@@ -213,7 +213,7 @@ def _by_accounting(
     """The subscriber sessions that held `ip` at `at`, read from each RADIUS database the NAS
     devices name (once per database), each with the subscriber line of its username; and what
     could not be read, naming the NAS devices concerned."""
-    nas_by_db: dict[tuple[str, str], list[Device]] = defaultdict(list)
+    nas_by_db: dict[tuple[str, str, str], list[Device]] = defaultdict(list)
     problems: list[str] = []
     for device in devices.values():
         if device.platform != RADIUS_NAS:
@@ -227,12 +227,13 @@ def _by_accounting(
         except CredentialMissing as exc:
             problems.append(f"NAS {device.name}: {exc}")
             continue
-        nas_by_db[(url, password)].append(device)
+        nas_by_db[(url, password, device.username)].append(device)
     held: list[tuple[AccountingSession, Device | None, str]] = []  # with its NAS and carrier
-    for (url, password), nas_devices in sorted(nas_by_db.items(), key=lambda i: i[0][0]):
+    by_database = sorted(nas_by_db.items(), key=lambda item: (item[0][0], item[0][2]))
+    for (url, password, user), nas_devices in by_database:
         names = ", ".join(sorted(d.name for d in nas_devices))
         try:
-            engine = accounting_engine(url, password)
+            engine = accounting_engine(url, password, user)
         except ValueError as exc:
             problems.append(f"NAS {names}: radius_db: {exc}")
             continue
@@ -454,7 +455,14 @@ def whois(store: Store, ip: object, at: datetime | str | None, principal: Actor)
         holders = [_bureau_holder(f, known, standings, principal) for f in found]
         notes = _bureau_notes(problems)
     if not found:
-        notes.insert(0, f"no line of the inventory and no accounting session held {address} then")
+        # with some accounting unread, nobody found is not nobody: say what was read
+        notes.insert(
+            0,
+            f"no line of the inventory and no accounting session held {address} then"
+            if not problems
+            else f"no line of the inventory held {address}, and no session in the accounting "
+            "that could be read held it then",
+        )
     answer = WhoisAnswer(
         ip=str(address), at=instant, view="network" if network else "bureau", holders=holders,
         complete=not problems, notes=notes, record=0,

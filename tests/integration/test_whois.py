@@ -275,6 +275,9 @@ def test_an_unreadable_accounting_database_is_said_not_hidden(city, radius_db: P
         radius_db.with_suffix(".gone").rename(radius_db)
     assert answer.holders == [] and not answer.complete
     assert any("bng-1, bng-2" in n and "cannot be read" in n for n in answer.notes), answer.notes
+    # nobody found in what could be read is not said to be nobody
+    assert not any("no accounting session held" in n for n in answer.notes + bureau.notes)
+    assert "accounting that could be read" in answer.notes[0]
     assert not bureau.complete and "bng" not in " ".join(bureau.notes)
     assert not radius_db.with_suffix(".gone").exists()  # read-only: nothing was created
     assert len(whois_records(store)) == 2
@@ -411,6 +414,19 @@ def test_the_accounting_reader_holds_on_each_freeradius_backend(database_url: st
     assert on_bng2 == []
     assert [s.session_id for s in active] == ["S2", "S3"]
     assert [s.session_id for s in active_bng1] == ["S3"]
+
+
+def test_accounting_logs_in_as_the_nas_device_where_its_url_names_no_user() -> None:
+    # as the radius_nas driver does: the URL's user, else the device's username
+    engine = accounting_engine("postgresql://10.30.0.5/radius", "db-secret", "curfew")
+    named = accounting_engine("postgresql://radius@10.30.0.5/radius", "db-secret", "curfew")
+    try:
+        assert (engine.url.username, engine.url.password) == ("curfew", "db-secret")
+        assert (named.url.username, named.url.password) == ("radius", "db-secret")
+        assert engine.url.drivername == "postgresql+psycopg"
+    finally:
+        engine.dispose()
+        named.dispose()
 
 
 def test_a_missing_radius_database_is_unavailable_and_not_created(tmp_path: Path) -> None:
