@@ -5,6 +5,7 @@ controller pass (the IOS counterpart is tests/integration/test_device_timing.py)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network
@@ -12,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.clock import SimulatedClock
+from controller.clock import OffsetClock, SimulatedClock
 from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
 from controller.inventory import import_document
 from controller.models import Device
 from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
+from controller.scheduler import PassScheduler
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
 from tests.conftest import SHANGHAI
@@ -324,6 +326,51 @@ def test_an_untrusted_clock_falls_back_to_controller_timing_and_says_why(
     assert report.ok and report.results[0].state_after.value == "cut"
     assert not passes(lab, lab_store, platform)
     assert lab_store.changes(ChangeFilter(order_id=order_id))[-1].commands  # pushed
+
+
+def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(
+    lab, lab_store, platform
+):
+    """`curfew serve`'s scheduler: a clock at the real pace from 23:59:57 (the twin's too), a
+    prepare lead of 2 s: R1's line is armed at 23:59:58 and its prepare finds nothing to
+    stage, R1 cuts at 00:00, the transition pass verifies it without a command; R2 (not opted
+    in) is cut by the pass."""
+    order_id = order(lab_store, "Venue R1-1")
+    order(lab_store, "Venue R2-1")
+    clock = OffsetClock(NIGHT - timedelta(seconds=3))
+    lab_store.clock = clock
+    lab.router("R1").clock = clock.now
+    done: list = []
+    scheduler = PassScheduler(
+        Reconciler(lab_store), clock, tick=timedelta(hours=1), on_pass=done.append,
+        prepare_lead=timedelta(seconds=2),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        wait_for(lambda: any(p.results for p in done))
+    finally:
+        scheduler.shutdown()
+    (row,) = armed_windows(lab_store)
+    assert row.line_id == 1 and row.status == ARMED
+    midnight = next(p for p in done if p.results)
+    assert midnight.ok and midnight.at >= NIGHT
+    by_line = {r.change.line_id: r for r in midnight.results}
+    assert by_line[1].state_after.value == "cut" and by_line[2].state_after.value == "cut"
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.commands) == ("cut", [])
+    assert "time-range CURFEW-TR-1 active" in cut.output
+    staged = [c for c in lab_store.changes(ChangeFilter(line_id=1)) if c.action == "staged"]
+    assert all(c.verified is not False for c in staged)  # an armed line is no failed stage
+    assert not passes(lab, lab_store, platform)
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 BERLIN = ZoneInfo("Europe/Berlin")
