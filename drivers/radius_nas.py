@@ -110,9 +110,11 @@ class ActiveSession:
 
     @property
     def shown(self) -> str:
-        """The session id as logged: printable as it is, else its repr."""
+        """The session id as logged: printable as it is, else its repr; at most 100
+        characters (radacct may hold anything)."""
         sid = self.session_id
-        return sid if _PRINTABLE_ID.fullmatch(sid) else repr(sid)
+        text = sid if _PRINTABLE_ID.fullmatch(sid) else repr(sid)
+        return text if len(text) <= 100 else text[:99] + "…"
 
 
 @dataclass(frozen=True)
@@ -432,15 +434,25 @@ class RadiusNasDriver(Driver):
             dict=dictionary(), retries=tries, timeout=each,
         )  # fmt: skip
         try:
-            request = client.CreateCoAPacket(code=packet.DisconnectRequest)
-            request["User-Name"] = session.username
-            request["Acct-Session-Id"] = session.session_id
-            for attribute, address in (
-                ("Framed-IP-Address", session.framed_ip),
-                ("NAS-IP-Address", session.nas_ip),
-            ):
-                if _is_ipv4(address):
-                    request[attribute] = address
+            try:
+                request = client.CreateCoAPacket(code=packet.DisconnectRequest)
+                request["User-Name"] = session.username
+                request["Acct-Session-Id"] = session.session_id
+                for attribute, address in (
+                    ("Framed-IP-Address", session.framed_ip),
+                    ("NAS-IP-Address", session.nas_ip),
+                ):
+                    if _is_ipv4(address):
+                        request[attribute] = address
+            except (ValueError, TypeError, UnicodeError) as exc:
+                # pyrad encodes each attribute as it is set. radacct is written by the NAS, or by
+                # hand: a session id longer than an attribute holds (253 bytes) is no session a
+                # Disconnect-Request can name, and no reason to stop the device's pass
+                return _Answer(
+                    target.line_id, session, nas, None,
+                    error=f"Rejected: session {session.shown} cannot be named in a "
+                    f"Disconnect-Request ({exc}): not disconnected",
+                )  # fmt: skip
             try:
                 reply = client.SendPacket(request)
             except NoAnswer:
