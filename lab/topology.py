@@ -42,7 +42,7 @@ from lab.twin import Server, TwinKind
 from lab.workers import RemoteRouter, Worker
 
 if TYPE_CHECKING:  # started only in a lab with subscribers (imports pyrad)
-    from lab.bng import BngTwin
+    from lab.bng import BngTwin, Session
     from lab.freeradius import RadiusServer
 
 HOST = "127.0.0.1"
@@ -1075,6 +1075,18 @@ def _prefixes(value: object, where: str) -> list[IPv4Network | IPv6Network]:
 # --------------------------------------------------------------------------- `curfew lab up`
 
 
+def _sessions_shown(sessions: Sequence[Session], shown: int = 4) -> str:
+    """`2 sessions: sub-1-1 10.64.1.2, sub-1-2 10.64.1.3` (the first few): who holds which
+    address, to try `curfew whois` on."""
+    if not sessions:
+        return "no session"
+    held = [f"{s.username} {s.framed_ip}" for s in sessions[:shown]]
+    if len(sessions) > shown:
+        held.append("…")
+    count = f"{len(sessions)} session" + ("s" if len(sessions) > 1 else "")
+    return f"{count}: {', '.join(held)}"
+
+
 def serve_lab(
     specs: Iterable[DeviceSpec],
     inventory: Mapping[str, Any],
@@ -1113,7 +1125,7 @@ def serve_lab(
                     twin = lab.bng(bng.name)
                     echo(
                         f"{bng.name} radius_nas {twin.address}:{twin.dae_port} "
-                        f"({len(twin.sessions())} sessions)"
+                        f"({_sessions_shown(twin.sessions())})"
                     )
             if lab.pids:
                 echo(f"lab workers: {', '.join(map(str, lab.pids))}")

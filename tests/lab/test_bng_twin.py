@@ -387,8 +387,8 @@ def test_serve_lab_with_bngs_prints_them_and_writes_an_inventory_the_controller_
         nas = {d["name"]: d for d in written["devices"] if d["platform"] == "radius_nas"}
         assert printed[1].startswith("RADIUS freeradius 127.0.0.1:")
         assert printed[2:] == [
-            f"BNG1 radius_nas 127.0.0.21:{nas['BNG1']['port']} (1 sessions)",
-            f"BNG2 radius_nas 127.0.0.22:{nas['BNG2']['port']} (1 sessions)",
+            f"BNG1 radius_nas 127.0.0.21:{nas['BNG1']['port']} (1 session: sub-1-1 10.64.1.2)",
+            f"BNG2 radius_nas 127.0.0.22:{nas['BNG2']['port']} (1 session: sub-2-1 10.64.2.2)",
         ]
         store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
         try:
@@ -430,8 +430,10 @@ def test_lab_up_with_bngs_runs_freeradius_and_leaves_no_process_after_sigterm(
         devices = yaml.safe_load(inventory_file.read_text(encoding="utf-8"))["devices"]
         ports = [d["port"] for d in devices if d["platform"] == "radius_nas"]
         assert printed[2:] == [
-            f"BNG1 radius_nas 127.0.0.21:{ports[0]} (2 sessions)",
-            f"BNG2 radius_nas 127.0.0.22:{ports[1]} (2 sessions)",
+            f"BNG1 radius_nas 127.0.0.21:{ports[0]} (2 sessions: sub-1-1 10.64.1.2, "
+            "sub-1-2 10.64.1.3)",
+            f"BNG2 radius_nas 127.0.0.22:{ports[1]} (2 sessions: sub-2-1 10.64.2.2, "
+            "sub-2-2 10.64.2.3)",
         ], printed
         radius_pid = int(printed[1].split("pid ")[1].split(")")[0])
         os.kill(radius_pid, 0)  # FreeRADIUS runs
