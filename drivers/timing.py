@@ -599,7 +599,9 @@ class TimeRangeArming(AclDriver):
         found: Mapping[int, OwnedLine],
     ) -> list[LinePlan]:
         plans: list[LinePlan] = []
-        claimed: dict[Hashable, int] = {}
+        # the filter slots each interface's lines of this batch take (two lines on two
+        # interfaces do not compete for a slot)
+        claimed: dict[str, dict[Hashable, int]] = {}
         for target in targets:
             line = found.get(target.line_id)
             try:
@@ -609,11 +611,12 @@ class TimeRangeArming(AclDriver):
                     continue
                 if line is not None and line.state_for(target) is LineState.CUT:
                     raise Rejected(f"line {target.line_id} is cut already: left to the passes")
-                conflict = self._occupied(target, found, set(), claimed)
+                taken = claimed.setdefault(target.interface, {})
+                conflict = self._occupied(target, found, set(), taken)
                 if conflict is not None:
                     raise conflict
                 for slot in self._slots(target):
-                    claimed[slot] = target.line_id
+                    taken[slot] = target.line_id
                 # whatever of the line is there (another night's, half a cut) goes first
                 commands = self._removal(line) if line is not None else []
             except DriverError as refusal:

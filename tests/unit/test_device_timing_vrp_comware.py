@@ -140,3 +140,21 @@ def test_disarm_refuses_a_line_cut_without_a_time_range():
     )
     (plan,) = driver._disarm_plans([42], timed)
     assert plan.refusal is None and plan.commands[-1] == "undo time-range CURFEW-TR-42"
+
+
+def test_two_lines_on_two_interfaces_of_one_router_are_armed_together():
+    """Each interface's filter slots are its own: a batch arming two venues of one router
+    renders both (and two lines on one interface still refuse each other)."""
+    driver = comware.H3cComwareDriver("R1", Credentials("192.0.2.1", 22, "curfew", "unused"))
+    first = LineTarget(1, "GigabitEthernet1/0/1", (ip_network("198.18.1.0/24"),))
+    second = LineTarget(2, "GigabitEthernet1/0/2", (ip_network("198.18.2.0/24"),))
+    found = comware.ParsedConfig(
+        interfaces=frozenset({"GigabitEthernet1/0/1", "GigabitEthernet1/0/2"})
+    )
+    statements = ["from 00:00 11/25/2026 to 08:00 11/25/2026"]
+    plans = driver._arm_plans([first, second], statements, found)
+    assert [p.refusal for p in plans] == [None, None]
+    assert "packet-filter name CURFEW-L2 inbound" in plans[1].commands
+    same = LineTarget(2, "GigabitEthernet1/0/1", (ip_network("198.18.2.0/24"),))
+    (_, refused) = driver._arm_plans([first, same], statements, found)
+    assert "line 1, cut in this batch" in str(refused.refusal)
