@@ -44,6 +44,7 @@ from drivers.identifiers import (
     check_username,
     parse_prefix,
 )
+from drivers.radius_nas import option_problems as nas_option_problems
 from drivers.registry import DRIVERS
 from policies import zone, zone_names
 
@@ -599,6 +600,7 @@ def _device_problems(store: Store, device: DeviceRow) -> list[str]:
                 "host: a radius_nas is named by its NAS-IP-Address, as accounting records it: "
                 "an IP address, not a host name"
             )
+        problems += [f"options: {why}" for why in nas_option_problems(device.options)]
     elif RADIUS_DB in device.options:
         problems.append(f"options: radius_db is an option of {RADIUS_NAS} devices only")
     if device.password is None and device.password_ref is None:

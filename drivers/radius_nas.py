@@ -629,19 +629,49 @@ class RadiusNasDriver(Driver):
         text = self.credentials.extra.get(name)
         if text is None:
             return default
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = -1.0
-        if not 0 < seconds <= 60:
-            raise Misconfigured(f"{self.name}: option {name} must be seconds in (0, 60]")
-        return seconds
+        problem = _option_problem(name, text)
+        if problem is not None:
+            raise Misconfigured(f"{self.name}: {problem}")
+        return float(text)
 
     def _dae_timing(self) -> tuple[int, float]:
         tries_text = self.credentials.extra.get("dae_tries", str(DEFAULT_DAE_TRIES))
-        if not tries_text.isdigit() or not 1 <= int(tries_text) <= 10:
-            raise Misconfigured(f"{self.name}: option dae_tries must be 1..10")
+        problem = _option_problem("dae_tries", tries_text)
+        if problem is not None:
+            raise Misconfigured(f"{self.name}: {problem}")
         return int(tries_text), self._option_seconds("dae_timeout", DEFAULT_DAE_TIMEOUT)
+
+
+# -- options (checked at inventory import, and again by the driver) -------------------------
+
+SECONDS_OPTIONS = ("dae_timeout", "acct_stop_wait")
+
+
+def _option_problem(name: str, text: str) -> str | None:
+    """What is wrong with one of the driver's timing options, or None."""
+    if name == "dae_tries":
+        if not text.isdigit() or not 1 <= int(text) <= 10:
+            return f"option dae_tries must be 1..10, not {text!r}"
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 60:  # also NaN
+        return f"option {name} must be seconds in (0, 60], not {text!r}"
+    return None
+
+
+def option_problems(options: dict[str, str]) -> list[str]:
+    """What is wrong with a NAS device's timing options (dae_tries, dae_timeout,
+    acct_stop_wait): the inventory refuses them at import rather than every pass failing."""
+    return [
+        problem
+        for name in ("dae_tries", *SECONDS_OPTIONS)
+        if name in options
+        for problem in [_option_problem(name, options[name])]
+        if problem is not None
+    ]
 
 
 # -- renderings (what the change log shows as commands: never a secret) ------------------------

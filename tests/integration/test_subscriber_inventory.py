@@ -149,6 +149,13 @@ def test_one_username_is_one_line(store: Store) -> None:
         ({"radius_db": "sqlite:///a b.db"}, "127.0.0.21", "must be an SQLAlchemy URL"),
         ({}, "127.0.0.21", "a radius_nas needs radius_db"),
         ({"radius_db": RADIUS_DB}, "bng-1.example", "an IP address, not a host name"),
+        # the driver's timing options, refused at import rather than failing every pass
+        ({"radius_db": RADIUS_DB, "dae_tries": "99"}, "127.0.0.21",
+         "options: option dae_tries must be 1..10, not '99'"),
+        ({"radius_db": RADIUS_DB, "dae_timeout": "0"}, "127.0.0.21",
+         "options: option dae_timeout must be seconds in (0, 60]"),
+        ({"radius_db": RADIUS_DB, "acct_stop_wait": "nan"}, "127.0.0.21",
+         "options: option acct_stop_wait must be seconds in (0, 60]"),
     ],
 )  # fmt: skip
 def test_a_nas_names_its_radius_database_without_a_password(
