@@ -23,7 +23,7 @@ its peak resident memory so far.
 Then, in the same run on the same lab (each against the same routers and workers):
 - the cold floor: connect, enable, one read of the owned objects, disconnect, for every router,
   through the product's session layer, `--workers` at once;
-- the warm floor: one read on sessions already open, `--bind-workers` at once;
+- the warm floor: one read on sessions already open, `--workers` at once;
 - the naive baseline: a throwaway script, not the product: one stock netmiko session per line
   (`--naive-threads` at once), each pushing that line's two ACLs and four bindings with
   `send_config_set` and reading them back; it cuts every line once more (the product restored
@@ -476,10 +476,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--routers", type=int, default=100)
+    parser.add_argument("--routers", type=int, default=100, help="Cisco IOS twins")
     parser.add_argument("--lines", type=int, default=10, help="venue lines per router")
     parser.add_argument("--latency-ms", type=int, default=10, help="added to every command")
-    parser.add_argument("--timing", choices=("controller", "device"), default="controller")
+    parser.add_argument(
+        "--timing",
+        choices=("controller", "device"),
+        default="controller",
+        help="who enforces the 00:00 cut: the controller's pass, or the routers' own clocks",
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument(
         "--prepare-lead", type=float, default=120.0, help="seconds before the instant"
@@ -497,9 +502,9 @@ def main() -> None:
     parser.add_argument(
         "--prepare-workers", type=int, default=None, help="the prepare's (default: --workers)"
     )
-    parser.add_argument("--naive-threads", type=int, default=100)
-    parser.add_argument("--no-naive", action="store_true")
-    parser.add_argument("--no-floors", action="store_true")
+    parser.add_argument("--naive-threads", type=int, default=100, help="the naive script's")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--no-floors", action="store_true", help="skip the cold and warm floors")
     parser.add_argument("--profile", default=None, help="cProfile of the 00:00 act pass")
     parser.add_argument(
         "--session-layer",
