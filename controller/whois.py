@@ -225,7 +225,7 @@ def _by_accounting(
         try:
             password = store.vault.resolve(device, "secret")
         except CredentialMissing as exc:
-            problems.append(f"NAS {device.name}: {exc}")
+            problems.append(f"NAS {exc}")  # the error starts with the device's name
             continue
         nas_by_db[(url, password, device.username)].append(device)
     held: list[tuple[AccountingSession, Device | None, str]] = []  # with its NAS and carrier

@@ -283,6 +283,27 @@ def test_an_unreadable_accounting_database_is_said_not_hidden(city, radius_db: P
     assert len(whois_records(store)) == 2
 
 
+def test_a_nas_whose_database_password_cannot_be_had_is_named_once_and_the_rest_is_read(
+    city, radius_db: Path, monkeypatch: pytest.MonkeyPatch
+):
+    store, _ = city
+    monkeypatch.delenv("CURFEW_DEVICE_SECRET_WHOIS_NO_SUCH_SECRET", raising=False)
+    import_document(
+        store,
+        {"devices": [
+            {"name": "bng-3", "platform": "radius_nas", "host": "127.0.0.23", "port": 3799,
+             "username": "curfew", "password": "dae-secret", "secret_ref": "whois-no-such-secret",
+             "options": {"radius_db": f"sqlite:///{radius_db}"}},
+        ]},
+        "a NAS whose database password is nowhere",
+    )  # fmt: skip
+    answer = whois(store, DYNAMIC, ALICE_AT, NOC)
+    assert [h.line for h in answer.holders] == ["alice-line"]  # type: ignore[union-attr]
+    assert not answer.complete
+    [note] = answer.notes
+    assert note.startswith("NAS bng-3: secret_ref 'whois-no-such-secret' names no credential")
+
+
 @pytest.fixture
 def city_url(tmp_path: Path, radius_db: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'curfew.db'}"
