@@ -17,16 +17,18 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
 from controller.clock import as_utc
+from controller.db import IMMEDIATE
 from controller.models import ArmedWindow, Change, Device, LineStatus
 from controller.planner import LineRef, OrderTerm, plan
 from controller.reconciler import Reconciler
@@ -318,7 +320,7 @@ class _Arming:
                 )
             )  # fmt: skip
         written = store.append(entries)
-        with store.session() as s:
+        with _row_writes(store) as s:
             for window, record in zip(windows, written, strict=True):
                 row = s.exec(
                     select(ArmedWindow).where(
@@ -386,10 +388,20 @@ def _fall_back(
         log.info("line %s: controller timing: %s", ref.line_id, reason)
 
 
+@contextmanager
+def _row_writes(store: Store) -> Iterator[Session]:
+    """A session for armed_windows rows, which it reads before it writes: begun IMMEDIATE on
+    SQLite, so devices armed in parallel wait for each other's writes (a deferred read turned
+    write cannot wait: it failed with 'database is locked' from four routers up)."""
+    with store.engine.execution_options(**IMMEDIATE).begin() as connection:
+        with Session(bind=connection, expire_on_commit=False) as session:
+            yield session
+
+
 def _upsert_rows(
     store: Store, windows: list[tuple[NightWindow, int]], status: str, now: datetime
 ) -> None:
-    with store.session() as s:
+    with _row_writes(store) as s:
         for window, device_id in windows:
             row = s.exec(
                 select(ArmedWindow).where(
@@ -438,7 +450,7 @@ def disarm_revoked(
     rows = armed_windows(store)
     over = [row for row in rows if row.window_end <= now]
     if over:
-        with store.session() as s:
+        with _row_writes(store) as s:
             for row in over:
                 row.status, row.settled_at = ENDED, now
                 s.add(row)
@@ -542,7 +554,7 @@ def _disarm_device(
         ]  # fmt: skip
 
     store.append(entries, states=states)
-    with store.session() as s:
+    with _row_writes(store) as s:
         for row in rows:
             fresh = s.get(ArmedWindow, row.id)
             if fresh is None:

@@ -404,3 +404,32 @@ def test_a_dst_night_is_seven_hours_of_utc_on_the_device_too(tmp_path, platform)
             assert passes(lab, store, platform)
         finally:
             store.close()
+
+
+def test_four_routers_with_two_venues_each_are_armed_in_parallel(tmp_path):
+    """Routers are armed in parallel, each with every venue it has: every line armed on a
+    SQLite store (its armed rows written one writer at a time), each router cutting both
+    venues at 00:00 by its own clock."""
+    specs, inventory = city(devices=4, lines_per_device=2, platforms=(VRP.name,))
+    clock = SimulatedClock(NIGHT - timedelta(minutes=2))
+    with Lab(specs) as lab:
+        store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+        try:
+            names = [spec.name for spec in specs]
+            import_document(store, _opt_in(lab.inventory(inventory), *names), "lab city")
+            for name in names:
+                lab.router(name).clock = clock.now
+                assert lab.router(name).execute(VRP.china[0]).output == ""
+            venues = [f"Venue {name}-{k}" for name in names for k in (1, 2)]
+            for venue in venues:
+                order(store, venue)
+            report = arm(store, connect_driver, NIGHT, "scheduler")
+            assert report.fallbacks == {} and sorted(report.armed) == list(range(1, 9))
+            assert len(armed_windows(store)) == 8
+            clock.set(NIGHT)
+            result = Reconciler(store).run_pass(NIGHT)
+            assert result.ok and {r.state_after.value for r in result.results} == {"cut"}
+            assert all(not c.commands for c in store.changes(ChangeFilter(kinds=("outcome",)))
+                       if c.action == "cut")  # fmt: skip
+        finally:
+            store.close()
