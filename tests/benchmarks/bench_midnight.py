@@ -130,6 +130,7 @@ class Transition:
     prepare_summary: str  # what the prepare says it did
     sessions: Counter[str]  # how the act pass reached its routers (prepared, cold, ...)
     routers: int  # routers with work
+    system_cpu: float  # of `cpu`: in the kernel
 
     def show(self) -> str:
         late = self.lateness
@@ -148,7 +149,8 @@ class Transition:
             ),
             f"  {pct}; act pass {self.act_wall:.2f} s wall, controller CPU {self.cpu:.2f} s "
             f"({self.cpu / max(self.act_wall, 1e-9):.2f} of one core; "
-            f"{1000 * self.cpu / max(self.routers, 1):.0f} ms per router), "
+            f"{1000 * self.cpu / max(self.routers, 1):.0f} ms per router; "
+            f"{self.system_cpu:.2f} s of it in the kernel), "
             f"peak RSS {self.peak_mib:.0f} MiB",
         ]
         if self.prepared:
@@ -175,6 +177,11 @@ def percentile(values: Sequence[float], p: float) -> float:
 def cpu_now() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def system_cpu_now() -> float:
+    """The kernel's share of `cpu_now` (system calls: polls, reads, futexes of thread hand-offs)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
 def peak_mib() -> float:
@@ -323,13 +330,14 @@ def transition(
                 print(f"  (the prepare took longer than its lead of {lead.total_seconds():.0f} s)")
         # the wait until the instant is skipped: the clock is set to it and runs from there
         clock.run_from(instant)
-        cpu, started = cpu_now(), time.perf_counter()
+        cpu, started, system = cpu_now(), time.perf_counter(), system_cpu_now()
         with profiled(profile):
             if prepared is not None:
                 report: PassReport = reconciler.run_pass(instant, prepared=prepared)  # type: ignore[call-arg]
             else:
                 report = reconciler.run_pass(instant)
         act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
+        act_system = system_cpu_now() - system
     clock.pin(clock.now())
     lines_expected = sum(len(b.changes) for b in report.batches)
     late = [
@@ -356,6 +364,7 @@ def transition(
         summary,
         Counter(getattr(report, "sessions", {}).values()),
         len(report.batches),
+        act_system,
     )
 
 
