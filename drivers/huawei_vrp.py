@@ -678,7 +678,9 @@ class HuaweiVrpDriver(TimeRangeArming, AclDriver, CliDriver):
             time_ranges = "".join(answers[1:])
         elif _NAMES_TIME_RANGE.search(config):
             # a device-timed cut on a device not (or no longer) opted in: ask the device
-            time_ranges = "".join(self._cli.converse([TIME_RANGE_READ], self._prompt(), "time"))
+            time_ranges = "".join(
+                self._cli.converse([TIME_RANGE_READ], self._prompt(), TIME_RANGE_READ)
+            )
         else:
             time_ranges = ""
         parsed = parse_current_configuration(config, parse_time_ranges(time_ranges))
