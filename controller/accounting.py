@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql
 
 from controller.db import database_url
 from controller.errors import Unavailable
+from drivers.radius_nas import radius_db_query_problem
 
 CONNECT_SECONDS = 5  # a RADIUS database that does not answer by then is unavailable
 
@@ -78,6 +79,9 @@ def accounting_engine(url: str, password: str = "", username: str | None = None)
     driver logs in). SQLite is opened read-only: a file that is not there is unavailable,
     never created empty. ValueError if the URL is not one of a supported database."""
     parsed = database_url(url)
+    problem = radius_db_query_problem(parsed)
+    if problem is not None:  # checked at import too; a store older than that check
+        raise ValueError(problem)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database in (None, "", ":memory:"):
             raise ValueError("the RADIUS database must be a file, not an in-memory database")

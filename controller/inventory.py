@@ -45,6 +45,7 @@ from drivers.identifiers import (
     parse_prefix,
 )
 from drivers.radius_nas import option_problems as nas_option_problems
+from drivers.radius_nas import radius_db_query_problem
 from drivers.registry import DRIVERS
 from policies import zone, zone_names
 
@@ -88,6 +89,9 @@ def check_radius_db(value: object) -> str:
             "option radius_db: the URL holds a password; give it as the device's secret_ref "
             "(or secret) instead"
         )
+    problem = radius_db_query_problem(url)
+    if problem is not None:
+        raise ValueError(f"option {problem}")
     if url.drivername.startswith("sqlite") and not url.database:
         raise ValueError("option radius_db: an SQLite URL must name a file")
     return value

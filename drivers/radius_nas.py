@@ -85,6 +85,27 @@ RADACCT = sa.Table(
 )
 
 
+# The query parameters a PostgreSQL radius_db may carry. Any other is refused: libpq's `host`,
+# `hostaddr` or `service` would send the database password to a server other than the URL's
+# host, which is the one held to the management networks; `password` or `passfile` would be
+# credentials outside the credentials store.
+RADIUS_DB_QUERY = ("application_name", "sslmode")
+
+
+def radius_db_query_problem(url: sa.URL) -> str | None:
+    """Why a radius_db URL's query parameters are refused, or None (SQLite's are its own)."""
+    if url.drivername.startswith("sqlite"):
+        return None
+    refused = sorted(set(url.query) - set(RADIUS_DB_QUERY))
+    if not refused:
+        return None
+    return (
+        f"radius_db: the URL may not give {', '.join(refused)} (only "
+        f"{', '.join(RADIUS_DB_QUERY)}): the server is the URL's host, held to the management "
+        "networks, and the password is the device's secret"
+    )
+
+
 class Misconfigured(DriverError):
     """The NAS's inventory entry cannot work (no radius_db, an option out of range): retrying
     will not help until the inventory is corrected."""
@@ -215,6 +236,9 @@ class RadiusNasDriver(Driver):
                 # SQLite would create an empty file: a missing database is not reachable
                 raise Unreachable(f"{self.name}: no RADIUS database file {url.database!r}")
             return url
+        problem = radius_db_query_problem(url)
+        if problem is not None:  # checked at import too; a store older than that check
+            raise Misconfigured(f"{self.name}: {problem}")
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")  # the driver this product ships
         if self.credentials.secret:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.base import Batch, Credentials, LineState, LineTarget
-from drivers.radius_nas import RadiusNasDriver
+from drivers.radius_nas import Misconfigured, RadiusNasDriver
 
 # the columns the driver reads and writes, as FreeRADIUS's schema.sql names them
 SCHEMA = """
@@ -77,3 +77,20 @@ def test_a_session_id_no_disconnect_can_carry_is_refused_and_the_pass_goes_on(
             "SELECT username FROM radcheck WHERE attribute = 'Auth-Type' ORDER BY username"
         ).fetchall()
     assert refusals == [("bob",), ("carol",)]  # bob is refused all the same
+
+
+def test_a_radius_database_url_naming_another_server_in_its_query_is_refused() -> None:
+    # stored before the inventory refused it: the driver refuses it too, before any connection
+    credentials = Credentials(
+        host=NAS_IP, port=3799, username="curfew", password="dae-secret", secret="db-password",
+        extra={"radius_db": "postgresql://radius@10.30.0.5/radius?host=203.0.113.9"},
+    )  # fmt: skip
+    driver = RadiusNasDriver("BNG1", credentials)
+    with pytest.raises(Misconfigured, match="may not give host") as refused:
+        driver.open()
+    assert not refused.value.retryable and "db-password" not in str(refused.value)
+    bob = LineTarget(1, "", (), username="bob", nas=("BNG1",))
+    result = driver.apply(Batch(cuts=(bob,), restores=()))
+    [outcome] = result.outcomes
+    assert not outcome.verified and outcome.commands == ()
+    assert outcome.error is not None and "Misconfigured" in outcome.error

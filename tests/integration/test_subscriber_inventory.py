@@ -147,6 +147,11 @@ def test_one_username_is_one_line(store: Store) -> None:
          "the URL holds a password"),
         ({"radius_db": "mysql://radius@10.0.0.5/radius"}, "127.0.0.21", "'mysql' is not supported"),
         ({"radius_db": "sqlite:///a b.db"}, "127.0.0.21", "must be an SQLAlchemy URL"),
+        # libpq's own parameters would send the password past the management networks' check
+        ({"radius_db": "postgresql://radius@10.0.0.5/radius?host=203.0.113.9"}, "127.0.0.21",
+         "radius_db: the URL may not give host"),
+        ({"radius_db": "postgresql://radius@/radius?hostaddr=203.0.113.9&service=x"},
+         "127.0.0.21", "radius_db: the URL may not give hostaddr, service"),
         ({}, "127.0.0.21", "a radius_nas needs radius_db"),
         ({"radius_db": RADIUS_DB}, "bng-1.example", "an IP address, not a host name"),
         # the driver's timing options, refused at import rather than failing every pass

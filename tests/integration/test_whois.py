@@ -448,6 +448,9 @@ def test_accounting_logs_in_as_the_nas_device_where_its_url_names_no_user() -> N
     finally:
         engine.dispose()
         named.dispose()
+    # the server is the URL's host (held to the management networks), not one its query names
+    with pytest.raises(ValueError, match="may not give hostaddr"):
+        accounting_engine("postgresql://radius@10.30.0.5/radius?hostaddr=203.0.113.9", "pw")
 
 
 def test_a_missing_radius_database_is_unavailable_and_not_created(tmp_path: Path) -> None:
