@@ -264,8 +264,8 @@ class Credentials:
     host: str
     port: int
     username: str
-    password: str
-    secret: str = ""
+    password: str = field(repr=False)
+    secret: str = field(default="", repr=False)
     timeout: float = 20.0
     extra: dict[str, str] = field(default_factory=dict)
     # SSH only: the device's pinned host key (an OpenSSH public-key line, `ssh-ed25519 AAAA…`);

@@ -102,7 +102,11 @@ def missing_sqlite_file(url: str) -> Path | None:
 
 
 def open_store(
-    database_url: str | None, *, create: bool = False, clock: Clock | None = None
+    database_url: str | None,
+    *,
+    create: bool = False,
+    clock: Clock | None = None,
+    announce: bool = True,
 ) -> tuple[Settings, Store]:
     """The settings and the store they describe (signing checkpoints if a key is configured);
     a bad setting or signing key exits 2 with its message.
@@ -123,7 +127,7 @@ def open_store(
     except (sa.exc.ArgumentError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise fail(f"cannot open the database {shown(settings.database_url)}: {reason}") from None
-    if missing is not None:
+    if missing is not None and announce:  # (`store init` says it itself, with the kind it fixes)
         typer.secho(f"created a new {store.kind} store at {missing}", err=True)
     return settings, store
 

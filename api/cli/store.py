@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import DatabaseOpt, fail, group, open_store, operator, shown
+from api.cli.common import (
+    DatabaseOpt,
+    fail,
+    group,
+    missing_sqlite_file,
+    open_store,
+    operator,
+    settings_with,
+    shown,
+)
 
 app = group("The store: create it as a production or a lab store, and show which it is.")
 
@@ -25,14 +34,18 @@ def store_init(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create the store (or open an existing one) and fix its kind, once."""
-    settings, store = open_store(database_url, create=True)
+    missing = missing_sqlite_file(settings_with(database_url).database_url)
+    settings, store = open_store(database_url, create=True, announce=False)
     kind = "lab" if lab else "production"
     try:
         created = store.declare_kind(kind, f"cli:{operator()}")
     except ValueError as exc:
         raise fail(str(exc)) from None
     where = shown(settings.database_url)
-    typer.echo(f"{where}: {'is now' if created else 'already is'} a {kind} store")
+    if missing is not None:
+        typer.echo(f"{where}: created, a {kind} store")
+    else:
+        typer.echo(f"{where}: {'is now' if created else 'already is'} a {kind} store")
 
 
 @app.command("info")

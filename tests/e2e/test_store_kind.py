@@ -115,3 +115,13 @@ def test_a_command_that_only_reads_never_creates_an_sqlite_store(tmp_path: Path)
     assert created.returncode == 0, created.stderr
     assert f"created a new production store at {missing}" in created.stderr
     assert missing.exists()
+
+
+def test_store_init_lab_on_a_new_file_says_once_what_it_created(tmp_path: Path):
+    path = tmp_path / "lab.db"
+    own = dict(os.environ, CURFEW_DATABASE_URL=f"sqlite:///{path}")
+    result = curfew(own, "store", "init", "--lab")
+    assert result.returncode == 0, result.stderr
+    assert "production" not in result.stdout + result.stderr
+    assert result.stdout.strip().endswith("created, a lab store")
+    assert Store.open(f"sqlite:///{path}").kind == "lab"
