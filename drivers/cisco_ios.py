@@ -9,8 +9,7 @@ next reconcile pass cuts them again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from ipaddress import (
     IPv4Interface,
@@ -25,43 +24,28 @@ from typing import ClassVar
 
 from drivers.acl import (
     FAMILIES,
-    AclOwnedLine,
     BoundFilters,
     CiscoDirection,
     CiscoStyleAcls,
     Entry,
     Family,
     acl_name,
-    families_of,
     family_of,
     owned_lines,
     owner_of,
 )
-from drivers.base import (
-    Action,
-    Batch,
-    BatchResult,
-    DeviceFacts,
-    DriverError,
-    LineState,
-    LineTarget,
-    OwnedLine,
-    Prefix,
-    Rejected,
-    StagedLine,
-    StageResult,
-)
+from drivers.base import DeviceFacts, LineTarget, OwnedLine, Prefix
 from drivers.cli import NOT_ECHOED, CliDriver
-from drivers.lifecycle import DiscardPlan, Progress, Pushed, Step
-from drivers.outcomes import LinePlan, describe
 from drivers.timing import (
+    MONTHS,
     DeviceClock,
     DeviceZone,
+    TimedAclLine,
+    TimeRangeArming,
     absolute_range,
     read_device_clock,
-    same_absolute,
     time_range_name,
-    time_range_owner,
+    with_time_ranges,
 )
 
 PLATFORM = "cisco_ios"
@@ -99,30 +83,9 @@ CLOCK_READ = ("show clock", "show ntp status", "show running-config | include ^c
 # What read finds
 
 
-@dataclass(frozen=True)
-class IosOwnedLine(AclOwnedLine):
-    """An owned line as the parser finds it: which ACLs and bindings exist, and for a
-    device-timed cut the time-range its denies name and what the device says of it."""
-
-    # the time-range every deny of the line's ACLs names (None: a cut at all times)
-    time_range: str | None = None
-    # the line's own time-range (CURFEW-TR-<id>) exists on the device, active now or not
-    time_range_defined: bool = False
-    time_range_active: bool = False
-    absolute: str = ""  # its `absolute ...` line as the device prints it
-
-    def armed_for(self, target: LineTarget, absolute: str) -> bool:
-        """Bound exactly as the target's cut, its denies waiting on its own time-range, which
-        holds exactly this window."""
-        return (
-            self.complete
-            and self.time_range == time_range_name(target.line_id)
-            and self.time_range_defined
-            and same_absolute(self.absolute, absolute)
-            and self.prefixes == frozenset(target.prefixes)
-            and self.bindings == frozenset({target.interface})
-        )
-
+# An owned line as the parser finds it: the shared time-ranged ACL line (drivers.timing), whose
+# statements are the `absolute` line of its time-range, spelled as `absolute_range` renders it.
+IosOwnedLine = TimedAclLine
 
 Slot = tuple[Family, Direction]
 
@@ -203,20 +166,41 @@ def parse_timed_entry(family: Family, text: str) -> tuple[Entry | None, str | No
 
 
 _TIME_RANGE_ENTRY = re.compile(r"time-range entry:\s+(\S+)\s+\((active|inactive)\)")
+_WALL = r"(\d{1,2}):(\d{2})\s+(\d{1,2})\s+([A-Za-z]{3,})\s+(\d{4})"
+_ABSOLUTE = re.compile(rf"absolute\s+start\s+{_WALL}\s+end\s+{_WALL}", re.IGNORECASE)
 
 
-def parse_time_ranges(text: str) -> dict[str, tuple[bool, str]]:
-    """`show time-range`: each time-range's name -> (active now, its `absolute` line)."""
-    found: dict[str, tuple[bool, str]] = {}
+def absolute_statement(line: str) -> str:
+    """An `absolute` line as `absolute_range` spells it (`absolute start 00:00 1 December
+    2026 end ...`: a day without its leading zero, the month's full name), so that what the
+    device prints compares equal with a render; a line of any other shape comes back as it is
+    (with single spaces) and matches no render."""
+    match = _ABSOLUTE.fullmatch(line.strip())
+    plain = " ".join(line.split())
+    if match is None:
+        return plain
+    walls: list[str] = []
+    for hour, minute, day, month_word, year in (match.groups()[:5], match.groups()[5:]):
+        month = next((m for m in MONTHS if m.lower().startswith(month_word.lower())), None)
+        if month is None:
+            return plain
+        walls.append(f"{int(hour):02d}:{minute} {int(day)} {month} {year}")
+    return f"absolute start {walls[0]} end {walls[1]}"
+
+
+def parse_time_ranges(text: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """`show time-range`: each time-range's name -> (active now, its `absolute` line as
+    `absolute_statement` spells it, if it has one)."""
+    found: dict[str, tuple[bool, tuple[str, ...]]] = {}
     current: str | None = None
     for raw in text.splitlines():
         line = raw.strip()
         match = _TIME_RANGE_ENTRY.match(line)
         if match is not None:
             current = match.group(1)
-            found[current] = (match.group(2) == "active", "")
+            found[current] = (match.group(2) == "active", ())
         elif current is not None and line.startswith("absolute "):
-            found[current] = (found[current][0], line)
+            found[current] = (found[current][0], (absolute_statement(line),))
         elif raw and not raw[0].isspace():
             current = None
     return found
@@ -234,7 +218,7 @@ _BINDING_RE = {
 
 
 def parse_running_config(
-    text: str, time_ranges: Mapping[str, tuple[bool, str]] | None = None
+    text: str, time_ranges: Mapping[str, tuple[bool, tuple[str, ...]]] | None = None
 ) -> ParsedConfig:
     """Find the owned ACLs and bindings in `show running-config` (whole, or the sections
     `OWNED_READ` keeps), and every filter bound; with `time_ranges` (`parse_time_ranges`),
@@ -284,47 +268,9 @@ def parse_running_config(
                 current_interface = match.group(1)
 
     lines = owned_lines(acls, filters, DIRECTIONS)
-    return ParsedConfig(_with_time_ranges(lines, timed, time_ranges or {}), filters)
-
-
-def _with_time_ranges(
-    lines: Mapping[int, OwnedLine],
-    timed: Mapping[int, set[str | None]],
-    time_ranges: Mapping[str, tuple[bool, str]],
-) -> dict[int, OwnedLine]:
-    """Each owned line with what its denies say of time-ranges and what the device says of
-    its own time-range. A cut whose every deny names the line's own time-range is complete as
-    a cut is, but not exact (a plain cut's bodies name none), and dormant while the device
-    says that time-range is inactive; one that exists nowhere makes its entries always active,
-    as on IOS. Denies naming anything else, or only some of them, are not a cut we wrote."""
-    owned_ranges = {
-        line_id: state
-        for name, state in time_ranges.items()
-        if (line_id := time_range_owner(name)) is not None
-    }
-    found: dict[int, OwnedLine] = {}
-    for line_id in sorted(set(lines) | set(owned_ranges)):
-        line = lines.get(line_id) or AclOwnedLine(line_id)
-        fields = {f: getattr(line, f) for f in line.__dataclass_fields__}
-        defined = line_id in owned_ranges
-        active, absolute = owned_ranges.get(line_id, (False, ""))
-        named = timed.get(line_id, {None})
-        own = time_range_name(line_id)
-        time_range = None
-        if named == {own}:
-            time_range = own
-            fields["exact"] = False
-            fields["dormant"] = bool(line.complete and defined and not active)
-        elif named != {None}:
-            fields["exact"] = fields["complete"] = False
-        found[line_id] = IosOwnedLine(
-            **fields,
-            time_range=time_range,
-            time_range_defined=defined,
-            time_range_active=active,
-            absolute=absolute,
-        )
-    return found
+    # an IOS entry naming a time-range that does not exist is always active: still a cut
+    owned = with_time_ranges(lines, timed, time_ranges or {}, missing_always_active=True)
+    return ParsedConfig(owned, filters)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,8 +358,9 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class CiscoIosDriver(CiscoStyleAcls, CliDriver):
-    """One IOS router over SSH through netmiko (wrapped, not subclassed)."""
+class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, CliDriver):
+    """One IOS router over SSH through netmiko (wrapped, not subclassed). Device-timed
+    windows are `TimeRangeArming`'s; this class says them in IOS's syntax."""
 
     platform: ClassVar[str] = PLATFORM
     device_type: ClassVar[str] = PLATFORM
@@ -421,8 +368,6 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
     frame = ("configure terminal", "end")
     acl_header = _ACL_HEADER
     binding_word = _BINDING
-    # the last read, for the evidence of a device-timed cut found in force (see `apply`)
-    _last_read: ParsedConfig | None = None
 
     def _address(self, prefix: Prefix) -> str:
         return _address(prefix)
@@ -457,16 +402,9 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
             )
         else:
             time_ranges = ""
-        self._last_read = parse_running_config(config, parse_time_ranges(time_ranges))
-        return self._last_read
-
-    def _removal(self, found: OwnedLine) -> list[str]:
-        """Bindings, then the ACLs, then the line's time-range: never the time-range first,
-        or its entries, naming a time-range that no longer exists, would cut at all times."""
-        commands = super()._removal(found)
-        if isinstance(found, IosOwnedLine) and found.time_range_defined:
-            commands.append(f"no time-range {time_range_name(found.line_id)}")
-        return commands
+        parsed = parse_running_config(config, parse_time_ranges(time_ranges))
+        self._last_read = parsed
+        return parsed
 
     def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
         return find_rejections(sent, output)
@@ -492,204 +430,30 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
         body = [_without_echo(answer) for answer in answers]
         return read_device_clock(*body)
 
-    def arm(
-        self, targets: Sequence[LineTarget], start: datetime, end: datetime, zone: DeviceZone
-    ) -> StageResult:
-        """For each target: its time-range for [start, end) in the device's local time, then
-        its ACLs whose denies name it, then their bindings, in one push; read back. A line
-        armed exactly so already sends nothing; a line cut already is left to the passes."""
-        if not targets:
-            return StageResult(self.name, ())
-        try:
-            absolute = absolute_range(start, end, zone)
-        except ValueError as exc:
-            return StageResult(
-                self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
-            )
-        progress = Progress()
-        plans: list[LinePlan] = []
-        try:
-            with self._opened():
-                found = self._read()
-                plans[:] = self._arm_plans(targets, absolute, found)
-                if any(plan.commands for plan in plans):
-                    pushed = self._push(
-                        Step.STAGE,
-                        plans,
-                        found,
-                        lambda fresh: self._arm_plans(targets, absolute, fresh),
-                        progress,
-                    )
-                else:
-                    pushed = Pushed(found)
-        except DriverError as exc:
-            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        armed = []
-        for i, plan in enumerate(plans):
-            line_id = plan.target.line_id
-            after = pushed.after.get(line_id)
-            if plan.refusal is not None:
-                armed.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
-            elif i in pushed.rejections:
-                problem = f"Rejected: {pushed.rejections[i]}"
-                armed.append(StagedLine(line_id, plan.commands, False, problem))
-            elif isinstance(after, IosOwnedLine) and after.armed_for(plan.target, absolute):
-                armed.append(StagedLine(line_id, plan.commands, True))
-            else:
-                problem = f"VerifyFailed: read-back does not show line {line_id} armed"
-                armed.append(StagedLine(line_id, plan.commands, False, problem))
-        output = self._joined(progress.output)
-        return StageResult(self.name, tuple(armed), tuple(progress.sent), output, pushed.error)
+    def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
+        """One `absolute` line in the device's local time: IOS takes a range across its
+        midnight (`absolute start 22:00 24 November 2026 end 06:00 25 November 2026`)."""
+        return [absolute_range(start, end, zone)]
 
-    def _arm_plans(
-        self, targets: Sequence[LineTarget], absolute: str, found: Mapping[int, OwnedLine]
-    ) -> list[LinePlan]:
-        plans: list[LinePlan] = []
-        claimed: dict[object, int] = {}
-        for target in targets:
-            line = found.get(target.line_id)
-            try:
-                self.check_target(target)
-                if isinstance(line, IosOwnedLine) and line.armed_for(target, absolute):
-                    plans.append(LinePlan(target, Action.CUT))  # armed already: idempotent
-                    continue
-                if line is not None and line.state_for(target) is LineState.CUT:
-                    raise Rejected(f"line {target.line_id} is cut already: left to the passes")
-                conflict = self._occupied(target, found, set(), claimed)  # type: ignore[arg-type]
-                if conflict is not None:
-                    raise conflict
-                for slot in self._slots(target):
-                    claimed[slot] = target.line_id
-                # whatever of the line is there (another night's, half a cut) goes first
-                commands = self._removal(line) if line is not None else []
-            except DriverError as refusal:
-                plans.append(LinePlan(target, Action.CUT, refusal=refusal))
-                continue
-            commands += self._armed_objects(target, absolute)
-            plans.append(LinePlan(target, Action.CUT, tuple(commands)))
-        return plans
+    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
+        return [f"time-range {time_range_name(line_id)}", *statements, self.leave]
 
-    def _armed_objects(self, target: LineTarget, absolute: str) -> list[str]:
-        """The time-range first, then the ACLs whose denies name it, then the bindings."""
-        name = time_range_name(target.line_id)
-        commands = [f"time-range {name}", absolute, self.leave]
-        for family in families_of(target):
-            for line in self._acl_lines(family, target):
-                timed = line.startswith("deny ")
-                commands.append(f"{line} time-range {name}" if timed else line)
-            commands.append(self.leave)
-        return commands + self._bindings(target)
+    def _time_range_deletion(self, line_id: int) -> str:
+        return f"no time-range {time_range_name(line_id)}"
 
-    def disarm(self, line_ids: Iterable[int]) -> StageResult:
-        """Remove the armed objects of these lines, in force or not: bindings, ACLs, then the
-        time-range. A line cut without a time-range is refused (the passes own it)."""
-        wanted = list(dict.fromkeys(line_ids))
-        if not wanted:
-            return StageResult(self.name, ())
-        progress = Progress()
-        try:
-            with self._opened():
-                found = self._read()
-                plans = self._disarm_plans(wanted, found)
-                if any(plan.commands for plan in plans):
-                    pushed = self._push(
-                        Step.DISCARD,
-                        plans,
-                        found,
-                        lambda fresh: self._disarm_plans(wanted, fresh),
-                        progress,
-                    )
-                else:
-                    pushed = Pushed(found)
-        except DriverError as exc:
-            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        done = []
-        for i, plan in enumerate(plans):
-            if plan.refusal is not None:
-                done.append(StagedLine(plan.line_id, (), False, describe(plan.refusal)))
-            elif i in pushed.rejections:
-                problem = f"Rejected: {pushed.rejections[i]}"
-                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
-            elif plan.line_id in pushed.after:
-                problem = f"VerifyFailed: read-back still shows objects of line {plan.line_id}"
-                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
-            else:
-                done.append(StagedLine(plan.line_id, plan.commands, True))
-        output = self._joined(progress.output)
-        return StageResult(self.name, tuple(done), tuple(progress.sent), output, pushed.error)
+    def _is_deny(self, acl_line: str) -> bool:
+        return acl_line.split()[:1] == ["deny"]
 
-    def _disarm_plans(
-        self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]
-    ) -> list[DiscardPlan]:
-        plans: list[DiscardPlan] = []
-        for line_id in line_ids:
-            line = found.get(line_id)
-            if line is None:
-                plans.append(DiscardPlan(line_id))
-            elif isinstance(line, IosOwnedLine) and line.bindings and line.time_range is None:
-                refusal = Rejected(f"line {line_id} is cut without a time-range: not disarming")
-                plans.append(DiscardPlan(line_id, refusal=refusal))
-            else:
-                plans.append(DiscardPlan(line_id, tuple(self._removal(line))))
-        return plans
-
-    def stage(self, batch: Batch) -> StageResult:
-        """`stage`; a line armed for its cut (device-timed, bound, waiting on its time-range)
-        has nothing to stage: the bind at the instant finds it cut, or cuts it."""
-        result = super().stage(batch)
-        found = self._last_read
-        if found is None or result.error is not None:
-            return result
-        targets = {t.line_id: t for t in batch.cuts}
-        lines = tuple(
-            replace(line, done=True, error=None)
-            if not line.done and _armed_cut(found.get(line.line_id), targets.get(line.line_id))
-            else line
-            for line in result.lines
-        )
-        return replace(result, lines=lines)
-
-    def apply(self, batch: Batch) -> BatchResult:
-        """`apply`, and for a cut found in force by the device's own clock (nothing sent), the
-        evidence of it in the result's device output: its time-range active, its entries."""
-        result = super().apply(batch)
-        found = self._last_read
-        if found is None:
-            return result
-        targets = {t.line_id: t for t in batch.cuts}
-        timed = [
-            outcome.line_id
-            for outcome in result.outcomes
-            if outcome.action is Action.CUT
-            and outcome.verified
-            and not outcome.commands
-            and isinstance(line := found.get(outcome.line_id), IosOwnedLine)
-            and line.time_range is not None
-            and line.state_for(targets[outcome.line_id]) is LineState.CUT
-        ]
-        if not timed:
-            return result
-        try:
-            evidence = self._timed_evidence(timed, found)
-        except DriverError as exc:
-            evidence = f"evidence of the device-timed cut not read: {exc}"
-        joined = "\n".join(part for part in (result.device_output, evidence) if part)
-        return replace(result, device_output=joined)
-
-    def _timed_evidence(self, line_ids: Sequence[int], found: ParsedConfig) -> str:
+    def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
         parts: list[str] = []
         commands: list[str] = []
         for line_id in line_ids:
             line = found[line_id]
-            assert isinstance(line, IosOwnedLine)
+            assert isinstance(line, TimedAclLine)
             state = "active" if line.time_range_active else "not defined (always active)"
             parts.append(
                 f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
-                f"{state}: {line.absolute or 'no absolute'}; bound on "
+                f"{state}: {'; '.join(line.statements) or 'no absolute'}; bound on "
                 f"{', '.join(sorted(line.bindings))} in and out"
             )
             commands += [
@@ -700,18 +464,6 @@ class CiscoIosDriver(CiscoStyleAcls, CliDriver):
         with self._cli.opened():
             answers = self._cli.converse(commands, self._prompt(), "the time-ranged entries")
         return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
-
-
-def _armed_cut(found: OwnedLine | None, target: LineTarget | None) -> bool:
-    """Whether the device holds the target's cut armed on a time-range (in force or not)."""
-    return (
-        isinstance(found, IosOwnedLine)
-        and target is not None
-        and found.time_range is not None
-        and found.complete
-        and found.prefixes == frozenset(target.prefixes)
-        and found.bindings == frozenset({target.interface})
-    )
 
 
 def _without_echo(answer: str) -> str:

@@ -356,7 +356,7 @@ class DeviceTimed(Protocol):
 
 
 # --------------------------------------------------------------------------------------------
-# Time-ranged ACL cuts on platforms beyond IOS (VRP, Comware): the parts they share
+# Time-ranged ACL cuts (IOS, VRP, Comware): the parts they share
 
 
 def wall_parts(start: datetime, end: datetime, zone: DeviceZone) -> list[tuple[datetime, datetime]]:
@@ -435,6 +435,8 @@ def with_time_ranges(
     lines: Mapping[int, OwnedLine],
     timed: Mapping[int, set[str | None]],
     time_ranges: Mapping[str, tuple[bool, tuple[str, ...]]],
+    *,
+    missing_always_active: bool = False,
 ) -> dict[int, OwnedLine]:
     """Each owned line with what its denies say of time-ranges (`timed`: the names each line's
     deny rules carry, None for a rule naming none) and what the device says of each owned
@@ -444,8 +446,9 @@ def with_time_ranges(
     exact (a plain cut's bodies name none), and dormant while that time-range is inactive.
     Where VRP and Comware meet a rule naming a time-range that does not exist, they document
     the rule as not in force until it is created; that reading is not relied on: such a line is
-    incomplete (UNKNOWN), so a pass removes it rather than trusting it to stay idle. Denies
-    naming anything else, or only some of them, are not a cut we wrote."""
+    incomplete (UNKNOWN), so a pass removes it rather than trusting it to stay idle. IOS makes
+    such an entry always active (`missing_always_active`): the line reads as the cut it is.
+    Denies naming anything else, or only some of them, are not a cut we wrote."""
     owned = {
         line_id: state
         for name, state in time_ranges.items()
@@ -463,9 +466,9 @@ def with_time_ranges(
         if named == {own}:
             time_range = own
             fields["exact"] = False
-            if not defined:
+            if not defined and not missing_always_active:
                 fields["complete"] = False
-            fields["dormant"] = bool(fields["complete"] and not active)
+            fields["dormant"] = bool(fields["complete"] and defined and not active)
         elif named != {None}:
             fields["exact"] = fields["complete"] = False
         found[line_id] = TimedAclLine(
@@ -492,7 +495,7 @@ _RULE_TIMED = re.compile(r"(.*\S)\s+time-range\s+(\S+)(?:\s+\((?:active|inactive
 
 class TimeRangeArming(AclDriver):
     """`DeviceTimed`'s arm and disarm for an ACL platform whose rules name a time-range
-    (VRP, Comware); the platform fills in its clock read, the statements of a window, the
+    (IOS, VRP, Comware); the platform fills in its clock read, the statements of a window, the
     armed objects' lines and the evidence read after the instant.
 
     Its parser returns `TimedAclLine`s (see `with_time_ranges`) and keeps its last read in
@@ -518,6 +521,12 @@ class TimeRangeArming(AclDriver):
     def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
         """What the device says of these lines' cuts found in force by its clock."""
 
+    def _is_deny(self, acl_line: str) -> bool:
+        """Whether a line of a cut's ACL is one of its denies (`rule 5 deny ...` here; a
+        platform spelling rules otherwise says so)."""
+        words = acl_line.split()
+        return words[:1] == ["rule"] and words[2:3] == ["deny"]
+
     # -- what arming writes --------------------------------------------------------------------
 
     def _armed_objects(self, target: LineTarget, statements: Sequence[str]) -> list[str]:
@@ -526,9 +535,7 @@ class TimeRangeArming(AclDriver):
         commands = self._time_range_lines(target.line_id, statements)
         for family in families_of(target):
             for line in self._acl_lines(family, target):
-                words = line.split()
-                timed = words[:1] == ["rule"] and words[2:3] == ["deny"]
-                commands.append(f"{line} time-range {name}" if timed else line)
+                commands.append(f"{line} time-range {name}" if self._is_deny(line) else line)
             commands.append(self.leave)
         return commands + self._bindings(target)
 

@@ -11,10 +11,11 @@ import pytest
 from drivers.base import Batch, Credentials, LineState, LineTarget
 from drivers.cisco_ios import (
     CiscoIosDriver,
-    IosOwnedLine,
+    absolute_statement,
     parse_running_config,
     parse_time_ranges,
 )
+from drivers.timing import TimedAclLine
 from lab.cisco_ios import IosRouter
 
 DRIVER = CiscoIosDriver("R1", Credentials("192.0.2.1", 22, "curfew", "unused"))
@@ -39,23 +40,23 @@ def time_range(state: str) -> str:
     return f"time-range entry: CURFEW-TR-42 ({state})\n   {ABSOLUTE}\n   used in: IP ACL entry\n"
 
 
-def read(config: str = ARMED_42, ranges: str = "") -> IosOwnedLine:
+def read(config: str = ARMED_42, ranges: str = "") -> TimedAclLine:
     found = parse_running_config(config, parse_time_ranges(ranges))[42]
-    assert isinstance(found, IosOwnedLine)
+    assert isinstance(found, TimedAclLine)
     return found
 
 
 def test_an_armed_cut_is_open_until_the_device_says_its_time_range_is_active():
     waiting = read(ranges=time_range("inactive"))
     assert waiting.state_for(TARGET) is LineState.OPEN
-    assert waiting.armed_for(TARGET, ABSOLUTE) and waiting.dormant
+    assert waiting.armed_for(TARGET, [ABSOLUTE]) and waiting.dormant
     assert read(ranges=time_range("active")).state_for(TARGET) is LineState.CUT
 
 
 def test_an_armed_cut_whose_time_range_is_gone_reads_cut_as_the_device_enforces_it():
     gone = read(ranges="")
     assert gone.state_for(TARGET) is LineState.CUT
-    assert not gone.time_range_defined and not gone.armed_for(TARGET, ABSOLUTE)
+    assert not gone.time_range_defined and not gone.armed_for(TARGET, [ABSOLUTE])
 
 
 def test_entries_naming_another_time_range_or_only_some_of_them_are_no_cut_of_ours():
@@ -98,11 +99,41 @@ def test_a_cut_of_an_armed_line_that_did_not_cut_pushes_a_plain_cut_after_removi
 
 
 def test_arming_creates_the_time_range_before_the_acl_that_names_it():
-    commands = DRIVER._armed_objects(TARGET, ABSOLUTE)
+    commands = DRIVER._armed_objects(TARGET, [ABSOLUTE])
     assert commands[:3] == ["time-range CURFEW-TR-42", ABSOLUTE, "exit"]
     assert "deny ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-42" in commands
     assert commands.index("ip access-list extended CURFEW-L42") > 2
     assert commands[-3:-1] == ["ip access-group CURFEW-L42 in", "ip access-group CURFEW-L42 out"]
+
+
+def test_the_device_s_absolute_line_compares_equal_with_the_render_it_came_from():
+    """The twin (like IOS) prints a day below 10 with its leading zero; the render does not."""
+    printed = "absolute start 22:00 01 December 2026   end 06:00 02 dec 2026"
+    rendered = "absolute start 22:00 1 December 2026 end 06:00 2 December 2026"
+    assert absolute_statement(printed) == rendered
+    ranges = f"time-range entry: CURFEW-TR-42 (inactive)\n   {printed}\n"
+    assert read(ranges=ranges).armed_for(TARGET, [rendered])
+    assert absolute_statement("absolute end 06:00 02 December 2026") == (
+        "absolute end 06:00 02 December 2026"
+    )  # a shape no render has: kept, so it matches none
+
+
+def test_lines_on_different_interfaces_are_armed_together_and_one_interface_holds_one():
+    """The filter slots are claimed per interface: three venues of one router are armed in
+    one batch; a second line on an interface a line of the batch takes is refused."""
+    targets = [
+        LineTarget(n, f"GigabitEthernet0/{n}", (ip_network(f"198.18.{n}.0/24"),)) for n in (1, 2, 3)
+    ]
+    plans = DRIVER._arm_plans(targets, [ABSOLUTE], parse_running_config(""))
+    assert [p.refusal for p in plans] == [None, None, None]
+    for n, plan in enumerate(plans, start=1):
+        assert f"ip access-group CURFEW-L{n} in" in plan.commands
+        assert f"deny ip 198.18.{n}.0 0.0.0.255 any time-range CURFEW-TR-{n}" in plan.commands
+    crowded = [*targets, LineTarget(4, "GigabitEthernet0/2", (ip_network("198.18.4.0/24"),))]
+    refused = DRIVER._arm_plans(crowded, [ABSOLUTE], parse_running_config(""))[3]
+    assert refused.commands == () and "CURFEW-L2 (line 2, cut in this batch)" in str(
+        refused.refusal
+    )
 
 
 # -- the twin -------------------------------------------------------------------------------
@@ -159,10 +190,10 @@ def test_in_the_twin_the_right_order_never_cuts():
 
 def test_arming_again_sends_nothing_and_another_night_is_replaced_whole():
     armed = parse_running_config(ARMED_42, parse_time_ranges(time_range("inactive")))
-    (again,) = DRIVER._arm_plans([TARGET], ABSOLUTE, armed)
+    (again,) = DRIVER._arm_plans([TARGET], [ABSOLUTE], armed)
     assert again.commands == () and again.refusal is None
     tomorrow = ABSOLUTE.replace("25 November", "26 November")
-    (replaced,) = DRIVER._arm_plans([TARGET], tomorrow, armed)
+    (replaced,) = DRIVER._arm_plans([TARGET], [tomorrow], armed)
     commands = list(replaced.commands)
     # last night's objects go first, the ACL before its time-range, then tonight's, whole
     assert commands.index("no ip access-list extended CURFEW-L42") < commands.index(
@@ -174,7 +205,7 @@ def test_arming_again_sends_nothing_and_another_night_is_replaced_whole():
 
 def test_a_line_cut_by_the_controller_is_not_armed_over():
     plain = ARMED_42.replace(" time-range CURFEW-TR-42", "")
-    (plan,) = DRIVER._arm_plans([TARGET], ABSOLUTE, parse_running_config(plain))
+    (plan,) = DRIVER._arm_plans([TARGET], [ABSOLUTE], parse_running_config(plain))
     assert plan.commands == () and "cut already" in str(plan.refusal)
 
 

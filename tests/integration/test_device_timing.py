@@ -147,6 +147,62 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
 
 
+def test_a_router_with_three_venues_arms_every_line_and_cuts_them_all_at_midnight(store):
+    """One router, three venues on three interfaces, all opted in: each line takes the filter
+    slots of its own interface only, so every line is armed (none refused as "cut in this
+    batch"), the twin cuts all three at 00:00, the pass verifies each without a command, and
+    the restore at 08:00 leaves nothing."""
+    specs, inventory = city(devices=1, lines_per_device=3)
+    with Lab(specs) as lab:
+        import_document(store, _opt_in(lab.inventory(inventory), "R1"), "lab city")
+        router, clock = lab.router("R1"), store.clock
+        assert isinstance(clock, SimulatedClock)
+        router.clock = clock.now
+        router.configure(["clock timezone CST 8 0"])
+        clock.set(NIGHT - timedelta(minutes=2))
+        assert Reconciler(store).run_pass(clock.now()).ok
+        lines = (1, 2, 3)
+        targets = store.snapshot().targets
+        interfaces = {line: targets[line].interface for line in lines}
+        assert len(set(interfaces.values())) == 3
+
+        def venue_passes(line: int) -> bool:
+            return router.permits(interfaces[line], "in", venue_host(store, line), OUTSIDE)
+
+        orders = {line: order(store, f"Venue R1-{line}") for line in lines}
+        report = arm(store, connect_driver, NIGHT, "scheduler")
+        assert report.fallbacks == {} and sorted(report.armed) == [1, 2, 3]
+        assert [(r.line_id, r.status) for r in armed_windows(store)] == [
+            (line, ARMED) for line in lines
+        ]
+        assert not [c for c in store.changes(ChangeFilter()) if c.action == "timing_fallback"]
+        config = router.running_config()
+        for line in lines:
+            assert f"any time-range CURFEW-TR-{line}" in config  # its denies wait on it
+            assert f"time-range CURFEW-TR-{line}\n absolute start 00:00 25 November 2026" in (
+                config
+            )
+            assert f"ip access-group CURFEW-L{line} in" in config
+
+        clock.set(NIGHT - timedelta(seconds=1))
+        assert all(venue_passes(line) for line in lines)  # armed is open
+        clock.set(NIGHT)
+        assert not any(venue_passes(line) for line in lines)  # the router cut all three
+
+        result = Reconciler(store).run_pass(NIGHT)
+        assert result.ok and sorted(r.change.line_id for r in result.results) == [1, 2, 3]
+        assert {r.state_after.value for r in result.results} == {"cut"}
+        for line, order_id in orders.items():
+            cut = store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+            assert (cut.action, cut.verified, cut.commands) == ("cut", True, [])
+            assert f"time-range CURFEW-TR-{line} active" in cut.output
+
+        clock.set(NIGHT + timedelta(hours=8))
+        assert Reconciler(store).run_pass(clock.now()).ok
+        assert owned(lab) == [] and all(venue_passes(line) for line in lines)
+        assert disarm_revoked(store, connect_driver, clock.now(), "scheduler").ended == 3
+
+
 @pytest.mark.parametrize("end_it", [revoke_order, suspend_order], ids=["revoked", "suspended"])
 def test_a_revocation_at_2359_disarms_and_the_line_is_never_cut(lab, lab_store, end_it):
     order_id = order(lab_store, "Venue R1-1")
