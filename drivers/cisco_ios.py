@@ -46,6 +46,7 @@ from drivers.timing import (
     read_device_clock,
     time_range_name,
     with_time_ranges,
+    without_echo,
 )
 
 PLATFORM = "cisco_ios"
@@ -424,11 +425,12 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, CliDriver):
     def read_clock(self) -> DeviceClock:
         """The device's time (`show clock`), NTP state (`show ntp status`) and zone (its
         `clock timezone` / `clock summer-time` lines), in one exchange."""
+        return read_device_clock(*self._answers_to(CLOCK_READ, "the device clock"))
+
+    def _answers_to(self, commands: Sequence[str], what: str) -> list[str]:
         with self._cli.opened():
-            commands = list(CLOCK_READ)
-            answers = self._cli.converse(commands, self._prompt(), "the device clock")
-        body = [_without_echo(answer) for answer in answers]
-        return read_device_clock(*body)
+            answers = self._cli.converse(list(commands), self._prompt(), what)
+        return [without_echo(answer) for answer in answers]
 
     def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
         """One `absolute` line in the device's local time: IOS takes a range across its
@@ -444,28 +446,18 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, CliDriver):
     def _is_deny(self, acl_line: str) -> bool:
         return acl_line.split()[:1] == ["deny"]
 
-    def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
-        parts: list[str] = []
-        commands: list[str] = []
-        for line_id in line_ids:
-            line = found[line_id]
-            assert isinstance(line, TimedAclLine)
-            state = "active" if line.time_range_active else "not defined (always active)"
-            parts.append(
-                f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
-                f"{state}: {'; '.join(line.statements) or 'no absolute'}; bound on "
-                f"{', '.join(sorted(line.bindings))} in and out"
-            )
-            commands += [
-                f"show access-lists {acl_name(family, line_id)}"
-                for family in FAMILIES
-                if family in line.acls
-            ]
-        with self._cli.opened():
-            answers = self._cli.converse(commands, self._prompt(), "the time-ranged entries")
-        return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
+    _timed_objects = "the time-ranged entries"
 
+    def _timed_summary(self, line: TimedAclLine) -> str:
+        state = "active" if line.time_range_active else "not defined (always active)"
+        return (
+            f"{state}: {'; '.join(line.statements) or 'no absolute'}; bound on "
+            f"{', '.join(sorted(line.bindings))} in and out"
+        )
 
-def _without_echo(answer: str) -> str:
-    """An answer without the echo of its command (its first line)."""
-    return answer.split("\n", 1)[1] if "\n" in answer else ""
+    def _timed_reads(self, line: TimedAclLine) -> list[str]:
+        return [
+            f"show access-lists {acl_name(family, line.line_id)}"
+            for family in FAMILIES
+            if family in line.acls
+        ]

@@ -48,17 +48,21 @@ from drivers.base import (
 )
 from drivers.cli import NOT_ECHOED, CliDriver
 from drivers.timing import (
+    NAMES_OWNED_TIME_RANGE,
     DeviceClock,
     DeviceZone,
     RuleDay,
     SummerTime,
     TimedAclLine,
     TimeRangeArming,
+    clock_from_answers,
+    parse_display_time_ranges,
     parse_ntp_service_status,
     split_time_range,
     time_range_name,
     wall_parts,
     with_time_ranges,
+    without_echo,
 )
 
 PLATFORM = "h3c_comware"
@@ -508,7 +512,7 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
         config = answers[0] if answers else ""
         if len(answers) > 1:
             time_ranges = "".join(answers[1:])
-        elif _NAMES_TIME_RANGE.search(config):
+        elif NAMES_OWNED_TIME_RANGE.search(config):
             # a device-timed cut on a device not (or no longer) opted in: ask the device
             time_ranges = "".join(
                 self._cli.converse([TIME_RANGE_READ], self._prompt(), TIME_RANGE_READ)
@@ -521,7 +525,7 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
         """The cached parse, but never for a configuration naming an owned time-range that
         the answers do not say the state of (the device is asked again), and the last read
         kept for the device-timed steps."""
-        if len(answers) == 1 and _NAMES_TIME_RANGE.search(answers[0]):
+        if len(answers) == 1 and NAMES_OWNED_TIME_RANGE.search(answers[0]):
             parsed: Mapping[int, OwnedLine] = self._parse(answers)
         else:
             parsed = super()._parsed(answers)
@@ -536,9 +540,12 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
     def read_clock(self) -> DeviceClock:
         """The device's time (`display clock`), NTP state (`display ntp-service status`) and
         zone (its `clock timezone` / `clock summer-time` lines), in one exchange."""
+        return read_device_clock(*self._answers_to(CLOCK_READ, "the device clock"))
+
+    def _answers_to(self, commands: Sequence[str], what: str) -> list[str]:
         with self._cli.opened():
-            answers = self._cli.converse(list(CLOCK_READ), self._prompt(), "the device clock")
-        return read_device_clock(*(_without_echo(answer) for answer in answers))
+            answers = self._cli.converse(list(commands), self._prompt(), what)
+        return [without_echo(answer) for answer in answers]
 
     def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
         """One absolute statement per local day: Comware wants a range's end after its start
@@ -553,26 +560,19 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
     def _time_range_deletion(self, line_id: int) -> str:
         return f"undo time-range {time_range_name(line_id)}"
 
-    def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
-        parts: list[str] = []
-        commands: list[str] = []
-        for line_id in line_ids:
-            line = found[line_id]
-            assert isinstance(line, TimedAclLine)
-            parts.append(
-                f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
-                f"active: {'; '.join(line.statements) or 'no statement'}; applied on "
-                f"{', '.join(sorted(line.bindings))} inbound and outbound"
-            )
-            commands += [
-                f"display acl {'ipv6 ' if family is Family.IPV6 else ''}name "
-                f"{acl_name(family, line_id)}"
-                for family in (Family.IPV4, Family.IPV6)
-                if family in line.acls
-            ]
-        with self._cli.opened():
-            answers = self._cli.converse(commands, self._prompt(), "the time-ranged rules")
-        return "\n".join([*parts, *(_without_echo(a).rstrip() for a in answers)])
+    def _timed_summary(self, line: TimedAclLine) -> str:
+        return (
+            f"active: {'; '.join(line.statements) or 'no statement'}; applied on "
+            f"{', '.join(sorted(line.bindings))} inbound and outbound"
+        )
+
+    def _timed_reads(self, line: TimedAclLine) -> list[str]:
+        return [
+            f"display acl {'ipv6 ' if family is Family.IPV6 else ''}name "
+            f"{acl_name(family, line.line_id)}"
+            for family in (Family.IPV4, Family.IPV6)
+            if family in line.acls
+        ]
 
     def facts(self) -> DeviceFacts:
         """Interfaces, their addresses and static routes (the `Inspects` ability)."""
@@ -590,8 +590,6 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
 # --------------------------------------------------------------------------------------------
 # Device-timed windows: the clock, the zone and the time-ranges as Comware says them
 
-# an owned rule naming a time-range (`rule 5 deny ip source ... time-range CURFEW-TR-42`)
-_NAMES_TIME_RANGE = re.compile(r"(?m)^\s+rule\s.*\stime-range\s+CURFEW-TR-")
 _MONTH_NAMES = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
     "october", "november", "december",
@@ -599,7 +597,6 @@ _MONTH_NAMES = (
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": 5}
 _AT = re.compile(r"([01]?\d|2[0-3])(?::([0-5]\d))?(?::([0-5]\d))?")
-_TIME_RANGE_HEAD = re.compile(r"Time-range\s*:\s*(\S+)\s*\(\s*(Active|Inactive)\s*\)", re.I)
 _ABSOLUTE = re.compile(
     r"from\s+(\d{1,2}):(\d{2})(?::\d{2})?\s+(\d{1,2})/(\d{1,2})/(\d{4})\s+"
     r"to\s+(\d{1,2}):(\d{2})(?::\d{2})?\s+(\d{1,2})/(\d{1,2})/(\d{4})",
@@ -676,17 +673,14 @@ def parse_display_clock(text: str, zone: DeviceZone) -> datetime:
 def read_device_clock(display_clock: str, ntp_status: str, clock_config: str) -> DeviceClock:
     """A Comware router's clock from its answers to `display clock`, `display ntp-service
     status` and its `clock` configuration lines; what cannot be understood is its `problem`."""
-    text = "\n".join((display_clock.strip(), ntp_status.strip(), clock_config.strip()))
-    synchronised, offset = parse_ntp_service_status(ntp_status)
-    try:
-        zone = parse_clock_config([line.strip() for line in clock_config.splitlines()])
-    except ValueError as exc:
-        return DeviceClock(None, synchronised, DeviceZone(), offset, f"device zone: {exc}", text)
-    try:
-        instant = parse_display_clock(display_clock, zone)
-    except ValueError as exc:
-        return DeviceClock(None, synchronised, zone, offset, f"device clock: {exc}", text)
-    return DeviceClock(instant, synchronised, zone, offset, None, text)
+    return clock_from_answers(
+        display_clock,
+        ntp_status,
+        clock_config,
+        ntp=parse_ntp_service_status,
+        zone_of=parse_clock_config,
+        instant_of=parse_display_clock,
+    )
 
 
 def _edge(wall: datetime, day: datetime) -> str:
@@ -712,22 +706,4 @@ def normalise_statement(text: str) -> str:
 
 def parse_time_ranges(text: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
     """`display time-range all`: each time-range's name -> (active now, its statements)."""
-    found: dict[str, tuple[bool, tuple[str, ...]]] = {}
-    current: str | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        head = _TIME_RANGE_HEAD.match(line)
-        if head is not None:
-            current = head.group(1)
-            found[current] = (head.group(2).lower() == "active", ())
-        elif current is not None and line:
-            active, statements = found[current]
-            found[current] = (active, (*statements, normalise_statement(line)))
-        elif not line:
-            current = None
-    return found
-
-
-def _without_echo(answer: str) -> str:
-    """An answer without the echo of its command (its first line)."""
-    return answer.split("\n", 1)[1] if "\n" in answer else ""
+    return parse_display_time_ranges(text, normalise_statement)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from calendar import monthrange
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -242,20 +242,47 @@ def parse_ntp_status(text: str) -> tuple[bool, float | None]:
     return state.group(1) == "synchronized", float(offset.group(1)) if offset else None
 
 
-def read_device_clock(show_clock: str, ntp_status: str, clock_config: str) -> DeviceClock:
-    """A device's clock from its answers to `show clock`, `show ntp status` and its `clock`
-    configuration lines; what cannot be understood becomes the clock's `problem`."""
-    text = "\n".join((show_clock.strip(), ntp_status.strip(), clock_config.strip()))
-    synchronised, offset = parse_ntp_status(ntp_status)
+def clock_from_answers(
+    clock_answer: str,
+    ntp_status: str,
+    clock_config: str,
+    *,
+    ntp: Callable[[str], tuple[bool, float | None]],
+    zone_of: Callable[[Sequence[str]], DeviceZone],
+    instant_of: Callable[[str, DeviceZone], datetime],
+) -> DeviceClock:
+    """A device's clock from its answers on its time, its NTP state and its `clock`
+    configuration lines, read by the platform's parsers; what cannot be understood becomes the
+    clock's `problem`."""
+    text = "\n".join((clock_answer.strip(), ntp_status.strip(), clock_config.strip()))
+    synchronised, offset = ntp(ntp_status)
     try:
-        zone = parse_clock_config(clock_config.splitlines())
+        zone = zone_of([line.strip() for line in clock_config.splitlines()])
     except ValueError as exc:
         return DeviceClock(None, synchronised, DeviceZone(), offset, f"device zone: {exc}", text)
     try:
-        instant = parse_show_clock(show_clock, zone)
+        instant = instant_of(clock_answer, zone)
     except ValueError as exc:
         return DeviceClock(None, synchronised, zone, offset, f"device clock: {exc}", text)
     return DeviceClock(instant, synchronised, zone, offset, None, text)
+
+
+def read_device_clock(show_clock: str, ntp_status: str, clock_config: str) -> DeviceClock:
+    """A device's clock from its answers to `show clock`, `show ntp status` and its `clock`
+    configuration lines; what cannot be understood becomes the clock's `problem`."""
+    return clock_from_answers(
+        show_clock,
+        ntp_status,
+        clock_config,
+        ntp=parse_ntp_status,
+        zone_of=parse_clock_config,
+        instant_of=parse_show_clock,
+    )
+
+
+def without_echo(answer: str) -> str:
+    """An answer without the echo of its command (its first line)."""
+    return answer.split("\n", 1)[1] if "\n" in answer else ""
 
 
 def utc_offset_text(offset: timedelta) -> str:
@@ -395,6 +422,36 @@ def parse_ntp_service_status(text: str) -> tuple[bool, float | None]:
     return synchronised, float(offset.group(1)) if offset else None
 
 
+# `display time-range all` (VRP, Comware): `Time-range : CURFEW-TR-42 ( Active )`, then its
+# statements, one a line, until a blank line
+_TIME_RANGE_HEAD = re.compile(r"Time-range\s*:\s*(\S+)\s*\(\s*(Active|Inactive)\s*\)", re.I)
+# an owned rule naming a time-range (`rule 5 deny ip source ... time-range CURFEW-TR-42`)
+NAMES_OWNED_TIME_RANGE = re.compile(
+    r"(?m)^\s+rule\s.*\stime-range\s+" + re.escape(TIME_RANGE_PREFIX)
+)
+
+
+def parse_display_time_ranges(
+    text: str, normalise: Callable[[str], str]
+) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """`display time-range all` (VRP, Comware): each time-range's name -> (active now, its
+    statements as the platform's `normalise` writes them)."""
+    found: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        head = _TIME_RANGE_HEAD.match(line)
+        if head is not None:
+            current = head.group(1)
+            found[current] = (head.group(2).lower() == "active", ())
+        elif current is not None and line:
+            active, statements = found[current]
+            found[current] = (active, (*statements, normalise(line)))
+        elif not line:
+            current = None
+    return found
+
+
 @dataclass(frozen=True)
 class TimedAclLine(AclOwnedLine):
     """An owned line of an ACL platform with time-ranges: which ACLs and bindings exist and,
@@ -518,8 +575,36 @@ class TimeRangeArming(AclDriver):
         """The deletion of the line's time-range."""
 
     @abstractmethod
+    def _answers_to(self, commands: Sequence[str], what: str) -> list[str]:
+        """The device's answers to these read commands, each without its echo (`what` names
+        them in an error)."""
+
+    @abstractmethod
+    def _timed_summary(self, line: TimedAclLine) -> str:
+        """What a cut in force by the device's clock is, after `time-range NAME `: the
+        time-range's state and statements, and where the line is bound."""
+
+    @abstractmethod
+    def _timed_reads(self, line: TimedAclLine) -> list[str]:
+        """The commands showing such a line's ACLs, their rules and the time-range they name."""
+
+    # what `_timed_reads` show, in an error
+    _timed_objects = "the time-ranged rules"
+
     def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
         """What the device says of these lines' cuts found in force by its clock."""
+        parts: list[str] = []
+        commands: list[str] = []
+        for line_id in line_ids:
+            line = found[line_id]
+            assert isinstance(line, TimedAclLine)
+            parts.append(
+                f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
+                + self._timed_summary(line)
+            )
+            commands += self._timed_reads(line)
+        answers = self._answers_to(commands, self._timed_objects)
+        return "\n".join([*parts, *(answer.rstrip() for answer in answers)])
 
     def _is_deny(self, acl_line: str) -> bool:
         """Whether a line of a cut's ACL is one of its denies (`rule 5 deny ...` here; a
