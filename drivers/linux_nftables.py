@@ -29,7 +29,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import (
     IPv4Interface,
@@ -73,7 +73,7 @@ from drivers.lifecycle import (
     Step,
 )
 from drivers.outcomes import describe, outcome, rejected, validate_target
-from drivers.timing import DeviceClock, DeviceZone
+from drivers.timing import DeviceClock, DeviceZone, with_timed_evidence
 
 PLATFORM = "linux_nftables"
 TABLE = "inet curfew"
@@ -1033,26 +1033,21 @@ class LinuxNftablesDriver(Lifecycle):
         found = self._last_read
         if found is None:
             return result
+        return with_timed_evidence(
+            result,
+            batch,
+            found,
+            lambda line: isinstance(line, NftOwnedLine) and line.window is not None,
+            lambda line_ids: self._evidence_read(line_ids, batch, found),
+        )
+
+    def _evidence_read(
+        self, line_ids: Sequence[int], batch: Batch, found: Mapping[int, OwnedLine]
+    ) -> str:
+        """The device's word on these lines cut by its clock (see `_timed_evidence`)."""
         targets = {t.line_id: t for t in batch.cuts}
-        timed = [
-            outcome.line_id
-            for outcome in result.outcomes
-            if outcome.action is Action.CUT
-            and outcome.verified
-            and not outcome.commands
-            and isinstance(line := found.get(outcome.line_id), NftOwnedLine)
-            and line.window is not None
-            and line.state_for(targets[outcome.line_id]) is LineState.CUT
-        ]
-        if not timed:
-            return result
-        try:
-            with self._session():
-                evidence = _timed_evidence(timed, targets, found, self._listing())
-        except DriverError as exc:
-            evidence = f"evidence of the device-timed cut not read: {exc}"
-        joined = "\n".join(part for part in (result.device_output, evidence) if part)
-        return replace(result, device_output=joined)
+        with self._session():
+            return _timed_evidence(line_ids, targets, found, self._listing())
 
     def _listing(self) -> str:
         """The owned chain as nft lists it (rules with their counters and handles)."""

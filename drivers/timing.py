@@ -800,22 +800,41 @@ class TimeRangeArming(AclDriver):
         found = self._last_read
         if found is None:
             return result
-        targets = {t.line_id: t for t in batch.cuts}
-        timed = [
-            outcome.line_id
-            for outcome in result.outcomes
-            if outcome.action is Action.CUT
-            and outcome.verified
-            and not outcome.commands
-            and isinstance(line := found.get(outcome.line_id), TimedAclLine)
-            and line.time_range is not None
-            and line.state_for(targets[outcome.line_id]) is LineState.CUT
-        ]
-        if not timed:
-            return result
-        try:
-            evidence = self._timed_evidence(timed, found)
-        except DriverError as exc:
-            evidence = f"evidence of the device-timed cut not read: {exc}"
-        joined = "\n".join(part for part in (result.device_output, evidence) if part)
-        return replace(result, device_output=joined)
+        return with_timed_evidence(
+            result,
+            batch,
+            found,
+            lambda line: isinstance(line, TimedAclLine) and line.time_range is not None,
+            lambda line_ids: self._timed_evidence(line_ids, found),
+        )
+
+
+def with_timed_evidence(
+    result: BatchResult,
+    batch: Batch,
+    found: Mapping[int, OwnedLine],
+    timed: Callable[[OwnedLine], bool],
+    evidence_of: Callable[[list[int]], str],
+) -> BatchResult:
+    """`result` with the evidence of its cuts found in force by the device's own clock: cuts
+    verified with nothing sent, of lines whose read `timed` says wait on a device-timed
+    window and read as CUT; `evidence_of` reads it (a read that fails is said instead)."""
+    targets = {t.line_id: t for t in batch.cuts}
+    lines = [
+        outcome.line_id
+        for outcome in result.outcomes
+        if outcome.action is Action.CUT
+        and outcome.verified
+        and not outcome.commands
+        and (line := found.get(outcome.line_id)) is not None
+        and timed(line)
+        and line.state_for(targets[outcome.line_id]) is LineState.CUT
+    ]
+    if not lines:
+        return result
+    try:
+        evidence = evidence_of(lines)
+    except DriverError as exc:
+        evidence = f"evidence of the device-timed cut not read: {exc}"
+    joined = "\n".join(part for part in (result.device_output, evidence) if part)
+    return replace(result, device_output=joined)
