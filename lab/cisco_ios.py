@@ -12,9 +12,9 @@ import re
 import threading
 import time
 from calendar import monthrange
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -46,6 +46,7 @@ from lab.cli import (
     set_to,
     then,
 )
+from lab.timekeeping import ClockZone, KeepsTime, SummerRule
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
 INVALID = "% Invalid input detected at '^' marker."
@@ -224,54 +225,6 @@ class TimeRange:
         return [f"time-range {self.name}", *([f" {absolute}"] if absolute else [])]
 
 
-@dataclass(frozen=True)
-class SummerRule:
-    """One end of `clock summer-time NAME recurring ...`: the n-th (5: last) weekday of a
-    month at a local time."""
-
-    week: int
-    weekday: int
-    month: int
-    at: timedelta
-
-    def in_year(self, year: int) -> datetime:
-        last = monthrange(year, self.month)[1]
-        days = [
-            d for d in range(1, last + 1) if date(year, self.month, d).weekday() == self.weekday
-        ]
-        day = days[-1] if self.week == 5 else days[self.week - 1]
-        return datetime(year, self.month, day) + self.at  # noqa: DTZ001 - local wall clock
-
-
-@dataclass(frozen=True)
-class ClockZone:
-    """What `clock timezone` and `clock summer-time` set; UTC when neither is configured."""
-
-    name: str = "UTC"
-    offset: timedelta = timedelta(0)
-    summer_name: str = ""
-    summer_start: SummerRule | None = None
-    summer_end: SummerRule | None = None
-    summer_offset: timedelta = timedelta(hours=1)
-
-    def local(self, instant: datetime) -> tuple[datetime, str]:
-        """The wall clock at a UTC instant, and the zone name the router shows with it."""
-        standard = instant.astimezone(UTC).replace(tzinfo=None) + self.offset
-        if self.summer_start is None or self.summer_end is None:
-            return standard, self.name
-        begin = self.summer_start.in_year(standard.year)
-        # the end is read on the summer clock: on the standard clock it is an offset earlier
-        end = self.summer_end.in_year(standard.year) - self.summer_offset
-        summer = begin <= standard < end if begin < end else (standard >= begin or standard < end)
-        if summer:
-            return standard + self.summer_offset, self.summer_name
-        return standard, self.name
-
-
-# the twin's clock before a test gives it one: the lab's epoch, moving with real time
-LAB_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
 @dataclass
 class Interface:
     name: str
@@ -354,7 +307,7 @@ def _global_rank(line: str) -> int:
     return _VERBATIM_FIRST[first]
 
 
-class IosRouter:
+class IosRouter(KeepsTime):
     """One router's shared state. Sessions are created with `open_session()`."""
 
     def __init__(
@@ -377,14 +330,9 @@ class IosRouter:
         self.global_lines: list[str] = []
         self.time_ranges: dict[str, TimeRange] = {}
         self.startup_config: str = ""
-        self.booted = time.monotonic()
-        # The router's clock: `clock()` is the true time (a test gives the lab's simulated
-        # clock), `clock_offset` how far the router's own clock is off it. NTP is synchronised
-        # while an `ntp server` is configured, unless a test breaks it (`ntp_lost`).
-        self.clock: Callable[[], datetime] = self._lab_time
-        self.clock_offset = timedelta(0)
-        self.ntp_lost = False
-        self.ntp_offset_ms = 0.25
+        # The router's clock (`KeepsTime`). NTP is synchronised while an `ntp server` is
+        # configured, unless a test breaks it (`ntp_lost`).
+        self._start_clock()
         # Sessions run in the lab's event loop; tests read and edit state from their own thread.
         self.lock = threading.RLock()
         self.console = CliSession(self)
@@ -393,13 +341,6 @@ class IosRouter:
         return CliSession(self)
 
     # ------------------------------------------------------------------ the clock
-
-    def _lab_time(self) -> datetime:
-        return LAB_EPOCH + timedelta(seconds=time.monotonic() - self.booted)
-
-    def now(self) -> datetime:
-        """The router's own clock (UTC): the true time, off by `clock_offset`."""
-        return self.clock().astimezone(UTC) + self.clock_offset
 
     @property
     def ntp_synchronised(self) -> bool:

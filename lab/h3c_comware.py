@@ -9,10 +9,9 @@ from __future__ import annotations
 import enum
 import re
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -23,7 +22,6 @@ from ipaddress import (
     ip_network,
 )
 
-from lab.cisco_ios import LAB_EPOCH, ClockZone, SummerRule
 from lab.cli import (
     CTRL_C,
     CTRL_Z,
@@ -44,6 +42,13 @@ from lab.cli import (
     remove,
     set_to,
     then,
+)
+from lab.timekeeping import (
+    AbsoluteTimeRange,
+    ClockZone,
+    KeepsTime,
+    SummerRule,
+    display_time,
 )
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
@@ -176,15 +181,8 @@ def _date_text(wall: datetime, day: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class TimeRange:
-    """`time-range NAME from HH:MM M/D/YYYY to HH:MM M/D/YYYY`: absolute statements on the
-    router's local wall clock; active while any of them holds the clock."""
-
-    name: str
-    statements: tuple[tuple[datetime, datetime], ...] = ()
-
-    def active(self, local: datetime) -> bool:
-        return any(begin <= local < end for begin, end in self.statements)
+class TimeRange(AbsoluteTimeRange):
+    """`time-range NAME from HH:MM M/D/YYYY to HH:MM M/D/YYYY`."""
 
     def statement_texts(self, seconds: bool = False) -> list[str]:
         texts = [f"from {_date_text(b, b)} to {_date_text(e, b)}" for b, e in self.statements]
@@ -313,7 +311,7 @@ def _split_interface(text: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-class ComwareRouter:
+class ComwareRouter(KeepsTime):
     """One router's shared state. Sessions are created with `open_session()`."""
 
     def __init__(
@@ -334,14 +332,9 @@ class ComwareRouter:
         self.routes: list[StaticRoute] = []
         self.global_lines: list[str] = []
         self.startup_config = ""
-        # The router's clock: `clock()` is the true time (a test gives the lab's simulated
-        # clock), `clock_offset` how far the router's own clock is off it. NTP is synchronised
-        # while an `ntp-service unicast-server` is configured, unless a test breaks it.
-        self.booted = time.monotonic()
-        self.clock: Callable[[], datetime] = self._lab_time
-        self.clock_offset = timedelta(0)
-        self.ntp_lost = False
-        self.ntp_offset_ms = 0.25
+        # The router's clock (`KeepsTime`). NTP is synchronised while an `ntp-service
+        # unicast-server` is configured, unless a test breaks it.
+        self._start_clock()
         self.time_ranges: dict[str, TimeRange] = {}
         self.hits: dict[tuple[int, int], int] = {}  # (id of the ACL object, rule id) -> matches
         # Sessions run in the lab's event loop; tests read and edit state from their own thread.
@@ -382,13 +375,6 @@ class ComwareRouter:
                     raise ValueError(f"{self.hostname}: {command!r} rejected: {message}") from None
 
     # ------------------------------------------------------------------ the clock
-
-    def _lab_time(self) -> datetime:
-        return LAB_EPOCH + timedelta(seconds=time.monotonic() - self.booted)
-
-    def now(self) -> datetime:
-        """The router's own clock (UTC): the true time, off by `clock_offset`."""
-        return self.clock().astimezone(UTC) + self.clock_offset
 
     @property
     def ntp_synchronised(self) -> bool:
@@ -802,18 +788,9 @@ class CliSession:
         what = cur.keyword(
             ["acl", "clock", "current-configuration", "ip", "ntp-service", "time-range"]
         )
-        if what == "clock":
-            cur.done()
-            return router.display_clock
-        if what == "ntp-service":
-            cur.keyword(["status"])
-            cur.done()
-            return router.display_ntp_status
-        if what == "time-range":
-            token = cur.next()
-            cur.done()
-            wanted = None if token.text.lower() == "all" else token.text
-            return lambda: router.display_time_range(wanted)
+        shown = display_time(what, cur, router)
+        if shown is not None:
+            return shown
         if what == "acl":
             family = 4
             if cur.peek_word() == "ipv6":

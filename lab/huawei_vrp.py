@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -25,7 +25,6 @@ from ipaddress import (
     ip_network,
 )
 
-from lab.cisco_ios import LAB_EPOCH, ClockZone, SummerRule
 from lab.cli import (
     CTRL_C,
     CTRL_Z,
@@ -45,6 +44,13 @@ from lab.cli import (
     in_view_or_parent,
     set_to,
     then,
+)
+from lab.timekeeping import (
+    AbsoluteTimeRange,
+    ClockZone,
+    KeepsTime,
+    SummerRule,
+    display_time,
 )
 from lab.twin import Prefix, Reply, SpecLike, TwinKind, venue_networks
 
@@ -174,15 +180,8 @@ def _within(address: object, match: Match | None) -> bool:
 
 
 @dataclass(frozen=True)
-class TimeRange:
-    """`time-range NAME from HH:MM Y/M/D to HH:MM Y/M/D`: absolute statements on the router's
-    local wall clock; active while any of them holds the clock."""
-
-    name: str
-    statements: tuple[tuple[datetime, datetime], ...] = ()
-
-    def active(self, local: datetime) -> bool:
-        return any(begin <= local < end for begin, end in self.statements)
+class TimeRange(AbsoluteTimeRange):
+    """`time-range NAME from HH:MM Y/M/D to HH:MM Y/M/D`."""
 
     def statement_texts(self) -> list[str]:
         return [
@@ -296,7 +295,7 @@ class StaticRoute:
         return " ".join(words)
 
 
-class VrpRouter:
+class VrpRouter(KeepsTime):
     """One router's shared state. Sessions are created with `open_session()`."""
 
     def __init__(
@@ -319,14 +318,9 @@ class VrpRouter:
         self.info_center: list[str] = []
         self.ntp: list[str] = []
         self.startup_config: str = ""
-        self.booted = time.monotonic()
-        # The router's clock: `clock()` is the true time (a test gives the lab's simulated
-        # clock), `clock_offset` how far the router's own clock is off it. NTP is synchronised
-        # while an `ntp-service unicast-server` is configured, unless a test breaks it.
-        self.clock: Callable[[], datetime] = self._lab_time
-        self.clock_offset = timedelta(0)
-        self.ntp_lost = False
-        self.ntp_offset_ms = 0.25
+        # The router's clock (`KeepsTime`). NTP is synchronised while an `ntp-service
+        # unicast-server` is configured, unless a test breaks it.
+        self._start_clock()
         self.zone = ClockZone()
         self.clock_lines: list[str] = []  # `clock timezone` / `clock daylight-saving-time`
         self.time_ranges: dict[str, TimeRange] = {}
@@ -353,13 +347,6 @@ class VrpRouter:
             session.execute("return")
 
     # ------------------------------------------------------------------ the clock
-
-    def _lab_time(self) -> datetime:
-        return LAB_EPOCH + timedelta(seconds=time.monotonic() - self.booted)
-
-    def now(self) -> datetime:
-        """The router's own clock (UTC): the true time, off by `clock_offset`."""
-        return self.clock().astimezone(UTC) + self.clock_offset
 
     @property
     def ntp_synchronised(self) -> bool:
@@ -924,18 +911,9 @@ class VrpSession:
             ["acl", "clock", "current-configuration", "ip", "ntp-service", "this", "time-range",
              "version"]
         )  # fmt: skip
-        if what == "clock":
-            cur.done()
-            return router.display_clock
-        if what == "ntp-service":
-            cur.keyword(["status"])
-            cur.done()
-            return router.display_ntp_status
-        if what == "time-range":
-            token = cur.next()
-            cur.done()
-            wanted = None if token.text.lower() == "all" else token.text
-            return lambda: router.display_time_range(wanted)
+        shown = display_time(what, cur, router)
+        if shown is not None:
+            return shown
         if what == "acl":
             family = 4
             if cur.peek_word() == "ipv6":
