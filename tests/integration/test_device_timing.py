@@ -6,49 +6,43 @@ at 00:00 by its own evaluation of its time-range, before any controller pass.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address, IPv4Network
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 
-from controller.clock import OffsetClock, SimulatedClock
+from controller.clock import SimulatedClock
 from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
 from controller.inventory import import_document
 from controller.models import Device
-from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
+from controller.orders import revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
-from controller.scheduler import PassScheduler
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
-from tests.conftest import SHANGHAI
+from tests.integration.device_timing_support import (
+    NIGHT,
+    OUTSIDE,
+    SPRING,
+    opt_in,
+    order,
+    owned,
+    scheduler_through_midnight,
+    two_router_city,
+    venue_host,
+)
 
 pytestmark = pytest.mark.lab
-
-NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
-OUTSIDE = IPv4Address("203.0.113.9")
 
 
 @pytest.fixture
 def lab():
-    specs, inventory = city(devices=2, lines_per_device=1)
-    with Lab(specs) as running:
-        running.city_inventory = inventory
+    with two_router_city() as running:
         yield running
-
-
-def _opt_in(inventory: dict, *names: str) -> dict:
-    for device in inventory["devices"]:
-        if device["name"] in names:
-            device["options"] = {"timing": "device"}
-    return inventory
 
 
 @pytest.fixture
 def lab_store(store: Store, lab: Lab) -> Store:
     """R1 opted in to device timing, its clock the store's, in China Standard Time; R2 not."""
-    import_document(store, _opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
+    import_document(store, opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
     router = lab.router("R1")
     assert isinstance(store.clock, SimulatedClock)
     router.clock = store.clock.now
@@ -58,36 +52,9 @@ def lab_store(store: Store, lab: Lab) -> Store:
     return store
 
 
-def order(store: Store, venue: str, night: datetime = NIGHT) -> int:
-    created = issue_order(
-        store,
-        OrderCreate(
-            venue=venue, kind="curfew", reason="after_hours", legal_basis="临兰文执发〔2018〕3号",
-            effective_from=night - timedelta(days=7),
-        ),
-        actor="bureau:test",
-    )  # fmt: skip
-    assert created.id is not None
-    return created.id
-
-
-def venue_host(store: Store, line_id: int = 1) -> IPv4Address:
-    prefix = next(p for p in store.snapshot().targets[line_id].prefixes if p.version == 4)
-    assert isinstance(prefix, IPv4Network)
-    return prefix.network_address + 5
-
-
 def passes(lab: Lab, store: Store, device: str = "R1", interface: str = "GigabitEthernet0/1"):
     """Whether the twin lets the venue's traffic out now, by its own clock and ACLs."""
     return lab.router(device).permits(interface, "in", venue_host(store), OUTSIDE)
-
-
-def owned(lab: Lab, device: str = "R1") -> list[str]:
-    return [
-        line.strip()
-        for line in lab.router(device).running_config().splitlines()
-        if "CURFEW" in line
-    ]
 
 
 def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verified(lab, lab_store):
@@ -154,7 +121,7 @@ def test_a_router_with_three_venues_arms_every_line_and_cuts_them_all_at_midnigh
     the restore at 08:00 leaves nothing."""
     specs, inventory = city(devices=1, lines_per_device=3)
     with Lab(specs) as lab:
-        import_document(store, _opt_in(lab.inventory(inventory), "R1"), "lab city")
+        import_document(store, opt_in(lab.inventory(inventory), "R1"), "lab city")
         router, clock = lab.router("R1"), store.clock
         assert isinstance(clock, SimulatedClock)
         router.clock = clock.now
@@ -319,22 +286,9 @@ def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(la
     the transition pass without a command; R2 (not opted in) is cut by the pass."""
     order_id = order(lab_store, "Venue R1-1")
     order(lab_store, "Venue R2-1")
-    clock = OffsetClock(NIGHT - timedelta(seconds=3))
-    lab_store.clock = clock
-    lab.router("R1").clock = clock.now
-    passes: list = []
-    scheduler = PassScheduler(
-        Reconciler(lab_store), clock, tick=timedelta(hours=1), on_pass=passes.append,
-        prepare_lead=timedelta(seconds=2),
-    )  # fmt: skip
-    scheduler.start()
-    try:
-        wait_for(lambda: any(p.results for p in passes))
-    finally:
-        scheduler.shutdown()
+    midnight = scheduler_through_midnight(lab, lab_store)
     (row,) = armed_windows(lab_store)
     assert row.line_id == 1 and row.status == ARMED
-    midnight = next(p for p in passes if p.results)
     assert midnight.ok and midnight.at >= NIGHT
     by_line = {r.change.line_id: r for r in midnight.results}
     assert by_line[1].state_after.value == "cut" and by_line[2].state_after.value == "cut"
@@ -343,15 +297,6 @@ def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(la
     assert "time-range CURFEW-TR-1 active" in cut.output
     staged = [c for c in lab_store.changes(ChangeFilter(line_id=1)) if c.action == "staged"]
     assert all(c.verified is not False for c in staged)  # an armed line is no failed stage
-
-
-def wait_for(condition, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_device_not_opted_in_is_left_alone_and_another_platform_falls_back(lab, lab_store):
@@ -369,18 +314,13 @@ def test_a_device_not_opted_in_is_left_alone_and_another_platform_falls_back(lab
     assert report.fallbacks == {2: "device timing is not built for arista_eos"}
 
 
-BERLIN = ZoneInfo("Europe/Berlin")
-# clocks jump 02:00 -> 03:00: a 7-hour night (in UTC, so that adding hours adds real time)
-SPRING = datetime(2026, 3, 29, tzinfo=BERLIN).astimezone(UTC)
-
-
 def test_a_dst_night_is_seven_hours_of_utc_on_the_device_too(tmp_path):
     specs, inventory = city(devices=1, lines_per_device=1, zone="Europe/Berlin")
     clock = SimulatedClock(SPRING - timedelta(minutes=2))
     with Lab(specs) as lab:
         store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
         try:
-            import_document(store, _opt_in(lab.inventory(inventory), "R1"), "berlin")
+            import_document(store, opt_in(lab.inventory(inventory), "R1"), "berlin")
             router = lab.router("R1")
             router.clock = clock.now
             router.configure(

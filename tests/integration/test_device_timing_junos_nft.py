@@ -12,25 +12,30 @@ tests/drivers/test_junos_nft_timing.py.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.clock import OffsetClock, SimulatedClock
+from controller.clock import SimulatedClock
 from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
 from controller.inventory import import_document
-from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
+from controller.orders import revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
-from controller.scheduler import PassScheduler
 from controller.store import ChangeFilter, Store
 from lab.netns import unavailable
 from lab.topology import Lab, city
-from tests.conftest import SHANGHAI
+from tests.integration.device_timing_support import (
+    BERLIN,
+    NIGHT,
+    opt_in,
+    order,
+    scheduler_through_midnight,
+    two_router_city,
+)
+from tests.integration.device_timing_support import owned as owned_lines
 
 pytestmark = pytest.mark.lab
 
-NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
 START, END = int(NIGHT.timestamp()), int((NIGHT + timedelta(hours=8)).timestamp())
 
 
@@ -39,23 +44,14 @@ def lab():
     reason = unavailable()
     if reason:
         pytest.skip(reason)
-    specs, inventory = city(devices=2, lines_per_device=1, platforms=("linux_nftables",))
-    with Lab(specs) as running:
-        running.city_inventory = inventory
+    with two_router_city(("linux_nftables",)) as running:
         yield running
-
-
-def _opt_in(inventory: dict, *names: str) -> dict:
-    for device in inventory["devices"]:
-        if device["name"] in names:
-            device["options"] = {"timing": "device"}
-    return inventory
 
 
 @pytest.fixture
 def lab_store(store: Store, lab: Lab) -> Store:
     """R1 opted in to device timing, its shell's clock the store's; R2 not."""
-    import_document(store, _opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
+    import_document(store, opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
     assert isinstance(store.clock, SimulatedClock)
     lab.router("R1").clock = store.clock.now
     store.clock.set(NIGHT - timedelta(minutes=2))  # 23:58
@@ -63,26 +59,9 @@ def lab_store(store: Store, lab: Lab) -> Store:
     return store
 
 
-def order(store: Store, venue: str, night: datetime = NIGHT) -> int:
-    created = issue_order(
-        store,
-        OrderCreate(
-            venue=venue, kind="curfew", reason="after_hours", legal_basis="临兰文执发〔2018〕3号",
-            effective_from=night - timedelta(days=7),
-        ),
-        actor="bureau:test",
-    )  # fmt: skip
-    assert created.id is not None
-    return created.id
-
-
 def owned(lab: Lab, device: str = "R1") -> list[str]:
     """The owned rules as the kernel holds them (`nft list ruleset` in the twin's namespace)."""
-    return [
-        line.strip()
-        for line in lab.router(device).running_config().splitlines()
-        if "CURFEW-L" in line
-    ]
+    return owned_lines(lab, device, "CURFEW-L")
 
 
 def state(lab_store: Store, line_id: int = 1) -> str:
@@ -228,7 +207,7 @@ def test_an_untrusted_clock_falls_back_to_controller_timing_and_says_why(
 def test_the_router_zone_plays_no_part_on_a_dst_night(tmp_path):
     """Europe/Berlin's spring night is 7 hours of UTC: the rules carry exactly those UTC
     bounds, whatever zone the router's own userland is in."""
-    berlin_night = datetime(2026, 3, 29, tzinfo=SHANGHAI.__class__("Europe/Berlin"))
+    berlin_night = datetime(2026, 3, 29, tzinfo=BERLIN)
     start = berlin_night.astimezone(UTC)
     specs, inventory = city(
         devices=1, lines_per_device=1, zone="Europe/Berlin", platforms=("linux_nftables",)
@@ -240,7 +219,7 @@ def test_the_router_zone_plays_no_part_on_a_dst_night(tmp_path):
     with Lab(specs) as lab:
         store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
         try:
-            import_document(store, _opt_in(lab.inventory(inventory), "R1"), "berlin")
+            import_document(store, opt_in(lab.inventory(inventory), "R1"), "berlin")
             lab.router("R1").clock = clock.now
             order(store, "Venue R1-1", berlin_night)
             report = arm(store, connect_driver, start, "scheduler")
@@ -265,24 +244,9 @@ def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(la
     transition pass without a command; R2 (not opted in) is cut by the pass."""
     order_id = order(lab_store, "Venue R1-1")
     order(lab_store, "Venue R2-1")
-    clock = OffsetClock(NIGHT - timedelta(seconds=3))
-    lab_store.clock = clock
-    lab.router("R1").clock = clock.now
-    done: list = []
-    scheduler = PassScheduler(
-        Reconciler(lab_store), clock, tick=timedelta(hours=1), on_pass=done.append,
-        prepare_lead=timedelta(seconds=2),
-    )  # fmt: skip
-    scheduler.start()
-    try:
-        deadline = time.monotonic() + 30.0
-        while not any(p.results for p in done) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        scheduler.shutdown()
+    midnight = scheduler_through_midnight(lab, lab_store)
     (row,) = armed_windows(lab_store)
     assert row.line_id == 1 and row.status == ARMED
-    midnight = next(p for p in done if p.results)
     assert midnight.ok and midnight.at >= NIGHT
     by_line = {r.change.line_id: r for r in midnight.results}
     assert by_line[1].state_after.value == "cut" and by_line[2].state_after.value == "cut"
