@@ -54,12 +54,11 @@ from drivers.timing import (
     RuleDay,
     SummerTime,
     TimedAclLine,
-    TimeRangeArming,
+    UndoStyleTimeRanges,
     clock_from_answers,
     parse_display_time_ranges,
     parse_ntp_service_status,
     split_time_range,
-    time_range_name,
     wall_parts,
     with_time_ranges,
     without_echo,
@@ -421,7 +420,7 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
+class H3cComwareDriver(UndoStyleTimeRanges, AclDriver, CliDriver):
     """One Comware 7 router over SSH through netmiko's `hp_comware` (wrapped, not subclassed).
 
     Comware has no enable mode to enter (`super` raises a user role, which an account that may
@@ -434,6 +433,7 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
     frame = ("system-view", "return")
     directions = DIRECTIONS
     leave = "quit"
+    _bound_word = "applied on"  # Comware applies a packet-filter
 
     # -- syntax ----------------------------------------------------------------------------
 
@@ -552,19 +552,6 @@ class H3cComwareDriver(TimeRangeArming, AclDriver, CliDriver):
         within a statement's day, so a window across the device's midnight is split there
         (`from 22:00 11/24/2026 to 24:00 11/24/2026`, `from 00:00 11/25/2026 to 06:00 ...`)."""
         return [absolute_statement(begin, end) for begin, end in wall_parts(start, end, zone)]
-
-    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
-        name = time_range_name(line_id)
-        return [f"time-range {name} {statement}" for statement in statements]
-
-    def _time_range_deletion(self, line_id: int) -> str:
-        return f"undo time-range {time_range_name(line_id)}"
-
-    def _timed_summary(self, line: TimedAclLine) -> str:
-        return (
-            f"active: {'; '.join(line.statements) or 'no statement'}; applied on "
-            f"{', '.join(sorted(line.bindings))} inbound and outbound"
-        )
 
     def _timed_reads(self, line: TimedAclLine) -> list[str]:
         return [

@@ -61,12 +61,11 @@ from drivers.timing import (
     RuleDay,
     SummerTime,
     TimedAclLine,
-    TimeRangeArming,
+    UndoStyleTimeRanges,
     clock_from_answers,
     parse_display_time_ranges,
     parse_ntp_service_status,
     split_time_range,
-    time_range_name,
     wall_parts,
     with_time_ranges,
     without_echo,
@@ -613,7 +612,7 @@ class _Scan:
         return self._found >= self._count
 
 
-class HuaweiVrpDriver(TimeRangeArming, AclDriver, CliDriver):
+class HuaweiVrpDriver(UndoStyleTimeRanges, AclDriver, CliDriver):
     """One VRP router over SSH through netmiko's `huawei` driver (wrapped, not subclassed).
 
     VRP has no enable mode: `credentials.secret` is not used. Log-out is `quit`, through
@@ -819,19 +818,6 @@ class HuaweiVrpDriver(TimeRangeArming, AclDriver, CliDriver):
         midnight (`from 22:00 2026/11/24 to 06:00 2026/11/25`)."""
         parts = wall_parts(start, end, zone)
         return [absolute_statement(parts[0][0], parts[-1][1])]
-
-    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
-        name = time_range_name(line_id)
-        return [f"time-range {name} {statement}" for statement in statements]
-
-    def _time_range_deletion(self, line_id: int) -> str:
-        return f"undo time-range {time_range_name(line_id)}"
-
-    def _timed_summary(self, line: TimedAclLine) -> str:
-        return (
-            f"active: {'; '.join(line.statements) or 'no statement'}; bound on "
-            f"{', '.join(sorted(line.bindings))} inbound and outbound"
-        )
 
     def _timed_reads(self, line: TimedAclLine) -> list[str]:
         return [

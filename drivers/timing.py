@@ -809,6 +809,27 @@ class TimeRangeArming(AclDriver):
         )
 
 
+class UndoStyleTimeRanges(TimeRangeArming):
+    """The time-range commands VRP and Comware share (`time-range NAME STATEMENT` once per
+    statement, `undo time-range NAME`) and their words on a cut in force by the device's
+    clock; each platform says how it binds (`_bound_word`) and how it shows its ACLs."""
+
+    _bound_word = "bound on"
+
+    def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
+        name = time_range_name(line_id)
+        return [f"time-range {name} {statement}" for statement in statements]
+
+    def _time_range_deletion(self, line_id: int) -> str:
+        return f"undo time-range {time_range_name(line_id)}"
+
+    def _timed_summary(self, line: TimedAclLine) -> str:
+        return (
+            f"active: {'; '.join(line.statements) or 'no statement'}; {self._bound_word} "
+            f"{', '.join(sorted(line.bindings))} inbound and outbound"
+        )
+
+
 def with_timed_evidence(
     result: BatchResult,
     batch: Batch,
