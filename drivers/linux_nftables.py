@@ -73,7 +73,7 @@ from drivers.lifecycle import (
     Step,
 )
 from drivers.outcomes import describe, outcome, rejected, validate_target
-from drivers.timing import DeviceClock, DeviceZone, with_timed_evidence
+from drivers.timing import DeviceClock, DeviceZone, armed_verdicts, with_timed_evidence
 
 PLATFORM = "linux_nftables"
 TABLE = "inet curfew"
@@ -967,22 +967,15 @@ class LinuxNftablesDriver(Lifecycle):
             output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
         final = _line_plans(pushed.plans) if pushed.plans is not None else tuple(plans)
-        armed = []
-        for i, plan in enumerate(final):
-            line_id = plan.target.line_id
-            after = pushed.after.get(line_id)
-            if plan.refusal is not None:
-                armed.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
-            elif i in pushed.rejections:
-                problem = f"Rejected: {pushed.rejections[i]}"
-                armed.append(StagedLine(line_id, plan.commands, False, problem))
-            elif isinstance(after, NftOwnedLine) and after.armed_for(plan.target, window):
-                armed.append(StagedLine(line_id, plan.commands, True))
-            else:
-                problem = f"VerifyFailed: read-back does not show line {line_id} armed"
-                armed.append(StagedLine(line_id, plan.commands, False, problem))
+        armed = armed_verdicts(
+            final,
+            pushed,
+            lambda after, target: (
+                isinstance(after, NftOwnedLine) and after.armed_for(target, window)
+            ),
+        )
         output = self._joined(progress.output)
-        return StageResult(self.name, tuple(armed), tuple(progress.sent), output, pushed.error)
+        return StageResult(self.name, armed, tuple(progress.sent), output, pushed.error)
 
     def disarm(self, line_ids: Iterable[int]) -> StageResult:
         """Delete every rule of these lines, in force or not, in one transaction (by handle:

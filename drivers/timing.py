@@ -667,22 +667,15 @@ class TimeRangeArming(AclDriver):
             lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
             output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        armed = []
-        for i, plan in enumerate(plans):
-            line_id = plan.target.line_id
-            after = pushed.after.get(line_id)
-            if plan.refusal is not None:
-                armed.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
-            elif i in pushed.rejections:
-                problem = f"Rejected: {pushed.rejections[i]}"
-                armed.append(StagedLine(line_id, plan.commands, False, problem))
-            elif isinstance(after, TimedAclLine) and after.armed_for(plan.target, statements):
-                armed.append(StagedLine(line_id, plan.commands, True))
-            else:
-                problem = f"VerifyFailed: read-back does not show line {line_id} armed"
-                armed.append(StagedLine(line_id, plan.commands, False, problem))
+        armed = armed_verdicts(
+            plans,
+            pushed,
+            lambda after, target: (
+                isinstance(after, TimedAclLine) and after.armed_for(target, statements)
+            ),
+        )
         output = self._joined(progress.output)
-        return StageResult(self.name, tuple(armed), tuple(progress.sent), output, pushed.error)
+        return StageResult(self.name, armed, tuple(progress.sent), output, pushed.error)
 
     def _arm_plans(
         self,
@@ -859,3 +852,26 @@ def with_timed_evidence(
         evidence = f"evidence of the device-timed cut not read: {exc}"
     joined = "\n".join(part for part in (result.device_output, evidence) if part)
     return replace(result, device_output=joined)
+
+
+def armed_verdicts(
+    plans: Sequence[LinePlan],
+    pushed: Pushed,
+    armed: Callable[[OwnedLine | None, LineTarget], bool],
+) -> tuple[StagedLine, ...]:
+    """Each planned line's arming, in the plans' order: refused, rejected by the device, read
+    back as `armed` says the target's window armed, or not (VerifyFailed)."""
+    verdicts = []
+    for i, plan in enumerate(plans):
+        line_id = plan.target.line_id
+        if plan.refusal is not None:
+            verdicts.append(StagedLine(line_id, plan.commands, False, describe(plan.refusal)))
+        elif i in pushed.rejections:
+            problem = f"Rejected: {pushed.rejections[i]}"
+            verdicts.append(StagedLine(line_id, plan.commands, False, problem))
+        elif armed(pushed.after.get(line_id), plan.target):
+            verdicts.append(StagedLine(line_id, plan.commands, True))
+        else:
+            problem = f"VerifyFailed: read-back does not show line {line_id} armed"
+            verdicts.append(StagedLine(line_id, plan.commands, False, problem))
+    return tuple(verdicts)
