@@ -13,8 +13,9 @@ from ipaddress import IPv4Address, IPv4Network
 from zoneinfo import ZoneInfo
 
 from controller.clock import OffsetClock
+from controller.models import Device
 from controller.orders import OrderCreate, issue_order
-from controller.reconciler import PassReport, Reconciler
+from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.scheduler import PassScheduler
 from controller.store import Store
 from lab.topology import Lab, city
@@ -98,3 +99,22 @@ def scheduler_through_midnight(lab: Lab, store: Store) -> PassReport:
     finally:
         scheduler.shutdown()
     return next(p for p in done if p.results)
+
+
+def opt_out(store: Store, device_id: int = 1) -> Device:
+    """The device opted out of device timing (its options emptied), as stored."""
+    with store.session() as s:
+        device = s.get(Device, device_id)
+        assert device is not None
+        device.options_json = "{}"
+        s.add(device)
+        s.commit()
+        s.refresh(device)
+    return device
+
+
+def read_state(store: Store, device: Device, line_id: int = 1) -> str:
+    """The line's state as the device's driver reads it now (`open`, `cut`, `unknown`)."""
+    target = store.snapshot().targets[line_id]
+    with connect_driver(device, 5.0) as driver:
+        return driver.read()[line_id].state_for(target).value

@@ -23,8 +23,10 @@ from tests.integration.device_timing_support import (
     OUTSIDE,
     SPRING,
     opt_in,
+    opt_out,
     order,
     owned,
+    read_state,
     scheduler_through_midnight,
     two_router_city,
     venue_host,
@@ -225,17 +227,10 @@ def test_a_router_opted_out_after_arming_is_still_read_right(lab, lab_store):
     driver ask, so an armed line still reads open before its window and cut in it."""
     order(lab_store, "Venue R1-1")
     assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
-    with lab_store.session() as s:
-        device = s.get(Device, 1)
-        device.options_json = "{}"
-        s.add(device)
-        s.commit()
-        s.refresh(device)
-    target = lab_store.snapshot().targets[1]
+    device = opt_out(lab_store)
     for instant, state in ((NIGHT - timedelta(seconds=1), "open"), (NIGHT, "cut")):
         lab_store.clock.set(instant)
-        with connect_driver(device, 5.0) as driver:
-            assert driver.read()[1].state_for(target).value == state
+        assert read_state(lab_store, device) == state
 
 
 WRONG_ZONE = "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8"
