@@ -966,9 +966,8 @@ class LinuxNftablesDriver(Lifecycle):
             lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
             output = self._failed_output(progress, exc)
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        final = _line_plans(pushed.plans) if pushed.plans is not None else tuple(plans)
         armed = armed_verdicts(
-            final,
+            plans,
             pushed,
             lambda after, target: (
                 isinstance(after, NftOwnedLine) and after.armed_for(target, window)
@@ -1059,10 +1058,6 @@ class LinuxNftablesDriver(Lifecycle):
             return parse_facts(_json_list(addresses), _json_list(routes4) + _json_list(routes6))
         except ValueError as exc:
             raise Rejected(f"{self._where}: unreadable ip -j answer: {exc}") from exc
-
-
-def _line_plans(plans: Sequence[Sendable]) -> tuple[LinePlan, ...]:
-    return tuple(plan for plan in plans if isinstance(plan, LinePlan))
 
 
 def _arm_plans(

@@ -860,7 +860,11 @@ def armed_verdicts(
     armed: Callable[[OwnedLine | None, LineTarget], bool],
 ) -> tuple[StagedLine, ...]:
     """Each planned line's arming, in the plans' order: refused, rejected by the device, read
-    back as `armed` says the target's window armed, or not (VerifyFailed)."""
+    back as `armed` says the target's window armed, or not (VerifyFailed). Where the push
+    planned again from a fresher read, its plans are the ones judged (rejections are counted
+    in them)."""
+    if pushed.plans is not None:
+        plans = tuple(plan for plan in pushed.plans if isinstance(plan, LinePlan))
     verdicts = []
     for i, plan in enumerate(plans):
         line_id = plan.target.line_id
