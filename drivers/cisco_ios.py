@@ -35,7 +35,7 @@ from drivers.acl import (
     owner_of,
 )
 from drivers.base import DeviceFacts, LineTarget, OwnedLine, Prefix
-from drivers.cli import NOT_ECHOED, CliDriver
+from drivers.cli import NOT_ECHOED, EchoScanned
 from drivers.timing import (
     MONTHS,
     DeviceClock,
@@ -359,7 +359,7 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, CliDriver):
+class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
     """One IOS router over SSH through netmiko (wrapped, not subclassed). Device-timed
     windows are `TimeRangeArming`'s; this class says them in IOS's syntax."""
 

@@ -553,11 +553,6 @@ class CliDriver(Lifecycle):
     def _parse(self, answers: Sequence[str]) -> Mapping[int, OwnedLine]:
         """Owned lines (and what a cut must not disturb) from the reads' answers."""
 
-    @abstractmethod
-    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
-        """(index into `sent`, problem) for every error the device printed in its echo of a
-        push, and `NOT_ECHOED` for the first command whose echo never came."""
-
     def _before_logout(self, connection: Any) -> None:
         """Handed the connection just before netmiko's polite log-out."""
         del connection
@@ -590,6 +585,17 @@ class CliDriver(Lifecycle):
         parsed = self._parse(answers)
         self._last_parse = (key, copy.copy(parsed))
         return parsed
+
+
+class EchoScanned(CliDriver):
+    """A CLI platform whose push is one framed block, its errors found afterwards in the
+    device's echo of it (IOS, Comware); a platform that checks each exchange as it goes (VRP)
+    pushes its own way and needs none of this."""
+
+    @abstractmethod
+    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
+        """(index into `sent`, problem) for every error the device printed in its echo of a
+        push, and `NOT_ECHOED` for the first command whose echo never came."""
 
     def _push(
         self,

@@ -46,7 +46,7 @@ from drivers.base import (
     Prefix,
     Rejected,
 )
-from drivers.cli import NOT_ECHOED, CliDriver
+from drivers.cli import NOT_ECHOED, EchoScanned
 from drivers.timing import (
     NAMES_OWNED_TIME_RANGE,
     DeviceClock,
@@ -420,7 +420,7 @@ def find_rejections(commands: Sequence[str], output: str) -> list[tuple[int | No
 # The session
 
 
-class H3cComwareDriver(UndoStyleTimeRanges, AclDriver, CliDriver):
+class H3cComwareDriver(UndoStyleTimeRanges, AclDriver, EchoScanned):
     """One Comware 7 router over SSH through netmiko's `hp_comware` (wrapped, not subclassed).
 
     Comware has no enable mode to enter (`super` raises a user role, which an account that may

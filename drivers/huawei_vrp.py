@@ -704,9 +704,6 @@ class HuaweiVrpDriver(UndoStyleTimeRanges, AclDriver, CliDriver):
             text = self._cli.read_until(scan.complete, answer)
         return self._parse([a.text for a in split_answers(text, pattern)])
 
-    def find_rejections(self, sent: Sequence[str], output: str) -> list[tuple[int | None, str]]:
-        raise NotImplementedError("VRP's rejections are found per exchange (find_rejections)")
-
     def _push(
         self,
         step: Step,
