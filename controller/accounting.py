@@ -1,5 +1,6 @@
-"""FreeRADIUS's accounting, read: which subscriber session held an address at an instant, and
-which sessions of a username are active. FreeRADIUS (rlm_sql) writes `radacct`; curfew only
+"""FreeRADIUS's accounting, read: which subscriber session held an address at an instant (for
+whois; the driver reads the open sessions it disconnects itself, on the same table,
+`drivers.radius_nas.RADACCT`). FreeRADIUS (rlm_sql) writes `radacct`; curfew only
 reads it, with SQLAlchemy Core, from the database a `radius_nas` device names in its options
 (`radius_db`, an SQLAlchemy URL without password; the password is the device's `secret`).
 
@@ -28,27 +29,9 @@ from sqlalchemy.dialects import postgresql
 
 from controller.db import database_url
 from controller.errors import Unavailable
-from drivers.radius_nas import radius_db_query_problem
+from drivers.radius_nas import RADACCT, radius_db_query_problem
 
 CONNECT_SECONDS = 5  # a RADIUS database that does not answer by then is unavailable
-
-_METADATA = sa.MetaData()
-# Only the columns curfew reads, named as in FreeRADIUS's schema.sql (every backend); the
-# instants are untyped so each value comes back as the server stored it (see `_instant`).
-RADACCT = sa.Table(
-    "radacct",
-    _METADATA,
-    sa.Column("radacctid", sa.BigInteger, primary_key=True),
-    sa.Column("acctsessionid", sa.String),
-    sa.Column("acctuniqueid", sa.String),
-    sa.Column("username", sa.String),
-    sa.Column("nasipaddress", sa.String),
-    sa.Column("framedipaddress", sa.String),
-    sa.Column("framedipv6address", sa.String),
-    sa.Column("acctstarttime", sa.types.NullType),
-    sa.Column("acctupdatetime", sa.types.NullType),
-    sa.Column("acctstoptime", sa.types.NullType),
-)
 
 
 class BadRow(ValueError):
@@ -210,20 +193,6 @@ def sessions_at(
     return sorted(found, key=lambda s: s.started or at, reverse=True)
 
 
-def active_sessions(
-    connection: sa.Connection, username: str, nas_ips: Sequence[str] | None = None
-) -> list[AccountingSession]:
-    """The sessions of `username` that accounting holds open (no Stop), of the NAS at
-    `nas_ips` only if given, oldest first."""
-    dialect = connection.dialect.name
-    query = _select(with_ipv6=False).where(
-        RADACCT.c.username == username, RADACCT.c.acctstoptime.is_(None)
-    )
-    if nas_ips is not None:
-        query = query.where(_nas_in(nas_ips, dialect))
-    return [_session(row) for row in connection.execute(query.order_by(RADACCT.c.radacctid))]
-
-
 def _nas_in(nas_ips: Sequence[str], dialect: str) -> sa.ColumnElement[bool]:
     addresses = [str(ip_address(a)) for a in nas_ips]
     if dialect == "postgresql":
@@ -236,7 +205,6 @@ __all__ = [
     "AccountingSession",
     "BadRow",
     "accounting_engine",
-    "active_sessions",
     "reading",
     "sessions_at",
 ]

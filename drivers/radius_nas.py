@@ -72,15 +72,21 @@ RADCHECK = sa.Table(
     sa.Column("op", sa.String(2)),
     sa.Column("value", sa.String(253)),
 )
+# the driver reads the open sessions; `controller.accounting` (whois) reads the rest. The
+# instants are untyped so each value comes back as the server stored it (epoch seconds, text or
+# a timestamp); framedipv6address is selected only where asked (older schemas lack it).
 RADACCT = sa.Table(
     "radacct",
     _METADATA,
     sa.Column("radacctid", sa.BigInteger, primary_key=True),
     sa.Column("acctsessionid", sa.String),
+    sa.Column("acctuniqueid", sa.String),
     sa.Column("username", sa.String),
     sa.Column("nasipaddress", sa.String),
     sa.Column("framedipaddress", sa.String),
-    # typed as the server stored it (epoch seconds, text or a timestamp): only NULL matters
+    sa.Column("framedipv6address", sa.String),
+    sa.Column("acctstarttime", sa.types.NullType),
+    sa.Column("acctupdatetime", sa.types.NullType),
     sa.Column("acctstoptime", sa.types.NullType),
 )
 
