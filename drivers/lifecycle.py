@@ -292,6 +292,33 @@ class Lifecycle(Driver):
             self.name, lines, tuple(progress.sent), self._joined(progress.output), error
         )
 
+    def _planned_stage(
+        self,
+        targets: Sequence[LineTarget],
+        plan: Callable[[Mapping[int, OwnedLine]], list[LinePlan]],
+        judge: Callable[[Sequence[LinePlan], Pushed], tuple[StagedLine, ...]],
+    ) -> StageResult:
+        """A step that, like a stage, changes no line's state: open, read, `plan` from what was
+        read, push what the plans send (planned again from a fresher read where the push asks),
+        and `judge` each line from the read-back; a session that fails fails every target.
+        Device timing's arming is one (`drivers.timing`, `drivers.linux_nftables`)."""
+        progress = Progress()
+        try:
+            with self._opened():
+                found = self._read()
+                plans = plan(found)
+                if any(line.commands for line in plans):
+                    pushed = self._push(Step.STAGE, plans, found, plan, progress)
+                else:
+                    pushed = Pushed(found)
+        except DriverError as exc:
+            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        lines = judge(plans, pushed)
+        output = self._joined(progress.output)
+        return StageResult(self.name, lines, tuple(progress.sent), output, pushed.error)
+
     def _discard(self, line_ids: Iterable[int]) -> StageResult:
         """Delete the unbound bodies of these lines; a line bound anywhere is refused."""
         wanted = list(dict.fromkeys(line_ids))
@@ -322,8 +349,7 @@ class Lifecycle(Driver):
         if pushed.plans is not None:
             final = [plan for plan in pushed.plans if isinstance(plan, DiscardPlan)]
         lines = tuple(
-            _discarded(plan, pushed.after, pushed.rejections.get(i))
-            for i, plan in enumerate(final)
+            _discarded(plan, pushed.after, pushed.rejections.get(i)) for i, plan in enumerate(final)
         )
         return StageResult(
             self.name, lines, tuple(progress.sent), self._joined(progress.output), pushed.error

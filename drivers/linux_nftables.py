@@ -946,35 +946,17 @@ class LinuxNftablesDriver(Lifecycle):
         except ValueError as exc:
             lines = tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
             return StageResult(self.name, lines)
-        progress = Progress()
-        plans: list[LinePlan] = []
-        try:
-            with self._session():
-                found = self._read()
-                plans[:] = _arm_plans(targets, window, found)
-                if any(plan.commands for plan in plans):
-                    pushed = self._push(
-                        Step.STAGE,
-                        plans,
-                        found,
-                        lambda fresh: _arm_plans(targets, window, fresh),
-                        progress,
-                    )
-                else:
-                    pushed = Pushed(found)
-        except DriverError as exc:
-            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        armed = armed_verdicts(
-            plans,
-            pushed,
-            lambda after, target: (
-                isinstance(after, NftOwnedLine) and after.armed_for(target, window)
+        return self._planned_stage(
+            targets,
+            lambda found: _arm_plans(targets, window, found),
+            lambda plans, pushed: armed_verdicts(
+                plans,
+                pushed,
+                lambda after, target: (
+                    isinstance(after, NftOwnedLine) and after.armed_for(target, window)
+                ),
             ),
         )
-        output = self._joined(progress.output)
-        return StageResult(self.name, armed, tuple(progress.sent), output, pushed.error)
 
     def disarm(self, line_ids: Iterable[int]) -> StageResult:
         """Delete every rule of these lines, in force or not, in one transaction (by handle:

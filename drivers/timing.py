@@ -647,35 +647,17 @@ class TimeRangeArming(AclDriver):
             return StageResult(
                 self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
             )
-        progress = Progress()
-        plans: list[LinePlan] = []
-        try:
-            with self._opened():
-                found = self._read()
-                plans[:] = self._arm_plans(targets, statements, found)
-                if any(plan.commands for plan in plans):
-                    pushed = self._push(
-                        Step.STAGE,
-                        plans,
-                        found,
-                        lambda fresh: self._arm_plans(targets, statements, fresh),
-                        progress,
-                    )
-                else:
-                    pushed = Pushed(found)
-        except DriverError as exc:
-            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
-        armed = armed_verdicts(
-            plans,
-            pushed,
-            lambda after, target: (
-                isinstance(after, TimedAclLine) and after.armed_for(target, statements)
+        return self._planned_stage(
+            targets,
+            lambda found: self._arm_plans(targets, statements, found),
+            lambda plans, pushed: armed_verdicts(
+                plans,
+                pushed,
+                lambda after, target: (
+                    isinstance(after, TimedAclLine) and after.armed_for(target, statements)
+                ),
             ),
         )
-        output = self._joined(progress.output)
-        return StageResult(self.name, armed, tuple(progress.sent), output, pushed.error)
 
     def _arm_plans(
         self,
