@@ -190,10 +190,11 @@ def test_the_devices_clocks_follow_an_instant_in_this_process_and_in_the_workers
 
     specs = [DeviceSpec(f"R{n}", platform=p) for n, p in enumerate(PLATFORMS[:3], start=1)]
     with Lab(specs, processes=processes) as lab:
-        # the IOS twin keeps a clock; the VRP and Comware twins do not, and are left alone
-        assert follow_clock(lab, datetime(2031, 3, 4, 23, 59, tzinfo=UTC), time.monotonic()) == 1
+        # the IOS, VRP and Comware twins each keep a clock (device-timed windows)
+        assert follow_clock(lab, datetime(2031, 3, 4, 23, 59, tzinfo=UTC), time.monotonic()) == 3
         shown = lab.router("R1").execute("show clock").output
         # moving from there at the real pace (the device has no NTP server: marked `*`)
         assert shown.lstrip("*").startswith("23:59:") and "Tue Mar 4 2031" in shown
+        assert "2031-03-04 23:59:" in lab.router("R2").execute("display clock").output
         follow_clock(lab, datetime(2032, 5, 6, 12, 0, tzinfo=UTC), time.monotonic())
         assert "May 6 2032" in lab.router("R1").execute("show clock").output
