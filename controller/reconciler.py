@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ from controller.credentials import session_credentials
 from controller.holds import CutBounds, guard_cuts
 from controller.models import Change, CutHold, Device, LineStatus
 from controller.planner import Plan, plan
-from controller.store import Snapshot, Store
+from controller.store import Orphan, PushCheck, Snapshot, StateRow, Store
 from drivers.base import (
     Action,
     Batch,
@@ -467,25 +467,30 @@ class Reconciler:
         try:
             # a cut must rest on an order in force at the push, not at the plan: the pass's
             # plan is made again (once for all its devices) if any order changed since
-            snap, by_device, desired = plans.current_with_plan()
+            planned_ids = [change.line_id for change in planned.changes]
+            check = self.store.push_check(device_id, planned_ids)
+            snap, by_device, desired = plans.current_with_plan(check.order_mark)
             device_batch = by_device.get(device_id)
-            if device_batch is not None and self._states_moved(
-                [change.line_id for change in device_batch.changes], snap
-            ):
-                # another instance worked this device since we planned: plan it again
-                _, fresh = self.diff(at)
-                device_batch = next((b for b in fresh if b.device.id == device_id), None)
+            if device_batch is not None:
+                line_ids = [change.line_id for change in device_batch.changes]
+                if line_ids != planned_ids:  # the plan was made again: read these lines
+                    check = self.store.push_check(device_id, line_ids)
+                if _states_moved(line_ids, snap, check):
+                    # another instance worked this device since we planned: plan it again
+                    _, fresh = self.diff(at)
+                    device_batch = next((b for b in fresh if b.device.id == device_id), None)
+                    fresh_ids = [c.line_id for c in device_batch.changes] if device_batch else []
+                    check = self.store.push_check(device_id, fresh_ids)
             if device_batch is not None and cuts_held:
                 device_batch = device_batch.without_cuts()
             has_work = device_batch is not None and bool(device_batch.changes)
             if not has_work and (session is None or not session.staged):
                 return []
-            if self.store.is_frozen(device_id):
+            if check.frozen:
                 return "frozen by the NOC"
             results: list[LineResult] = []
             if device_batch is not None and has_work:
-                orphans = self.store.orphaned_intents([c.line_id for c in device_batch.changes])
-                intents = self._write_intents(pass_id, at, [device_batch], orphans)
+                intents = self._write_intents(pass_id, at, [device_batch], check.orphans)
                 result, how = self._push_over(device_batch, session)
                 if report is not None:
                     report.sessions[device_batch.device.name] = how
@@ -521,21 +526,6 @@ class Reconciler:
         )
         session.close()
         return self._push(device_batch), "cold after the prepared session was lost"
-
-    def _states_moved(self, line_ids: list[int], snap: Snapshot) -> bool:
-        """Whether any of these lines' recorded states changed since the snapshot was read."""
-        now = self.store.line_statuses(line_ids)
-        for line_id in line_ids:
-            before, after = snap.states.get(line_id), now.get(line_id)
-            if (before is None) != (after is None):
-                return True
-            if (
-                before is not None
-                and after is not None
-                and ((before.state, before.checked_at) != (after.state, after.checked_at))
-            ):
-                return True
-        return False
 
     def check_drift(self, pass_id: str, claims: Claims | None = None) -> list[int]:
         """Read every device with known lines; log each line found otherwise than recorded
@@ -610,7 +600,7 @@ class Reconciler:
         pass_id: str,
         at: datetime,
         batches: list[DeviceBatch],
-        orphans: dict[int, Change] | None = None,
+        orphans: Mapping[int, Orphan] | None = None,
     ) -> dict[int, int]:
         """Write ahead: the intents, and each line's recorded state made unknown in the same
         transaction. A push killed before its outcomes leaves the lines unknown, so the next
@@ -635,14 +625,14 @@ class Reconciler:
             for b, change in changes
         ]
 
-        def unknown_states(written: list[Change]) -> list[LineStatus]:
+        def unknown_states(written: list[Change]) -> list[StateRow]:
             return [
-                LineStatus(
-                    line_id=change.line_id,
-                    state=LineState.UNKNOWN.value,
-                    checked_at=now,
-                    change_seq=row.seq,
-                    order_ids_json=json.dumps(list(change.order_ids)),
+                StateRow(
+                    change.line_id,
+                    LineState.UNKNOWN.value,
+                    now,
+                    row.seq,
+                    json.dumps(list(change.order_ids)),
                 )
                 for row, (_, change) in zip(written, changes, strict=True)
             ]
@@ -706,14 +696,14 @@ class Reconciler:
                 )
             )
 
-        def verified_states(written: list[Change]) -> list[LineStatus]:
+        def verified_states(written: list[Change]) -> list[StateRow]:
             return [
-                LineStatus(
-                    line_id=line_result.change.line_id,
-                    state=line_result.state_after.value,
-                    checked_at=now,
-                    change_seq=row.seq,
-                    order_ids_json=json.dumps(
+                StateRow(
+                    line_result.change.line_id,
+                    line_result.state_after.value,
+                    now,
+                    row.seq,
+                    json.dumps(
                         []
                         if line_result.state_after is LineState.OPEN
                         else list(line_result.change.order_ids)
@@ -749,10 +739,14 @@ class _Plans:
         snap, by_device, _ = self.current_with_plan()
         return snap, by_device
 
-    def current_with_plan(self) -> tuple[Snapshot, dict[int | None, DeviceBatch], Plan]:
-        """The snapshot, the batches and the plan the pushes follow now."""
+    def current_with_plan(
+        self, mark: int | None = None
+    ) -> tuple[Snapshot, dict[int | None, DeviceBatch], Plan]:
+        """The snapshot, the batches and the plan the pushes follow now (`mark`: the newest
+        order event, if the caller has just read it)."""
         store = self._reconciler.store
-        mark = store.order_mark()
+        if mark is None:
+            mark = store.order_mark()
         with self._lock:
             if mark != self._snap.order_mark:
                 snap = store.snapshot()
@@ -761,7 +755,18 @@ class _Plans:
             return self._snap, self._by_device, self._plan
 
 
-def _resolves(orphan: Change | None) -> str:
+def _states_moved(line_ids: list[int], snap: Snapshot, check: PushCheck) -> bool:
+    """Whether any of these lines' recorded states changed since the snapshot was read."""
+    for line_id in line_ids:
+        before, after = snap.states.get(line_id), check.statuses.get(line_id)
+        if (before is None) != (after is None):
+            return True
+        if before is not None and after is not None and (before.state, before.checked_at) != after:
+            return True
+    return False
+
+
+def _resolves(orphan: Orphan | None) -> str:
     if orphan is None:
         return ""
     return (

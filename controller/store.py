@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -90,16 +91,81 @@ def _remember_store(device: Device, context: sa.orm.QueryContext) -> None:
         sa.inspect(device).info[STORE_OF_ROW] = store
 
 
-def upsert_states(connection: sa.Connection, states: Sequence[LineStatus]) -> None:
+class StateRow(NamedTuple):
+    """A line's recorded state as a pass writes it (the columns of `LineStatus`): a tuple,
+    since building thousands of model objects per pass cost more than writing them."""
+
+    line_id: int
+    state: str
+    checked_at: datetime
+    change_seq: int | None
+    order_ids_json: str
+
+
+_STATE_COLUMNS = StateRow._fields
+_UPSERTS: dict[str, sa.Insert] = {}
+
+
+def _upsert_statement(dialect: str) -> sa.Insert:
+    """`INSERT ... ON CONFLICT (line_id) DO UPDATE`, built once per dialect, so each write
+    reuses its compiled form (a statement carrying its rows would be compiled every time)."""
+    found = _UPSERTS.get(dialect)
+    if found is None:
+        table = LineStatus.__table__  # type: ignore[attr-defined]
+        assert tuple(c.name for c in table.columns) == _STATE_COLUMNS, "StateRow != LineStatus"
+        insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+        changing = {name: insert.excluded[name] for name in _STATE_COLUMNS if name != "line_id"}
+        found = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["line_id"], set_=changing
+        )
+    return found
+
+
+def upsert_states(connection: sa.Connection, states: Sequence[LineStatus | StateRow]) -> None:
     """Insert or replace lines' recorded states (SQLite and PostgreSQL spell it alike)."""
     if not states:
         return
-    table = LineStatus.__table__  # type: ignore[attr-defined]
-    rows = [{c.name: getattr(state, c.name) for c in table.columns} for state in states]
-    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    insert = dialect_insert(table).values(rows)
-    changing = {c.name: insert.excluded[c.name] for c in table.columns if c.name != "line_id"}
-    connection.execute(insert.on_conflict_do_update(index_elements=["line_id"], set_=changing))
+    rows = [{name: getattr(state, name) for name in _STATE_COLUMNS} for state in states]
+    connection.execute(_upsert_statement(connection.dialect.name), rows)
+
+
+class Orphan(NamedTuple):
+    """An intent a line's recorded state rests on, whose push never logged an outcome."""
+
+    seq: int
+    action: str
+    pass_id: str | None
+
+
+@dataclass(frozen=True)
+class PushCheck:
+    """`Store.push_check`: a claimed router's state just before its push."""
+
+    order_mark: int
+    frozen: bool
+    statuses: dict[int, tuple[str, datetime | None]]  # line -> (state, checked_at)
+    orphans: dict[int, Orphan]
+
+
+_CHANGES = Change.__table__  # type: ignore[attr-defined]
+_STATUS = LineStatus.__table__  # type: ignore[attr-defined]
+_PUSH_CHECK = {
+    "mark": sa.select(sa.func.max(OrderEvent.__table__.c.id)),  # type: ignore[attr-defined]
+    "frozen": sa.select(Device.__table__.c.frozen).where(  # type: ignore[attr-defined]
+        Device.__table__.c.id == sa.bindparam("device")  # type: ignore[attr-defined]
+    ),
+    "states": sa.select(
+        _STATUS.c.line_id,
+        _STATUS.c.state,
+        _STATUS.c.checked_at,
+        _CHANGES.c.seq,
+        _CHANGES.c.kind,
+        _CHANGES.c.action,
+        _CHANGES.c.pass_id,
+    )
+    .select_from(_STATUS.outerjoin(_CHANGES, _CHANGES.c.seq == _STATUS.c.change_seq))
+    .where(_STATUS.c.line_id.in_(sa.bindparam("lines", expanding=True))),
+}
 
 
 def _is_id(text: str) -> bool:
@@ -320,7 +386,7 @@ class Store:
     def append(
         self,
         entries: Sequence[changelog.NewChange],
-        states: Callable[[list[Change]], Sequence[LineStatus]] | None = None,
+        states: Callable[[list[Change]], Sequence[LineStatus | StateRow]] | None = None,
     ) -> list[Change]:
         """Append records; with `states`, also record the line states they are the evidence
         of (built from the written records) in the same transaction."""
@@ -433,6 +499,24 @@ class Store:
         with self.session() as s:
             device = s.get(Device, device_id)
             return bool(device is not None and device.frozen)
+
+    def push_check(self, device_id: int, line_ids: Sequence[int]) -> PushCheck:
+        """What a pass reads of one claimed router just before pushing it, in one read: the
+        newest order event, whether the NOC froze the router, these lines' recorded states
+        and those of them resting on an intent with no outcome (`orphaned_intents`)."""
+        sql = _PUSH_CHECK
+        with self.engine.connect() as connection:
+            mark = connection.execute(sql["mark"]).scalar() or 0
+            frozen = connection.execute(sql["frozen"], {"device": device_id}).scalar()
+            statuses: dict[int, tuple[str, datetime | None]] = {}
+            orphans: dict[int, Orphan] = {}
+            if line_ids:
+                rows = connection.execute(sql["states"], {"lines": list(line_ids)})
+                for line_id, state, checked_at, seq, kind, action, pass_id in rows:
+                    statuses[line_id] = (state, checked_at)
+                    if kind == "intent":
+                        orphans[line_id] = Orphan(seq, action, pass_id)
+        return PushCheck(int(mark), bool(frozen), statuses, orphans)
 
     def order_mark(self) -> int:
         """The newest order event's id: it moves whenever any order changes."""

@@ -8,6 +8,7 @@ next reconcile pass cuts them again.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -158,8 +159,12 @@ def parse_entry(family: Family, text: str) -> Entry | None:
 _TIMED = re.compile(r"(.*\S)\s+time-range\s+(\S+)(?:\s+\((?:active|inactive)\))?", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_timed_entry(family: Family, text: str) -> tuple[Entry | None, str | None]:
-    """An entry as `parse_entry` reads it, and the time-range it names, if any."""
+    """An entry as `parse_entry` reads it, and the time-range it names, if any.
+
+    Remembered (bounded): a router's entries come back unchanged in every read of a pass
+    (the prepare's, the stage's read-back, the bind's), and what is returned is immutable."""
     match = _TIMED.fullmatch(text.strip())
     if match is None:
         return parse_entry(family, text), None
