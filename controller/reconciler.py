@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
 from controller.credentials import session_credentials
+from controller.group_commit import GroupAppender
 from controller.holds import CutBounds, guard_cuts
 from controller.models import Change, CutHold, Device, LineStatus
 from controller.planner import Plan, plan
-from controller.store import Orphan, PushCheck, Snapshot, StateRow, Store
+from controller.store import Orphan, PushCheck, Snapshot, StateRow, StatesOf, Store
 from drivers.base import (
     Action,
     Batch,
@@ -51,6 +52,8 @@ if TYPE_CHECKING:  # controller.prepare builds on this module
     from controller.prepare import PreparedPass, PreparedSession
 
 DriverFactory = Callable[[Device, float], Driver]
+# Store.append, or a pass's group commit of it
+Append = Callable[[list[NewChange], StatesOf], list[Change]]
 
 log = logging.getLogger("curfew.reconciler")
 
@@ -490,11 +493,15 @@ class Reconciler:
                 return "frozen by the NOC"
             results: list[LineResult] = []
             if device_batch is not None and has_work:
-                intents = self._write_intents(pass_id, at, [device_batch], check.orphans)
+                intents = self._write_intents(
+                    pass_id, at, [device_batch], check.orphans, plans.appender.append
+                )
                 result, how = self._push_over(device_batch, session)
                 if report is not None:
                     report.sessions[device_batch.device.name] = how
-                results = self._write_outcomes(pass_id, device_batch, result, intents)
+                results = self._write_outcomes(
+                    pass_id, device_batch, result, intents, plans.appender.append
+                )
             if session is not None and prepared is not None and session.staged:
                 # what was staged here and is not cut now: discarded on the same session
                 lines = prepared.discard_unused(session, pass_id, desired)
@@ -601,6 +608,7 @@ class Reconciler:
         at: datetime,
         batches: list[DeviceBatch],
         orphans: Mapping[int, Orphan] | None = None,
+        append: Append | None = None,
     ) -> dict[int, int]:
         """Write ahead: the intents, and each line's recorded state made unknown in the same
         transaction. A push killed before its outcomes leaves the lines unknown, so the next
@@ -637,7 +645,7 @@ class Reconciler:
                 for row, (_, change) in zip(written, changes, strict=True)
             ]
 
-        written = self.store.append(entries, states=unknown_states)
+        written = (append or self.store.append)(entries, unknown_states)
         return {row.line_id: row.seq for row in written if row.line_id is not None}
 
     def _write_outcomes(
@@ -646,6 +654,7 @@ class Reconciler:
         device_batch: DeviceBatch,
         result: BatchResult,
         intents: dict[int, int],
+        append: Append | None = None,
     ) -> list[LineResult]:
         now = self.store.clock.now()
         outcomes = {o.line_id: o for o in result.outcomes}
@@ -713,7 +722,7 @@ class Reconciler:
             ]
 
         # the outcomes and the states they prove, in one transaction
-        self.store.append(entries, states=verified_states)
+        (append or self.store.append)(entries, verified_states)
         return results
 
 
@@ -734,6 +743,8 @@ class _Plans:
         self._lock = threading.Lock()
         self._snap, self._by_device = snap, {b.device.id: b for b in batches}
         self._plan = desired
+        # the pass's workers' intents and outcomes, committed in groups (controller.group_commit)
+        self.appender = GroupAppender(reconciler.store)
 
     def current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch]]:
         snap, by_device, _ = self.current_with_plan()

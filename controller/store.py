@@ -103,6 +103,8 @@ class StateRow(NamedTuple):
 
 
 _STATE_COLUMNS = StateRow._fields
+# what an append is the evidence of: the lines' states, built from its written records
+StatesOf = Callable[[list[Change]], Sequence[LineStatus | StateRow]]
 _UPSERTS: dict[str, sa.Insert] = {}
 
 
@@ -386,20 +388,31 @@ class Store:
     def append(
         self,
         entries: Sequence[changelog.NewChange],
-        states: Callable[[list[Change]], Sequence[LineStatus | StateRow]] | None = None,
+        states: StatesOf | None = None,
     ) -> list[Change]:
         """Append records; with `states`, also record the line states they are the evidence
         of (built from the written records) in the same transaction."""
+        rows = self.commit_records(entries, states)
+        self.after_append(rows)
+        return rows
+
+    def commit_records(
+        self, entries: Sequence[changelog.NewChange], states: StatesOf | None = None
+    ) -> list[Change]:
+        """`append`'s transaction alone: when it returns, the records are committed; when it
+        raises, nothing was (`controller.group_commit` relies on it)."""
         then = None
         if states is not None:
 
             def then(connection: sa.Connection, written: list[Change]) -> None:
                 upsert_states(connection, states(written))
 
-        rows = changelog.append(self.engine, entries, then)
+        return changelog.append(self.engine, entries, then)
+
+    def after_append(self, rows: list[Change]) -> None:
+        """What follows a commit: a checkpoint signed if one is due."""
         if self.checkpointer is not None:
             self.checkpointer.after_append(self.engine, rows)
-        return rows
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
