@@ -44,7 +44,7 @@ class GroupAppender:
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._busy = False
-        # told (appends, records) of each group written: the benchmark counts transactions
+        # told (appends, records) of each transaction written: how the appends were grouped
         self._on_group = on_group
 
     @property
@@ -52,6 +52,12 @@ class GroupAppender:
         """Appends queued for the next group (not yet being written)."""
         with self._cond:
             return len(self._queue)
+
+    @property
+    def writing(self) -> bool:
+        """Whether a group is being written now."""
+        with self._cond:
+            return self._busy
 
     def append(self, entries: Sequence[NewChange], states: StatesOf | None = None) -> list[Change]:
         mine = _Pending(list(entries), states)
@@ -87,7 +93,7 @@ class GroupAppender:
             self._alone(group[0])
             return
         records = [entry for pending in group for entry in pending.entries]
-        with_states = [p for p in group if p.states is not None]
+        with_states = any(p.states is not None for p in group)
 
         def states(written: list[Change]) -> list[LineStatus | StateRow]:
             rows: list[LineStatus | StateRow] = []

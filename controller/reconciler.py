@@ -746,10 +746,6 @@ class _Plans:
         # the pass's workers' intents and outcomes, committed in groups (controller.group_commit)
         self.appender = GroupAppender(reconciler.store)
 
-    def current(self) -> tuple[Snapshot, dict[int | None, DeviceBatch]]:
-        snap, by_device, _ = self.current_with_plan()
-        return snap, by_device
-
     def current_with_plan(
         self, mark: int | None = None
     ) -> tuple[Snapshot, dict[int | None, DeviceBatch], Plan]:

@@ -516,7 +516,8 @@ class Store:
     def push_check(self, device_id: int, line_ids: Sequence[int]) -> PushCheck:
         """What a pass reads of one claimed router just before pushing it, in one read: the
         newest order event, whether the NOC froze the router, these lines' recorded states
-        and those of them resting on an intent with no outcome (`orphaned_intents`)."""
+        and those of them resting on an intent whose push never logged an outcome (killed
+        mid-push: asked with the router claimed, so no push of it is under way)."""
         sql = _PUSH_CHECK
         with self.engine.connect() as connection:
             mark = connection.execute(sql["mark"]).scalar() or 0
@@ -535,19 +536,6 @@ class Store:
         """The newest order event's id: it moves whenever any order changes."""
         with self.session() as s:
             return s.exec(select(sa.func.max(OrderEvent.id))).one() or 0
-
-    def orphaned_intents(self, line_ids: Sequence[int]) -> dict[int, Change]:
-        """The lines whose recorded state still rests on an intent: its push never logged an
-        outcome (killed mid-push). Asked with the device claimed, so no push is under way."""
-        if not line_ids:
-            return {}
-        query = (
-            select(LineStatus.line_id, Change)
-            .join(Change, col(Change.seq) == col(LineStatus.change_seq))
-            .where(col(LineStatus.line_id).in_(list(line_ids)), Change.kind == "intent")
-        )
-        with self.session() as s:
-            return {line_id: change for line_id, change in s.exec(query)}
 
     def line_statuses(self, line_ids: Sequence[int] | None = None) -> dict[int, LineStatus]:
         """Each line's last recorded state (of these lines only, if given)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 from controller.audit import verify_store
 from controller.changelog import NewChange
@@ -13,6 +12,7 @@ from controller.clock import SimulatedClock
 from controller.group_commit import GroupAppender
 from controller.models import Change
 from controller.store import StateRow, Store
+from tests.e2e.processes import wait_until
 
 WORKERS = 8
 
@@ -23,14 +23,6 @@ def _records(clock: SimulatedClock, name: str, count: int, line_id: int | None =
                   pass_id="p1", line_id=line_id, detail=f"{name} record {n}")
         for n in range(count)
     ]  # fmt: skip
-
-
-def _wait_for(condition, what: str, limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def _run(threads: list[threading.Thread]) -> None:
@@ -55,7 +47,7 @@ def test_waiting_appends_are_written_in_one_transaction_each_seeing_its_own_reco
 
     def first_states(written: list[Change]) -> list[StateRow]:
         # the first writer holds its transaction until every other writer waits behind it
-        _wait_for(lambda: appender.waiting == WORKERS - 1, "the other writers to queue")
+        wait_until(lambda: appender.waiting == WORKERS - 1, 20, "the other writers to queue")
         return [StateRow(line_id, "unknown", clock.now(), written[0].seq, json.dumps([7]))]
 
     def writer(name: str, states=None) -> None:
@@ -69,7 +61,7 @@ def test_waiting_appends_are_written_in_one_transaction_each_seeing_its_own_reco
 
     first = threading.Thread(target=writer, args=("w0", first_states))
     first.start()
-    _wait_for(lambda: appender.waiting == 0 and appender._busy, "the first write to begin")
+    wait_until(lambda: appender.waiting == 0 and appender.writing, 20, "the first write to begin")
     _run([threading.Thread(target=writer, args=(f"w{n}",)) for n in range(1, WORKERS)])
     first.join(timeout=60)
     other.close()
@@ -91,7 +83,7 @@ def test_a_bad_append_in_a_group_fails_alone(city_store: Store, clock: Simulated
     errors: dict[str, BaseException] = {}
 
     def leader_states(written: list[Change]) -> list[StateRow]:
-        _wait_for(lambda: appender.waiting == 3, "three writers to queue")
+        wait_until(lambda: appender.waiting == 3, 20, "three writers to queue")
         return []
 
     def bad_states(written: list[Change]) -> list[StateRow]:
@@ -105,7 +97,7 @@ def test_a_bad_append_in_a_group_fails_alone(city_store: Store, clock: Simulated
 
     leader = threading.Thread(target=writer, args=("lead", leader_states))
     leader.start()
-    _wait_for(lambda: appender._busy, "the leader's write to begin")
+    wait_until(lambda: appender.writing, 20, "the leader's write to begin")
     _run(
         [
             threading.Thread(target=writer, args=("good1",)),
