@@ -433,6 +433,15 @@ def armed_windows(store: Store, statuses: tuple[str, ...] = WATCHED) -> list[Arm
         return list(s.exec(query))
 
 
+def armed_for(store: Store, window_start: datetime) -> set[int]:
+    """The lines armed on their routers' clocks to cut at `window_start` (row `armed`)."""
+    with store.session() as s:
+        query = select(ArmedWindow.line_id).where(
+            ArmedWindow.window_start == as_utc(window_start), ArmedWindow.status == ARMED
+        )
+        return set(s.exec(query))
+
+
 def disarm_revoked(
     store: Store,
     driver_factory: DriverFactory,

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
+from controller.device_timing import armed_for
 from controller.models import Change, Device
 from controller.planner import Plan
 from controller.reconciler import DeviceBatch, LineChange, Reconciler
@@ -93,6 +94,8 @@ class PreparedPass:
         self.skipped: dict[str, str] = {}
         self.prepared_devices = 0
         self.staged_lines = 0
+        # cuts armed on the routers' own clocks for the instant: not staged, only read then
+        self.armed: set[int] = set()
         self._sessions: dict[int, PreparedSession] = {}
         self._lock = threading.Lock()
 
@@ -218,8 +221,8 @@ class PreparedPass:
     def summary(self) -> str:
         return (
             f"prepared {self.prepared_devices} routers for {self.instant.isoformat()}, "
-            f"{self.staged_lines} lines staged, {self.failed_devices} failed, "
-            f"{len(self.skipped)} skipped"
+            f"{self.staged_lines} lines staged, {len(self.armed)} armed on the routers' "
+            f"clocks (not staged), {self.failed_devices} failed, {len(self.skipped)} skipped"
         )
 
 
@@ -250,6 +253,7 @@ class Preparer:
                 work.append(device_batch)
         if not work:
             return prepared
+        prepared.armed = armed_for(reconciler.store, instant)
         try:
             with (
                 claims_for(reconciler.store.engine) as claims,
@@ -286,9 +290,18 @@ class Preparer:
                 driver = reconciler.driver_factory(device, reconciler.device_timeout)
                 driver.open()
                 session = PreparedSession(device, driver)
-                cuts = tuple(c for c in device_batch.changes if c.action is Action.CUT)
+                # a cut armed on the router's clock holds its objects already: nothing to stage
+                unarmed = DeviceBatch(
+                    device,
+                    tuple(
+                        c
+                        for c in device_batch.changes
+                        if c.action is not Action.CUT or c.line_id not in prepared.armed
+                    ),
+                )
+                cuts = tuple(c for c in unarmed.changes if c.action is Action.CUT)
                 if cuts and isinstance(driver, Staging):
-                    problem = self._stage(prepared, session, cuts, device_batch.batch)
+                    problem = self._stage(prepared, session, cuts, unarmed.batch)
                 else:
                     driver.read()  # the session answers, and the router is read
                     problem = None
