@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -147,9 +148,11 @@ def arm(
     tolerance: float = DEFAULT_TOLERANCE,
     timeout: float = 20.0,
     workers: int = 16,
+    stop: threading.Event | None = None,
 ) -> ArmReport:
     """Arm every opted-in line whose cut starts at `window_start` on its router's own clock,
-    where that clock is trusted; log every other one as left to controller timing."""
+    where that clock is trusted; log every other one as left to controller timing. With `stop`
+    set, routers not yet started are left to controller timing (the instant has come)."""
     if not 0 < tolerance <= MAX_CLOCK_TOLERANCE:
         raise ValueError(f"the clock tolerance must be in (0, {MAX_CLOCK_TOLERANCE:g}] s")
     start = as_utc(window_start)
@@ -169,7 +172,7 @@ def arm(
         )  # fmt: skip
     if not by_device:
         return report
-    arming = _Arming(store, driver_factory, actor, tolerance, timeout, report, snap)
+    arming = _Arming(store, driver_factory, actor, tolerance, timeout, report, snap, stop)
     with claims_for(store.engine) as claims:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_device)))) as pool:
             for done in pool.map(
@@ -192,9 +195,11 @@ class _Arming:
         timeout: float,
         report: ArmReport,
         snap: Snapshot,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store, self.driver_factory, self.actor = store, driver_factory, actor
         self.tolerance, self.timeout, self.report, self.snap = tolerance, timeout, report, snap
+        self.stop = stop
 
     def fall_back(self, windows: list[NightWindow], reason: str, evidence: str = "") -> None:
         _fall_back(
@@ -205,11 +210,16 @@ class _Arming:
 
     def device(self, device: Device, windows: list[NightWindow], claims: Claims) -> None:
         device_id = device.id or 0
+        if self.stop is not None and self.stop.is_set():
+            self.fall_back(windows, "the instant came before its router's arming began")
+            return
         if device.frozen:
             self.fall_back(windows, "device frozen by the NOC")
             return
         if not claims.try_claim(device_id):
-            self.fall_back(windows, "device claimed by another controller instance")
+            self.fall_back(
+                windows, "device claimed by a push or read under way (this instance or another)"
+            )
             return
         try:
             try:
@@ -580,14 +590,16 @@ def _disarm_device(
 # -- the scheduler's calls ----------------------------------------------------------------------
 
 
-def arm_before(reconciler: Reconciler, instant: datetime) -> ArmReport | None:
+def arm_before(
+    reconciler: Reconciler, instant: datetime, stop: threading.Event | None = None
+) -> ArmReport | None:
     """What the scheduler calls a lead before a transition (with its prepare): arm the cuts
     starting at `instant` on the routers that opted in. Never raises: a failure leaves those
     cuts to controller timing, as any fallback does."""
     try:
         return arm(
             reconciler.store, reconciler.driver_factory, instant, reconciler.actor,
-            timeout=reconciler.device_timeout, workers=reconciler.workers,
+            timeout=reconciler.device_timeout, workers=reconciler.workers, stop=stop,
         )  # fmt: skip
     except Exception:
         log.exception("arming the cuts due at %s failed: controller timing", instant)

@@ -3,7 +3,9 @@
 The scheduler holds no truth: every pass plans from scratch, so a missed trigger heals on the
 next one. `simulate` runs the same wake-up rule on a simulated clock (demo, tests). With a
 prepare lead, a transition is prepared that long before it (`controller.prepare`) and its pass
-binds over the sessions the prepare left open.
+binds over the sessions the prepare left open. With an arm lead, the cuts of routers opted in
+to device timing are armed on their own clocks that long before it (`controller.device_timing`),
+in a job of its own; without one they are armed with the prepare, first.
 """
 
 from __future__ import annotations
@@ -60,8 +62,17 @@ class PassScheduler:
         drift_every: timedelta | None = None,
         stop_grace: float = 20.0,
         prepare_lead: timedelta | None = None,
+        arm_lead: timedelta | None = None,
     ) -> None:
         self.reconciler = reconciler
+        # how long before a transition device-timed cuts are armed (None or zero: with the
+        # prepare, and never when there is none); never after the prepare
+        self.arm_lead = max(arm_lead, prepare_lead or arm_lead) if arm_lead else None
+        self.arm_at: datetime | None = None  # when, on the clock, the next arm job runs
+        self._arm_for: datetime | None = None  # the transition the arm job is for
+        self._armed_for: datetime | None = None  # the transition last armed
+        self._arm_lock = threading.Lock()  # one arming at a time; held while it runs
+        self._arm_stop = threading.Event()  # set: the arming in progress starts no router
         # how long before a transition its pass is prepared (None or zero: never)
         self.prepare_lead = prepare_lead if prepare_lead else None
         self.prepared: PreparedPass | None = None  # ready for the pass at `prepared.instant`
@@ -142,6 +153,7 @@ class PassScheduler:
             self._scheduler.shutdown(wait=False)  # queued passes see `_stopping` and return
         wait = self.stop_grace if grace is None else grace
         self._prepare_stop.set()
+        self._arm_stop.set()
         if self._lock.acquire(timeout=max(wait, 0.0)):
             self._lock.release()
             self._close_prepared()
@@ -183,6 +195,12 @@ class PassScheduler:
     def prepare_wakes_at(self) -> datetime | None:
         """The real instant the scheduled prepare will run at, if one is scheduled."""
         job = self._scheduler.get_job("prepare")
+        return None if job is None else job.next_run_time
+
+    @property
+    def arm_wakes_at(self) -> datetime | None:
+        """The real instant the scheduled arm job will run at, if one is scheduled."""
+        job = self._scheduler.get_job("arm")
         return None if job is None else job.next_run_time
 
     @property
@@ -259,6 +277,7 @@ class PassScheduler:
             if self._scheduler.get_job("transition"):
                 self._scheduler.remove_job("transition")
             self._plan_prepare(None)
+            self._plan_arm(None)
             return
         self._scheduler.add_job(
             self._pass,
@@ -269,6 +288,47 @@ class PassScheduler:
             replace_existing=True,
         )
         self._plan_prepare(instant)
+        self._plan_arm(instant)
+
+    # -- arm device-timed cuts before the instant ----------------------------------------------
+
+    def _plan_arm(self, instant: datetime | None) -> None:
+        """Schedule the arming of the cuts starting at `instant`, `arm_lead` before it (at once
+        if that is past), unless it is scheduled or done for that instant."""
+        if self.arm_lead is None:
+            return
+        with self._prepare_guard:
+            if instant == self._arm_for:
+                return
+            self._arm_for = instant
+        if instant is None:
+            self.arm_at = None
+            if self._scheduler.get_job("arm"):
+                self._scheduler.remove_job("arm")
+            return
+        self.arm_at = instant - self.arm_lead
+        self._scheduler.add_job(
+            self._arm,
+            DateTrigger(run_date=self.clock.wall_time_of(self.arm_at), timezone=UTC),
+            kwargs={"instant": instant},
+            id="arm",
+            name=f"arm the device-timed cuts at {instant.isoformat()}",
+            replace_existing=True,
+        )
+
+    def _arm(self, instant: datetime) -> None:
+        """Arm the device-timed cuts starting at `instant`, once: the arm job and the prepare
+        both call it, and whichever comes second waits for the first (the prepare then finds
+        the armed lines with nothing to stage). Not once the instant has come: its pass cuts."""
+        with self._arm_lock:
+            if self._stopping.is_set() or instant == self._armed_for or instant <= self.clock.now():
+                return
+            with self._prepare_guard:
+                stop = self._arm_stop = threading.Event()
+            try:
+                arm_before(self.reconciler, instant, stop)  # routers opted in to device timing
+            finally:
+                self._armed_for = instant
 
     # -- prepare before the instant ----------------------------------------------------------
 
@@ -313,7 +373,7 @@ class PassScheduler:
         try:
             if stale is not None:  # prepared for another instant: keep what this one cuts
                 self._abandon(stale, instant)
-            arm_before(self.reconciler, instant)  # routers opted in to device timing
+            self._arm(instant)  # done already, or under way (waited for), or done now
             prepared = Preparer(self.reconciler).prepare(instant, stop)
         except Exception:
             log.exception("preparing the transition at %s failed: its pass pushes cold", instant)
@@ -336,6 +396,10 @@ class PassScheduler:
         lock first). Every pass plans again at its own instant: it binds what still holds and
         discards the rest. One prepared for a later instant is kept for it; one made stale by
         a transition planned earlier is abandoned by the next prepare (`_prepare`)."""
+        if transition is not None and transition in (self._arm_for, self._prepare_for):
+            self._arm_stop.set()  # routers not yet armed are the pass's to cut
+            if self._arm_lock.acquire(timeout=3 * self.reconciler.device_timeout + 5):
+                self._arm_lock.release()
         if self.prepare_lead is None:
             return None
         if transition is not None and transition == self._prepare_for:

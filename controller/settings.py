@@ -97,6 +97,14 @@ class Settings(DeviceAccessSettings):
         "routers read, cut bodies staged, so the instant carries only the bindings (0: off; "
         "keep it below the routers' idle session timeout)",
     )
+    arm_lead: int = Field(
+        default=600,
+        ge=0,
+        le=21600,
+        description="seconds before each transition the cuts of routers opted in to device "
+        "timing are armed on their own clocks, in a job of its own (never after the prepare; "
+        "0: armed with the prepare, and not at all when the prepare is off)",
+    )
     device_timeout: float = Field(default=20.0, gt=0, le=600, description="per-session timeout")
     signing_key_file: Path | None = Field(
         default=None, description="Ed25519 private key (PEM) that signs change-log checkpoints"

@@ -125,6 +125,7 @@ def serve(
             drift_every=timedelta(seconds=settings.drift_seconds),
             stop_grace=stop_timeout,
             prepare_lead=timedelta(seconds=settings.prepare_lead),
+            arm_lead=timedelta(seconds=settings.arm_lead),
         )
     typer.echo(f"curfew API on http://{host}:{port} (scheduler {'off' if no_scheduler else 'on'})")
     if no_checkpoints:

@@ -3,7 +3,7 @@ measured in the same run on the same lab.
 
 Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lines 10]
      [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
-     [--prepare-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
+     [--prepare-lead S] [--arm-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
      [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
 
 A lab of `--routers` Cisco IOS twins with `--lines` venue lines each, every command answered
@@ -31,10 +31,12 @@ Then, in the same run on the same lab (each against the same routers and workers
 Ratios: the cut against each. With `--timing device` every router opts in to device timing
 (controller/device_timing.py), its clock NTP-synchronised and in the venues' offset, following
 the run's clock: a lead before 00:00 the cuts are armed on the routers' own clocks (timed and
-reported apart, like the prepare), the routers cut at their 00:00, and the pass at 00:00
-verifies what they did; the 08:00 restore is the controller's. `--profile FILE` writes the act
-pass's cProfile (every thread of it merged, by each thread's CPU time) to FILE. Not a test:
-nothing here asserts a time.
+reported apart, like the prepare; `--arm-lead` sets that lead apart from the prepare's, as
+`CURFEW_ARM_LEAD` does), the routers cut at their 00:00, and the pass at 00:00 verifies what
+they did: printed, how many lines were armed before 00:00 by the run's clock, and how many cuts
+the pass found in force by the routers' own clocks against those it had to push itself; the
+08:00 restore is the controller's. `--profile FILE` writes the act pass's cProfile (every thread
+of it merged, by each thread's CPU time) to FILE. Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ from controller.credentials import Vault, generate_key, load_key
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order
 from controller.reconciler import PassReport, Reconciler, connect_driver
-from controller.store import Store
+from controller.store import ChangeFilter, Store
 from drivers import cli
 from drivers.base import DriverError
 from drivers.cli import CliDriver
@@ -293,6 +295,7 @@ def transition(
     profile: str | None,
     arm: bool = False,
     arm_workers: int | None = None,
+    arm_lead: timedelta | None = None,
 ) -> Transition:
     prepare_wall = prepare_cpu = 0.0
     summary = ""
@@ -302,7 +305,7 @@ def transition(
             # the scheduler arms the device-timed cuts a lead before, ahead of its prepare
             from controller.device_timing import arm as arm_cuts
 
-            clock.run_from(instant - lead)
+            clock.run_from(instant - max(arm_lead or lead, lead))
             cpu, started = cpu_now(), time.perf_counter()
             armed = arm_cuts(
                 reconciler.store, reconciler.driver_factory, instant, "scheduler",
@@ -316,9 +319,10 @@ def transition(
                 f"{cpu_now() - cpu:.2f} s; left to controller timing: {len(armed.fallbacks)}"
                 + "".join(f"; {n}: {why}" for why, n in reasons.most_common(3))
             )
+            print(f"  {armed_in_time(reconciler.store, instant)}")
         if use_prepare:
             preparer = preparer_class()
-            if not arm:
+            if not arm or clock.now() < instant - lead:  # the wait until the prepare: skipped
                 clock.run_from(instant - lead)
             cpu, started = cpu_now(), time.perf_counter()
             prepared = stack.enter_context(
@@ -339,6 +343,8 @@ def transition(
         act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
         act_system = system_cpu_now() - system
     clock.pin(clock.now())
+    if arm:
+        print(f"  {who_cut(reconciler.store, report)}")
     lines_expected = sum(len(b.changes) for b in report.batches)
     late = [
         (r.at - instant).total_seconds() for r in report.results if r.verified and r.at is not None
@@ -365,6 +371,42 @@ def transition(
         Counter(getattr(report, "sessions", {}).values()),
         len(report.batches),
         act_system,
+    )
+
+
+def armed_in_time(store: Store, instant: datetime) -> str:
+    """How many lines were armed before the instant by the run's clock (the routers' clocks
+    follow it), and how many only after it: those cut when armed, not at 00:00:00."""
+    from controller.device_timing import armed_windows
+
+    rows = [r for r in armed_windows(store) if r.window_start == instant.astimezone(UTC)]
+    late = sum(1 for r in rows if r.armed_at >= r.window_start)
+    last = max((r.armed_at for r in rows), default=None)
+    said = f"armed before 00:00 by the run's clock: {len(rows) - late} lines, after it: {late}"
+    if last is not None and not late:
+        said += f"; the last {(instant - last).total_seconds():.1f} s before 00:00"
+    return said
+
+
+def who_cut(store: Store, report: PassReport) -> str:
+    """Of the pass's verified cuts: found in force with nothing sent, the device's evidence
+    saying its own clock cut them (armed before the instant: in force at 00:00:00), and cut
+    by the pass's own commands."""
+    outcomes = [
+        c
+        for c in store.changes(
+            ChangeFilter(since=report.at, kinds=("outcome",), limit=10 * len(report.results) + 10)
+        )
+        if c.pass_id == report.pass_id and c.action == "cut" and c.verified
+    ]
+    by_clock = sum(
+        1 for c in outcomes if not c.commands and "cut by the device's clock" in c.output
+    )
+    pushed = sum(1 for c in outcomes if c.commands)
+    return (
+        f"of the {len(outcomes)} verified cuts: {by_clock} found in force by the routers' own "
+        f"clocks (nothing sent, the router's evidence recorded), {pushed} cut by the pass, "
+        f"{len(outcomes) - by_clock - pushed} otherwise found cut"
     )
 
 
@@ -499,6 +541,13 @@ def main() -> None:
         "--prepare-lead", type=float, default=120.0, help="seconds before the instant"
     )
     parser.add_argument(
+        "--arm-lead",
+        type=float,
+        default=None,
+        help="with --timing device: seconds before the instant the cuts are armed (default: the "
+        "prepare lead; never after the prepare)",
+    )
+    parser.add_argument(
         "--arm-workers", type=int, default=None, help="device timing's (default: the prepare's)"
     )
     parser.add_argument("--no-prepare", action="store_true", help="cold passes at the instants")
@@ -599,7 +648,8 @@ def run(args: argparse.Namespace) -> None:
         )
         reconciler = Reconciler(store, workers=args.workers, device_timeout=60)
         # the evening pass learns every line's state (all open), as a running controller has
-        clock.pin(NIGHT - lead - timedelta(minutes=5))
+        arm_lead = timedelta(seconds=args.arm_lead or 0)
+        clock.pin(NIGHT - max(lead, arm_lead) - timedelta(minutes=5))
         started = time.perf_counter()
         evening = reconciler.run_pass(clock.now())
         print(
@@ -615,6 +665,7 @@ def run(args: argparse.Namespace) -> None:
             done = transition(
                 label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers,
                 profile, device_timing and instant == NIGHT, args.arm_workers,
+                timedelta(seconds=args.arm_lead) if args.arm_lead is not None else None,
             )  # fmt: skip
             results.append(done)
             print(done.show(), flush=True)

@@ -82,16 +82,19 @@ def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def scheduler_through_midnight(lab: Lab, store: Store) -> PassReport:
-    """`curfew serve`'s scheduler on a clock at the real pace from 23:59:57 (R1's clock too),
-    with a prepare lead of 2 s, until its first pass that changes a line: that pass."""
-    clock = OffsetClock(NIGHT - timedelta(seconds=3))
+def scheduler_through_midnight(
+    lab: Lab, store: Store, arm_lead: timedelta | None = None
+) -> PassReport:
+    """`curfew serve`'s scheduler on a clock at the real pace from 3 s before midnight (or
+    `arm_lead` + 1 s; R1's clock too), with a prepare lead of 2 s and the arm lead given, until
+    its first pass that changes a line: that pass."""
+    clock = OffsetClock(NIGHT - max(timedelta(seconds=3), (arm_lead or timedelta()) + SECOND))
     store.clock = clock
     lab.router("R1").clock = clock.now
     done: list[PassReport] = []
     scheduler = PassScheduler(
         Reconciler(store), clock, tick=timedelta(hours=1), on_pass=done.append,
-        prepare_lead=timedelta(seconds=2),
+        prepare_lead=timedelta(seconds=2), arm_lead=arm_lead,
     )  # fmt: skip
     scheduler.start()
     try:
@@ -99,6 +102,9 @@ def scheduler_through_midnight(lab: Lab, store: Store) -> PassReport:
     finally:
         scheduler.shutdown()
     return next(p for p in done if p.results)
+
+
+SECOND = timedelta(seconds=1)
 
 
 def opt_out(store: Store, device_id: int = 1) -> Device:

@@ -6,6 +6,7 @@ at 00:00 by its own evaluation of its time-range, before any controller pass.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -294,6 +295,41 @@ def test_the_scheduler_arms_with_its_prepare_and_the_transition_pass_verifies(la
     # the prepare stages R2's cut only: R1's line holds its armed objects already
     staged = {c.line_id for c in lab_store.changes() if c.action == "staged"}
     assert staged == {2}
+
+
+def test_with_an_arm_lead_the_scheduler_arms_in_its_own_job_before_the_prepare(lab, lab_store):
+    """An arm lead of 5 s and a prepare lead of 2 s: R1's line is armed by the arm job, before
+    the prepare's time; the prepare stages R2's cut only; R1 cuts at 00:00 by its own clock and
+    the transition pass verifies it without a command."""
+    order_id = order(lab_store, "Venue R1-1")
+    order(lab_store, "Venue R2-1")
+    midnight = scheduler_through_midnight(lab, lab_store, arm_lead=timedelta(seconds=5))
+    (row,) = armed_windows(lab_store)
+    assert row.line_id == 1 and row.status == ARMED
+    assert row.armed_at < NIGHT - timedelta(seconds=2)  # before the prepare began
+    assert midnight.ok
+    by_line = {r.change.line_id: r for r in midnight.results}
+    assert by_line[1].state_after.value == "cut" and by_line[2].state_after.value == "cut"
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.commands) == ("cut", [])
+    assert {c.line_id for c in lab_store.changes() if c.action == "staged"} == {2}
+
+
+def test_an_arming_stopped_by_the_instant_leaves_its_routers_to_controller_timing(lab, lab_store):
+    """The instant came (the stop is set) before R1's arming began: nothing is sent to R1, its
+    line is left to controller timing with that reason, and the midnight pass cuts it."""
+    order(lab_store, "Venue R1-1")
+    stop = threading.Event()
+    stop.set()
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler", stop=stop)
+    assert report.armed == [] and report.fallbacks == {
+        1: "the instant came before its router's arming began"
+    }
+    assert armed_windows(lab_store) == [] and owned(lab) == []
+    lab_store.clock.set(NIGHT)
+    cut = Reconciler(lab_store).run_pass(NIGHT)
+    assert cut.ok and cut.results[0].state_after.value == "cut"
+    assert cut.results[0].verified
 
 
 def test_a_device_not_opted_in_is_left_alone_and_another_platform_falls_back(lab, lab_store):

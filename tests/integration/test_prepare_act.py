@@ -329,6 +329,40 @@ def test_the_prepare_lead_setting_is_validated(lead, monkeypatch):
         Settings()
 
 
+@pytest.mark.parametrize("lead", ["-1", "21601", "soon"])
+def test_the_arm_lead_setting_is_validated(lead, monkeypatch):
+    monkeypatch.setenv("CURFEW_ARM_LEAD", lead)
+    with pytest.raises(ValidationError, match="arm_lead"):
+        Settings()
+
+
+def test_the_arm_job_runs_at_its_lead_never_after_the_prepare_and_zero_arms_with_it(
+    store: Store, monkeypatch
+):
+    reconciler = Reconciler(store)
+    lead = timedelta(seconds=Settings().arm_lead)
+    assert lead == timedelta(minutes=10)  # the default
+    scheduler = PassScheduler(
+        reconciler, store.clock, prepare_lead=timedelta(seconds=120), arm_lead=lead
+    )
+    scheduler._plan_arm(NIGHT)
+    assert scheduler.arm_at == NIGHT - timedelta(minutes=10)
+    # an arm lead shorter than the prepare's arms with the prepare's lead, first
+    scheduler = PassScheduler(
+        reconciler, store.clock, prepare_lead=timedelta(seconds=120), arm_lead=timedelta(seconds=30)
+    )
+    scheduler._plan_arm(NIGHT)
+    assert scheduler.arm_at == NIGHT - timedelta(seconds=120)
+    monkeypatch.setenv("CURFEW_ARM_LEAD", "0")
+    lead = timedelta(seconds=Settings().arm_lead)
+    scheduler = PassScheduler(
+        reconciler, store.clock, prepare_lead=timedelta(seconds=120), arm_lead=lead
+    )
+    assert scheduler.arm_lead is None
+    scheduler._plan_arm(NIGHT)
+    assert scheduler.arm_at is None and scheduler.arm_wakes_at is None
+
+
 def test_a_prepare_lead_of_zero_turns_prepare_off(store: Store, monkeypatch):
     monkeypatch.setenv("CURFEW_PREPARE_LEAD", "0")
     lead = timedelta(seconds=Settings().prepare_lead)
