@@ -115,6 +115,28 @@ def test_netmiko_pushes_a_cut_and_reads_it_back_in_ios_format(lab: Lab) -> None:
     }
 
 
+def test_the_twin_sends_no_empty_ignore_packets_as_a_router_would_not(lab: Lab) -> None:
+    """asyncssh would precede every encrypted packet with an SSH_MSG_IGNORE; the twin's
+    answers arrive as a router's do, data packets only (what the client's transport reads)."""
+    kinds: list[int] = []
+    with connect(lab) as conn:
+        conn.enable()
+        packetizer = conn.remote_conn.get_transport().packetizer
+        read = packetizer.read_message
+
+        def counted() -> tuple[int, paramiko.Message]:
+            ptype, message = read()
+            kinds.append(ptype)
+            return ptype, message
+
+        packetizer.read_message = counted
+        for _ in range(3):
+            assert "Building configuration" in conn.send_command("show running-config")
+    channel_data = 94  # SSH_MSG_CHANNEL_DATA
+    assert kinds.count(channel_data) >= 3
+    assert paramiko.common.MSG_IGNORE not in kinds
+
+
 def test_no_forms_remove_the_cut_and_nothing_else(lab: Lab) -> None:
     before = lab.router("R1").running_config()
     with connect(lab) as conn:
