@@ -6,6 +6,7 @@ targets, and writes every order event and line state together with its change-lo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from controller.models import (
     Order,
     OrderEvent,
     Venue,
+    decode_prefixes,
 )
 from controller.planner import LineRef, OrderTerm
 from controller.settings import Settings
@@ -101,8 +103,22 @@ class StateRow(NamedTuple):
     change_seq: int | None
     order_ids_json: str
 
+    @property
+    def order_ids(self) -> list[int]:
+        return list(json.loads(self.order_ids_json))
+
 
 _STATE_COLUMNS = StateRow._fields
+# what a snapshot reads of the tables with a row per line, as plain rows
+_VENUES = Venue.__table__  # type: ignore[attr-defined]
+_LINES = Line.__table__  # type: ignore[attr-defined]
+_ORDERS = Order.__table__  # type: ignore[attr-defined]
+_STATUSES = LineStatus.__table__  # type: ignore[attr-defined]
+_LINE_COLUMNS = (
+    "id", "venue_id", "device_id", "interface", "prefixes_json", "kind", "username", "nas_json",
+    "blocked",
+)  # fmt: skip
+_ORDER_COLUMNS = ("id", "venue_id", "kind", "effective_from", "effective_until", "ended_at")
 # what an append is the evidence of: the lines' states, built from its written records
 StatesOf = Callable[[list[Change]], Sequence[LineStatus | StateRow]]
 _UPSERTS: dict[str, sa.Insert] = {}
@@ -183,7 +199,7 @@ class Snapshot:
     targets: dict[int, LineTarget]
     line_venue: dict[int, int]
     devices: dict[int, Device]
-    states: dict[int, LineStatus]
+    states: dict[int, StateRow]
     # the newest order event when read: any order issued, amended, suspended, resumed or
     # revoked since moves it (see Store.order_mark)
     order_mark: int = 0
@@ -468,40 +484,54 @@ class Store:
     # -- what a pass reads and writes ----------------------------------------------------
 
     def snapshot(self) -> Snapshot:
+        """Everything a pass plans from, read in one transaction. The big tables (venues,
+        lines, orders, states: one row each per line of a city) are read as plain rows, not
+        model objects: at 10,000 lines, building those objects was most of the read, and
+        every pass reads it before its first push."""
         with self.session() as s:
-            venues = {v.id: v for v in s.exec(select(Venue))}
+            connection = s.connection()
+            venues = {
+                row.id: row
+                for row in connection.execute(
+                    sa.select(_VENUES.c.id, _VENUES.c.zone, _VENUES.c.region)
+                )
+            }
             devices = {d.id: d for d in s.exec(select(Device))}
-            lines = list(s.exec(select(Line)))
-            orders = list(s.exec(select(Order)))
+            lines = connection.execute(sa.select(*(_LINES.c[name] for name in _LINE_COLUMNS))).all()
+            orders = connection.execute(
+                sa.select(*(_ORDERS.c[name] for name in _ORDER_COLUMNS))
+            ).all()
             events: dict[int, list[OrderEvent]] = {}
             for event in s.exec(select(OrderEvent).where(col(OrderEvent.action).in_(GAP_ACTIONS))):
                 events.setdefault(event.order_id, []).append(event)
-            states = {st.line_id: st for st in s.exec(select(LineStatus))}
+            states = {
+                row[0]: StateRow(*row)
+                for row in connection.execute(sa.select(*(_STATUSES.c[n] for n in _STATE_COLUMNS)))
+            }
             order_mark = s.exec(select(sa.func.max(OrderEvent.id))).one() or 0
         refs, targets = [], {}
         for line in lines:
-            assert line.id is not None
-            refs.append(
-                LineRef(
-                    line.id, line.venue_id, line.device_id, venues[line.venue_id].zone, line.blocked
-                )
-            )
+            venue = venues[line.venue_id]
+            refs.append(LineRef(line.id, line.venue_id, line.device_id, venue.zone, line.blocked))
             if line.kind == "subscriber":
-                targets[line.id] = LineTarget(line.id, "", (), username=line.username, nas=line.nas)
+                nas = tuple(json.loads(line.nas_json))
+                targets[line.id] = LineTarget(line.id, "", (), username=line.username, nas=nas)
             else:
-                targets[line.id] = LineTarget(line.id, line.interface, line.prefixes)
+                targets[line.id] = LineTarget(
+                    line.id, line.interface, decode_prefixes(line.prefixes_json)
+                )
         return Snapshot(
             orders=tuple(
                 order_term(
-                    o,
-                    events.get(o.id or 0),
-                    self.jurisdictions.policy(o.kind, venues[o.venue_id].region),
+                    order,
+                    events.get(order.id),
+                    self.jurisdictions.policy(order.kind, venues[order.venue_id].region),
                 )
-                for o in orders
+                for order in orders
             ),
             lines=tuple(refs),
             targets=targets,
-            line_venue={line.id: line.venue_id for line in lines if line.id is not None},
+            line_venue={line.id: line.venue_id for line in lines},
             devices={d_id: d for d_id, d in devices.items() if d_id is not None},
             states=states,
             order_mark=order_mark,

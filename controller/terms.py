@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
-from controller.models import Order, OrderEvent
+from controller.models import OrderEvent
 from controller.planner import OrderTerm
 from policies import Policy
 
 
+class OrderFields(Protocol):
+    """What a term is made of: an `Order`, or a row of its columns (`Store.snapshot`)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def venue_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def effective_from(self) -> datetime: ...
+    @property
+    def effective_until(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
 def order_term(
-    order: Order, events: list[OrderEvent] | None = None, policy: Policy | None = None
+    order: OrderFields, events: list[OrderEvent] | None = None, policy: Policy | None = None
 ) -> OrderTerm:
     """An order's term as the planner sees it: ended by revocation or amendment, with gaps
     for every suspension (from its event to the matching resumption, open while suspended)."""
