@@ -80,6 +80,22 @@ NIGHT = datetime(2026, 11, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
 MORNING = NIGHT + timedelta(hours=8)
 
 
+def order_every_venue(store: Store) -> None:
+    """A curfew order on every venue of the store, in force since the night before."""
+    venues = [v.name for v in store.venues()]
+    for first in range(0, len(venues), 500):  # 500 orders a transaction: set-up only
+        with store.transaction() as tx:
+            for number, venue in enumerate(venues[first : first + 500], start=first):
+                request = OrderCreate(
+                    venue=venue,
+                    kind="curfew",
+                    reason="after_hours",
+                    legal_basis=f"兰文执发〔2026〕{number + 1}号",
+                    effective_from=NIGHT - timedelta(days=1),
+                )
+                issue_order(store, request, "bench", tx=tx)
+
+
 class BenchClock:
     """The run's clock: pinned at an instant, or running at the real pace from one (so that an
     outcome's recorded instant says how late it came). Each time it starts running its
@@ -630,18 +646,7 @@ def run(args: argparse.Namespace) -> None:
             for device in filled["devices"]:
                 device["options"] = {"timing": "device"}
         import_document(store, filled, "bench city")
-        venues = [v.name for v in store.venues()]
-        for first in range(0, len(venues), 500):  # 500 orders a transaction: set-up only
-            with store.transaction() as tx:
-                for number, venue in enumerate(venues[first : first + 500], start=first):
-                    request = OrderCreate(
-                        venue=venue,
-                        kind="curfew",
-                        reason="after_hours",
-                        legal_basis=f"兰文执发〔2026〕{number + 1}号",
-                        effective_from=NIGHT - timedelta(days=1),
-                    )
-                    issue_order(store, request, "bench", tx=tx)
+        order_every_venue(store)
         print(
             f"store: {args.database}; inventory and {args.routers * args.lines} orders in "
             f"{time.perf_counter() - started:.1f} s"

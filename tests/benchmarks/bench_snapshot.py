@@ -38,14 +38,13 @@ from controller.clock import SimulatedClock
 from controller.credentials import Vault, generate_key, load_key
 from controller.inventory import import_document
 from controller.models import Device, Line, LineStatus, Order, OrderEvent, Venue
-from controller.orders import OrderCreate, issue_order
 from controller.planner import LineRef
 from controller.reconciler import Reconciler
 from controller.store import GAP_ACTIONS, Snapshot, Store
 from controller.terms import order_term
 from drivers.base import LineTarget
 from lab.topology import city, fill_inventory
-from tests.benchmarks.bench_midnight import NIGHT
+from tests.benchmarks.bench_midnight import NIGHT, order_every_venue
 from tests.postgres import PostgresServer
 
 
@@ -104,18 +103,7 @@ def show(name: str, times: list[float]) -> str:
 def build(store: Store, routers: int, lines: int) -> None:
     specs, inventory = city(routers, lines, base_port=20000)
     import_document(store, fill_inventory(specs, inventory, "127.0.0.1"), "bench city")
-    venues = [v.name for v in store.venues()]
-    for first in range(0, len(venues), 500):  # 500 orders a transaction: set-up only
-        with store.transaction() as tx:
-            for number, venue in enumerate(venues[first : first + 500], start=first):
-                request = OrderCreate(
-                    venue=venue,
-                    kind="curfew",
-                    reason="after_hours",
-                    legal_basis=f"兰文执发〔2026〕{number + 1}号",
-                    effective_from=NIGHT - timedelta(days=1),
-                )
-                issue_order(store, request, "bench", tx=tx)
+    order_every_venue(store)
     # every line's state recorded (open), as a running controller has them
     now = store.clock.now()
     with store.session() as s:
