@@ -80,6 +80,16 @@ NIGHT = datetime(2026, 11, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
 MORNING = NIGHT + timedelta(hours=8)
 
 
+def database_url(stack: contextlib.ExitStack, database: str) -> str:
+    """A fresh store's URL: a PostgreSQL server started for the run, or a temporary SQLite
+    file; `stack` stops or removes it."""
+    if database == "postgresql":
+        server = PostgresServer().start()
+        stack.callback(server.stop)
+        return server.create_database()
+    return f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
+
+
 def order_every_venue(store: Store) -> None:
     """A curfew order on every venue of the store, in force since the night before."""
     venues = [v.name for v in store.venues()]
@@ -626,12 +636,7 @@ def run(args: argparse.Namespace) -> None:
             f"{args.session_layer!r} "
             f"(started in {time.perf_counter() - started:.1f} s)"
         )
-        if args.database == "postgresql":
-            server = PostgresServer().start()
-            stack.callback(server.stop)
-            url = server.create_database()
-        else:
-            url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
+        url = database_url(stack, args.database)
         clock = BenchClock(NIGHT - timedelta(hours=2))
         if device_timing:
             clock.followers.append(lambda instant, since: follow_clock(lab, instant, since))

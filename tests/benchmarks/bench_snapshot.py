@@ -44,8 +44,7 @@ from controller.store import GAP_ACTIONS, Snapshot, Store
 from controller.terms import order_term
 from drivers.base import LineTarget
 from lab.topology import city, fill_inventory
-from tests.benchmarks.bench_midnight import NIGHT, order_every_venue
-from tests.postgres import PostgresServer
+from tests.benchmarks.bench_midnight import NIGHT, database_url, order_every_venue
 
 
 def model_object_snapshot(store: Store) -> Snapshot:
@@ -120,12 +119,7 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        if args.database == "postgresql":
-            server = PostgresServer().start()
-            stack.callback(server.stop)
-            url = server.create_database()
-        else:
-            url = f"sqlite:///{Path(stack.enter_context(tempfile.TemporaryDirectory())) / 'b.db'}"
+        url = database_url(stack, args.database)
         keys = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         generate_key(keys / "secrets.key")
         clock = SimulatedClock(NIGHT - timedelta(hours=2))
