@@ -666,6 +666,13 @@ def run(args: argparse.Namespace) -> None:
             f"evening pass: {sum(r.verified for r in evening.results)} lines read in "
             f"{time.perf_counter() - started:.1f} s"
         )
+        # a line the evening could not read: which router, and why (each one said)
+        for result in evening.results:
+            if not result.verified:
+                line = result.change.line_id
+                print(f"  not read: line {line} on {result.device}: {result.error}")
+        for skipped in evening.skipped:
+            print(f"  skipped: {skipped}")
         lab_cpu_before = cpu_seconds(lab.pids)
 
         # what every pass reads first, before it plans and pushes anything: part of each
