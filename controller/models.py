@@ -106,6 +106,11 @@ def decode_prefixes(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(ip_network(p) for p in json.loads(text))
 
 
+def decode_nas(text: str) -> tuple[str, ...]:
+    """A subscriber line's stored NAS names."""
+    return tuple(json.loads(text))
+
+
 class Line(SQLModel, table=True):
     __tablename__ = "lines"
 
@@ -132,7 +137,7 @@ class Line(SQLModel, table=True):
     @property
     def nas(self) -> tuple[str, ...]:
         """The names of the NAS devices a subscriber line's sessions may be held on."""
-        return tuple(json.loads(self.nas_json))
+        return decode_nas(self.nas_json)
 
     @staticmethod
     def encode_prefixes(prefixes: list[IPv4Network | IPv6Network]) -> str:

@@ -301,20 +301,35 @@ class PassScheduler:
             if instant == self._arm_for:
                 return
             self._arm_for = instant
+        self.arm_at = self._schedule_before(
+            "arm", self._arm, instant, self.arm_lead, "arm the device-timed cuts at"
+        )
+
+    def _schedule_before(
+        self,
+        job: str,
+        work: Callable[[datetime], None],
+        instant: datetime | None,
+        lead: timedelta,
+        what: str,
+    ) -> datetime | None:
+        """Schedule `work(instant)` as the job `job`, `lead` before `instant` on the clock (at
+        once if that is past), replacing the job's earlier schedule; with no instant, remove
+        it. When it runs, on the clock, if at all."""
         if instant is None:
-            self.arm_at = None
-            if self._scheduler.get_job("arm"):
-                self._scheduler.remove_job("arm")
-            return
-        self.arm_at = instant - self.arm_lead
+            if self._scheduler.get_job(job):
+                self._scheduler.remove_job(job)
+            return None
+        at = instant - lead
         self._scheduler.add_job(
-            self._arm,
-            DateTrigger(run_date=self.clock.wall_time_of(self.arm_at), timezone=UTC),
+            work,
+            DateTrigger(run_date=self.clock.wall_time_of(at), timezone=UTC),
             kwargs={"instant": instant},
-            id="arm",
-            name=f"arm the device-timed cuts at {instant.isoformat()}",
+            id=job,
+            name=f"{what} {instant.isoformat()}",
             replace_existing=True,
         )
+        return at
 
     def _arm(self, instant: datetime) -> None:
         """Arm the device-timed cuts starting at `instant`, once: the arm job and the prepare
@@ -341,19 +356,8 @@ class PassScheduler:
             if instant == self._prepare_for:
                 return
             self._prepare_for = instant
-        if instant is None:
-            self.prepare_at = None
-            if self._scheduler.get_job("prepare"):
-                self._scheduler.remove_job("prepare")
-            return
-        self.prepare_at = instant - self.prepare_lead
-        self._scheduler.add_job(
-            self._prepare,
-            DateTrigger(run_date=self.clock.wall_time_of(self.prepare_at), timezone=UTC),
-            kwargs={"instant": instant},
-            id="prepare",
-            name=f"prepare the transition at {instant.isoformat()}",
-            replace_existing=True,
+        self.prepare_at = self._schedule_before(
+            "prepare", self._prepare, instant, self.prepare_lead, "prepare the transition at"
         )
 
     def _prepare(self, instant: datetime) -> None:

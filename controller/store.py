@@ -38,6 +38,7 @@ from controller.models import (
     Order,
     OrderEvent,
     Venue,
+    decode_nas,
     decode_prefixes,
 )
 from controller.planner import LineRef, OrderTerm
@@ -514,7 +515,7 @@ class Store:
             venue = venues[line.venue_id]
             refs.append(LineRef(line.id, line.venue_id, line.device_id, venue.zone, line.blocked))
             if line.kind == "subscriber":
-                nas = tuple(json.loads(line.nas_json))
+                nas = decode_nas(line.nas_json)
                 targets[line.id] = LineTarget(line.id, "", (), username=line.username, nas=nas)
             else:
                 targets[line.id] = LineTarget(

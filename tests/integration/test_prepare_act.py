@@ -363,6 +363,34 @@ def test_the_arm_job_runs_at_its_lead_never_after_the_prepare_and_zero_arms_with
     assert scheduler.arm_at is None and scheduler.arm_wakes_at is None
 
 
+def test_the_transition_pass_stops_an_arming_under_way_and_waits_for_its_routers(store: Store):
+    """At the instant the arming still under way is told to start no more routers, and the
+    transition pass waits for the routers being armed (the arming's lock) before it goes on."""
+    scheduler = PassScheduler(
+        Reconciler(store), store.clock, prepare_lead=timedelta(seconds=120),
+        arm_lead=timedelta(minutes=10),
+    )  # fmt: skip
+    scheduler._plan_arm(NIGHT)
+    stop = scheduler._arm_stop
+    events: list[str] = []
+    scheduler._arm_lock.acquire()  # an arming under way
+
+    def finish_arming() -> None:
+        stop.wait(timeout=10)
+        events.append("arming ended")
+        scheduler._arm_lock.release()
+
+    armer = threading.Thread(target=finish_arming)
+    armer.start()
+    try:
+        assert scheduler._take_prepared(NIGHT, NIGHT) is None  # nothing was prepared
+        events.append("pass goes on")
+    finally:
+        armer.join(timeout=10)
+    assert stop.is_set()
+    assert events == ["arming ended", "pass goes on"]
+
+
 def test_a_prepare_lead_of_zero_turns_prepare_off(store: Store, monkeypatch):
     monkeypatch.setenv("CURFEW_PREPARE_LEAD", "0")
     lead = timedelta(seconds=Settings().prepare_lead)
