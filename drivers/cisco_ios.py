@@ -76,6 +76,10 @@ OWNED_READ = (
 # The owned time-ranges (device-timed cuts, drivers.timing), each with the device's own word on
 # whether its clock has it in force now.
 TIME_RANGE_READ = "show time-range | section ^time-range entry: CURFEW-TR-"
+# The owned ACLs as the device evaluates them: each entry with its time-range's state and its
+# matches. Read with the others on a device opted in to device timing, it is the evidence of a
+# cut found in force by the device's clock, with no exchange of its own after the instant.
+ACL_STATE_READ = "show access-lists | section access list CURFEW-L|access list CURFEW6-L"
 _NAMES_OWNED_TIME_RANGE = re.compile(r"(?m)^\s+(?:deny|permit|\d).*\stime-range\s+CURFEW-TR-")
 # The device's clock: its time, its NTP state and the configuration setting its zone.
 CLOCK_READ = ("show clock", "show ntp status", "show running-config | include ^clock ")
@@ -210,6 +214,28 @@ def parse_time_ranges(text: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
         elif raw and not raw[0].isspace():
             current = None
     return found
+
+
+_ACL_LISTED = re.compile(r"(?:Standard IP|Extended IP|Reflexive IP|IPv6) access list (\S+)")
+
+
+def acl_sections(text: str) -> dict[str, str]:
+    """`show access-lists`: each ACL's name -> its header and entries, as `show access-lists
+    NAME` shows that ACL alone."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line:
+            continue
+        if line[0].isspace():
+            if current is not None:
+                current.append(line)
+        elif (header := _ACL_LISTED.fullmatch(line)) is not None:
+            current = sections[header.group(1)] = [line]
+        else:
+            current = None  # the prompt, or anything else that is not an ACL
+    return {name: "\n".join(lines) for name, lines in sections.items()}
 
 
 _ACL_HEADER_RE = {
@@ -372,6 +398,8 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
     device_type: ClassVar[str] = PLATFORM
     enable: ClassVar[bool] = True
     frame = ("configure terminal", "end")
+    # the last read's `ACL_STATE_READ`, by ACL name (None when it did not ask)
+    _acl_states: dict[str, str] | None = None
     acl_header = _ACL_HEADER
     binding_word = _BINDING
 
@@ -392,15 +420,18 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
 
     def _read_commands(self) -> list[str]:
         """The owned configuration and, on a device opted in to device timing, the owned
-        time-ranges with the device's word on each: other devices pay no extra command."""
+        time-ranges and ACLs with the device's word on each: other devices pay no extra
+        command."""
         if self.credentials.extra.get("timing") == "device":
-            return [OWNED_READ, TIME_RANGE_READ]
+            return [OWNED_READ, TIME_RANGE_READ, ACL_STATE_READ]
         return [OWNED_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
         config = answers[0] if answers else ""
+        # the evidence of device-timed cuts, as this read found it (None: not read)
+        self._acl_states = acl_sections(without_echo(answers[2])) if len(answers) > 2 else None
         if len(answers) > 1:
-            time_ranges = "".join(answers[1:])
+            time_ranges = answers[1]
         elif _NAMES_OWNED_TIME_RANGE.search(config):
             # a device-timed cut on a device not (or no longer) opted in: ask the device
             time_ranges = "".join(
@@ -466,3 +497,17 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
             for family in FAMILIES
             if family in line.acls
         ]
+
+    def _timed_answers(self, lines: Sequence[TimedAclLine]) -> list[str]:
+        """From the read that found the cuts (`ACL_STATE_READ`), when it was made: each of
+        the lines' ACLs as `show access-lists NAME` shows it."""
+        states = self._acl_states
+        if states is None:
+            return super()._timed_answers(lines)
+        names = [
+            acl_name(family, line.line_id)
+            for line in lines
+            for family in FAMILIES
+            if family in line.acls
+        ]
+        return [states.get(name, f"access list {name}: not shown by the device") for name in names]

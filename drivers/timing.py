@@ -594,7 +594,7 @@ class TimeRangeArming(AclDriver):
     def _timed_evidence(self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]) -> str:
         """What the device says of these lines' cuts found in force by its clock."""
         parts: list[str] = []
-        commands: list[str] = []
+        lines: list[TimedAclLine] = []
         for line_id in line_ids:
             line = found[line_id]
             assert isinstance(line, TimedAclLine)
@@ -602,9 +602,16 @@ class TimeRangeArming(AclDriver):
                 f"line {line_id}: cut by the device's clock, time-range {line.time_range} "
                 + self._timed_summary(line)
             )
-            commands += self._timed_reads(line)
-        answers = self._answers_to(commands, self._timed_objects)
+            lines.append(line)
+        answers = self._timed_answers(lines)
         return "\n".join([*parts, *(answer.rstrip() for answer in answers)])
+
+    def _timed_answers(self, lines: Sequence[TimedAclLine]) -> list[str]:
+        """The device's answers showing these lines' time-ranged rules: read now, every
+        line's `_timed_reads` in one exchange (a platform whose read already carried them
+        answers from that read instead)."""
+        commands = [command for line in lines for command in self._timed_reads(line)]
+        return self._answers_to(commands, self._timed_objects)
 
     def _is_deny(self, acl_line: str) -> bool:
         """Whether a line of a cut's ACL is one of its denies (`rule 5 deny ...` here; a

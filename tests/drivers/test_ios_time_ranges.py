@@ -12,6 +12,7 @@ from drivers.base import Batch, Credentials, LineState, LineTarget
 from drivers.cisco_ios import (
     CiscoIosDriver,
     absolute_statement,
+    acl_sections,
     parse_running_config,
     parse_time_ranges,
 )
@@ -158,6 +159,29 @@ def armed_twin() -> IosRouter:
         ]
     )
     return router
+
+
+def test_the_acl_listing_is_split_into_each_acl_as_its_own_show_would_print_it():
+    listing = (
+        "show access-lists | section access list CURFEW-L|access list CURFEW6-L\n"
+        "Extended IP access list CURFEW-L42\n"
+        "    10 deny ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-42 (active) (3 matches)\n"
+        "    20 permit ip any any\n"
+        "IPv6 access list CURFEW6-L42\n"
+        "    deny ipv6 2001:DB8::/64 any time-range CURFEW-TR-42 (active) sequence 10\n"
+        "Extended IP access list CURFEW-L7\n"
+        "    10 deny ip 198.18.2.0 0.0.0.255 any\n"
+        "R1#"
+    )
+    sections = acl_sections(listing)
+    assert list(sections) == ["CURFEW-L42", "CURFEW6-L42", "CURFEW-L7"]
+    assert sections["CURFEW-L42"] == (
+        "Extended IP access list CURFEW-L42\n"
+        "    10 deny ip 198.18.1.0 0.0.0.255 any time-range CURFEW-TR-42 (active) (3 matches)\n"
+        "    20 permit ip any any"
+    )
+    assert sections["CURFEW-L7"].endswith("10 deny ip 198.18.2.0 0.0.0.255 any")
+    assert acl_sections("R1#") == {}
 
 
 def test_the_twin_lets_an_armed_line_through_until_its_window():

@@ -117,6 +117,45 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
 
 
+def test_the_pass_at_midnight_takes_its_evidence_from_its_one_read(lab, lab_store):
+    """The read of a device opted in to device timing carries the owned ACLs as the device
+    evaluates them (`show access-lists`, each entry's time-range state and matches): the pass
+    that finds the cut in force records that evidence without an exchange of its own."""
+    order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    lab_store.clock.set(NIGHT)
+    assert not passes(lab, lab_store)  # the twin cut by its own clock: one match counted
+    exchanges: list[list[str]] = []
+
+    def spied(device: Device, timeout: float):
+        driver = connect_driver(device, timeout)
+        cli = driver._cli  # type: ignore[attr-defined]
+        converse = cli.converse
+
+        def recorded(commands, *args, **kwargs):
+            exchanges.append(list(commands))
+            return converse(commands, *args, **kwargs)
+
+        cli.converse = recorded
+        return driver
+
+    report = Reconciler(lab_store, driver_factory=spied).run_pass(NIGHT)
+    assert report.ok and [(r.change.line_id, r.state_after.value) for r in report.results] == [
+        (1, "cut")
+    ]
+    # R1's one read: configuration, time-ranges, ACL states; nothing read after it
+    r1 = [e for e in exchanges if "show access-lists" in " ".join(e)]
+    assert len(r1) == 1 and r1[0][-1].startswith("show access-lists | section")
+    assert not any(c.startswith("show access-lists CURFEW") for e in exchanges for c in e)
+    cut = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.commands) == ("cut", True, [])
+    output = cut.output
+    assert "line 1: cut by the device's clock, time-range CURFEW-TR-1 active" in output
+    v4 = output.index("Extended IP access list CURFEW-L1\n")
+    assert "time-range CURFEW-TR-1 (active) (1 match)" in output[v4:]
+    assert "IPv6 access list CURFEW6-L1\n" in output
+
+
 def test_a_router_with_three_venues_arms_every_line_and_cuts_them_all_at_midnight(store):
     """One router, three venues on three interfaces, all opted in: each line takes the filter
     slots of its own interface only, so every line is armed (none refused as "cut in this
