@@ -168,23 +168,35 @@ class PushCheck:
 
 _CHANGES = Change.__table__  # type: ignore[attr-defined]
 _STATUS = LineStatus.__table__  # type: ignore[attr-defined]
-_PUSH_CHECK = {
-    "mark": sa.select(sa.func.max(OrderEvent.__table__.c.id)),  # type: ignore[attr-defined]
-    "frozen": sa.select(Device.__table__.c.frozen).where(  # type: ignore[attr-defined]
-        Device.__table__.c.id == sa.bindparam("device")  # type: ignore[attr-defined]
-    ),
-    "states": sa.select(
-        _STATUS.c.line_id,
-        _STATUS.c.state,
-        _STATUS.c.checked_at,
-        _CHANGES.c.seq,
-        _CHANGES.c.kind,
-        _CHANGES.c.action,
-        _CHANGES.c.pass_id,
-    )
-    .select_from(_STATUS.outerjoin(_CHANGES, _CHANGES.c.seq == _STATUS.c.change_seq))
-    .where(_STATUS.c.line_id.in_(sa.bindparam("lines", expanding=True))),
-}
+# the newest order event and the router's frozen flag, in one statement
+_PUSH_HEAD = sa.select(
+    sa.select(sa.func.max(OrderEvent.__table__.c.id)).scalar_subquery(),  # type: ignore[attr-defined]
+    sa.select(Device.__table__.c.frozen)  # type: ignore[attr-defined]
+    .where(Device.__table__.c.id == sa.bindparam("device"))  # type: ignore[attr-defined]
+    .scalar_subquery(),
+)
+_STATES_OF = sa.select(
+    _STATUS.c.line_id,
+    _STATUS.c.state,
+    _STATUS.c.checked_at,
+    _CHANGES.c.seq,
+    _CHANGES.c.kind,
+    _CHANGES.c.action,
+    _CHANGES.c.pass_id,
+).select_from(_STATUS.outerjoin(_CHANGES, _CHANGES.c.seq == _STATUS.c.change_seq))
+# `_STATES_OF` for n lines, one statement per n: an expanding IN is rendered again at every
+# execution, which cost more than the rest of the router's check
+_STATES_FOR: dict[int, sa.Select] = {}
+
+
+def _states_for(count: int) -> sa.Select:
+    found = _STATES_FOR.get(count)
+    if found is None:
+        marks = [sa.bindparam(f"l{i}") for i in range(count)]
+        found = _STATES_OF.where(_STATUS.c.line_id.in_(marks))
+        if count <= 256:  # a router's lines; a bigger batch is rare, not worth keeping
+            _STATES_FOR[count] = found
+    return found
 
 
 def _is_id(text: str) -> bool:
@@ -549,19 +561,20 @@ class Store:
         newest order event, whether the NOC froze the router, these lines' recorded states
         and those of them resting on an intent whose push never logged an outcome (killed
         mid-push: asked with the router claimed, so no push of it is under way)."""
-        sql = _PUSH_CHECK
         with self.engine.connect() as connection:
-            mark = connection.execute(sql["mark"]).scalar() or 0
-            frozen = connection.execute(sql["frozen"], {"device": device_id}).scalar()
+            mark, frozen = connection.execute(_PUSH_HEAD, {"device": device_id}).one()
             statuses: dict[int, tuple[str, datetime | None]] = {}
             orphans: dict[int, Orphan] = {}
             if line_ids:
-                rows = connection.execute(sql["states"], {"lines": list(line_ids)})
+                wanted = list(dict.fromkeys(line_ids))
+                rows = connection.execute(
+                    _states_for(len(wanted)), {f"l{i}": line for i, line in enumerate(wanted)}
+                )
                 for line_id, state, checked_at, seq, kind, action, pass_id in rows:
                     statuses[line_id] = (state, checked_at)
                     if kind == "intent":
                         orphans[line_id] = Orphan(seq, action, pass_id)
-        return PushCheck(int(mark), bool(frozen), statuses, orphans)
+        return PushCheck(int(mark or 0), bool(frozen), statuses, orphans)
 
     def order_mark(self) -> int:
         """The newest order event's id: it moves whenever any order changes."""
