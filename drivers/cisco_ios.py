@@ -420,11 +420,14 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
 
     def _read_commands(self) -> list[str]:
         """The owned configuration and, on a device opted in to device timing, the owned
-        time-ranges and ACLs with the device's word on each: other devices pay no extra
-        command."""
-        if self.credentials.extra.get("timing") == "device":
+        time-ranges with the device's word on each, and when a change with cuts is under way
+        the owned ACLs' states (the evidence of a cut the device made): other devices pay no
+        extra command."""
+        if self.credentials.extra.get("timing") != "device":
+            return [OWNED_READ]
+        if self._evidence_wanted:
             return [OWNED_READ, TIME_RANGE_READ, ACL_STATE_READ]
-        return [OWNED_READ]
+        return [OWNED_READ, TIME_RANGE_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
         config = answers[0] if answers else ""

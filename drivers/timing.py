@@ -560,6 +560,8 @@ class TimeRangeArming(AclDriver):
     device's word on a cut found in force by the device's own clock."""
 
     _last_read: Mapping[int, OwnedLine] | None = None
+    # whether the change under way may find a cut in force by the device's clock (see `apply`)
+    _evidence_wanted = False
 
     @abstractmethod
     def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
@@ -777,8 +779,13 @@ class TimeRangeArming(AclDriver):
 
     def apply(self, batch: Batch) -> BatchResult:
         """`apply`, and for a cut found in force by the device's own clock (nothing sent), the
-        evidence of it in the result's device output."""
-        result = super().apply(batch)
+        evidence of it in the result's device output (a platform may read it with the read
+        that finds the cut when `_evidence_wanted`: only a batch with cuts may need it)."""
+        self._evidence_wanted = bool(batch.cuts)
+        try:
+            result = super().apply(batch)
+        finally:
+            self._evidence_wanted = False
         found = self._last_read
         if found is None:
             return result

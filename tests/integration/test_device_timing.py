@@ -155,6 +155,12 @@ def test_the_pass_at_midnight_takes_its_evidence_from_its_one_read(lab, lab_stor
     assert "time-range CURFEW-TR-1 (active) (1 match)" in output[v4:]
     assert "IPv6 access list CURFEW6-L1\n" in output
 
+    # a pass with no cut to find (the 08:00 restore) does not ask for the ACLs' states
+    exchanges.clear()
+    lab_store.clock.set(NIGHT + timedelta(hours=8))
+    assert Reconciler(lab_store, driver_factory=spied).run_pass(lab_store.clock.now()).ok
+    assert exchanges and not any("show access-lists" in c for e in exchanges for c in e)
+
 
 def test_a_router_with_three_venues_arms_every_line_and_cuts_them_all_at_midnight(store):
     """One router, three venues on three interfaces, all opted in: each line takes the filter
