@@ -97,6 +97,8 @@ class PreparedPass:
         # cuts armed on the routers' own clocks for the instant: not staged, only read then
         self.armed: set[int] = set()
         self._sessions: dict[int, PreparedSession] = {}
+        # sessions the pass has used, logged out once all its routers are done (`retire`)
+        self._retired: list[PreparedSession] = []
         self._lock = threading.Lock()
 
     @property
@@ -123,6 +125,17 @@ class PreparedPass:
         with self._lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
+            return sessions
+
+    def retire(self, session: PreparedSession) -> None:
+        """A session the pass is done with, to be closed by `take_retired`'s caller: logging
+        out (a prompt read, then `exit`) waits until every router of the pass is pushed."""
+        with self._lock:
+            self._retired.append(session)
+
+    def take_retired(self) -> list[PreparedSession]:
+        with self._lock:
+            sessions, self._retired = self._retired, []
             return sessions
 
     def discard_unused(
@@ -204,7 +217,7 @@ class PreparedPass:
         return discarded
 
     def close(self) -> None:
-        for session in self.take_all():
+        for session in [*self.take_all(), *self.take_retired()]:
             session.close()
 
     def __enter__(self) -> PreparedPass:

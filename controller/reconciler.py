@@ -414,18 +414,23 @@ class Reconciler:
                 ): device_batch
                 for device_batch in runnable
             }
-            for done, future in enumerate(as_completed(futures), start=1):
-                device_batch = futures[future]
-                results = future.result()
-                skipped = None
-                if isinstance(results, str):
-                    skipped = results
-                    report.skipped.append(f"{device_batch.device.name}: {results}")
-                    results = []
-                report.results.extend(results)
-                if self.progress is not None:
-                    self.progress(device_batch.device.name, done, len(futures), results)
-                self._tell("device_done", report, device_batch.device.name, results, skipped)
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    device_batch = futures[future]
+                    results = future.result()
+                    skipped = None
+                    if isinstance(results, str):
+                        skipped = results
+                        report.skipped.append(f"{device_batch.device.name}: {results}")
+                        results = []
+                    report.results.extend(results)
+                    if self.progress is not None:
+                        self.progress(device_batch.device.name, done, len(futures), results)
+                    self._tell("device_done", report, device_batch.device.name, results, skipped)
+            finally:
+                # every router pushed and logged: now the prepared sessions log out, together
+                for session in prepared.take_retired() if prepared is not None else ():
+                    pool.submit(session.close)
 
     def _work(
         self,
@@ -447,8 +452,8 @@ class Reconciler:
                 pass_id, at, planned, plans, claims, cuts_held, prepared, session, report
             )
         finally:
-            if session is not None:
-                session.close()
+            if session is not None and prepared is not None:
+                prepared.retire(session)  # logged out after the pass's last router
 
     def _work_claimed(
         self,

@@ -145,6 +145,25 @@ def test_a_prepared_midnight_binds_only_and_every_cut_is_verified(night):
     assert audit_verify(store).exit_code == 0
 
 
+def test_the_prepared_sessions_log_out_only_after_every_router_is_pushed(night):
+    """Logging out (a prompt read, then `exit`) is not in the way of another router's push:
+    the pass closes the sessions it used once every router is pushed and logged."""
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    sessions = list(prepared._sessions.values())
+    assert len(sessions) == 2 and all(s.open for s in sessions)
+    still_open: list[int] = []
+    reconciler.progress = lambda *_: still_open.append(sum(s.open for s in sessions))
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok and report.bound_prepared == ["R1", "R2"]
+    assert still_open == [2, 2]  # as each router was done, no session had logged out yet
+    assert not any(s.open for s in sessions) and prepared.open_sessions == 0
+    for device in ("R1", "R2"):
+        assert cut_lines(lab, device) == LINES[device]
+
+
 def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unstages_it(night):
     lab, store, orders = night
     reconciler = Reconciler(store)
