@@ -35,6 +35,7 @@ from controller.host_keys import pin
 from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
 from drivers.base import LineState
+from drivers.cli import SESSION_OPTION
 from drivers.host_keys import KEY_TYPES, parse_host_key
 from drivers.identifiers import (
     SUBSCRIBER_USERNAME,
@@ -46,7 +47,7 @@ from drivers.identifiers import (
 )
 from drivers.radius_nas import option_problems as nas_option_problems
 from drivers.radius_nas import radius_db_query_problem
-from drivers.registry import DRIVERS
+from drivers.registry import DRIVERS, session_layers
 from policies import zone, zone_names
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -607,6 +608,10 @@ def _device_problems(store: Store, device: DeviceRow) -> list[str]:
         problems += [f"options: {why}" for why in nas_option_problems(device.options)]
     elif RADIUS_DB in device.options:
         problems.append(f"options: radius_db is an option of {RADIUS_NAS} devices only")
+    layer = device.options.get(SESSION_OPTION)
+    if layer is not None and layer not in (offered := session_layers(device.platform)):
+        choice = f"one of {', '.join(offered)}" if offered else "it offers no choice of layer"
+        problems.append(f"options: session {layer!r} is not offered by {device.platform}: {choice}")
     if device.password is None and device.password_ref is None:
         problems.append("password or password_ref needed")
     for name in ("password", "secret"):

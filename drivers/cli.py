@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import logging
 import re
 import select
@@ -35,6 +36,7 @@ from drivers.base import (
     AuthFailed,
     Credentials,
     DriverError,
+    InvalidIdentifier,
     OwnedLine,
     Rejected,
     Timeout,
@@ -55,6 +57,11 @@ WAKE_SECONDS = 0.05
 # the timer only bounds how long the thread outlives a close it did not see. At 0.1 s, the
 # thousand sessions a prepare holds open woke the controller 10,000 times a second.
 TRANSPORT_WAKE_SECONDS = 1.0
+
+# The device option choosing a CLI driver's session layer (`session: asyncssh`), and the one
+# used without it.
+SESSION_OPTION = "session"
+DEFAULT_SESSION = "netmiko"
 
 _SESSION_ERRORS = (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException)
 
@@ -512,6 +519,24 @@ def discard(connection: Any) -> None:
         logging.getLogger("netmiko").removeFilter(secrets_filter)
 
 
+@functools.cache
+def _session_class(path: str) -> type[CliSession]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def session_class(path: str, device: str) -> type[CliSession]:
+    """The session layer at `module:class`, imported when a device first asks for it: a
+    layer's own library is needed only where a device uses it."""
+    try:
+        return _session_class(path)
+    except ImportError as exc:
+        raise InvalidIdentifier(
+            f"{device}: its session layer needs {exc.name!r}, which is not installed: "
+            f"pip install 'curfew[{exc.name}]'"
+        ) from None
+
+
 class CliDriver(Lifecycle):
     """The lifecycle over one netmiko SSH session: the read is one exchange of filtered show
     commands; a push is the step's commands between `frame`'s entering and leaving commands,
@@ -525,10 +550,19 @@ class CliDriver(Lifecycle):
     enable: ClassVar[bool] = False
     # the commands entering and leaving configuration mode around every push
     frame: ClassVar[tuple[str, str]]
+    # the session layers the platform offers (`module:class`), by the name a device's
+    # `session` option gives; netmiko's unless the option says otherwise
+    session_layers: ClassVar[Mapping[str, str]] = {DEFAULT_SESSION: "drivers.cli:CliSession"}
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
-        self._cli = CliSession(
+        layer = credentials.extra.get(SESSION_OPTION, DEFAULT_SESSION)
+        if layer not in self.session_layers:
+            raise InvalidIdentifier(
+                f"{name}: {SESSION_OPTION} must be one of {', '.join(self.session_layers)} on "
+                f"{self.platform}, got {layer!r}"
+            )
+        self._cli = session_class(self.session_layers[layer], name)(
             where_of(name, credentials),
             credentials,
             self.device_type,

@@ -15,6 +15,7 @@ from drivers.base import Driver
 
 _NOT_PLATFORMS = {
     "acl",
+    "async_cli",
     "base",
     "cli",
     "host_keys",
@@ -65,3 +66,10 @@ def driver_for(platform: str) -> type[Driver]:
         return DRIVERS[platform]
     except KeyError:
         raise UnknownPlatform(platform) from None
+
+
+def session_layers(platform: str) -> tuple[str, ...]:
+    """The session layers a platform's driver offers (its `session` option's values): none
+    where the platform offers no choice of one."""
+    layers = getattr(DRIVERS.get(platform), "session_layers", None)
+    return tuple(layers) if layers else ()

@@ -7,9 +7,10 @@ Run: .venv/bin/python -m tests.benchmarks.bench_bind [--routers 100] [--lines 10
      [--profile FILE]
 
 A lab of Cisco IOS twins in worker processes of its own; for each worker count and each
-variant of the session layer (`--variants`: `after`, as it is; `before`, as it was before its
-hot-path changes, see `session_layer`), in turn: every router's session is opened (timed), its
-cut bodies staged (not timed), then the bind of every router runs, that many at once (timed:
+variant of the session layer (`--variants`: `after`, as it is; `asyncssh`, the devices'
+option `session: asyncssh`; `before`, as it was before its hot-path changes, see
+`session_layer`), in turn: every router's session is opened (timed), its cut bodies staged
+(not timed), then the bind of every router runs, that many at once (timed:
 wall and this process's CPU, which is the client's: the lab is elsewhere; paramiko's transport
 threads apart), the restore (not timed) leaves the routers as they were, and the sessions are
 closed (timed). The store and the reconciler are not involved: this is what the drivers and
@@ -36,6 +37,7 @@ from tests.benchmarks.bench_midnight import (
     percentile,
     profiled,
     session_layer,
+    session_option,
     thread_cpu,
 )
 
@@ -111,7 +113,10 @@ def one_round(
     routers: list[Any], workers: int, variant: str, profile: str | None, idle: float
 ) -> None:
     count = len(routers)
-    drivers = [driver_for("cisco_ios")(n, c) for n, c, _ in routers]
+    option = session_option(variant)
+    drivers = [
+        driver_for("cisco_ios")(n, dataclasses.replace(c, extra=option)) for n, c, _ in routers
+    ]
     cuts = [Batch(cuts=t, restores=()) for _, _, t in routers]
     _, open_wall, open_cpu = timed(lambda d: d.open(), drivers, workers)
     cpu = cpu_now()

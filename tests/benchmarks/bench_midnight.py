@@ -5,6 +5,7 @@ Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lin
      [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
      [--prepare-lead S] [--arm-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
      [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
+     [--session-layer after|asyncssh|before]
 
 A lab of `--routers` Cisco IOS twins with `--lines` venue lines each, every command answered
 `--latency-ms` late, runs in `--lab-processes` worker processes of its own (default: one per
@@ -70,7 +71,7 @@ from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from drivers import cli
 from drivers.base import DriverError
-from drivers.cli import CliDriver
+from drivers.cli import SESSION_OPTION, CliDriver
 from lab.topology import Lab, city
 from lab.workers import default_processes, follow_clock
 from tests.benchmarks.bench_lab import cpu_seconds
@@ -284,17 +285,26 @@ def profiled(path: str | None) -> Iterator[None]:
         print(f"profile of the act pass written to {path} ({len(profilers)} threads merged)")
 
 
+def session_option(variant: str) -> dict[str, str]:
+    """The device option a session-layer variant sets: `session: asyncssh`, or none."""
+    return {SESSION_OPTION: "asyncssh"} if variant == "asyncssh" else {}
+
+
 @contextlib.contextmanager
 def session_layer(variant: str) -> Iterator[None]:
-    """`after`: the session layer as it is; `before`: as it was before its hot-path changes
+    """`after`: the session layer as it is (netmiko's); `asyncssh`: the devices' option
+    `session: asyncssh` (drivers/async_cli.py); `before`: as it was before its hot-path changes
     (every read parsed, even when its answer is the last one's word for word; netmiko's own
     `read_until_pattern`, sleeping 10 ms between reads, for log-in and log-out; paramiko's
     transport threads waking every 0.1 s when their session is idle)."""
     if variant == "after":
         yield
         return
+    if variant == "asyncssh":
+        yield  # a device option: set where the run's devices are made (`session_option`)
+        return
     if variant != "before":
-        raise SystemExit(f"unknown variant {variant!r}: before, after")
+        raise SystemExit(f"unknown variant {variant!r}: before, after, asyncssh")
     with (
         mock.patch.object(CliDriver, "_parsed", lambda self, answers: self._parse(answers)),
         mock.patch.object(cli, "TRANSPORT_WAKE_SECONDS", paramiko.Transport._active_check_timeout),
@@ -592,9 +602,9 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="cProfile of the 00:00 act pass")
     parser.add_argument(
         "--session-layer",
-        choices=("after", "before"),
+        choices=("after", "before", "asyncssh"),
         default="after",
-        help="the CLI session layer as it is, or as before its hot-path changes",
+        help="the CLI session layer as it is, as before its hot-path changes, or over asyncssh",
     )
     args = parser.parse_args()
     with session_layer(args.session_layer):
@@ -647,9 +657,11 @@ def run(args: argparse.Namespace) -> None:
         stack.callback(store.close)
         started = time.perf_counter()
         filled = lab.inventory(inventory)
-        if device_timing:
-            for device in filled["devices"]:
-                device["options"] = {"timing": "device"}
+        for device in filled["devices"]:
+            device["options"] = {
+                **({"timing": "device"} if device_timing else {}),
+                **session_option(args.session_layer),
+            }
         import_document(store, filled, "bench city")
         order_every_venue(store)
         print(

@@ -11,7 +11,7 @@ import pytest
 from netmiko.exceptions import ReadTimeout
 
 from drivers import cli
-from drivers.base import Batch, Credentials, LineTarget, OwnedLine, Unreachable
+from drivers.base import Batch, Credentials, InvalidIdentifier, LineTarget, OwnedLine, Unreachable
 from drivers.cisco_ios import CiscoIosDriver
 from drivers.h3c_comware import H3cComwareDriver
 from lab.topology import Lab, city
@@ -131,3 +131,18 @@ def test_a_session_whose_socket_closed_during_log_in_is_left_to_its_next_exchang
         cli.quiet_transport(connection)  # no error: the next exchange finds the session gone
         with pytest.raises(Unreachable):
             driver.read()
+
+
+def test_a_device_s_session_option_picks_its_layer_and_anything_else_is_refused() -> None:
+    def made(**extra: str) -> object:
+        credentials = Credentials("192.0.2.1", 22, "curfew", "unused", extra=extra)
+        return type(CiscoIosDriver("R1", credentials)._cli)
+
+    assert made() is cli.CliSession
+    assert made(session="netmiko") is cli.CliSession
+    assert made(session="asyncssh").__name__ == "AsyncCliSession"
+    with pytest.raises(InvalidIdentifier, match="session must be one of netmiko, asyncssh"):
+        made(session="telnet")
+    # a layer whose library is not installed says how to install it
+    with pytest.raises(InvalidIdentifier, match=r"pip install 'curfew\[no_such_library\]'"):
+        cli.session_class("no_such_library:Session", "R1")

@@ -6,6 +6,7 @@ contract only; what a platform spells differently lives in its `Profile` below.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from drivers.base import (
     Unreachable,
     observed_state,
 )
+from drivers.cli import SESSION_OPTION
 from drivers.registry import DRIVERS, driver_for
 from lab.topology import DeviceSpec, Lab
 from tests.drivers.profiles import Profile, load_profiles
@@ -49,12 +51,19 @@ def line(line_id: int, interface: str, *prefixes: str) -> LineTarget:
 PROFILES: dict[str, Profile] = load_profiles()
 
 
-@pytest.fixture(params=sorted(DRIVERS))
+# a platform's driver over another session layer (its `session` option) passes the same suite
+SESSION_LAYERS = {"cisco_ios over asyncssh": ("cisco_ios", "asyncssh")}
+
+
+@pytest.fixture(params=[*sorted(DRIVERS), *SESSION_LAYERS])
 def profile(request: pytest.FixtureRequest) -> Profile:
-    platform = request.param
+    platform, layer = SESSION_LAYERS.get(request.param, (request.param, None))
     if platform not in PROFILES:
         pytest.fail(f"registered platform {platform!r} has no contract profile")
     chosen = PROFILES[platform]
+    if layer is not None:
+        extra = {**chosen.credentials_extra, SESSION_OPTION: layer}
+        chosen = dataclasses.replace(chosen, credentials_extra=extra)
     reason = chosen.skips.get(request.node.originalname)
     if reason:
         pytest.skip(f"{platform}: {reason}")

@@ -24,6 +24,7 @@ from drivers.base import (
     LineTarget,
     Unreachable,
 )
+from drivers.cli import SESSION_OPTION
 from drivers.host_keys import fingerprint, offered_host_key, parse_host_key
 from drivers.registry import DRIVERS, driver_for
 from lab.netns import unavailable
@@ -44,20 +45,33 @@ def test_every_cli_platform_is_an_ssh_platform_and_eapi_and_snmp_are_not() -> No
     assert not driver_for("linux_nftables").has_host_key("netns:r1")  # local: no SSH
 
 
-@pytest.fixture(params=SSH_PLATFORMS)
+# the same checks over another session layer (a device's `session` option)
+SESSION_LAYERS = {"cisco_ios over asyncssh": ("cisco_ios", "asyncssh")}
+# the session layer each running lab's driver is made with (by the lab's id)
+_LAYER_OF: dict[int, str] = {}
+
+
+@pytest.fixture(params=[*SSH_PLATFORMS, *SESSION_LAYERS])
 def router(request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """One running twin, R1, of each SSH platform."""
-    platform = request.param
+    """One running twin, R1, of each SSH platform (and each other session layer)."""
+    platform, layer = SESSION_LAYERS.get(request.param, (request.param, None))
     if platform == "linux_nftables" and (why := unavailable()) is not None:
         pytest.skip(f"linux_nftables twin: {why}")
     with Lab([DeviceSpec("R1", platform=platform)]) as lab:
-        yield lab
+        if layer is not None:
+            _LAYER_OF[id(lab)] = layer
+        try:
+            yield lab
+        finally:
+            _LAYER_OF.pop(id(lab), None)
 
 
 def driver(lab: Lab, **fields: object) -> Driver:
     spec = lab.specs[0]
+    layer = _LAYER_OF.get(id(lab))
     credentials = Credentials(
         lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=5,
+        extra={SESSION_OPTION: layer} if layer else {},
         **fields,  # type: ignore[arg-type]
     )  # fmt: skip
     return driver_for(spec.platform)("R1", credentials)

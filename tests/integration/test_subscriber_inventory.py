@@ -180,6 +180,24 @@ def test_the_nas_devices_of_a_line_share_one_radius_database(store: Store) -> No
     assert "radius_db is an option of radius_nas devices only" in refused(store, document)
 
 
+def test_a_device_s_session_layer_is_one_its_platform_offers(store: Store) -> None:
+    document = city()
+    document["devices"][2]["options"] = {"session": "telnet"}
+    assert "session 'telnet' is not offered by cisco_ios: one of netmiko, asyncssh" in refused(
+        store, document
+    )
+    document = city()
+    document["devices"][0]["options"]["session"] = "asyncssh"
+    assert "session 'asyncssh' is not offered by radius_nas: it offers no choice" in refused(
+        store, document
+    )
+    document = city()
+    document["devices"][2]["options"] = {"session": "asyncssh"}
+    import_document(store, document, "city")
+    (r1,) = [d for d in store.devices() if d.name == "R1"]
+    assert r1.options == {"session": "asyncssh"}
+
+
 def test_export_gives_back_a_subscriber_line_as_it_was_imported(store: Store) -> None:
     import_document(store, city(), "city")
     exported, _ = export_document(store)
