@@ -46,10 +46,15 @@ class _Loop:
         self.thread = threading.Thread(target=self.loop.run_forever, name="curfew-ssh", daemon=True)
         self.thread.start()
 
-    def run(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the loop; its result, or its exception, in the calling thread."""
+    def run(self, work: Coroutine[Any, Any, T], limit: float) -> T:
+        """Run a coroutine on the loop; its result, or its exception, in the calling thread.
+        The coroutine bounds its own time; `limit` is a backstop (ReadTimeout past it)."""
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(work, self.loop)
-        return future.result()
+        try:
+            return future.result(timeout=limit)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise ReadTimeout(f"the SSH loop gave no answer in {limit:.0f} s") from None
 
     def call(self, function: Callable[..., object], *args: object) -> None:
         """Call a function on the loop, without waiting for it."""
@@ -193,7 +198,11 @@ class AsyncCliSession(CliSession):
     def open(self) -> None:
         if self.connection is not None:
             return
-        self.connection = ssh_loop().run(self._open())
+        try:
+            # connecting, then each log-in exchange, is bounded by the timeout: five in all
+            self.connection = ssh_loop().run(self._open(), 5 * self.credentials.timeout + 5)
+        except ReadTimeout as exc:
+            raise Timeout(f"{self.where}: no session opened: {exc}") from exc
 
     async def _open(self) -> AsyncSession:
         creds = self.credentials
@@ -254,8 +263,9 @@ class AsyncCliSession(CliSession):
         try:
             text = await self._until(session, _prompt_seen, self.credentials.timeout)
             match = _PROMPT_END.search(text)
-            assert match is not None
-            session.base_prompt = match.group(1).strip()
+            session.base_prompt = match.group(1).strip() if match else ""
+            if not session.base_prompt:
+                raise Unreachable(f"{self.where}: no prompt at log-in: {text[-80:]!r}")
             if self.enable and not text.rstrip().endswith("#"):
                 session.channel.write("enable\n")
                 text = await self._until(
@@ -314,7 +324,10 @@ class AsyncCliSession(CliSession):
         result: concurrent.futures.Future[str] = concurrent.futures.Future()
         ssh_loop().call(session.terminal.expect, done, result, limit)
         try:
-            return result.result()
+            # the loop settles it within `limit`; the margin only guards against a stuck loop
+            return result.result(timeout=limit + 5)
+        except concurrent.futures.TimeoutError:
+            raise ReadTimeout(f"the SSH loop gave no answer in {limit + 5:.0f} s") from None
         except (ReadException, ReadTimeout) as exc:
             answer.append(getattr(exc, "partial", ""))
             raise

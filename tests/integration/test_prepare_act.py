@@ -164,6 +164,35 @@ def test_the_prepared_sessions_log_out_only_after_every_router_is_pushed(night):
         assert cut_lines(lab, device) == LINES[device]
 
 
+def test_a_prepared_midnight_over_asyncssh_sessions_binds_and_restores(night):
+    """The routers' option `session: asyncssh`: the prepare's sessions wait on the shared
+    loop, the pass binds over them at 00:00 and the restore at 08:00 leaves nothing."""
+    lab, store, _ = night
+    _, inventory = city(devices=2, lines_per_device=2)
+    document = lab.inventory(inventory)
+    for device in document["devices"]:
+        device["options"] = {"session": "asyncssh"}
+    import_document(store, document, "lab city, asyncssh sessions")
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    assert (prepared.prepared_devices, prepared.staged_lines, prepared.failed) == (2, 4, {})
+    layers = {type(s.driver._cli).__name__ for s in prepared._sessions.values()}  # type: ignore[attr-defined]
+    assert layers == {"AsyncCliSession"}
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok and report.bound_prepared == ["R1", "R2"], report.failures
+    assert [r.state_after.value for r in report.results] == ["cut"] * 4
+    for device in ("R1", "R2"):
+        assert cut_lines(lab, device) == LINES[device]
+    store.clock.set(NIGHT + timedelta(hours=8) - timedelta(minutes=2))
+    morning = Preparer(reconciler).prepare(NIGHT + timedelta(hours=8))
+    store.clock.set(NIGHT + timedelta(hours=8))
+    restored = reconciler.run_pass(NIGHT + timedelta(hours=8), prepared=morning)
+    assert restored.ok and restored.bound_prepared == ["R1", "R2"]
+    assert owned(lab, "R1") == owned(lab, "R2") == []
+    assert audit_verify(store).exit_code == 0
+
+
 def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unstages_it(night):
     lab, store, orders = night
     reconciler = Reconciler(store)
