@@ -146,29 +146,19 @@ class _Client(asyncssh.SSHClient):
         self.refusal: DriverError | None = None
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
-        offered = " ".join(key.export_public_key("openssh").decode().split()[:2])
-        check = self.check
-        if check.pinned is not None:
-            if " ".join(check.pinned.split()[:2]) == offered:
-                return True
-            self.refusal = check.mismatch(offered)
+        try:
+            self.check.accept(" ".join(key.export_public_key("openssh").decode().split()[:2]))
+        except DriverError as exc:
+            self.refusal = exc
             return False
-        if not check.trust_unknown:
-            self.refusal = check.unknown(offered)
-            return False
-        if check.on_learnt is not None:
-            try:
-                check.on_learnt(offered)
-            except DriverError as exc:
-                self.refusal = exc
-                return False
         return True
 
 
-def _host_key_algorithms(pinned: str | None) -> list[str] | None:
-    """Ask for the pinned key's type, so that a device with several keys offers that one."""
+def _host_key_algorithms(pinned: str | None) -> list[str] | tuple[()]:
+    """Ask for the pinned key's type, so that a device with several keys offers that one
+    (asyncssh's default list when none is pinned)."""
     if pinned is None:
-        return None
+        return ()
     kind = pinned.split()[0]
     if kind == "ssh-rsa":
         return ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
@@ -220,7 +210,7 @@ class AsyncCliSession(CliSession):
                     username=creds.username,
                     password=creds.password,
                     known_hosts=(),
-                    server_host_key_algs=_host_key_algorithms(creds.host_key) or (),
+                    server_host_key_algs=_host_key_algorithms(creds.host_key),
                     client_keys=None,
                     agent_path=None,
                     preferred_auth=("password", "keyboard-interactive"),

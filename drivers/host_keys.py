@@ -112,6 +112,22 @@ class HostKeyCheck:
         """A paramiko client that makes this check (for netmiko's `_build_ssh_client`)."""
         return _CheckingClient(self)
 
+    def learn(self, offered: str) -> None:
+        """An offered key when none is pinned: refused (HostKeyUnknown) unless learning it is
+        allowed, then told to whoever learns it (who may refuse by raising)."""
+        if not self.trust_unknown:
+            raise self.unknown(offered)
+        if self.on_learnt is not None:
+            self.on_learnt(offered)
+
+    def accept(self, offered: str) -> None:
+        """The whole check of an offered key (`TYPE BASE64`): the pinned key must match
+        (HostKeyMismatch), or an unknown one is learnt (`learn`)."""
+        if self.pinned is None:
+            self.learn(offered)
+        elif " ".join(self.pinned.split()[:2]) != offered:
+            raise self.mismatch(offered)
+
     def mismatch(self, offered: str) -> HostKeyMismatch:
         assert self.pinned is not None
         offered_print = fingerprint(offered)
@@ -141,11 +157,7 @@ class _UnknownKeyPolicy(paramiko.MissingHostKeyPolicy):
         self.check = check
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
-        offered = line_of(key)
-        if not self.check.trust_unknown:
-            raise self.check.unknown(offered)
-        if self.check.on_learnt is not None:
-            self.check.on_learnt(offered)  # may refuse by raising
+        self.check.learn(line_of(key))
 
 
 class _CheckingClient(paramiko.SSHClient):
