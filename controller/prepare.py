@@ -49,6 +49,9 @@ class PreparedSession:
     driver: Driver
     staged: dict[int, tuple[tuple[int, ...], int]] = field(default_factory=dict)
     open: bool = True
+    # restored lines whose bodies the bind left, bound nowhere, to delete after the pass
+    # (line id → the orders the restore cited, and the line's venue)
+    released: dict[int, tuple[tuple[int, ...], int]] = field(default_factory=dict)
 
     @property
     def stages(self) -> bool:
@@ -56,9 +59,10 @@ class PreparedSession:
         return isinstance(self.driver, Staging)
 
     def bind(self, batch: Batch) -> BatchResult:
-        """The batch over this session: only the bindings where the bodies are staged."""
+        """The batch over this session: only the bindings where the bodies are staged, and
+        restores that only unbind (their bodies are deleted after the pass, `released`)."""
         if isinstance(self.driver, Staging):
-            return self.driver.bind(batch)
+            return self.driver.bind(batch, keep_bodies=True)
         return self.driver.apply(batch)
 
     def close(self) -> None:
@@ -150,6 +154,43 @@ class PreparedPass:
             for line_id in session.staged
             if (line := desired.lines.get(line_id)) is None or line.desired is not LineState.CUT
         )
+        lines = self._discard(
+            session,
+            pass_id,
+            {line_id: session.staged[line_id] for line_id in unused},
+            f"bodies staged for {self.instant.isoformat()} (prepare {self.pass_id}) that this "
+            f"pass does not bind: no order cuts the line at {desired.at.isoformat()}",
+        )
+        for line_id in unused:
+            session.staged.pop(line_id, None)
+        return lines
+
+    def discard_released(
+        self, session: PreparedSession, pass_id: str, at: datetime
+    ) -> list[StagedLine]:
+        """Delete the bodies the pass's restores at `at` left on the session, bound nowhere
+        since (each logged as `unstaged`, citing the orders the restore cited). The instant
+        took only the unbindings; this runs after every router's. The caller holds the
+        router's claim."""
+        released, session.released = session.released, {}
+        return self._discard(
+            session,
+            pass_id,
+            released,
+            f"bodies of the cut restored at {at.isoformat()}, bound nowhere since: deleted "
+            "after the pass unbound every router's restores",
+        )
+
+    def _discard(
+        self,
+        session: PreparedSession,
+        pass_id: str,
+        cited: dict[int, tuple[tuple[int, ...], int]],
+        detail: str,
+    ) -> list[StagedLine]:
+        """`discard_staged` of these lines on the session, each written ahead as an `unstaged`
+        intent and its outcome, citing what `cited` says of it."""
+        unused = sorted(cited)
         # a session lost meanwhile is opened again by the driver for the discard
         if not unused or not isinstance(session.driver, Staging):
             return []
@@ -160,11 +201,8 @@ class PreparedPass:
             [
                 NewChange(
                     at=now, kind="intent", action="unstaged", actor=actor, pass_id=pass_id,
-                    order_ids=session.staged[line_id][0], line_id=line_id,
-                    venue_id=session.staged[line_id][1], device_id=device.id,
-                    detail=f"bodies staged for {self.instant.isoformat()} (prepare "
-                    f"{self.pass_id}) that this pass does not bind: no order cuts the line "
-                    f"at {desired.at.isoformat()}",
+                    order_ids=cited[line_id][0], line_id=line_id, venue_id=cited[line_id][1],
+                    device_id=device.id, detail=detail,
                 )
                 for line_id in unused
             ]
@@ -181,14 +219,12 @@ class PreparedPass:
         store.append(
             [
                 _staging_outcome(
-                    "unstaged", actor, pass_id, device, line_id, session.staged[line_id],
+                    "unstaged", actor, pass_id, device, line_id, cited[line_id],
                     intent, by_line.get(line_id), result, store.clock.now(),
                 )
                 for line_id, intent in zip(unused, intents, strict=True)
             ]
         )  # fmt: skip
-        for line_id in unused:
-            session.staged.pop(line_id, None)
         if session_lost_stage(result):
             session.close()
         return list(result.lines)

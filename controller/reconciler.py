@@ -428,9 +428,36 @@ class Reconciler:
                         self.progress(device_batch.device.name, done, len(futures), results)
                     self._tell("device_done", report, device_batch.device.name, results, skipped)
             finally:
-                # every router pushed and logged: now the prepared sessions log out, together
+                # every router pushed and logged: now the bodies the restores left go, and the
+                # prepared sessions log out, together
                 for session in prepared.take_retired() if prepared is not None else ():
-                    pool.submit(session.close)
+                    pool.submit(self._retire, pass_id, at, prepared, session, claims, report)
+
+    def _retire(
+        self,
+        pass_id: str,
+        at: datetime,
+        prepared: PreparedPass,
+        session: PreparedSession,
+        claims: Claims,
+        report: PassReport,
+    ) -> None:
+        """After the pass's last router: delete on the session the bodies its restores left
+        bound nowhere (under the router's claim; a frozen router, or one another instance
+        holds, keeps them: they filter nothing), then log out."""
+        device_id = session.device.id or 0
+        try:
+            if session.released and not self.store.is_frozen(device_id):
+                if claims.try_claim(device_id):
+                    try:
+                        lines = prepared.discard_released(session, pass_id, at)
+                        report.unstaged.extend(line.line_id for line in lines if line.done)
+                    finally:
+                        claims.release(device_id)
+        except Exception:  # noqa: BLE001 - a pool task: nothing else would see it
+            log.exception("%s: deleting the restored lines' bodies failed", session.device.name)
+        finally:
+            session.close()
 
     def _work(
         self,
@@ -507,6 +534,9 @@ class Reconciler:
                 results = self._write_outcomes(
                     pass_id, device_batch, result, intents, plans.appender.append
                 )
+                if session is not None and result.released:
+                    cited = {c.line_id: (c.order_ids, c.venue_id) for c in device_batch.changes}
+                    session.released.update((i, cited[i]) for i in result.released if i in cited)
             if session is not None and prepared is not None and session.staged:
                 # what was staged here and is not cut now: discarded on the same session
                 lines = prepared.discard_unused(session, pass_id, desired)

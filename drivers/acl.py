@@ -238,9 +238,12 @@ class AclDriver(Stages):
         whose bodies are there exactly and bound nowhere (staged) takes only its bindings;
         otherwise its bodies are (re)written first: deleted and written whole where they
         differ. A line bound in any other way is removed and cut afresh, by a bind only:
-        its bodies cannot change while they filter an interface."""
+        its bodies cannot change while they filter an interface. A restore that keeps its
+        bodies (a prepared pass's bind) only unbinds."""
         if action is Action.RESTORE:
-            return self._removal(found) if found is not None else []
+            if found is None:
+                return []
+            return self._unbindings(found) if self._keeping_bodies else self._removal(found)
         if found is not None and found.state_for(target) is LineState.CUT:
             return []
         if found is not None and found.bindings:
@@ -269,7 +272,14 @@ class AclDriver(Stages):
         """Bindings first, interface by interface, then the ACLs: an ACL is never deleted
         while it filters an interface. Only objects read back are removed (IOS's `no ip
         access-group NAME in` removes whatever is bound inbound, whatever its name)."""
-        acls, filters = self._found_objects(found)
+        acls, _ = self._found_objects(found)
+        return self._unbindings(found) + [
+            self._deletion(family, found.line_id) for family in FAMILIES if family in acls
+        ]
+
+    def _unbindings(self, found: OwnedLine) -> list[str]:
+        """The line's bindings read back removed, interface by interface; its ACLs stay."""
+        _, filters = self._found_objects(found)
         line_id = found.line_id
         commands: list[str] = []
         for interface in sorted({b.interface for b in filters}):
@@ -283,7 +293,6 @@ class AclDriver(Stages):
                 self._unbinding(b, line_id) for b in sorted(filters) if b.interface == interface
             ]
             commands += [f"interface {interface}", *unbind, self.leave]
-        commands += [self._deletion(family, line_id) for family in FAMILIES if family in acls]
         return commands
 
     def _found_objects(self, found: OwnedLine) -> tuple[frozenset[Family], frozenset[Any]]:

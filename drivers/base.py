@@ -161,6 +161,9 @@ class BatchResult:
     commands: tuple[str, ...] = ()
     device_output: str = ""
     error: DriverError | None = None
+    # restored lines (verified open) whose bodies read-back still shows, bound nowhere: what a
+    # `bind(..., keep_bodies=True)` leaves for `discard_staged`
+    released: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -376,7 +379,9 @@ class Staging(Protocol):
     commits. Idempotent; lines already cut, or bound in any way, are left to `bind`; a cut
     whose interface is held by a foreign filter is refused already here. `bind` is `apply`:
     restores (unbind, then delete the bodies) and the cuts' bindings, bodies a stage did not
-    leave written first, then one read-back; it never depends on a stage having run.
+    leave written first, then one read-back; it never depends on a stage having run. With
+    `keep_bodies`, a restore only unbinds: its bodies, bound nowhere, filter nothing and are
+    left for a `discard_staged` after the instant (the result's `released` names them).
     `discard_staged` deletes the owned bodies of the given lines that are bound nowhere, and
     refuses a line that is bound: never a foreign object, never one in use. A platform that
     cannot stage without effect (a port shut over SNMP) does not offer this: the controller
@@ -385,7 +390,7 @@ class Staging(Protocol):
 
     def stage(self, batch: Batch) -> StageResult: ...
 
-    def bind(self, batch: Batch) -> BatchResult: ...
+    def bind(self, batch: Batch, *, keep_bodies: bool = False) -> BatchResult: ...
 
     def discard_staged(self, line_ids: Iterable[int]) -> StageResult: ...
 

@@ -686,10 +686,13 @@ def _wanted(target: LineTarget) -> tuple[list[Family], frozenset[Binding]]:
 
 def _removal(have: JunosOwnedLine) -> list[str]:
     """Bindings first (active or deactivated), then the filters."""
-    line_id = have.line_id
-    return [_unbind(b, line_id) for b in sorted(have.bound | have.stale)] + [
-        _drop_filter(f, line_id) for f in FAMILIES if f in have.filters
-    ]
+    drops = [_drop_filter(f, have.line_id) for f in FAMILIES if f in have.filters]
+    return _unbindings(have) + drops
+
+
+def _unbindings(have: JunosOwnedLine) -> list[str]:
+    """The line's bindings removed, active or deactivated; its filters stay."""
+    return [_unbind(b, have.line_id) for b in sorted(have.bound | have.stale)]
 
 
 def _cut(target: LineTarget, have: JunosOwnedLine | None) -> tuple[list[str], list[str]]:
@@ -953,10 +956,13 @@ class JuniperJunosDriver(Stages):
         self, step: Step, action: Action, target: LineTarget, found: OwnedLine | None
     ) -> list[str]:
         """Bindings removed first, then filters; filters written before the bindings that
-        name them. A stage writes only filters of a line bound nowhere."""
+        name them. A stage writes only filters of a line bound nowhere; a restore that keeps
+        its bodies (a prepared pass's bind) only unbinds."""
         have = _found_objects(found) if found is not None else None
         if action is Action.RESTORE:
-            return _removal(have) if have is not None else []
+            if have is None:
+                return []
+            return _unbindings(have) if self._keeping_bodies else _removal(have)
         if have is not None and have.state_for(target) is LineState.CUT:
             return []
         if step is Step.STAGE and have is not None and (have.bound or have.stale):

@@ -109,6 +109,10 @@ class Lifecycle(Driver):
 
     # how the device's answers are joined in a result
     output_separator: ClassVar[str] = ""
+    # whether the change under way unbinds restores only, leaving their bodies bound nowhere
+    # (`Stages.bind(..., keep_bodies=True)`); a platform whose `_render` knows no such thing
+    # removes them whole
+    _keeping_bodies = False
 
     # -- steps a platform fills in -------------------------------------------------------------
 
@@ -244,12 +248,18 @@ class Lifecycle(Driver):
                 error=exc,
             )
         final = _line_plans(pushed.plans) if pushed.plans is not None else tuple(plans)
+        outcomes = self._outcomes(final, pushed)
         return BatchResult(
             self.name,
-            self._outcomes(final, pushed),
+            outcomes,
             tuple(progress.sent),
             self._joined(progress.output),
             pushed.error,
+            released=tuple(
+                line.line_id
+                for line in outcomes
+                if line.action is Action.RESTORE and line.verified and line.line_id in pushed.after
+            ),
         )
 
     # -- the halves (public on platforms that offer `Staging`) -------------------------------
@@ -435,9 +445,16 @@ class Stages(Lifecycle):
         """The bodies of the batch's cuts, bound nowhere (see `drivers.base.Staging`)."""
         return self._stage(batch)
 
-    def bind(self, batch: Batch) -> BatchResult:
-        """Restores and bindings, bodies a stage did not leave written first: `apply`."""
-        return self.apply(batch)
+    def bind(self, batch: Batch, *, keep_bodies: bool = False) -> BatchResult:
+        """Restores and bindings, bodies a stage did not leave written first: `apply`. With
+        `keep_bodies`, restores unbind only where the platform can (the instant's work is the
+        bindings); the result's `released` names the lines whose bodies are left, bound
+        nowhere, for `discard_staged`."""
+        self._keeping_bodies = keep_bodies
+        try:
+            return self.apply(batch)
+        finally:
+            self._keeping_bodies = False
 
     def discard_staged(self, line_ids: Iterable[int]) -> StageResult:
         """Delete the owned bodies of these lines that are bound nowhere."""

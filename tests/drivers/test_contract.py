@@ -695,3 +695,30 @@ def test_a_restore_unbinds_before_it_deletes_the_bodies(start: Callable[..., Rig
     assert unbinds and not set(unbinds) & set(deletions)
     sent = list(restored.commands)
     assert max(sent.index(c) for c in unbinds) < min(sent.index(c) for c in deletions)
+
+
+def test_a_bind_keeping_bodies_only_unbinds_and_a_discard_after_deletes_them(
+    start: Callable[..., Rig],
+) -> None:
+    """The instant's restore takes only the unbinding: the bodies, bound nowhere, filter
+    nothing, and the discard after the pass deletes them."""
+    rig = start()
+    rig.operator("R1", rig.profile.other_config)
+    before = rig.config()
+    with staging(rig) as driver:
+        assert driver.apply(Batch(cuts=(rig.l42, rig.l43))).ok
+        both_cut = rig.config()
+        restored = driver.bind(Batch(restores=(rig.l42,)), keep_bodies=True)
+        owned = driver.read()
+        left = rig.config()
+        discarded = driver.discard_staged(restored.released)
+
+    assert restored.ok and outcome(restored, 42).state_after is LineState.OPEN, restored
+    assert restored.released == (42,)
+    assert owned[42].bindings == frozenset() and owned[42].staged_for(rig.l42), "bodies kept"
+    assert observed_state(owned, rig.l43) is LineState.CUT
+    added, removed = added_and_removed(both_cut, left)
+    assert not added and removed, "the restore only removed lines"
+    assert staged_line(discarded, 42).done and staged_line(discarded, 42).commands
+    # with its bodies gone, line 42 is as if it had never been cut
+    assert rig.apply(Batch(restores=(rig.l43,))).ok and rig.config() == before

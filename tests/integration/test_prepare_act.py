@@ -281,12 +281,32 @@ def test_the_restore_at_eight_runs_over_prepared_sessions_and_leaves_no_owned_ob
     assert (prepared.prepared_devices, prepared.staged_lines) == (2, 0)
     assert records(store, "staged", "intent") == []
     store.clock.set(morning)
+    # as each router is reported done, its restores have unbound the lines, bodies left
+    seen: dict[str, tuple[list[str], list[str]]] = {}
+    reconciler.progress = lambda device, *_: seen.setdefault(
+        device, (bound(lab, device), owned(lab, device))
+    )
     report = reconciler.run_pass(morning, prepared=prepared)
     assert report.ok, report.failures
     assert report.bound_prepared == ["R1", "R2"]
     assert {r.change.action.value for r in report.results} == {"restore"}
     assert {s.state for s in store.line_statuses().values()} == {"open"}
+    for device in ("R1", "R2"):
+        unbound, bodies = seen[device]
+        assert unbound == [] and any(line.startswith("ip access-list") for line in bodies)
+    # the instant sent only the unbindings; the bodies went after every router's
+    restores = records(store, "restore")
+    assert restores and not any(
+        command.startswith("no ip") and "access-list" in command
+        for change in restores
+        for command in change.commands
+    )
+    unstaged = records(store, "unstaged")
+    assert sorted(c.line_id for c in unstaged) == sorted(report.unstaged) == [1, 2, 3, 4]
+    assert all(c.verified and any("access-list" in cmd for cmd in c.commands) for c in unstaged)
+    assert {c.order_ids_json for c in unstaged} == {c.order_ids_json for c in restores}
     assert owned(lab, "R1") == [] and owned(lab, "R2") == []
+    assert audit_verify(store).exit_code == 0
 
 
 def wait_for(condition, seconds: float = 30.0) -> None:
