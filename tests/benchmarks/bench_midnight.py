@@ -160,6 +160,7 @@ class Transition:
     sessions: Counter[str]  # how the act pass reached its routers (prepared, cold, ...)
     routers: int  # routers with work
     system_cpu: float  # of `cpu`: in the kernel
+    unstaged: int = 0  # lines whose unbound bodies the pass deleted after its last router
 
     def show(self) -> str:
         late = self.lateness
@@ -189,6 +190,11 @@ class Transition:
             )
             reached = ", ".join(f"{n} {how}" for how, n in self.sessions.most_common())
             lines.append(f"  routers reached at the instant: {reached or 'none'}")
+            if self.unstaged:
+                lines.append(
+                    f"  unbound bodies deleted after the last router (in the act pass's wall, "
+                    f"not in the lateness): {self.unstaged} lines"
+                )
         else:
             lines.append("  no prepare phase: a cold pass at the instant")
         for error, count in self.failures.most_common(5):
@@ -407,6 +413,7 @@ def transition(
         Counter(getattr(report, "sessions", {}).values()),
         len(report.batches),
         act_system,
+        len(getattr(report, "unstaged", ())),
     )
 
 
