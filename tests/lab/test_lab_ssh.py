@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from threading import BrokenBarrierError
 
 import paramiko
 import pytest
@@ -285,12 +286,19 @@ def test_stop_closes_listeners_and_sessions() -> None:
 def test_two_hundred_concurrent_netmiko_sessions_all_succeed() -> None:
     sessions = 200
     specs = [spec(f"R{n}") for n in range(1, 5)]
-    barrier = threading.Barrier(sessions, timeout=60)
+    # opening 200 sessions takes 6 s here when the machine is idle, 53 s on a loaded one:
+    # the bounds stay under the suite's 120 s per test, far from either
+    barrier = threading.Barrier(sessions, timeout=90)
     with Lab(specs) as lab:
 
         def one(i: int) -> str:
             name = f"R{i % 4 + 1}"
-            with connect(lab, name, conn_timeout=30, auth_timeout=30, banner_timeout=30) as conn:
+            try:
+                conn = connect(lab, name, conn_timeout=30, auth_timeout=30, banner_timeout=30)
+            except BaseException:
+                barrier.abort()  # the others fail at once, and this error is the one to read
+                raise
+            with conn:
                 barrier.wait()  # all sessions are open at the same time
                 conn.enable()
                 return conn.send_command(
@@ -300,11 +308,14 @@ def test_two_hundred_concurrent_netmiko_sessions_all_succeed() -> None:
         pool = ThreadPoolExecutor(max_workers=sessions)
         try:
             futures = [pool.submit(one, i) for i in range(sessions)]
-            done, pending = wait(futures, timeout=120)
+            done, pending = wait(futures, timeout=105)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         assert not pending
         results = [f.exception() or f.result() for f in done]
         failures = [r for r in results if isinstance(r, BaseException)]
-        assert failures == []
+        causes = [
+            f"{type(r).__name__}: {r}" for r in failures if not isinstance(r, BrokenBarrierError)
+        ]
+        assert failures == [], causes or failures[:1]
         assert sorted(set(results)) == [f"hostname R{n}" for n in range(1, 5)]
