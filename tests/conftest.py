@@ -78,6 +78,13 @@ def clock() -> SimulatedClock:
     return SimulatedClock(datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI))
 
 
+# A module whose tests are about routers and drivers through the store, not about the store
+# (what the database does there — appends, states, checkpoints, claims — runs on both
+# databases in the store's own tests, and the passes' claims in test_instances and the e2e
+# tests), runs on SQLite only, to keep the suite within its time: `pytestmark = [SQLITE_ONLY]`.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every store-level test runs on both databases: SQLite in the test's directory (the

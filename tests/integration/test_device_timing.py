@@ -19,6 +19,7 @@ from controller.orders import revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
+from tests.conftest import SQLITE_ONLY
 from tests.integration.device_timing_support import (
     NIGHT,
     OUTSIDE,
@@ -33,7 +34,7 @@ from tests.integration.device_timing_support import (
     venue_host,
 )
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, SQLITE_ONLY]
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from controller.scheduler import PassScheduler
 from controller.settings import Settings
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
-from tests.conftest import SHANGHAI
+from tests.conftest import SHANGHAI, SQLITE_ONLY
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, SQLITE_ONLY]
 
 NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
 PREPARE_AT = NIGHT - timedelta(minutes=2)
