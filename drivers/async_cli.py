@@ -165,6 +165,21 @@ def _host_key_algorithms(pinned: str | None) -> list[str] | tuple[()]:
     return [kind]
 
 
+# The ciphers asked for, in order: AES-GCM first. Routers offer it beside ChaCha20-Poly1305
+# (IOS XE lists both), and asyncssh seals a packet with AES-GCM in about 3 µs against 23 µs
+# with ChaCha20-Poly1305 (two ChaCha20 passes and a Poly1305 in Python calls): at midnight a
+# router's push is some seventy packets each way. ChaCha20 and AES-CTR stay, for a router
+# that offers no GCM.
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+
+
 class AsyncSession:
     """An open session: the connection, its shell channel and terminal, and its prompt."""
 
@@ -211,6 +226,7 @@ class AsyncCliSession(CliSession):
                     password=creds.password,
                     known_hosts=(),
                     server_host_key_algs=_host_key_algorithms(creds.host_key),
+                    encryption_algs=CIPHERS,
                     client_keys=None,
                     agent_path=None,
                     preferred_auth=("password", "keyboard-interactive"),

@@ -146,3 +146,25 @@ def test_a_device_s_session_option_picks_its_layer_and_anything_else_is_refused(
     # a layer whose library is not installed says how to install it
     with pytest.raises(InvalidIdentifier, match=r"pip install 'curfew\[no_such_library\]'"):
         cli.session_class("no_such_library:Session", "R1")
+
+
+def test_an_asyncssh_session_asks_for_aes_gcm_first() -> None:
+    """The twin offers what IOS XE offers, ChaCha20-Poly1305 first; the controller's sessions
+    over asyncssh ask for AES-GCM first (about 3 µs a packet against 23 µs), so that is what
+    is spoken."""
+    specs, _ = city(1, 1, platforms=("cisco_ios",))
+    with Lab(specs) as lab:
+        spec = lab.specs[0]
+        credentials = Credentials(
+            lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
+            host_key=spec.host_key, extra={"session": "asyncssh"},
+        )  # fmt: skip
+        driver = CiscoIosDriver("R1", credentials)
+        with driver:
+            assert driver.read() == {}
+            session = driver._cli.connection
+            assert session is not None
+            ciphers = {
+                session.connection.get_extra_info(side) for side in ("send_cipher", "recv_cipher")
+            }
+        assert ciphers == {"aes128-gcm@openssh.com"}
