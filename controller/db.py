@@ -38,7 +38,17 @@ def make_engine(url: str) -> sa.Engine:
     """An engine for a supported store; ValueError names what is wrong with the URL."""
     parsed = database_url(url)
     if parsed.drivername.startswith("sqlite"):
-        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        # SQLite takes one writer at a time and makes the others wait (busy_timeout): a pool
+        # of a few connections with a timeout of its own would fail the workers queued behind
+        # them (256 routers armed at once did), so connections beyond the pool's are opened
+        # as needed and closed when returned; the database's own wait bounds them
+        on_disk = parsed.database not in (None, "", ":memory:")
+        engine = sa.create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # (an in-memory database is one connection per thread: SQLAlchemy's own pool)
+            **({"pool_size": 8, "max_overflow": -1} if on_disk else {}),
+        )
         _sqlite_pragmas(engine)
         return engine
     return sa.create_engine(parsed, pool_pre_ping=True)

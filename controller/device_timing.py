@@ -173,12 +173,24 @@ def arm(
     if not by_device:
         return report
     arming = _Arming(store, driver_factory, actor, tolerance, timeout, report, snap, stop)
+
+    def one(device_id: int, windows: list[NightWindow]) -> None:
+        try:
+            arming.device(snap.devices[device_id], windows, claims)
+        except Exception as exc:  # noqa: BLE001 - one router's failure must not stop the rest
+            # (a store that timed out, a bug): its lines not armed are cut by the pass at the
+            # instant, as every line the arming left to controller timing
+            name = snap.devices[device_id].name
+            log.exception("arming %s failed; its lines are left to controller timing", name)
+            for window in windows:
+                if window.line_id not in report.armed:
+                    report.fallbacks.setdefault(
+                        window.line_id, f"arming failed: {type(exc).__name__}: {exc}"
+                    )
+
     with claims_for(store.engine) as claims:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_device)))) as pool:
-            for done in pool.map(
-                lambda item: arming.device(snap.devices[item[0]], item[1], claims),
-                by_device.items(),
-            ):
+            for done in pool.map(lambda item: one(*item), by_device.items()):
                 del done
     return report
 

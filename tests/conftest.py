@@ -78,11 +78,17 @@ def clock() -> SimulatedClock:
     return SimulatedClock(datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI))
 
 
-# A module whose tests are about routers and drivers through the store, not about the store
-# (what the database does there — appends, states, checkpoints, claims — runs on both
-# databases in the store's own tests, and the passes' claims in test_instances and the e2e
-# tests), runs on SQLite only, to keep the suite within its time: `pytestmark = [SQLITE_ONLY]`.
+# A test about routers and drivers through the store, not about the store (what the database
+# does there — appends, states, checkpoints, claims — runs on both databases in the store's own
+# tests, and the passes' claims in test_instances and the e2e tests), may run on SQLite only,
+# to keep the suite within its time: `@SQLITE_ONLY` on the test, or a module's own
+# `database_url` fixture returning `sqlite_database_url`.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'curfew.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -33,3 +33,17 @@ def test_an_in_memory_database_has_claims_within_its_process() -> None:
         assert first.try_claim(1) and not second.try_claim(1)
         first.release(1)
         assert second.try_claim(1)
+
+
+def test_a_sqlite_store_gives_each_of_many_workers_a_connection(tmp_path) -> None:
+    """256 routers armed at once each want a connection: SQLite makes writers wait on the
+    database itself, so the pool never refuses one (with 5 + 10 connections, the 16th waited
+    30 s and failed its router)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'curfew.db'}")
+    held = [engine.connect() for _ in range(40)]
+    try:
+        assert all(c.execute(sa.text("select 1")).scalar() == 1 for c in held)
+    finally:
+        for connection in held:
+            connection.close()
+        engine.dispose()

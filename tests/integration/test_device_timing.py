@@ -19,7 +19,6 @@ from controller.orders import revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
-from tests.conftest import SQLITE_ONLY
 from tests.integration.device_timing_support import (
     NIGHT,
     OUTSIDE,
@@ -34,7 +33,13 @@ from tests.integration.device_timing_support import (
     venue_host,
 )
 
-pytestmark = [pytest.mark.lab, SQLITE_ONLY]
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def database_url(sqlite_database_url: str) -> str:
+    """This module's tests run on SQLite only (see `SQLITE_ONLY` in tests/conftest.py)."""
+    return sqlite_database_url
 
 
 @pytest.fixture
@@ -391,6 +396,31 @@ def test_a_device_not_opted_in_is_left_alone_and_another_platform_falls_back(lab
         s.commit()
     report = arm(lab_store, connect_driver, NIGHT, "scheduler")
     assert report.fallbacks == {2: "device timing is not built for arista_eos"}
+
+
+def test_a_router_whose_arming_fails_unexpectedly_does_not_stop_the_others(lab, lab_store):
+    """An error no driver answers with (the store timing out, a bug) on R1 leaves R1's line to
+    controller timing, saying why, and R2 is armed all the same."""
+    order(lab_store, "Venue R1-1")
+    order(lab_store, "Venue R2-1")
+    with lab_store.session() as s:  # R2 opted in too, its clock trusted as R1's
+        device = s.get(Device, 2)
+        device.options_json = '{"timing": "device"}'
+        s.add(device)
+        s.commit()
+    router = lab.router("R2")
+    router.clock = lab_store.clock.now
+    router.configure(["clock timezone CST 8 0"])
+
+    def factory(device: Device, timeout: float):
+        if device.name == "R1":
+            raise RuntimeError("QueuePool limit reached")
+        return connect_driver(device, timeout)
+
+    report = arm(lab_store, factory, NIGHT, "scheduler", workers=2)
+    assert report.armed == [2]
+    assert report.fallbacks == {1: "arming failed: RuntimeError: QueuePool limit reached"}
+    assert owned(lab, "R1") == [] and owned(lab, "R2")
 
 
 def test_a_dst_night_is_seven_hours_of_utc_on_the_device_too(tmp_path):

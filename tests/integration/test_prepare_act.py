@@ -19,15 +19,23 @@ from controller.interrupted import interrupted_intents
 from controller.inventory import import_document
 from controller.models import Change
 from controller.orders import OrderCreate, issue_order, revoke_order
+from controller.passes import set_frozen
 from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
-from tests.conftest import SHANGHAI, SQLITE_ONLY
+from tests.conftest import SHANGHAI
 
-pytestmark = [pytest.mark.lab, SQLITE_ONLY]
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def database_url(sqlite_database_url: str) -> str:
+    """This module's tests run on SQLite only (see `SQLITE_ONLY` in tests/conftest.py)."""
+    return sqlite_database_url
+
 
 NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
 PREPARE_AT = NIGHT - timedelta(minutes=2)
@@ -307,6 +315,29 @@ def test_the_restore_at_eight_runs_over_prepared_sessions_and_leaves_no_owned_ob
     assert {c.order_ids_json for c in unstaged} == {c.order_ids_json for c in restores}
     assert owned(lab, "R1") == [] and owned(lab, "R2") == []
     assert audit_verify(store).exit_code == 0
+
+
+def test_a_router_frozen_before_the_bodies_go_keeps_them_and_nothing_is_logged_for_it(night):
+    """The NOC freezes R1 while the 08:00 pass is still working: its restores are verified
+    (unbound at the instant), but the deletion after the pass leaves a frozen router alone."""
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    store.clock.set(NIGHT)
+    assert reconciler.run_pass(NIGHT).ok
+    morning = NIGHT + timedelta(hours=8)
+    prepared = prepare(store, reconciler, morning)
+    store.clock.set(morning)
+    r1 = next(d.id for d in store.devices() if d.name == "R1")
+    assert r1 is not None
+    reconciler.progress = lambda device, *_: (
+        device == "R1" and set_frozen(store, r1, True, "noc:test", "maintenance")
+    )
+    report = reconciler.run_pass(morning, prepared=prepared)
+    assert report.ok and {s.state for s in store.line_statuses().values()} == {"open"}
+    assert bound(lab, "R1") == [] and owned(lab, "R1"), "R1: unbound, its bodies kept"
+    assert owned(lab, "R2") == []
+    assert sorted(c.line_id for c in records(store, "unstaged")) == sorted(LINES["R2"])
+    assert sorted(report.unstaged) == sorted(LINES["R2"])
 
 
 def wait_for(condition, seconds: float = 30.0) -> None:
