@@ -212,13 +212,17 @@ class _Arming:
         self.store, self.driver_factory, self.actor = store, driver_factory, actor
         self.tolerance, self.timeout, self.report, self.snap = tolerance, timeout, report, snap
         self.stop = stop
+        # the workers' writes, one at a time: queued here, not on SQLite's lock, whose busy
+        # wait polls and let some of 256 routers wait past its 30 s
+        self.writes = threading.Lock()
 
     def fall_back(self, windows: list[NightWindow], reason: str, evidence: str = "") -> None:
-        _fall_back(
-            self.store, self.actor, self.report,
-            [(w.line, self.snap.line_venue[w.line_id], w.order_ids, reason) for w in windows],
-            self.report.window_start, evidence,
-        )  # fmt: skip
+        with self.writes:
+            _fall_back(
+                self.store, self.actor, self.report,
+                [(w.line, self.snap.line_venue[w.line_id], w.order_ids, reason) for w in windows],
+                self.report.window_start, evidence,
+            )  # fmt: skip
 
     def device(self, device: Device, windows: list[NightWindow], claims: Claims) -> None:
         device_id = device.id or 0
@@ -286,18 +290,19 @@ class _Arming:
         now = store.clock.now()
         span = _span(start, end, windows[0].line.zone)
         # written ahead: the rows (watched by `disarm_revoked` from now on) and the intents
-        _upsert_rows(store, [(w, device.id or 0) for w in windows], ARMING, now)
-        intents = store.append(
-            [
-                NewChange(
-                    at=now, kind="intent", action="arm", actor=actor, pass_id=pass_id,
-                    order_ids=w.order_ids, line_id=w.line_id, venue_id=venue[w.line_id],
-                    device_id=device.id,
-                    detail=f"arm the cut for {span} on the device's own clock",
-                )
-                for w in windows
-            ]
-        )  # fmt: skip
+        with self.writes:
+            _upsert_rows(store, [(w, device.id or 0) for w in windows], ARMING, now)
+            intents = store.append(
+                [
+                    NewChange(
+                        at=now, kind="intent", action="arm", actor=actor, pass_id=pass_id,
+                        order_ids=w.order_ids, line_id=w.line_id, venue_id=venue[w.line_id],
+                        device_id=device.id,
+                        detail=f"arm the cut for {span} on the device's own clock",
+                    )
+                    for w in windows
+                ]
+            )  # fmt: skip
         result = driver.arm([w.target for w in windows], start, end, reading.zone)
         by_line = {line.line_id: line for line in result.lines}
         offset = (reading.time - controller_time).total_seconds() if reading.time else 0.0
@@ -341,8 +346,16 @@ class _Arming:
                     error=None if armed else _error(line, result), detail=detail,
                 )
             )  # fmt: skip
-        written = store.append(entries)
-        with _row_writes(store) as s:
+        with self.writes:
+            written = store.append(entries)
+            self._settle_rows(windows, written, cleaned)
+
+    def _settle_rows(
+        self, windows: list[NightWindow], written: list[Change], cleaned: set[int]
+    ) -> None:
+        """Each window's row after its outcome: armed, or still watched while its armed
+        objects may remain on the device."""
+        with _row_writes(self.store) as s:
             for window, record in zip(windows, written, strict=True):
                 row = s.exec(
                     select(ArmedWindow).where(
@@ -354,7 +367,6 @@ class _Arming:
                     row.status, row.change_seq = ARMED, record.seq
                     self.report.armed.append(window.line_id)
                 else:
-                    # still watched while its armed objects may remain on the device
                     row.status = FAILED if window.line_id in cleaned else ARMING
                     row.change_seq = record.seq
                     self.report.fallbacks[window.line_id] = record.error or "arming failed"

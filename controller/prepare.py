@@ -361,6 +361,10 @@ class Preparer:
                 driver = None  # the pool owns it now
             except DriverError as exc:
                 prepared.failed[device.name] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - one router's failure must not stop the rest
+                # (the store timing out, a bug): the router is pushed cold at the instant
+                log.exception("preparing %s failed; it is pushed cold at the instant", device.name)
+                prepared.failed[device.name] = f"prepare failed: {type(exc).__name__}: {exc}"
             finally:
                 if driver is not None:
                     try:
