@@ -256,6 +256,28 @@ def test_a_router_unreachable_at_prepare_is_pushed_cold_at_the_instant(night):
     } == {"cut"}
 
 
+def test_a_router_whose_prepare_fails_unexpectedly_is_pushed_cold_and_the_rest_prepared(night):
+    """An error no driver answers with (the store timing out, a bug) while R2 is prepared
+    fails R2's prepare alone; the pass pushes R2 cold."""
+    lab, store, _ = night
+    failing = {"R2"}
+
+    def factory(device, timeout: float):
+        if device.name in failing:
+            raise RuntimeError("database is locked")
+        return connect_driver(device, timeout)
+
+    reconciler = Reconciler(store, driver_factory=factory)
+    prepared = prepare(store, reconciler)
+    assert prepared.prepared_devices == 1 and prepared.staged_lines == 2
+    assert prepared.failed == {"R2": "prepare failed: RuntimeError: database is locked"}
+    failing.clear()
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok and report.bound_prepared == ["R1"] and report.pushed_cold == ["R2"]
+    assert cut_lines(lab, "R1") == LINES["R1"] and cut_lines(lab, "R2") == LINES["R2"]
+
+
 def test_a_prepared_session_lost_before_the_instant_falls_back_to_a_cold_push(night):
     lab, store, _ = night
     reconciler = Reconciler(store, device_timeout=5.0)
