@@ -300,17 +300,23 @@ def test_a_prepared_session_lost_before_the_instant_falls_back_to_a_cold_push(ni
         reloaded.stop()
 
 
-def test_the_restore_at_eight_runs_over_prepared_sessions_and_leaves_no_owned_object(night):
-    lab, store, _ = night
-    reconciler = Reconciler(store)
+def cut_then_prepare_the_morning(store: Store, reconciler: Reconciler):
+    """Every line cut at midnight, then the 08:00 prepare; the clock at 08:00."""
     store.clock.set(NIGHT)
     assert reconciler.run_pass(NIGHT).ok
     morning = NIGHT + timedelta(hours=8)
     prepared = prepare(store, reconciler, morning)
+    store.clock.set(morning)
+    return morning, prepared
+
+
+def test_the_restore_at_eight_runs_over_prepared_sessions_and_leaves_no_owned_object(night):
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    morning, prepared = cut_then_prepare_the_morning(store, reconciler)
     # nothing to stage at 08:00: sessions opened and routers read, nothing written
     assert (prepared.prepared_devices, prepared.staged_lines) == (2, 0)
     assert records(store, "staged", "intent") == []
-    store.clock.set(morning)
     # as each router is reported done, its restores have unbound the lines, bodies left
     seen: dict[str, tuple[list[str], list[str]]] = {}
     reconciler.progress = lambda device, *_: seen.setdefault(
@@ -344,11 +350,7 @@ def test_a_router_frozen_before_the_bodies_go_keeps_them_and_nothing_is_logged_f
     (unbound at the instant), but the deletion after the pass leaves a frozen router alone."""
     lab, store, _ = night
     reconciler = Reconciler(store)
-    store.clock.set(NIGHT)
-    assert reconciler.run_pass(NIGHT).ok
-    morning = NIGHT + timedelta(hours=8)
-    prepared = prepare(store, reconciler, morning)
-    store.clock.set(morning)
+    morning, prepared = cut_then_prepare_the_morning(store, reconciler)
     r1 = next(d.id for d in store.devices() if d.name == "R1")
     assert r1 is not None
     reconciler.progress = lambda device, *_: (
