@@ -33,8 +33,10 @@ from tests.conftest import ADMIN_TOKEN, SHANGHAI, SMALL_CITY
 
 # per operation and mode: about 650 requests for the admin, who reaches every operation's
 # handler; the other roles are refused most operations before any handler runs (what each
-# role may do is test_access's matrix), so fewer cases find what they can
+# role may do is test_access's matrix), so fewer cases find what they can; on PostgreSQL the
+# admin gets half as many again (what differs there is the store's, not the schema's)
 EXAMPLES = {"admin": 8, "bureau": 4, "noc": 4, "auditor": 4}
+POSTGRESQL_EXAMPLES = 4
 SEMANTIC = {NOT_FOUND, INCONSISTENT}
 
 
@@ -80,11 +82,12 @@ def test_every_check_holds_for_every_operation_and_role(
     )
     failures: dict[str, str] = {}
     requests = 0
+    examples = POSTGRESQL_EXAMPLES if database == "postgresql" else EXAMPLES[role]
 
     def fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=EXAMPLES[role], deadline=None, suppress_health_check=list(HealthCheck),
+            max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
             derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
         )  # fmt: skip
         def check(case: schemathesis.Case) -> None:
