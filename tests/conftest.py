@@ -81,14 +81,21 @@ def clock() -> SimulatedClock:
 # A test about routers and drivers through the store, not about the store (what the database
 # does there — appends, states, checkpoints, claims — runs on both databases in the store's own
 # tests, and the passes' claims in test_instances and the e2e tests), may run on SQLite only,
-# to keep the suite within its time: `@SQLITE_ONLY` on the test, or a module's own
-# `database_url` fixture returning `sqlite_database_url`.
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# to keep the suite within its time: `@SQLITE_ONLY` on the test, or in a module's `pytestmark`.
+SQLITE_ONLY = pytest.mark.sqlite_only
 
 
-@pytest.fixture
-def sqlite_database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'curfew.db'}"
+@pytest.hookimpl(tryfirst=True)  # the mark must be there before parametrize marks are read
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`database_url` on SQLite alone for a test marked `sqlite_only`, as a direct
+    parametrization, which takes the fixture's place (a test of the module that uses no store
+    is left as it is)."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "sqlite_only"
+    ):
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,6 +19,7 @@ from controller.orders import revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
+from tests.conftest import SQLITE_ONLY
 from tests.integration.device_timing_support import (
     NIGHT,
     OUTSIDE,
@@ -33,13 +34,7 @@ from tests.integration.device_timing_support import (
     venue_host,
 )
 
-pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def database_url(sqlite_database_url: str) -> str:
-    """This module's tests run on SQLite only (see `SQLITE_ONLY` in tests/conftest.py)."""
-    return sqlite_database_url
+pytestmark = [pytest.mark.lab, SQLITE_ONLY]
 
 
 @pytest.fixture

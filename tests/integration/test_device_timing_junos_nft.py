@@ -24,6 +24,7 @@ from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from lab.netns import unavailable
 from lab.topology import Lab, city
+from tests.conftest import SQLITE_ONLY
 from tests.integration.device_timing_support import (
     BERLIN,
     NIGHT,
@@ -34,13 +35,7 @@ from tests.integration.device_timing_support import (
 )
 from tests.integration.device_timing_support import owned as owned_lines
 
-pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def database_url(sqlite_database_url: str) -> str:
-    """This module's tests run on SQLite only (see `SQLITE_ONLY` in tests/conftest.py)."""
-    return sqlite_database_url
+pytestmark = [pytest.mark.lab, SQLITE_ONLY]
 
 
 START, END = int(NIGHT.timestamp()), int((NIGHT + timedelta(hours=8)).timestamp())

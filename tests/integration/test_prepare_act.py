@@ -26,15 +26,9 @@ from controller.scheduler import PassScheduler
 from controller.settings import Settings
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
-from tests.conftest import SHANGHAI
+from tests.conftest import SHANGHAI, SQLITE_ONLY
 
-pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def database_url(sqlite_database_url: str) -> str:
-    """This module's tests run on SQLite only (see `SQLITE_ONLY` in tests/conftest.py)."""
-    return sqlite_database_url
+pytestmark = [pytest.mark.lab, SQLITE_ONLY]
 
 
 NIGHT = datetime(2026, 11, 25, tzinfo=SHANGHAI)
