@@ -35,7 +35,7 @@ from controller.host_keys import pin
 from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
 from drivers.base import LineState
-from drivers.cli import SESSION_OPTION
+from drivers.cli import KEEPALIVE_OPTION, SESSION_OPTION, keepalive_problem
 from drivers.host_keys import KEY_TYPES, parse_host_key
 from drivers.identifiers import (
     SUBSCRIBER_USERNAME,
@@ -612,6 +612,9 @@ def _device_problems(store: Store, device: DeviceRow) -> list[str]:
     if layer is not None and layer not in (offered := session_layers(device.platform)):
         choice = f"one of {', '.join(offered)}" if offered else "it offers no choice of layer"
         problems.append(f"options: session {layer!r} is not offered by {device.platform}: {choice}")
+    keepalive = device.options.get(KEEPALIVE_OPTION)
+    if keepalive is not None and (why := keepalive_problem(str(keepalive))) is not None:
+        problems.append(f"options: {why}")
     if device.password is None and device.password_ref is None:
         problems.append("password or password_ref needed")
     for name in ("password", "secret"):

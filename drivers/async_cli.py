@@ -26,7 +26,7 @@ import asyncssh
 from netmiko.exceptions import ReadException, ReadTimeout
 
 from drivers.base import AuthFailed, DriverError, Timeout, Unreachable
-from drivers.cli import CliSession
+from drivers.cli import KEEPALIVE_COUNT_MAX, CliSession
 from drivers.host_keys import HostKeyCheck
 from drivers.outcomes import first_line
 
@@ -230,7 +230,8 @@ class AsyncCliSession(CliSession):
                     client_keys=None,
                     agent_path=None,
                     preferred_auth=("password", "keyboard-interactive"),
-                    keepalive_interval=0,
+                    keepalive_interval=self.keepalive,
+                    keepalive_count_max=KEEPALIVE_COUNT_MAX,
                 ),
                 creds.timeout,
             )

@@ -58,6 +58,15 @@ WAKE_SECONDS = 0.05
 # thousand sessions a prepare holds open woke the controller 10,000 times a second.
 TRANSPORT_WAKE_SECONDS = 1.0
 
+# Seconds without traffic after which an SSH session sends a keepalive, so a session held open
+# for the instant (a prepare's) keeps a firewall's or NAT's idle state, and asyncssh finds a
+# router that stopped answering before the instant rather than at it: it drops the session
+# after KEEPALIVE_COUNT_MAX keepalives go unanswered. A device may set its own with
+# `Credentials.extra["keepalive"]` (0: none, at most MAX_KEEPALIVE_SECONDS).
+KEEPALIVE_OPTION, KEEPALIVE_SECONDS = "keepalive", 15
+MAX_KEEPALIVE_SECONDS = 3600
+KEEPALIVE_COUNT_MAX = 3
+
 # The device option choosing a CLI driver's session layer (`session: asyncssh`), and the one
 # used without it.
 SESSION_OPTION = "session"
@@ -198,6 +207,7 @@ class CliSession:
         self.before_logout = before_logout
         self.wake_seconds = wake_seconds
         self.window = push_window(credentials)
+        self.keepalive = keepalive_seconds(credentials)
         self.connection: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -227,6 +237,7 @@ class CliSession:
                 timeout=creds.timeout,
                 use_keys=False,
                 allow_agent=False,
+                keepalive=self.keepalive,
             )
         except NetmikoAuthenticationException as exc:
             raise AuthFailed(f"{self.where}: login refused") from exc
@@ -496,6 +507,23 @@ def push_window(credentials: Credentials) -> int:
     text = credentials.extra.get("push_window", str(PUSH_WINDOW))
     if not text.isdigit() or not 1 <= int(text) <= MAX_PUSH_WINDOW:
         raise ValueError(f"push_window must be 1..{MAX_PUSH_WINDOW} lines, got {text!r}")
+    return int(text)
+
+
+def keepalive_problem(text: str) -> str | None:
+    """What is wrong with a device's `keepalive` option, or None."""
+    if not text.isdigit() or not 0 <= int(text) <= MAX_KEEPALIVE_SECONDS:
+        return f"keepalive must be 0..{MAX_KEEPALIVE_SECONDS} seconds, got {text!r}"
+    return None
+
+
+def keepalive_seconds(credentials: Credentials) -> int:
+    """The device's keepalive interval: `extra["keepalive"]` (0: none), else
+    `KEEPALIVE_SECONDS`."""
+    text = credentials.extra.get(KEEPALIVE_OPTION, str(KEEPALIVE_SECONDS))
+    problem = keepalive_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return int(text)
 
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -63,6 +64,10 @@ class Faults:
     drop_after: int | None = None  # close the session after its k-th command
     hang_up_on: int | None = None  # close the session when its k-th command arrives, unanswered
     reject: tuple[str, ...] = ()  # config lines matching any of these are refused
+    # the device answers nothing, neither a command nor a keepalive, while its TCP connections
+    # stay up (an SSH process hung); lifting it answers the keepalives held meanwhile, and
+    # what comes after (the commands sent meanwhile are lost)
+    mute: bool = False
     _patterns: tuple[re.Pattern[str], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
@@ -181,6 +186,8 @@ class DeviceServer:
         self.commands_seen = 0
         self.sessions_opened = 0
         self.passwords_offered = 0  # log-in attempts: a refused host key must leave it at 0
+        self.keepalives = 0  # keepalive requests its sessions received (OpenSSH's or paramiko's)
+        self.held_keepalives: list[Callable[[], None]] = []  # their answers while muted
         self._listener: asyncssh.SSHAcceptor | None = None
         self._reserved: socket.socket | None = None  # bound, not listening: refuses
         self._connections: set[asyncssh.SSHServerConnection] = set()
@@ -219,6 +226,10 @@ class DeviceServer:
     async def set_faults(self, **changes: object) -> None:
         was_refusing = self.faults.refuse_connections
         self.faults.update(**changes)
+        if not self.faults.mute:
+            held, self.held_keepalives = self.held_keepalives, []
+            for reply in held:
+                reply()
         if self.faults.refuse_connections and not was_refusing:
             await self._unlisten()
             self._reserve()
@@ -284,6 +295,8 @@ class DeviceServer:
                 if not data:
                     break
                 for line in splitter.feed(data):
+                    if self.faults.mute:
+                        continue  # read and never answered
                     if self._hangs_up(session, line, commands):
                         terminal.flush()
                         process.get_extra_info("connection").close()
@@ -371,6 +384,35 @@ def without_ignore_packets(conn: asyncssh.SSHServerConnection) -> None:
     conn.send_packet = send_packet  # type: ignore[method-assign]
 
 
+def counting_keepalives(conn: asyncssh.SSHServerConnection, device: DeviceServer) -> None:
+    """Count the keepalive requests this connection receives, and leave them unanswered while
+    the device is muted.
+
+    asyncssh answers a global request with the connection's handler of that name, else
+    refuses it: the handlers of the two keepalives clients send (asyncssh's and OpenSSH's
+    `keepalive@openssh.com`, which wants an answer; paramiko's `keepalive@lag.net`, which does
+    not) are set on this connection, and they answer as asyncssh would (a refusal is an
+    answer: a client counts any reply as a sign of life).
+    """
+
+    def answer(accepted: bool) -> Callable[[Any], None]:
+        def reply() -> None:
+            if not conn.is_closed():
+                conn._report_global_response(accepted)  # noqa: SLF001 - asyncssh's reply hook
+
+        def handler(packet: Any) -> None:
+            device.keepalives += 1
+            if device.faults.mute:
+                device.held_keepalives.append(reply)  # and every request after it waits too
+            else:
+                reply()
+
+        return handler
+
+    conn._process_keepalive_at_openssh_dot_com_global_request = answer(True)  # type: ignore[attr-defined]  # noqa: SLF001
+    conn._process_keepalive_at_lag_dot_net_global_request = answer(False)  # type: ignore[attr-defined]  # noqa: SLF001
+
+
 class _SshServer(asyncssh.SSHServer):
     def __init__(self, device: DeviceServer) -> None:
         self._device = device
@@ -380,6 +422,7 @@ class _SshServer(asyncssh.SSHServer):
         self._conn = conn
         self._device._connections.add(conn)
         without_ignore_packets(conn)
+        counting_keepalives(conn, self._device)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:

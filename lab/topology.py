@@ -534,6 +534,12 @@ class Lab:
             return self._worker(name).ask(("passwords_offered", name))
         return getattr(self._server(name), "passwords_offered", None)
 
+    def keepalives(self, name: str) -> int | None:
+        """How many SSH keepalive requests the device's sessions have received (None: not SSH)."""
+        if self.processes:
+            return self._worker(name).ask(("keepalives", name))
+        return getattr(self._server(name), "keepalives", None)
+
     def router(self, name: str) -> Any:
         """The live router model: tests read and edit its state (it has its own lock). In a
         lab of worker processes, a stand-in forwarding what the worker answers."""

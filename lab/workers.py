@@ -183,7 +183,7 @@ def _answer(lab: Any, request: tuple[Any, ...]) -> Any:
         return lab.set_fault(name, **changes)
     if kind == "faults":
         return lab.faults(name)
-    if kind in ("sessions_opened", "passwords_offered"):
+    if kind in ("sessions_opened", "passwords_offered", "keepalives"):
         return getattr(lab, kind)(name)
     if kind == "router":
         method, args = rest

@@ -4,7 +4,8 @@ reads (log-in, enable, log-out) wait on the channel and keep what follows the pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from ipaddress import ip_network
 
 import pytest
@@ -168,3 +169,74 @@ def test_an_asyncssh_session_asks_for_aes_gcm_first() -> None:
                 session.connection.get_extra_info(side) for side in ("send_cipher", "recv_cipher")
             }
         assert ciphers == {"aes128-gcm@openssh.com"}
+
+
+def _driver(lab: Lab, name: str, **extra: str) -> CiscoIosDriver:
+    spec = next(s for s in lab.specs if s.name == name)
+    credentials = Credentials(
+        lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
+        host_key=spec.host_key, extra=extra,
+    )  # fmt: skip
+    return CiscoIosDriver(name, credentials)
+
+
+def _until(condition: Callable[[], bool], limit: float) -> bool:
+    """Whether `condition` holds within `limit` seconds (looked at every 0.1 s)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.parametrize("layer", ["netmiko", "asyncssh"])
+def test_an_idle_session_sends_keepalives_and_the_device_option_sets_or_stops_them(layer) -> None:
+    """A session held open (a prepare's, until the instant) sends a keepalive after each
+    second of silence with `keepalive: "1"`; with `"0"` none."""
+    specs, _ = city(2, 1, platforms=("cisco_ios",))
+    with Lab(specs) as lab:
+        kept, quiet = (s.name for s in lab.specs)
+        with (
+            _driver(lab, kept, session=layer, keepalive="1") as a,
+            _driver(lab, quiet, session=layer, keepalive="0") as b,
+        ):
+            assert a.read() == {} and b.read() == {}
+            assert _until(lambda: (lab.keepalives(kept) or 0) >= 3, 15), lab.keepalives(kept)
+            assert lab.keepalives(quiet) == 0
+            assert a.read() == {}  # the session is as good as before
+
+
+def test_the_default_keepalive_and_a_bad_one_is_refused() -> None:
+    def made(**extra: str) -> cli.CliSession:
+        credentials = Credentials("192.0.2.1", 22, "curfew", "unused", extra=extra)
+        return CiscoIosDriver("R1", credentials)._cli
+
+    assert made().keepalive == cli.KEEPALIVE_SECONDS == 15
+    assert made(keepalive="0").keepalive == 0
+    for bad in ("-1", "1.5", "3601", "soon"):
+        with pytest.raises(ValueError, match="keepalive must be 0..3600 seconds"):
+            made(keepalive=bad)
+
+
+def test_an_asyncssh_session_to_a_router_that_stopped_answering_is_dropped_before_it_is_used():
+    """A router whose SSH process hangs while TCP stays up answers no keepalive: after three
+    unanswered the session is dropped, so the pass at the instant finds it dead and pushes in
+    a new session at once, rather than waiting out its timeout on the first command."""
+    specs, _ = city(1, 1, platforms=("cisco_ios",))
+    with Lab(specs) as lab:
+        name = lab.specs[0].name
+        driver = _driver(lab, name, session="asyncssh", keepalive="1")
+        with driver:
+            assert driver.read() == {}
+            assert driver._cli.alive()
+            lab.set_fault(name, mute=True)
+            started = time.monotonic()
+            # keepalives at 1, 2, 3 s go unanswered; the fourth second drops it
+            assert _until(lambda: not driver._cli.alive(), 15)
+            assert 3 <= time.monotonic() - started < 10
+            # the device took the first up (the others queue behind it, unanswered)
+            assert lab.keepalives(name) == 1
+            lab.set_fault(name, mute=False)
+            with pytest.raises(Unreachable):
+                driver.read()  # at once, not after the 10 s timeout

@@ -623,3 +623,31 @@ def test_the_scheduler_abandons_a_prepare_made_stale_by_an_earlier_transition(ni
     assert [r.change.line_id for r in report.results] == [3]
     assert scheduler.prepared is None and prepared.open_sessions == 0
     scheduler.shutdown()
+
+
+def test_a_prepared_session_whose_router_stopped_answering_is_dropped_and_pushed_cold(night):
+    """`keepalive: "1"` over asyncssh: R1's SSH process hangs (TCP up) after the prepare, so
+    its session answers no keepalive and is dropped before the instant; R1 recovers, and the
+    pass finds the session dead and pushes R1 in a new session, R2 over its prepared one."""
+    lab, store, _ = night
+    _, inventory = city(devices=2, lines_per_device=2)
+    document = lab.inventory(inventory)
+    for device in document["devices"]:
+        device["options"] = {"session": "asyncssh", "keepalive": "1"}
+    import_document(store, document, "lab city, asyncssh sessions kept alive")
+    reconciler = Reconciler(store, device_timeout=5.0)
+    prepared = prepare(store, reconciler)
+    assert (prepared.prepared_devices, prepared.failed) == (2, {})
+    sessions = {s.device.name: s for s in prepared._sessions.values()}  # type: ignore[attr-defined]
+    lab.set_fault("R1", mute=True)
+    deadline = time.monotonic() + 15
+    while sessions["R1"].driver._cli.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sessions["R1"].driver._cli.alive()
+    assert sessions["R2"].driver._cli.alive()  # answered its keepalives
+    lab.set_fault("R1", mute=False)
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok, report.failures
+    assert report.sessions == {"R1": "cold after the prepared session was lost", "R2": "prepared"}
+    assert cut_lines(lab, "R1") == LINES["R1"] and cut_lines(lab, "R2") == LINES["R2"]

@@ -258,3 +258,17 @@ def test_a_radius_database_outside_the_management_networks_is_refused(store: Sto
     nas = next(d for d in limited.devices() if d.name == "bng-1")
     with pytest.raises(OutsideManagementNetworks, match="10.0.0.5"):
         session_credentials(nas, timeout=5)
+
+
+def test_a_device_s_keepalive_is_whole_seconds_up_to_an_hour(store: Store) -> None:
+    for bad in ("-5", "1.5", "3601", "often"):
+        document = city()
+        document["devices"][2]["options"] = {"keepalive": bad}
+        assert f"options: keepalive must be 0..3600 seconds, got {bad!r}" in refused(
+            store, document
+        )
+    document = city()
+    document["devices"][2]["options"] = {"keepalive": "30"}
+    import_document(store, document, "city")
+    (r1,) = [d for d in store.devices() if d.name == "R1"]
+    assert r1.options == {"keepalive": "30"}
