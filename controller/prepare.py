@@ -20,6 +20,7 @@ from types import TracebackType
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
 from controller.device_timing import armed_for
+from controller.group_commit import GroupAppender
 from controller.models import Change, Device
 from controller.planner import Plan
 from controller.reconciler import DeviceBatch, LineChange, Reconciler
@@ -104,6 +105,10 @@ class PreparedPass:
         # sessions the pass has used, logged out once all its routers are done (`retire`)
         self._retired: list[PreparedSession] = []
         self._lock = threading.Lock()
+        # the records of its workers (stages, and discards after the pass), written in shared
+        # transactions queued in this process: at 256 routers at once, SQLite's own busy wait
+        # (it polls; writers are not queued) let some wait past its 30 s
+        self.appender = GroupAppender(reconciler.store)
 
     @property
     def failed_devices(self) -> int:
@@ -197,7 +202,7 @@ class PreparedPass:
         store, actor = self.reconciler.store, self.reconciler.actor
         device = session.device
         now = store.clock.now()
-        intents = store.append(
+        intents = self.appender.append(
             [
                 NewChange(
                     at=now, kind="intent", action="unstaged", actor=actor, pass_id=pass_id,
@@ -216,7 +221,7 @@ class PreparedPass:
                 error=exc,
             )
         by_line = {line.line_id: line for line in result.lines}
-        store.append(
+        self.appender.append(
             [
                 _staging_outcome(
                     "unstaged", actor, pass_id, device, line_id, cited[line_id],
@@ -386,7 +391,7 @@ class Preparer:
         store, actor, device = reconciler.store, reconciler.actor, session.device
         assert isinstance(session.driver, Staging)
         now = store.clock.now()
-        intents = store.append(
+        intents = prepared.appender.append(
             [
                 NewChange(
                     at=now, kind="intent", action="staged", actor=actor,
@@ -401,7 +406,7 @@ class Preparer:
         result = session.driver.stage(batch)
         by_line = {line.line_id: line for line in result.lines}
         when = store.clock.now()
-        store.append(
+        prepared.appender.append(
             [
                 _staging_outcome(
                     "staged", actor, prepared.pass_id, device, change.line_id,

@@ -42,23 +42,29 @@ def night(store: Store) -> Iterator[tuple[Lab, Store, dict[str, int]]]:
     by an evening pass."""
     specs, inventory = city(devices=2, lines_per_device=2)
     with Lab(specs) as lab:
-        import_document(store, lab.inventory(inventory), "lab city")
-        orders = {}
-        for venue in store.venues():
-            created = issue_order(
-                store,
-                OrderCreate(
-                    venue=venue.name, kind="curfew", reason="after_hours",
-                    legal_basis="临兰文执发〔2018〕3号", effective_from=NIGHT - timedelta(days=7),
-                ),
-                "bureau:test",
-            )  # fmt: skip
-            assert created.id is not None
-            orders[venue.name] = created.id
-        store.clock.set(EVENING)
-        assert Reconciler(store).run_pass(EVENING).ok
-        assert {s.state for s in store.line_statuses().values()} == {"open"}
-        yield lab, store, orders
+        yield lab, store, curfew_on_every_venue(store, lab, inventory)
+
+
+def curfew_on_every_venue(store: Store, lab: Lab, inventory: dict) -> dict[str, int]:
+    """The lab city imported, a curfew order on every venue, every line recorded open by an
+    evening pass; each venue's order id."""
+    import_document(store, lab.inventory(inventory), "lab city")
+    orders = {}
+    for venue in store.venues():
+        created = issue_order(
+            store,
+            OrderCreate(
+                venue=venue.name, kind="curfew", reason="after_hours",
+                legal_basis="临兰文执发〔2018〕3号", effective_from=NIGHT - timedelta(days=7),
+            ),
+            "bureau:test",
+        )  # fmt: skip
+        assert created.id is not None
+        orders[venue.name] = created.id
+    store.clock.set(EVENING)
+    assert Reconciler(store).run_pass(EVENING).ok
+    assert {s.state for s in store.line_statuses().values()} == {"open"}
+    return orders
 
 
 def owned(lab: Lab, device: str) -> list[str]:
@@ -651,3 +657,38 @@ def test_a_prepared_session_whose_router_stopped_answering_is_dropped_and_pushed
     assert report.ok, report.failures
     assert report.sessions == {"R1": "cold after the prepared session was lost", "R2": "prepared"}
     assert cut_lines(lab, "R1") == LINES["R1"] and cut_lines(lab, "R2") == LINES["R2"]
+
+
+def test_the_prepare_s_records_are_queued_never_two_writes_at_once(store, monkeypatch):
+    """Six routers prepared at once: their staging records are written in shared
+    transactions, one at a time, queued in the process. SQLite's own busy wait polls and
+    queues nobody: at 256 routers at once some prepares waited past its 30 s and were pushed
+    cold. Each write here takes 50 ms, as under load."""
+    specs, inventory = city(devices=6, lines_per_device=1)
+    with Lab(specs) as lab:
+        curfew_on_every_venue(store, lab, inventory)
+        in_flight, most = 0, 0
+        guard = threading.Lock()
+        commit_records = Store.commit_records
+
+        def slow_and_counted(self: Store, *args, **kwargs):
+            nonlocal in_flight, most
+            with guard:
+                in_flight += 1
+                most = max(most, in_flight)
+            try:
+                time.sleep(0.05)
+                return commit_records(self, *args, **kwargs)
+            finally:
+                with guard:
+                    in_flight -= 1
+
+        monkeypatch.setattr(Store, "commit_records", slow_and_counted)
+        store.clock.set(PREPARE_AT)
+        with Preparer(Reconciler(store), workers=6).prepare(NIGHT) as prepared:
+            assert (prepared.prepared_devices, prepared.staged_lines, prepared.failed) == (
+                6, 6, {},
+            )  # fmt: skip
+        assert most == 1
+        staged = records(store, "staged")
+        assert len(staged) == 6 and all(c.verified for c in staged)
