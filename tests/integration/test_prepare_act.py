@@ -529,19 +529,8 @@ def test_every_platform_prepares_and_binds_and_one_that_cannot_stage_applies(sto
     platforms = ("juniper_junos", "arista_eos", "huawei_vrp", "h3c_comware", "snmp_ifadmin")
     specs, inventory = city(devices=len(platforms), lines_per_device=1, platforms=platforms)
     with Lab(specs) as lab:
-        import_document(store, lab.inventory(inventory), "lab city")
-        for venue in store.venues():
-            issue_order(
-                store,
-                OrderCreate(
-                    venue=venue.name, kind="curfew", reason="after_hours",
-                    legal_basis="临兰文执发〔2018〕3号", effective_from=NIGHT - timedelta(days=7),
-                ),
-                "bureau:test",
-            )  # fmt: skip
+        curfew_on_every_venue(store, lab, inventory)
         reconciler = Reconciler(store)
-        store.clock.set(EVENING)
-        assert reconciler.run_pass(EVENING).ok
         prepared = prepare(store, reconciler)
         assert prepared.failed == {} and prepared.prepared_devices == 5
         assert prepared.staged_lines == 4  # all but the SNMP port's
