@@ -5,7 +5,7 @@ Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lin
      [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
      [--prepare-lead S] [--arm-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
      [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
-     [--session-layer after|asyncssh|before]
+     [--session-layer after|asyncssh|before] [--keepalive S]
 
 A lab of `--routers` Cisco IOS twins with `--lines` venue lines each, every command answered
 `--latency-ms` late, runs in `--lab-processes` worker processes of its own (default: one per
@@ -613,6 +613,12 @@ def main() -> None:
         default="after",
         help="the CLI session layer as it is, as before its hot-path changes, or over asyncssh",
     )
+    parser.add_argument(
+        "--keepalive",
+        type=int,
+        default=None,
+        help="the devices' keepalive option, seconds (0: none; without it the drivers' 15 s)",
+    )
     args = parser.parse_args()
     with session_layer(args.session_layer):
         run(args)
@@ -668,6 +674,7 @@ def run(args: argparse.Namespace) -> None:
             device["options"] = {
                 **({"timing": "device"} if device_timing else {}),
                 **session_option(args.session_layer),
+                **({"keepalive": str(args.keepalive)} if args.keepalive is not None else {}),
             }
         import_document(store, filled, "bench city")
         order_every_venue(store)
