@@ -63,7 +63,8 @@ TRANSPORT_WAKE_SECONDS = 1.0
 # router that stopped answering before the instant rather than at it: it drops the session
 # after KEEPALIVE_COUNT_MAX keepalives go unanswered. A device may set its own with
 # `Credentials.extra["keepalive"]` (0: none, at most MAX_KEEPALIVE_SECONDS).
-KEEPALIVE_OPTION, KEEPALIVE_SECONDS = "keepalive", 15
+KEEPALIVE_OPTION = "keepalive"
+KEEPALIVE_SECONDS = 15
 MAX_KEEPALIVE_SECONDS = 3600
 KEEPALIVE_COUNT_MAX = 3
 

@@ -47,13 +47,18 @@ def lab():
 def lab_store(store: Store, lab: Lab) -> Store:
     """R1 opted in to device timing, its clock the store's, in China Standard Time; R2 not."""
     import_document(store, opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
-    router = lab.router("R1")
     assert isinstance(store.clock, SimulatedClock)
-    router.clock = store.clock.now
-    router.configure(["clock timezone CST 8 0"])
+    trust_clock(lab, store, "R1")
     store.clock.set(NIGHT - timedelta(minutes=2))  # 23:58
     assert Reconciler(store).run_pass(store.clock.now()).ok  # every line read once: open
     return store
+
+
+def trust_clock(lab: Lab, store: Store, device: str) -> None:
+    """The router's clock the store's, in China Standard Time (the venues' offset)."""
+    router = lab.router(device)
+    router.clock = store.clock.now
+    router.configure(["clock timezone CST 8 0"])
 
 
 def passes(lab: Lab, store: Store, device: str = "R1", interface: str = "GigabitEthernet0/1"):
@@ -173,8 +178,7 @@ def test_a_router_with_three_venues_arms_every_line_and_cuts_them_all_at_midnigh
         import_document(store, opt_in(lab.inventory(inventory), "R1"), "lab city")
         router, clock = lab.router("R1"), store.clock
         assert isinstance(clock, SimulatedClock)
-        router.clock = clock.now
-        router.configure(["clock timezone CST 8 0"])
+        trust_clock(lab, store, "R1")
         clock.set(NIGHT - timedelta(minutes=2))
         assert Reconciler(store).run_pass(clock.now()).ok
         lines = (1, 2, 3)
@@ -403,9 +407,7 @@ def test_a_router_whose_arming_fails_unexpectedly_does_not_stop_the_others(lab, 
         device.options_json = '{"timing": "device"}'
         s.add(device)
         s.commit()
-    router = lab.router("R2")
-    router.clock = lab_store.clock.now
-    router.configure(["clock timezone CST 8 0"])
+    trust_clock(lab, lab_store, "R2")
 
     def factory(device: Device, timeout: float):
         if device.name == "R1":
