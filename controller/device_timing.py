@@ -98,6 +98,7 @@ class ArmReport:
 @dataclass
 class DisarmReport:
     disarmed: list[int] = field(default_factory=list)
+    rearmed: list[int] = field(default_factory=list)  # armed again after their router's disarm
     failed: dict[int, str] = field(default_factory=dict)
     ended: int = 0
 
@@ -149,15 +150,21 @@ def arm(
     timeout: float = 20.0,
     workers: int = 16,
     stop: threading.Event | None = None,
+    devices: set[int] | None = None,
 ) -> ArmReport:
     """Arm every opted-in line whose cut starts at `window_start` on its router's own clock,
     where that clock is trusted; log every other one as left to controller timing. With `stop`
-    set, routers not yet started are left to controller timing (the instant has come)."""
+    set, routers not yet started are left to controller timing (the instant has come); with
+    `devices`, only those routers' lines are considered."""
     if not 0 < tolerance <= MAX_CLOCK_TOLERANCE:
         raise ValueError(f"the clock tolerance must be in (0, {MAX_CLOCK_TOLERANCE:g}] s")
     start = as_utc(window_start)
     snap = store.snapshot()
     windows, refused = windows_starting(snap, start)
+    if devices is not None:
+        windows = [w for w in windows if w.line.device_id in devices]
+        device_of = {ref.line_id: ref.device_id for ref in snap.lines}
+        refused = {i: why for i, why in refused.items() if device_of.get(i) in devices}
     report = ArmReport(uuid.uuid4().hex[:16], start)
     by_device: dict[int, list[NightWindow]] = defaultdict(list)
     for window in windows:
@@ -329,6 +336,8 @@ class _Arming:
             armed = _done(line)
             name = time_range_name(window.line_id)
             armed_as = "rules bounded in UTC" if reading.utc_bounds else f"time-range {name}"
+            if callable(words := getattr(driver, "armed_as", None)):
+                armed_as = words(start, reading.zone)  # a platform that arms otherwise
             detail = (
                 f"armed for {span}: {armed_as}, the device cuts at the start by its own "
                 f"clock; {trust}"
@@ -517,6 +526,7 @@ def disarm_revoked(
     if not stale:
         return report
     pass_id = uuid.uuid4().hex[:16]
+    rearm: dict[int, set[datetime]] = {}
     with claims_for(store.engine) as claims:
         for device_id, device_rows in stale.items():
             device = snap.devices.get(device_id)
@@ -525,12 +535,27 @@ def disarm_revoked(
                     report.failed[row.line_id] = "device not available (claimed or gone)"
                 continue
             try:
-                _disarm_device(
+                whole = _disarm_device(
                     store, driver_factory, device, device_rows, actor, pass_id, timeout, report,
                     snap.line_venue,
                 )  # fmt: skip
             finally:
                 claims.release(device_id)
+            if whole:
+                rearm[device_id] = {
+                    row.window_start
+                    for row in live
+                    if row.device_id == device_id
+                    and row.status == ARMED
+                    and row.window_start > now
+                    and row.line_id not in {r.line_id for r in device_rows}
+                }
+    # a router armed as a whole (one scheduled commit) lost its other lines' arming with the
+    # disarm: they are armed again, or logged as left to controller timing
+    for device_id, starts in rearm.items():
+        for start in sorted(starts):
+            again = arm(store, driver_factory, start, actor, timeout=timeout, devices={device_id})
+            report.rearmed.extend(again.armed)
     return report
 
 
@@ -544,8 +569,11 @@ def _disarm_device(
     timeout: float,
     report: DisarmReport,
     venue: dict[int, int],
-) -> None:
+) -> bool:
+    """Disarm these rows' lines on their router; whether its driver arms a router as a whole
+    (its other armed lines need arming again)."""
     now = store.clock.now()
+    whole = False
     intents = store.append(
         [
             NewChange(
@@ -562,6 +590,7 @@ def _disarm_device(
         driver = driver_factory(device, timeout)
         if not isinstance(driver, DeviceTimed):
             raise DriverError(f"device timing is not built for {device.platform}")
+        whole = bool(getattr(driver, "arms_whole_router", False))
         with driver:
             result = driver.disarm([row.line_id for row in rows])
     except DriverError as exc:
@@ -609,6 +638,7 @@ def _disarm_device(
                 report.failed[row.line_id] = _error(by_line.get(row.line_id), result)
             s.add(fresh)
         s.commit()
+    return whole
 
 
 # -- the scheduler's calls ----------------------------------------------------------------------

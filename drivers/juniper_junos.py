@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from ipaddress import (
     IPv4Interface,
@@ -34,6 +35,7 @@ from ipaddress import (
     ip_network,
 )
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from drivers.base import (
     Action,
@@ -46,11 +48,14 @@ from drivers.base import (
     OwnedLine,
     Prefix,
     Rejected,
+    StagedLine,
+    StageResult,
     Unreachable,
     VerifyFailed,
 )
 from drivers.cli import CliSession, where_of
 from drivers.lifecycle import (
+    DiscardPlan,
     LinePlan,
     Progress,
     Pushed,
@@ -59,7 +64,8 @@ from drivers.lifecycle import (
     Stages,
     Step,
 )
-from drivers.outcomes import first_line, outcome, rejected
+from drivers.outcomes import describe, first_line, outcome, rejected
+from drivers.timing import DeviceClock, DeviceZone, NamedZone, without_echo
 
 PLATFORM = "juniper_junos"
 # Minutes before an unconfirmed commit rolls back (Junos allows 1..65535).
@@ -513,14 +519,41 @@ class CommitStatus:
     ours: bool = False  # ... made by this driver (it carries COMMIT_COMMENT)
     by: str = ""
     minutes_left: int | None = None
+    # a `commit at` waiting for its time: when, on the device's wall clock, and who asked
+    scheduled: datetime | None = None
+    scheduled_by: str = ""
 
 
 _COMMIT_ENTRY = re.compile(r"^\s*0\s+(?P<header>.*\S)\s*$")
 _PENDING = re.compile(r"commit confirmed, rollback in (?P<minutes>\d+)\s*min")
 _COMMITTER = re.compile(r"\bby (?P<user>\S+)")
+# `commit requested by curfew via cli at Wed Nov 25 00:00:00 2026`
+_SCHEDULED = re.compile(r"^\s*commit requested by (?P<user>\S+) via \S+ at (?P<at>.*\S)\s*$", re.M)
+
+
+def parse_scheduled(text: str) -> tuple[datetime, str] | None:
+    """The commit `show system commit` says is scheduled (`commit at`): its time on the
+    device's wall clock (naive) and who scheduled it; None when none is."""
+    match = _SCHEDULED.search(text)
+    if match is None:
+        return None
+    try:
+        words = " ".join(match.group("at").split())
+        at = datetime.strptime(words, "%a %b %d %H:%M:%S %Y")  # noqa: DTZ007 - a wall clock
+    except ValueError as exc:
+        raise Rejected(f"scheduled commit time not understood: {match.group('at')!r}") from exc
+    return at, match.group("user")
 
 
 def parse_commit_status(text: str) -> CommitStatus:
+    scheduled = parse_scheduled(text)
+    status = _commit_status(text)
+    if scheduled is None:
+        return status
+    return replace(status, scheduled=scheduled[0], scheduled_by=scheduled[1])
+
+
+def _commit_status(text: str) -> CommitStatus:
     lines = text.splitlines()
     for index, line in enumerate(lines):
         match = _COMMIT_ENTRY.match(line)
@@ -541,6 +574,75 @@ def parse_commit_status(text: str) -> CommitStatus:
             minutes_left=int(pending.group("minutes")),
         )
     return CommitStatus()
+
+
+# -- the router's clock, for device-timed windows (`commit at`) --------------------------------
+
+# the NTP era: an NTP timestamp counts seconds (and 2^-32 fractions) from here
+NTP_ERA = datetime(1900, 1, 1, tzinfo=UTC)
+TIME_ZONE_MATCH = "system time-zone"
+# the clock in one exchange: ntpd's own view (its state, offset and clock, to the fraction),
+# and the zone the configuration sets (Junos keeps UTC when none is set)
+CLOCK_READ = ("show ntp status", f'show configuration | display set | match "{TIME_ZONE_MATCH}"')
+_NTP_STATUS_WORD = re.compile(r"\bstatus=[0-9a-fA-F]{4}\s+(?P<leap>[a-z_]+),\s*(?P<sync>[a-z_]+)")
+_NTP_STRATUM = re.compile(r"\bstratum=(\d+)")
+_NTP_OFFSET = re.compile(r"\boffset=(-?\d+(?:\.\d+)?)")
+_NTP_CLOCK = re.compile(r"\bclock=(?P<seconds>[0-9a-fA-F]{8})\.(?P<fraction>[0-9a-fA-F]{8})")
+_TIME_ZONE = re.compile(r"^\s*set system time-zone (?P<zone>\S+)\s*$", re.M)
+_ZONE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,30}(?:/[A-Za-z0-9_+-]{1,30}){0,2}")
+
+
+def parse_junos_ntp(text: str) -> tuple[bool, float | None, datetime | None]:
+    """`show ntp status`: whether ntpd is synchronised (leap_none, sync_ntp, a stratum below
+    16), its offset to the peer (ms) and its clock (`clock=` as an NTP timestamp, UTC)."""
+    word = _NTP_STATUS_WORD.search(text)
+    stratum = _NTP_STRATUM.search(text)
+    synchronised = (
+        word is not None
+        and word.group("leap") == "leap_none"
+        and word.group("sync") == "sync_ntp"
+        and stratum is not None
+        and int(stratum.group(1)) < 16
+    )
+    offset = _NTP_OFFSET.search(text)
+    clock = _NTP_CLOCK.search(text)
+    instant = None
+    if clock is not None:
+        fraction = int(clock.group("fraction"), 16) / 2**32
+        instant = NTP_ERA + timedelta(seconds=int(clock.group("seconds"), 16) + fraction)
+    return synchronised, float(offset.group(1)) if offset else None, instant
+
+
+def parse_time_zone(text: str) -> NamedZone:
+    """The zone `system time-zone` sets (UTC when none is); ValueError for one not known."""
+    match = _TIME_ZONE.search(text)
+    if match is None:
+        return NamedZone("UTC")
+    key = match.group("zone").strip('"')
+    if not _ZONE_KEY.fullmatch(key):
+        raise ValueError(f"time-zone {key!r} not understood")
+    try:
+        ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"time-zone {key!r} is not in the tz database here") from exc
+    return NamedZone(key)
+
+
+def read_junos_clock(ntp_status: str, zone_config: str) -> DeviceClock:
+    """The router's clock from its answers to `CLOCK_READ`; what cannot be understood becomes
+    the clock's `problem`."""
+    text = "\n".join((ntp_status.strip(), zone_config.strip()))
+    synchronised, offset, instant = parse_junos_ntp(ntp_status)
+    try:
+        zone = parse_time_zone(zone_config)
+    except ValueError as exc:
+        return DeviceClock(
+            None, synchronised, NamedZone("UTC"), offset, f"device zone: {exc}", text
+        )
+    if instant is None:
+        problem = "device clock: no clock in the answer to `show ntp status`"
+        return DeviceClock(None, synchronised, zone, offset, problem, text)
+    return DeviceClock(instant, synchronised, zone, offset, None, text)
 
 
 def parse_facts(text: str) -> DeviceFacts:
@@ -1017,6 +1119,16 @@ class JuniperJunosDriver(Stages):
         """
         status = self._as_found(found).status
         self._refuse_foreign_pending(status)
+        if status.scheduled is not None:
+            if not self._ours(status):
+                raise ConfigurationBusy(
+                    f"{self._where}: a commit scheduled by {status.scheduled_by or 'someone else'}"
+                    f" for {_wall(status.scheduled)} is pending; not building on it"
+                )
+            # our armed cuts' commit, not run yet (the router's clock is behind the pass's, or
+            # a change comes before the instant): cancelled, so that this change can commit;
+            # the lines it armed are cut by the pass that finds them open
+            self._cancel_schedule(progress)
         if step is not Step.BIND and status.pending:
             raise ConfigurationBusy(
                 f"{self._where}: a confirmed commit of an interrupted pass awaits confirmation; "
@@ -1125,6 +1237,287 @@ class JuniperJunosDriver(Stages):
                 undo = f"rolling back was refused; {later}"
         after = self._read_state(in_config=True)
         return after, VerifyFailed(f"{problem} as sent; {undo}")
+
+    # -- device-timed windows (drivers.timing.DeviceTimed): `commit at` ------------------------
+
+    # A router's arming is one scheduled commit: cancelling it for one line unarms them all, so
+    # the controller arms the router's other lines again after a disarm.
+    arms_whole_router: ClassVar[bool] = True
+
+    def read_clock(self) -> DeviceClock:
+        """ntpd's state, offset and clock (`show ntp status`) and the configured zone, in one
+        exchange."""
+        with self._session():
+            answers = self._converse(list(CLOCK_READ), "the device clock")
+        return read_junos_clock(*(without_echo(answer) for answer in answers))
+
+    def armed_as(self, start: datetime, zone: DeviceZone) -> str:
+        """How `arm` arms a window starting at `start`, for the change log."""
+        return (
+            f"a commit scheduled for {_wall(zone.local(start))} (`commit at`, the router's "
+            f"time, zone {zone.name}), the 08:00 restore left to the controller"
+        )
+
+    def arm(
+        self, targets: Sequence[LineTarget], start: datetime, end: datetime, zone: DeviceZone
+    ) -> StageResult:
+        """Every target's filters and bindings in one candidate, committed by the router itself
+        at `start` on its own clock (`commit at`), then read back: the schedule, and the
+        candidate it commits. Junos schedules one commit at a time and keeps the configuration
+        read-only until it runs, so the window's end is not scheduled: the restore at the end
+        is the controller's pass. A line the device rejects leaves the router unarmed (its lines
+        are one commit); a line refused before anything is sent (cut already, its slot held) is
+        left out."""
+        del end  # the router cannot hold a second scheduled commit: the pass restores
+        if not targets:
+            return StageResult(self.name, ())
+        try:
+            at = scheduled_wall(start, zone)
+        except ValueError as exc:
+            return StageResult(
+                self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
+            )
+        progress = Progress()
+        try:
+            with self._session():
+                lines = self._arm(targets, at, progress)
+        except DriverError as exc:
+            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        return StageResult(self.name, lines, tuple(progress.sent), self._joined(progress.output))
+
+    def _arm(
+        self, targets: Sequence[LineTarget], at: datetime, progress: Progress
+    ) -> tuple[StagedLine, ...]:
+        found = self._read_state(in_config=False)
+        status = found.status
+        self._refuse_foreign_pending(status)
+        if status.pending:
+            raise ConfigurationBusy(
+                f"{self._where}: a confirmed commit awaits confirmation; not arming"
+            )
+        if status.scheduled is not None:
+            if status.scheduled == at and self._ours(status):
+                candidate = self._read_candidate()
+                if all(_armed(candidate, found, t) for t in targets):
+                    return tuple(StagedLine(t.line_id, (), True) for t in targets)
+            raise ConfigurationBusy(
+                f"{self._where}: a commit scheduled by {status.scheduled_by} for "
+                f"{_wall(status.scheduled)} is pending; not arming over it"
+            )
+        entered, commits, config, inherited = self._send(
+            ["configure exclusive"], progress, reads=_state_reads(in_config=True)
+        )
+        if "Entering configuration mode" not in entered or "[edit]" not in entered:
+            refused = problems_in(entered) or ["configure exclusive refused"]
+            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
+        locked = parse_display_set(config, inherited, parse_commit_status(commits))
+        plans = self._arm_plans(targets, locked)
+        commands = [c for plan in plans for c in plan.commands]
+        if not commands:
+            self._finish([], progress)
+            return tuple(_arm_verdict(plan, False, "nothing to arm") for plan in plans)
+        answers = self._push_lines(commands, progress)
+        rejections, _ = _rejections(plans, commands, answers)
+        problem = ""
+        if rejections:
+            first = rejections[min(rejections)]
+            problem = f"not armed: the router's lines are armed together, and {first}"
+        else:
+            commit = f'commit at "{at:%Y-%m-%d %H:%M:%S}" comment "{COMMIT_COMMENT}"'
+            (answer,) = self._send([commit], progress, timeout=self.commit_timeout)
+            if "commit at will be executed" not in answer:
+                refused = " / ".join(problems_in(answer)) or "no 'commit at will be executed'"
+                problem = f"device refused {commit!r}: {refused}"
+        if problem:
+            self._finish(["rollback 0"], progress)
+            return tuple(
+                _arm_verdict(plan, False, problem, rejections.get(i))
+                for i, plan in enumerate(plans)
+            )
+        # the router left configuration mode: read back the schedule and what it commits
+        (commits,) = self._converse(["show system commit"], "show system commit")
+        scheduled = parse_commit_status(commits)
+        candidate = self._read_candidate()
+        unarmed = [
+            plan.target.line_id
+            for plan in plans
+            if plan.refusal is None and not _armed(candidate, locked, plan.target)
+        ]
+        if scheduled.scheduled != at or not self._ours(scheduled) or unarmed:
+            self._cancel_schedule(progress)
+            what = (
+                f"line(s) {', '.join(map(str, unarmed))}" if unarmed else f"a commit at {_wall(at)}"
+            )
+            problem = (
+                f"VerifyFailed: read-back does not show {what} scheduled; the schedule was "
+                f"cancelled"
+            )
+            return tuple(_arm_verdict(plan, False, problem) for plan in plans)
+        return tuple(
+            _arm_verdict(
+                plan, plan.refusal is None, describe(plan.refusal) if plan.refusal else None
+            )
+            for plan in plans
+        )
+
+    def _arm_plans(self, targets: Sequence[LineTarget], found: ParsedConfig) -> list[LinePlan]:
+        """Each target's filters and bindings, as a cut; a line cut already, or whose slots
+        another filter holds, is refused (the passes own it)."""
+        plans: list[LinePlan] = []
+        claimed: dict[Hashable, int] = {}
+        for target in targets:
+            line = found.get(target.line_id)
+            have = _found_objects(line) if line is not None else None
+            try:
+                self.check_target(target)
+                if have is not None and have.state_for(target) is LineState.CUT:
+                    raise Rejected(f"line {target.line_id} is cut already: left to the passes")
+                conflict = _occupied(target, found, set(), claimed)
+                if conflict is not None:
+                    raise conflict
+            except DriverError as refusal:
+                plans.append(LinePlan(target, Action.CUT, refusal=refusal))
+                continue
+            for slot in self._slots(target):
+                claimed[slot] = target.line_id
+            bodies, bindings = _cut(target, have)
+            plans.append(LinePlan(target, Action.CUT, tuple(bodies + bindings)))
+        return plans
+
+    def disarm(self, line_ids: Iterable[int]) -> StageResult:
+        """Take these lines' cuts off the router: a scheduled commit of ours that would cut
+        any of them is cancelled (`clear system commit`, its candidate rolled back: every line
+        it armed is unarmed), and whatever of theirs is committed is removed (a window begun)."""
+        wanted = list(dict.fromkeys(line_ids))
+        if not wanted:
+            return StageResult(self.name, ())
+        progress = Progress()
+        try:
+            with self._session():
+                found = self._read_state(in_config=False)
+                if found.status.scheduled is not None:
+                    candidate = self._read_candidate()
+                    if any(candidate.get(i) != found.get(i) for i in wanted):
+                        if not self._ours(found.status):
+                            raise ConfigurationBusy(
+                                f"{self._where}: a commit scheduled by "
+                                f"{found.status.scheduled_by} would cut line(s) of ours; not "
+                                f"cancelling another's commit"
+                            )
+                        self._cancel_schedule(progress)
+                        found = self._read_state(in_config=False)
+                plans = self._removal_plans(wanted, found)
+                if any(plan.commands for plan in plans):
+                    pushed = self._push(
+                        Step.DISCARD,
+                        plans,
+                        found,
+                        lambda fresh: self._removal_plans(wanted, self._as_found(fresh)),
+                        progress,
+                    )
+                else:
+                    pushed = Pushed(found)
+                after = self._read_state(in_config=False)
+                candidate = self._read_candidate() if after.status.scheduled else after
+        except DriverError as exc:
+            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
+            output = self._failed_output(progress, exc)
+            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+        done = []
+        for i, plan in enumerate(plans):
+            if i in pushed.rejections:
+                done.append(
+                    StagedLine(
+                        plan.line_id, plan.commands, False, f"Rejected: {pushed.rejections[i]}"
+                    )
+                )
+            elif plan.line_id in after or plan.line_id in candidate:
+                problem = f"VerifyFailed: read-back still shows objects of line {plan.line_id}"
+                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+            else:
+                done.append(StagedLine(plan.line_id, plan.commands, True))
+        output = self._joined(progress.output)
+        return StageResult(self.name, tuple(done), tuple(progress.sent), output, pushed.error)
+
+    def _removal_plans(self, line_ids: Sequence[int], found: ParsedConfig) -> list[DiscardPlan]:
+        return [
+            DiscardPlan(i, tuple(self._removal(found[i]))) if i in found else DiscardPlan(i)
+            for i in line_ids
+        ]
+
+    def _ours(self, status: CommitStatus) -> bool:
+        return status.scheduled_by == self.credentials.username
+
+    def _read_candidate(self) -> ParsedConfig:
+        """The owned objects of the shared candidate: what a scheduled commit will commit
+        (configuration mode is entered, read and left again; nothing is changed)."""
+        entered, config, leaving = self._converse(
+            ["configure", f'show | display set | match "{OWNED_MATCH}"', "exit configuration-mode"],
+            "the candidate configuration",
+        )
+        if "[edit]" not in entered:
+            refused = problems_in(entered) or ["configure refused"]
+            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
+        if "[yes,no]" in leaving:
+            self._converse(["no"], "leaving configuration mode")
+            raise ConfigurationBusy(f"{self._where}: uncommitted changes in the shared candidate")
+        return parse_display_set(config)
+
+    def _cancel_schedule(self, progress: Progress) -> None:
+        """Cancel our scheduled commit and roll its candidate back (Junos keeps a cancelled
+        schedule's changes in the shared candidate, uncommitted); read back that none is left."""
+        self._send(["clear system commit"], progress)
+        entered, *_ = self._send(["configure", "rollback 0"], progress)
+        if "[edit]" not in entered:
+            raise ConfigurationBusy(
+                f"{self._where}: configure refused after clear system commit", entered
+            )
+        self._finish([], progress)
+        if self._read_state(in_config=False).status.scheduled is not None:
+            raise ConfigurationBusy(
+                f"{self._where}: the scheduled commit is still pending after clear system commit"
+            )
+
+
+def scheduled_wall(start: datetime, zone: DeviceZone) -> datetime:
+    """The router's wall-clock reading of `start`, for `commit at`; ValueError when it has a
+    fraction of a second, or names no single instant in a zone with summer time."""
+    if start.tzinfo is None:
+        raise ValueError("a window needs an aware start")
+    wall = zone.local(start)
+    if wall.microsecond:
+        raise ValueError(f"window start {wall:%H:%M:%S.%f} is not on a whole second")
+    if isinstance(zone, NamedZone) and not zone.unambiguous(wall):
+        raise ValueError(f"{_wall(wall)} is skipped or repeated in {zone.name}: not scheduled")
+    return wall
+
+
+def _wall(wall: datetime) -> str:
+    return f"{wall:%Y-%m-%d %H:%M:%S}"
+
+
+def _armed(candidate: ParsedConfig, committed: ParsedConfig, target: LineTarget) -> bool:
+    """The scheduled candidate cuts the target as a cut would, and the committed configuration
+    does not yet."""
+    line = candidate.get(target.line_id)
+    now = committed.get(target.line_id)
+    return (
+        line is not None
+        and line.state_for(target) is LineState.CUT
+        and (now is None or now.state_for(target) is not LineState.CUT)
+    )
+
+
+def _arm_verdict(
+    plan: LinePlan, done: bool, problem: str | None, rejection: str | None = None
+) -> StagedLine:
+    if plan.refusal is not None:
+        return StagedLine(plan.target.line_id, plan.commands, False, describe(plan.refusal))
+    if rejection is not None:
+        return StagedLine(plan.target.line_id, plan.commands, False, f"Rejected: {rejection}")
+    return StagedLine(plan.target.line_id, plan.commands, done, None if done else problem)
 
 
 def _state_reads(in_config: bool) -> list[str]:

@@ -141,6 +141,30 @@ class DeviceZone:
         return (wall - offset).replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class NamedZone(DeviceZone):
+    """A device zone set by a tz-database name (Junos `system time-zone Asia/Shanghai`): its
+    offsets are the tz database's, summer time included; `name` is the key."""
+
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.name)
+
+    def offset_at(self, instant: datetime) -> timedelta:
+        return instant.astimezone(self._zone()).utcoffset() or timedelta(0)
+
+    def local(self, instant: datetime) -> datetime:
+        return instant.astimezone(self._zone()).replace(tzinfo=None)
+
+    def unambiguous(self, wall: datetime) -> bool:
+        """Whether a wall-clock reading names exactly one instant in the zone (not skipped or
+        repeated by a summer-time change)."""
+        zone = self._zone()
+        first = wall.replace(tzinfo=zone, fold=0)
+        second = wall.replace(tzinfo=zone, fold=1)
+        back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        return first.utcoffset() == second.utcoffset() and back == wall
+
+
 def _rule_day(words: Sequence[str]) -> RuleDay:
     week_word, day_word, month_word, at = words
     weeks = {"first": 1, "last": 5, "1": 1, "2": 2, "3": 3, "4": 4}
