@@ -1366,22 +1366,24 @@ class JuniperJunosDriver(Stages):
         """Each target's filters and bindings, as a cut; a line cut already, or whose slots
         another filter holds, is refused (the passes own it)."""
         plans: list[LinePlan] = []
-        claimed: dict[Hashable, int] = {}
+        # the filter slots each interface's lines of this arming take
+        claimed: dict[str, dict[Hashable, int]] = {}
         for target in targets:
             line = found.get(target.line_id)
             have = _found_objects(line) if line is not None else None
+            taken = claimed.setdefault(target.interface, {})
             try:
                 self.check_target(target)
                 if have is not None and have.state_for(target) is LineState.CUT:
                     raise Rejected(f"line {target.line_id} is cut already: left to the passes")
-                conflict = _occupied(target, found, set(), claimed)
+                conflict = _occupied(target, found, set(), taken)
                 if conflict is not None:
                     raise conflict
             except DriverError as refusal:
                 plans.append(LinePlan(target, Action.CUT, refusal=refusal))
                 continue
             for slot in self._slots(target):
-                claimed[slot] = target.line_id
+                taken[slot] = target.line_id
             bodies, bindings = _cut(target, have)
             plans.append(LinePlan(target, Action.CUT, tuple(bodies + bindings)))
         return plans
@@ -1397,16 +1399,20 @@ class JuniperJunosDriver(Stages):
         try:
             with self._session():
                 found = self._read_state(in_config=False)
+                cancelled: dict[int, tuple[str, ...]] = {}
                 if found.status.scheduled is not None:
                     candidate = self._read_candidate()
-                    if any(candidate.get(i) != found.get(i) for i in wanted):
+                    touched = [i for i in wanted if candidate.get(i) != found.get(i)]
+                    if touched:
                         if not self._ours(found.status):
                             raise ConfigurationBusy(
                                 f"{self._where}: a commit scheduled by "
                                 f"{found.status.scheduled_by} would cut line(s) of ours; not "
                                 f"cancelling another's commit"
                             )
+                        sent = len(progress.sent)
                         self._cancel_schedule(progress)
+                        cancelled = dict.fromkeys(touched, tuple(progress.sent[sent:]))
                         found = self._read_state(in_config=False)
                 plans = self._removal_plans(wanted, found)
                 if any(plan.commands for plan in plans):
@@ -1427,17 +1433,17 @@ class JuniperJunosDriver(Stages):
             return StageResult(self.name, lines, tuple(progress.sent), output, exc)
         done = []
         for i, plan in enumerate(plans):
+            # what was sent for the line: the cancelling of the commit that would cut it, then
+            # the removal of what of it is committed
+            commands = cancelled.get(plan.line_id, ()) + plan.commands
             if i in pushed.rejections:
-                done.append(
-                    StagedLine(
-                        plan.line_id, plan.commands, False, f"Rejected: {pushed.rejections[i]}"
-                    )
-                )
+                problem = f"Rejected: {pushed.rejections[i]}"
+                done.append(StagedLine(plan.line_id, commands, False, problem))
             elif plan.line_id in after or plan.line_id in candidate:
                 problem = f"VerifyFailed: read-back still shows objects of line {plan.line_id}"
-                done.append(StagedLine(plan.line_id, plan.commands, False, problem))
+                done.append(StagedLine(plan.line_id, commands, False, problem))
             else:
-                done.append(StagedLine(plan.line_id, plan.commands, True))
+                done.append(StagedLine(plan.line_id, commands, True))
         output = self._joined(progress.output)
         return StageResult(self.name, tuple(done), tuple(progress.sent), output, pushed.error)
 

@@ -5,8 +5,12 @@ Pure state machine, no networking: lab/ssh.py feeds it one line at a time. The r
 committed configuration, the shared candidate, the commit history, the exclusive lock and a
 LabClock that tests advance (`router.clock.advance(minutes=6)`); each SSH session drives its own
 JunosSession (operational or configuration mode; `configure private` and `configure exclusive`
-edit a candidate of their own). A configuration is a tree of statements checked against a small
-schema of the Junos hierarchy: only what the lab needs, but each statement as Junos spells it.
+edit a candidate of their own). The router keeps its own clock too (lab time, off by
+`clock_offset`, in the zone `system time-zone` sets), shown by `show ntp status` and `show system
+uptime`; `commit at` commits by itself when that clock reaches its time, and the candidate is
+read-only until then or until `clear system commit`. A configuration is a tree of statements
+checked against a small schema of the Junos hierarchy: only what the lab needs, but each
+statement as Junos spells it.
 Configuration groups stay where they are written (`groups NAME …`); what they add where
 `apply-groups` names them is seen through `| display inheritance` and checked at commit.
 """
@@ -23,7 +27,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
 from ipaddress import (
     IPv4Address,
@@ -34,6 +38,7 @@ from ipaddress import (
     ip_network,
 )
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lab.cli import CTRL_C, CTRL_Z, CliError, Close, Dialect, Token, complete
 from lab.ssh import DeviceServer, host_key
@@ -68,7 +73,8 @@ class LabClock:
 
     `advance()` moves lab time at once and tells every subscriber, so a confirmed commit whose
     deadline has passed rolls back before `advance()` returns. `follow_host=False` freezes the
-    clock between advances (fully deterministic tests).
+    clock between advances (fully deterministic tests). `follow(source)` puts lab time on a
+    clock of the test's own (the controller's simulated clock), which the test moves.
     """
 
     def __init__(self, start: datetime = EPOCH, follow_host: bool = True) -> None:
@@ -76,13 +82,26 @@ class LabClock:
         self._follow = follow_host
         self._origin = time.monotonic()
         self._offset = timedelta()
+        self._source: Callable[[], datetime] | None = None
         self._subscribers: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         with self._lock:
+            if self._source is not None:
+                return self._source().astimezone(UTC) + self._offset
             moved = time.monotonic() - self._origin if self._follow else 0.0
             return self._start + timedelta(seconds=moved) + self._offset
+
+    def follow(self, source: Callable[[], datetime]) -> None:
+        """From now on lab time is `source()` (aware) plus what `advance()` adds afterwards.
+        Subscribers hear of it at once: the source may already be past a deadline."""
+        with self._lock:
+            self._source = source
+            self._offset = timedelta()
+            subscribers = list(self._subscribers)
+        for notify in subscribers:
+            notify()
 
     def advance(self, *, minutes: float = 0, seconds: float = 0) -> datetime:
         step = timedelta(minutes=minutes, seconds=seconds)
@@ -211,6 +230,21 @@ def _prefix(versions: tuple[int, ...]) -> Check:
     return check
 
 
+_ZONE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,30}(?:/[A-Za-z0-9_+-]{1,30}){0,2}")
+
+
+def _time_zone(text: str) -> str | None:
+    """A tz-database name (`Asia/Shanghai`, `UTC`): what the lab's zoneinfo knows, so that the
+    zone a driver reads back is one it can compute with."""
+    if not _ZONE_KEY.fullmatch(text):
+        return None
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    return text
+
+
 def _address(text: str) -> str | None:
     try:
         return ip_address(text).compressed
@@ -317,6 +351,7 @@ _HIERARCHY: tuple[tuple[str, Spec], ...] = (
         _c(
             ("host-name", Leaf(_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"))),
             ("domain-name", Leaf(_regex(r"[A-Za-z0-9.-]{1,253}"))),
+            ("time-zone", Leaf(_time_zone)),
             ("services", _c(("ssh", _FLAG), ("netconf", _c(("ssh", _FLAG))))),
             (
                 "syslog",
@@ -872,6 +907,16 @@ class PendingConfirm:
     by: str
 
 
+@dataclass(frozen=True)
+class ScheduledCommit:
+    """A `commit at`: at `at` (UTC) the router commits `config` by itself, as `by` asked."""
+
+    at: datetime
+    config: Tree
+    by: str
+    comment: str
+
+
 class EditMode(enum.Enum):
     SHARED = "configure"
     PRIVATE = "configure private"
@@ -889,6 +934,12 @@ class JunosRouter:
     ) -> None:
         self.username = username
         self.clock = clock if clock is not None else LabClock()
+        # The router's own clock is the lab's, off by `clock_offset`. NTP is synchronised while
+        # an `ntp server` is committed, unless a test breaks it (`ntp_lost`).
+        self.clock_offset = timedelta(0)
+        self.ntp_lost = False
+        self.ntp_offset_ms = 0.25
+        self.booted = self.now()
         self.lock = threading.RLock()
         self.hang_commit = False  # fault: a commit never answers
         # fault: like a Junos commit script, rewrites the configuration being committed, so
@@ -901,8 +952,9 @@ class JunosRouter:
             apply_line(initial, line)
         self.committed: Tree = initial
         self.candidate: Tree = copy_tree(initial)  # the shared candidate
-        self.history: list[Commit] = [Commit(self.clock.now(), "root", "other", "", initial)]
+        self.history: list[Commit] = [Commit(self.now(), "root", "other", "", initial)]
         self.pending: PendingConfirm | None = None
+        self.scheduled: ScheduledCommit | None = None  # a `commit at` waiting for its time
         self._exclusive: weakref.ref[JunosSession] | None = None
         self.clock.subscribe(self.tick)
         self.console = JunosSession(self)
@@ -964,27 +1016,85 @@ class JunosRouter:
                 raise ValueError("; ".join(p.strip() for p in problems))
             self.committed = config
             self.candidate = copy_tree(config)
-            self.history[0] = Commit(self.clock.now(), "root", "other", "", config)
+            self.history[0] = Commit(self.now(), "root", "other", "", config)
+
+    # ------------------------------------------------------------------ the router's clock
+
+    def now(self) -> datetime:
+        """The router's own clock (aware, UTC): lab time, off by `clock_offset`."""
+        return (self.clock.now() + self.clock_offset).astimezone(UTC)
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone `system time-zone` sets in the committed configuration; UTC when none."""
+        names = inherit(self.committed)[0].get("system", {}).get("time-zone", {})
+        name = next(iter(names), None)
+        return ZoneInfo(name) if name is not None else UTC
+
+    def local(self, moment: datetime) -> datetime:
+        """An instant on the router's local wall clock (aware, in its zone)."""
+        return moment.astimezone(self.zone)
+
+    def local_stamp(self, moment: datetime) -> str:
+        """`2026-11-25 00:00:00 CST`: how Junos prints a time in its own zone."""
+        return self.local(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    def ntp_servers(self) -> list[str]:
+        system = inherit(self.committed)[0].get("system", {})
+        return list(system.get("ntp", {}).get("server", {}))
+
+    @property
+    def ntp_synchronised(self) -> bool:
+        return bool(self.ntp_servers()) and not self.ntp_lost
 
     # ------------------------------------------------------------------ time and locks
 
     def tick(self) -> None:
-        """Roll back an unconfirmed commit whose deadline lab time has passed."""
+        """Roll back an unconfirmed commit whose deadline lab time has passed, and run a
+        scheduled commit whose time the router's clock has reached."""
         with self.lock:
-            pending = self.pending
-            if pending is None or self.clock.now() < pending.deadline:
-                return
-            self.pending = None
-            restored = copy_tree(pending.restore)
-            self._record(restored, "root", "other", "automatic rollback")
-            self.candidate = copy_tree(restored)
-            holder = self.exclusive_holder()
-            if holder is not None:
-                holder.reload(restored)
+            self._roll_back_unconfirmed()
+            self._run_scheduled()
+
+    def _run_scheduled(self) -> None:
+        scheduled = self.scheduled
+        if scheduled is None or self.now() < scheduled.at:
+            return
+        self.scheduled = None
+        config = copy_tree(scheduled.config)
+        if self.commit_script is not None:
+            self.commit_script(config)
+        problems = checkout(config)
+        head = f"{_stamp(self.now())}: commit at {self.local_stamp(scheduled.at)} by {scheduled.by}"
+        if problems:
             self.events.append(
-                f"{_stamp(self.clock.now())}: commit by {pending.by} not confirmed; "
-                f"automatic rollback complete"
+                f"{head}: scheduled commit failed: {'; '.join(p.strip() for p in problems)}"
             )
+            return
+        # a commit, like any other: it also confirms a pending `commit confirmed`
+        self.pending = None
+        self._record(config, scheduled.by, "cli", scheduled.comment)
+        self.candidate = copy_tree(config)
+        holder = self.exclusive_holder()
+        if holder is not None:
+            holder.reload(config)
+        self.events.append(f"{head}: scheduled commit complete")
+
+    def _roll_back_unconfirmed(self) -> None:
+        pending = self.pending
+        if pending is None or self.clock.now() < pending.deadline:
+            return
+        self.pending = None
+        restored = copy_tree(pending.restore)
+        self._record(restored, "root", "other", "automatic rollback")
+        self.candidate = copy_tree(restored)
+        holder = self.exclusive_holder()
+        if holder is not None:
+            holder.reload(restored)
+        self.events.append(
+            f"{_stamp(self.now())}: commit by {pending.by} not confirmed; "
+            f"automatic rollback complete"
+        )
 
     def exclusive_holder(self) -> JunosSession | None:
         """The session holding `configure exclusive`; a session that is gone holds nothing."""
@@ -1009,7 +1119,7 @@ class JunosRouter:
 
     def _record(self, config: Tree, user: str, via: str, comment: str) -> None:
         self.committed = config
-        self.history.insert(0, Commit(self.clock.now(), user, via, comment, config))
+        self.history.insert(0, Commit(self.now(), user, via, comment, config))
         del self.history[HISTORY_DEPTH:]
 
     def commit(
@@ -1056,8 +1166,51 @@ class JunosRouter:
         seconds = (self.pending.deadline - self.clock.now()).total_seconds()
         return max(1, math.ceil(seconds / 60))
 
+    # ------------------------------------------------------------------ commit at
+
+    def schedule(self, config: Tree, at: datetime, comment: str) -> tuple[bool, str]:
+        """Check `config` and keep it to commit by itself at `at` (`commit at`); (scheduled,
+        what the CLI prints). The shared candidate becomes what will be committed."""
+        if self.commit_script is not None:
+            scripted = copy_tree(config)
+            self.commit_script(scripted)
+            problems = checkout(scripted)
+        else:
+            problems = checkout(config)
+        if problems:
+            return False, "".join(p + "\n" for p in problems) + CHECKOUT_FAILED + "\n"
+        self.scheduled = ScheduledCommit(at, copy_tree(config), self.username, comment)
+        self.candidate = copy_tree(config)
+        return True, (
+            f"configuration check succeeds\ncommit at will be executed at {self.local_stamp(at)}\n"
+        )
+
+    def refuse_if_scheduled(self) -> None:
+        """While a `commit at` waits, the candidate is what it will commit: nothing may edit it
+        or commit anything else until it has run or `clear system commit` cancels it."""
+        if self.scheduled is not None:
+            raise Refusal(
+                "error: configuration database is read-only: a commit is scheduled for "
+                f"{self.local_stamp(self.scheduled.at)}\n"
+            )
+
+    def clear_scheduled(self) -> str:
+        """`clear system commit`: the scheduled commit is cancelled; its changes stay in the
+        shared candidate, uncommitted, as on Junos."""
+        if self.scheduled is None:
+            raise Refusal("error: no commit is scheduled\n")
+        self.scheduled = None
+        return "Pending commit cleared\n"
+
+    # ------------------------------------------------------------------ operational views
+
     def show_system_commit(self) -> str:
         out = []
+        if self.scheduled is not None:
+            at = self.local(self.scheduled.at)
+            out.append(
+                f"commit requested by {self.scheduled.by} via cli at {at:%a %b %d %H:%M:%S %Y}"
+            )
         for number, entry in enumerate(self.history):
             line = f"{number:<3} {_stamp(entry.at)} by {entry.user} via {entry.via}"
             if number == 0 and self.pending is not None:
@@ -1066,6 +1219,59 @@ class JunosRouter:
             if entry.comment:
                 out.append(f"    {entry.comment}")
         return "".join(line + "\n" for line in out)
+
+    def show_ntp_status(self) -> str:
+        """ntpd's view as `ntpq -c rv` prints it: `clock=` is the router's clock as an NTP
+        timestamp, then on its local wall clock; only the synchronisation fields change."""
+        now = self.now()
+        servers = self.ntp_servers()
+        if servers and not self.ntp_lost:
+            status = "status=0644 leap_none, sync_ntp, 4 events, event_peer/strat_chg,"
+            leap, stratum, refid, state, offset = "00", 3, servers[0], 4, self.ntp_offset_ms
+        else:
+            status = "status=c011 leap_alarm, sync_unspec, 1 event, event_restart,"
+            leap, stratum, refid, state, offset = "11", 16, "INIT", 1, 0.0
+        reftime = now.replace(microsecond=0) - timedelta(seconds=56)
+        return (
+            f"{status}\n"
+            'version="ntpd 4.2.0-a Mon Sep 25 10:00:00 UTC 2023 (1)",\n'
+            f'processor="amd64", system="FreeBSD/JNPR-12.1", leap={leap}, stratum={stratum},\n'
+            "precision=-23, rootdelay=1.000, rootdispersion=10.000, peer=29916,\n"
+            f"refid={refid},\n"
+            f"reftime={self._ntp_time(reftime)}, poll=6,\n"
+            f"clock={self._ntp_time(now)}, state={state},\n"
+            f"offset={offset:.3f}, frequency=0.000, jitter=0.100, stability=0.010\n"
+        )
+
+    def _ntp_time(self, moment: datetime) -> str:
+        """`ecd2f3a0.1fbe76c8  Tue, Nov 24 2026 23:58:00.123`: the NTP timestamp, then the
+        router's wall clock."""
+        local = self.local(moment)
+        return (
+            f"{ntp_timestamp(moment)}  {local:%a, %b %d %Y %H:%M:%S}."
+            f"{local.microsecond // 1000:03d}"
+        )
+
+    def show_system_uptime(self) -> str:
+        now = self.now()
+        booted = min(self.booted, now)
+        started = min(booted + timedelta(minutes=2, seconds=40), now)
+        last = self.history[0]
+        source = "NTP CLOCK" if self.ntp_synchronised else "LOCAL CLOCK"
+        local = self.local(now)
+        up = now - booted
+        hours, minutes = up.seconds // 3600, up.seconds % 3600 // 60
+        days = f"{up.days} days, " if up.days else ""
+        return (
+            f"Current time: {self.local_stamp(now)}\n"
+            f"Time Source:  {source}\n"
+            f"System booted: {self.local_stamp(booted)} ({_ago(now - booted)} ago)\n"
+            f"Protocols started: {self.local_stamp(started)} ({_ago(now - started)} ago)\n"
+            f"Last configured: {self.local_stamp(last.at)} ({_ago(now - last.at)} ago) "
+            f"by {last.user}\n"
+            f"{local.hour % 12 or 12}:{local:%M%p}  up {days}{hours}:{minutes:02d}, 1 user, "
+            "load averages: 0.08, 0.04, 0.01\n"
+        )
 
     def show_version(self) -> str:
         return (
@@ -1079,6 +1285,29 @@ class JunosRouter:
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+NTP_ERA = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def ntp_timestamp(moment: datetime) -> str:
+    """Seconds since 1900 (UTC) and their fraction in 2^-32ths, in hex, as ntpq prints them."""
+    since = moment - NTP_ERA
+    fraction = since.microseconds * 2**32 // 10**6
+    return f"{since.days * 86400 + since.seconds:08x}.{fraction:08x}"
+
+
+def _ago(span: timedelta) -> str:
+    """`4w5d 22:09`, `1d 19:28`, `00:05:12`: how long ago, as `show system uptime` says it."""
+    span = max(span, timedelta(0))
+    weeks, days = divmod(span.days, 7)
+    hours, rest = divmod(span.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if weeks:
+        return f"{weeks}w{days}d {hours:02d}:{minutes:02d}"
+    if days:
+        return f"{days}d {hours:02d}:{minutes:02d}"
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -1183,7 +1412,7 @@ class JunosSession:
         tokens = tokenize(line)
         if not tokens:
             return ""
-        words = ["show", "set"] + ([] if from_config else ["configure", "exit", "quit"])
+        words = ["show", "set", "clear"] + ([] if from_config else ["configure", "exit", "quit"])
         command = _keyword(tokens[0], words, UNKNOWN_COMMAND)
         rest = tokens[1:]
         if command in ("exit", "quit"):
@@ -1193,7 +1422,18 @@ class JunosSession:
             return self._configure(rest)
         if command == "set":
             return self._set_cli(rest, len(line))
+        if command == "clear":
+            return self._clear(rest, len(line))
         return self._show(rest, len(line))
+
+    def _clear(self, tokens: list[Token], line_end: int) -> str:
+        """`clear system commit`: cancel a `commit at`."""
+        for at, word in enumerate(("system", "commit")):
+            if len(tokens) <= at:
+                raise CliError(line_end + 1, MISSING_ARGUMENT)
+            _keyword(tokens[at], [word])
+        _done(tokens[2:])
+        return self.router.clear_scheduled()
 
     def _set_cli(self, tokens: list[Token], line_end: int) -> str:
         if not tokens:
@@ -1223,10 +1463,12 @@ class JunosSession:
             _done(tokens[1:])
         holder = router.exclusive_holder()
         modified = router.candidate != router.committed
+        scheduled = router.scheduled
         if kind is EditMode.EXCLUSIVE:
             if holder is not None:
                 raise Refusal(router.locked_text())
-            if modified:
+            # a scheduled commit's changes are not in the way: nobody can edit them
+            if modified and scheduled is None:
                 raise Refusal("error: configuration database modified\n")
         if kind is EditMode.PRIVATE and modified:
             raise Refusal("error: shared configuration database modified\n")
@@ -1243,8 +1485,10 @@ class JunosSession:
             if modified:
                 notes += "The configuration has been changed but not committed\n"
             return "Entering configuration mode\n" + notes
-        self.own = copy_tree(router.committed)
-        self.base = copy_tree(router.committed)
+        # an exclusive session shows what a scheduled commit will commit (it cannot edit it)
+        start = scheduled.config if scheduled is not None and kind is EditMode.EXCLUSIVE else None
+        self.own = copy_tree(start if start is not None else router.committed)
+        self.base = copy_tree(self.own)
         if kind is EditMode.EXCLUSIVE:
             router._exclusive = weakref.ref(self)
         return (
@@ -1257,7 +1501,7 @@ class JunosSession:
             return self._show_config(candidate, command, pipes, line_end)
         if not command:
             raise CliError(line_end + 1, MISSING_ARGUMENT)
-        what = _keyword(command[0], ["configuration", "version", "system"])
+        what = _keyword(command[0], ["configuration", "version", "system", "ntp"])
         if what == "configuration":
             return self._show_config(self.router.committed, command[1:], pipes, line_end, True)
         if what == "version":
@@ -1265,8 +1509,14 @@ class JunosSession:
             return _pipe(self.router.show_version(), pipes)
         if len(command) < 2:
             raise CliError(line_end + 1, MISSING_ARGUMENT)
-        _keyword(command[1], ["commit"])
+        if what == "ntp":
+            _keyword(command[1], ["status"])
+            _done(command[2:])
+            return _pipe(self.router.show_ntp_status(), pipes)
+        detail = _keyword(command[1], ["commit", "uptime"])
         _done(command[2:])
+        if detail == "uptime":
+            return _pipe(self.router.show_system_uptime(), pipes)
         return _pipe(self.router.show_system_commit(), pipes)
 
     def _show_config(
@@ -1351,11 +1601,16 @@ class JunosSession:
             return ""
         command = _keyword(
             tokens[0],
-            ["set", "delete", "show", "commit", "rollback", "run", "exit", "quit", "top"],
+            ["set", "delete", "show", "commit", "rollback", "run", "exit", "quit", "top", "load"],
             UNKNOWN_COMMAND,
         )
         rest = tokens[1:]
+        if command == "load":
+            # the twin loads nothing; it knows the word only to refuse it under `commit at`
+            self.router.refuse_if_scheduled()
+            raise CliError(tokens[0].pos, UNKNOWN_COMMAND)
         if command in ("set", "delete"):
+            self.router.refuse_if_scheduled()
             self._check_shared_edit()
             if not rest:
                 raise CliError(len(line) + 1, MISSING_ARGUMENT)
@@ -1394,6 +1649,7 @@ class JunosSession:
                 raise CliError(tokens[0].pos, SYNTAX_ERROR)
             number = int(checked)
             _done(tokens[1:])
+        self.router.refuse_if_scheduled()
         self._check_shared_edit()
         history = self.router.history
         if number >= len(history):
@@ -1410,11 +1666,17 @@ class JunosSession:
         confirm: int | None = None
         check = and_quit = False
         comment = ""
+        at: str | None = None
         i = 0
         while i < len(tokens):
-            word = _keyword(tokens[i], ["check", "confirmed", "comment", "and-quit"])
+            word = _keyword(tokens[i], ["check", "confirmed", "comment", "and-quit", "at"])
             i += 1
-            if word == "check":
+            if word == "at":
+                if i >= len(tokens):
+                    raise CliError(line_end + 1, MISSING_ARGUMENT)
+                at = tokens[i].text
+                i += 1
+            elif word == "check":
                 check = True
             elif word == "and-quit":
                 and_quit = True
@@ -1431,13 +1693,20 @@ class JunosSession:
                     raise CliError(line_end + 1, MISSING_ARGUMENT)
                 comment = tokens[i].text
                 i += 1
+        if at is not None and (check or confirm is not None):
+            other = "check" if check else "confirmed"
+            raise Refusal(f"error: 'commit at' cannot be combined with '{other}'\n")
         if check and (confirm is not None or and_quit):
             raise CliError(tokens[0].pos, SYNTAX_ERROR)
+        if not check:
+            router.refuse_if_scheduled()
         if router.hang_commit and not check:
             raise _Hang
         holder = router.exclusive_holder()
         if holder is not None and holder is not self:
             raise Refusal(router.locked_text())
+        if at is not None:
+            return self._commit_at(at, comment)
         if self.edit is EditMode.PRIVATE:
             if confirm is not None:
                 raise Refusal("error: 'commit confirmed' is not supported in private mode\n")
@@ -1457,10 +1726,36 @@ class JunosSession:
             text += self._leave(discard=False)
         return text
 
+    def _commit_at(self, text: str, comment: str) -> str:
+        """`commit at TIME`: check this session's candidate now, commit it by itself when the
+        router's clock reaches TIME (its wall clock, in its zone), and leave configuration
+        mode, as Junos does."""
+        router = self.router
+        if self.edit is EditMode.PRIVATE:
+            raise Refusal("error: 'commit at' is not supported in private mode\n")
+        now = router.now()
+        at = _wall_time(text, router.local(now).date(), router.zone)
+        if at is None:
+            raise Refusal(
+                f"error: invalid time {quote(text)}: expected "
+                '"YYYY-MM-DD HH:MM[:SS]" or "HH:MM[:SS]"\n'
+            )
+        if at - now <= timedelta(seconds=60):
+            raise Refusal(
+                "error: commit at time must be more than a minute after the router's clock "
+                f"({router.local_stamp(now)})\n"
+            )
+        scheduled, output = router.schedule(self._working(), at, comment)
+        if scheduled:
+            output += self._leave(discard=False)
+        return output
+
     def _exit(self) -> str:
         working = self._working()
         reference = self.base if self.edit is EditMode.PRIVATE else self.router.committed
-        if working == reference:
+        # under a scheduled commit a shared or exclusive session has nothing of its own to lose
+        scheduled = self.router.scheduled is not None and self.edit is not EditMode.PRIVATE
+        if working == reference or scheduled:
             return self._leave(discard=False)
         if self.edit is EditMode.SHARED:
             self.question = "Exit with uncommitted changes? [yes,no] (yes) "
@@ -1486,6 +1781,36 @@ class JunosSession:
         self.mode, self.edit, self.own, self.base = Mode.OPERATIONAL, EditMode.SHARED, None, None
         self.router.exclusive_holder()
         return text + "Exiting configuration mode\n"
+
+
+_WALL_TIME = re.compile(
+    r"(?:(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2}) )?"
+    r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
+)
+
+
+def _wall_time(text: str, today: date, zone: tzinfo) -> datetime | None:
+    """`commit at`'s time, `YYYY-MM-DD HH:MM[:SS]` or `HH:MM[:SS]` (today) on the router's wall
+    clock in `zone`, as an aware UTC instant; None if it is not one."""
+    match = _WALL_TIME.fullmatch(text)
+    if match is None:
+        return None
+    day = today
+    try:
+        if match["year"] is not None:
+            day = date(int(match["year"]), int(match["month"]), int(match["day"]))
+        wall = datetime(
+            day.year,
+            day.month,
+            day.day,
+            int(match["hour"]),
+            int(match["minute"]),
+            int(match["second"] or 0),
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None
+    return wall.astimezone(UTC)
 
 
 def _merge(base: Tree, mine: Tree, committed: Tree) -> Tree:

@@ -3,14 +3,17 @@ under the real netmiko `juniper_junos` driver over SSH, with faults, and in a mi
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
+from zoneinfo import ZoneInfo
 
 import pytest
 from netmiko import ConnectHandler
 
+from controller.clock import SimulatedClock
 from drivers.base import Credentials
 from drivers.juniper_junos import JuniperJunosDriver
 from lab.juniper_junos import (
@@ -20,7 +23,10 @@ from lab.juniper_junos import (
     JunosSession,
     LabClock,
     Mode,
+    Tree,
     _base_config,
+    apply_line,
+    display_set,
     provision,
 )
 from lab.topology import DeviceSpec, Lab, city
@@ -495,6 +501,327 @@ def test_a_commit_checks_the_configuration_with_groups_applied(router: JunosRout
 
     assert "Referenced filter 'NOPE' is not defined" in failed and CHECKOUT_FAILED in failed
     assert "apply-groups" not in router.running_config()
+
+
+# ------------------------------------------------------------------------------ the router's clock
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# 23:58:00.123 CST on the router's wall clock, two minutes before the cut
+BEFORE_MIDNIGHT = datetime(2026, 11, 24, 15, 58, 0, 123000, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # 2026-11-25 00:00:00 CST
+TIMED = ("set system time-zone Asia/Shanghai", "set system ntp server 192.0.2.123")
+NTP_ERA = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def true_time() -> SimulatedClock:
+    return SimulatedClock(BEFORE_MIDNIGHT)
+
+
+@pytest.fixture
+def timed(router: JunosRouter, true_time: SimulatedClock) -> JunosRouter:
+    """The router on a simulated clock the test moves, in Shanghai, synchronised by NTP."""
+    router.clock.follow(true_time.now)
+    router.configure(TIMED)
+    return router
+
+
+def ntp_clock(status: str) -> datetime:
+    """`clock=` of `show ntp status`, an NTP timestamp, as a UTC instant."""
+    found = re.search(r"\bclock=([0-9a-f]{8})\.([0-9a-f]{8})  ", status)
+    assert found is not None, status
+    seconds = int(found.group(1), 16) + int(found.group(2), 16) / 2**32
+    return NTP_ERA + timedelta(seconds=seconds)
+
+
+def test_time_zone_takes_a_tz_database_name_and_nothing_else(router: JunosRouter) -> None:
+    assert router.zone.utcoffset(MIDNIGHT) == timedelta(0), "UTC until a zone is set"
+    session = editing(router)
+    for refused in ("Mars/Olympus", "asia/shanghai", "Asia", "../etc/passwd", "CST+8"):
+        line = f"set system time-zone {refused}"
+        assert run(session, line).endswith("^\nsyntax error.\n"), refused
+    assert run(session, "set system time-zone Europe/Berlin", "set system time-zone UTC") == ""
+    assert run(session, "set system time-zone Asia/Shanghai", "commit") == "commit complete\n"
+    assert "set system time-zone Asia/Shanghai\n" in router.running_config()
+    assert router.zone == SHANGHAI
+
+
+def test_the_router_clock_follows_its_source_and_is_off_by_its_offset(
+    router: JunosRouter, true_time: SimulatedClock
+) -> None:
+    router.clock.follow(true_time.now)
+    assert router.now() == BEFORE_MIDNIGHT
+    true_time.advance(timedelta(hours=1))
+    assert router.now() == BEFORE_MIDNIGHT + timedelta(hours=1)
+    router.clock.advance(minutes=1)
+    assert router.now() == BEFORE_MIDNIGHT + timedelta(hours=1, minutes=1)
+    router.clock_offset = timedelta(seconds=-90)
+    assert router.now() == BEFORE_MIDNIGHT + timedelta(hours=1, seconds=-30)
+    assert router.now().tzinfo == UTC
+
+
+def test_ntp_status_shows_a_synchronised_clock_as_ntpq_does(timed: JunosRouter) -> None:
+    timed.ntp_offset_ms = 0.5
+    status = run(timed.open_session(), "show ntp status")
+    lines = status.splitlines()
+    assert lines[0] == "status=0644 leap_none, sync_ntp, 4 events, event_peer/strat_chg,"
+    assert "leap=00, stratum=3," in lines[2]
+    assert lines[4] == "refid=192.0.2.123,"
+    assert lines[6].endswith("  Tue, Nov 24 2026 23:58:00.123, state=4,"), "the local wall clock"
+    assert lines[7] == "offset=0.500, frequency=0.000, jitter=0.100, stability=0.010"
+    assert abs(ntp_clock(status) - timed.now()) < timedelta(milliseconds=1)
+    assert re.fullmatch(
+        r"reftime=[0-9a-f]{8}\.0{8}  Tue, Nov 24 2026 23:57:04\.000, poll=6,", lines[5]
+    )
+
+
+def test_ntp_status_without_a_server_or_with_ntp_lost_is_not_synchronised(
+    router: JunosRouter, true_time: SimulatedClock
+) -> None:
+    router.clock.follow(true_time.now)
+    router.clock_offset = timedelta(seconds=7)
+    unserved = run(router.open_session(), "show ntp status")
+    router.configure(TIMED[1:])
+    router.ntp_lost = True
+    lost = run(editing(router), "run show ntp status")
+
+    for status in (unserved, lost):
+        lines = status.splitlines()
+        assert lines[0] == "status=c011 leap_alarm, sync_unspec, 1 event, event_restart,"
+        assert "leap=11, stratum=16," in lines[2] and lines[4] == "refid=INIT,"
+        assert lines[6].endswith(", state=1,") and lines[7].startswith("offset=0.000,")
+        assert abs(ntp_clock(status) - (BEFORE_MIDNIGHT + timedelta(seconds=7))) < timedelta(
+            milliseconds=1
+        ), "the router's own clock, off as it is"
+    router.ntp_lost = False
+    assert "sync_ntp" in run(router.open_session(), "show ntp status")
+
+
+def test_system_uptime_shows_the_local_time_and_its_source(timed: JunosRouter) -> None:
+    timed.clock.advance(seconds=119.877)
+    lines = run(timed.open_session(), "show system uptime").splitlines()
+    assert lines[0] == "Current time: 2026-11-25 00:00:00 CST"
+    assert lines[1] == "Time Source:  NTP CLOCK"
+    assert lines[2].startswith("System booted: ") and lines[2].endswith(" ago)")
+    timed.ntp_lost = True
+    assert "Time Source:  LOCAL CLOCK" in run(timed.open_session(), "show system uptime")
+
+
+# ------------------------------------------------------------------------------ commit at
+
+AT = 'at "2026-11-25 00:00:00"'
+AT_MIDNIGHT = f"commit {AT}"
+READ_ONLY = (
+    "error: configuration database is read-only: a commit is scheduled for "
+    "2026-11-25 00:00:00 CST\n"
+)
+
+
+def scheduled_cut(router: JunosRouter, how: str = "configure") -> JunosSession:
+    """A session that set up the cut and armed it with `commit at` midnight."""
+    session = editing(router, how)
+    run(session, *FILTER, BIND)
+    reply = session.execute(f'{AT_MIDNIGHT} comment "curfew L42"')
+    assert reply.output == (
+        "configuration check succeeds\n"
+        "commit at will be executed at 2026-11-25 00:00:00 CST\n"
+        "Exiting configuration mode\n\n"
+    )
+    assert reply.prompt == "curfew@R1> "
+    return session
+
+
+def test_commit_at_checks_and_schedules_the_candidate_and_leaves_configuration_mode(
+    timed: JunosRouter,
+) -> None:
+    before = timed.running_config()
+    session = scheduled_cut(timed, "configure exclusive")
+
+    scheduled = timed.scheduled
+    assert scheduled is not None
+    assert (scheduled.at, scheduled.by, scheduled.comment) == (MIDNIGHT, "curfew", "curfew L42")
+    assert BIND in display_set(scheduled.config), "a copy of the candidate, as it was"
+    assert timed.running_config() == before, "nothing is committed yet"
+    assert BIND + "\n" in timed.candidate_config(), "the shared candidate is what will be"
+    assert session.mode is Mode.OPERATIONAL and timed.exclusive_holder() is None
+
+
+@pytest.mark.parametrize("how", ["configure", "configure exclusive"])
+def test_a_scheduled_commit_makes_the_candidate_read_only_but_visible(
+    timed: JunosRouter, how: str
+) -> None:
+    scheduled_cut(timed)
+    session = editing(timed, how)
+
+    for refused in (
+        "set system host-name R2",
+        "delete interfaces ge-0/0/1",
+        "rollback 1",
+        "load merge terminal",
+        "commit",
+        'commit comment "again"',
+        "commit confirmed 5",
+        'commit at "2026-11-25 01:00"',
+    ):
+        assert run(session, refused) == READ_ONLY, refused
+    assert run(session, "commit check") == "configuration check succeeds\n"
+    assert BIND + "\n" in run(session, "show | display set"), "the candidate is the scheduled one"
+    assert BIND not in run(session, "run show configuration | display set")
+    left = session.execute("exit configuration-mode")
+    assert left.output == "Exiting configuration mode\n\n" and left.prompt == "curfew@R1> "
+    assert BIND not in run(session, "show configuration | display set")
+
+
+def test_show_system_commit_names_the_scheduled_commit_first(timed: JunosRouter) -> None:
+    scheduled_cut(timed)
+    lines = run(timed.open_session(), "show system commit").splitlines()
+    assert lines[0] == "commit requested by curfew via cli at Wed Nov 25 00:00:00 2026"
+    assert lines[1].startswith("0   2026-11-24 15:58:00 UTC by root via other")
+
+
+def test_the_scheduled_commit_runs_when_the_routers_clock_reaches_its_time(
+    timed: JunosRouter, true_time: SimulatedClock
+) -> None:
+    before = timed.running_config()
+    holder = editing(timed, "configure exclusive")
+    run(holder, *FILTER, BIND)
+    assert "commit at will be executed" in run(holder, f'commit comment "curfew L42" {AT}')
+    watcher = editing(timed, "configure exclusive")
+
+    true_time.set(MIDNIGHT - timedelta(seconds=1))
+    assert timed.running_config() == before and timed.scheduled is not None
+    true_time.set(MIDNIGHT)
+    assert BIND + "\n" in timed.running_config(), "reading the configuration is enough"
+    assert timed.scheduled is None
+    assert timed.history[0].at == MIDNIGHT
+    assert (timed.history[0].user, timed.history[0].comment) == ("curfew", "curfew L42")
+    assert timed.events[-1].endswith("scheduled commit complete")
+    assert timed.candidate_config() == timed.running_config()
+    assert run(watcher, "show | compare") == "", "an exclusive candidate reloads what committed"
+    assert run(watcher, "set system host-name R2") == "", "and it may edit again"
+
+
+def test_a_scheduled_commit_fires_on_the_routers_clock_not_the_true_one(
+    timed: JunosRouter, true_time: SimulatedClock
+) -> None:
+    scheduled_cut(timed)
+    timed.clock_offset = timedelta(seconds=-30)  # the router runs 30 s late
+    true_time.set(MIDNIGHT)
+    assert timed.execute("show version").output and timed.scheduled is not None
+    true_time.set(MIDNIGHT + timedelta(seconds=30))
+    timed.execute("show version")
+    assert timed.scheduled is None and BIND in timed.running_config()
+
+
+def test_lab_clock_advance_fires_a_scheduled_commit(timed: JunosRouter) -> None:
+    scheduled_cut(timed)
+    timed.clock.advance(minutes=1, seconds=59)
+    assert timed.scheduled is not None
+    timed.clock.advance(seconds=1)
+    assert timed.scheduled is None and BIND + "\n" in timed.running_config()
+
+
+def test_clear_system_commit_cancels_and_keeps_the_changes_uncommitted(
+    timed: JunosRouter, true_time: SimulatedClock
+) -> None:
+    before = timed.running_config()
+    scheduled_cut(timed)
+    operational = timed.open_session()
+
+    assert run(operational, "clear system commit") == "Pending commit cleared\n\n"
+    assert timed.scheduled is None
+    assert run(operational, "clear system commit") == "error: no commit is scheduled\n\n"
+    true_time.set(MIDNIGHT + timedelta(minutes=1))
+    assert timed.running_config() == before, "cancelled: nothing runs at midnight"
+    assert BIND in timed.candidate_config(), "the changes stay in the shared candidate"
+    assert run(operational, "configure exclusive") == "error: configuration database modified\n\n"
+
+    session = editing(timed)
+    assert run(session, "rollback 0") == "load complete\n"
+    assert run(session, "exit configuration-mode") == "Exiting configuration mode\n\n"
+    assert timed.candidate_config() == before
+    assert "Entering configuration mode" in run(operational, "configure exclusive")
+
+
+def test_clear_system_commit_runs_from_configuration_mode_too(timed: JunosRouter) -> None:
+    scheduled_cut(timed)
+    session = editing(timed)
+    assert run(session, "run clear system commit") == "Pending commit cleared\n"
+    assert timed.scheduled is None
+    assert run(session, "set system host-name R2") == "", "the candidate is editable again"
+
+
+@pytest.mark.parametrize(
+    ("command", "refusal"),
+    [
+        ('commit at "23:59:00"', "error: commit at time must be more than a minute after"),
+        ('commit at "23:59:00.123"', "error: invalid time"),
+        ('commit at "2026-11-25 24:00"', "error: invalid time"),
+        ('commit at "2026-02-30 00:00"', "error: invalid time"),
+        ('commit at "tonight"', "error: invalid time"),
+        ('commit at "2026-11-24 12:00"', "error: commit at time must be more than a minute"),
+        (f"{AT_MIDNIGHT} confirmed 5", "error: 'commit at' cannot be combined with 'confirmed'"),
+        (f"commit check {AT}", "error: 'commit at' cannot be combined with 'check'"),
+    ],
+)
+def test_commit_at_refuses_what_it_cannot_schedule(
+    timed: JunosRouter, command: str, refusal: str
+) -> None:
+    session = editing(timed)
+    run(session, *FILTER)
+    assert run(session, command).startswith(refusal)
+    assert timed.scheduled is None and session.mode is Mode.CONFIG
+    assert "CURFEW-L42" not in timed.running_config()
+
+
+def test_commit_at_wants_more_than_a_minute_on_the_routers_clock(timed: JunosRouter) -> None:
+    session = editing(timed)
+    timed.clock_offset = timedelta(seconds=-1)  # 23:57:59.123 CST: 23:59:00 is 60.877 s away
+    assert run(session, 'commit at "23:59:00"').startswith("configuration check succeeds")
+    assert timed.scheduled is not None and timed.scheduled.at == MIDNIGHT - timedelta(minutes=1)
+    timed.scheduled = None
+    session = editing(timed)
+    timed.clock_offset = timedelta(seconds=0.877)  # exactly 60 s before 23:59:01
+    assert run(session, 'commit at "23:59:01"').startswith("error: commit at time must be")
+
+
+def test_commit_at_refuses_a_second_schedule_and_private_mode(timed: JunosRouter) -> None:
+    private = editing(timed, "configure private")
+    assert run(private, AT_MIDNIGHT) == "error: 'commit at' is not supported in private mode\n"
+    assert private.mode is Mode.CONFIG
+    run(private, "exit")
+    scheduled_cut(timed)
+    assert run(editing(timed), 'commit at "2026-11-25 00:30"') == READ_ONLY
+    assert timed.scheduled is not None and timed.scheduled.at == MIDNIGHT
+
+
+def test_commit_at_refuses_a_candidate_that_fails_its_check(timed: JunosRouter) -> None:
+    session = editing(timed)
+    run(session, BIND)
+    failed = run(session, AT_MIDNIGHT)
+    assert "Referenced filter 'CURFEW-L42' is not defined" in failed
+    assert failed.endswith(f"{CHECKOUT_FAILED}\n")
+    assert timed.scheduled is None and session.mode is Mode.CONFIG
+
+
+def test_a_scheduled_commit_that_fails_its_check_at_its_time_commits_nothing(
+    timed: JunosRouter, true_time: SimulatedClock
+) -> None:
+    before = timed.running_config()
+    session = editing(timed)
+    run(session, "set system host-name R2", AT_MIDNIGHT)
+    assert timed.scheduled is not None
+
+    def bind_a_missing_filter(config: Tree) -> None:
+        apply_line(config, BIND)
+
+    timed.commit_script = bind_a_missing_filter  # a commit script installed meanwhile
+
+    true_time.set(MIDNIGHT)
+    assert timed.running_config() == before
+    assert timed.scheduled is None
+    assert "scheduled commit failed" in timed.events[-1]
+    assert "Referenced filter 'CURFEW-L42' is not defined" in timed.events[-1]
 
 
 # ------------------------------------------------------------------------------ over SSH

@@ -1,0 +1,222 @@
+"""Device-timed windows on the Junos twin over real SSH, on a real store, in simulated time:
+the arming is one `commit at` the router runs by its own clock at 00:00; the controller's pass
+verifies it, restores at 08:00, and cancels the scheduled commit where it must (the IOS
+counterpart is tests/integration/test_device_timing.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from controller.clock import SimulatedClock
+from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.inventory import import_document
+from controller.orders import revoke_order
+from controller.reconciler import Reconciler, connect_driver
+from controller.store import ChangeFilter, Store
+from lab.topology import Lab, city
+from tests.conftest import SQLITE_ONLY
+from tests.integration.device_timing_support import NIGHT, opt_in, order, owned
+
+pytestmark = [pytest.mark.lab, SQLITE_ONLY]
+
+PLATFORM = "juniper_junos"
+CHINA = "set system time-zone Asia/Shanghai"
+
+
+@pytest.fixture
+def lab():
+    """R1 with two venue lines, R2 with two; the inventory as `city_inventory`."""
+    specs, inventory = city(devices=2, lines_per_device=2, platforms=(PLATFORM,))
+    with Lab(specs) as running:
+        running.city_inventory = inventory
+        yield running
+
+
+@pytest.fixture
+def lab_store(tmp_path, lab: Lab):
+    """R1 opted in to device timing, its clock the store's, in Asia/Shanghai; R2 not."""
+    clock = SimulatedClock(NIGHT - timedelta(minutes=5))  # 23:55
+    store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
+    try:
+        import_document(store, opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
+        router = lab.router("R1")
+        router.clock.follow(clock.now)
+        router.configure([CHINA])
+        assert Reconciler(store).run_pass(clock.now()).ok  # every line read once: open
+        yield store
+    finally:
+        store.close()
+
+
+def scheduled_at(lab: Lab):
+    scheduled = lab.router("R1").scheduled
+    return None if scheduled is None else scheduled.at
+
+
+def test_armed_at_2355_the_router_commits_at_midnight_and_the_pass_records_it_verified(
+    lab, lab_store
+):
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [1] and report.fallbacks == {}
+    # nothing committed yet: the router holds the cut in a commit of its own for 00:00
+    assert owned(lab) == [] and scheduled_at(lab) == NIGHT
+    (row,) = armed_windows(lab_store)
+    assert (row.line_id, row.status, row.window_start, row.window_end) == (
+        1, ARMED, NIGHT, NIGHT + timedelta(hours=8),
+    )  # fmt: skip
+    log = lab_store.changes(ChangeFilter(order_id=order_id))
+    (armed,) = [c for c in log if c.action == "armed"]
+    assert armed.verified and armed.state_after == "open"
+    assert "commit at will be executed at 2026-11-25 00:00:00 CST" in armed.output
+    assert "a commit scheduled for 2026-11-25 00:00:00" in armed.detail
+    assert "set interfaces" in " ".join(armed.commands)
+
+    # armed is open: one second before, the router has committed nothing and a pass sends nothing
+    clock.set(NIGHT - timedelta(seconds=1))
+    assert owned(lab) == []
+    assert Reconciler(lab_store).run_pass(clock.now()).batches == []
+    clock.set(NIGHT)
+    config = owned(lab)  # no controller pass yet: the router committed on its own clock
+    assert any("filter input CURFEW-L1" in line for line in config)
+    assert scheduled_at(lab) is None
+    assert any("scheduled commit complete" in event for event in lab.router("R1").events)
+
+    # the pass at 00:00 finds the line cut: a verified cut, no command sent
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.state_after, cut.commands) == ("cut", True, "cut", [])
+
+    # 08:00: the restore is the controller's pass, a plain commit
+    clock.set(NIGHT + timedelta(hours=8))
+    assert Reconciler(lab_store).run_pass(clock.now()).ok
+    restore = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert restore.action == "restore" and restore.verified and restore.state_after == "open"
+    assert owned(lab) == []
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
+    assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
+
+
+def test_a_revocation_cancels_the_scheduled_commit_and_the_router_s_other_line_is_armed_again(
+    lab, lab_store
+):
+    first = order(lab_store, "Venue R1-1")
+    order(lab_store, "Venue R1-2")
+    clock = lab_store.clock
+    assert sorted(arm(lab_store, connect_driver, NIGHT, "scheduler").armed) == [1, 2]
+    clock.set(NIGHT - timedelta(minutes=3))
+    revoke_order(lab_store, first, "licence restored", "bureau:test")
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.disarmed == [1] and report.failed == {} and report.rearmed == [2]
+    assert scheduled_at(lab) == NIGHT  # line 2's cut scheduled again, alone
+    log = lab_store.changes(ChangeFilter(line_id=1, kinds=("intent", "outcome")))
+    disarmed = log[-1]
+    assert (disarmed.action, disarmed.verified) == ("disarmed", True)
+    assert disarmed.commands[0] == "clear system commit"
+    assert armed_windows(lab_store, (DISARMED,))[0].line_id == 1
+    assert {row.line_id for row in armed_windows(lab_store, (ARMED,))} == {2}
+
+    clock.set(NIGHT)
+    config = owned(lab)
+    assert any("CURFEW-L2" in line for line in config)
+    assert not any("CURFEW-L1" in line for line in config)  # line 1 never cut
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and [r.change.line_id for r in report.results] == [2]
+    cut = lab_store.changes(ChangeFilter(line_id=2, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.commands) == ("cut", True, [])  # the router's own
+
+
+def test_a_revocation_in_the_last_minute_leaves_the_other_line_to_the_pass(lab, lab_store):
+    """Junos takes a `commit at` only more than a minute ahead: the other line's arming again
+    is refused, logged, and the pass at 00:00 cuts it."""
+    first = order(lab_store, "Venue R1-1")
+    second = order(lab_store, "Venue R1-2")
+    clock = lab_store.clock
+    assert sorted(arm(lab_store, connect_driver, NIGHT, "scheduler").armed) == [1, 2]
+    clock.set(NIGHT - timedelta(seconds=30))
+    revoke_order(lab_store, first, "licence restored", "bureau:test")
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.disarmed == [1] and report.rearmed == []
+    assert scheduled_at(lab) is None
+    failed = lab_store.changes(ChangeFilter(order_id=second))[-1]
+    assert failed.action == "arm" and failed.verified is False
+    assert "commit at" in (failed.error or "")
+
+    clock.set(NIGHT)
+    assert owned(lab) == []
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and [r.change.line_id for r in report.results] == [2]
+    cut = lab_store.changes(ChangeFilter(line_id=2, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified) == ("cut", True) and cut.commands  # pushed by the pass
+
+
+def test_a_router_whose_clock_is_behind_at_the_instant_is_cut_by_the_pass(lab, lab_store):
+    """Its clock slipped after it was trusted: at 00:00 its commit has not run, so the pass
+    cancels it and cuts with a commit of its own; nothing runs later."""
+    order_id = order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    router = lab.router("R1")
+    router.clock_offset = -timedelta(minutes=10)  # 23:50 on the router at 00:00
+    lab_store.clock.set(NIGHT)
+    assert owned(lab) == []
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert cut.action == "cut" and cut.verified
+    assert "Pending commit cleared" in cut.output
+    assert scheduled_at(lab) is None
+    router.clock_offset = timedelta(0)
+    lab_store.clock.set(NIGHT + timedelta(minutes=1))
+    assert not any("scheduled commit complete" in event for event in router.events)
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"clock_offset": timedelta(seconds=5)}, "device clock 5.0 s off (limit 1 s)"),
+        ({"ntp_lost": True}, "device not NTP-synchronised"),
+        ({"zone": "UTC"}, "device zone UTC+0 at 00:00, venue Asia/Shanghai is UTC+8"),
+    ],
+    ids=["5s-off", "unsynchronised", "wrong-zone"],
+)
+def test_an_untrusted_clock_falls_back_to_controller_timing_and_says_why(
+    lab, lab_store, fault, reason
+):
+    order_id = order(lab_store, "Venue R1-1")
+    router, fault = lab.router("R1"), dict(fault)  # the parameter is shared by every run
+    zone = fault.pop("zone", None)
+    if zone:
+        router.configure([f"set system time-zone {zone}"])
+    for name, value in fault.items():
+        setattr(router, name, value)
+
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [] and report.fallbacks == {1: reason}
+    assert scheduled_at(lab) is None and armed_windows(lab_store) == []
+    fallback = lab_store.changes(ChangeFilter(order_id=order_id))[-1]
+    assert fallback.action == "timing_fallback" and fallback.detail.endswith(reason)
+    assert "stratum=" in fallback.output  # the router's own answer, as evidence
+
+    lab_store.clock.set(NIGHT)
+    report = Reconciler(lab_store).run_pass(NIGHT)
+    assert report.ok and report.results[0].state_after.value == "cut"
+    assert lab_store.changes(ChangeFilter(order_id=order_id))[-1].commands  # pushed
+
+
+def test_a_commit_someone_else_scheduled_is_never_armed_over_nor_cancelled(lab, lab_store):
+    order_id = order(lab_store, "Venue R1-1")
+    router = lab.router("R1")
+    for line in ("configure", "set system location building B1", 'commit at "23:59:00"'):
+        router.execute(line)
+    assert router.scheduled is not None
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [] and "is pending; not arming over it" in report.fallbacks[1]
+    assert router.scheduled is not None  # still theirs, still scheduled
+    record = lab_store.changes(ChangeFilter(order_id=order_id))[-1]
+    assert record.action == "arm" and record.verified is False
