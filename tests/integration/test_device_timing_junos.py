@@ -6,6 +6,7 @@ counterpart is tests/integration/test_device_timing.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -212,9 +213,10 @@ def test_an_untrusted_clock_falls_back_to_controller_timing_and_says_why(
 def test_a_commit_someone_else_scheduled_is_never_armed_over_nor_cancelled(lab, lab_store):
     order_id = order(lab_store, "Venue R1-1")
     router = lab.router("R1")
-    for line in ("configure", "set system location building B1", 'commit at "23:59:00"'):
+    for line in ("configure", "set system ntp server 192.0.2.124", 'commit at "23:59:00"'):
         router.execute(line)
     assert router.scheduled is not None
+    router.scheduled = replace(router.scheduled, by="noc")  # an operator's, not the driver's
     report = arm(lab_store, connect_driver, NIGHT, "scheduler")
     assert report.armed == [] and "is pending; not arming over it" in report.fallbacks[1]
     assert router.scheduled is not None  # still theirs, still scheduled
