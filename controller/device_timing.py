@@ -270,13 +270,18 @@ class _Arming:
         controller_time = before + (after - before) / 2
         uncertainty = (after - before).total_seconds() / 2
         trusted: dict[tuple[datetime, datetime], list[NightWindow]] = defaultdict(list)
+        # a router armed as a whole (Junos: one scheduled commit) takes every line starting at
+        # an instant in one arming, whatever their ends (the controller restores there)
+        whole = bool(getattr(driver, "arms_whole_router", False))
+        ends: dict[datetime, datetime] = {}
         for window in windows:
             reason = untrusted(
                 reading, controller_time, window.start, window.end, zone(window.line.zone),
                 self.tolerance, uncertainty,
             )  # fmt: skip
             if reason is None:
-                trusted[(window.start, window.end)].append(window)
+                end = ends.setdefault(window.start, window.end) if whole else window.end
+                trusted[(window.start, end)].append(window)
             else:
                 self.fall_back([window], reason, reading.text)
         for (start, end), group in trusted.items():
@@ -295,7 +300,8 @@ class _Arming:
         store, actor, pass_id = self.store, self.actor, self.report.pass_id
         venue = self.snap.line_venue
         now = store.clock.now()
-        span = _span(start, end, windows[0].line.zone)
+        # each line's own window (a router armed as a whole may group lines of several ends)
+        spans = {w.line_id: _span(w.start, w.end, w.line.zone) for w in windows}
         # written ahead: the rows (watched by `disarm_revoked` from now on) and the intents
         with self.writes:
             _upsert_rows(store, [(w, device.id or 0) for w in windows], ARMING, now)
@@ -305,7 +311,7 @@ class _Arming:
                         at=now, kind="intent", action="arm", actor=actor, pass_id=pass_id,
                         order_ids=w.order_ids, line_id=w.line_id, venue_id=venue[w.line_id],
                         device_id=device.id,
-                        detail=f"arm the cut for {span} on the device's own clock",
+                        detail=f"arm the cut for {spans[w.line_id]} on the device's own clock",
                     )
                     for w in windows
                 ]
@@ -338,6 +344,7 @@ class _Arming:
             armed_as = "rules bounded in UTC" if reading.utc_bounds else f"time-range {name}"
             if callable(words := getattr(driver, "armed_as", None)):
                 armed_as = words(start, reading.zone)  # a platform that arms otherwise
+            span = spans[window.line_id]
             detail = (
                 f"armed for {span}: {armed_as}, the device cuts at the start by its own "
                 f"clock; {trust}"

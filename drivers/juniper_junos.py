@@ -1298,14 +1298,18 @@ class JuniperJunosDriver(Stages):
                 f"{self._where}: a confirmed commit awaits confirmation; not arming"
             )
         if status.scheduled is not None:
-            if status.scheduled == at and self._ours(status):
-                candidate = self._read_candidate()
-                if all(_armed(candidate, found, t) for t in targets):
-                    return tuple(StagedLine(t.line_id, (), True) for t in targets)
-            raise ConfigurationBusy(
-                f"{self._where}: a commit scheduled by {status.scheduled_by} for "
-                f"{_wall(status.scheduled)} is pending; not arming over it"
-            )
+            if status.scheduled != at or not self._ours(status):
+                raise ConfigurationBusy(
+                    f"{self._where}: a commit scheduled by {status.scheduled_by} for "
+                    f"{_wall(status.scheduled)} is pending; not arming over it"
+                )
+            candidate = self._read_candidate()
+            if all(_armed(candidate, found, t) for t in targets):
+                return tuple(StagedLine(t.line_id, (), True) for t in targets)
+            # ours for this instant, without a line armed since (a new order): scheduled
+            # again with every line the instant brings
+            self._cancel_schedule(progress)
+            found = self._read_state(in_config=False)
         entered, commits, config, inherited = self._send(
             ["configure exclusive"], progress, reads=_state_reads(in_config=True)
         )

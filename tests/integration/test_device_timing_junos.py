@@ -132,6 +132,26 @@ def test_a_revocation_cancels_the_scheduled_commit_and_the_router_s_other_line_i
     assert (cut.action, cut.verified, cut.commands) == ("cut", True, [])  # the router's own
 
 
+def test_arming_again_sends_nothing_and_a_line_due_since_is_scheduled_with_the_others(
+    lab, lab_store
+):
+    order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    again = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (again.action, again.commands) == ("armed", [])  # armed exactly so already
+
+    order(lab_store, "Venue R1-2")  # a suspension of the router's other venue, 23:57
+    clock.set(NIGHT - timedelta(minutes=3))
+    assert sorted(arm(lab_store, connect_driver, NIGHT, "scheduler").armed) == [1, 2]
+    assert scheduled_at(lab) == NIGHT
+    assert "Pending commit cleared" in lab_store.changes(ChangeFilter(line_id=2))[-1].output
+    clock.set(NIGHT)
+    config = " ".join(owned(lab))
+    assert "filter input CURFEW-L1" in config and "filter input CURFEW-L2" in config
+
+
 def test_a_revocation_in_the_last_minute_leaves_the_other_line_to_the_pass(lab, lab_store):
     """Junos takes a `commit at` only more than a minute ahead: the other line's arming again
     is refused, logged, and the pass at 00:00 cuts it."""
