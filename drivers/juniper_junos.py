@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from drivers.base import (
     Action,
+    Batch,
+    BatchResult,
     Credentials,
     DeviceFacts,
     DriverError,
@@ -65,7 +67,13 @@ from drivers.lifecycle import (
     Step,
 )
 from drivers.outcomes import describe, first_line, outcome, rejected
-from drivers.timing import DeviceClock, DeviceZone, NamedZone, without_echo
+from drivers.timing import (
+    DeviceClock,
+    DeviceZone,
+    NamedZone,
+    with_timed_evidence,
+    without_echo,
+)
 
 PLATFORM = "juniper_junos"
 # Minutes before an unconfirmed commit rolls back (Junos allows 1..65535).
@@ -522,6 +530,7 @@ class CommitStatus:
     # a `commit at` waiting for its time: when, on the device's wall clock, and who asked
     scheduled: datetime | None = None
     scheduled_by: str = ""
+    latest: str = ""  # the latest commit's entry (when, by whom, how) and its comment
 
 
 _COMMIT_ENTRY = re.compile(r"^\s*0\s+(?P<header>.*\S)\s*$")
@@ -560,18 +569,20 @@ def _commit_status(text: str) -> CommitStatus:
         if match is None:
             continue
         header = match.group("header")
-        pending = _PENDING.search(header)
-        if pending is None:
-            return CommitStatus()
         comment = ""
         if index + 1 < len(lines) and re.match(r"^\s+\D", lines[index + 1]):
             comment = lines[index + 1].strip()
+        latest = f"{header} ({comment})" if comment else header
+        pending = _PENDING.search(header)
+        if pending is None:
+            return CommitStatus(latest=latest)
         committer = _COMMITTER.search(header)
         return CommitStatus(
             pending=True,
             ours=comment == COMMIT_COMMENT,
             by=committer.group("user") if committer else "",
             minutes_left=int(pending.group("minutes")),
+            latest=latest,
         )
     return CommitStatus()
 
@@ -930,6 +941,7 @@ class JuniperJunosDriver(Stages):
         self.after_commit_confirmed = after_commit_confirmed
         self._cli = CliSession(where_of(name, credentials), credentials, PLATFORM)
         self._prompt: re.Pattern[str] | None = None
+        self._last_read: ParsedConfig | None = None  # the latest `_read_state`
 
     # -- session lifecycle; netmiko's errors become the project's here -----------------------
 
@@ -1014,7 +1026,9 @@ class JuniperJunosDriver(Stages):
         """What a change needs of the committed configuration, and the state of the latest
         commit, in one exchange."""
         commits, config, inherited = self._converse(_state_reads(in_config), "show configuration")
-        return parse_display_set(config, inherited, parse_commit_status(commits))
+        parsed = parse_display_set(config, inherited, parse_commit_status(commits))
+        self._last_read = parsed
+        return parsed
 
     def _push_lines(self, commands: Sequence[str], progress: Progress) -> list[str]:
         """Config commands in windows (`CliSession.window`), each written at once and read
@@ -1239,6 +1253,27 @@ class JuniperJunosDriver(Stages):
         return after, VerifyFailed(f"{problem} as sent; {undo}")
 
     # -- device-timed windows (drivers.timing.DeviceTimed): `commit at` ------------------------
+
+    def apply(self, batch: Batch) -> BatchResult:
+        """`apply`, and for a cut found in force (nothing sent: the router's scheduled commit
+        made it, or anyone else's) the router's word on it in the result's device output: its
+        latest commit, when and by whom."""
+        self._last_read = None
+        result = super().apply(batch)
+        found = self._last_read
+        if found is None or not found.status.latest:
+            return result
+        latest = found.status.latest
+        return with_timed_evidence(
+            result,
+            batch,
+            found,
+            lambda line: True,
+            lambda line_ids: "\n".join(
+                f"line {line_id}: found cut, nothing sent; the router's latest commit: {latest}"
+                for line_id in line_ids
+            ),
+        )
 
     # A router's arming is one scheduled commit: cancelling it for one line unarms them all, so
     # the controller arms the router's other lines again after a disarm.
