@@ -1317,9 +1317,7 @@ class JuniperJunosDriver(Stages):
             with self._session():
                 lines = self._arm(targets, at, progress)
         except DriverError as exc:
-            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+            return self._failed_stage((t.line_id for t in targets), progress, exc)
         return StageResult(self.name, lines, tuple(progress.sent), self._joined(progress.output))
 
     def _arm(
@@ -1467,9 +1465,7 @@ class JuniperJunosDriver(Stages):
                 after = self._read_state(in_config=False)
                 candidate = self._read_candidate() if after.status.scheduled else after
         except DriverError as exc:
-            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+            return self._failed_stage(wanted, progress, exc)
         done = []
         for i, plan in enumerate(plans):
             # what was sent for the line: the cancelling of the commit that would cut it, then

@@ -322,9 +322,7 @@ class Lifecycle(Driver):
                 else:
                     pushed = Pushed(found)
         except DriverError as exc:
-            lines = tuple(StagedLine(t.line_id, (), False, describe(exc)) for t in targets)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+            return self._failed_stage((t.line_id for t in targets), progress, exc)
         lines = judge(plans, pushed)
         output = self._joined(progress.output)
         return StageResult(self.name, lines, tuple(progress.sent), output, pushed.error)
@@ -352,9 +350,7 @@ class Lifecycle(Driver):
                 else:
                     pushed = Pushed(found)
         except DriverError as exc:
-            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+            return self._failed_stage(wanted, progress, exc)
         final = plans
         if pushed.plans is not None:
             final = [plan for plan in pushed.plans if isinstance(plan, DiscardPlan)]
@@ -436,6 +432,15 @@ class Lifecycle(Driver):
     def _failed_output(self, progress: Progress, error: DriverError) -> str:
         """What the device answered before `error`, and what the error carries of it."""
         return self._joined([*progress.output, error.output] if error.output else progress.output)
+
+    def _failed_stage(
+        self, line_ids: Iterable[int], progress: Progress, error: DriverError
+    ) -> StageResult:
+        """A stage-like step (stage, discard, arm, disarm) the session failed: every line
+        failed with the error, and what was sent and answered before it."""
+        lines = tuple(StagedLine(i, (), False, describe(error)) for i in line_ids)
+        output = self._failed_output(progress, error)
+        return StageResult(self.name, lines, tuple(progress.sent), output, error)
 
 
 class Stages(Lifecycle):

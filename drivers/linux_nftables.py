@@ -980,9 +980,7 @@ class LinuxNftablesDriver(Lifecycle):
                     after = self._read()
                     failure = self._errors((), load)[1]
         except DriverError as exc:
-            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+            return self._failed_stage(wanted, progress, exc)
         done = []
         for plan in plans:
             if plan.refusal is not None:

@@ -748,9 +748,7 @@ class TimeRangeArming(AclDriver):
                 else:
                     pushed = Pushed(found)
         except DriverError as exc:
-            lines = tuple(StagedLine(i, (), False, describe(exc)) for i in wanted)
-            output = self._failed_output(progress, exc)
-            return StageResult(self.name, lines, tuple(progress.sent), output, exc)
+            return self._failed_stage(wanted, progress, exc)
         done = []
         for i, plan in enumerate(plans):
             if plan.refusal is not None:
