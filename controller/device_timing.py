@@ -32,9 +32,10 @@ from controller.clock import as_utc
 from controller.db import IMMEDIATE
 from controller.models import ArmedWindow, Change, Device, LineStatus
 from controller.planner import LineRef, OrderTerm, plan
-from controller.reconciler import Reconciler
+from controller.reconciler import PassReport, Reconciler
 from controller.store import Snapshot, Store
 from drivers.base import Driver, DriverError, LineState, LineTarget, StagedLine, StageResult
+from drivers.registry import driver_for
 from drivers.timing import (
     MAX_CLOCK_TOLERANCE,
     DeviceClock,
@@ -665,6 +666,41 @@ def arm_before(
     except Exception:
         log.exception("arming the cuts due at %s failed: controller timing", instant)
         return None
+
+
+def rearm_after_pass(reconciler: Reconciler, report: PassReport, now: datetime) -> list[ArmReport]:
+    """Arm again what a pass may have unarmed: on a router armed as a whole (Junos: one
+    scheduled commit), any change the pass pushed before the instant cancelled the schedule,
+    and the lines it armed would wait for the pass at the instant. Their cuts are armed again
+    (nothing is sent where the schedule stands); a router the pass did not touch is not read.
+    Never raises: a failure leaves those cuts to controller timing."""
+    touched = {result.device for result in report.results}
+    if not touched:
+        return []
+    try:
+        store = reconciler.store
+        rows = [row for row in armed_windows(store, (ARMED,)) if row.window_start > as_utc(now)]
+        if not rows:  # one query, on every pass but those before an armed instant
+            return []
+        with store.session() as s:
+            devices = s.exec(select(Device).where(col(Device.name).in_(touched))).all()
+        whole = {
+            device.id
+            for device in devices
+            if getattr(driver_for(device.platform), "arms_whole_router", False)
+        }
+        rows = [row for row in rows if row.device_id in whole]
+        reports = []
+        for device_id, start in sorted({(row.device_id, row.window_start) for row in rows}):
+            again = arm(
+                store, reconciler.driver_factory, start, reconciler.actor,
+                timeout=reconciler.device_timeout, devices={device_id},
+            )  # fmt: skip
+            reports.append(again)
+        return reports
+    except Exception:
+        log.exception("arming again after pass %s failed: controller timing", report.pass_id)
+        return []
 
 
 def disarm_before_pass(reconciler: Reconciler, now: datetime) -> DisarmReport | None:

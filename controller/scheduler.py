@@ -23,7 +23,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from controller.clock import Clock, SimulatedClock
-from controller.device_timing import arm_before, disarm_before_pass
+from controller.device_timing import arm_before, disarm_before_pass, rearm_after_pass
 from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler
 
@@ -260,6 +260,7 @@ class PassScheduler:
                 return
             finally:
                 self._running_since = None
+            rearm_after_pass(self.reconciler, report, now)  # a Junos schedule the pass cancelled
             self.last_report = report
             self._plan_transition(report.plan.next_change)
         log_pass(report)

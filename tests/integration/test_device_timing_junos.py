@@ -12,9 +12,17 @@ from datetime import timedelta
 import pytest
 
 from controller.clock import SimulatedClock
-from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.device_timing import (
+    ARMED,
+    DISARMED,
+    ENDED,
+    arm,
+    armed_windows,
+    disarm_revoked,
+    rearm_after_pass,
+)
 from controller.inventory import import_document
-from controller.orders import revoke_order
+from controller.orders import OrderCreate, issue_order, revoke_order
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
@@ -155,6 +163,39 @@ def test_arming_again_sends_nothing_and_a_line_due_since_is_scheduled_with_the_o
     clock.set(NIGHT)
     config = " ".join(owned(lab))
     assert "filter input CURFEW-L1" in config and "filter input CURFEW-L2" in config
+
+
+def test_a_pass_that_cancels_the_schedule_before_the_instant_is_followed_by_arming_again(
+    lab, lab_store
+):
+    """A venue of the router is disconnected at 23:57: the pass cuts it, which cancels the
+    router's scheduled commit; the other line is armed again after that pass."""
+    curfew = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    clock.set(NIGHT - timedelta(minutes=3))
+    issue_order(
+        lab_store,
+        OrderCreate(
+            venue="Venue R1-2", kind="disconnect", reason="unlicensed",
+            legal_basis="临兰文执发〔2018〕4号", effective_from=clock.now(),
+        ),
+        actor="bureau:test",
+    )  # fmt: skip
+    reconciler = Reconciler(lab_store)
+    report = reconciler.run_pass(clock.now())
+    assert report.ok and [r.change.line_id for r in report.results] == [2]
+    assert scheduled_at(lab) is None  # the pass's own commit cancelled the schedule
+    (again,) = rearm_after_pass(reconciler, report, clock.now())
+    assert again.armed == [1] and scheduled_at(lab) == NIGHT
+    armed = lab_store.changes(ChangeFilter(order_id=curfew, kinds=("outcome",)))[-1]
+    assert armed.action == "armed" and armed.verified
+
+    clock.set(NIGHT)
+    config = " ".join(owned(lab))
+    assert "filter input CURFEW-L1" in config and "filter input CURFEW-L2" in config
+    # a pass that touched no router whose cuts wait on a schedule arms nothing
+    assert rearm_after_pass(reconciler, Reconciler(lab_store).run_pass(NIGHT), NIGHT) == []
 
 
 def test_a_revocation_in_the_last_minute_leaves_the_other_line_to_the_pass(lab, lab_store):
