@@ -530,7 +530,8 @@ class CommitStatus:
     # a `commit at` waiting for its time: when, on the device's wall clock, and who asked
     scheduled: datetime | None = None
     scheduled_by: str = ""
-    latest: str = ""  # the latest commit's entry (when, by whom, how) and its comment
+    # the latest commit's entry (when, by whom, how) and its comment: evidence, not state
+    latest: str = field(default="", compare=False)
 
 
 _COMMIT_ENTRY = re.compile(r"^\s*0\s+(?P<header>.*\S)\s*$")
