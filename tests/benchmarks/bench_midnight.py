@@ -5,9 +5,10 @@ Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lin
      [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
      [--prepare-lead S] [--arm-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
      [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
-     [--session-layer after|asyncssh|before] [--keepalive S]
+     [--session-layer after|asyncssh|before] [--keepalive S] [--platform cisco_ios|juniper_junos]
 
-A lab of `--routers` Cisco IOS twins with `--lines` venue lines each, every command answered
+A lab of `--routers` router twins (`--platform`, Cisco IOS by default; Junos arms with `commit
+at`, its 08:00 restore the controller's) with `--lines` venue lines each, every command answered
 `--latency-ms` late, runs in `--lab-processes` worker processes of its own (default: one per
 core), so that the CPU measured here is the controller's. A curfew order on every venue; an
 evening pass learns every line's state (all open), as a running controller has.
@@ -79,6 +80,14 @@ from tests.postgres import PostgresServer
 
 NIGHT = datetime(2026, 11, 25, tzinfo=ZoneInfo("Asia/Shanghai"))
 MORNING = NIGHT + timedelta(hours=8)
+# the line that sets each platform's zone to the venues' (China Standard Time, no summer time)
+ZONE_LINES = {
+    "cisco_ios": "clock timezone CST 8 0",
+    "juniper_junos": "set system time-zone Asia/Shanghai",
+}
+# what a cut found in force by the router's own clock says: the time-range's word (IOS), the
+# router's latest commit, its scheduled one (Junos)
+EVIDENCE_MARKS = ("cut by the device's clock", "found cut, nothing sent")
 
 
 def database_url(stack: contextlib.ExitStack, database: str) -> str:
@@ -443,7 +452,7 @@ def who_cut(store: Store, report: PassReport) -> str:
         if c.pass_id == report.pass_id and c.action == "cut" and c.verified
     ]
     by_clock = sum(
-        1 for c in outcomes if not c.commands and "cut by the device's clock" in c.output
+        1 for c in outcomes if not c.commands and any(mark in c.output for mark in EVIDENCE_MARKS)
     )
     pushed = sum(1 for c in outcomes if c.commands)
     return (
@@ -570,7 +579,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--routers", type=int, default=100, help="Cisco IOS twins")
+    parser.add_argument("--routers", type=int, default=100, help="router twins")
+    parser.add_argument(
+        "--platform",
+        choices=tuple(ZONE_LINES),
+        default="cisco_ios",
+        help="the routers' platform (the naive baseline is IOS's only)",
+    )
     parser.add_argument("--lines", type=int, default=10, help="venue lines per router")
     parser.add_argument("--latency-ms", type=int, default=10, help="added to every command")
     parser.add_argument(
@@ -641,20 +656,22 @@ def run(args: argparse.Namespace) -> None:
         )
         use_prepare = False
 
-    specs, inventory = city(args.routers, args.lines)
+    if args.platform != "cisco_ios" and args.session_layer == "asyncssh":
+        sys.exit("--session-layer asyncssh: IOS's only")
+    specs, inventory = city(args.routers, args.lines, platforms=(args.platform,))
     specs = [dataclasses.replace(s, latency_ms=args.latency_ms) for s in specs]
     if device_timing:
         # every router opts in (below), its clock NTP-synchronised (the city's routers have an
         # NTP server) and in the venues' offset: China Standard Time, no summer time
-        specs = [
-            dataclasses.replace(s, config=(*s.config, "clock timezone CST 8 0")) for s in specs
-        ]
+        zone = ZONE_LINES[args.platform]
+        specs = [dataclasses.replace(s, config=(*s.config, zone)) for s in specs]
     lead = timedelta(seconds=args.prepare_lead)
     with contextlib.ExitStack() as stack:
         started = time.perf_counter()
         lab = stack.enter_context(Lab(specs, processes=args.lab_processes))
         print(
-            f"lab: {args.routers} cisco_ios twins x {args.lines} lines, {args.latency_ms} ms per "
+            f"lab: {args.routers} {args.platform} twins x {args.lines} lines, {args.latency_ms} "
+            f"ms per "
             f"command, {lab.processes or 'no'} worker processes, session layer "
             f"{args.session_layer!r} "
             f"(started in {time.perf_counter() - started:.1f} s)"
@@ -741,7 +758,9 @@ def run(args: argparse.Namespace) -> None:
                 f"({args.workers} workers)"
             )
             figures.append(("warm floor", wall))
-        if not args.no_naive:
+        if not args.no_naive and args.platform != "cisco_ios":
+            print(f"naive baseline: IOS's only, not run on {args.platform}")
+        elif not args.no_naive:
             wall, ok, total = naive_baseline(lab, store, args.naive_threads)
             print(
                 f"naive baseline: {ok} of {total} lines cut and read back in {wall:.2f} s "
