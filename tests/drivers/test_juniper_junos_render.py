@@ -242,6 +242,23 @@ def test_quoted_words_are_one_word() -> None:
     assert split_words('set x "open') is None
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "set firewall family inet filter CURFEW-L1 term s from source-address 198.18.1.0/24",
+        "  set interfaces  ge-0/0/1\tunit 0 family inet filter input CURFEW-L1  ",
+        "deactivate interfaces ge-0/0/1 unit 0 family inet filter",
+        "set system host-name R1\u00a0",  # a no-break space is a space to both
+        "",
+    ],
+)
+def test_a_line_without_quotes_splits_as_the_quote_aware_walk_does(line: str) -> None:
+    """The unquoted fast path (str.split) and the walk give the same words: the walk is
+    forced by a quoted word appended, then dropped."""
+    walked = split_words(f'{line} "x"')
+    assert walked is not None and split_words(line) == walked[:-1]
+
+
 def test_every_bound_filter_is_seen_including_filter_lists() -> None:
     parsed = parse_display_set(
         config(
