@@ -57,7 +57,6 @@ from drivers.base import (
 )
 from drivers.cli import CliSession, where_of
 from drivers.lifecycle import (
-    DiscardPlan,
     LinePlan,
     Progress,
     Pushed,
@@ -1429,17 +1428,19 @@ class JuniperJunosDriver(Stages):
         return plans
 
     def disarm(self, line_ids: Iterable[int]) -> StageResult:
-        """Take these lines' cuts off the router: a scheduled commit of ours that would cut
-        any of them is cancelled (`clear system commit`, its candidate rolled back: every line
-        it armed is unarmed), and whatever of theirs is committed is removed (a window begun)."""
+        """Take these lines' armed cuts off the router: a scheduled commit of ours that would
+        cut any of them is cancelled (`clear system commit`, its candidate rolled back: every
+        line it armed is unarmed). A line bound in the committed configuration is refused, as
+        IOS refuses a cut without a time-range: once the schedule has run, its cut is a commit
+        like a pass's, and the passes own it (the pass after a revocation restores it)."""
         wanted = list(dict.fromkeys(line_ids))
         if not wanted:
             return StageResult(self.name, ())
         progress = Progress()
+        cancelled: dict[int, tuple[str, ...]] = {}
         try:
             with self._session():
                 found = self._read_state(in_config=False)
-                cancelled: dict[int, tuple[str, ...]] = {}
                 if found.status.scheduled is not None:
                     candidate = self._read_candidate()
                     touched = [i for i in wanted if candidate.get(i) != found.get(i)]
@@ -1454,42 +1455,28 @@ class JuniperJunosDriver(Stages):
                         self._cancel_schedule(progress)
                         cancelled = dict.fromkeys(touched, tuple(progress.sent[sent:]))
                         found = self._read_state(in_config=False)
-                plans = self._removal_plans(wanted, found)
-                if any(plan.commands for plan in plans):
-                    pushed = self._push(
-                        Step.DISCARD,
-                        plans,
-                        found,
-                        lambda fresh: self._removal_plans(wanted, self._as_found(fresh)),
-                        progress,
-                    )
-                else:
-                    pushed = Pushed(found)
-                after = self._read_state(in_config=False)
-                candidate = self._read_candidate() if after.status.scheduled else after
+                candidate = self._read_candidate() if found.status.scheduled else found
         except DriverError as exc:
             return self._failed_stage(wanted, progress, exc)
         done = []
-        for i, plan in enumerate(plans):
-            # what was sent for the line: the cancelling of the commit that would cut it, then
-            # the removal of what of it is committed
-            commands = cancelled.get(plan.line_id, ()) + plan.commands
-            if i in pushed.rejections:
-                problem = f"Rejected: {pushed.rejections[i]}"
-                done.append(StagedLine(plan.line_id, commands, False, problem))
-            elif plan.line_id in after or plan.line_id in candidate:
-                problem = f"VerifyFailed: read-back still shows objects of line {plan.line_id}"
-                done.append(StagedLine(plan.line_id, commands, False, problem))
+        for line_id in wanted:
+            commands = cancelled.get(line_id, ())
+            committed = found.get(line_id)
+            if committed is not None and committed.bindings:  # bound, active or deactivated
+                problem = (
+                    f"Rejected: line {line_id} is bound in the committed configuration: left to "
+                    f"the passes"
+                )
+                done.append(StagedLine(line_id, commands, False, problem))
+                continue
+            if candidate.get(line_id) != found.get(line_id):
+                problem = f"VerifyFailed: a scheduled commit still cuts line {line_id}"
+                done.append(StagedLine(line_id, commands, False, problem))
             else:
-                done.append(StagedLine(plan.line_id, commands, True))
-        output = self._joined(progress.output)
-        return StageResult(self.name, tuple(done), tuple(progress.sent), output, pushed.error)
-
-    def _removal_plans(self, line_ids: Sequence[int], found: ParsedConfig) -> list[DiscardPlan]:
-        return [
-            DiscardPlan(i, tuple(self._removal(found[i]))) if i in found else DiscardPlan(i)
-            for i in line_ids
-        ]
+                done.append(StagedLine(line_id, commands, True))
+        return StageResult(
+            self.name, tuple(done), tuple(progress.sent), self._joined(progress.output)
+        )
 
     def _ours(self, status: CommitStatus) -> bool:
         return status.scheduled_by == self.credentials.username

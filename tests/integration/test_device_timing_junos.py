@@ -25,6 +25,7 @@ from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order, revoke_order
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
+from drivers.base import Batch
 from lab.topology import Lab, city
 from tests.conftest import SQLITE_ONLY
 from tests.integration.device_timing_support import NIGHT, opt_in, order, owned
@@ -196,6 +197,41 @@ def test_a_pass_that_cancels_the_schedule_before_the_instant_is_followed_by_armi
     assert "filter input CURFEW-L1" in config and "filter input CURFEW-L2" in config
     # a pass that touched no router whose cuts wait on a schedule arms nothing
     assert rearm_after_pass(reconciler, Reconciler(lab_store).run_pass(NIGHT), NIGHT) == []
+
+
+def test_a_revocation_after_the_router_committed_is_left_to_the_pass_which_restores(lab, lab_store):
+    """Once the schedule has run, the cut is a commit like a pass's: the disarm refuses it
+    (as IOS refuses a cut without a time-range) and the pass after it restores the line."""
+    order_id = order(lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    clock.set(NIGHT)
+    assert Reconciler(lab_store).run_pass(NIGHT).ok
+    clock.set(NIGHT + timedelta(hours=2))
+    revoke_order(lab_store, order_id, "licence restored", "bureau:test")
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.disarmed == [] and "left to the passes" in report.failed[1]
+    refused = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (refused.action, refused.verified, refused.commands) == ("disarm", False, [])
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))  # nothing sent
+    assert Reconciler(lab_store).run_pass(clock.now()).ok
+    restore = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (restore.action, restore.verified, restore.state_after) == ("restore", True, "open")
+    assert owned(lab) == []
+
+
+def test_a_line_found_cut_when_arming_keeps_its_cut_and_the_others_are_armed(lab, lab_store):
+    """Line 1 is cut on the router though the controller thinks it open (drift): the arming
+    refuses it and the cleanup after leaves its cut alone; line 2 is scheduled."""
+    order(lab_store, "Venue R1-1")
+    order(lab_store, "Venue R1-2")
+    snap = lab_store.snapshot()
+    with connect_driver(snap.devices[1], 10.0) as driver:
+        assert driver.apply(Batch(cuts=(snap.targets[1],))).outcomes[0].verified
+    report = arm(lab_store, connect_driver, NIGHT, "scheduler")
+    assert report.armed == [2] and "is cut already" in report.fallbacks[1]
+    assert scheduled_at(lab) == NIGHT
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))  # still cut
 
 
 def test_a_revocation_in_the_last_minute_leaves_the_other_line_to_the_pass(lab, lab_store):
