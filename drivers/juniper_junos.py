@@ -1141,6 +1141,12 @@ class JuniperJunosDriver(Stages):
                     f"{self._where}: a commit scheduled by {status.scheduled_by or 'someone else'}"
                     f" for {_wall(status.scheduled)} is pending; not building on it"
                 )
+            if step is Step.STAGE:
+                # bodies without effect are not worth the armed cuts: they wait for the pass
+                raise ConfigurationBusy(
+                    f"{self._where}: our commit scheduled for {_wall(status.scheduled)} is "
+                    f"pending; nothing is staged before it runs (the pass pushes these cuts whole)"
+                )
             # our armed cuts' commit, not run yet (the router's clock is behind the pass's, or
             # a change comes before the instant): cancelled, so that this change can commit;
             # the lines it armed are cut by the pass that finds them open

@@ -234,6 +234,19 @@ def test_a_line_found_cut_when_arming_keeps_its_cut_and_the_others_are_armed(lab
     assert any("filter input CURFEW-L1" in line for line in owned(lab))  # still cut
 
 
+def test_nothing_is_staged_on_a_router_whose_schedule_is_pending(lab, lab_store):
+    """A stage (the prepare's bodies of a line not armed) would cancel the armed cuts' commit:
+    it is refused instead, and the schedule stands."""
+    order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    snap = lab_store.snapshot()
+    with connect_driver(snap.devices[1], 10.0) as driver:
+        staged = driver.stage(Batch(cuts=(snap.targets[2],)))
+    assert "nothing is staged before it runs" in str(staged.error)
+    assert not staged.lines[0].done and staged.commands == ()
+    assert scheduled_at(lab) == NIGHT
+
+
 def test_a_revocation_in_the_last_minute_leaves_the_other_line_to_the_pass(lab, lab_store):
     """Junos takes a `commit at` only more than a minute ahead: the other line's arming again
     is refused, logged, and the pass at 00:00 cuts it."""
