@@ -337,14 +337,16 @@ class _Arming:
             cleanup = driver.disarm([w.line_id for w in failed])
         cleaned = {line.line_id for line in cleanup.lines if line.done} if cleanup else set()
         when = store.clock.now()
+        # how the platform arms, when not with a time-range (Junos: a scheduled commit)
+        words = getattr(driver, "armed_as", None)
+        platform_words = words(start, reading.zone) if callable(words) else None
         entries = []
         for window, intent in zip(windows, intents, strict=True):
             line = by_line.get(window.line_id)
             armed = _done(line)
             name = time_range_name(window.line_id)
             armed_as = "rules bounded in UTC" if reading.utc_bounds else f"time-range {name}"
-            if callable(words := getattr(driver, "armed_as", None)):
-                armed_as = words(start, reading.zone)  # a platform that arms otherwise
+            armed_as = platform_words or armed_as
             span = spans[window.line_id]
             detail = (
                 f"armed for {span}: {armed_as}, the device cuts at the start by its own "

@@ -1032,6 +1032,17 @@ class JuniperJunosDriver(Stages):
         self._last_read = parsed
         return parsed
 
+    def _lock(self, progress: Progress) -> tuple[str, str, str]:
+        """`configure exclusive` and, in the same exchange, the state reads under the lock
+        (the latest commit, the owned configuration, the bindings as they take effect)."""
+        entered, commits, config, inherited = self._send(
+            ["configure exclusive"], progress, reads=_state_reads(in_config=True)
+        )
+        if "Entering configuration mode" not in entered or "[edit]" not in entered:
+            refused = problems_in(entered) or ["configure exclusive refused"]
+            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
+        return commits, config, inherited
+
     def _push_lines(self, commands: Sequence[str], progress: Progress) -> list[str]:
         """Config commands in windows (`CliSession.window`), each written at once and read
         until the device has printed one prompt per command; each command's answer.
@@ -1156,12 +1167,7 @@ class JuniperJunosDriver(Stages):
                 f"{self._where}: a confirmed commit of an interrupted pass awaits confirmation; "
                 f"the next apply settles it before anything is staged"
             )
-        entered, commits, config, inherited = self._send(
-            ["configure exclusive"], progress, reads=_state_reads(in_config=True)
-        )
-        if "Entering configuration mode" not in entered or "[edit]" not in entered:
-            refused = problems_in(entered) or ["configure exclusive refused"]
-            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
+        commits, config, inherited = self._lock(progress)
         try:
             locked = parse_display_set(config, inherited, parse_commit_status(commits))
         except Rejected:
@@ -1351,12 +1357,7 @@ class JuniperJunosDriver(Stages):
             # again with every line the instant brings
             self._cancel_schedule(progress)
             found = self._read_state(in_config=False)
-        entered, commits, config, inherited = self._send(
-            ["configure exclusive"], progress, reads=_state_reads(in_config=True)
-        )
-        if "Entering configuration mode" not in entered or "[edit]" not in entered:
-            refused = problems_in(entered) or ["configure exclusive refused"]
-            raise ConfigurationBusy(f"{self._where}: {' / '.join(refused)}", entered)
+        commits, config, inherited = self._lock(progress)
         locked = parse_display_set(config, inherited, parse_commit_status(commits))
         plans = self._arm_plans(targets, locked)
         commands = [c for plan in plans for c in plan.commands]
