@@ -7,10 +7,11 @@ it decrypts every packet and checks whether the answer awaited is whole, and the
 is woken once per exchange, when it is. The exchanges (`converse`, `push`, `show`) and the
 errors they raise are `CliSession`'s: only opening, writing, reading and closing differ.
 
-The log-in is the one CLI platforms share (a PTY shell, the prompt read, `enable` where the
-platform enters it, paging off); the device's host key is checked against the pinned one (or
-learnt once where that is allowed) before any credential is sent, as `drivers.host_keys` does
-for paramiko.
+The log-in is the one IOS and Junos share (a PTY shell, the prompt read, `enable` where the
+platform enters it, then `PREPARATIONS`: paging off, the widest lines); a Junos log-in that
+starts a Unix shell (root's) is refused rather than entering the CLI with `cli`. The device's
+host key is checked against the pinned one (or learnt once where that is allowed) before any
+credential is sent, as `drivers.host_keys` does for paramiko.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 import asyncssh
 from netmiko.exceptions import ReadException, ReadTimeout
 
-from drivers.base import AuthFailed, DriverError, Timeout, Unreachable
+from drivers.base import AuthFailed, DriverError, InvalidIdentifier, Timeout, Unreachable
 from drivers.cli import KEEPALIVE_COUNT_MAX, CliSession
 from drivers.host_keys import HostKeyCheck
 from drivers.outcomes import first_line
@@ -34,8 +35,19 @@ T = TypeVar("T")
 # A prompt at the end of what the device printed: `R1>` or `R1#`, a config mode's included.
 _PROMPT_END = re.compile(r"(?:^|\n)([^\n]*?)[>#]\s*$")
 _PASSWORD = re.compile(r"[Pp]assword:\s*$")
-# what the log-in sends once the prompt is read (netmiko's IOS session preparation does the same)
-_PREPARATION = ("terminal length 0", "terminal width 511")
+# what the log-in sends once the prompt is read, by platform (netmiko's session preparations
+# send the same): paging off, the widest lines, and on Junos no completion of a word on a space
+PREPARATIONS: dict[str, tuple[str, ...]] = {
+    "cisco_ios": ("terminal length 0", "terminal width 511"),
+    "juniper_junos": (
+        "set cli screen-width 511",
+        "set cli complete-on-space off",
+        "set cli screen-length 0",
+    ),
+}
+# A Unix shell's prompt at the end of what the device printed (`%`, `$`, or `root@R1:~ #`): a
+# Junos account whose log-in starts a shell (root's) rather than the CLI.
+_SHELL_END = re.compile(r"(?:^|\n)[^\n]*(?:[%$]|:[^\n]*#)[ \t]*$")
 
 
 class _Loop:
@@ -203,6 +215,8 @@ class AsyncCliSession(CliSession):
     def open(self) -> None:
         if self.connection is not None:
             return
+        if self.device_type not in PREPARATIONS:
+            raise InvalidIdentifier(f"{self.where}: no asyncssh log-in for {self.device_type}")
         try:
             # connecting, then each log-in exchange, is bounded by the timeout: five in all
             self.connection = ssh_loop().run(self._open(), 5 * self.credentials.timeout + 5)
@@ -267,8 +281,19 @@ class AsyncCliSession(CliSession):
     async def _log_in(self, session: AsyncSession) -> None:
         """The first prompt, `enable` where the platform enters it, paging off."""
         lost = f"{self.where}: session closed by the device during log-in"
+        limit = self.credentials.timeout
         try:
-            text = await self._until(session, _prompt_seen, self.credentials.timeout)
+            junos = self.device_type == "juniper_junos"
+            text = await self._until(
+                session,
+                lambda t: _prompt_seen(t) or (junos and _SHELL_END.search(t) is not None),
+                limit,
+            )
+            if junos and _SHELL_END.search(text):
+                raise AuthFailed(
+                    f"{self.where}: the log-in started a shell, not the Junos CLI: give the "
+                    "device a user whose class starts the CLI, or the netmiko session layer"
+                )
             match = _PROMPT_END.search(text)
             session.base_prompt = match.group(1).strip() if match else ""
             if not session.base_prompt:
@@ -278,19 +303,20 @@ class AsyncCliSession(CliSession):
                 text = await self._until(
                     session,
                     lambda t: _PASSWORD.search(t) is not None or _prompt_seen(t),
-                    self.credentials.timeout,
+                    limit,
                 )
                 if _PASSWORD.search(text):
                     session.channel.write(f"{self.credentials.secret or ''}\n")
                     text = await self._until(session, _prompt_seen, self.credentials.timeout)
                 if not text.rstrip().endswith("#"):
                     raise AuthFailed(f"{self.where}: enable refused")
-            for command in _PREPARATION:
+            for command in PREPARATIONS[self.device_type]:
                 session.channel.write(command + "\n")
                 await self._until(session, _prompt_seen, self.credentials.timeout)
         except ReadTimeout as exc:
             raise Timeout(f"{self.where}: no prompt at log-in") from exc
-        except ReadException as exc:
+        except (ReadException, OSError) as exc:
+            # a read that ends on the close, or a write to a channel already closed
             raise Unreachable(lost) from exc
 
     @staticmethod

@@ -566,6 +566,27 @@ def session_class(path: str, device: str) -> type[CliSession]:
         ) from None
 
 
+def chosen_session(
+    name: str,
+    credentials: Credentials,
+    platform: str,
+    layers: Mapping[str, str],
+    device_type: str,
+    **options: Any,
+) -> CliSession:
+    """The device's session in the layer its `session` option names (netmiko's without it),
+    among the `layers` its platform offers; any other name is refused, naming them."""
+    layer = credentials.extra.get(SESSION_OPTION, DEFAULT_SESSION)
+    if layer not in layers:
+        raise InvalidIdentifier(
+            f"{name}: {SESSION_OPTION} must be one of {', '.join(layers)} on {platform}, "
+            f"got {layer!r}"
+        )
+    return session_class(layers[layer], name)(
+        where_of(name, credentials), credentials, device_type, **options
+    )
+
+
 class CliDriver(Lifecycle):
     """The lifecycle over one netmiko SSH session: the read is one exchange of filtered show
     commands; a push is the step's commands between `frame`'s entering and leaving commands,
@@ -585,15 +606,11 @@ class CliDriver(Lifecycle):
 
     def __init__(self, name: str, credentials: Credentials) -> None:
         super().__init__(name, credentials)
-        layer = credentials.extra.get(SESSION_OPTION, DEFAULT_SESSION)
-        if layer not in self.session_layers:
-            raise InvalidIdentifier(
-                f"{name}: {SESSION_OPTION} must be one of {', '.join(self.session_layers)} on "
-                f"{self.platform}, got {layer!r}"
-            )
-        self._cli = session_class(self.session_layers[layer], name)(
-            where_of(name, credentials),
+        self._cli = chosen_session(
+            name,
             credentials,
+            self.platform,
+            self.session_layers,
             self.device_type,
             enable=self.enable,
             before_logout=self._before_logout,

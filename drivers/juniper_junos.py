@@ -20,6 +20,7 @@ Interfaces are named as Junos names the physical port in its configuration (`ge-
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -55,7 +56,7 @@ from drivers.base import (
     Unreachable,
     VerifyFailed,
 )
-from drivers.cli import CliSession, where_of
+from drivers.cli import DEFAULT_SESSION, chosen_session
 from drivers.lifecycle import (
     LinePlan,
     Progress,
@@ -138,11 +139,20 @@ def family_of(prefix: Prefix) -> Family:
 
 def _network(family: Family, text: str) -> Prefix | None:
     """A filter address as Junos prints it, or None if it is not a clean network of `family`."""
-    try:
-        network = ip_network(text, strict=True)
-    except ValueError:
+    network = _clean_network(text)
+    if network is None:
         return None
     return network if family_of(network) is family and network.prefixlen else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _clean_network(text: str) -> Prefix | None:
+    """`ip_network(text)`, None if it is not a network: a router's reads repeat the same
+    addresses at every pass, and parsing them was a fifth of a read's parse."""
+    try:
+        return ip_network(text, strict=True)
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,7 +406,9 @@ def parse_display_set(
             family = Family(w[2])
             line_id = owner_of(family, w[4])
             if line_id is not None:
-                found = filters.setdefault((family, line_id), _FoundFilter(family))
+                found = filters.get((family, line_id))
+                if found is None:
+                    found = filters[(family, line_id)] = _FoundFilter(family)
                 _parse_filter_statement(found, w[5:])
         elif (binding := _binding(w)) is not None:
             holders[binding[0]] = binding[1]
@@ -498,7 +510,9 @@ def _parse_filter_statement(found: _FoundFilter, words: list[str]) -> None:
     if words[0] != "term" or len(words) < 2:
         found.foreign = True
         return
-    term = found.terms.setdefault(words[1], _Term())
+    term = found.terms.get(words[1])
+    if term is None:
+        term = found.terms[words[1]] = _Term()
     body = words[2:]
     if not body:
         return
@@ -915,6 +929,11 @@ class JuniperJunosDriver(Stages):
 
     platform: ClassVar[str] = PLATFORM
     ssh: ClassVar[bool] = True
+    # netmiko's session, or all sessions' I/O on one asyncio loop (`session: asyncssh`)
+    session_layers: ClassVar[Mapping[str, str]] = {
+        DEFAULT_SESSION: "drivers.cli:CliSession",
+        "asyncssh": "drivers.async_cli:AsyncCliSession",
+    }
 
     def __init__(
         self,
@@ -941,9 +960,11 @@ class JuniperJunosDriver(Stages):
             else float(extra.get("commit_timeout", max(credentials.timeout, COMMIT_TIMEOUT_FLOOR)))
         )
         self.after_commit_confirmed = after_commit_confirmed
-        self._cli = CliSession(where_of(name, credentials), credentials, PLATFORM)
+        self._cli = chosen_session(name, credentials, PLATFORM, self.session_layers, PLATFORM)
         self._prompt: re.Pattern[str] | None = None
         self._last_read: ParsedConfig | None = None  # the latest `_read_state`
+        # the latest parse of a read, by its answers' statements (see `_parsed`)
+        self._last_parse: tuple[tuple[str, str], ParsedConfig] | None = None
 
     # -- session lifecycle; netmiko's errors become the project's here -----------------------
 
@@ -1028,9 +1049,22 @@ class JuniperJunosDriver(Stages):
         """What a change needs of the committed configuration, and the state of the latest
         commit, in one exchange."""
         commits, config, inherited = self._converse(_state_reads(in_config), "show configuration")
-        parsed = parse_display_set(config, inherited, parse_commit_status(commits))
+        parsed = self._parsed(config, inherited, parse_commit_status(commits))
         self._last_read = parsed
         return parsed
+
+    def _parsed(
+        self, config: str, inherited: str, status: CommitStatus | None = None
+    ) -> ParsedConfig:
+        """`parse_display_set` of a read, skipped when the device printed the same statements
+        as for the last one parsed in this session (a read under the lock after the prepare's,
+        a discard's after the read-back): only the commit status is new then. A router's
+        parse is milliseconds of the pass's CPU, and a restore reads it some six times."""
+        key = (_statements_of(config), _statements_of(inherited))
+        if self._last_parse is None or self._last_parse[0] != key:
+            self._last_parse = (key, parse_display_set(config, inherited))
+        parsed = self._last_parse[1]
+        return ParsedConfig(parsed, parsed.holders, parsed.inherited, status)
 
     def _lock(self, progress: Progress) -> tuple[str, str, str]:
         """`configure exclusive` and, in the same exchange, the state reads under the lock
@@ -1169,7 +1203,7 @@ class JuniperJunosDriver(Stages):
             )
         commits, config, inherited = self._lock(progress)
         try:
-            locked = parse_display_set(config, inherited, parse_commit_status(commits))
+            locked = self._parsed(config, inherited, parse_commit_status(commits))
         except Rejected:
             self._finish([], progress)
             raise
@@ -1201,7 +1235,7 @@ class JuniperJunosDriver(Stages):
             unconfirmed = cutting
             if cutting and self.after_commit_confirmed is not None:
                 self.after_commit_confirmed()
-            after = parse_display_set(config, inherited)
+            after = self._parsed(config, inherited)
         settled = tuple(plans)
         leaving: list[str] = []
         if unconfirmed:
@@ -1358,7 +1392,7 @@ class JuniperJunosDriver(Stages):
             self._cancel_schedule(progress)
             found = self._read_state(in_config=False)
         commits, config, inherited = self._lock(progress)
-        locked = parse_display_set(config, inherited, parse_commit_status(commits))
+        locked = self._parsed(config, inherited, parse_commit_status(commits))
         plans = self._arm_plans(targets, locked)
         commands = [c for plan in plans for c in plan.commands]
         if not commands:
@@ -1556,6 +1590,18 @@ def _arm_verdict(
     if rejection is not None:
         return StagedLine(plan.target.line_id, plan.commands, False, f"Rejected: {rejection}")
     return StagedLine(plan.target.line_id, plan.commands, done, None if done else problem)
+
+
+def _statements_of(answer: str) -> str:
+    """A read's answer without its echo (the first line: `show ...` or, in configuration
+    mode, `run show ...`), the `[edit]` banner configuration mode prints after it, and
+    carriage returns before line feeds: two answers with the same statements parse alike
+    (all three are noise to `parse_display_set`)."""
+    echo, _, rest = answer.partition("\n")
+    body = rest if echo.lstrip().startswith(("show ", "run show ")) else answer
+    body = body.replace("\r\n", "\n").rstrip()
+    rest, _, last = body.rpartition("\n")
+    return rest.rstrip() if last.strip() == "[edit]" else body
 
 
 def _state_reads(in_config: bool) -> list[str]:

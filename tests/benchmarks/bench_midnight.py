@@ -37,8 +37,9 @@ reported apart, like the prepare; `--arm-lead` sets that lead apart from the pre
 `CURFEW_ARM_LEAD` does), the routers cut at their 00:00, and the pass at 00:00 verifies what
 they did: printed, how many lines were armed before 00:00 by the run's clock, and how many cuts
 the pass found in force by the routers' own clocks against those it had to push itself; the
-08:00 restore is the controller's. `--profile FILE` writes the act pass's cProfile (every thread
-of it merged, by each thread's CPU time) to FILE. Not a test: nothing here asserts a time.
+08:00 restore is the controller's. `--profile FILE` writes the 00:00 act pass's cProfile (every
+thread of it merged, by each thread's CPU time) to FILE, and the 08:00 one's to FILE-restore.
+Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from controller.store import ChangeFilter, Store
 from drivers import cli
 from drivers.base import DriverError
 from drivers.cli import SESSION_OPTION, CliDriver
+from drivers.registry import session_layers
 from lab.topology import Lab, city
 from lab.workers import default_processes, follow_clock
 from tests.benchmarks.bench_lab import cpu_seconds
@@ -621,7 +623,9 @@ def main() -> None:
     parser.add_argument("--naive-threads", type=int, default=100, help="the naive script's")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     parser.add_argument("--no-floors", action="store_true", help="skip the cold and warm floors")
-    parser.add_argument("--profile", default=None, help="cProfile of the 00:00 act pass")
+    parser.add_argument(
+        "--profile", default=None, help="cProfile of the 00:00 act pass (FILE-restore: 08:00's)"
+    )
     parser.add_argument(
         "--session-layer",
         choices=("after", "before", "asyncssh"),
@@ -656,8 +660,8 @@ def run(args: argparse.Namespace) -> None:
         )
         use_prepare = False
 
-    if args.platform != "cisco_ios" and args.session_layer == "asyncssh":
-        sys.exit("--session-layer asyncssh: IOS's only")
+    if args.session_layer == "asyncssh" and "asyncssh" not in session_layers(args.platform):
+        sys.exit(f"--session-layer asyncssh: not offered on {args.platform}")
     specs, inventory = city(args.routers, args.lines, platforms=(args.platform,))
     specs = [dataclasses.replace(s, latency_ms=args.latency_ms) for s in specs]
     if device_timing:
@@ -727,7 +731,7 @@ def run(args: argparse.Namespace) -> None:
         results = []
         for label, instant in (("cut at 00:00", NIGHT), ("restore at 08:00", MORNING)):
             clock.pin(instant - lead - timedelta(minutes=1))
-            profile = args.profile if instant == NIGHT else None
+            profile = args.profile and args.profile + ("" if instant == NIGHT else "-restore")
             done = transition(
                 label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers,
                 profile, device_timing and instant == NIGHT, args.arm_workers,

@@ -240,3 +240,25 @@ def test_an_asyncssh_session_to_a_router_that_stopped_answering_is_dropped_befor
             lab.set_fault(name, mute=False)
             with pytest.raises(Unreachable):
                 driver.read()  # at once, not after the 10 s timeout
+
+
+@pytest.mark.parametrize(
+    ("printed", "shell"),
+    [
+        ("--- JUNOS 23.4R1 built 2026-01-01\nroot@R1:~ # ", True),
+        ("root@R1:RE:0% ", True),
+        ("%", True),
+        ("$ ", True),
+        ("--- JUNOS 23.4R1\ncurfew@R1> ", False),
+        ("R1#", False),
+        ("Disk 100%\ncurfew@R1> ", False),  # a banner's line, then the CLI's prompt
+    ],
+)
+def test_a_junos_log_in_that_starts_a_shell_is_told_from_one_that_starts_the_cli(
+    printed: str, shell: bool
+) -> None:
+    """Over asyncssh a Junos log-in into a Unix shell (root's) is refused, not driven: the
+    shell's prompt is what tells it (drivers/async_cli.py)."""
+    from drivers.async_cli import _SHELL_END
+
+    assert (_SHELL_END.search(printed) is not None) is shell

@@ -52,7 +52,10 @@ PROFILES: dict[str, Profile] = load_profiles()
 
 
 # a platform's driver over another session layer (its `session` option) passes the same suite
-SESSION_LAYERS = {"cisco_ios over asyncssh": ("cisco_ios", "asyncssh")}
+SESSION_LAYERS = {
+    "cisco_ios over asyncssh": ("cisco_ios", "asyncssh"),
+    "juniper_junos over asyncssh": ("juniper_junos", "asyncssh"),
+}
 
 
 @pytest.fixture(params=[*sorted(DRIVERS), *SESSION_LAYERS])

@@ -491,3 +491,51 @@ def test_driver_settings_come_from_the_inventory_extras() -> None:
     driver = JuniperJunosDriver("R1", credentials)
     assert (driver.confirm_minutes, driver.commit_timeout) == (3, 90.0)
     assert JuniperJunosDriver("R1", Credentials("h", 22, "u", "p")).confirm_minutes == 5
+
+
+# ------------------------------------------------------------------------------ parse memo
+
+OPERATIONAL_READ = 'show configuration | display set | match "CURFEW"\n'
+CONFIGURATION_READ = 'run show configuration | display set | match "CURFEW"\r\n'
+BINDINGS_READ = "show configuration interfaces | display inheritance | display set\n" + "\n".join(
+    c for c in CUT_42 if c.startswith("set interfaces")
+)
+
+
+def test_a_read_printing_the_same_statements_is_not_parsed_again_and_keeps_its_own_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The read under the lock after the prepare's, or a discard's after the read-back, prints
+    what the last read printed, with another echo (`run show ...`) and configuration mode's
+    `[edit]` banner: the parse is the last one's, the commit status the new read's."""
+    import drivers.juniper_junos as junos
+
+    parses: list[str] = []
+
+    def counted(text: str, *args: object) -> object:
+        parses.append(text)
+        return parse_display_set(text, *args)
+
+    monkeypatch.setattr(junos, "parse_display_set", counted)
+    driver = JuniperJunosDriver("R1", Credentials("192.0.2.1", 22, "curfew", "unused"))
+    statements = "\n".join(CUT_42)
+    first = driver._parsed(OPERATIONAL_READ + statements + "\n\n", BINDINGS_READ)
+    pending = CommitStatus(pending=True, ours=True)
+    again = driver._parsed(
+        CONFIGURATION_READ + statements.replace("\n", "\r\n") + "\r\n\r\n[edit]\r\n",
+        BINDINGS_READ.replace("show", "run show", 1) + "\n[edit]\n",
+        pending,
+    )
+    assert len(parses) == 1, "the same statements are parsed once"
+    assert again == first and again[42].state_for(L42) is LineState.CUT
+    assert again.status == pending and first.status == CommitStatus()
+    again.clear()  # what a caller does with its parse is not the memo's
+    assert driver._parsed(OPERATIONAL_READ + statements, BINDINGS_READ)[42] == first[42]
+
+    # one statement less (the read-back after a restore's unbinding): parsed again
+    unbound = "\n".join(c for c in CUT_42 if "filter output" not in c)
+    changed = driver._parsed(OPERATIONAL_READ + unbound, BINDINGS_READ)
+    assert len(parses) == 2 and changed[42] != first[42]
+    # a trailing statement that merely ends in a word like the banner is not taken for it
+    edited = driver._parsed(OPERATIONAL_READ + unbound + "\n[edit] x", BINDINGS_READ)
+    assert len(parses) == 3 and edited[42] == changed[42]

@@ -46,7 +46,10 @@ def test_every_cli_platform_is_an_ssh_platform_and_eapi_and_snmp_are_not() -> No
 
 
 # the same checks over another session layer (a device's `session` option)
-SESSION_LAYERS = {"cisco_ios over asyncssh": ("cisco_ios", "asyncssh")}
+SESSION_LAYERS = {
+    "cisco_ios over asyncssh": ("cisco_ios", "asyncssh"),
+    "juniper_junos over asyncssh": ("juniper_junos", "asyncssh"),
+}
 # the session layer each running lab's driver is made with (by the lab's id)
 _LAYER_OF: dict[int, str] = {}
 

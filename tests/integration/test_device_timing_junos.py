@@ -46,12 +46,21 @@ def lab():
 
 
 @pytest.fixture
-def lab_store(tmp_path, lab: Lab):
+def session_layer() -> str:
+    """The routers' session layer (their `session` option); a test may parametrize it."""
+    return "netmiko"
+
+
+@pytest.fixture
+def lab_store(tmp_path, lab: Lab, session_layer: str):
     """R1 opted in to device timing, its clock the store's, in Asia/Shanghai; R2 not."""
     clock = SimulatedClock(NIGHT - timedelta(minutes=5))  # 23:55
     store = Store.open(f"sqlite:///{tmp_path / 'curfew.db'}", clock=clock)
     try:
-        import_document(store, opt_in(lab.inventory(lab.city_inventory), "R1"), "lab city")
+        document = opt_in(lab.inventory(lab.city_inventory), "R1")
+        for device in document["devices"]:
+            device.setdefault("options", {})["session"] = session_layer
+        import_document(store, document, "lab city")
         router = lab.router("R1")
         router.clock.follow(clock.now)
         router.configure([CHINA])
@@ -66,6 +75,7 @@ def scheduled_at(lab: Lab):
     return None if scheduled is None else scheduled.at
 
 
+@pytest.mark.parametrize("session_layer", ["netmiko", "asyncssh"])
 def test_armed_at_2355_the_router_commits_at_midnight_and_the_pass_records_it_verified(
     lab, lab_store
 ):
