@@ -307,12 +307,12 @@ class AsyncCliSession(CliSession):
                 )
                 if _PASSWORD.search(text):
                     session.channel.write(f"{self.credentials.secret or ''}\n")
-                    text = await self._until(session, _prompt_seen, self.credentials.timeout)
+                    text = await self._until(session, _prompt_seen, limit)
                 if not text.rstrip().endswith("#"):
                     raise AuthFailed(f"{self.where}: enable refused")
             for command in PREPARATIONS[self.device_type]:
                 session.channel.write(command + "\n")
-                await self._until(session, _prompt_seen, self.credentials.timeout)
+                await self._until(session, _prompt_seen, limit)
         except ReadTimeout as exc:
             raise Timeout(f"{self.where}: no prompt at log-in") from exc
         except (ReadException, OSError) as exc:

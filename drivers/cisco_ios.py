@@ -36,7 +36,7 @@ from drivers.acl import (
     owner_of,
 )
 from drivers.base import DeviceFacts, LineTarget, OwnedLine, Prefix
-from drivers.cli import DEFAULT_SESSION, NOT_ECHOED, EchoScanned
+from drivers.cli import NETMIKO_OR_ASYNCSSH, NOT_ECHOED, EchoScanned
 from drivers.timing import (
     MONTHS,
     DeviceClock,
@@ -398,11 +398,7 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
     device_type: ClassVar[str] = PLATFORM
     enable: ClassVar[bool] = True
     frame = ("configure terminal", "end")
-    # netmiko's session, or all sessions' I/O on one asyncio loop (`session: asyncssh`)
-    session_layers = {
-        DEFAULT_SESSION: "drivers.cli:CliSession",
-        "asyncssh": "drivers.async_cli:AsyncCliSession",
-    }
+    session_layers = NETMIKO_OR_ASYNCSSH
     # the last read's `ACL_STATE_READ`, by ACL name (None when it did not ask)
     _acl_states: dict[str, str] | None = None
     acl_header = _ACL_HEADER

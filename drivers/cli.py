@@ -72,6 +72,12 @@ KEEPALIVE_COUNT_MAX = 3
 # used without it.
 SESSION_OPTION = "session"
 DEFAULT_SESSION = "netmiko"
+# netmiko's session, or every session's I/O on one asyncio loop (`session: asyncssh`): the
+# layers of a platform whose log-in `drivers.async_cli.PREPARATIONS` knows
+NETMIKO_OR_ASYNCSSH: Mapping[str, str] = {
+    DEFAULT_SESSION: "drivers.cli:CliSession",
+    "asyncssh": "drivers.async_cli:AsyncCliSession",
+}
 
 _SESSION_ERRORS = (NetmikoTimeoutException, NetmikoBaseException, paramiko.SSHException)
 

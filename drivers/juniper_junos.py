@@ -56,7 +56,7 @@ from drivers.base import (
     Unreachable,
     VerifyFailed,
 )
-from drivers.cli import DEFAULT_SESSION, chosen_session
+from drivers.cli import NETMIKO_OR_ASYNCSSH, chosen_session
 from drivers.lifecycle import (
     LinePlan,
     Progress,
@@ -929,11 +929,7 @@ class JuniperJunosDriver(Stages):
 
     platform: ClassVar[str] = PLATFORM
     ssh: ClassVar[bool] = True
-    # netmiko's session, or all sessions' I/O on one asyncio loop (`session: asyncssh`)
-    session_layers: ClassVar[Mapping[str, str]] = {
-        DEFAULT_SESSION: "drivers.cli:CliSession",
-        "asyncssh": "drivers.async_cli:AsyncCliSession",
-    }
+    session_layers: ClassVar[Mapping[str, str]] = NETMIKO_OR_ASYNCSSH
 
     def __init__(
         self,
