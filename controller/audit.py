@@ -20,7 +20,6 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -202,6 +201,8 @@ class Checkpointer:
                     "checkpoint %s not written to %s: %s", checkpoint.seq, self.directory, exc
                 )
         if self.webhook:
+            import httpx  # a tenth of a second of start-up, paid only where a webhook is set
+
             try:
                 httpx.post(self.webhook, json=document, timeout=5).raise_for_status()
             except httpx.HTTPError as exc:

@@ -7,11 +7,12 @@ every command that opens the store.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 IMMEDIATE = {"sqlite_immediate": True}  # execution option: serialize this transaction's writes
@@ -76,6 +77,10 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
 
 
 def alembic_config(engine: sa.Engine, vault: object = None) -> Config:
+    # Alembic is imported when the store is opened, not with every module that names the
+    # engine: a command that fails before opening it (a busy port) does not wait for it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -85,4 +90,6 @@ def alembic_config(engine: sa.Engine, vault: object = None) -> Config:
 
 
 def migrate(engine: sa.Engine, vault: object = None) -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(engine, vault), "head")

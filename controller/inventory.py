@@ -35,7 +35,6 @@ from controller.host_keys import pin
 from controller.models import Authority, Device, Line, LineStatus, Venue
 from controller.store import Store
 from drivers.base import LineState
-from drivers.cli import KEEPALIVE_OPTION, SESSION_OPTION, keepalive_problem
 from drivers.host_keys import KEY_TYPES, parse_host_key
 from drivers.identifiers import (
     SUBSCRIBER_USERNAME,
@@ -608,6 +607,9 @@ def _device_problems(store: Store, device: DeviceRow) -> list[str]:
         problems += [f"options: {why}" for why in nas_option_problems(device.options)]
     elif RADIUS_DB in device.options:
         problems.append(f"options: radius_db is an option of {RADIUS_NAS} devices only")
+    # drivers.cli brings netmiko: imported when a device is checked, not with the CLI
+    from drivers.cli import KEEPALIVE_OPTION, SESSION_OPTION, keepalive_problem
+
     layer = device.options.get(SESSION_OPTION)
     if layer is not None and layer not in (offered := session_layers(device.platform)):
         choice = f"one of {', '.join(offered)}" if offered else "it offers no choice of layer"

@@ -67,9 +67,6 @@ def serve(
 
     Needs a signing key (CURFEW_SIGNING_KEY_FILE) unless --no-checkpoints. Stops on SIGTERM or
     Ctrl-C within about --stop-timeout seconds, exiting 0."""
-    from api.app import create_app
-    from controller.feeds import feed_job
-
     settings = settings_with(database_url)
     configure_logging(settings.log_format)  # stderr, text or JSON lines (CURFEW_LOG_FORMAT)
     if settings.admin_token is None:
@@ -84,6 +81,11 @@ def serve(
         listener = listen(host, port)  # before anything starts: a busy port stops us here
     except CannotListen as exc:
         raise fail(str(exc)) from None
+    # the API's modules (FastAPI, the pages, the feeds) are imported once the port is ours: on a
+    # busy port, their second of start-up would only delay the one line the operator reads
+    from api.app import create_app
+    from controller.feeds import feed_job
+
     try:
         clock = OffsetClock(instant(at)) if at is not None else None
         settings, store = open_store(database_url, create=True, clock=clock)
