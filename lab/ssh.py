@@ -68,6 +68,9 @@ class Faults:
     # stay up (an SSH process hung); lifting it answers the keepalives held meanwhile, and
     # what comes after (the commands sent meanwhile are lost)
     mute: bool = False
+    # the account's log-in starts a Unix shell (as root's does on Junos), not the device's CLI:
+    # a `%` prompt that runs nothing and ends on `exit`
+    shell_login: bool = False
     _patterns: tuple[re.Pattern[str], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
@@ -283,6 +286,9 @@ class DeviceServer:
         terminal = Terminal(process)
         commands = 0
         try:
+            if self.faults.shell_login:
+                await self._shell(process, terminal, splitter)
+                return
             terminal.print("\r\n" + session.prompt)
             while True:
                 terminal.flush()
@@ -322,6 +328,28 @@ class DeviceServer:
                 self._tasks.discard(task)
             if not process.is_closing():
                 process.close()
+
+    async def _shell(
+        self, process: asyncssh.SSHServerProcess, terminal: Terminal, splitter: LineSplitter
+    ) -> None:
+        """The `shell_login` fault's session: a csh prompt that echoes each line, runs nothing
+        (`cli` included: the CLI is what this account does not reach) and ends on `exit`."""
+        prompt = "root@lab:RE:0% "
+        terminal.print("\r\n" + prompt)
+        while True:
+            terminal.flush()
+            data = await process.stdin.read(_READ_SIZE)
+            if not data:
+                return
+            for line in splitter.feed(data):
+                word = line.split()[0] if line.split() else ""
+                terminal.print(line + "\r\n")
+                if word in ("exit", "logout"):
+                    terminal.flush()
+                    process.exit(0)
+                    return
+                terminal.print((f"{word}: Command not found.\r\n" if word else "") + prompt)
+            await terminal.drain()
 
     def _hangs_up(self, session: Any, line: str, commands: int) -> bool:
         """Whether `line` is the command the `hang_up_on` fault closes the session on."""

@@ -262,3 +262,30 @@ def test_a_junos_log_in_that_starts_a_shell_is_told_from_one_that_starts_the_cli
     from drivers.async_cli import _SHELL_END
 
     assert (_SHELL_END.search(printed) is not None) is shell
+
+
+def test_a_junos_account_whose_log_in_starts_a_shell_is_refused_by_the_driver() -> None:
+    """Through the Junos driver over asyncssh, against a twin whose account logs in to a Unix
+    shell (the lab's `shell_login` fault): the open is refused as a failed log-in naming the
+    shell, and the apply's outcome is that refusal, not retried. The
+    same account without the fault opens and reads."""
+    from drivers.base import AuthFailed, Batch
+    from drivers.juniper_junos import JuniperJunosDriver
+
+    specs, inventory = city(1, 1, platforms=("juniper_junos",))
+    line = inventory["lines"][0]
+    target = LineTarget(1, line["interface"], tuple(ip_network(p) for p in line["prefixes"]))
+    with Lab(specs) as lab:
+        spec = lab.specs[0]
+        credentials = Credentials(
+            lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
+            host_key=spec.host_key, extra={"session": "asyncssh"},
+        )  # fmt: skip
+        lab.set_fault(spec.name, shell_login=True)
+        with pytest.raises(AuthFailed, match="started a shell, not the Junos CLI"):
+            JuniperJunosDriver(spec.name, credentials).open()
+        result = JuniperJunosDriver(spec.name, credentials).apply(Batch(cuts=(target,)))
+        assert isinstance(result.error, AuthFailed) and not result.error.retryable
+        lab.set_fault(spec.name, shell_login=False)
+        with JuniperJunosDriver(spec.name, credentials) as driver:
+            assert driver.read() == {}
