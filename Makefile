@@ -41,7 +41,7 @@ system-deps:
 	elif [ -n "$$missing" ]; then echo "not installing$$missing (not root or no apt-get)"; fi
 
 test: lint system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
