@@ -41,7 +41,7 @@ system-deps:
 	elif [ -n "$$missing" ]; then echo "not installing$$missing (not root or no apt-get)"; fi
 
 test: lint system-deps
-	$(BIN)/python -m pytest -q --durations=20
+	$(BIN)/python -m pytest -q -n 2 --durations=20
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
