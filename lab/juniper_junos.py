@@ -635,15 +635,25 @@ Origins = dict[tuple[str, ...], str]  # where an inherited statement sits -> its
 def inherit(config: Tree) -> tuple[Tree, Origins]:
     """What `display inheritance` shows: every applied group's statements in the places they
     apply, and no `groups` or `apply-groups`; with the group each inherited statement came from.
+    Its callers read it and never change it: it may be `config` itself.
 
     A statement set locally wins; then a group applied closer to the statement; then the first
     group an `apply-groups` names. A wildcard name (`<ge-*>`) adds to entries that exist only.
     """
+    if "groups" not in config and not _applies_groups(config):
+        # nothing to inherit (most routers): the configuration itself, which every caller
+        # reads and none changes, rather than a copy for every read (5 % of the lab's CPU)
+        return config, {}
     groups = config.get("groups", {})
     expanded = {k: copy_tree(v) for k, v in config.items() if k != "groups"}
     origins: Origins = {}
     _apply_groups(expanded, SCHEMA, (), groups, origins)
     return expanded, origins
+
+
+def _applies_groups(node: Tree) -> bool:
+    """Whether an `apply-groups` statement sits anywhere in `node`."""
+    return "apply-groups" in node or any(_applies_groups(child) for child in node.values())
 
 
 def _apply_groups(
@@ -950,6 +960,7 @@ class JunosRouter:
         initial: Tree = {}
         for line in (f"set version {VERSION}", f"set system host-name {hostname}"):
             apply_line(initial, line)
+        # replaced by each commit, never changed in place: sessions and reads share it
         self.committed: Tree = initial
         self.candidate: Tree = copy_tree(initial)  # the shared candidate
         self.history: list[Commit] = [Commit(self.now(), "root", "other", "", initial)]
@@ -1487,8 +1498,10 @@ class JunosSession:
             return "Entering configuration mode\n" + notes
         # an exclusive session shows what a scheduled commit will commit (it cannot edit it)
         start = scheduled.config if scheduled is not None and kind is EditMode.EXCLUSIVE else None
-        self.own = copy_tree(start if start is not None else router.committed)
-        self.base = copy_tree(self.own)
+        # the base is only read, and a committed or scheduled configuration is never changed
+        # in place (a commit replaces it): the session's own copy is the one it edits
+        self.base = start if start is not None else router.committed
+        self.own = copy_tree(self.base)
         if kind is EditMode.EXCLUSIVE:
             router._exclusive = weakref.ref(self)
         return (
@@ -1721,7 +1734,7 @@ class JunosSession:
         )
         if committed and self.own is not None:
             self.own = copy_tree(router.committed)
-            self.base = copy_tree(router.committed)
+            self.base = router.committed  # read only, and replaced by a commit, never changed
         if committed and and_quit:
             text += self._leave(discard=False)
         return text

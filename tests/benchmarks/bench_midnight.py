@@ -172,6 +172,7 @@ class Transition:
     routers: int  # routers with work
     system_cpu: float  # of `cpu`: in the kernel
     unstaged: int = 0  # lines whose unbound bodies the pass deleted after its last router
+    lab_cpu: float | None = None  # the lab's processes' CPU over the act pass, where known
 
     def show(self) -> str:
         late = self.lateness
@@ -194,6 +195,15 @@ class Transition:
             f"{self.system_cpu:.2f} s of it in the kernel), "
             f"peak RSS {self.peak_mib:.0f} MiB",
         ]
+        if self.lab_cpu is not None:
+            # on a machine the lab shares with the controller, both draw on the same cores
+            lines.append(
+                f"  lab CPU over the act pass {self.lab_cpu:.2f} s "
+                f"({self.lab_cpu / max(self.act_wall, 1e-9):.2f} of one core; "
+                f"{1000 * self.lab_cpu / max(self.routers, 1):.0f} ms per router); lab and "
+                f"controller together {(self.lab_cpu + self.cpu) / max(self.act_wall, 1e-9):.2f} "
+                f"cores"
+            )
         if self.prepared:
             lines.append(
                 f"  prepare (before the instant, not counted): {self.prepare_wall:.2f} s wall, "
@@ -337,6 +347,13 @@ def session_layer(variant: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- the product
 
 
+def lab_cpu_total(lab: Lab) -> float | None:
+    """The CPU seconds the lab's worker processes have used so far (None: the lab runs in this
+    process, whose CPU is the controller's too)."""
+    used = cpu_seconds(lab.pids)
+    return sum(sum(times) for times in used.values()) if used else None
+
+
 def transition(
     label: str,
     instant: datetime,
@@ -349,6 +366,7 @@ def transition(
     arm: bool = False,
     arm_workers: int | None = None,
     arm_lead: timedelta | None = None,
+    lab_cpu: Callable[[], float | None] = lambda: None,
 ) -> Transition:
     prepare_wall = prepare_cpu = 0.0
     summary = ""
@@ -388,6 +406,7 @@ def transition(
         # the wait until the instant is skipped: the clock is set to it and runs from there
         clock.run_from(instant)
         cpu, started, system = cpu_now(), time.perf_counter(), system_cpu_now()
+        lab_before = lab_cpu()
         with profiled(profile):
             if prepared is not None:
                 report: PassReport = reconciler.run_pass(instant, prepared=prepared)  # type: ignore[call-arg]
@@ -395,6 +414,7 @@ def transition(
                 report = reconciler.run_pass(instant)
         act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
         act_system = system_cpu_now() - system
+        lab_after = lab_cpu()
     clock.pin(clock.now())
     if arm:
         print(f"  {who_cut(reconciler.store, report)}")
@@ -425,6 +445,7 @@ def transition(
         len(report.batches),
         act_system,
         len(getattr(report, "unstaged", ())),
+        lab_after - lab_before if lab_after is not None and lab_before is not None else None,
     )
 
 
@@ -736,6 +757,7 @@ def run(args: argparse.Namespace) -> None:
                 label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers,
                 profile, device_timing and instant == NIGHT, args.arm_workers,
                 timedelta(seconds=args.arm_lead) if args.arm_lead is not None else None,
+                lambda: lab_cpu_total(lab),
             )  # fmt: skip
             results.append(done)
             print(done.show(), flush=True)
