@@ -1155,15 +1155,17 @@ class JunosRouter:
         before = self.committed
         if config != before or self.pending is not None or confirm_minutes is not None:
             self._record(copy_tree(config), self.username, "cli", comment)
-        if self.candidate == before:
-            # nobody had uncommitted shared changes: the shared candidate follows the commit
-            self.candidate = copy_tree(self.committed)
+        if self.candidate is before or self.candidate == before:
+            # nobody had uncommitted shared changes: the shared candidate follows the commit,
+            # sharing its tree until someone edits it (`editable_candidate`)
+            self.candidate = self.committed
         if confirm_minutes is None:
             self.pending = None
             return True, "commit complete\n"
         deadline = self.clock.now() + timedelta(minutes=confirm_minutes)
         if self.pending is None:
-            self.pending = PendingConfirm(deadline, copy_tree(before), self.username)
+            # `before` is a committed tree, which a commit replaces and never changes
+            self.pending = PendingConfirm(deadline, before, self.username)
         else:
             self.pending.deadline = deadline
         return True, (
@@ -1195,6 +1197,13 @@ class JunosRouter:
         return True, (
             f"configuration check succeeds\ncommit at will be executed at {self.local_stamp(at)}\n"
         )
+
+    def editable_candidate(self) -> Tree:
+        """The shared candidate, to change: copied first while it is still the committed tree
+        itself (after a commit, until someone edits it)."""
+        if self.candidate is self.committed:
+            self.candidate = copy_tree(self.committed)
+        return self.candidate
 
     def refuse_if_scheduled(self) -> None:
         """While a `commit at` waits, the candidate is what it will commit: nothing may edit it
@@ -1340,6 +1349,8 @@ class JunosSession:
         self.mode = Mode.OPERATIONAL
         self.edit: EditMode = EditMode.SHARED
         self.own: Tree | None = None  # the candidate of a private or exclusive session
+        # whether `own` is still a committed tree, shared: copied on the session's first edit
+        self.own_shared = False
         self.base: Tree | None = None  # what a private candidate was copied from
         self.question: str | None = None  # "exit": waiting for yes/no before leaving
         self.hung = False
@@ -1501,7 +1512,7 @@ class JunosSession:
         # the base is only read, and a committed or scheduled configuration is never changed
         # in place (a commit replaces it): the session's own copy is the one it edits
         self.base = start if start is not None else router.committed
-        self.own = copy_tree(self.base)
+        self.own, self.own_shared = self.base, True  # copied when the session first edits it
         if kind is EditMode.EXCLUSIVE:
             router._exclusive = weakref.ref(self)
         return (
@@ -1594,13 +1605,24 @@ class JunosSession:
     # ------------------------------------------------------------------ configuration mode
 
     def _working(self) -> Tree:
-        """The candidate this session edits."""
+        """The candidate this session edits, to read (it may be shared with the committed
+        configuration: `_editing` before changing it)."""
         return self.own if self.own is not None else self.router.candidate
+
+    def _editing(self) -> Tree:
+        """The candidate this session edits, its own copy now: a candidate still shared with
+        the committed configuration is copied on its first change (most configuration sessions
+        read, or edit once and commit)."""
+        if self.own is not None:
+            if self.own_shared:
+                self.own, self.own_shared = copy_tree(self.own), False
+            return self.own
+        return self.router.editable_candidate()
 
     def reload(self, config: Tree) -> None:
         """The router loaded `config` into this session's candidate (an automatic rollback)."""
         if self.own is not None:
-            self.own = copy_tree(config)
+            self.own, self.own_shared = copy_tree(config), False
             self.base = copy_tree(config)
 
     def _check_shared_edit(self) -> None:
@@ -1629,9 +1651,9 @@ class JunosSession:
                 raise CliError(len(line) + 1, MISSING_ARGUMENT)
             steps, end = walk(rest)
             if command == "set":
-                set_statement(self._working(), steps, end, len(line.rstrip()))
+                set_statement(self._editing(), steps, end, len(line.rstrip()))
                 return ""
-            if not delete_statement(self._working(), steps):
+            if not delete_statement(self._editing(), steps):
                 return "warning: statement not found\n"
             return ""
         if command == "show":
@@ -1669,7 +1691,7 @@ class JunosSession:
             raise Refusal(f"error: rollback {number} does not exist\n")
         loaded = copy_tree(history[number].config)
         if self.own is not None:
-            self.own = loaded
+            self.own, self.own_shared = loaded, False
         else:
             self.router.candidate = loaded
         return "load complete\n"
@@ -1733,8 +1755,10 @@ class JunosSession:
             config, confirm_minutes=confirm, check=check, comment=comment
         )
         if committed and self.own is not None:
-            self.own = copy_tree(router.committed)
-            self.base = router.committed  # read only, and replaced by a commit, never changed
+            # both read only until the session edits again: a commit replaces the committed
+            # tree, never changes it
+            self.own, self.own_shared = router.committed, True
+            self.base = router.committed
         if committed and and_quit:
             text += self._leave(discard=False)
         return text
@@ -1792,6 +1816,7 @@ class JunosSession:
         if discard and self.edit is not EditMode.SHARED:
             text = "warning: discarding uncommitted changes\nload complete\n"
         self.mode, self.edit, self.own, self.base = Mode.OPERATIONAL, EditMode.SHARED, None, None
+        self.own_shared = False
         self.router.exclusive_holder()
         return text + "Exiting configuration mode\n"
 

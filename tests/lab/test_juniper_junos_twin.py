@@ -127,6 +127,37 @@ def test_changes_wait_in_the_candidate_until_commit(router: JunosRouter) -> None
     assert run(session, "show | compare") == ""
 
 
+@pytest.mark.parametrize("how", ["configure", "configure exclusive", "configure private"])
+def test_edits_after_a_commit_never_reach_what_was_committed(router: JunosRouter, how: str) -> None:
+    """After a commit the session's candidate and the shared one share the committed tree
+    until someone edits (no copy for a session that only reads or leaves): an edit then,
+    in this session or another, changes its candidate only, and a confirmed commit's rollback
+    still restores the configuration from before it."""
+    session = editing(router, how)
+    before = router.running_config()
+    run(session, *FILTER, BIND)
+    private = how == "configure private"  # Junos has no `commit confirmed` there
+    commit = "commit" if private else 'commit confirmed 5 comment "curfew"'
+    assert run(session, commit).endswith("commit complete\n")
+    committed = router.running_config()
+    assert BIND + "\n" in committed
+
+    run(session, "delete interfaces ge-0/0/1 unit 0 family inet filter input CURFEW-L42")
+    assert router.running_config() == committed
+    assert BIND not in run(session, "show | display set")
+    if how != "configure":
+        # the shared candidate too, edited by another session while this one keeps its own
+        other = editing(router)
+        run(other, "set interfaces ge-0/0/2 description spare")
+        assert router.running_config() == committed
+        assert "spare" not in run(session, "show | display set")
+        run(other, "rollback 0", "exit")
+    run(session, "rollback 0")
+    assert run(session, "show | display set") == committed
+    router.clock.advance(minutes=5)
+    assert router.running_config() == (committed if private else before)
+
+
 def test_a_value_replaces_the_last_and_one_action_replaces_another(router: JunosRouter) -> None:
     session = editing(router)
     run(session, *FILTER, BIND, BIND.replace("CURFEW-L42", "OTHER"))
