@@ -59,12 +59,7 @@ def counting_driver(lab: Lab, platform: str) -> tuple[CiscoIosDriver, list[int]]
             parsed.append(1)
             return super()._parse(answers)
 
-    spec = lab.specs[0]
-    credentials = Credentials(
-        lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
-        host_key=spec.host_key,
-    )  # fmt: skip
-    return Counting("R1", credentials), parsed
+    return Counting("R1", _credentials(lab, lab.specs[0].name)), parsed
 
 
 def test_a_bind_after_its_stage_parses_the_read_back_only(router) -> None:
@@ -155,12 +150,7 @@ def test_an_asyncssh_session_asks_for_aes_gcm_first() -> None:
     is spoken."""
     specs, _ = city(1, 1, platforms=("cisco_ios",))
     with Lab(specs) as lab:
-        spec = lab.specs[0]
-        credentials = Credentials(
-            lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
-            host_key=spec.host_key, extra={"session": "asyncssh"},
-        )  # fmt: skip
-        driver = CiscoIosDriver("R1", credentials)
+        driver = _driver(lab, lab.specs[0].name, session="asyncssh")
         with driver:
             assert driver.read() == {}
             session = driver._cli.connection
@@ -171,13 +161,16 @@ def test_an_asyncssh_session_asks_for_aes_gcm_first() -> None:
         assert ciphers == {"aes128-gcm@openssh.com"}
 
 
-def _driver(lab: Lab, name: str, **extra: str) -> CiscoIosDriver:
+def _credentials(lab: Lab, name: str, **extra: str) -> Credentials:
     spec = next(s for s in lab.specs if s.name == name)
-    credentials = Credentials(
+    return Credentials(
         lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
         host_key=spec.host_key, extra=extra,
     )  # fmt: skip
-    return CiscoIosDriver(name, credentials)
+
+
+def _driver(lab: Lab, name: str, **extra: str) -> CiscoIosDriver:
+    return CiscoIosDriver(name, _credentials(lab, name, **extra))
 
 
 def _until(condition: Callable[[], bool], limit: float) -> bool:
@@ -267,8 +260,8 @@ def test_a_junos_log_in_that_starts_a_shell_is_told_from_one_that_starts_the_cli
 def test_a_junos_account_whose_log_in_starts_a_shell_is_refused_by_the_driver() -> None:
     """Through the Junos driver over asyncssh, against a twin whose account logs in to a Unix
     shell (the lab's `shell_login` fault): the open is refused as a failed log-in naming the
-    shell, and the apply's outcome is that refusal, not retried. The
-    same account without the fault opens and reads."""
+    shell, and the apply's outcome is that refusal, not retried. The same account without the
+    fault opens and reads."""
     from drivers.base import AuthFailed, Batch
     from drivers.juniper_junos import JuniperJunosDriver
 
@@ -277,10 +270,7 @@ def test_a_junos_account_whose_log_in_starts_a_shell_is_refused_by_the_driver() 
     target = LineTarget(1, line["interface"], tuple(ip_network(p) for p in line["prefixes"]))
     with Lab(specs) as lab:
         spec = lab.specs[0]
-        credentials = Credentials(
-            lab.host, spec.port, spec.username, spec.password, spec.secret, timeout=10,
-            host_key=spec.host_key, extra={"session": "asyncssh"},
-        )  # fmt: skip
+        credentials = _credentials(lab, spec.name, session="asyncssh")
         lab.set_fault(spec.name, shell_login=True)
         with pytest.raises(AuthFailed, match="started a shell, not the Junos CLI"):
             JuniperJunosDriver(spec.name, credentials).open()
