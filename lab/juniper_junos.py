@@ -642,7 +642,7 @@ def inherit(config: Tree) -> tuple[Tree, Origins]:
     """
     if "groups" not in config and not _applies_groups(config):
         # nothing to inherit (most routers): the configuration itself, which every caller
-        # reads and none changes, rather than a copy for every read (5 % of the lab's CPU)
+        # reads and none changes, rather than a copy for every read
         return config, {}
     groups = config.get("groups", {})
     expanded = {k: copy_tree(v) for k, v in config.items() if k != "groups"}
@@ -652,8 +652,16 @@ def inherit(config: Tree) -> tuple[Tree, Origins]:
 
 
 def _applies_groups(node: Tree) -> bool:
-    """Whether an `apply-groups` statement sits anywhere in `node`."""
-    return "apply-groups" in node or any(_applies_groups(child) for child in node.values())
+    """Whether an `apply-groups` statement sits anywhere in `node`. A walk with a stack: the
+    recursive `any` over generators cost as much as the copy this check saves (250 against
+    260 µs on a 75-statement router; this walk 74 µs)."""
+    stack = [node]
+    while stack:
+        level = stack.pop()
+        if "apply-groups" in level:
+            return True
+        stack.extend(level.values())
+    return False
 
 
 def _apply_groups(
@@ -1155,7 +1163,7 @@ class JunosRouter:
         before = self.committed
         if config != before or self.pending is not None or confirm_minutes is not None:
             self._record(copy_tree(config), self.username, "cli", comment)
-        if self.candidate is before or self.candidate == before:
+        if self.candidate == before:
             # nobody had uncommitted shared changes: the shared candidate follows the commit,
             # sharing its tree until someone edits it (`editable_candidate`)
             self.candidate = self.committed
@@ -1348,9 +1356,9 @@ class JunosSession:
         self.router = router
         self.mode = Mode.OPERATIONAL
         self.edit: EditMode = EditMode.SHARED
-        self.own: Tree | None = None  # the candidate of a private or exclusive session
-        # whether `own` is still a committed tree, shared: copied on the session's first edit
-        self.own_shared = False
+        # the candidate of a private or exclusive session; while it is `base` itself (a
+        # committed tree, shared), the session's first edit copies it
+        self.own: Tree | None = None
         self.base: Tree | None = None  # what a private candidate was copied from
         self.question: str | None = None  # "exit": waiting for yes/no before leaving
         self.hung = False
@@ -1512,7 +1520,7 @@ class JunosSession:
         # the base is only read, and a committed or scheduled configuration is never changed
         # in place (a commit replaces it): the session's own copy is the one it edits
         self.base = start if start is not None else router.committed
-        self.own, self.own_shared = self.base, True  # copied when the session first edits it
+        self.own = self.base  # copied when the session first edits it
         if kind is EditMode.EXCLUSIVE:
             router._exclusive = weakref.ref(self)
         return (
@@ -1614,15 +1622,15 @@ class JunosSession:
         the committed configuration is copied on its first change (most configuration sessions
         read, or edit once and commit)."""
         if self.own is not None:
-            if self.own_shared:
-                self.own, self.own_shared = copy_tree(self.own), False
+            if self.own is self.base:
+                self.own = copy_tree(self.own)
             return self.own
         return self.router.editable_candidate()
 
     def reload(self, config: Tree) -> None:
         """The router loaded `config` into this session's candidate (an automatic rollback)."""
         if self.own is not None:
-            self.own, self.own_shared = copy_tree(config), False
+            self.own = copy_tree(config)
             self.base = copy_tree(config)
 
     def _check_shared_edit(self) -> None:
@@ -1691,7 +1699,7 @@ class JunosSession:
             raise Refusal(f"error: rollback {number} does not exist\n")
         loaded = copy_tree(history[number].config)
         if self.own is not None:
-            self.own, self.own_shared = loaded, False
+            self.own = loaded
         else:
             self.router.candidate = loaded
         return "load complete\n"
@@ -1757,8 +1765,7 @@ class JunosSession:
         if committed and self.own is not None:
             # both read only until the session edits again: a commit replaces the committed
             # tree, never changes it
-            self.own, self.own_shared = router.committed, True
-            self.base = router.committed
+            self.own = self.base = router.committed
         if committed and and_quit:
             text += self._leave(discard=False)
         return text
@@ -1816,7 +1823,6 @@ class JunosSession:
         if discard and self.edit is not EditMode.SHARED:
             text = "warning: discarding uncommitted changes\nload complete\n"
         self.mode, self.edit, self.own, self.base = Mode.OPERATIONAL, EditMode.SHARED, None, None
-        self.own_shared = False
         self.router.exclusive_holder()
         return text + "Exiting configuration mode\n"
 

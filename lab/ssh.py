@@ -342,7 +342,7 @@ class DeviceServer:
             if not data:
                 return
             for line in splitter.feed(data):
-                word = line.split()[0] if line.split() else ""
+                word = next(iter(line.split()), "")
                 terminal.print(line + "\r\n")
                 if word in ("exit", "logout"):
                     terminal.flush()

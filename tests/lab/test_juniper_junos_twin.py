@@ -158,6 +158,20 @@ def test_edits_after_a_commit_never_reach_what_was_committed(router: JunosRouter
     assert router.running_config() == (committed if private else before)
 
 
+def test_display_inheritance_hides_apply_groups_even_with_no_group_defined(
+    router: JunosRouter,
+) -> None:
+    """With no `groups` at all, the inheritance read is the configuration as written (not a
+    copy of it) except for its `apply-groups` statements, which it never shows."""
+    router.configure(["set interfaces ge-0/0/1 apply-groups G1"])
+    session = router.open_session()
+    written = run(session, "show configuration interfaces | display set")
+    inherited = run(session, "show configuration interfaces | display inheritance | display set")
+    assert "set interfaces ge-0/0/1 apply-groups G1\n" in written
+    assert "apply-groups" not in inherited
+    assert inherited == written.replace("set interfaces ge-0/0/1 apply-groups G1\n", "")
+
+
 def test_a_value_replaces_the_last_and_one_action_replaces_another(router: JunosRouter) -> None:
     session = editing(router)
     run(session, *FILTER, BIND, BIND.replace("CURFEW-L42", "OTHER"))
