@@ -4,7 +4,7 @@ measured in the same run on the same lab.
 Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lines 10]
      [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
      [--prepare-lead S] [--arm-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
-     [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
+     [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE] [--profiler cprofile|py-spy]
      [--session-layer after|asyncssh|before] [--keepalive S] [--platform cisco_ios|juniper_junos]
 
 A lab of `--routers` router twins (`--platform`, Cisco IOS by default; Junos arms with `commit
@@ -38,7 +38,9 @@ reported apart, like the prepare; `--arm-lead` sets that lead apart from the pre
 they did: printed, how many lines were armed before 00:00 by the run's clock, and how many cuts
 the pass found in force by the routers' own clocks against those it had to push itself; the
 08:00 restore is the controller's. `--profile FILE` writes the 00:00 act pass's cProfile (every
-thread of it merged, by each thread's CPU time) to FILE, and the 08:00 one's to FILE-restore.
+thread of it merged, by each thread's CPU time) to FILE, and the 08:00 one's to FILE-restore;
+with `--profiler py-spy`, py-spy's sampled stacks instead (cProfile's hooks inflate what makes
+many calls: the parse).
 Not a test: nothing here asserts a time.
 """
 
@@ -49,8 +51,12 @@ import contextlib
 import cProfile
 import dataclasses
 import importlib.util
+import os
 import pstats
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -278,12 +284,19 @@ def preparer_class() -> Any:
 
 
 @contextlib.contextmanager
-def profiled(path: str | None) -> Iterator[None]:
-    """cProfile of this thread and of every thread started meanwhile (the pass's workers),
+def profiled(path: str | None, tool: str = "cprofile") -> Iterator[None]:
+    """The act pass profiled by `tool`: py-spy (sampling, all threads, native stacks left
+    out) or cProfile.
+
+    cProfile of this thread and of every thread started meanwhile (the pass's workers),
     merged into one file; timed by each thread's CPU clock, so waits cost nothing in it.
     Threads started before (paramiko's transport threads, one per session) are not in it."""
     if path is None:
         yield
+        return
+    if tool == "py-spy":
+        with spied(path):
+            yield
         return
     profilers: list[cProfile.Profile] = []
     lock = threading.Lock()
@@ -310,6 +323,33 @@ def profiled(path: str | None) -> Iterator[None]:
                     stats.add(profiler)
         stats.dump_stats(path)
         print(f"profile of the act pass written to {path} ({len(profilers)} threads merged)")
+
+
+@contextlib.contextmanager
+def spied(path: str) -> Iterator[None]:
+    """py-spy sampling this process at 100 Hz while the block runs, its collapsed stacks
+    (one line per stack and its sample count, threads merged) written to `path`. py-spy is
+    not a dependency of the product: `.venv/bin/pip install py-spy` first."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
+    command = [spy, "record", "--pid", str(os.getpid()), "--rate", "100", "--format", "raw",
+               "--nonblocking", "--output", path]  # fmt: skip
+    sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # py-spy attaches before the pass starts
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        try:
+            _, errors = sampler.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            _, errors = sampler.communicate()
+        if sampler.returncode not in (0, -signal.SIGINT):
+            print(f"py-spy failed ({sampler.returncode}): {errors.decode(errors='replace')[-300:]}")
+        else:
+            print(f"py-spy samples of the act pass written to {path}")
 
 
 def session_option(variant: str) -> dict[str, str]:
@@ -367,6 +407,7 @@ def transition(
     arm_workers: int | None = None,
     arm_lead: timedelta | None = None,
     lab_cpu: Callable[[], float | None] = lambda: None,
+    profiler: str = "cprofile",
 ) -> Transition:
     prepare_wall = prepare_cpu = 0.0
     summary = ""
@@ -407,7 +448,7 @@ def transition(
         clock.run_from(instant)
         cpu, started, system = cpu_now(), time.perf_counter(), system_cpu_now()
         lab_before = lab_cpu()
-        with profiled(profile):
+        with profiled(profile, profiler):
             if prepared is not None:
                 report: PassReport = reconciler.run_pass(instant, prepared=prepared)  # type: ignore[call-arg]
             else:
@@ -648,6 +689,12 @@ def main() -> None:
         "--profile", default=None, help="cProfile of the 00:00 act pass (FILE-restore: 08:00's)"
     )
     parser.add_argument(
+        "--profiler",
+        choices=("cprofile", "py-spy"),
+        default="cprofile",
+        help="what --profile records: cProfile, or py-spy's sampled stacks (collapsed)",
+    )
+    parser.add_argument(
         "--session-layer",
         choices=("after", "before", "asyncssh"),
         default="after",
@@ -757,7 +804,7 @@ def run(args: argparse.Namespace) -> None:
                 label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers,
                 profile, device_timing and instant == NIGHT, args.arm_workers,
                 timedelta(seconds=args.arm_lead) if args.arm_lead is not None else None,
-                lambda: lab_cpu_total(lab),
+                lambda: lab_cpu_total(lab), args.profiler,
             )  # fmt: skip
             results.append(done)
             print(done.show(), flush=True)
