@@ -336,7 +336,7 @@ def spied(path: str) -> Iterator[None]:
     command = [spy, "record", "--pid", str(os.getpid()), "--rate", "100", "--format", "raw",
                "--nonblocking", "--output", path]  # fmt: skip
     sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # py-spy attaches before the pass starts
+    time.sleep(1.0)  # py-spy attaches before the caller starts the clock and the pass
     try:
         yield
     finally:
@@ -444,15 +444,16 @@ def transition(
             summary = prepared.summary()
             if prepare_wall > lead.total_seconds():
                 print(f"  (the prepare took longer than its lead of {lead.total_seconds():.0f} s)")
+        # the profiler starts before the clock runs: py-spy's attaching is no line's lateness
+        stack.enter_context(profiled(profile, profiler))
         # the wait until the instant is skipped: the clock is set to it and runs from there
         clock.run_from(instant)
         cpu, started, system = cpu_now(), time.perf_counter(), system_cpu_now()
         lab_before = lab_cpu()
-        with profiled(profile, profiler):
-            if prepared is not None:
-                report: PassReport = reconciler.run_pass(instant, prepared=prepared)  # type: ignore[call-arg]
-            else:
-                report = reconciler.run_pass(instant)
+        if prepared is not None:
+            report: PassReport = reconciler.run_pass(instant, prepared=prepared)  # type: ignore[call-arg]
+        else:
+            report = reconciler.run_pass(instant)
         act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
         act_system = system_cpu_now() - system
         lab_after = lab_cpu()
