@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,7 @@ from drivers.base import (
     Staging,
     Timeout,
     Unreachable,
+    announced,
 )
 
 log = logging.getLogger("curfew.prepare")
@@ -59,12 +61,14 @@ class PreparedSession:
         """Whether the router's driver offers the `Staging` ability (else it applies)."""
         return isinstance(self.driver, Staging)
 
-    def bind(self, batch: Batch) -> BatchResult:
+    def bind(self, batch: Batch, before_send: Callable[[], None] | None = None) -> BatchResult:
         """The batch over this session: only the bindings where the bodies are staged, and
-        restores that only unbind (their bodies are deleted after the pass, `released`)."""
-        if isinstance(self.driver, Staging):
-            return self.driver.bind(batch, keep_bodies=True)
-        return self.driver.apply(batch)
+        restores that only unbind (their bodies are deleted after the pass, `released`).
+        `before_send` is called before anything is sent (`announced`)."""
+        with announced(self.driver, before_send):
+            if isinstance(self.driver, Staging):
+                return self.driver.bind(batch, keep_bodies=True)
+            return self.driver.apply(batch)
 
     def close(self) -> None:
         if self.open:

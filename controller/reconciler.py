@@ -44,6 +44,7 @@ from drivers.base import (
     LineState,
     LineTarget,
     OwnedLine,
+    announced,
     observed_state,
 )
 from drivers.registry import driver_for
@@ -525,10 +526,15 @@ class Reconciler:
                 return "frozen by the NOC"
             results: list[LineResult] = []
             if device_batch is not None and has_work:
-                intents = self._write_intents(
-                    pass_id, at, [device_batch], check.orphans, plans.appender.append
+                ahead = _WriteAhead(
+                    lambda batch=device_batch: self._write_intents(
+                        pass_id, at, [batch], check.orphans, plans.appender.append
+                    )
                 )
-                result, how = self._push_over(device_batch, session)
+                if check.orphans:
+                    ahead()  # the intents say which interrupted push they resolve: always
+                result, how = self._push_over(device_batch, session, ahead)
+                intents = ahead.written
                 if report is not None:
                     report.sessions[device_batch.device.name] = how
                 results = self._write_outcomes(
@@ -547,16 +553,20 @@ class Reconciler:
             claims.release(device_id)
 
     def _push_over(
-        self, device_batch: DeviceBatch, session: PreparedSession | None
+        self,
+        device_batch: DeviceBatch,
+        session: PreparedSession | None,
+        before_send: Callable[[], None] | None = None,
     ) -> tuple[BatchResult, Reached]:
         """Over the prepared session if there is one (falling back to a new session when it
-        died before sending anything), else cold."""
+        died before sending anything), else cold. `before_send` (the intents) is called
+        before the first command that may change the router: never if nothing is sent."""
         if session is None or not session.open:
-            return self._push(device_batch), "cold"
+            return self._push(device_batch, before_send), "cold"
         from controller.prepare import session_lost
 
         try:
-            result = session.bind(device_batch.batch)
+            result = session.bind(device_batch.batch, before_send)
         except DriverError as exc:  # drivers answer with a result; this is a last resort
             result = failed_result(device_batch.device.name, device_batch.batch, exc)
         if not session_lost(result):
@@ -567,7 +577,7 @@ class Reconciler:
             result.error,
         )
         session.close()
-        return self._push(device_batch), "cold after the prepared session was lost"
+        return self._push(device_batch, before_send), "cold after the prepared session was lost"
 
     def check_drift(self, pass_id: str, claims: Claims | None = None) -> list[int]:
         """Read every device with known lines; log each line found otherwise than recorded
@@ -628,12 +638,16 @@ class Reconciler:
             self.store.append(entries, states=lambda _written: forget)
         return drifted
 
-    def _push(self, device_batch: DeviceBatch) -> BatchResult:
-        """One device, one session. Exceptions become a result here and nowhere else."""
+    def _push(
+        self, device_batch: DeviceBatch, before_send: Callable[[], None] | None = None
+    ) -> BatchResult:
+        """One device, one session. Exceptions become a result here and nowhere else (but
+        `before_send`'s: a change whose intents cannot be written sends nothing)."""
         batch = device_batch.batch
         try:
             with self.driver_factory(device_batch.device, self.device_timeout) as driver:
-                return driver.apply(batch)
+                with announced(driver, before_send):
+                    return driver.apply(batch)
         except DriverError as exc:
             return failed_result(device_batch.device.name, batch, exc)
 
@@ -759,6 +773,22 @@ class Reconciler:
         # the outcomes and the states they prove, in one transaction
         (append or self.store.append)(entries, verified_states)
         return results
+
+
+class _WriteAhead:
+    """A router's intents, written once, when its change is about to send its first command
+    (or at once, where the driver cannot say): a change that finds every line as wanted (a
+    device-timed cut the router made at 00:00) sends nothing and logs only its outcomes."""
+
+    def __init__(self, write: Callable[[], dict[int, int]]) -> None:
+        self._write = write
+        self.written: dict[int, int] = {}
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self.written = self._write()
+            self._done = True
 
 
 class _Plans:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import ClassVar, Protocol, runtime_checkable
@@ -393,6 +394,31 @@ class Staging(Protocol):
     def bind(self, batch: Batch, *, keep_bodies: bool = False) -> BatchResult: ...
 
     def discard_staged(self, line_ids: Iterable[int]) -> StageResult: ...
+
+
+@runtime_checkable
+class WritesAhead(Protocol):
+    """An optional ability: `apply` (and `bind`) tells the caller before it sends the first
+    command that may change the device, after its read and plan. `before_send` is called at
+    most once for the change under way, inside `announcing`; a change that finds nothing to
+    send (every line already as wanted) never calls it. The controller writes its intents
+    there, so a change that sends nothing logs only what it found. If `before_send` raises,
+    nothing is sent and the exception leaves `apply` as it came."""
+
+    def announcing(self, before_send: Callable[[], None]) -> AbstractContextManager[None]: ...
+
+
+def announced(
+    driver: Driver, before_send: Callable[[], None] | None
+) -> AbstractContextManager[None]:
+    """Where a change on `driver` calls `before_send`: just before its first command where the
+    driver `WritesAhead`, else here and now, before the change starts."""
+    if before_send is None:
+        return nullcontext()
+    if isinstance(driver, WritesAhead):
+        return driver.announcing(before_send)
+    before_send()
+    return nullcontext()
 
 
 @runtime_checkable

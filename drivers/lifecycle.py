@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import enum
 from abc import abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -113,6 +113,8 @@ class Lifecycle(Driver):
     # (`Stages.bind(..., keep_bodies=True)`); a platform whose `_render` knows no such thing
     # removes them whole
     _keeping_bodies = False
+    # what to call before the change under way sends its first command (`announcing`)
+    _before_send: Callable[[], None] | None = None
 
     # -- steps a platform fills in -------------------------------------------------------------
 
@@ -232,6 +234,7 @@ class Lifecycle(Driver):
                 if not any(plan.commands for plan in plans) and not self._pending(found):
                     pushed = Pushed(found)
                 else:
+                    self._announce_send()
                     pushed = self._push(
                         Step.BIND,
                         plans,
@@ -261,6 +264,21 @@ class Lifecycle(Driver):
                 if line.action is Action.RESTORE and line.verified and line.line_id in pushed.after
             ),
         )
+
+    @contextmanager
+    def announcing(self, before_send: Callable[[], None]) -> Iterator[None]:
+        """`WritesAhead`: `before_send` is called once, before the change under way sends
+        its first command; never when it finds nothing to send."""
+        self._before_send = before_send
+        try:
+            yield
+        finally:
+            self._before_send = None
+
+    def _announce_send(self) -> None:
+        before_send, self._before_send = self._before_send, None
+        if before_send is not None:
+            before_send()
 
     # -- the halves (public on platforms that offer `Staging`) -------------------------------
 

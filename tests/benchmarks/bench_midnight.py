@@ -4,7 +4,8 @@ measured in the same run on the same lab.
 Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lines 10]
      [--latency-ms 10] [--timing controller|device] [--database sqlite|postgresql]
      [--prepare-lead S] [--arm-lead S] [--lab-processes N] [--workers N] [--bind-workers N]
-     [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE] [--profiler cprofile|py-spy]
+     [--naive-threads 100] [--no-naive] [--no-floors] [--profile FILE]
+     [--profiler cprofile|py-spy|py-spy-gil]
      [--session-layer after|asyncssh|before] [--keepalive S] [--platform cisco_ios|juniper_junos]
 
 A lab of `--routers` router twins (`--platform`, Cisco IOS by default; Junos arms with `commit
@@ -40,7 +41,8 @@ the pass found in force by the routers' own clocks against those it had to push 
 08:00 restore is the controller's. `--profile FILE` writes the 00:00 act pass's cProfile (every
 thread of it merged, by each thread's CPU time) to FILE, and the 08:00 one's to FILE-restore;
 with `--profiler py-spy`, py-spy's sampled stacks instead (cProfile's hooks inflate what makes
-many calls: the parse).
+many calls: the parse); with `--profiler py-spy-gil`, only the samples of the thread holding
+the GIL (where the pass's one core goes, waits left out).
 Not a test: nothing here asserts a time.
 """
 
@@ -294,8 +296,8 @@ def profiled(path: str | None, tool: str = "cprofile") -> Iterator[None]:
     if path is None:
         yield
         return
-    if tool == "py-spy":
-        with spied(path):
+    if tool in ("py-spy", "py-spy-gil"):
+        with spied(path, gil_only=tool == "py-spy-gil"):
             yield
         return
     profilers: list[cProfile.Profile] = []
@@ -326,15 +328,16 @@ def profiled(path: str | None, tool: str = "cprofile") -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def spied(path: str) -> Iterator[None]:
+def spied(path: str, gil_only: bool = False) -> Iterator[None]:
     """py-spy sampling this process at 100 Hz while the block runs, its collapsed stacks
-    (one line per stack and its sample count, threads merged) written to `path`. py-spy is
-    not a dependency of the product: `.venv/bin/pip install py-spy` first."""
+    (one line per stack and its sample count, threads merged) written to `path`; with
+    `gil_only`, only the thread holding the GIL at each sample. py-spy is not a dependency of
+    the product: `.venv/bin/pip install py-spy` first."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
     command = [spy, "record", "--pid", str(os.getpid()), "--rate", "100", "--format", "raw",
-               "--nonblocking", "--output", path]  # fmt: skip
+               "--nonblocking", *(["--gil"] if gil_only else []), "--output", path]  # fmt: skip
     sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # py-spy attaches before the caller starts the clock and the pass
     try:
@@ -691,9 +694,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--profiler",
-        choices=("cprofile", "py-spy"),
+        choices=("cprofile", "py-spy", "py-spy-gil"),
         default="cprofile",
-        help="what --profile records: cProfile, or py-spy's sampled stacks (collapsed)",
+        help="what --profile records: cProfile, or py-spy's sampled stacks (collapsed), of "
+        "every thread or (py-spy-gil) of the one holding the GIL",
     )
     parser.add_argument(
         "--session-layer",

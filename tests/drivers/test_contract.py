@@ -34,6 +34,8 @@ from drivers.base import (
     Staging,
     Timeout,
     Unreachable,
+    WritesAhead,
+    announced,
     observed_state,
 )
 from drivers.cli import SESSION_OPTION
@@ -348,6 +350,40 @@ def test_restore_of_a_line_never_cut_sends_nothing(start: Callable[..., Rig]) ->
     assert result.ok and result.commands == ()
     assert outcome(result, 42).state_after is LineState.OPEN
     assert rig.config() == before
+
+
+def test_a_change_is_announced_before_its_first_command_and_not_when_it_sends_nothing(
+    start: Callable[..., Rig],
+) -> None:
+    """`announced`: the controller's intents are written before the first command that may
+    change the device; a driver that `WritesAhead` skips them when it finds nothing to send."""
+    rig = start()
+    before = rig.config()
+    told: list[str] = []  # the device's configuration each time the change was announced
+
+    def before_send() -> None:
+        told.append(rig.config())
+
+    def refuse() -> None:
+        raise RuntimeError("the change log cannot be written")
+
+    with rig.driver() as driver:
+        with pytest.raises(RuntimeError, match="cannot be written"), announced(driver, refuse):
+            driver.apply(Batch(cuts=(rig.l42,)))
+        refused = rig.config()
+        with announced(driver, before_send):
+            cut = driver.apply(Batch(cuts=(rig.l42,)))
+        with announced(driver, before_send):
+            again = driver.apply(Batch(cuts=(rig.l42,)))
+        with announced(driver, before_send):
+            untouched = driver.apply(Batch(restores=(rig.l43,)))
+        writes_ahead = isinstance(driver, WritesAhead)
+
+    assert refused == before, "a change whose intents fail sends nothing"
+    assert cut.ok and cut.commands and again.ok and again.commands == () and untouched.ok
+    assert told[0] == before, "announced before the first command"
+    # where the driver cannot tell, the change is announced before it starts, every time
+    assert len(told) == (1 if writes_ahead else 3)
 
 
 def test_single_session_reads_and_applies(start: Callable[..., Rig]) -> None:

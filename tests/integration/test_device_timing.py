@@ -102,6 +102,9 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
     cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
     assert (cut.action, cut.verified, cut.state_after, cut.commands) == ("cut", True, "cut", [])
+    # nothing was sent, so nothing was written ahead: the pass logged only what it found
+    assert cut.intent_seq is None
+    assert not [c for c in lab_store.changes(ChangeFilter(kinds=("intent",))) if c.at >= NIGHT]
     assert "time-range CURFEW-TR-1 active" in cut.output
     assert "time-range CURFEW-TR-1 (active) (1 match)" in cut.output  # the twin's counter
 
@@ -260,6 +263,9 @@ def test_a_device_that_does_not_cut_at_the_instant_is_cut_by_the_pass(lab, lab_s
     assert not passes(lab, lab_store)
     cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
     assert cut.action == "cut" and cut.verified
+    # commands were sent: written ahead, the intent before them, answered by the outcome
+    intent = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("intent",)))[-1]
+    assert (intent.action, intent.seq) == ("cut", cut.intent_seq)
     commands = cut.commands
     assert (
         commands.index("no ip access-list extended CURFEW-L1")

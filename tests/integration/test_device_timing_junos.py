@@ -111,6 +111,9 @@ def test_armed_at_2355_the_router_commits_at_midnight_and_the_pass_records_it_ve
     assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
     cut = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
     assert (cut.action, cut.verified, cut.state_after, cut.commands) == ("cut", True, "cut", [])
+    # nothing was sent, so nothing was written ahead: the pass logged only what it found
+    assert cut.intent_seq is None
+    assert not [c for c in lab_store.changes(ChangeFilter(kinds=("intent",))) if c.at >= NIGHT]
     # the evidence: the router's own commit, at 00:00:00 CST by its clock, with our comment
     assert (
         "line 1: found cut, nothing sent; the router's latest commit: 2026-11-24 16:00:00 UTC "
