@@ -769,6 +769,9 @@ def statements(node: Tree, spec: Spec, path: tuple[str, ...] = ()) -> Iterator[S
         yield path[:-1], path[-1:]
 
 
+_SHOWN_TREE = object()  # the key of `JunosRouter.shown_sets` naming the tree its reads show
+
+
 def display_set(node: Tree, spec: Spec = SCHEMA, path: tuple[str, ...] = ()) -> list[str]:
     return [
         "set " + " ".join(quote(w) for w in (*where, *what))
@@ -970,6 +973,8 @@ class JunosRouter:
             apply_line(initial, line)
         # replaced by each commit, never changed in place: sessions and reads share it
         self.committed: Tree = initial
+        # `display set` reads of the committed tree (`_SHOWN_TREE`: the tree they show)
+        self.shown_sets: dict[object, Any] = {}
         self.candidate: Tree = copy_tree(initial)  # the shared candidate
         self.history: list[Commit] = [Commit(self.now(), "root", "other", "", initial)]
         self.pending: PendingConfirm | None = None
@@ -1589,6 +1594,33 @@ class JunosSession:
                 filters.append(pipe)
         if display == "compare":
             return _pipe(compare(self.router.committed, config), filters)
+        # the committed tree never changes in place (a commit replaces it): its `display set`
+        # reads are kept until it is replaced, as a router answers them without re-rendering
+        memo = self.router.shown_sets
+        words = tuple(t.text for t in path)
+        key = (inheritance, comments, words, *(tuple(t.text for t in f) for f in filters))
+        if display == "set" and config is self.router.committed:
+            if memo.get(_SHOWN_TREE) is not config:
+                memo.clear()
+                memo[_SHOWN_TREE] = config
+            elif key in memo:
+                return memo[key]
+        text = self._render_config(config, steps, end, display, inheritance, comments, committed)
+        text = _pipe(text, filters)
+        if display == "set" and config is self.router.committed:
+            memo[key] = text
+        return text
+
+    def _render_config(
+        self,
+        config: Tree,
+        steps: list[Step],
+        end: Spec | None,
+        display: str,
+        inheritance: bool,
+        comments: bool,
+        committed: bool,
+    ) -> str:
         origins: Origins | None = None
         if inheritance:
             config, origins = inherit(config)
@@ -1608,7 +1640,7 @@ class JunosSession:
             if committed and not steps:
                 last = self.router.history[0]
                 lines.insert(0, f"## Last commit: {_stamp(last.at)} by {last.user}")
-        return _pipe("".join(line + "\n" for line in lines), filters)
+        return "".join(line + "\n" for line in lines)
 
     # ------------------------------------------------------------------ configuration mode
 
