@@ -104,6 +104,10 @@ class Direction(enum.StrEnum):
 
 FAMILIES = (Family.INET, Family.INET6)
 DIRECTIONS = (Direction.INPUT, Direction.OUTPUT)
+# a read's words to these (a dict lookup: calling the enum was a tenth of a read's parse)
+_FAMILY_OF_WORD = {family.value: family for family in FAMILIES}
+_DIRECTION_OF_WORD = {direction.value: direction for direction in DIRECTIONS}
+_LIST_DIRECTION_OF_WORD = {f"{direction.value}-list": direction for direction in DIRECTIONS}
 UNIT = "0"  # the unit every cut binds on
 
 _FILTER_PREFIX = {Family.INET: "CURFEW-L", Family.INET6: "CURFEW6-L"}
@@ -127,6 +131,7 @@ def filter_name(family: Family, line_id: int) -> str:
     return f"{_FILTER_PREFIX[family]}{line_id}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def owner_of(family: Family, name: str) -> int | None:
     """The line id a filter name belongs to, or None when the filter is not ours."""
     match = _OWNED_NAME[family].fullmatch(name)
@@ -289,8 +294,8 @@ class ParsedConfig(dict[int, OwnedLine]):
 def _set_lines(text: str) -> Iterator[tuple[str, list[str]]]:
     """(verb, words after it) of every `set`/`deactivate` line of a `display set` answer."""
     for raw in text.splitlines():
-        words = split_words(raw.strip())
-        if words and words[0] in ("set", "deactivate") and len(words) > 1:
+        words = split_words(raw) if '"' in raw else raw.split()
+        if words and len(words) > 1 and words[0] in ("set", "deactivate"):
             yield words[0], words[1:]
 
 
@@ -306,17 +311,19 @@ def _binding(w: Sequence[str]) -> tuple[Slot, str] | None:
         and w[0] == "interfaces"
         and w[2] == "unit"
         and w[4] == "family"
-        and w[5] in FAMILIES
         and w[6] == "filter"
     ):
         return None
-    family = Family(w[5])
-    for direction in DIRECTIONS:
-        if w[7] == direction.value and len(w) == 9:
-            return (w[1], w[3], family, direction), w[8]
-        if w[7] == f"{direction.value}-list":
-            # a filter list holds the slot as surely as a filter: never ours
-            return (w[1], w[3], family, direction), " ".join(w[7:])
+    family = _FAMILY_OF_WORD.get(w[5])
+    if family is None:
+        return None
+    direction = _DIRECTION_OF_WORD.get(w[7])
+    if direction is not None:
+        return ((w[1], w[3], family, direction), w[8]) if len(w) == 9 else None
+    direction = _LIST_DIRECTION_OF_WORD.get(w[7])
+    if direction is not None:
+        # a filter list holds the slot as surely as a filter: never ours
+        return (w[1], w[3], family, direction), " ".join(w[7:])
     return None
 
 
@@ -395,22 +402,19 @@ def parse_display_set(
             inactive.append(tuple(w))
             continue
         groups.read(w)
-        # a filter set on a unit shows in the inheritance read too, groups or not
-        interfaces = interfaces or (w[0] == "interfaces" and _binding(w) is not None)
-        if (
-            len(w) >= 5
-            and w[:2] == ["firewall", "family"]
-            and w[2] in FAMILIES
-            and (w[3] == "filter")
-        ):
-            family = Family(w[2])
-            line_id = owner_of(family, w[4])
-            if line_id is not None:
-                found = filters.get((family, line_id))
-                if found is None:
-                    found = filters[(family, line_id)] = _FoundFilter(family)
-                _parse_filter_statement(found, w[5:])
-        elif (binding := _binding(w)) is not None:
+        head = w[0]
+        if head == "firewall":
+            family = _FAMILY_OF_WORD.get(w[2]) if len(w) >= 5 and w[1] == "family" else None
+            if family is not None and w[3] == "filter":
+                line_id = owner_of(family, w[4])
+                if line_id is not None:
+                    found = filters.get((family, line_id))
+                    if found is None:
+                        found = filters[(family, line_id)] = _FoundFilter(family)
+                    _parse_filter_statement(found, w[5:])
+        elif head == "interfaces" and (binding := _binding(w)) is not None:
+            # a filter set on a unit shows in the inheritance read too, groups or not
+            interfaces = True
             holders[binding[0]] = binding[1]
     effective, origins = _effective(holders, inherited, groups, interfaces)
 
@@ -422,7 +426,7 @@ def parse_display_set(
             continue
         binding = Binding(interface, unit, family, direction)
         path = ("interfaces", interface, "unit", unit, "family", family, "filter", direction)
-        target = stale if _covers(inactive, path) else bound
+        target = stale if inactive and _covers(inactive, path) else bound
         target.setdefault(line_id, set()).add(binding)
 
     lines: dict[int, OwnedLine] = {}
@@ -432,7 +436,10 @@ def parse_display_set(
             f
             for f, flt in found.items()
             if flt.exact()
-            and not _covers(inactive, ("firewall", "family", f, "filter", filter_name(f, line_id)))
+            and not (
+                inactive
+                and _covers(inactive, ("firewall", "family", f, "filter", filter_name(f, line_id)))
+            )
         )
         active = frozenset(bound.get(line_id, ()))
         switched_off = frozenset(stale.get(line_id, ()))
