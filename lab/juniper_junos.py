@@ -1085,8 +1085,11 @@ class JunosRouter:
         if scheduled is None or self.now() < scheduled.at:
             return
         self.scheduled = None
-        config = copy_tree(scheduled.config)
+        # a scheduled configuration is never changed in place: it becomes the committed tree
+        # as it is, unless a commit script is to rewrite it
+        config = scheduled.config
         if self.commit_script is not None:
+            config = copy_tree(config)
             self.commit_script(config)
         problems = checkout(config)
         head = f"{_stamp(self.now())}: commit at {self.local_stamp(scheduled.at)} by {scheduled.by}"
@@ -1098,7 +1101,7 @@ class JunosRouter:
         # a commit, like any other: it also confirms a pending `commit confirmed`
         self.pending = None
         self._record(config, scheduled.by, "cli", scheduled.comment)
-        self.candidate = copy_tree(config)
+        self.candidate = self.committed  # shared until a session changes it (then copied)
         holder = self.exclusive_holder()
         if holder is not None:
             holder.reload(config)

@@ -766,6 +766,29 @@ def test_lab_clock_advance_fires_a_scheduled_commit(timed: JunosRouter) -> None:
     assert timed.scheduled is None and BIND + "\n" in timed.running_config()
 
 
+def test_an_edit_after_a_scheduled_commit_fired_changes_only_the_candidate(
+    timed: JunosRouter,
+) -> None:
+    """The fired commit's tree is the committed one and the shared candidate's, as a commit's
+    is: the first edit copies it, and `show configuration` reads are not left stale."""
+    scheduled_cut(timed)
+    timed.clock.advance(minutes=2)
+    committed = timed.running_config()
+    reader = timed.open_session()
+    shown = reader.execute("show configuration | display set").output
+    assert BIND in shown
+
+    session = editing(timed)
+    run(session, "set system host-name R9", "delete interfaces ge-0/0/1")
+
+    assert timed.running_config() == committed
+    assert reader.execute("show configuration | display set").output == shown
+    assert "set system host-name R9" in timed.candidate_config()
+    assert "commit complete" in session.execute("commit").output
+    after = reader.execute("show configuration | display set").output
+    assert "set system host-name R9" in after and BIND not in after
+
+
 def test_clear_system_commit_cancels_and_keeps_the_changes_uncommitted(
     timed: JunosRouter, true_time: SimulatedClock
 ) -> None:
