@@ -71,7 +71,14 @@ class Faults:
     # the account's log-in starts a Unix shell (as root's does on Junos), not the device's CLI:
     # a `%` prompt that runs nothing and ends on `exit`
     shell_login: bool = False
+    # a session that reaches a command matching any of these hangs there: that command and
+    # everything after it in the session go unanswered, the connection staying up (a device
+    # that answers a change's reads, then stops answering at its first change)
+    mute_on: tuple[str, ...] = ()
     _patterns: tuple[re.Pattern[str], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+    _mute_patterns: tuple[re.Pattern[str], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
 
@@ -86,10 +93,12 @@ class Faults:
         if self.hang_up_on is not None and self.hang_up_on < 1:
             raise ValueError(f"hang_up_on must be >= 1 or None, got {self.hang_up_on}")
         self.reject = tuple(self.reject)
+        self.mute_on = tuple(self.mute_on)
         try:
             self._patterns = tuple(re.compile(p) for p in self.reject)
+            self._mute_patterns = tuple(re.compile(p) for p in self.mute_on)
         except re.error as exc:
-            raise ValueError(f"bad reject pattern: {exc}") from None
+            raise ValueError(f"bad reject or mute_on pattern: {exc}") from None
 
     def update(self, **changes: object) -> None:
         names = {f.name for f in fields(self) if not f.name.startswith("_")}
@@ -99,6 +108,10 @@ class Faults:
         for name, value in changes.items():
             setattr(self, name, value)
         self.validate()
+
+    def mutes_on(self, line: str) -> bool:
+        text = line.strip()
+        return bool(text) and any(p.search(text) for p in self._mute_patterns)
 
     def rejects(self, line: str) -> bool:
         if not self._patterns:
@@ -285,6 +298,7 @@ class DeviceServer:
         splitter = LineSplitter()
         terminal = Terminal(process)
         commands = 0
+        hung = False  # the `mute_on` fault stopped this session's answers
         try:
             if self.faults.shell_login:
                 await self._shell(process, terminal, splitter)
@@ -301,7 +315,8 @@ class DeviceServer:
                 if not data:
                     break
                 for line in splitter.feed(data):
-                    if self.faults.mute:
+                    hung = hung or self.faults.mutes_on(line)
+                    if self.faults.mute or hung:
                         continue  # read and never answered
                     if self._hangs_up(session, line, commands):
                         terminal.flush()

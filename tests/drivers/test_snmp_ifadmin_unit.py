@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -257,7 +258,9 @@ def test_counters_read_twice_after_a_cut_say_traffic_stopped(switch: Callable[..
     evidence = [row for row in result.device_output.splitlines() if row.startswith("counters")]
     assert result.ok and len(evidence) == 2
     assert all(row.endswith(": stopped") and "ifHCInOctets" in row for row in evidence)
-    assert took >= 0.3 and all("over 0.3" in row for row in evidence)
+    # the second read comes at least the interval after the first (later on a busy machine)
+    intervals = [float(re.search(r"over (\d+\.\d+) s", row).group(1)) for row in evidence]  # type: ignore[union-attr]
+    assert took >= 0.3 and all(0.3 <= interval <= took for interval in intervals), evidence
     again = driver().apply(Batch(cuts=(L42,)))
     assert again.commands == () and "counters" not in again.device_output
 

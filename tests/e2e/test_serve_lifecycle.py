@@ -183,9 +183,30 @@ def test_sigterm_stops_serve_with_status_zero(place: dict):
     assert log.read_text().rstrip().endswith("stopped")
 
 
+def disconnect_a_venue(url: str) -> None:
+    """An order cutting one venue around the clock, whatever the time the server starts at."""
+    from controller.orders import OrderCreate, issue_order
+    from controller.store import Store
+
+    store = Store.open(url)
+    try:
+        venue = store.venues()[0]
+        issue_order(
+            store,
+            OrderCreate(venue=venue.name, kind="disconnect", reason="unlicensed",
+                        legal_basis="临兰文执发〔2018〕3号",
+                        effective_from="2026-11-20T00:00:00+08:00"),
+            "bureau:test",
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def slow_router(place: dict) -> Iterator[Lab]:
-    """One lab router, imported, that takes a minute to answer each command."""
+    """One lab router, imported, that answers a pass's reads and then hangs at its first
+    change (`configure terminal`), the session kept up: a pass stuck mid-push, its intents
+    written (they are written just before the first command that may change the router)."""
     specs, inventory = city(devices=1, lines_per_device=2)
     with Lab(specs) as lab:
         inventory_file = lab.write_inventory(inventory, place["dir"] / "lab.yaml")
@@ -194,7 +215,8 @@ def slow_router(place: dict) -> Iterator[Lab]:
             env=place["env"], capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert imported.returncode == 0, imported.stdout + imported.stderr
-        lab.set_fault(specs[0].name, latency_ms=60_000)
+        disconnect_a_venue(place["env"]["CURFEW_DATABASE_URL"])  # a cut for the pass to push
+        lab.set_fault(specs[0].name, mute_on=(r"^conf",))
         yield lab
 
 
