@@ -52,6 +52,7 @@ import argparse
 import contextlib
 import cProfile
 import dataclasses
+import gc
 import importlib.util
 import os
 import pstats
@@ -285,6 +286,37 @@ def preparer_class() -> Any:
 # --------------------------------------------------------------------------- profiling
 
 
+class Collections:
+    """The cyclic garbage collector's passes while a block runs: how many, of which
+    generation, and the wall time they held the interpreter (`gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.count[info["generation"]] += 1
+            self.seconds += time.perf_counter() - self._began
+
+    def summary(self) -> str:
+        young, middle, old = self.count
+        return f"{young}/{middle}/{old} of generations 0/1/2, {self.seconds:.2f} s"
+
+
+@contextlib.contextmanager
+def collected() -> Iterator[Collections]:
+    seen = Collections()
+    gc.callbacks.append(seen)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(seen)
+
+
 @contextlib.contextmanager
 def profiled(path: str | None, tool: str = "cprofile") -> Iterator[None]:
     """The act pass profiled by `tool`: py-spy (sampling, all threads, native stacks left
@@ -457,6 +489,7 @@ def transition(
             # the commits it makes due then, all counted in every line's lateness
             print(f"  the lab's routers followed the clock to the instant ({label}) in "
                   f"{time.perf_counter() - told:.2f} s (in the lateness)")  # fmt: skip
+        collections = stack.enter_context(collected())
         cpu, started, system = cpu_now(), time.perf_counter(), system_cpu_now()
         lab_before = lab_cpu()
         if prepared is not None:
@@ -464,6 +497,7 @@ def transition(
         else:
             report = reconciler.run_pass(instant)
         act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
+        print(f"  garbage collections in the act pass: {collections.summary()}")
         act_system = system_cpu_now() - system
         lab_after = lab_cpu()
     clock.pin(clock.now())

@@ -331,3 +331,19 @@ def test_an_order_changed_mid_pass_is_planned_again_once_for_every_device(
     cuts = [r for r in report.results if r.change.action.value == "cut"]
     assert report.ok and len(cuts) == len(ids) - 1, "the revoked order is not executed"
     assert len(snapshots) == 2, "the pass's plan and one re-plan, not one per device"
+
+
+def test_a_pass_acts_with_the_collector_held_back_and_puts_it_back(lab_store):
+    """`controller.collector`: while the routers are worked the heap is frozen out of the
+    collector's walks; after the pass the collector is as it was."""
+    import gc
+
+    order(lab_store, "Venue R1-1")
+    before = gc.get_threshold()
+    frozen_while_working: list[int] = []
+    reconciler = Reconciler(
+        lab_store, progress=lambda *_: frozen_while_working.append(gc.get_freeze_count())
+    )
+    assert reconciler.run_pass(NIGHT).ok
+    assert frozen_while_working and all(count > 0 for count in frozen_while_working)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
