@@ -23,7 +23,7 @@ import pytest
 
 from lab.topology import Lab, city
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.processes import free_port, stop, wait_until
+from tests.e2e.processes import free_port, issue_orders, stop, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -183,25 +183,6 @@ def test_sigterm_stops_serve_with_status_zero(place: dict):
     assert log.read_text().rstrip().endswith("stopped")
 
 
-def disconnect_a_venue(url: str) -> None:
-    """An order cutting one venue around the clock, whatever the time the server starts at."""
-    from controller.orders import OrderCreate, issue_order
-    from controller.store import Store
-
-    store = Store.open(url)
-    try:
-        venue = store.venues()[0]
-        issue_order(
-            store,
-            OrderCreate(venue=venue.name, kind="disconnect", reason="unlicensed",
-                        legal_basis="临兰文执发〔2018〕3号",
-                        effective_from="2026-11-20T00:00:00+08:00"),
-            "bureau:test",
-        )  # fmt: skip
-    finally:
-        store.close()
-
-
 @pytest.fixture
 def slow_router(place: dict) -> Iterator[Lab]:
     """One lab router, imported, that answers a pass's reads and then hangs at its first
@@ -215,7 +196,8 @@ def slow_router(place: dict) -> Iterator[Lab]:
             env=place["env"], capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert imported.returncode == 0, imported.stdout + imported.stderr
-        disconnect_a_venue(place["env"]["CURFEW_DATABASE_URL"])  # a cut for the pass to push
+        # a cut for the start-up pass to push
+        issue_orders(place["env"]["CURFEW_DATABASE_URL"], "disconnect", venues=1)
         lab.set_fault(specs[0].name, mute_on=(r"^conf",))
         yield lab
 

@@ -13,6 +13,7 @@ import yaml
 
 from controller.store import Store
 from tests.conftest import ADMIN_TOKEN, SMALL_CITY
+from tests.e2e.processes import issue_orders
 
 CURFEW = [str(Path(sys.executable).with_name("curfew"))]
 AT = "2026-11-25T00:00:05+08:00"
@@ -36,20 +37,7 @@ def inventory_file(tmp_path: Path) -> Path:
 
 def order(env: dict[str, str]) -> None:
     """A curfew order on every venue, issued through the CLI's own store."""
-    from controller.orders import OrderCreate, issue_order
-
-    store = Store.open(env["CURFEW_DATABASE_URL"])
-    try:
-        for venue in store.venues():
-            issue_order(
-                store,
-                OrderCreate(venue=venue.name, kind="curfew", reason="after_hours",
-                            legal_basis="临兰文执发〔2018〕3号",
-                            effective_from="2026-11-20T00:00:00+08:00"),
-                "bureau:test",
-            )  # fmt: skip
-    finally:
-        store.close()
+    issue_orders(env["CURFEW_DATABASE_URL"])
 
 
 def outcome_records(url: str) -> list[tuple[str, str, bool | None]]:
