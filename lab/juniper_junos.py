@@ -769,9 +769,6 @@ def statements(node: Tree, spec: Spec, path: tuple[str, ...] = ()) -> Iterator[S
         yield path[:-1], path[-1:]
 
 
-_SHOWN_TREE = object()  # the key of `JunosRouter.shown_sets` naming the tree its reads show
-
-
 def display_set(node: Tree, spec: Spec = SCHEMA, path: tuple[str, ...] = ()) -> list[str]:
     return [
         "set " + " ".join(quote(w) for w in (*where, *what))
@@ -973,8 +970,10 @@ class JunosRouter:
             apply_line(initial, line)
         # replaced by each commit, never changed in place: sessions and reads share it
         self.committed: Tree = initial
-        # `display set` reads of the committed tree (`_SHOWN_TREE`: the tree they show)
-        self.shown_sets: dict[object, Any] = {}
+        # `display set` reads of `shown_tree` (the committed tree when they were made), by
+        # what was asked
+        self.shown_tree: Tree | None = None
+        self.shown_sets: dict[tuple[object, ...], str] = {}
         self.candidate: Tree = copy_tree(initial)  # the shared candidate
         self.history: list[Commit] = [Commit(self.now(), "root", "other", "", initial)]
         self.pending: PendingConfirm | None = None
@@ -1599,19 +1598,21 @@ class JunosSession:
             return _pipe(compare(self.router.committed, config), filters)
         # the committed tree never changes in place (a commit replaces it): its `display set`
         # reads are kept until it is replaced, as a router answers them without re-rendering
-        memo = self.router.shown_sets
-        words = tuple(t.text for t in path)
-        key = (inheritance, comments, words, *(tuple(t.text for t in f) for f in filters))
-        if display == "set" and config is self.router.committed:
-            if memo.get(_SHOWN_TREE) is not config:
-                memo.clear()
-                memo[_SHOWN_TREE] = config
-            elif key in memo:
-                return memo[key]
-        text = self._render_config(config, steps, end, display, inheritance, comments, committed)
-        text = _pipe(text, filters)
-        if display == "set" and config is self.router.committed:
-            memo[key] = text
+        router = self.router
+
+        def shown() -> str:
+            how = (display, inheritance, comments, committed)
+            return _pipe(self._render_config(config, steps, end, *how), filters)
+
+        if display != "set" or config is not router.committed:
+            return shown()
+        if router.shown_tree is not config:
+            router.shown_tree, router.shown_sets = config, {}
+        asked = (tuple(t.text for t in path), *(tuple(t.text for t in f) for f in filters))
+        key = (inheritance, *asked)
+        text = router.shown_sets.get(key)
+        if text is None:
+            text = router.shown_sets[key] = shown()
         return text
 
     def _render_config(

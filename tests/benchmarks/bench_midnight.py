@@ -497,9 +497,9 @@ def transition(
         else:
             report = reconciler.run_pass(instant)
         act_wall, act_cpu = time.perf_counter() - started, cpu_now() - cpu
-        print(f"  garbage collections in the act pass: {collections.summary()}")
         act_system = system_cpu_now() - system
         lab_after = lab_cpu()
+        print(f"  garbage collections in the act pass: {collections.summary()}")
     clock.pin(clock.now())
     if arm:
         print(f"  {who_cut(reconciler.store, report)}")
