@@ -293,6 +293,17 @@ class LogMeta(SQLModel, table=True):
     value: str
 
 
+class InventoryRevision(SQLModel, table=True):
+    """One row, whose `revision` the database itself moves (triggers of migration 0013) on
+    every insert, update or delete of a device, venue or line, whoever writes it: a plan made
+    ahead of an instant is used at it only if this has not moved since (`Store.quiet_mark`)."""
+
+    __tablename__ = "inventory_revision"
+
+    id: int = Field(default=1, primary_key=True)
+    revision: int = 0
+
+
 class Checkpoint(SQLModel, table=True):
     """A signed statement that the log had `seq` records ending in `head_hash` at `at`."""
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+from typing import NamedTuple
 
 from controller.changelog import NewChange
 from controller.claims import Claims, claims_for
@@ -25,6 +26,7 @@ from controller.group_commit import GroupAppender
 from controller.models import Change, Device
 from controller.planner import Plan
 from controller.reconciler import DeviceBatch, LineChange, Reconciler
+from controller.store import Snapshot
 from drivers.base import (
     Action,
     Batch,
@@ -41,6 +43,14 @@ from drivers.base import (
 )
 
 log = logging.getLogger("curfew.prepare")
+
+
+class PlannedAhead(NamedTuple):
+    """A pass's plan made before its instant, with the snapshot it was made from."""
+
+    snap: Snapshot
+    desired: Plan
+    batches: list[DeviceBatch]
 
 
 @dataclass
@@ -113,6 +123,30 @@ class PreparedPass:
         # transactions queued in this process: at 256 routers at once, SQLite's own busy wait
         # (it polls; writers are not queued) let some wait past its 30 s
         self.appender = GroupAppender(reconciler.store)
+        # the pass's plan, made once the staging is done (`plan_ahead`)
+        self._ahead: PlannedAhead | None = None
+
+    def plan_ahead(self) -> None:
+        """Read and plan now what the pass at the instant would: it takes this plan instead of
+        its own (0.9 s at 10,000 lines, before its first push) if nothing it read changes."""
+        reconciler = self.reconciler
+        snap = reconciler.store.snapshot()
+        desired, batches = reconciler.diff(self.instant, snap)
+        with self._lock:
+            self._ahead = PlannedAhead(snap, desired, batches)
+
+    def take_plan(self, at: datetime) -> PlannedAhead | None:
+        """The plan made ahead, once: only for the pass at the instant it was made for, and
+        only while the store's quiet mark is the one its snapshot began with (no order, no
+        inventory row, no line state changed since). Otherwise None: the pass plans afresh."""
+        with self._lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is None or at != self.instant or ahead.snap.quiet is None:
+            return None
+        if self.reconciler.store.quiet_mark() != ahead.snap.quiet:
+            log.info("the plan made ahead of %s is stale: planned again", at.isoformat())
+            return None
+        return ahead
 
     @property
     def failed_devices(self) -> int:
@@ -309,19 +343,21 @@ class Preparer:
                 prepared.skipped[device_batch.device.name] = "frozen by the NOC"
             else:
                 work.append(device_batch)
-        if not work:
-            return prepared
-        prepared.armed = armed_for(reconciler.store, instant)
         try:
-            with (
-                claims_for(reconciler.store.engine) as claims,
-                ThreadPoolExecutor(max_workers=min(self.workers, len(work))) as pool,
-            ):
-                list(pool.map(lambda b: self._prepare_device(prepared, b, claims, stop), work))
+            if work:
+                prepared.armed = armed_for(reconciler.store, instant)
+                with (
+                    claims_for(reconciler.store.engine) as claims,
+                    ThreadPoolExecutor(max_workers=min(self.workers, len(work))) as pool,
+                ):
+                    list(pool.map(lambda b: self._prepare_device(prepared, b, claims, stop), work))
+            if stop is None or not stop.is_set():
+                prepared.plan_ahead()  # after the staging, whose records move the quiet mark
         except BaseException:
             prepared.close()
             raise
-        log.info("%s (prepare %s)", prepared.summary(), prepared.pass_id)
+        if work:
+            log.info("%s (prepare %s)", prepared.summary(), prepared.pass_id)
         return prepared
 
     def _prepare_device(

@@ -143,6 +143,8 @@ class PassReport:
     # bodies were discarded after it (not cut now)
     sessions: dict[str, Reached] = field(default_factory=dict)
     unstaged: list[int] = field(default_factory=list)
+    # whether the pass followed the plan its prepare made ahead (nothing changed since)
+    planned_ahead: bool = False
 
     @property
     def bound_prepared(self) -> list[str]:
@@ -372,8 +374,14 @@ class Reconciler:
     ) -> PassReport:
         dry_run = False
         drifted = self.check_drift(pass_id, claims) if read_devices else []
-        snap = self.store.snapshot()
-        desired, batches = self.diff(at, snap)
+        # the plan the prepare made ahead, if nothing it read has changed since (a drift just
+        # recorded has moved it); else read and planned now, before the first push
+        ahead = prepared.take_plan(at) if prepared is not None else None
+        if ahead is not None:
+            snap, desired, batches = ahead
+        else:
+            snap = self.store.snapshot()
+            desired, batches = self.diff(at, snap)
         held = None
         if self.cut_bounds is not None:
             cuts = sum(len(b.batch.cuts) for b in batches)
@@ -381,6 +389,7 @@ class Reconciler:
         if held is not None:  # restores never wait
             batches = [b for b in (b.without_cuts() for b in batches) if b.changes]
         report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted, held=held)
+        report.planned_ahead = ahead is not None
         if not batches:
             return report
         runnable = []

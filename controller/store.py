@@ -32,6 +32,7 @@ from controller.models import (
     ChangeOrder,
     Checkpoint,
     Device,
+    InventoryRevision,
     Line,
     LineStatus,
     LogMeta,
@@ -206,6 +207,19 @@ def _push_sql(dialect: sa.Dialect) -> _PushSql:
     return found
 
 
+_REVISION = InventoryRevision.__table__  # type: ignore[attr-defined]
+_QUIET_SQL = sa.select(
+    sa.select(sa.func.max(OrderEvent.__table__.c.id)).scalar_subquery(),  # type: ignore[attr-defined]
+    sa.select(_REVISION.c.revision).where(_REVISION.c.id == 1).scalar_subquery(),
+    sa.select(sa.func.max(_CHANGES.c.seq)).scalar_subquery(),
+)
+
+
+def _quiet_mark(connection: sa.Connection) -> QuietMark:
+    events, inventory, record = connection.execute(_QUIET_SQL).one()
+    return QuietMark(int(events or 0), int(inventory or 0), int(record or 0))
+
+
 def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
@@ -223,6 +237,18 @@ class Snapshot:
     # the newest order event when read: any order issued, amended, suspended, resumed or
     # revoked since moves it (see Store.order_mark)
     order_mark: int = 0
+    # what `Store.quiet_mark` said as the read began: equal later, nothing it read has changed
+    quiet: QuietMark | None = None
+
+
+class QuietMark(NamedTuple):
+    """Three marks that move with whatever a snapshot reads: the newest order event (orders),
+    the inventory's revision (devices, venues, lines; moved by the database's own triggers)
+    and the newest record (line states are written with records, under the log's lock)."""
+
+    order_event: int
+    inventory: int
+    record: int
 
 
 @dataclass(frozen=True)
@@ -510,6 +536,8 @@ class Store:
         every pass reads it before its first push."""
         with self.session() as s:
             connection = s.connection()
+            # first: whatever commits while the tables are read moves it past this reading
+            quiet = _quiet_mark(connection)
             venues = {
                 row.id: row
                 for row in connection.execute(
@@ -555,7 +583,14 @@ class Store:
             devices={d_id: d for d_id, d in devices.items() if d_id is not None},
             states=states,
             order_mark=order_mark,
+            quiet=quiet,
         )
+
+    def quiet_mark(self) -> QuietMark:
+        """The marks a snapshot records as its read begins (`Snapshot.quiet`): the same now
+        means no order, inventory row or line state it read has changed since. One statement."""
+        with self.engine.connect() as connection:
+            return _quiet_mark(connection)
 
     def is_frozen(self, device_id: int) -> bool:
         """Whether the NOC has frozen the device (read now, not from a snapshot)."""

@@ -500,6 +500,10 @@ def transition(
         act_system = system_cpu_now() - system
         lab_after = lab_cpu()
         print(f"  garbage collections in the act pass: {collections.summary()}")
+        if prepared is not None:
+            ahead = getattr(report, "planned_ahead", False)
+            print("  the pass followed the plan its prepare made ahead" if ahead else
+                  "  the pass read the store and planned at the instant")  # fmt: skip
     clock.pin(clock.now())
     if arm:
         print(f"  {who_cut(reconciler.store, report)}")

@@ -3,6 +3,7 @@ only the bindings pushed at 00:00, over real SSH to lab twins and a real SQLite 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from api.cli import app
+from controller.changelog import NewChange
 from controller.clock import OffsetClock
 from controller.interrupted import interrupted_intents
 from controller.inventory import import_document
@@ -24,7 +26,7 @@ from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler, connect_driver
 from controller.scheduler import PassScheduler
 from controller.settings import Settings
-from controller.store import ChangeFilter, Store
+from controller.store import ChangeFilter, StateRow, Store
 from lab.topology import Lab, city
 from tests.conftest import SHANGHAI, SQLITE_ONLY
 
@@ -228,6 +230,101 @@ def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unst
     assert unstaged[1].order_ids == [revoked] and unstaged[1].pass_id == report.pass_id
     assert any(c.startswith("no ip access-list extended CURFEW-L1") for c in unstaged[1].commands)
     assert not [c for c in store.changes(ChangeFilter(line_id=1)) if c.action == "cut"]
+
+
+def test_with_nothing_changed_since_the_prepare_the_pass_follows_the_plan_made_ahead(night):
+    """The prepare plans the instant once its staging is done; the pass at the instant binds
+    from that plan without reading the store again, and cuts every line."""
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok and report.planned_ahead
+    assert sorted(r.change.line_id for r in report.results) == [1, 2, 3, 4]
+    for device in ("R1", "R2"):
+        assert cut_lines(lab, device) == LINES[device]
+    # a plan is used once, and only at its own instant
+    assert prepared.take_plan(NIGHT) is None
+    again = prepare(store, reconciler, NIGHT + timedelta(hours=8))
+    assert again.take_plan(NIGHT + timedelta(hours=8, seconds=1)) is None
+
+
+def test_an_order_issued_after_the_prepare_for_a_router_with_no_work_is_cut_at_the_instant(night):
+    """R2's venues have no order in force when the prepare plans midnight; one is issued again
+    at 23:59. The plan made ahead has nothing for R2, so the pass must not follow it."""
+    lab, store, orders = night
+    for venue in ("Venue R2-1", "Venue R2-2"):
+        revoke_order(store, orders[venue], "licence reinstated", "bureau:test")
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    assert prepared.staged_lines == 2  # R1's lines only
+    store.clock.set(NIGHT - timedelta(minutes=1))
+    issue_order(
+        store,
+        OrderCreate(
+            venue="Venue R2-1", kind="curfew", reason="after_hours",
+            legal_basis="临兰文执发〔2018〕3号", effective_from=NIGHT - timedelta(days=1),
+        ),
+        "bureau:test",
+    )  # fmt: skip
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok and not report.planned_ahead
+    assert cut_lines(lab, "R1") == {1, 2} and cut_lines(lab, "R2") == {3}
+    assert store.line_statuses()[3].state == "cut"
+
+
+def test_an_inventory_change_after_the_prepare_is_planned_afresh_at_the_instant(night):
+    """At 23:59 line 1 is blocked (its inventory no longer matches the router), by a write no
+    order event records. The plan made ahead would cut it; the pass plans afresh and the
+    staged line is discarded, never bound."""
+    lab, store, _ = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    assert prepared.staged_lines == 4
+    store.clock.set(NIGHT - timedelta(minutes=1))
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE lines SET blocked = 'the interface is gone from the router' WHERE id = 1"
+        )
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert not report.planned_ahead
+    assert report.unstaged == [1]
+    assert cut_lines(lab, "R1") == {2} and cut_lines(lab, "R2") == {3, 4}
+    assert not any("CURFEW-L1" in line for line in owned(lab, "R1"))
+    assert not [c for c in store.changes(ChangeFilter(line_id=1)) if c.action == "cut"]
+
+
+def test_a_line_state_recorded_after_the_prepare_is_planned_afresh_at_the_instant(night):
+    """Another instance records line 4 cut at 23:59 (it pushed it). The pass plans from the
+    store as it is at the instant, and leaves line 4 to the record."""
+    lab, store, orders = night
+    reconciler = Reconciler(store)
+    prepared = prepare(store, reconciler)
+    store.clock.set(NIGHT - timedelta(minutes=1))
+    device_id = next(d.id for d in store.devices() if d.name == "R2")
+    now = store.clock.now()
+    venue_id = store.snapshot().line_venue[4]
+
+    def states(written: list[Change]) -> list[StateRow]:
+        return [StateRow(4, "cut", now, written[0].seq, json.dumps([orders["Venue R2-2"]]))]
+
+    store.append(
+        [
+            NewChange(
+                at=now, kind="outcome", action="cut", actor="another instance", pass_id="p2",
+                order_ids=(orders["Venue R2-2"],), line_id=4, venue_id=venue_id,
+                device_id=device_id, state_after="cut", verified=True,
+            )
+        ],
+        states,  # type: ignore[arg-type]
+    )  # fmt: skip
+    store.clock.set(NIGHT)
+    report = reconciler.run_pass(NIGHT, prepared=prepared)
+    assert report.ok and not report.planned_ahead
+    assert sorted(r.change.line_id for r in report.results) == [1, 2, 3]
 
 
 def _read(store: Store, name: str):
