@@ -150,3 +150,32 @@ def _next_change(
             if bool(venue_cut(venue_id, instant)) != bool(now[venue_id]):
                 return instant
     return None
+
+
+def quiet_until(
+    orders: Iterable[OrderTerm],
+    lines: Iterable[LineRef],
+    at: datetime,
+    horizon: timedelta = timedelta(hours=1),
+) -> datetime:
+    """The first instant in (at, at + horizon] at which an order's term or a window in one of
+    the venues' zones has an edge (at + horizon if none): at any instant from `at` until then,
+    `plan` gives the same lines, the same orders cited and the same next change as at `at`."""
+    until = at + horizon
+    zones = {line.venue_id: line.zone for line in lines}
+    first = until
+    policies: set[tuple[Policy, str]] = set()
+    for order in orders:
+        venue_zone = zones.get(order.venue_id)
+        if venue_zone is None:
+            continue  # a venue without lines is planned for no line
+        for edge in order.edges():
+            if at < edge < first:
+                first = edge
+        if order.governing.window is not None:
+            policies.add((order.governing, venue_zone))
+    for policy, venue_zone in policies:
+        edges = policy.edges(at, first, zone(venue_zone))
+        if edges:
+            first = min(first, edges[0])
+    return first

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 from typing import NamedTuple
@@ -24,7 +24,7 @@ from controller.claims import Claims, claims_for
 from controller.device_timing import armed_for
 from controller.group_commit import GroupAppender
 from controller.models import Change, Device
-from controller.planner import Plan
+from controller.planner import Plan, quiet_until
 from controller.reconciler import DeviceBatch, LineChange, Reconciler
 from controller.store import Snapshot
 from drivers.base import (
@@ -51,6 +51,7 @@ class PlannedAhead(NamedTuple):
     snap: Snapshot
     desired: Plan
     batches: list[DeviceBatch]
+    until: datetime  # it is the plan at any instant before this (`planner.quiet_until`)
 
 
 @dataclass
@@ -132,21 +133,24 @@ class PreparedPass:
         reconciler = self.reconciler
         snap = reconciler.store.snapshot()
         desired, batches = reconciler.diff(self.instant, snap)
+        until = quiet_until(snap.orders, snap.lines, self.instant)
         with self._lock:
-            self._ahead = PlannedAhead(snap, desired, batches)
+            self._ahead = PlannedAhead(snap, desired, batches, until)
 
     def take_plan(self, at: datetime) -> PlannedAhead | None:
-        """The plan made ahead, once: only for the pass at the instant it was made for, and
-        only while the store's quiet mark is the one its snapshot began with (no order, no
-        inventory row, no line state changed since). Otherwise None: the pass plans afresh."""
+        """The plan made ahead, as the plan at `at`, once: only for a pass at its instant or
+        after it but before any order's or window's next edge (the scheduler's pass starts a
+        few milliseconds after the instant), and only while the store's quiet mark is the one
+        its snapshot began with (no order, inventory row or line state changed since).
+        Otherwise None: the pass reads and plans afresh."""
         with self._lock:
             ahead, self._ahead = self._ahead, None
-        if ahead is None or at != self.instant or ahead.snap.quiet is None:
+        if ahead is None or ahead.snap.quiet is None or not self.instant <= at < ahead.until:
             return None
         if self.reconciler.store.quiet_mark() != ahead.snap.quiet:
             log.info("the plan made ahead of %s is stale: planned again", at.isoformat())
             return None
-        return ahead
+        return ahead._replace(desired=replace(ahead.desired, at=at))
 
     @property
     def failed_devices(self) -> int:

@@ -378,7 +378,7 @@ class Reconciler:
         # recorded has moved it); else read and planned now, before the first push
         ahead = prepared.take_plan(at) if prepared is not None else None
         if ahead is not None:
-            snap, desired, batches = ahead
+            snap, desired, batches, _ = ahead
         else:
             snap = self.store.snapshot()
             desired, batches = self.diff(at, snap)

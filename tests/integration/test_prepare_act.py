@@ -233,21 +233,29 @@ def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unst
 
 
 def test_with_nothing_changed_since_the_prepare_the_pass_follows_the_plan_made_ahead(night):
-    """The prepare plans the instant once its staging is done; the pass at the instant binds
-    from that plan without reading the store again, and cuts every line."""
+    """The prepare plans the instant once its staging is done; the pass a few milliseconds
+    after the instant (as the scheduler's starts) binds from that plan without reading the
+    store again, and cuts every line."""
     lab, store, _ = night
     reconciler = Reconciler(store)
     prepared = prepare(store, reconciler)
-    store.clock.set(NIGHT)
-    report = reconciler.run_pass(NIGHT, prepared=prepared)
-    assert report.ok and report.planned_ahead
+    started = NIGHT + timedelta(milliseconds=4)
+    store.clock.set(started)
+    report = reconciler.run_pass(started, prepared=prepared)
+    assert report.ok and report.planned_ahead and report.plan.at == started
     assert sorted(r.change.line_id for r in report.results) == [1, 2, 3, 4]
     for device in ("R1", "R2"):
         assert cut_lines(lab, device) == LINES[device]
-    # a plan is used once, and only at its own instant
-    assert prepared.take_plan(NIGHT) is None
-    again = prepare(store, reconciler, NIGHT + timedelta(hours=8))
-    assert again.take_plan(NIGHT + timedelta(hours=8, seconds=1)) is None
+    assert prepared.take_plan(started) is None  # a plan is used once
+    # never before its instant, nor at or after the next edge of an order or window
+    morning = NIGHT + timedelta(hours=8)
+    for at, used in (
+        (morning - timedelta(seconds=1), False),
+        (morning + timedelta(hours=1), False),  # the plan's horizon: no edge sought beyond
+        (morning + timedelta(minutes=59), True),
+    ):
+        with prepare(store, reconciler, morning) as again:
+            assert (again.take_plan(at) is not None) is used, at
 
 
 def test_an_order_issued_after_the_prepare_for_a_router_with_no_work_is_cut_at_the_instant(night):
@@ -493,6 +501,8 @@ def test_the_scheduler_prepares_at_the_lead_and_the_transition_pass_binds_over_i
     finally:
         scheduler.shutdown()
     assert midnight.ok and midnight.bound_prepared == ["R1", "R2"] and midnight.at >= NIGHT
+    # the scheduler's pass starts a little after the instant, and follows the plan made ahead
+    assert midnight.planned_ahead
     assert scheduler.prepared is None
     staged = records(store, "staged")
     assert len(staged) == 4 and all(c.verified for c in staged)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.planner import LineRef, OrderTerm, plan
+from controller.planner import LineRef, OrderTerm, plan, quiet_until
 from drivers.base import LineState
 from policies import first_instant_at
 
@@ -192,3 +192,29 @@ def test_a_jurisdictions_window_governs_cuts_and_transitions():
     assert desired([order], evening.replace(hour=23)) is LineState.CUT
     assert desired([order], datetime(2026, 11, 25, 7, 0, tzinfo=SHANGHAI)) is LineState.OPEN
     assert plan([order], [line()], evening).next_change == evening.replace(hour=22)
+
+
+def test_a_plan_made_at_midnight_holds_until_the_next_edge_of_any_order_or_window():
+    """What a pass made ahead of the instant may follow a few milliseconds after it: the plan is
+    the same until the first edge of any order's term or any venue's window, even one that
+    changes no line's state (it changes the orders a cut cites)."""
+    midnight = datetime(2026, 11, 25, tzinfo=SHANGHAI)
+    lines = [line(), line("Asia/Kathmandu", 2, 2)]  # Kathmandu's midnight: 02:15 in Shanghai
+    orders = [curfew(1), curfew(2, venue_id=2)]
+    assert quiet_until(orders, lines, midnight) == midnight + timedelta(hours=1)  # the horizon
+    kathmandu = datetime(2026, 11, 25, 2, 15, tzinfo=SHANGHAI)
+    assert quiet_until(orders, lines, midnight, timedelta(hours=3)) == kathmandu
+    # an order of venue 1 that ends five seconds in: venue 1 stays cut (order 1), but the cut
+    # cites order 1 only from then on
+    ending = OrderTerm(3, 1, "curfew", EPOCH, midnight + timedelta(seconds=5))
+    until = quiet_until([*orders, ending], lines, midnight)
+    assert until == midnight + timedelta(seconds=5)
+    made = plan([*orders, ending], lines, midnight)
+    for later in (timedelta(0), timedelta(milliseconds=3), timedelta(seconds=4.999)):
+        again = plan([*orders, ending], lines, midnight + later)
+        assert (again.lines, again.next_change) == (made.lines, made.next_change)
+    after = plan([*orders, ending], lines, until)
+    assert after.lines[1].order_ids == (1,) != made.lines[1].order_ids
+    # a venue without lines is planned for no line: its orders do not bound the plan
+    elsewhere = OrderTerm(4, 9, "curfew", EPOCH, midnight + timedelta(seconds=1))
+    assert quiet_until([*orders, elsewhere], lines, midnight) == midnight + timedelta(hours=1)
