@@ -1155,8 +1155,11 @@ class JunosRouter:
         confirm_minutes: int | None,
         check: bool,
         comment: str,
+        adopt: bool = False,
     ) -> tuple[bool, str]:
-        """Check and commit `config`; (committed, what the CLI prints)."""
+        """Check and commit `config`; (committed, what the CLI prints). With `adopt`, the
+        caller gives `config` up (it never edits it again): it becomes the committed tree as it
+        is, not a copy of it."""
         if self.commit_script is not None:
             config = copy_tree(config)
             self.commit_script(config)
@@ -1169,7 +1172,7 @@ class JunosRouter:
             return False, "configuration check succeeds\n"
         before = self.committed
         if config != before or self.pending is not None or confirm_minutes is not None:
-            self._record(copy_tree(config), self.username, "cli", comment)
+            self._record(config if adopt else copy_tree(config), self.username, "cli", comment)
         if self.candidate == before:
             # nobody had uncommitted shared changes: the shared candidate follows the commit,
             # sharing its tree until someone edits it (`editable_candidate`)
@@ -1795,9 +1798,12 @@ class JunosSession:
             config = _merge(self.base, self.own, router.committed)
         else:
             config = self._working()
+        # a session's own candidate (or a private one's merge) is given up to the commit: the
+        # session reads the committed tree after it, and copies it before editing again
         committed, text = router.commit(
-            config, confirm_minutes=confirm, check=check, comment=comment
-        )
+            config, confirm_minutes=confirm, check=check, comment=comment,
+            adopt=self.own is not None,
+        )  # fmt: skip
         if committed and self.own is not None:
             # both read only until the session edits again: a commit replaces the committed
             # tree, never changes it
