@@ -4,6 +4,7 @@ only the bindings pushed at 00:00, over real SSH to lab twins and a real SQLite 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ from controller.orders import OrderCreate, issue_order, revoke_order
 from controller.passes import set_frozen
 from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import PassReport, Reconciler, connect_driver
-from controller.scheduler import PassScheduler
+from controller.scheduler import PassScheduler, log_pass
 from controller.settings import Settings
 from controller.store import ChangeFilter, StateRow, Store
 from lab.topology import Lab, city
@@ -232,10 +233,10 @@ def test_a_revocation_between_prepare_and_midnight_leaves_the_line_open_and_unst
     assert not [c for c in store.changes(ChangeFilter(line_id=1)) if c.action == "cut"]
 
 
-def test_with_nothing_changed_since_the_prepare_the_pass_follows_the_plan_made_ahead(night):
+def test_with_nothing_changed_since_the_prepare_the_pass_follows_the_plan_made_ahead(night, caplog):
     """The prepare plans the instant once its staging is done; the pass a few milliseconds
     after the instant (as the scheduler's starts) binds from that plan without reading the
-    store again, and cuts every line."""
+    store again, and cuts every line. The pass's log line says so."""
     lab, store, _ = night
     reconciler = Reconciler(store)
     prepared = prepare(store, reconciler)
@@ -243,6 +244,11 @@ def test_with_nothing_changed_since_the_prepare_the_pass_follows_the_plan_made_a
     store.clock.set(started)
     report = reconciler.run_pass(started, prepared=prepared)
     assert report.ok and report.planned_ahead and report.plan.at == started
+    with caplog.at_level(logging.INFO, logger="curfew.pass"):
+        log_pass(report)
+    (line,) = [r for r in caplog.records if getattr(r, "event", None) == "pass"]
+    assert "2 routers over prepared sessions, 0 cold, the plan made ahead" in line.getMessage()
+    assert (line.prepared_routers, line.cold_routers, line.planned_ahead) == (2, 0, True)  # type: ignore[attr-defined]
     assert sorted(r.change.line_id for r in report.results) == [1, 2, 3, 4]
     for device in ("R1", "R2"):
         assert cut_lines(lab, device) == LINES[device]
@@ -283,7 +289,7 @@ def test_an_order_issued_after_the_prepare_for_a_router_with_no_work_is_cut_at_t
     assert store.line_statuses()[3].state == "cut"
 
 
-def test_an_inventory_change_after_the_prepare_is_planned_afresh_at_the_instant(night):
+def test_an_inventory_change_after_the_prepare_is_planned_afresh_at_the_instant(night, caplog):
     """At 23:59 line 1 is blocked (its inventory no longer matches the router), by a write no
     order event records. The plan made ahead would cut it; the pass plans afresh and the
     staged line is discarded, never bound."""
@@ -299,6 +305,9 @@ def test_an_inventory_change_after_the_prepare_is_planned_afresh_at_the_instant(
     store.clock.set(NIGHT)
     report = reconciler.run_pass(NIGHT, prepared=prepared)
     assert not report.planned_ahead
+    with caplog.at_level(logging.INFO, logger="curfew.pass"):
+        log_pass(report)
+    assert "2 routers over prepared sessions, 0 cold, planned at the instant" in caplog.text
     assert report.unstaged == [1]
     assert cut_lines(lab, "R1") == {2} and cut_lines(lab, "R2") == {3, 4}
     assert not any("CURFEW-L1" in line for line in owned(lab, "R1"))
