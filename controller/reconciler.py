@@ -388,8 +388,10 @@ class Reconciler:
             held = guard_cuts(self.store, self.cut_bounds, at, cuts, self.actor)
         if held is not None:  # restores never wait
             batches = [b for b in (b.without_cuts() for b in batches) if b.changes]
-        report = PassReport(pass_id, at, desired, batches, dry_run, drifted=drifted, held=held)
-        report.planned_ahead = ahead is not None
+        report = PassReport(
+            pass_id, at, desired, batches, dry_run, drifted=drifted, held=held,
+            planned_ahead=ahead is not None,
+        )  # fmt: skip
         if not batches:
             return report
         runnable = []

@@ -440,12 +440,11 @@ def log_pass(report: PassReport) -> None:
     duration = report.duration_seconds or 0.0
     # a prepared pass: routers pushed over the prepare's sessions or cold, and whether it
     # followed the plan made ahead (if not, something changed since the prepare)
+    over_prepared, cold = len(report.bound_prepared), len(report.pushed_cold)
     prepared = ""
     if report.sessions:
-        prepared = (
-            f"; {len(report.bound_prepared)} routers over prepared sessions, "
-            f"{len(report.pushed_cold)} cold, "
-            + ("the plan made ahead" if report.planned_ahead else "planned at the instant")
+        prepared = f"; {over_prepared} routers over prepared sessions, {cold} cold, " + (
+            "the plan made ahead" if report.planned_ahead else "planned at the instant"
         )
     pass_log.info(
         "pass %s at %s: %d changes, %d verified, %d failed, %d devices skipped, %d cuts held "
@@ -456,7 +455,7 @@ def log_pass(report: PassReport) -> None:
             "event": "pass", "pass_id": report.pass_id, "at": report.at.isoformat(),
             "changes": changes, "verified": changes - len(failed), "failed": len(failed),
             "skipped": len(report.skipped), "held": held, "duration_seconds": round(duration, 3),
-            "prepared_routers": len(report.bound_prepared), "cold_routers": len(report.pushed_cold),
+            "prepared_routers": over_prepared, "cold_routers": cold,
             "planned_ahead": report.planned_ahead,
         },
     )  # fmt: skip

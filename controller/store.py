@@ -234,8 +234,8 @@ class Snapshot:
     line_venue: dict[int, int]
     devices: dict[int, Device]
     states: dict[int, StateRow]
-    # the newest order event when read: any order issued, amended, suspended, resumed or
-    # revoked since moves it (see Store.order_mark)
+    # the newest order event as the read began: any order issued, amended, suspended, resumed
+    # or revoked since moves it (see Store.order_mark)
     order_mark: int = 0
     # what `Store.quiet_mark` said as the read began: equal later, nothing it read has changed
     quiet: QuietMark | None = None
@@ -556,7 +556,6 @@ class Store:
                 row[0]: StateRow(*row)
                 for row in connection.execute(sa.select(*(_STATUSES.c[n] for n in _STATE_COLUMNS)))
             }
-            order_mark = s.exec(select(sa.func.max(OrderEvent.id))).one() or 0
         refs, targets = [], {}
         for line in lines:
             venue = venues[line.venue_id]
@@ -582,7 +581,7 @@ class Store:
             line_venue={line.id: line.venue_id for line in lines},
             devices={d_id: d for d_id, d in devices.items() if d_id is not None},
             states=states,
-            order_mark=order_mark,
+            order_mark=quiet.order_event,
             quiet=quiet,
         )
 

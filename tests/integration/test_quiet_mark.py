@@ -21,10 +21,13 @@ def test_the_quiet_mark_moves_with_every_write_a_snapshot_sees(store: Store, sma
     assert store.snapshot().quiet == mark
     assert store.quiet_mark() == mark  # reading moves nothing
 
-    def after(write: object) -> set[str]:
+    def after(write: str) -> set[str]:
+        """The marks `write` (described) moved since the last call."""
         nonlocal mark
         before, mark = mark, store.quiet_mark()
-        return moved(before, mark)
+        found = moved(before, mark)
+        print(f"{write}: {sorted(found)}")  # shown with a failing assertion
+        return found
 
     # inventory rows, written by SQL no part of the product checks: the database's triggers
     with store.engine.begin() as connection:
