@@ -9,6 +9,12 @@ armed line (`ArmedWindow`). Anything else falls back to controller timing, logge
 reason. The passes stay the safety net: at the instant the ordinary pass finds the line cut
 (and records the evidence) or cuts it itself. `disarm_revoked` removes armed cuts that no order
 justifies any more, before (or within) their window.
+
+A platform whose arming holds only the window's start (Junos: one scheduled commit at a time,
+drivers.timing.RestoreTimed) has the window's end armed apart, a lead before it, once the cut
+is in force (`arm(..., kind=RESTORE)`: a row of kind `restore`). An order that keeps the line
+cut past that end (amended, a suspension issued since) has the armed restore cancelled before
+it runs (`disarm_revoked`), and the pass at the end restores whatever was not armed.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from drivers.timing import (
     MAX_CLOCK_TOLERANCE,
     DeviceClock,
     DeviceTimed,
+    RestoreTimed,
     time_range_name,
     untrusted,
     utc_offset_text,
@@ -64,6 +71,8 @@ LONGEST_WINDOW = timedelta(hours=24)
 # removed because no order cuts any more, window over
 ARMING, ARMED, FAILED, DISARMED, ENDED = "arming", "armed", "failed", "disarmed", "ended"
 WATCHED = (ARMING, ARMED)
+# what a row arms: a window's cut at its start, or (RestoreTimed platforms) its restore at its end
+CUT, RESTORE = "cut", "restore"
 
 
 def device_timed(device: Device) -> bool:
@@ -88,12 +97,14 @@ class NightWindow:
 
 @dataclass
 class ArmReport:
-    """What an `arm` did: lines armed, lines left to controller timing and why."""
+    """What an `arm` did: lines armed, lines left to controller timing and why. `kind`: cuts
+    starting at `window_start`, or restores there (CUT, RESTORE)."""
 
     pass_id: str
     window_start: datetime
     armed: list[int] = field(default_factory=list)
     fallbacks: dict[int, str] = field(default_factory=dict)
+    kind: str = CUT
 
 
 @dataclass
@@ -133,6 +144,31 @@ def windows_starting(snap: Snapshot, start: datetime) -> tuple[list[NightWindow]
     return windows, refused
 
 
+def windows_ending(snap: Snapshot, end: datetime) -> list[NightWindow]:
+    """The opted-in lines, on routers whose platform arms a window's end apart, whose cut ends
+    at `end` (CUT just before, OPEN at it) and that are recorded cut: their restores, each a
+    window [end, end) citing the orders of the cut that ends."""
+    windows: list[NightWindow] = []
+    by_venue = _orders_by_venue(snap)
+    for ref in snap.lines:
+        device = snap.devices[ref.device_id]
+        if not device_timed(device) or ref.line_id not in snap.targets:
+            continue
+        if not getattr(driver_for(device.platform), "arms_restores", False):
+            continue
+        state = snap.states.get(ref.line_id)
+        if state is None or state.state != LineState.CUT.value:
+            continue  # not cut (yet): nothing to restore on the router's clock
+        orders = by_venue.get(ref.venue_id, [])
+        if plan(orders, [ref], end).lines[ref.line_id].desired is not LineState.OPEN:
+            continue
+        before = plan(orders, [ref], end - EPSILON).lines[ref.line_id]
+        if before.desired is not LineState.CUT:
+            continue
+        windows.append(NightWindow(ref, snap.targets[ref.line_id], end, end, before.order_ids))
+    return windows
+
+
 def _orders_by_venue(snap: Snapshot) -> dict[int, list[OrderTerm]]:
     """Each venue's orders: a line is planned against its venue's orders only."""
     found: dict[int, list[OrderTerm]] = defaultdict(list)
@@ -152,21 +188,37 @@ def arm(
     workers: int = 16,
     stop: threading.Event | None = None,
     devices: set[int] | None = None,
+    kind: str = CUT,
 ) -> ArmReport:
     """Arm every opted-in line whose cut starts at `window_start` on its router's own clock,
     where that clock is trusted; log every other one as left to controller timing. With `stop`
     set, routers not yet started are left to controller timing (the instant has come); with
-    `devices`, only those routers' lines are considered."""
+    `devices`, only those routers' lines are considered. With `kind=RESTORE`, the restores at
+    `window_start` of the lines whose cut ends then, on routers that arm a window's end apart
+    (`windows_ending`); a router with cuts starting at that instant too is left to the pass
+    (its one scheduled commit arms the cuts)."""
     if not 0 < tolerance <= MAX_CLOCK_TOLERANCE:
         raise ValueError(f"the clock tolerance must be in (0, {MAX_CLOCK_TOLERANCE:g}] s")
+    if kind not in (CUT, RESTORE):
+        raise ValueError(f"nothing arms a {kind!r}")
     start = as_utc(window_start)
     snap = store.snapshot()
-    windows, refused = windows_starting(snap, start)
+    if kind == RESTORE:
+        windows, refused = windows_ending(snap, start), {}
+        starting = {w.line.device_id for w in windows_starting(snap, start)[0]}
+        for window in [w for w in windows if w.line.device_id in starting]:
+            windows.remove(window)
+            refused[window.line_id] = (
+                "cuts start on its router at the same instant, armed in its one scheduled "
+                "commit: the restore is the pass's"
+            )
+    else:
+        windows, refused = windows_starting(snap, start)
     if devices is not None:
         windows = [w for w in windows if w.line.device_id in devices]
         device_of = {ref.line_id: ref.device_id for ref in snap.lines}
         refused = {i: why for i, why in refused.items() if device_of.get(i) in devices}
-    report = ArmReport(uuid.uuid4().hex[:16], start)
+    report = ArmReport(uuid.uuid4().hex[:16], start, kind=kind)
     by_device: dict[int, list[NightWindow]] = defaultdict(list)
     for window in windows:
         by_device[window.line.device_id].append(window)
@@ -220,6 +272,8 @@ class _Arming:
         self.store, self.driver_factory, self.actor = store, driver_factory, actor
         self.tolerance, self.timeout, self.report, self.snap = tolerance, timeout, report, snap
         self.stop = stop
+        self.kind = report.kind
+        self.restores = report.kind == RESTORE
         # the workers' writes, one at a time: queued here, not on SQLite's lock, whose busy
         # wait polls and let some of 256 routers wait past its 30 s
         self.writes = threading.Lock()
@@ -251,8 +305,9 @@ class _Arming:
             except DriverError as exc:
                 self.fall_back(windows, f"{type(exc).__name__}: {exc}")
                 return
-            if not isinstance(driver, DeviceTimed):
-                self.fall_back(windows, f"device timing is not built for {device.platform}")
+            if not isinstance(driver, RestoreTimed if self.restores else DeviceTimed):
+                what = "of a window's end " if self.restores else ""
+                self.fall_back(windows, f"device timing {what}is not built for {device.platform}")
                 return
             with driver:
                 self._arm(device, driver, windows)
@@ -263,7 +318,9 @@ class _Arming:
         finally:
             claims.release(device_id)
 
-    def _arm(self, device: Device, driver: DeviceTimed, windows: list[NightWindow]) -> None:
+    def _arm(
+        self, device: Device, driver: DeviceTimed | RestoreTimed, windows: list[NightWindow]
+    ) -> None:
         clock = self.store.clock
         before = clock.now()
         reading = driver.read_clock()
@@ -291,7 +348,7 @@ class _Arming:
     def _arm_group(
         self,
         device: Device,
-        driver: DeviceTimed,
+        driver: DeviceTimed | RestoreTimed,
         reading: DeviceClock,
         start: datetime,
         end: datetime,
@@ -301,23 +358,32 @@ class _Arming:
         store, actor, pass_id = self.store, self.actor, self.report.pass_id
         venue = self.snap.line_venue
         now = store.clock.now()
+        restores = self.restores
         # each line's own window (a router armed as a whole may group lines of several ends)
         spans = {w.line_id: _span(w.start, w.end, w.line.zone) for w in windows}
+        what = "restore" if restores else "cut"
+        action = "arm_restore" if restores else "arm"
         # written ahead: the rows (watched by `disarm_revoked` from now on) and the intents
         with self.writes:
-            _upsert_rows(store, [(w, device.id or 0) for w in windows], ARMING, now)
+            _upsert_rows(store, [(w, device.id or 0) for w in windows], ARMING, now, self.kind)
             intents = store.append(
                 [
                     NewChange(
-                        at=now, kind="intent", action="arm", actor=actor, pass_id=pass_id,
+                        at=now, kind="intent", action=action, actor=actor, pass_id=pass_id,
                         order_ids=w.order_ids, line_id=w.line_id, venue_id=venue[w.line_id],
                         device_id=device.id,
-                        detail=f"arm the cut for {spans[w.line_id]} on the device's own clock",
+                        detail=f"arm the {what} {spans[w.line_id]} on the device's own clock",
                     )
                     for w in windows
                 ]
             )  # fmt: skip
-        result = driver.arm([w.target for w in windows], start, end, reading.zone)
+        targets = [w.target for w in windows]
+        if restores:
+            assert isinstance(driver, RestoreTimed)
+            result = driver.arm_restore(targets, end, reading.zone)
+        else:
+            assert isinstance(driver, DeviceTimed)
+            result = driver.arm(targets, start, end, reading.zone)
         by_line = {line.line_id: line for line in result.lines}
         offset = (reading.time - controller_time).total_seconds() if reading.time else 0.0
         trust = (
@@ -333,13 +399,19 @@ class _Arming:
         failed = [w for w in windows if not _done(by_line.get(w.line_id))]
         cleanup: StageResult | None = None
         if failed:
-            # a line half armed could still cut on its own: its armed objects go again
-            cleanup = driver.disarm([w.line_id for w in failed])
+            # a line half armed could still change on its own: its armed objects go again
+            failed_ids = [w.line_id for w in failed]
+            if isinstance(driver, RestoreTimed) and restores:
+                cleanup = driver.disarm_restore(failed_ids)
+            elif isinstance(driver, DeviceTimed):
+                cleanup = driver.disarm(failed_ids)
         cleaned = {line.line_id for line in cleanup.lines if line.done} if cleanup else set()
         when = store.clock.now()
         # how the platform arms, when not with a time-range (Junos: a scheduled commit)
-        words = getattr(driver, "armed_as", None)
-        platform_words = words(start, reading.zone) if callable(words) else None
+        words = getattr(driver, "restore_armed_as" if restores else "armed_as", None)
+        platform_words = (
+            words(end if restores else start, reading.zone) if callable(words) else None
+        )
         entries = []
         for window, intent in zip(windows, intents, strict=True):
             line = by_line.get(window.line_id)
@@ -348,20 +420,30 @@ class _Arming:
             armed_as = "rules bounded in UTC" if reading.utc_bounds else f"time-range {name}"
             armed_as = platform_words or armed_as
             span = spans[window.line_id]
-            detail = (
-                f"armed for {span}: {armed_as}, the device cuts at the start by its own "
-                f"clock; {trust}"
-                if armed
-                else f"arming failed, controller timing for {span}"
-                + ("" if window.line_id in cleaned else "; its armed objects may remain")
-            )
+            if restores:
+                detail = (
+                    f"the restore {span} armed: {armed_as}, the device restores by its own "
+                    f"clock; {trust}"
+                )
+            else:
+                detail = (
+                    f"armed for {span}: {armed_as}, the device cuts at the start by its own "
+                    f"clock; {trust}"
+                )
+            if not armed:
+                detail = f"arming failed, controller timing for the {what} {span}" + (
+                    "" if window.line_id in cleaned else "; its armed objects may remain"
+                )
+            # until the instant the line is as it was: open before a cut, cut before a restore
+            until = LineState.CUT if restores else LineState.OPEN
+            done = "armed_restore" if restores else "armed"
             entries.append(
                 NewChange(
-                    at=when, kind="outcome", action="armed" if armed else "arm", actor=actor,
+                    at=when, kind="outcome", action=done if armed else action, actor=actor,
                     pass_id=pass_id, order_ids=window.order_ids, line_id=window.line_id,
                     venue_id=venue[window.line_id], device_id=device.id, intent_seq=intent.seq,
                     commands=line.commands if line else (), device_output=result.device_output,
-                    state_after=LineState.OPEN.value, verified=armed,
+                    state_after=until.value, verified=armed,
                     error=None if armed else _error(line, result), detail=detail,
                 )
             )  # fmt: skip
@@ -407,6 +489,8 @@ def _error(line: StagedLine | None, result: StageResult) -> str:
 
 def _span(start: datetime, end: datetime, venue_zone: str) -> str:
     tz = zone(venue_zone)
+    if start == end:  # a restore's instant
+        return f"at {end.isoformat()} ({end.astimezone(tz):%Y-%m-%d %H:%M} {venue_zone})"
     return (
         f"[{start.isoformat()}, {end.isoformat()}) "
         f"({start.astimezone(tz):%Y-%m-%d %H:%M}–{end.astimezone(tz):%H:%M} {venue_zone})"
@@ -431,7 +515,8 @@ def _fall_back(
                 at=now, kind="admin", action="timing_fallback", actor=actor,
                 pass_id=report.pass_id, order_ids=order_ids, line_id=ref.line_id,
                 venue_id=venue_id, device_id=ref.device_id, device_output=evidence,
-                detail=f"controller timing for the cut due at {start.isoformat()}: {reason}",
+                detail=f"controller timing for the {report.kind} due at {start.isoformat()}: "
+                f"{reason}",
             )
             for ref, venue_id, order_ids, reason in lines
         ]
@@ -452,7 +537,11 @@ def _row_writes(store: Store) -> Iterator[Session]:
 
 
 def _upsert_rows(
-    store: Store, windows: list[tuple[NightWindow, int]], status: str, now: datetime
+    store: Store,
+    windows: list[tuple[NightWindow, int]],
+    status: str,
+    now: datetime,
+    kind: str = CUT,
 ) -> None:
     with _row_writes(store) as s:
         for window, device_id in windows:
@@ -469,6 +558,7 @@ def _upsert_rows(
                 armed_at=now,
             )
             row.device_id, row.window_end, row.status = device_id, window.end, status
+            row.kind = kind
             row.order_ids_json = json.dumps(list(window.order_ids))
             row.armed_at, row.settled_at = now, None
             s.add(row)
@@ -490,7 +580,9 @@ def armed_for(store: Store, window_start: datetime) -> set[int]:
     """The lines armed on their routers' clocks to cut at `window_start` (row `armed`)."""
     with store.session() as s:
         query = select(ArmedWindow.line_id).where(
-            ArmedWindow.window_start == as_utc(window_start), ArmedWindow.status == ARMED
+            ArmedWindow.window_start == as_utc(window_start),
+            ArmedWindow.status == ARMED,
+            ArmedWindow.kind == CUT,
         )
         return set(s.exec(query))
 
@@ -505,8 +597,10 @@ def disarm_revoked(
 ) -> DisarmReport:
     """Remove the armed cuts no order justifies any more (revoked, suspended, amended, the
     line blocked or gone): the plan at the window's start, or now if the window has begun,
-    does not cut the line. Bindings go first, the time-range last. Rows whose window is over
-    are marked ended (the ordinary restore removes what is left)."""
+    does not cut the line. Bindings go first, the time-range last. Cancel the armed restores
+    an order keeps from their instant: the plan then cuts the line (a suspension issued since,
+    an order amended to run on). Rows whose window is over are marked ended (the ordinary
+    restore removes what is left)."""
     now = as_utc(now)
     report = DisarmReport()
     rows = armed_windows(store)
@@ -525,9 +619,21 @@ def disarm_revoked(
     refs = {ref.line_id: ref for ref in snap.lines}
     by_venue = _orders_by_venue(snap)
     stale: dict[int, list[ArmedWindow]] = defaultdict(list)
+    keeping: dict[int, tuple[int, ...]] = {}  # a restore's line: the orders keeping it cut
     for row in live:
         ref = refs.get(row.line_id)
         instant = max(now, row.window_start)
+        if row.kind == RESTORE:
+            # a line gone or moved is no order's: its restore stands, as the pass's would
+            if ref is None or ref.device_id != row.device_id:
+                continue
+            orders = by_venue.get(ref.venue_id, [])
+            keeps = plan(orders, [ref], instant).lines[ref.line_id]
+            if keeps.desired is not LineState.CUT:
+                continue
+            keeping[row.line_id] = keeps.order_ids
+            stale[row.device_id].append(row)
+            continue
         if ref is not None and ref.device_id == row.device_id:
             orders = by_venue.get(ref.venue_id, [])
             if plan(orders, [ref], instant).lines[ref.line_id].desired is LineState.CUT:
@@ -536,7 +642,7 @@ def disarm_revoked(
     if not stale:
         return report
     pass_id = uuid.uuid4().hex[:16]
-    rearm: dict[int, set[datetime]] = {}
+    rearm: dict[int, set[tuple[datetime, str]]] = {}
     with claims_for(store.engine) as claims:
         for device_id, device_rows in stale.items():
             device = snap.devices.get(device_id)
@@ -544,16 +650,20 @@ def disarm_revoked(
                 for row in device_rows:
                     report.failed[row.line_id] = "device not available (claimed or gone)"
                 continue
+            whole = False
             try:
-                whole = _disarm_device(
-                    store, driver_factory, device, device_rows, actor, pass_id, timeout, report,
-                    snap.line_venue,
-                )  # fmt: skip
+                for kind in (CUT, RESTORE):
+                    rows_of_kind = [row for row in device_rows if row.kind == kind]
+                    if rows_of_kind:
+                        whole |= _disarm_device(
+                            store, driver_factory, device, rows_of_kind, actor, pass_id,
+                            timeout, report, snap.line_venue, keeping,
+                        )  # fmt: skip
             finally:
                 claims.release(device_id)
             if whole:
                 rearm[device_id] = {
-                    row.window_start
+                    (row.window_start, row.kind)
                     for row in live
                     if row.device_id == device_id
                     and row.status == ARMED
@@ -563,8 +673,11 @@ def disarm_revoked(
     # a router armed as a whole (one scheduled commit) lost its other lines' arming with the
     # disarm: they are armed again, or logged as left to controller timing
     for device_id, starts in rearm.items():
-        for start in sorted(starts):
-            again = arm(store, driver_factory, start, actor, timeout=timeout, devices={device_id})
+        for start, kind in sorted(starts):
+            again = arm(
+                store, driver_factory, start, actor, timeout=timeout, devices={device_id},
+                kind=kind,
+            )  # fmt: skip
             report.rearmed.extend(again.armed)
     return report
 
@@ -579,30 +692,59 @@ def _disarm_device(
     timeout: float,
     report: DisarmReport,
     venue: dict[int, int],
+    keeping: dict[int, tuple[int, ...]],
 ) -> bool:
-    """Disarm these rows' lines on their router; whether its driver arms a router as a whole
-    (its other armed lines need arming again)."""
+    """Disarm these rows' lines (of one kind) on their router; whether its driver arms a
+    router as a whole (its other armed lines need arming again). A cut disarmed leaves the
+    line open; a restore disarmed leaves it cut, citing the orders that keep it so
+    (`keeping`)."""
     now = store.clock.now()
     whole = False
+    restores = rows[0].kind == RESTORE
+
+    def cited(row: ArmedWindow) -> tuple[int, ...]:
+        return keeping.get(row.line_id, ()) if restores else tuple(row.order_ids)
+
+    def why(row: ArmedWindow) -> str:
+        if restores:
+            return (
+                f"an order keeps the line cut at {row.window_start.isoformat()}: cancel its "
+                f"armed restore"
+            )
+        return (
+            f"no order cuts the line in its armed window [{row.window_start.isoformat()}, "
+            f"{row.window_end.isoformat()}) any more: remove its time-bound cut"
+        )
+
+    action, done_action = (
+        ("disarm_restore", "disarmed_restore") if restores else ("disarm", "disarmed")
+    )
     intents = store.append(
         [
             NewChange(
-                at=now, kind="intent", action="disarm", actor=actor, pass_id=pass_id,
-                order_ids=row.order_ids, line_id=row.line_id, venue_id=venue.get(row.line_id),
-                device_id=device.id,
-                detail=f"no order cuts the line in its armed window [{row.window_start.isoformat()}"
-                f", {row.window_end.isoformat()}) any more: remove its time-bound cut",
+                at=now, kind="intent", action=action, actor=actor, pass_id=pass_id,
+                order_ids=cited(row), line_id=row.line_id, venue_id=venue.get(row.line_id),
+                device_id=device.id, detail=why(row),
             )
             for row in rows
         ]
     )  # fmt: skip
+    line_ids = [row.line_id for row in rows]
     try:
         driver = driver_factory(device, timeout)
-        if not isinstance(driver, DeviceTimed):
-            raise DriverError(f"device timing is not built for {device.platform}")
         whole = bool(getattr(driver, "arms_whole_router", False))
-        with driver:
-            result = driver.disarm([row.line_id for row in rows])
+        if restores:
+            if not isinstance(driver, RestoreTimed):
+                raise DriverError(
+                    f"device timing of a window's end is not built for {device.platform}"
+                )
+            with driver:
+                result = driver.disarm_restore(line_ids)
+        else:
+            if not isinstance(driver, DeviceTimed):
+                raise DriverError(f"device timing is not built for {device.platform}")
+            with driver:
+                result = driver.disarm(line_ids)
     except DriverError as exc:
         lines = tuple(StagedLine(row.line_id, (), False, str(exc)) for row in rows)
         result = StageResult(device.name, lines, error=exc, device_output=exc.output)
@@ -612,19 +754,22 @@ def _disarm_device(
     for row, intent in zip(rows, intents, strict=True):
         line = by_line.get(row.line_id)
         done = _done(line)
+        if restores:  # the line is cut still, whether or not the restore was cancelled
+            after = LineState.CUT
+        else:  # open on the device now, or unknown if the removal failed
+            after = LineState.OPEN if done else LineState.UNKNOWN
         entries.append(
             NewChange(
-                at=when, kind="outcome", action="disarmed" if done else "disarm", actor=actor,
-                pass_id=pass_id, order_ids=row.order_ids, line_id=row.line_id,
+                at=when, kind="outcome", action=done_action if done else action, actor=actor,
+                pass_id=pass_id, order_ids=cited(row), line_id=row.line_id,
                 venue_id=venue.get(row.line_id), device_id=device.id, intent_seq=intent.seq,
                 commands=line.commands if line else (), device_output=result.device_output,
-                state_after=LineState.OPEN.value if done else LineState.UNKNOWN.value,
-                verified=done, error=None if done else _error(line, result),
+                state_after=after.value, verified=done,
+                error=None if done else _error(line, result),
             )
         )  # fmt: skip
 
     def states(written: list[Change]) -> list[LineStatus]:
-        # the line is open on the device now (or unknown, if the removal failed)
         return [
             LineStatus(
                 line_id=record.line_id or 0, state=record.state_after or "unknown",
@@ -635,7 +780,8 @@ def _disarm_device(
             if record.line_id is not None and record.line_id in venue
         ]  # fmt: skip
 
-    store.append(entries, states=states)
+    # a cut disarmed moves the line's state; a restore cancelled leaves it as recorded: cut
+    store.append(entries, states=None if restores else states)
     with _row_writes(store) as s:
         for row in rows:
             fresh = s.get(ArmedWindow, row.id)
@@ -658,16 +804,23 @@ def arm_before(
     reconciler: Reconciler, instant: datetime, stop: threading.Event | None = None
 ) -> ArmReport | None:
     """What the scheduler calls a lead before a transition (with its prepare): arm the cuts
-    starting at `instant` on the routers that opted in. Never raises: a failure leaves those
-    cuts to controller timing, as any fallback does."""
-    try:
-        return arm(
-            reconciler.store, reconciler.driver_factory, instant, reconciler.actor,
-            timeout=reconciler.device_timeout, workers=reconciler.workers, stop=stop,
-        )  # fmt: skip
-    except Exception:
-        log.exception("arming the cuts due at %s failed: controller timing", instant)
-        return None
+    starting at `instant` on the routers that opted in, then the restores there on the routers
+    that arm a window's end apart. Never raises: a failure leaves those cuts and restores to
+    controller timing, as any fallback does. The cuts' report."""
+    report = None
+    for kind in (CUT, RESTORE):
+        try:
+            armed = arm(
+                reconciler.store, reconciler.driver_factory, instant, reconciler.actor,
+                timeout=reconciler.device_timeout, workers=reconciler.workers, stop=stop,
+                kind=kind,
+            )  # fmt: skip
+        except Exception:
+            log.exception("arming the %ss due at %s failed: controller timing", kind, instant)
+            continue
+        if kind == CUT:
+            report = armed
+    return report
 
 
 def rearm_after_pass(reconciler: Reconciler, report: PassReport, now: datetime) -> list[ArmReport]:
@@ -693,10 +846,11 @@ def rearm_after_pass(reconciler: Reconciler, report: PassReport, now: datetime) 
         }
         rows = [row for row in rows if row.device_id in whole]
         reports = []
-        for device_id, start in sorted({(row.device_id, row.window_start) for row in rows}):
+        armings = sorted({(row.device_id, row.window_start, row.kind) for row in rows})
+        for device_id, start, kind in armings:
             again = arm(
                 store, reconciler.driver_factory, start, reconciler.actor,
-                timeout=reconciler.device_timeout, devices={device_id},
+                timeout=reconciler.device_timeout, devices={device_id}, kind=kind,
             )  # fmt: skip
             reports.append(again)
         return reports

@@ -429,7 +429,9 @@ class ArmedWindow(SQLModel, table=True):
     """A line's device-timed cut for one night (see `controller.device_timing`): armed on its
     router in the evening to cut at `window_start` by the router's own clock, until
     `window_end`. `status`: armed | disarmed (removed before it ended: no order cut it any
-    more) | ended (its window is over; the ordinary restore removes what is left)."""
+    more) | ended (its window is over; the ordinary restore removes what is left). `kind`:
+    cut, or restore (a platform that arms a window's end apart: the restore at `window_start`,
+    which is its `window_end` too; disarmed when an order keeps the line cut past it)."""
 
     __tablename__ = "armed_windows"
     __table_args__ = (sa.UniqueConstraint("line_id", "window_start"),)
@@ -444,6 +446,7 @@ class ArmedWindow(SQLModel, table=True):
     armed_at: datetime = Field(sa_type=UTCDateTime)
     change_seq: int | None = None  # the `armed` record citing it
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    kind: str = Field(default="cut", sa_column_kwargs={"server_default": "cut"})
 
     @property
     def order_ids(self) -> list[int]:

@@ -1306,16 +1306,16 @@ class JuniperJunosDriver(Stages):
     # -- device-timed windows (drivers.timing.DeviceTimed): `commit at` ------------------------
 
     def apply(self, batch: Batch) -> BatchResult:
-        """`apply`, and for a cut found in force (nothing sent: the router's scheduled commit
-        made it, or anyone else's) the router's word on it in the result's device output: its
-        latest commit, when and by whom."""
+        """`apply`, and for a cut found in force or a restore found done (nothing sent: the
+        router's scheduled commit made it, or anyone else's) the router's word on it in the
+        result's device output: its latest commit, when and by whom."""
         self._last_read = None
         result = super().apply(batch)
         found = self._last_read
         if found is None or not found.status.latest:
             return result
         latest = found.status.latest
-        return with_timed_evidence(
+        result = with_timed_evidence(
             result,
             batch,
             found,
@@ -1325,6 +1325,24 @@ class JuniperJunosDriver(Stages):
                 for line_id in line_ids
             ),
         )
+        restores = {t.line_id for t in batch.restores}
+        opened = [
+            outcome.line_id
+            for outcome in result.outcomes
+            if outcome.action is Action.RESTORE
+            and outcome.verified
+            and not outcome.commands
+            and outcome.line_id in restores
+            and found.get(outcome.line_id) is None
+        ]
+        if not opened:
+            return result
+        evidence = "\n".join(
+            f"line {line_id}: found open, nothing sent; the router's latest commit: {latest}"
+            for line_id in opened
+        )
+        joined = "\n".join(part for part in (result.device_output, evidence) if part)
+        return replace(result, device_output=joined)
 
     # A router's arming is one scheduled commit: cancelling it for one line unarms them all, so
     # the controller arms the router's other lines again after a disarm.
@@ -1341,7 +1359,7 @@ class JuniperJunosDriver(Stages):
         """How `arm` arms a window starting at `start`, for the change log."""
         return (
             f"a commit scheduled for {_wall(zone.local(start))} (`commit at`, the router's "
-            f"time, zone {zone.name}), the 08:00 restore left to the controller"
+            f"time, zone {zone.name}); its end is armed apart once this commit has run"
         )
 
     def arm(
@@ -1350,11 +1368,11 @@ class JuniperJunosDriver(Stages):
         """Every target's filters and bindings in one candidate, committed by the router itself
         at `start` on its own clock (`commit at`), then read back: the schedule, and the
         candidate it commits. Junos schedules one commit at a time and keeps the configuration
-        read-only until it runs, so the window's end is not scheduled: the restore at the end
-        is the controller's pass. A line the device rejects leaves the router unarmed (its lines
-        are one commit); a line refused before anything is sent (cut already, its slot held) is
-        left out."""
-        del end  # the router cannot hold a second scheduled commit: the pass restores
+        read-only until it runs, so the window's end is not scheduled here: it is armed apart
+        once this commit has run (`arm_restore`), or restored by the pass. A line the device
+        rejects leaves the router unarmed (its lines are one commit); a line refused before
+        anything is sent (cut already, its slot held) is left out."""
+        del end  # the router cannot hold a second scheduled commit: armed apart (arm_restore)
         if not targets:
             return StageResult(self.name, ())
         try:
@@ -1397,6 +1415,21 @@ class JuniperJunosDriver(Stages):
         commits, config, inherited = self._lock(progress)
         locked = self._parsed(config, inherited, parse_commit_status(commits))
         plans = self._arm_plans(targets, locked)
+        return self._schedule(plans, locked, at, progress, _armed)
+
+    def _schedule(
+        self,
+        plans: Sequence[LinePlan],
+        locked: ParsedConfig,
+        at: datetime,
+        progress: Progress,
+        armed: Callable[[ParsedConfig, ParsedConfig, LineTarget], bool],
+    ) -> tuple[StagedLine, ...]:
+        """In the locked candidate: every plan's commands, committed by the router at `at` on
+        its own clock (`commit at`); then the schedule and the candidate it commits read back,
+        each line judged by `armed`. A line the device rejects, a refused commit or a read-back
+        that does not show every line armed leaves the router unarmed (rolled back, or the
+        schedule cancelled): its lines are one commit."""
         commands = [c for plan in plans for c in plan.commands]
         if not commands:
             self._finish([], progress)
@@ -1426,7 +1459,7 @@ class JuniperJunosDriver(Stages):
         unarmed = [
             plan.target.line_id
             for plan in plans
-            if plan.refusal is None and not _armed(candidate, locked, plan.target)
+            if plan.refusal is None and not armed(candidate, locked, plan.target)
         ]
         if scheduled.scheduled != at or not self._ours(scheduled) or unarmed:
             self._cancel_schedule(progress)
@@ -1477,6 +1510,88 @@ class JuniperJunosDriver(Stages):
         line it armed is unarmed). A line bound in the committed configuration is refused, as
         IOS refuses a cut without a time-range: once the schedule has run, its cut is a commit
         like a pass's, and the passes own it (the pass after a revocation restores it)."""
+        return self._disarm(line_ids, restores=False)
+
+    # -- the window's end on the router's clock: a restore scheduled with `commit at` ----------
+
+    # the end of a window can be armed on its own (drivers.timing.RestoreTimed): at 08:00 the
+    # router restores by its own clock, armed once the 00:00 commit has run
+    arms_restores: ClassVar[bool] = True
+
+    def restore_armed_as(self, end: datetime, zone: DeviceZone) -> str:
+        """How `arm_restore` arms a restore at `end`, for the change log."""
+        return (
+            f"a commit scheduled for {_wall(zone.local(end))} (`commit at`, the router's time, "
+            f"zone {zone.name}) removing the line's filters and bindings"
+        )
+
+    def arm_restore(
+        self, targets: Sequence[LineTarget], end: datetime, zone: DeviceZone
+    ) -> StageResult:
+        """Every target's bindings and filters removed in one candidate, committed by the
+        router itself at `end` on its own clock (`commit at`), then read back: the schedule,
+        and the candidate it commits. Only a line the committed configuration cuts exactly is
+        armed; a router already holding a scheduled commit (anyone's, ours for another
+        instant or with other changes: the cuts starting then) is not armed over: its
+        restores are the pass's."""
+        if not targets:
+            return StageResult(self.name, ())
+        try:
+            at = scheduled_wall(end, zone)
+        except ValueError as exc:
+            return StageResult(
+                self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
+            )
+        progress = Progress()
+        try:
+            with self._session():
+                lines = self._arm_restore(targets, at, progress)
+        except DriverError as exc:
+            return self._failed_stage((t.line_id for t in targets), progress, exc)
+        return StageResult(self.name, lines, tuple(progress.sent), self._joined(progress.output))
+
+    def _arm_restore(
+        self, targets: Sequence[LineTarget], at: datetime, progress: Progress
+    ) -> tuple[StagedLine, ...]:
+        found = self._read_state(in_config=False)
+        status = found.status
+        self._refuse_foreign_pending(status)
+        if status.pending:
+            raise ConfigurationBusy(
+                f"{self._where}: a confirmed commit awaits confirmation; not arming"
+            )
+        if status.scheduled is not None:
+            if status.scheduled == at and self._ours(status):
+                candidate = self._read_candidate()
+                if all(_restore_armed(candidate, found, t) for t in targets):
+                    return tuple(StagedLine(t.line_id, (), True) for t in targets)
+            raise ConfigurationBusy(
+                f"{self._where}: a commit scheduled by {status.scheduled_by} for "
+                f"{_wall(status.scheduled)} is pending; not arming a restore over it"
+            )
+        commits, config, inherited = self._lock(progress)
+        locked = self._parsed(config, inherited, parse_commit_status(commits))
+        plans = []
+        for target in targets:
+            line = locked.get(target.line_id)
+            if line is None or line.state_for(target) is not LineState.CUT:
+                refusal = Rejected(
+                    f"line {target.line_id} is not cut as its target says: its restore is left "
+                    f"to the passes"
+                )
+                plans.append(LinePlan(target, Action.RESTORE, refusal=refusal))
+            else:
+                removal = _removal(_found_objects(line))
+                plans.append(LinePlan(target, Action.RESTORE, tuple(removal)))
+        return self._schedule(plans, locked, at, progress, _restore_armed)
+
+    def disarm_restore(self, line_ids: Iterable[int]) -> StageResult:
+        """Cancel a scheduled commit of ours that would restore any of these lines (every
+        line it armed is unarmed, cuts and restores alike); read back that none is left to
+        change them. The lines stay as committed: cut, until a pass restores them."""
+        return self._disarm(line_ids, restores=True)
+
+    def _disarm(self, line_ids: Iterable[int], restores: bool) -> StageResult:
         wanted = list(dict.fromkeys(line_ids))
         if not wanted:
             return StageResult(self.name, ())
@@ -1492,8 +1607,8 @@ class JuniperJunosDriver(Stages):
                         if not self._ours(found.status):
                             raise ConfigurationBusy(
                                 f"{self._where}: a commit scheduled by "
-                                f"{found.status.scheduled_by} would cut line(s) of ours; not "
-                                f"cancelling another's commit"
+                                f"{found.status.scheduled_by} would change line(s) of ours; "
+                                f"not cancelling another's commit"
                             )
                         sent = len(progress.sent)
                         self._cancel_schedule(progress)
@@ -1506,7 +1621,8 @@ class JuniperJunosDriver(Stages):
         for line_id in wanted:
             commands = cancelled.get(line_id, ())
             committed = found.get(line_id)
-            if committed is not None and committed.bindings:  # bound, active or deactivated
+            if not restores and committed is not None and committed.bindings:
+                # bound, active or deactivated
                 problem = (
                     f"Rejected: line {line_id} is bound in the committed configuration: left to "
                     f"the passes"
@@ -1514,7 +1630,8 @@ class JuniperJunosDriver(Stages):
                 done.append(StagedLine(line_id, commands, False, problem))
                 continue
             if candidate.get(line_id) != found.get(line_id):
-                problem = f"VerifyFailed: a scheduled commit still cuts line {line_id}"
+                what = "restores" if restores else "cuts"
+                problem = f"VerifyFailed: a scheduled commit still {what} line {line_id}"
                 done.append(StagedLine(line_id, commands, False, problem))
             else:
                 done.append(StagedLine(line_id, commands, True))
@@ -1582,6 +1699,17 @@ def _armed(candidate: ParsedConfig, committed: ParsedConfig, target: LineTarget)
         line is not None
         and line.state_for(target) is LineState.CUT
         and (now is None or now.state_for(target) is not LineState.CUT)
+    )
+
+
+def _restore_armed(candidate: ParsedConfig, committed: ParsedConfig, target: LineTarget) -> bool:
+    """The scheduled candidate holds none of the line's objects, and the committed
+    configuration cuts it still."""
+    now = committed.get(target.line_id)
+    return (
+        candidate.get(target.line_id) is None
+        and now is not None
+        and now.state_for(target) is LineState.CUT
     )
 
 

@@ -406,6 +406,23 @@ class DeviceTimed(Protocol):
     def disarm(self, line_ids: Iterable[int]) -> StageResult: ...
 
 
+@runtime_checkable
+class RestoreTimed(Protocol):
+    """An optional ability, beside DeviceTimed, of a platform whose arming holds only the
+    window's start (Junos: one scheduled commit at a time): the window's end armed apart,
+    once the cut is in force. `arm_restore` writes, for each target the device cuts, the
+    removal of its objects, to take effect at `end` by the device's clock; `disarm_restore`
+    cancels it (the line stays cut)."""
+
+    def read_clock(self) -> DeviceClock: ...
+
+    def arm_restore(
+        self, targets: Sequence[LineTarget], end: datetime, zone: DeviceZone
+    ) -> StageResult: ...
+
+    def disarm_restore(self, line_ids: Iterable[int]) -> StageResult: ...
+
+
 # --------------------------------------------------------------------------------------------
 # Time-ranged ACL cuts (IOS, VRP, Comware): the parts they share
 

@@ -16,7 +16,9 @@ from controller.device_timing import (
     ARMED,
     DISARMED,
     ENDED,
+    RESTORE,
     arm,
+    arm_before,
     armed_windows,
     disarm_revoked,
     rearm_after_pass,
@@ -350,3 +352,190 @@ def test_a_commit_someone_else_scheduled_is_never_armed_over_nor_cancelled(lab, 
     assert router.scheduled is not None  # still theirs, still scheduled
     record = lab_store.changes(ChangeFilter(order_id=order_id))[-1]
     assert record.action == "arm" and record.verified is False
+
+
+# -- the window's end on the router's clock: the restore armed apart, once the cut is in force ---
+
+MORNING = NIGHT + timedelta(hours=8)
+
+
+def cut_on_the_router_s_clock(lab: Lab, store: Store, *venues: str) -> list[int]:
+    """Orders on these venues, their cuts armed before 00:00 and verified by the pass at
+    00:00; the orders' ids. The store's clock is left at 07:58, the arm lead before 08:00."""
+    orders = [order(store, venue) for venue in venues]
+    assert len(arm(store, connect_driver, NIGHT, "scheduler").armed) == len(venues)
+    store.clock.set(NIGHT)
+    report = Reconciler(store).run_pass(NIGHT)
+    assert report.ok and {r.state_after.value for r in report.results} == {"cut"}
+    store.clock.set(MORNING - timedelta(minutes=2))
+    return orders
+
+
+def test_the_restore_is_armed_once_the_cut_is_in_force_and_the_router_restores_at_0800(
+    lab, lab_store
+):
+    (order_id,) = cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    report = arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE)
+    assert (report.kind, report.armed, report.fallbacks) == (RESTORE, [1], {})
+    # the router holds the restore in a commit of its own for 08:00; the line is cut still
+    assert scheduled_at(lab) == MORNING
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))
+    rows = {row.kind: row for row in armed_windows(lab_store)}
+    assert (rows[RESTORE].line_id, rows[RESTORE].status, rows[RESTORE].window_start) == (
+        1, ARMED, MORNING,
+    )  # fmt: skip
+    armed = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (armed.action, armed.verified, armed.state_after) == ("armed_restore", True, "cut")
+    assert "commit at will be executed at 2026-11-25 08:00:00 CST" in armed.output
+    assert "a commit scheduled for 2026-11-25 08:00:00" in armed.detail
+    assert armed.commands[0].startswith("delete interfaces")  # bindings first, then filters
+    assert armed.commands[-1].startswith("delete firewall")
+    intent = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("intent",)))[-1]
+    assert (intent.action, armed.intent_seq) == ("arm_restore", intent.seq)
+    # arming again sends nothing: the schedule restores the line already
+    assert arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed == [1]
+    again = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (again.action, again.commands) == ("armed_restore", [])
+
+    # a second before, the line is cut and a pass sends nothing
+    clock.set(MORNING - timedelta(seconds=1))
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))
+    assert Reconciler(lab_store).run_pass(clock.now()).batches == []
+    clock.set(MORNING)
+    assert owned(lab) == []  # no controller pass yet: the router restored on its own clock
+    assert scheduled_at(lab) is None
+
+    # the pass at 08:00 finds the line open: verified, nothing sent (a verification, as any
+    # restore that found nothing to remove), with the router's word on its own commit
+    report = Reconciler(lab_store).run_pass(MORNING)
+    assert report.ok and [r.state_after.value for r in report.results] == ["open"]
+    restore = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (restore.action, restore.verified, restore.commands) == ("verify", True, [])
+    assert restore.state_after == "open" and restore.intent_seq is None
+    assert (
+        "line 1: found open, nothing sent; the router's latest commit: 2026-11-25 00:00:00 UTC "
+        "by curfew via cli (curfew)" in restore.output
+    )
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 2
+    assert {row.kind for row in armed_windows(lab_store, (ENDED,))} == {"cut", RESTORE}
+
+
+def test_a_suspension_before_0800_cancels_the_armed_restore_and_the_other_line_is_armed_again(
+    lab, lab_store
+):
+    """Venue R1-1 is suspended at 07:59: its armed restore is cancelled with the router's
+    schedule and its line stays cut past 08:00; line 2's restore is armed again."""
+    cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1", "Venue R1-2")
+    clock = lab_store.clock
+    assert sorted(arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed) == [
+        1, 2,
+    ]  # fmt: skip
+    clock.set(MORNING - timedelta(minutes=1, seconds=30))
+    suspension = issue_order(
+        lab_store,
+        OrderCreate(
+            venue="Venue R1-1", kind="disconnect", reason="suspension",
+            legal_basis="临兰文执发〔2018〕5号", effective_from=clock.now(),
+        ),
+        actor="bureau:test",
+    ).id  # fmt: skip
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.disarmed == [1] and report.failed == {} and report.rearmed == [2]
+    assert scheduled_at(lab) == MORNING  # line 2's restore scheduled again, alone
+    cancelled = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (cancelled.action, cancelled.verified, cancelled.state_after) == (
+        "disarmed_restore", True, "cut",
+    )  # fmt: skip
+    assert cancelled.commands[0] == "clear system commit"
+    assert cancelled.order_ids == [suspension]  # the order that keeps it cut
+    assert armed_windows(lab_store, (DISARMED,))[0].line_id == 1
+    assert lab_store.snapshot().states[1].state == "cut"
+
+    clock.set(MORNING)
+    config = " ".join(owned(lab))
+    assert "filter input CURFEW-L1" in config  # still cut, as the suspension orders
+    assert "CURFEW-L2" not in config  # restored by the router
+    report = Reconciler(lab_store).run_pass(MORNING)
+    assert report.ok and [r.change.line_id for r in report.results] == [2]
+    assert "filter input CURFEW-L1" in " ".join(owned(lab))
+
+
+def test_a_pass_before_0800_that_cancels_the_restore_is_followed_by_arming_again(lab, lab_store):
+    """A new order cuts the router's other venue at 07:58:30: the pass's commit cancels the
+    scheduled restore, which is armed again after it."""
+    (curfew,) = cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed == [1]
+    clock.set(MORNING - timedelta(minutes=1, seconds=30))
+    issue_order(
+        lab_store,
+        OrderCreate(
+            venue="Venue R1-2", kind="disconnect", reason="unlicensed",
+            legal_basis="临兰文执发〔2018〕4号", effective_from=clock.now(),
+        ),
+        actor="bureau:test",
+    )  # fmt: skip
+    reconciler = Reconciler(lab_store)
+    report = reconciler.run_pass(clock.now())
+    assert report.ok and [r.change.line_id for r in report.results] == [2]
+    assert scheduled_at(lab) is None  # the pass's own commit cancelled the schedule
+    (again,) = rearm_after_pass(reconciler, report, clock.now())
+    assert (again.kind, again.armed) == (RESTORE, [1]) and scheduled_at(lab) == MORNING
+    armed = lab_store.changes(ChangeFilter(order_id=curfew, kinds=("outcome",)))[-1]
+    assert armed.action == "armed_restore" and armed.verified
+
+    clock.set(MORNING)
+    config = " ".join(owned(lab))
+    assert "CURFEW-L1" not in config and "filter input CURFEW-L2" in config
+
+
+def test_an_untrusted_clock_at_0800_leaves_the_restore_to_the_pass_which_says_why(lab, lab_store):
+    (order_id,) = cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1")
+    router = lab.router("R1")
+    router.clock_offset = timedelta(seconds=5)
+    report = arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE)
+    assert report.armed == [] and report.fallbacks == {1: "device clock 5.0 s off (limit 1 s)"}
+    assert scheduled_at(lab) is None
+    fallback = lab_store.changes(ChangeFilter(order_id=order_id))[-1]
+    assert fallback.action == "timing_fallback"
+    assert fallback.detail.startswith("controller timing for the restore due at ")
+    router.clock_offset = timedelta(0)
+    lab_store.clock.set(MORNING)
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))  # nothing ran
+    assert Reconciler(lab_store).run_pass(MORNING).ok
+    restore = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))[-1]
+    assert (restore.action, restore.verified) == ("restore", True) and restore.commands
+    assert owned(lab) == []
+
+
+def test_no_restore_is_armed_for_a_line_not_cut_nor_over_the_cuts_schedule(lab, lab_store):
+    """Before 00:00 the line is not cut: there is nothing to restore on the router's clock;
+    a line the router does not cut as recorded (drift) is refused by the driver."""
+    order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    # the recorded state is open: no restore window, nothing read, the cut's schedule stands
+    report = arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE)
+    assert report.armed == [] and report.fallbacks == {}
+    assert scheduled_at(lab) == NIGHT
+    snap = lab_store.snapshot()
+    with connect_driver(snap.devices[1], 10.0) as driver:
+        zone = driver.read_clock().zone
+        busy = driver.arm_restore([snap.targets[1]], MORNING, zone)
+        assert "not arming a restore over it" in str(busy.error) and not busy.lines[0].done
+        lab_store.clock.set(NIGHT + timedelta(hours=1))  # the cut's commit has run
+        driver.apply(Batch(restores=(snap.targets[1],)))  # drift: opened behind the record
+        refused = driver.arm_restore([snap.targets[1]], MORNING, zone)
+    assert "is not cut as its target says" in (refused.lines[0].error or "")
+    assert scheduled_at(lab) is None
+
+
+def test_the_scheduler_s_arming_before_0800_arms_the_restores(lab, lab_store):
+    """What the scheduler calls a lead before each transition: at 07:58 no cut starts, and
+    the restores due at 08:00 are armed."""
+    cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1", "Venue R1-2")
+    report = arm_before(Reconciler(lab_store), MORNING)
+    assert report is not None and report.armed == []  # the cuts' report: none start at 08:00
+    assert scheduled_at(lab) == MORNING
+    rows = [row for row in armed_windows(lab_store) if row.kind == RESTORE]
+    assert sorted(row.line_id for row in rows) == [1, 2]
