@@ -96,9 +96,13 @@ ZONE_LINES = {
     "cisco_ios": "clock timezone CST 8 0",
     "juniper_junos": "set system time-zone Asia/Shanghai",
 }
-# what a cut found in force by the router's own clock says: the time-range's word (IOS), the
-# router's latest commit, its scheduled one (Junos)
-EVIDENCE_MARKS = ("cut by the device's clock", "found cut, nothing sent")
+# what a cut (or a restore) found in force by the router's own clock says: the time-range's
+# word (IOS), the router's latest commit, its scheduled one (Junos)
+EVIDENCE_MARKS = (
+    "cut by the device's clock",
+    "found cut, nothing sent",
+    "found open, nothing sent",
+)
 
 
 def database_url(stack: contextlib.ExitStack, database: str) -> str:
@@ -449,23 +453,33 @@ def transition(
     with contextlib.ExitStack() as stack:
         prepared = None
         if arm:
-            # the scheduler arms the device-timed cuts a lead before, ahead of its prepare
-            from controller.device_timing import arm as arm_cuts
+            # the scheduler arms the device-timed cuts starting at the instant a lead before,
+            # ahead of its prepare, then the restores there (where a platform arms a window's
+            # end apart: Junos)
+            from controller import device_timing
 
             clock.run_from(instant - max(arm_lead or lead, lead))
-            cpu, started = cpu_now(), time.perf_counter()
-            armed = arm_cuts(
-                reconciler.store, reconciler.driver_factory, instant, "scheduler",
-                timeout=reconciler.device_timeout,
-                workers=arm_workers or prepare_workers or reconciler.workers,
-            )  # fmt: skip
-            reasons = Counter(armed.fallbacks.values())
-            print(
-                f"  armed on the devices' clocks: {len(armed.armed)} lines in "
-                f"{time.perf_counter() - started:.2f} s, controller CPU "
-                f"{cpu_now() - cpu:.2f} s; left to controller timing: {len(armed.fallbacks)}"
-                + "".join(f"; {n}: {why}" for why, n in reasons.most_common(3))
-            )
+            kinds = [device_timing.CUT]
+            if hasattr(device_timing, "RESTORE"):  # a baseline tree may arm cuts only
+                kinds.append(device_timing.RESTORE)
+            for kind in kinds:
+                cpu, started = cpu_now(), time.perf_counter()
+                armed = device_timing.arm(
+                    reconciler.store, reconciler.driver_factory, instant, "scheduler",
+                    timeout=reconciler.device_timeout,
+                    workers=arm_workers or prepare_workers or reconciler.workers,
+                    **({"kind": kind} if kind != device_timing.CUT else {}),
+                )  # fmt: skip
+                if not armed.armed and not armed.fallbacks:
+                    continue
+                reasons = Counter(armed.fallbacks.values())
+                print(
+                    f"  {kind}s armed on the devices' clocks: {len(armed.armed)} lines in "
+                    f"{time.perf_counter() - started:.2f} s, controller CPU "
+                    f"{cpu_now() - cpu:.2f} s; left to controller timing: "
+                    f"{len(armed.fallbacks)}"
+                    + "".join(f"; {n}: {why}" for why, n in reasons.most_common(3))
+                )
             print(f"  {armed_in_time(reconciler.store, instant)}")
         if use_prepare:
             preparer = preparer_class()
@@ -506,7 +520,7 @@ def transition(
                   "  the pass read the store and planned at the instant")  # fmt: skip
     clock.pin(clock.now())
     if arm:
-        print(f"  {who_cut(reconciler.store, report)}")
+        print(f"  {who_cut(reconciler.store, report, restores=instant != NIGHT)}")
     lines_expected = sum(len(b.changes) for b in report.batches)
     late = [
         (r.at - instant).total_seconds() for r in report.results if r.verified and r.at is not None
@@ -546,31 +560,35 @@ def armed_in_time(store: Store, instant: datetime) -> str:
     rows = [r for r in armed_windows(store) if r.window_start == instant.astimezone(UTC)]
     late = sum(1 for r in rows if r.armed_at >= r.window_start)
     last = max((r.armed_at for r in rows), default=None)
-    said = f"armed before 00:00 by the run's clock: {len(rows) - late} lines, after it: {late}"
+    wall = f"{instant:%H:%M}"
+    said = f"armed before {wall} by the run's clock: {len(rows) - late} lines, after it: {late}"
     if last is not None and not late:
-        said += f"; the last {(instant - last).total_seconds():.1f} s before 00:00"
+        said += f"; the last {(instant - last).total_seconds():.1f} s before {wall}"
     return said
 
 
-def who_cut(store: Store, report: PassReport) -> str:
-    """Of the pass's verified cuts: found in force with nothing sent, the device's evidence
-    saying its own clock cut them (armed before the instant: in force at 00:00:00), and cut
-    by the pass's own commands."""
+def who_cut(store: Store, report: PassReport, restores: bool = False) -> str:
+    """Of the pass's verified cuts (or restores): found in force with nothing sent, the
+    device's evidence saying its own clock made them (armed before the instant: in force at
+    00:00:00, or 08:00:00), and made by the pass's own commands."""
+    # a restore that found nothing to remove is recorded as the verification it was
+    actions = ("restore", "verify") if restores else ("cut",)
     outcomes = [
         c
         for c in store.changes(
             ChangeFilter(since=report.at, kinds=("outcome",), limit=10 * len(report.results) + 10)
         )
-        if c.pass_id == report.pass_id and c.action == "cut" and c.verified
+        if c.pass_id == report.pass_id and c.action in actions and c.verified
     ]
     by_clock = sum(
         1 for c in outcomes if not c.commands and any(mark in c.output for mark in EVIDENCE_MARKS)
     )
     pushed = sum(1 for c in outcomes if c.commands)
+    what, done = ("restores", "restored") if restores else ("cuts", "cut")
     return (
-        f"of the {len(outcomes)} verified cuts: {by_clock} found in force by the routers' own "
-        f"clocks (nothing sent, the router's evidence recorded), {pushed} cut by the pass, "
-        f"{len(outcomes) - by_clock - pushed} otherwise found cut"
+        f"of the {len(outcomes)} verified {what}: {by_clock} found in force by the routers' own "
+        f"clocks (nothing sent, the router's evidence recorded), {pushed} {done} by the pass, "
+        f"{len(outcomes) - by_clock - pushed} otherwise found {'open' if restores else 'cut'}"
     )
 
 
@@ -851,7 +869,7 @@ def run(args: argparse.Namespace) -> None:
             profile = args.profile and args.profile + ("" if instant == NIGHT else "-restore")
             done = transition(
                 label, instant, clock, reconciler, lead, use_prepare, args.prepare_workers,
-                profile, device_timing and instant == NIGHT, args.arm_workers,
+                profile, device_timing, args.arm_workers,
                 timedelta(seconds=args.arm_lead) if args.arm_lead is not None else None,
                 lambda: lab_cpu_total(lab), args.profiler,
             )  # fmt: skip
