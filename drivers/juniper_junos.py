@@ -401,9 +401,8 @@ def parse_display_set(
         if verb == "deactivate":
             inactive.append(tuple(w))
             continue
-        groups.read(w)
         head = w[0]
-        if head == "firewall":
+        if head == "firewall":  # most lines; none says anything of groups
             family = _FAMILY_OF_WORD.get(w[2]) if len(w) >= 5 and w[1] == "family" else None
             if family is not None and w[3] == "filter":
                 line_id = owner_of(family, w[4])
@@ -412,7 +411,9 @@ def parse_display_set(
                     if found is None:
                         found = filters[(family, line_id)] = _FoundFilter(family)
                     _parse_filter_statement(found, w[5:])
-        elif head == "interfaces" and (binding := _binding(w)) is not None:
+            continue
+        groups.read(w)
+        if head == "interfaces" and (binding := _binding(w)) is not None:
             # a filter set on a unit shows in the inheritance read too, groups or not
             interfaces = True
             holders[binding[0]] = binding[1]
