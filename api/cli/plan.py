@@ -19,12 +19,14 @@ from api.cli.common import (
     progress_bar,
     table,
 )
+from controller.device_timing import ARMED, armed_windows
 from controller.holds import CutBounds
 from controller.reconciler import LineResult, PassReport, Reconciler
 from controller.settings import Settings
 from controller.store import Store
 
 HEADERS = ("device", "line", "venue", "action", "orders", "result")
+ARMED_HEADERS = ("device", "line", "venue", "armed", "at", "orders")
 
 
 def pass_rows(store: Store, report: PassReport) -> list[tuple[str, ...]]:
@@ -57,6 +59,31 @@ def pass_rows(store: Store, report: PassReport) -> list[tuple[str, ...]]:
     return rows
 
 
+def armed_rows(store: Store, at: datetime) -> list[tuple[str, ...]]:
+    """What the routers will do on their own clocks after `at` (device timing): one row per
+    armed cut or restore still to come, soonest first."""
+    rows = [row for row in armed_windows(store, (ARMED,)) if row.window_start > at]
+    if not rows:
+        return []
+    lines = {ln.id: ln for ln in store.lines()}
+    venues = {v.id: v.name for v in store.venues()}
+    devices = {d.id: d.name for d in store.devices()}
+    found = []
+    for row in rows:
+        line = lines.get(row.line_id)
+        found.append(
+            (
+                devices.get(row.device_id, str(row.device_id)),
+                line.name if line else str(row.line_id),
+                venues.get(line.venue_id, "-") if line else "-",
+                row.kind,
+                row.window_start.isoformat(),
+                ",".join(map(str, row.order_ids)) or "-",
+            )
+        )
+    return found
+
+
 def pass_json(store: Store, report: PassReport) -> dict[str, object]:
     """The pass as `--json` prints it."""
     lines = {ln.id: ln.name for ln in store.lines()}
@@ -71,6 +98,8 @@ def pass_json(store: Store, report: PassReport) -> dict[str, object]:
                                            "reason": held.reason},
         "skipped": [str(s) for s in report.skipped],
         "drifted": [lines.get(i, i) for i in report.drifted],
+        "armed": [dict(zip(ARMED_HEADERS, row, strict=True))
+                  for row in armed_rows(store, report.at)],
         "next_change": nxt,
     }  # fmt: skip
 
@@ -94,6 +123,11 @@ def describe_pass(store: Store, report: PassReport) -> str:
         lines = {ln.id: ln for ln in store.lines()}
         names = ", ".join(lines[line_id].name for line_id in report.drifted)
         head += f"\ndrift: changed outside the controller, converged in this pass: {names}"
+    armed = armed_rows(store, report.at)
+    if armed:
+        head += "\narmed on the routers' own clocks (device timing):\n" + table(
+            ARMED_HEADERS, armed
+        )
     nxt = report.plan.next_change
     return head + f"\nnext planned change: {nxt.isoformat() if nxt else 'none within 3 days'}"
 

@@ -7,10 +7,11 @@ counterpart is tests/integration/test_device_timing.py).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
+from api.cli.plan import describe_pass, pass_json
 from controller.clock import SimulatedClock
 from controller.device_timing import (
     ARMED,
@@ -539,3 +540,26 @@ def test_the_scheduler_s_arming_before_0800_arms_the_restores(lab, lab_store):
     assert scheduled_at(lab) == MORNING
     rows = [row for row in armed_windows(lab_store) if row.kind == RESTORE]
     assert sorted(row.line_id for row in rows) == [1, 2]
+
+
+def test_curfew_plan_shows_what_the_routers_will_do_on_their_own_clocks(lab, lab_store):
+    """The NOC's view of tonight (`curfew plan`): the armed restores still to come, with the
+    orders behind them; none once their instant has passed."""
+    (order_id,) = cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed == [1]
+    report = Reconciler(lab_store).run_pass(clock.now(), dry_run=True)
+    line = next(ln.name for ln in lab_store.lines() if ln.id == 1)
+    (armed,) = pass_json(lab_store, report)["armed"]
+    assert (armed["device"], armed["venue"], armed["armed"], armed["orders"]) == (
+        "R1", "Venue R1-1", RESTORE, str(order_id),
+    )  # fmt: skip
+    assert armed["at"] == MORNING.astimezone(UTC).isoformat()
+    assert armed["line"] == line
+    shown = describe_pass(lab_store, report)
+    assert "armed on the routers' own clocks (device timing):" in shown
+    assert "Venue R1-1  restore" in shown
+    clock.set(MORNING)
+    after = Reconciler(lab_store).run_pass(clock.now(), dry_run=True)
+    assert pass_json(lab_store, after)["armed"] == []
+    assert "armed on the routers' own clocks" not in describe_pass(lab_store, after)
