@@ -1374,10 +1374,21 @@ class JuniperJunosDriver(Stages):
         rejects leaves the router unarmed (its lines are one commit); a line refused before
         anything is sent (cut already, its slot held) is left out."""
         del end  # the router cannot hold a second scheduled commit: armed apart (arm_restore)
+        return self._scheduling(targets, start, zone, self._arm)
+
+    def _scheduling(
+        self,
+        targets: Sequence[LineTarget],
+        when: datetime,
+        zone: DeviceZone,
+        arming: Callable[[Sequence[LineTarget], datetime, Progress], tuple[StagedLine, ...]],
+    ) -> StageResult:
+        """`arming` the targets for `when` on the router's wall clock, in a session: a time
+        the router cannot be given, or a failure, leaves every target unarmed."""
         if not targets:
             return StageResult(self.name, ())
         try:
-            at = scheduled_wall(start, zone)
+            at = scheduled_wall(when, zone)
         except ValueError as exc:
             return StageResult(
                 self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
@@ -1385,21 +1396,27 @@ class JuniperJunosDriver(Stages):
         progress = Progress()
         try:
             with self._session():
-                lines = self._arm(targets, at, progress)
+                lines = arming(targets, at, progress)
         except DriverError as exc:
             return self._failed_stage((t.line_id for t in targets), progress, exc)
         return StageResult(self.name, lines, tuple(progress.sent), self._joined(progress.output))
 
-    def _arm(
-        self, targets: Sequence[LineTarget], at: datetime, progress: Progress
-    ) -> tuple[StagedLine, ...]:
+    def _unconfirmed_refused(self) -> ParsedConfig:
+        """The router read; a confirmed commit awaiting confirmation (anyone's) refuses an
+        arming."""
         found = self._read_state(in_config=False)
-        status = found.status
-        self._refuse_foreign_pending(status)
-        if status.pending:
+        self._refuse_foreign_pending(found.status)
+        if found.status.pending:
             raise ConfigurationBusy(
                 f"{self._where}: a confirmed commit awaits confirmation; not arming"
             )
+        return found
+
+    def _arm(
+        self, targets: Sequence[LineTarget], at: datetime, progress: Progress
+    ) -> tuple[StagedLine, ...]:
+        found = self._unconfirmed_refused()
+        status = found.status
         if status.scheduled is not None:
             if status.scheduled != at or not self._ours(status):
                 raise ConfigurationBusy(
@@ -1535,32 +1552,13 @@ class JuniperJunosDriver(Stages):
         armed; a router already holding a scheduled commit (anyone's, ours for another
         instant or with other changes: the cuts starting then) is not armed over: its
         restores are the pass's."""
-        if not targets:
-            return StageResult(self.name, ())
-        try:
-            at = scheduled_wall(end, zone)
-        except ValueError as exc:
-            return StageResult(
-                self.name, tuple(StagedLine(t.line_id, (), False, str(exc)) for t in targets)
-            )
-        progress = Progress()
-        try:
-            with self._session():
-                lines = self._arm_restore(targets, at, progress)
-        except DriverError as exc:
-            return self._failed_stage((t.line_id for t in targets), progress, exc)
-        return StageResult(self.name, lines, tuple(progress.sent), self._joined(progress.output))
+        return self._scheduling(targets, end, zone, self._arm_restore)
 
     def _arm_restore(
         self, targets: Sequence[LineTarget], at: datetime, progress: Progress
     ) -> tuple[StagedLine, ...]:
-        found = self._read_state(in_config=False)
+        found = self._unconfirmed_refused()
         status = found.status
-        self._refuse_foreign_pending(status)
-        if status.pending:
-            raise ConfigurationBusy(
-                f"{self._where}: a confirmed commit awaits confirmation; not arming"
-            )
         if status.scheduled is not None:
             if status.scheduled == at and self._ours(status):
                 candidate = self._read_candidate()

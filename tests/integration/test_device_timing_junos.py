@@ -73,6 +73,18 @@ def lab_store(tmp_path, lab: Lab, session_layer: str):
         store.close()
 
 
+def disconnect(store: Store, venue: str, reason: str, legal_basis: str) -> int | None:
+    """A disconnection of the venue, in force from the store's now; its id."""
+    return issue_order(
+        store,
+        OrderCreate(
+            venue=venue, kind="disconnect", reason=reason, legal_basis=legal_basis,
+            effective_from=store.clock.now(),
+        ),
+        actor="bureau:test",
+    ).id  # fmt: skip
+
+
 def scheduled_at(lab: Lab):
     scheduled = lab.router("R1").scheduled
     return None if scheduled is None else scheduled.at
@@ -191,14 +203,7 @@ def test_a_pass_that_cancels_the_schedule_before_the_instant_is_followed_by_armi
     clock = lab_store.clock
     assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
     clock.set(NIGHT - timedelta(minutes=3))
-    issue_order(
-        lab_store,
-        OrderCreate(
-            venue="Venue R1-2", kind="disconnect", reason="unlicensed",
-            legal_basis="临兰文执发〔2018〕4号", effective_from=clock.now(),
-        ),
-        actor="bureau:test",
-    )  # fmt: skip
+    disconnect(lab_store, "Venue R1-2", "unlicensed", "临兰文执发〔2018〕4号")
     reconciler = Reconciler(lab_store)
     report = reconciler.run_pass(clock.now())
     assert report.ok and [r.change.line_id for r in report.results] == [2]
@@ -433,14 +438,7 @@ def test_a_suspension_before_0800_cancels_the_armed_restore_and_the_other_line_i
         1, 2,
     ]  # fmt: skip
     clock.set(MORNING - timedelta(minutes=1, seconds=30))
-    suspension = issue_order(
-        lab_store,
-        OrderCreate(
-            venue="Venue R1-1", kind="disconnect", reason="suspension",
-            legal_basis="临兰文执发〔2018〕5号", effective_from=clock.now(),
-        ),
-        actor="bureau:test",
-    ).id  # fmt: skip
+    suspension = disconnect(lab_store, "Venue R1-1", "suspension", "临兰文执发〔2018〕5号")
     report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
     assert report.disarmed == [1] and report.failed == {} and report.rearmed == [2]
     assert scheduled_at(lab) == MORNING  # line 2's restore scheduled again, alone
@@ -469,14 +467,7 @@ def test_a_pass_before_0800_that_cancels_the_restore_is_followed_by_arming_again
     clock = lab_store.clock
     assert arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed == [1]
     clock.set(MORNING - timedelta(minutes=1, seconds=30))
-    issue_order(
-        lab_store,
-        OrderCreate(
-            venue="Venue R1-2", kind="disconnect", reason="unlicensed",
-            legal_basis="临兰文执发〔2018〕4号", effective_from=clock.now(),
-        ),
-        actor="bureau:test",
-    )  # fmt: skip
+    disconnect(lab_store, "Venue R1-2", "unlicensed", "临兰文执发〔2018〕4号")
     reconciler = Reconciler(lab_store)
     report = reconciler.run_pass(clock.now())
     assert report.ok and [r.change.line_id for r in report.results] == [2]
