@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from typing import Any
 
@@ -40,6 +40,7 @@ from drivers.base import (
 )
 from drivers.cli import SESSION_OPTION
 from drivers.registry import DRIVERS, driver_for
+from drivers.timing import DeviceClock, DeviceTimed, RestoreTimed
 from lab.topology import DeviceSpec, Lab
 from tests.drivers.profiles import Profile, load_profiles
 
@@ -761,3 +762,77 @@ def test_a_bind_keeping_bodies_only_unbinds_and_a_discard_after_deletes_them(
     assert staged_line(discarded, 42).done and staged_line(discarded, 42).commands
     # with its bodies gone, line 42 is as if it had never been cut
     assert rig.apply(Batch(restores=(rig.l43,))).ok and rig.config() == before
+
+
+# ------------------------------------------------------------------------------ device timing
+
+
+def timed(rig: Rig) -> Any:
+    """A driver offering `DeviceTimed`; the case is skipped, with the profile's reason, where
+    the platform does not enforce a window on its own clock."""
+    if rig.profile.no_device_timing:
+        pytest.skip(f"{rig.profile.platform}: {rig.profile.no_device_timing}")
+    driver = rig.driver()
+    assert isinstance(driver, DeviceTimed), f"{rig.profile.platform} gives no reason not to"
+    return driver
+
+
+def tomorrow_night(reading: DeviceClock) -> tuple[datetime, datetime]:
+    """A window [start, start + 8 h) starting on a whole hour more than a day ahead of the
+    device's clock (in UTC), so that nothing armed for it can be in force during the case."""
+    assert reading.time is not None, reading.problem
+    now = reading.time.astimezone(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1, hours=1)
+    return start, start + timedelta(hours=8)
+
+
+def test_a_platform_enforces_windows_on_its_clock_or_its_profile_says_why_not(
+    profile: Profile,
+) -> None:
+    driver = driver_for(profile.platform)("R1", Credentials("192.0.2.1", 22, "u", "p"))
+    assert isinstance(driver, DeviceTimed) == (not profile.no_device_timing)
+
+
+def test_a_window_armed_ahead_filters_nothing_and_its_disarm_leaves_the_config_as_it_was(
+    start: Callable[..., Rig],
+) -> None:
+    rig = start()
+    rig.operator("R1", rig.profile.other_config)
+    before = rig.config()
+    with timed(rig) as driver:
+        reading = driver.read_clock()
+        begin, end = tomorrow_night(reading)
+        armed = driver.arm([rig.l42], begin, end, reading.zone)
+        owned = driver.read()
+        disarmed = driver.disarm([42])
+        again = driver.read()
+
+    assert armed.ok and staged_line(armed, 42).done and armed.commands, armed
+    assert observed_state(owned, rig.l42) is LineState.OPEN, "armed for tomorrow: open now"
+    assert staged_line(disarmed, 42).done, disarmed
+    assert 42 not in again
+    assert rig.config() == before, "the disarm removes all the arming wrote, nothing else"
+
+
+def test_a_restore_armed_ahead_leaves_the_line_cut_and_its_disarm_leaves_the_config_as_it_was(
+    start: Callable[..., Rig],
+) -> None:
+    """Where the window's end is armed apart (RestoreTimed: Junos), once the cut is in force;
+    elsewhere the arming of a window holds its end already (the case above)."""
+    rig = start()
+    with timed(rig) as driver:
+        if not isinstance(driver, RestoreTimed):
+            pytest.skip(f"{rig.profile.platform}: a window's arming holds its end")
+        cut = driver.apply(Batch(cuts=(rig.l42,)))
+        assert outcome(cut, 42).verified
+        after_cut = rig.config()
+        reading = driver.read_clock()
+        _, end = tomorrow_night(reading)
+        armed = driver.arm_restore([rig.l42], end, reading.zone)
+        owned = driver.read()
+        disarmed = driver.disarm_restore([42])
+
+    assert armed.ok and staged_line(armed, 42).done and armed.commands, armed
+    assert observed_state(owned, rig.l42) is LineState.CUT, "the restore is armed: cut now"
+    assert staged_line(disarmed, 42).done, disarmed
+    assert rig.config() == after_cut, "the cancelled restore changed nothing"

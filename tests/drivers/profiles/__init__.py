@@ -61,6 +61,9 @@ class Profile:
     # why the platform's driver does not offer `Staging` (bodies staged, then bound), if it
     # does not: the staging cases are skipped with this reason
     no_staging: str = ""
+    # why the platform's driver does not offer `DeviceTimed` (a window enforced on the device's
+    # own clock), if it does not: the device-timing cases are skipped with this reason
+    no_device_timing: str = ""
     # Credentials.extra for the suite's drivers (driver options, e.g. SNMP's counter interval)
     credentials_extra: Mapping[str, str] = field(default_factory=dict)
     # test function name -> why this platform cannot run it (shown in the test output)

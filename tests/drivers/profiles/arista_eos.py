@@ -38,6 +38,10 @@ def _foreign_acl(interface: str) -> tuple[str, ...]:
 
 PROFILE = Profile(
     platform="arista_eos",
+    no_device_timing=(
+        "device timing is not built for EOS: its opted-in lines fall back to controller timing, "
+        "with that reason in the change log"
+    ),
     uplink="Ethernet1",
     venue_ports=("Ethernet2", "Ethernet3", "Ethernet4"),
     port_name=lambda n: f"Ethernet{n + 10}",

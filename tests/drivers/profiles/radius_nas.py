@@ -48,6 +48,7 @@ PROFILE = Profile(
     config_enter="",
     rejected_line_state=LineState.UNKNOWN,
     owned_marker="Auth-Type := Reject",
+    no_device_timing="a refusal row takes effect at the next log-in, not at a time on a clock",
     no_staging="a refusal row has no half without effect: it refuses the subscriber once written",
     skips={
         "test_read_finds_owned_lines_only": "a subscriber has no bindings nor prefixes to read "

@@ -108,6 +108,7 @@ PROFILE = Profile(
     config_enter="",
     owned_marker="admin down",
     credentials_extra={"counter_interval": "0"},
+    no_device_timing="SNMP sets ifAdminStatus now: an agent holds no time-bound setting",
     no_staging=(
         "a port's ifAdminStatus is body and binding at once: setting it is the cut, so nothing "
         "can be staged without effect"
