@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from controller.alerts import Alerts
+from controller.device_timing import ARMED, armed_windows
 from controller.health import error_class, health_now, lateness, readiness
 from controller.reconciler import PassReport
 from controller.scheduler import PassScheduler
@@ -52,6 +53,8 @@ METRICS = {
     "curfew_lines_cut_past_window": "lines recorded cut (or perhaps cut) while planned open",
     "curfew_cut_past_window_oldest_seconds": "how long the longest-overdue such line has been",
     "curfew_cuts_unverified": "lines whose last cut did not verify (not a device failure)",
+    "curfew_lines_armed": "lines armed on the device's own clock still to come, by kind (cut "
+    "or restore)",
     "curfew_next_transition_timestamp_seconds": "the next instant any line's plan changes",
     "curfew_log_head_seq": "the change log's newest seq",
     "curfew_checkpoint_seq": "seq of the newest signed checkpoint",
@@ -195,6 +198,7 @@ class _Now(Collector):
             past.add_metric([device.name], device.cut_past_window)
             unverified.add_metric([device.name], unverified_by_device.get(device.name, 0))
         yield from (reachable, lines, off, past, unverified)
+        yield _armed(store, now)
         overdue = [line.overdue(now) for line in health.past_window]
         oldest = max(
             (o.total_seconds() if o is not None else float("inf") for o in overdue), default=0.0
@@ -213,6 +217,22 @@ class _Now(Collector):
             yield _gauge("curfew_checkpoint_outside_seq", health.outside.seq)
             age = (now - health.outside.at).total_seconds()
             yield _gauge("curfew_checkpoint_outside_age_seconds", age)
+
+
+def _armed(store: Store, now: datetime) -> GaugeMetricFamily:
+    """What the devices will do on their own clocks after `now` (device timing): armed lines
+    by device and kind, one query when nothing is armed."""
+    family = _family("curfew_lines_armed", ["device", "kind"])
+    rows = [row for row in armed_windows(store, (ARMED,)) if row.window_start > now]
+    if rows:
+        names = {device.id: device.name for device in store.devices()}
+        counts: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (names.get(row.device_id, str(row.device_id)), row.kind)
+            counts[key] = counts.get(key, 0) + 1
+        for (device, kind), count in sorted(counts.items()):
+            family.add_metric([device, kind], count)
+    return family
 
 
 def _family(name: str, labels: list[str]) -> GaugeMetricFamily:

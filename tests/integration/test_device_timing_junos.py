@@ -10,7 +10,9 @@ from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.cli.plan import describe_pass, pass_json
 from controller.clock import SimulatedClock
 from controller.device_timing import (
@@ -27,11 +29,13 @@ from controller.device_timing import (
 from controller.inventory import import_document
 from controller.orders import OrderCreate, issue_order, revoke_order
 from controller.reconciler import Reconciler, connect_driver
+from controller.settings import Settings
 from controller.store import ChangeFilter, Store
 from drivers.base import Batch
 from lab.topology import Lab, city
-from tests.conftest import SQLITE_ONLY
+from tests.conftest import ADMIN_TOKEN, SQLITE_ONLY
 from tests.integration.device_timing_support import NIGHT, opt_in, order, owned
+from tests.integration.test_observability import sample
 
 pytestmark = [pytest.mark.lab, SQLITE_ONLY]
 
@@ -554,3 +558,29 @@ def test_curfew_plan_shows_what_the_routers_will_do_on_their_own_clocks(lab, lab
     after = Reconciler(lab_store).run_pass(clock.now(), dry_run=True)
     assert pass_json(lab_store, after)["armed"] == []
     assert "armed on the routers' own clocks" not in describe_pass(lab_store, after)
+
+
+def test_metrics_count_the_lines_armed_on_the_routers_own_clocks(lab, lab_store):
+    """/metrics' `curfew_lines_armed`: the armed restores still to come, by router and kind;
+    none once their instant has passed."""
+    cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1", "Venue R1-2")
+    settings = Settings(database_url="sqlite://", admin_token=ADMIN_TOKEN)
+    client = TestClient(create_app(settings, lab_store))  # no scheduler: no pass runs
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def metrics() -> str:
+        answer = client.get("/metrics", headers=admin)
+        assert answer.status_code == 200, answer.text
+        assert "curfew_store_up 1.0" in answer.text
+        return answer.text
+
+    with client:
+        assert sample(metrics(), "curfew_lines_armed", device="R1") is None
+        assert sorted(arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed) == [
+            1, 2,
+        ]  # fmt: skip
+        text = metrics()
+        assert sample(text, "curfew_lines_armed", device="R1", kind=RESTORE) == 2
+        assert sample(text, "curfew_lines_armed", kind="cut") is None  # the cuts have run
+        lab_store.clock.set(MORNING)
+        assert sample(metrics(), "curfew_lines_armed") is None
