@@ -20,6 +20,7 @@ from controller.device_timing import (
     DISARMED,
     ENDED,
     RESTORE,
+    ArmReport,
     arm,
     arm_before,
     armed_windows,
@@ -87,6 +88,18 @@ def disconnect(store: Store, venue: str, reason: str, legal_basis: str) -> int |
         ),
         actor="bureau:test",
     ).id  # fmt: skip
+
+
+def cancelled_by_a_pass_and_armed_again(lab: Lab, store: Store) -> tuple[ArmReport, Reconciler]:
+    """Venue R1-2 is disconnected now: the pass cuts it with a commit of its own, which
+    cancels R1's scheduled commit; what `rearm_after_pass` then arms, and the reconciler."""
+    disconnect(store, "Venue R1-2", "unlicensed", "临兰文执发〔2018〕4号")
+    reconciler = Reconciler(store)
+    report = reconciler.run_pass(store.clock.now())
+    assert report.ok and [r.change.line_id for r in report.results] == [2]
+    assert scheduled_at(lab) is None  # the pass's own commit cancelled the schedule
+    (again,) = rearm_after_pass(reconciler, report, store.clock.now())
+    return again, reconciler
 
 
 def scheduled_at(lab: Lab):
@@ -207,12 +220,7 @@ def test_a_pass_that_cancels_the_schedule_before_the_instant_is_followed_by_armi
     clock = lab_store.clock
     assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
     clock.set(NIGHT - timedelta(minutes=3))
-    disconnect(lab_store, "Venue R1-2", "unlicensed", "临兰文执发〔2018〕4号")
-    reconciler = Reconciler(lab_store)
-    report = reconciler.run_pass(clock.now())
-    assert report.ok and [r.change.line_id for r in report.results] == [2]
-    assert scheduled_at(lab) is None  # the pass's own commit cancelled the schedule
-    (again,) = rearm_after_pass(reconciler, report, clock.now())
+    again, reconciler = cancelled_by_a_pass_and_armed_again(lab, lab_store)
     assert again.armed == [1] and scheduled_at(lab) == NIGHT
     armed = lab_store.changes(ChangeFilter(order_id=curfew, kinds=("outcome",)))[-1]
     assert armed.action == "armed" and armed.verified
@@ -471,12 +479,7 @@ def test_a_pass_before_0800_that_cancels_the_restore_is_followed_by_arming_again
     clock = lab_store.clock
     assert arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed == [1]
     clock.set(MORNING - timedelta(minutes=1, seconds=30))
-    disconnect(lab_store, "Venue R1-2", "unlicensed", "临兰文执发〔2018〕4号")
-    reconciler = Reconciler(lab_store)
-    report = reconciler.run_pass(clock.now())
-    assert report.ok and [r.change.line_id for r in report.results] == [2]
-    assert scheduled_at(lab) is None  # the pass's own commit cancelled the schedule
-    (again,) = rearm_after_pass(reconciler, report, clock.now())
+    again, _ = cancelled_by_a_pass_and_armed_again(lab, lab_store)
     assert (again.kind, again.armed) == (RESTORE, [1]) and scheduled_at(lab) == MORNING
     armed = lab_store.changes(ChangeFilter(order_id=curfew, kinds=("outcome",)))[-1]
     assert armed.action == "armed_restore" and armed.verified
