@@ -73,6 +73,9 @@ ARMING, ARMED, FAILED, DISARMED, ENDED = "arming", "armed", "failed", "disarmed"
 WATCHED = (ARMING, ARMED)
 # what a row arms: a window's cut at its start, or (RestoreTimed platforms) its restore at its end
 CUT, RESTORE = "cut", "restore"
+# how long after an armed restore's instant the router has surely run it (its clock is trusted
+# within MAX_CLOCK_TOLERANCE, and a commit takes seconds): only then is the row settled
+RESTORE_SETTLE = timedelta(seconds=30)
 
 
 def device_timed(device: Device) -> bool:
@@ -604,8 +607,15 @@ def disarm_revoked(
     now = as_utc(now)
     report = DisarmReport()
     rows = armed_windows(store)
-    over = [row for row in rows if row.window_end <= now]
+    # an armed restore is settled once the router has surely run it; until then it is neither
+    # cancelled (too late) nor ended
+    over = [
+        row
+        for row in rows
+        if row.window_end <= now and (row.kind != RESTORE or row.window_end + RESTORE_SETTLE <= now)
+    ]
     if over:
+        _restored_against_orders(store, [row for row in over if row.kind == RESTORE], now, actor)
         with _row_writes(store) as s:
             for row in over:
                 row.status, row.settled_at = ENDED, now
@@ -680,6 +690,55 @@ def disarm_revoked(
             )  # fmt: skip
             report.rearmed.extend(again.armed)
     return report
+
+
+def _restored_against_orders(
+    store: Store, rows: list[ArmedWindow], now: datetime, actor: str
+) -> list[int]:
+    """Of these armed restores, now run by their routers' clocks, the lines an order keeps cut
+    (it came too late to cancel the restore, or the cancel failed): the router may have opened
+    them. Each is recorded in an unknown state, citing the orders, so that the next pass reads
+    its router and cuts it again. The lines so recorded."""
+    if not rows:
+        return []
+    snap = store.snapshot()
+    refs = {ref.line_id: ref for ref in snap.lines}
+    by_venue = _orders_by_venue(snap)
+    entries = []
+    for row in rows:
+        ref = refs.get(row.line_id)
+        if ref is None or ref.device_id != row.device_id:
+            continue
+        keeps = plan(by_venue.get(ref.venue_id, []), [ref], now).lines[ref.line_id]
+        if keeps.desired is not LineState.CUT:
+            continue
+        entries.append(
+            NewChange(
+                at=now, kind="admin", action="restore_ran", actor=actor,
+                order_ids=keeps.order_ids, line_id=row.line_id,
+                venue_id=snap.line_venue.get(row.line_id), device_id=row.device_id,
+                state_after=LineState.UNKNOWN.value,
+                detail=f"the restore armed for {row.window_start.isoformat()} was not cancelled, "
+                "though an order keeps the line cut: the router may have opened it on its own "
+                "clock; unknown until a pass reads it",
+            )
+        )  # fmt: skip
+    if not entries:
+        return []
+
+    def states(written: list[Change]) -> list[LineStatus]:
+        return [
+            LineStatus(
+                line_id=record.line_id or 0, state=LineState.UNKNOWN.value, checked_at=now,
+                change_seq=record.seq, order_ids_json=json.dumps(record.order_ids),
+            )
+            for record in written
+        ]  # fmt: skip
+
+    written = store.append(entries, states=states)
+    for record in written:
+        log.warning("line %s: %s", record.line_id, record.detail)
+    return [record.line_id or 0 for record in written]
 
 
 def _disarm_device(

@@ -20,6 +20,7 @@ from controller.device_timing import (
     DISARMED,
     ENDED,
     RESTORE,
+    RESTORE_SETTLE,
     ArmReport,
     arm,
     arm_before,
@@ -435,8 +436,13 @@ def test_the_restore_is_armed_once_the_cut_is_in_force_and_the_router_restores_a
         "line 1: found open, nothing sent; the router's latest commit: 2026-11-25 00:00:00 UTC "
         "by curfew via cli (curfew)" in restore.output
     )
-    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 2
+    # the cut's row ends at 08:00, the restore's once the router has surely run it: no order
+    # keeps the line cut, so nothing more is recorded
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
+    clock.set(MORNING + RESTORE_SETTLE)
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
     assert {row.kind for row in armed_windows(lab_store, (ENDED,))} == {"cut", RESTORE}
+    assert lab_store.changes(ChangeFilter(line_id=1))[-1].action == "verify"
 
 
 def test_a_suspension_before_0800_cancels_the_armed_restore_and_the_other_line_is_armed_again(
@@ -587,3 +593,35 @@ def test_metrics_count_the_lines_armed_on_the_routers_own_clocks(lab, lab_store)
         assert sample(text, "curfew_lines_armed", kind="cut") is None  # the cuts have run
         lab_store.clock.set(MORNING)
         assert sample(metrics(), "curfew_lines_armed") is None
+
+
+def test_a_restore_an_order_came_too_late_to_cancel_is_read_and_the_line_cut_again(lab, lab_store):
+    """A suspension comes at 07:59:59, too late for a pass to cancel the armed restore: the
+    router opens the line at 08:00 by its own clock. Once it has surely run (RESTORE_SETTLE),
+    the line is recorded unknown, citing the suspension, and the next pass cuts it again."""
+    cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1")
+    clock = lab_store.clock
+    assert arm(lab_store, connect_driver, MORNING, "scheduler", kind=RESTORE).armed == [1]
+    clock.set(MORNING - timedelta(seconds=1))
+    suspension = disconnect(lab_store, "Venue R1-1", "suspension", "临兰文执发〔2018〕5号")
+    clock.set(MORNING)
+    assert owned(lab) == []  # the router restored on its own clock
+    # the store still says cut, and the plan too: a pass alone would change nothing
+    assert Reconciler(lab_store).run_pass(clock.now(), dry_run=True).batches == []
+
+    # within the settle the restore is neither cancelled (too late) nor ended
+    report = disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler")
+    assert report.ended == 1 and report.disarmed == [] and report.failed == {}  # the cut's row
+    assert [row.kind for row in armed_windows(lab_store)] == [RESTORE]
+    clock.set(MORNING + RESTORE_SETTLE)
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
+    ran = lab_store.changes(ChangeFilter(line_id=1))[-1]
+    assert (ran.action, ran.state_after, ran.order_ids) == ("restore_ran", "unknown", [suspension])
+    assert lab_store.snapshot().states[1].state == "unknown"
+
+    report = Reconciler(lab_store).run_pass(clock.now())
+    assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
+    cut = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.order_ids) == ("cut", True, [suspension])
+    assert cut.commands  # pushed: the router had opened it
+    assert any("filter input CURFEW-L1" in line for line in owned(lab))
