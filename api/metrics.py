@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from controller.alerts import Alerts
-from controller.device_timing import ARMED, armed_windows
+from controller.device_timing import armed_after
 from controller.health import error_class, health_now, lateness, readiness
 from controller.reconciler import PassReport
 from controller.scheduler import PassScheduler
@@ -223,7 +223,7 @@ def _armed(store: Store, now: datetime) -> GaugeMetricFamily:
     """What the devices will do on their own clocks after `now` (device timing): armed lines
     by device and kind, one query when nothing is armed."""
     family = _family("curfew_lines_armed", ["device", "kind"])
-    rows = [row for row in armed_windows(store, (ARMED,)) if row.window_start > now]
+    rows = armed_after(store, now)
     if rows:
         names = {device.id: device.name for device in store.devices()}
         counts: dict[tuple[str, str], int] = {}

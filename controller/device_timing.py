@@ -276,10 +276,13 @@ class _Arming:
         self.tolerance, self.timeout, self.report, self.snap = tolerance, timeout, report, snap
         self.stop = stop
         self.kind = report.kind
-        self.restores = report.kind == RESTORE
         # the workers' writes, one at a time: queued here, not on SQLite's lock, whose busy
         # wait polls and let some of 256 routers wait past its 30 s
         self.writes = threading.Lock()
+
+    @property
+    def restores(self) -> bool:
+        return self.kind == RESTORE
 
     def fall_back(self, windows: list[NightWindow], reason: str, evidence: str = "") -> None:
         with self.writes:
@@ -579,6 +582,18 @@ def armed_windows(store: Store, statuses: tuple[str, ...] = WATCHED) -> list[Arm
         return list(s.exec(query))
 
 
+def armed_after(store: Store, instant: datetime) -> list[ArmedWindow]:
+    """The armed rows whose instant (a cut's start, a restore's) is still to come after
+    `instant`, soonest first: what the routers will do on their own clocks."""
+    with store.session() as s:
+        query = (
+            select(ArmedWindow)
+            .where(ArmedWindow.status == ARMED, ArmedWindow.window_start > as_utc(instant))
+            .order_by(col(ArmedWindow.window_start), col(ArmedWindow.line_id))
+        )
+        return list(s.exec(query))
+
+
 def armed_for(store: Store, window_start: datetime) -> set[int]:
     """The lines armed on their routers' clocks to cut at `window_start` (row `armed`)."""
     with store.session() as s:
@@ -614,18 +629,21 @@ def disarm_revoked(
         for row in rows
         if row.window_end <= now and (row.kind != RESTORE or row.window_end + RESTORE_SETTLE <= now)
     ]
+    live = [row for row in rows if row.window_end > now]
+    ran = [row for row in over if row.kind == RESTORE]
+    # one snapshot for both: read only when some row needs its line planned
+    snap = store.snapshot() if live or ran else None
     if over:
-        _restored_against_orders(store, [row for row in over if row.kind == RESTORE], now, actor)
+        if ran and snap is not None:
+            _restored_against_orders(store, snap, ran, now, actor)
         with _row_writes(store) as s:
             for row in over:
                 row.status, row.settled_at = ENDED, now
                 s.add(row)
             s.commit()
         report.ended = len(over)
-    live = [row for row in rows if row.window_end > now]
-    if not live:
+    if not live or snap is None:
         return report
-    snap = store.snapshot()
     refs = {ref.line_id: ref for ref in snap.lines}
     by_venue = _orders_by_venue(snap)
     stale: dict[int, list[ArmedWindow]] = defaultdict(list)
@@ -634,15 +652,10 @@ def disarm_revoked(
         ref = refs.get(row.line_id)
         instant = max(now, row.window_start)
         if row.kind == RESTORE:
-            # a line gone or moved is no order's: its restore stands, as the pass's would
-            if ref is None or ref.device_id != row.device_id:
-                continue
-            orders = by_venue.get(ref.venue_id, [])
-            keeps = plan(orders, [ref], instant).lines[ref.line_id]
-            if keeps.desired is not LineState.CUT:
-                continue
-            keeping[row.line_id] = keeps.order_ids
-            stale[row.device_id].append(row)
+            keeps = _kept_cut(row, refs, by_venue, instant)
+            if keeps is not None:
+                keeping[row.line_id] = keeps
+                stale[row.device_id].append(row)
             continue
         if ref is not None and ref.device_id == row.device_id:
             orders = by_venue.get(ref.venue_id, [])
@@ -692,30 +705,39 @@ def disarm_revoked(
     return report
 
 
+def _kept_cut(
+    row: ArmedWindow,
+    refs: dict[int, LineRef],
+    by_venue: dict[int, list[OrderTerm]],
+    instant: datetime,
+) -> tuple[int, ...] | None:
+    """The orders that keep an armed restore's line cut at `instant`, None if none does. A
+    line gone or moved is no order's: its restore stands, as the pass's would."""
+    ref = refs.get(row.line_id)
+    if ref is None or ref.device_id != row.device_id:
+        return None
+    keeps = plan(by_venue.get(ref.venue_id, []), [ref], instant).lines[ref.line_id]
+    return keeps.order_ids if keeps.desired is LineState.CUT else None
+
+
 def _restored_against_orders(
-    store: Store, rows: list[ArmedWindow], now: datetime, actor: str
+    store: Store, snap: Snapshot, rows: list[ArmedWindow], now: datetime, actor: str
 ) -> list[int]:
     """Of these armed restores, now run by their routers' clocks, the lines an order keeps cut
     (it came too late to cancel the restore, or the cancel failed): the router may have opened
     them. Each is recorded in an unknown state, citing the orders, so that the next pass reads
     its router and cuts it again. The lines so recorded."""
-    if not rows:
-        return []
-    snap = store.snapshot()
     refs = {ref.line_id: ref for ref in snap.lines}
     by_venue = _orders_by_venue(snap)
     entries = []
     for row in rows:
-        ref = refs.get(row.line_id)
-        if ref is None or ref.device_id != row.device_id:
-            continue
-        keeps = plan(by_venue.get(ref.venue_id, []), [ref], now).lines[ref.line_id]
-        if keeps.desired is not LineState.CUT:
+        keeps = _kept_cut(row, refs, by_venue, now)
+        if keeps is None:
             continue
         entries.append(
             NewChange(
                 at=now, kind="admin", action="restore_ran", actor=actor,
-                order_ids=keeps.order_ids, line_id=row.line_id,
+                order_ids=keeps, line_id=row.line_id,
                 venue_id=snap.line_venue.get(row.line_id), device_id=row.device_id,
                 state_after=LineState.UNKNOWN.value,
                 detail=f"the restore armed for {row.window_start.isoformat()} was not cancelled, "
@@ -861,25 +883,24 @@ def _disarm_device(
 
 def arm_before(
     reconciler: Reconciler, instant: datetime, stop: threading.Event | None = None
-) -> ArmReport | None:
+) -> list[ArmReport]:
     """What the scheduler calls a lead before a transition (with its prepare): arm the cuts
     starting at `instant` on the routers that opted in, then the restores there on the routers
     that arm a window's end apart. Never raises: a failure leaves those cuts and restores to
-    controller timing, as any fallback does. The cuts' report."""
-    report = None
+    controller timing, as any fallback does. The reports of the armings that ran."""
+    reports = []
     for kind in (CUT, RESTORE):
         try:
-            armed = arm(
-                reconciler.store, reconciler.driver_factory, instant, reconciler.actor,
-                timeout=reconciler.device_timeout, workers=reconciler.workers, stop=stop,
-                kind=kind,
+            reports.append(
+                arm(
+                    reconciler.store, reconciler.driver_factory, instant, reconciler.actor,
+                    timeout=reconciler.device_timeout, workers=reconciler.workers, stop=stop,
+                    kind=kind,
+                )
             )  # fmt: skip
         except Exception:
             log.exception("arming the %ss due at %s failed: controller timing", kind, instant)
-            continue
-        if kind == CUT:
-            report = armed
-    return report
+    return reports
 
 
 def rearm_after_pass(reconciler: Reconciler, report: PassReport, now: datetime) -> list[ArmReport]:
@@ -893,7 +914,7 @@ def rearm_after_pass(reconciler: Reconciler, report: PassReport, now: datetime) 
         return []
     try:
         store = reconciler.store
-        rows = [row for row in armed_windows(store, (ARMED,)) if row.window_start > as_utc(now)]
+        rows = armed_after(store, now)
         if not rows:  # one query, on every pass but those before an armed instant
             return []
         with store.session() as s:

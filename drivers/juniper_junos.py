@@ -71,6 +71,7 @@ from drivers.timing import (
     DeviceClock,
     DeviceZone,
     NamedZone,
+    with_evidence,
     with_timed_evidence,
     without_echo,
 )
@@ -1326,24 +1327,23 @@ class JuniperJunosDriver(Stages):
                 for line_id in line_ids
             ),
         )
-        restores = {t.line_id for t in batch.restores}
         opened = [
             outcome.line_id
             for outcome in result.outcomes
             if outcome.action is Action.RESTORE
             and outcome.verified
             and not outcome.commands
-            and outcome.line_id in restores
             and found.get(outcome.line_id) is None
         ]
         if not opened:
             return result
-        evidence = "\n".join(
-            f"line {line_id}: found open, nothing sent; the router's latest commit: {latest}"
-            for line_id in opened
+        return with_evidence(
+            result,
+            "\n".join(
+                f"line {line_id}: found open, nothing sent; the router's latest commit: {latest}"
+                for line_id in opened
+            ),
         )
-        joined = "\n".join(part for part in (result.device_output, evidence) if part)
-        return replace(result, device_output=joined)
 
     # A router's arming is one scheduled commit: cancelling it for one line unarms them all, so
     # the controller arms the router's other lines again after a disarm.

@@ -885,6 +885,12 @@ def with_timed_evidence(
         evidence = evidence_of(lines)
     except DriverError as exc:
         evidence = f"evidence of the device-timed cut not read: {exc}"
+    return with_evidence(result, evidence)
+
+
+def with_evidence(result: BatchResult, evidence: str) -> BatchResult:
+    """`result` with `evidence` after its device output (the change log keeps it with every
+    outcome of the batch)."""
     joined = "\n".join(part for part in (result.device_output, evidence) if part)
     return replace(result, device_output=joined)
 

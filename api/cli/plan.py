@@ -19,7 +19,7 @@ from api.cli.common import (
     progress_bar,
     table,
 )
-from controller.device_timing import ARMED, armed_windows
+from controller.device_timing import armed_after
 from controller.holds import CutBounds
 from controller.reconciler import LineResult, PassReport, Reconciler
 from controller.settings import Settings
@@ -62,7 +62,7 @@ def pass_rows(store: Store, report: PassReport) -> list[tuple[str, ...]]:
 def armed_rows(store: Store, at: datetime) -> list[tuple[str, ...]]:
     """What the routers will do on their own clocks after `at` (device timing): one row per
     armed cut or restore still to come, soonest first."""
-    rows = [row for row in armed_windows(store, (ARMED,)) if row.window_start > at]
+    rows = armed_after(store, at)
     if not rows:
         return []
     lines = {ln.id: ln for ln in store.lines()}

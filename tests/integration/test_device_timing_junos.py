@@ -539,8 +539,9 @@ def test_the_scheduler_s_arming_before_0800_arms_the_restores(lab, lab_store):
     """What the scheduler calls a lead before each transition: at 07:58 no cut starts, and
     the restores due at 08:00 are armed."""
     cut_on_the_router_s_clock(lab, lab_store, "Venue R1-1", "Venue R1-2")
-    report = arm_before(Reconciler(lab_store), MORNING)
-    assert report is not None and report.armed == []  # the cuts' report: none start at 08:00
+    cuts, restores = arm_before(Reconciler(lab_store), MORNING)
+    assert (cuts.kind, cuts.armed) == ("cut", [])  # none start at 08:00
+    assert (restores.kind, sorted(restores.armed)) == (RESTORE, [1, 2])
     assert scheduled_at(lab) == MORNING
     rows = [row for row in armed_windows(lab_store) if row.kind == RESTORE]
     assert sorted(row.line_id for row in rows) == [1, 2]
