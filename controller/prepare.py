@@ -215,17 +215,19 @@ class PreparedPass:
     def discard_released(
         self, session: PreparedSession, pass_id: str, at: datetime
     ) -> list[StagedLine]:
-        """Delete the bodies the pass's restores at `at` left on the session, bound nowhere
-        since (each logged as `unstaged`, citing the orders the restore cited). The instant
-        took only the unbindings; this runs after every router's. The caller holds the
-        router's claim."""
+        """Delete the bodies the pass's restores at `at` left on the session, filtering
+        nothing since: bound nowhere, or, where the router's own clock ended the window, still
+        bound on a time-range it will never be in again (each logged as `unstaged`, citing the
+        orders the restore cited). The instant took only the unbindings, or nothing; this runs
+        after every router's. The caller holds the router's claim."""
         released, session.released = session.released, {}
         return self._discard(
             session,
             pass_id,
             released,
-            f"bodies of the cut restored at {at.isoformat()}, bound nowhere since: deleted "
-            "after the pass unbound every router's restores",
+            f"objects of the cut restored at {at.isoformat()}, filtering nothing since (unbound "
+            "by the pass, or their window over by the router's clock): deleted after the pass "
+            "restored every router",
         )
 
     def _discard(

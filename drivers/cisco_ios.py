@@ -45,6 +45,7 @@ from drivers.timing import (
     TimeRangeArming,
     absolute_range,
     read_device_clock,
+    show_clock_wall,
     time_range_name,
     with_time_ranges,
     without_echo,
@@ -83,6 +84,9 @@ ACL_STATE_READ = "show access-lists | section access list CURFEW-L|access list C
 _NAMES_OWNED_TIME_RANGE = re.compile(r"(?m)^\s+(?:deny|permit|\d).*\stime-range\s+CURFEW-TR-")
 # The device's clock: its time, its NTP state and the configuration setting its zone.
 CLOCK_READ = ("show clock", "show ntp status", "show running-config | include ^clock ")
+# The device's wall clock alone, read with the owned objects where a restore may find a window
+# the device's clock has ended.
+WALL_READ = CLOCK_READ[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,6 +182,22 @@ def parse_timed_entry(family: Family, text: str) -> tuple[Entry | None, str | No
 _TIME_RANGE_ENTRY = re.compile(r"time-range entry:\s+(\S+)\s+\((active|inactive)\)")
 _WALL = r"(\d{1,2}):(\d{2})\s+(\d{1,2})\s+([A-Za-z]{3,})\s+(\d{4})"
 _ABSOLUTE = re.compile(rf"absolute\s+start\s+{_WALL}\s+end\s+{_WALL}", re.IGNORECASE)
+
+
+def absolute_end(statement: str) -> datetime | None:
+    """The end of an `absolute` line's range on the device's wall clock (naive), None if the
+    line is not of that shape."""
+    match = _ABSOLUTE.fullmatch(statement.strip())
+    if match is None:
+        return None
+    hour, minute, day, month_word, year = match.groups()[5:]
+    month = next((i + 1 for i, m in enumerate(MONTHS) if m.lower() == month_word.lower()), None)
+    if month is None:
+        return None
+    try:
+        return datetime(int(year), month, int(day), int(hour), int(minute))  # noqa: DTZ001
+    except ValueError:
+        return None
 
 
 def absolute_statement(line: str) -> str:
@@ -426,9 +446,26 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
         extra command."""
         if self.credentials.extra.get("timing") != "device":
             return [OWNED_READ]
+        commands = [OWNED_READ, TIME_RANGE_READ]
         if self._evidence_wanted:
-            return [OWNED_READ, TIME_RANGE_READ, ACL_STATE_READ]
-        return [OWNED_READ, TIME_RANGE_READ]
+            commands.append(ACL_STATE_READ)
+        if self._wall_wanted:
+            commands.append(WALL_READ)  # last: `_parsed` takes it off
+        return commands
+
+    def _parsed(self, answers: Sequence[str]) -> ParsedConfig:
+        """`_parsed`; the device's wall clock, when the read asked for it, kept apart (it
+        changes at every read: it must not defeat the parse's reuse)."""
+        commands = self._read_commands()
+        if answers and commands[-1] == WALL_READ and len(answers) == len(commands):
+            try:
+                self._wall = show_clock_wall(without_echo(answers[-1]))[0]
+            except ValueError:
+                self._wall = None  # not understood: no window is judged over
+            answers = answers[:-1]
+        parsed = super()._parsed(answers)
+        assert isinstance(parsed, ParsedConfig)
+        return parsed
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
         config = answers[0] if answers else ""
@@ -476,6 +513,14 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
         """One `absolute` line in the device's local time: IOS takes a range across its
         midnight (`absolute start 22:00 24 November 2026 end 06:00 25 November 2026`)."""
         return [absolute_range(start, end, zone)]
+
+    def _window_end(self, statements: Sequence[str]) -> datetime | None:
+        """The end of the one `absolute` line (the statements as `absolute_statement`
+        spells them: the month's full name)."""
+        ends = [absolute_end(statement) for statement in statements]
+        if len(ends) != 1 or ends[0] is None:
+            return None
+        return ends[0]
 
     def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
         return [f"time-range {time_range_name(line_id)}", *statements, self.leave]

@@ -243,6 +243,13 @@ _NTP_OFFSET = re.compile(r"clock offset is (-?\d+(?:\.\d+)?) msec")
 
 def parse_show_clock(text: str, zone: DeviceZone) -> datetime:
     """The UTC instant in `show clock` (`*00:00:01.123 CST Sun Mar 29 2026`)."""
+    wall, shown = show_clock_wall(text)
+    return zone.to_utc(wall, shown)
+
+
+def show_clock_wall(text: str) -> tuple[datetime, str]:
+    """The device's wall clock in `show clock` (naive: its own local time) and the zone name
+    it shows."""
     match = _SHOW_CLOCK.search(text)
     if match is None:
         raise ValueError("no time in the answer to `show clock`")
@@ -251,10 +258,10 @@ def parse_show_clock(text: str, zone: DeviceZone) -> datetime:
     if month is None:
         raise ValueError(f"month {month_word!r} in `show clock` not understood")
     micro = int((fraction or "0").ljust(6, "0"))
-    wall = datetime(  # noqa: DTZ001 - the device's wall clock, placed in its zone below
+    wall = datetime(  # noqa: DTZ001 - the device's wall clock: its zone is the caller's
         int(year), month, int(day), int(hour), int(minute), int(second), micro
     )
-    return zone.to_utc(wall, shown)
+    return wall, shown
 
 
 def parse_ntp_status(text: str) -> tuple[bool, float | None]:
@@ -603,6 +610,11 @@ class TimeRangeArming(AclDriver):
     _last_read: Mapping[int, OwnedLine] | None = None
     # whether the change under way may find a cut in force by the device's clock (see `apply`)
     _evidence_wanted = False
+    # whether the change under way reads the device's wall clock with its objects (a prepared
+    # bind with restores, and the discard after it), and the wall clock it last read (naive:
+    # the device's local time; None when not read)
+    _wall_wanted = False
+    _wall: datetime | None = None
 
     @abstractmethod
     def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
@@ -661,6 +673,28 @@ class TimeRangeArming(AclDriver):
         platform spelling rules otherwise says so)."""
         words = acl_line.split()
         return words[:1] == ["rule"] and words[2:3] == ["deny"]
+
+    def _window_end(self, statements: Sequence[str]) -> datetime | None:
+        """The end of the window a time-range's statements hold, on the device's wall clock
+        (naive); None where the platform does not read it (its restores are pushed at the
+        instant, as any other)."""
+        del statements
+        return None
+
+    def _window_over(self, line: OwnedLine) -> bool:
+        """Whether the device's own clock has ended this line's device-timed cut: its denies
+        wait on its own time-range, which the device says is not in force, and the device's
+        wall clock, read with it, is at or past the window's end. Such a line filters nothing,
+        and never will again: an absolute window does not come back."""
+        if not (
+            isinstance(line, TimedAclLine)
+            and line.dormant
+            and line.time_range == time_range_name(line.line_id)
+            and self._wall is not None
+        ):
+            return False
+        end = self._window_end(line.statements)
+        return end is not None and self._wall >= end
 
     # -- what arming writes --------------------------------------------------------------------
 
@@ -798,6 +832,46 @@ class TimeRangeArming(AclDriver):
 
     # -- the passes over an armed line -----------------------------------------------------------
 
+    def _render(
+        self, step: Step, action: Action, target: LineTarget, found: OwnedLine | None
+    ) -> list[str]:
+        """`_render`; but a restore that keeps bodies (a prepared bind) of a line whose window
+        the device's own clock has ended sends nothing: the device restored it at the window's
+        end. Its objects, bindings included, are removed after the pass (`discard_staged`)."""
+        if (
+            action is Action.RESTORE
+            and self._keeping_bodies
+            and found is not None
+            and self._window_over(found)
+        ):
+            return []
+        return super()._render(step, action, target, found)
+
+    def _discard_plans(
+        self, line_ids: Sequence[int], found: Mapping[int, OwnedLine]
+    ) -> list[DiscardPlan]:
+        """`_discard_plans`, and for a line whose window the device's clock has ended, bound or
+        not, its removal: bindings, ACLs, then its time-range."""
+        plans = super()._discard_plans(line_ids, found)
+        return [
+            DiscardPlan(plan.line_id, tuple(self._removal(line)))
+            if plan.refusal is not None
+            and (line := found.get(plan.line_id)) is not None
+            and line.bindings
+            and self._window_over(line)
+            else plan
+            for plan in plans
+        ]
+
+    def discard_staged(self, line_ids: Iterable[int]) -> StageResult:
+        """`discard_staged`, reading the device's wall clock with its objects: the lines a
+        prepared bind found restored by the device's clock are removed whole."""
+        self._wall, self._wall_wanted = None, True
+        try:
+            return super().discard_staged(line_ids)
+        finally:
+            self._wall_wanted = False
+
     def stage(self, batch: Batch) -> StageResult:
         """`stage`; a line armed for its cut (bound, waiting on its time-range) has nothing
         to stage: the bind at the instant finds it cut, or cuts it."""
@@ -821,19 +895,40 @@ class TimeRangeArming(AclDriver):
         evidence of it in the result's device output (a platform may read it with the read
         that finds the cut when `_evidence_wanted`: only a batch with cuts may need it)."""
         self._evidence_wanted = bool(batch.cuts)
+        self._wall, self._wall_wanted = None, self._keeping_bodies and bool(batch.restores)
         try:
             result = super().apply(batch)
         finally:
-            self._evidence_wanted = False
+            self._evidence_wanted = self._wall_wanted = False
         found = self._last_read
         if found is None:
             return result
-        return with_timed_evidence(
+        result = with_timed_evidence(
             result,
             batch,
             found,
             lambda line: isinstance(line, TimedAclLine) and line.time_range is not None,
             lambda line_ids: self._timed_evidence(line_ids, found),
+        )
+        ended = [
+            (outcome.line_id, line)
+            for outcome in result.outcomes
+            if outcome.action is Action.RESTORE
+            and outcome.verified
+            and not outcome.commands
+            and isinstance(line := found.get(outcome.line_id), TimedAclLine)
+            and self._window_over(line)
+        ]
+        if not ended:
+            return result
+        return with_evidence(
+            result,
+            "\n".join(
+                f"line {line_id}: found open, nothing sent; time-range {line.time_range} not in "
+                f"force ({'; '.join(line.statements)}), the device's clock {self._wall}: the "
+                "window is over by the device's clock; its objects are removed after the pass"
+                for line_id, line in ended
+            ),
         )
 
 

@@ -16,8 +16,10 @@ from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows,
 from controller.inventory import import_document
 from controller.models import Device
 from controller.orders import revoke_order, suspend_order
+from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
+from drivers.base import Batch
 from lab.topology import Lab, city
 from tests.conftest import SQLITE_ONLY
 from tests.integration.device_timing_support import (
@@ -35,6 +37,8 @@ from tests.integration.device_timing_support import (
 )
 
 pytestmark = [pytest.mark.lab, SQLITE_ONLY]
+
+MORNING = NIGHT + timedelta(hours=8)
 
 
 @pytest.fixture
@@ -124,6 +128,99 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     assert owned(lab) == []
     assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
+
+
+def cut_by_the_router_s_clock(lab: Lab, store: Store) -> int:
+    """Venue R1-1's order, armed at 23:58 and cut by R1's own clock at 00:00, the pass at
+    00:00 verifying it; returns the order's id."""
+    order_id = order(store, "Venue R1-1")
+    assert arm(store, connect_driver, NIGHT, "scheduler").armed == [1]
+    store.clock.set(NIGHT)
+    assert not passes(lab, store)
+    assert [r.state_after.value for r in Reconciler(store).run_pass(NIGHT).results] == ["cut"]
+    return order_id
+
+
+def prepared_morning(store: Store) -> tuple[Reconciler, PreparedPass]:
+    """The 08:00 restore prepared at 07:58, its sessions open."""
+    reconciler = Reconciler(store)
+    store.clock.set(MORNING - timedelta(minutes=2))
+    return reconciler, Preparer(reconciler).prepare(MORNING)
+
+
+def test_a_prepared_restore_the_router_s_clock_made_sends_nothing_at_0800(lab, lab_store):
+    """At 08:00 the router's time-range has ended the cut on its own clock: the prepared pass
+    reads that (the time-range not in force, the router's clock past its end), records the
+    restore verified with nothing sent, and removes the line's objects only once every router
+    is restored: bindings, then ACLs, then the time-range."""
+    order_id = cut_by_the_router_s_clock(lab, lab_store)
+    reconciler, prepared = prepared_morning(lab_store)
+    lab_store.clock.set(MORNING)
+    assert passes(lab, lab_store)  # the router restored the venue by itself, before any pass
+    report = reconciler.run_pass(MORNING, prepared=prepared)
+    assert report.ok and report.bound_prepared == ["R1"], report.failures
+    assert [(r.change.line_id, r.state_after.value, r.verified) for r in report.results] == [
+        (1, "open", True)
+    ]
+    outcomes = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))
+    restore = next(c for c in outcomes if c.at >= MORNING and c.action != "unstaged")
+    assert (restore.action, restore.verified, restore.state_after) == ("verify", True, "open")
+    assert restore.commands == [] and restore.intent_seq is None
+    assert "line 1: found open, nothing sent; time-range CURFEW-TR-1 not in force" in (
+        restore.output
+    )
+    assert "end 08:00 25 November 2026), the device's clock 2026-11-25 08:00:" in restore.output
+    # after the pass: the objects removed whole, the ACLs before the time-range they name
+    (unstaged,) = [c for c in outcomes if c.action == "unstaged"]
+    assert unstaged.verified and unstaged.at >= restore.at
+    commands = unstaged.commands
+    assert commands.index("no ip access-group CURFEW-L1 in") < commands.index(
+        "no ip access-list extended CURFEW-L1"
+    )
+    assert commands.index("no ip access-list extended CURFEW-L1") < commands.index(
+        "no time-range CURFEW-TR-1"
+    )
+    assert owned(lab) == [] and "CURFEW-TR-1" not in lab.router("R1").running_config()
+    assert passes(lab, lab_store)
+
+
+def test_a_prepared_restore_unbinds_at_once_where_the_router_s_clock_has_not_ended_it(
+    lab, lab_store
+):
+    """Where R1's clock is 2 s behind at 08:00 its time-range is still in force: the pass
+    unbinds the line at the instant, as for any cut. And a line armed for a night still to
+    come, restored (its order revoked), is unbound at once: its time-range is not in force,
+    but its end is ahead of the router's clock."""
+    cut_by_the_router_s_clock(lab, lab_store)
+    reconciler, prepared = prepared_morning(lab_store)
+    lab.router("R1").clock = lambda: lab_store.clock.now() - timedelta(seconds=2)
+    lab_store.clock.set(MORNING)
+    assert not passes(lab, lab_store)  # 07:59:58 on the router
+    report = reconciler.run_pass(MORNING, prepared=prepared)
+    assert report.ok and [r.state_after.value for r in report.results] == ["open"]
+    restore = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))
+    restore = [c for c in restore if c.at >= MORNING and c.action != "unstaged"][-1]
+    assert restore.action == "restore" and "no ip access-group CURFEW-L1 in" in restore.commands
+    assert "found open, nothing sent" not in restore.output
+    assert owned(lab) == [] and passes(lab, lab_store)
+
+    # the next night armed, its order then revoked: the driver's own bind at 23:58
+    trust_clock(lab, lab_store, "R1")
+    tomorrow = NIGHT + timedelta(days=1)
+    lab_store.clock.set(tomorrow - timedelta(minutes=2))
+    assert arm(lab_store, connect_driver, tomorrow, "scheduler").armed == [1]
+    (device,) = [d for d in lab_store.devices() if d.name == "R1"]
+    driver = connect_driver(device, 10.0)
+    target = lab_store.snapshot().targets[1]
+    with driver:
+        result = driver.bind(Batch(restores=(target,)), keep_bodies=True)
+    (outcome,) = result.outcomes
+    assert outcome.verified and "no ip access-group CURFEW-L1 in" in outcome.commands
+    assert "found open, nothing sent" not in result.device_output
+    assert "ip access-group CURFEW-L1" not in "\n".join(owned(lab))
+    clock = lab_store.clock
+    clock.set(tomorrow)
+    assert passes(lab, lab_store)  # nothing bound: the router cuts nothing at its 00:00
 
 
 def test_the_pass_at_midnight_takes_its_evidence_from_its_one_read(lab, lab_store):

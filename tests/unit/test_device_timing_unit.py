@@ -15,6 +15,7 @@ from controller.models import Device
 from controller.planner import LineRef, OrderTerm
 from controller.store import Snapshot
 from drivers.base import LineTarget
+from drivers.cisco_ios import absolute_end, absolute_statement
 from drivers.timing import (
     DeviceClock,
     DeviceZone,
@@ -24,6 +25,7 @@ from drivers.timing import (
     parse_show_clock,
     read_device_clock,
     same_absolute,
+    show_clock_wall,
     untrusted,
 )
 
@@ -91,6 +93,21 @@ def test_show_clock_is_read_in_the_zone_it_names():
     assert summer == SPRING + timedelta(hours=7)
     with pytest.raises(ValueError, match="zone UTC"):
         parse_show_clock("00:00:00.000 UTC Wed Nov 25 2026", CST)
+
+
+def test_show_clock_gives_the_device_s_wall_clock_and_an_absolute_line_its_end():
+    """What a prepared restore compares: the device's wall clock against its time-range's
+    end, both in the device's local time."""
+    wall, shown = show_clock_wall("*08:00:00.500 CST Wed Nov 25 2026\n")
+    assert (wall, shown) == (datetime(2026, 11, 25, 8, 0, 0, 500000), "CST")  # noqa: DTZ001
+    line = absolute_range(NIGHT, NIGHT + timedelta(hours=8), CST)
+    end = absolute_end(absolute_statement(line))
+    assert end == datetime(2026, 11, 25, 8, 0)  # noqa: DTZ001
+    assert wall >= end > show_clock_wall("07:59:59.999 CST Wed Nov 25 2026")[0]
+    assert absolute_end("periodic daily 00:00 to 08:00") is None
+    assert absolute_end("absolute start 00:00 25 Nov 2026 end 08:00 31 February 2026") is None
+    with pytest.raises(ValueError, match="no time"):
+        show_clock_wall("% Invalid input detected")
 
 
 def test_ntp_status_says_synchronised_and_the_offset():
