@@ -9,7 +9,7 @@ Run: .venv/bin/python -m tests.benchmarks.bench_midnight [--routers 1000] [--lin
      [--session-layer after|asyncssh|before] [--keepalive S] [--platform cisco_ios|juniper_junos]
 
 A lab of `--routers` router twins (`--platform`, Cisco IOS by default; Junos arms with `commit
-at`, its 08:00 restore the controller's) with `--lines` venue lines each, every command answered
+at`) with `--lines` venue lines each, every command answered
 `--latency-ms` late, runs in `--lab-processes` worker processes of its own (default: one per
 core), so that the CPU measured here is the controller's. A curfew order on every venue; an
 evening pass learns every line's state (all open), as a running controller has.
@@ -37,8 +37,11 @@ the run's clock: a lead before 00:00 the cuts are armed on the routers' own cloc
 reported apart, like the prepare; `--arm-lead` sets that lead apart from the prepare's, as
 `CURFEW_ARM_LEAD` does), the routers cut at their 00:00, and the pass at 00:00 verifies what
 they did: printed, how many lines were armed before 00:00 by the run's clock, and how many cuts
-the pass found in force by the routers' own clocks against those it had to push itself; the
-08:00 restore is the controller's. `--profile FILE` writes the 00:00 act pass's cProfile (every
+the pass found in force by the routers' own clocks against those it had to push itself. The
+same at 08:00: an IOS router's time-range ends the cut at its 08:00, a Junos router's restore
+is armed apart a lead before it (`commit at`); the pass at 08:00 finds them open, sends
+nothing and records the router's evidence, and the restored lines' objects are removed after
+the last router. `--profile FILE` writes the 00:00 act pass's cProfile (every
 thread of it merged, by each thread's CPU time) to FILE, and the 08:00 one's to FILE-restore;
 with `--profiler py-spy`, py-spy's sampled stacks instead (cProfile's hooks inflate what makes
 many calls: the parse); with `--profiler py-spy-gil`, only the samples of the thread holding
@@ -226,8 +229,8 @@ class Transition:
             lines.append(f"  routers reached at the instant: {reached or 'none'}")
             if self.unstaged:
                 lines.append(
-                    f"  unbound bodies deleted after the last router (in the act pass's wall, "
-                    f"not in the lateness): {self.unstaged} lines"
+                    f"  restored lines' leftover objects deleted after the last router (in the act "
+                    f"pass's wall, not in the lateness): {self.unstaged} lines"
                 )
         else:
             lines.append("  no prepare phase: a cold pass at the instant")
