@@ -449,21 +449,11 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
         commands = [OWNED_READ, TIME_RANGE_READ]
         if self._evidence_wanted:
             commands.append(ACL_STATE_READ)
-        if self._wall_wanted:
-            commands.append(WALL_READ)  # last: `_parsed` takes it off
-        return commands
+        return self._asking_wall(commands)
 
     def _parsed(self, answers: Sequence[str]) -> ParsedConfig:
-        """`_parsed`; the device's wall clock, when the read asked for it, kept apart (it
-        changes at every read: it must not defeat the parse's reuse)."""
-        commands = self._read_commands()
-        if answers and commands[-1] == WALL_READ and len(answers) == len(commands):
-            try:
-                self._wall = show_clock_wall(without_echo(answers[-1]))[0]
-            except ValueError:
-                self._wall = None  # not understood: no window is judged over
-            answers = answers[:-1]
-        parsed = super()._parsed(answers)
+        """`_parsed`, the device's wall clock kept apart when the read asked for it."""
+        parsed = super()._parsed(self._taking_wall(self._read_commands(), answers))
         assert isinstance(parsed, ParsedConfig)
         return parsed
 
@@ -514,13 +504,13 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
         midnight (`absolute start 22:00 24 November 2026 end 06:00 25 November 2026`)."""
         return [absolute_range(start, end, zone)]
 
-    def _window_end(self, statements: Sequence[str]) -> datetime | None:
-        """The end of the one `absolute` line (the statements as `absolute_statement`
-        spells them: the month's full name)."""
-        ends = [absolute_end(statement) for statement in statements]
-        if len(ends) != 1 or ends[0] is None:
-            return None
-        return ends[0]
+    _wall_read = WALL_READ
+
+    def _wall_of(self, answer: str) -> datetime:
+        return show_clock_wall(answer)[0]
+
+    def _statement_end(self, statement: str) -> datetime | None:
+        return absolute_end(statement)
 
     def _time_range_lines(self, line_id: int, statements: Sequence[str]) -> list[str]:
         return [f"time-range {time_range_name(line_id)}", *statements, self.leave]

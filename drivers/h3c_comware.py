@@ -505,7 +505,7 @@ class H3cComwareDriver(UndoStyleTimeRanges, AclDriver, EchoScanned):
         """The owned configuration and, on a device opted in to device timing, every
         time-range with the device's word on each: other devices pay no extra command."""
         if self.credentials.extra.get("timing") == "device":
-            return [OWNED_READ, TIME_RANGE_READ]
+            return self._asking_wall([OWNED_READ, TIME_RANGE_READ])
         return [OWNED_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
@@ -524,7 +524,9 @@ class H3cComwareDriver(UndoStyleTimeRanges, AclDriver, EchoScanned):
     def _parsed(self, answers: Sequence[str]) -> Mapping[int, OwnedLine]:
         """The cached parse, but never for a configuration naming an owned time-range that
         the answers do not say the state of (the device is asked again), and the last read
-        kept for the device-timed steps."""
+        kept for the device-timed steps; the device's wall clock kept apart when the read
+        asked for it."""
+        answers = self._taking_wall(self._read_commands(), answers)
         if len(answers) == 1 and NAMES_OWNED_TIME_RANGE.search(answers[0]):
             parsed: Mapping[int, OwnedLine] = self._parse(answers)
         else:
@@ -546,6 +548,14 @@ class H3cComwareDriver(UndoStyleTimeRanges, AclDriver, EchoScanned):
         with self._cli.opened():
             answers = self._cli.converse(list(commands), self._prompt(), what)
         return [without_echo(answer) for answer in answers]
+
+    _wall_read = CLOCK_READ[0]
+
+    def _wall_of(self, answer: str) -> datetime:
+        return display_clock_wall(answer)[0]
+
+    def _statement_end(self, statement: str) -> datetime | None:
+        return statement_end(statement)
 
     def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
         """One absolute statement per local day: Comware wants a range's end after its start
@@ -646,15 +656,36 @@ def parse_clock_config(lines: Sequence[str]) -> DeviceZone:
 
 def parse_display_clock(text: str, zone: DeviceZone) -> datetime:
     """The UTC instant in `display clock` (`00:00:01.123 CST Wed 11/25/2026`)."""
+    wall, shown = display_clock_wall(text)
+    return zone.to_utc(wall, shown)
+
+
+def display_clock_wall(text: str) -> tuple[datetime, str]:
+    """The device's wall clock in `display clock` (naive) and the zone name it shows."""
     match = _DISPLAY_CLOCK.search(text)
     if match is None:
         raise ValueError("no time in the answer to `display clock`")
     hour, minute, second, fraction, shown, month, day, year = match.groups()
     micro = int((fraction or "0").ljust(6, "0"))
-    wall = datetime(  # noqa: DTZ001 - the device's wall clock, placed in its zone below
+    wall = datetime(  # noqa: DTZ001 - the device's wall clock: its zone is the caller's
         int(year), int(month), int(day), int(hour), int(minute), int(second), micro
     )
-    return zone.to_utc(wall, shown)
+    return wall, shown
+
+
+def statement_end(statement: str) -> datetime | None:
+    """Where an absolute statement (`from 00:00 11/25/2026 to 08:00 11/25/2026`) ends, on
+    the device's wall clock (24:00 is the next midnight); None for any other statement."""
+    match = _ABSOLUTE.fullmatch(statement.strip())
+    if match is None:
+        return None
+    hour, minute, month, day, year = (int(g) for g in match.groups()[5:])
+    try:
+        if (hour, minute) == (24, 0):
+            return datetime(year, month, day) + timedelta(days=1)  # noqa: DTZ001
+        return datetime(year, month, day, hour, minute)  # noqa: DTZ001 - device wall clock
+    except ValueError:
+        return None
 
 
 def read_device_clock(display_clock: str, ntp_status: str, clock_config: str) -> DeviceClock:

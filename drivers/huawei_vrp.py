@@ -672,10 +672,11 @@ class HuaweiVrpDriver(UndoStyleTimeRanges, AclDriver, CliDriver):
         """The owned configuration and, on a device opted in to device timing, every
         time-range with the device's word on each: other devices pay no extra command."""
         if self.credentials.extra.get("timing") == "device":
-            return [OWNED_READ, TIME_RANGE_READ]
+            return self._asking_wall([OWNED_READ, TIME_RANGE_READ])
         return [OWNED_READ]
 
     def _parse(self, answers: Sequence[str]) -> ParsedConfig:
+        answers = self._taking_wall(self._read_commands(), answers)
         config = answers[0] if answers else ""
         if len(answers) > 1:
             time_ranges = "".join(answers[1:])
@@ -810,6 +811,14 @@ class HuaweiVrpDriver(UndoStyleTimeRanges, AclDriver, CliDriver):
             answers = self._cli.converse(list(commands), self._prompt(), what)
         return [without_echo(answer) for answer in answers]
 
+    _wall_read = CLOCK_READ[0]
+
+    def _wall_of(self, answer: str) -> datetime:
+        return display_clock_wall(answer)[0]
+
+    def _statement_end(self, statement: str) -> datetime | None:
+        return statement_end(statement)
+
     def _window_statements(self, start: datetime, end: datetime, zone: DeviceZone) -> list[str]:
         """One absolute statement in the device's local time: VRP takes a range across its
         midnight (`from 22:00 2026/11/24 to 06:00 2026/11/25`)."""
@@ -939,15 +948,21 @@ def parse_clock_config(lines: Sequence[str]) -> DeviceZone:
     return DeviceZone(name, standard, summer)
 
 
-def parse_display_clock(text: str, zone: DeviceZone) -> datetime:
-    """The UTC instant in `display clock`: its wall clock, in summer time when it says DST."""
+def display_clock_wall(text: str) -> tuple[datetime, bool]:
+    """The device's wall clock in `display clock` (naive) and whether it says DST."""
     match = _DISPLAY_CLOCK.search(text)
     if match is None:
         raise ValueError("no time in the answer to `display clock`")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     wall = datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - device wall clock
+    return wall, bool(match.group(8))
+
+
+def parse_display_clock(text: str, zone: DeviceZone) -> datetime:
+    """The UTC instant in `display clock`: its wall clock, in summer time when it says DST."""
+    wall, summer_time = display_clock_wall(text)
     offset = zone.standard
-    if match.group(8):
+    if summer_time:
         if zone.summer is None:
             raise ValueError("the device shows DST without a daylight-saving rule")
         offset += zone.summer.offset
@@ -973,6 +988,19 @@ def absolute_statement(begin: datetime, end: datetime) -> str:
         f"from {begin:%H:%M} {begin.year}/{begin.month}/{begin.day} "
         f"to {end:%H:%M} {end.year}/{end.month}/{end.day}"
     )
+
+
+def statement_end(statement: str) -> datetime | None:
+    """Where an absolute statement (`from 00:00 2026/11/25 to 08:00 2026/11/25`) ends, on the
+    device's wall clock; None for any other statement."""
+    match = _ABSOLUTE.fullmatch(statement.strip())
+    if match is None:
+        return None
+    hour, minute, year, month, day = (int(g) for g in match.groups()[5:])
+    try:
+        return datetime(year, month, day, hour, minute)  # noqa: DTZ001 - device wall clock
+    except ValueError:
+        return None
 
 
 def normalise_statement(text: str) -> str:

@@ -14,7 +14,7 @@ from calendar import monthrange
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from drivers.acl import AclDriver, AclOwnedLine, families_of
@@ -674,12 +674,51 @@ class TimeRangeArming(AclDriver):
         words = acl_line.split()
         return words[:1] == ["rule"] and words[2:3] == ["deny"]
 
-    def _window_end(self, statements: Sequence[str]) -> datetime | None:
-        """The end of the window a time-range's statements hold, on the device's wall clock
-        (naive); None where the platform does not read it (its restores are pushed at the
-        instant, as any other)."""
-        del statements
+    # the platform's read of its wall clock, asked last by a read that wants it (`_asking_wall`)
+    _wall_read: ClassVar[str | None] = None
+
+    def _wall_of(self, answer: str) -> datetime:
+        """The device's wall clock (naive: its local time) in its answer to `_wall_read`;
+        ValueError when the answer holds none."""
+        raise ValueError(f"{self.platform} reads no wall clock")
+
+    def _statement_end(self, statement: str) -> datetime | None:
+        """Where one of the platform's time-range statements ends, on the device's wall clock
+        (naive); None when the statement is not of the shape the driver writes."""
+        del statement
         return None
+
+    def _asking_wall(self, commands: list[str]) -> list[str]:
+        """A read's commands, and the wall clock's read last when the change under way wants
+        it (a prepared bind with restores, and the discard after it)."""
+        if self._wall_wanted and self._wall_read is not None:
+            return [*commands, self._wall_read]
+        return commands
+
+    def _taking_wall(self, commands: Sequence[str], answers: Sequence[str]) -> Sequence[str]:
+        """The answers to `commands` without the wall clock's, kept in `_wall` (None when not
+        understood: no window is then judged over). It changes at every read, so it must not
+        defeat the reuse of a parse."""
+        if not (
+            self._wall_read is not None
+            and commands
+            and commands[-1] == self._wall_read
+            and len(answers) == len(commands)
+        ):
+            return answers
+        try:
+            self._wall = self._wall_of(answers[-1])
+        except ValueError:
+            self._wall = None
+        return answers[:-1]
+
+    def _window_end(self, statements: Sequence[str]) -> datetime | None:
+        """The end of the window a time-range's statements hold (the latest of theirs), on the
+        device's wall clock; None if any statement says none."""
+        ends = [self._statement_end(statement) for statement in statements]
+        if not ends or any(end is None for end in ends):
+            return None
+        return max(end for end in ends if end is not None)
 
     def _window_over(self, line: OwnedLine) -> bool:
         """Whether the device's own clock has ended this line's device-timed cut: its denies

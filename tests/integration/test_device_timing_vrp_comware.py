@@ -14,6 +14,7 @@ from controller.clock import SimulatedClock
 from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
 from controller.inventory import import_document
 from controller.orders import revoke_order, suspend_order
+from controller.prepare import Preparer
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
 from lab.topology import Lab, city
@@ -191,6 +192,46 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     assert owned(lab) == []
     assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
+
+
+@pytest.mark.parametrize("behind", [timedelta(0), timedelta(seconds=2)], ids=["on-time", "behind"])
+def test_a_prepared_restore_the_router_s_clock_made_sends_nothing_at_0800(
+    lab, lab_store, platform, behind
+):
+    """At 08:00 by its own clock the router's time-range has ended the cut: the prepared pass
+    reads its wall clock with its objects, sends nothing and records the restore verified with
+    that evidence; the objects go after the last router, the ACLs before their time-range.
+    A router whose clock is 2 s behind still holds the cut at the controller's 08:00: it is
+    unbound at the instant, as any cut."""
+    order_id = order(lab_store, "Venue R1-1")
+    assert arm(lab_store, connect_driver, NIGHT, "scheduler").armed == [1]
+    lab_store.clock.set(NIGHT)
+    assert [r.state_after.value for r in Reconciler(lab_store).run_pass(NIGHT).results] == ["cut"]
+    morning = NIGHT + timedelta(hours=8)
+    reconciler = Reconciler(lab_store)
+    lab_store.clock.set(morning - timedelta(minutes=2))
+    prepared = Preparer(reconciler).prepare(morning)
+    lab.router("R1").clock_offset = -behind
+    lab_store.clock.set(morning)
+    assert passes(lab, lab_store, platform) is (not behind)
+    report = reconciler.run_pass(morning, prepared=prepared)
+    assert report.ok and report.bound_prepared == ["R1"], report.failures
+    assert [(r.state_after.value, r.verified) for r in report.results] == [("open", True)]
+    outcomes = lab_store.changes(ChangeFilter(order_id=order_id, kinds=("outcome",)))
+    restore = next(c for c in outcomes if c.at >= morning and c.action != "unstaged")
+    (unstaged,) = [c for c in outcomes if c.action == "unstaged"]
+    if behind:
+        assert restore.action == "restore" and restore.commands
+        assert "found open, nothing sent" not in restore.output
+    else:
+        assert (restore.action, restore.commands, restore.intent_seq) == ("verify", [], None)
+        assert "line 1: found open, nothing sent; time-range CURFEW-TR-1 not in force" in (
+            restore.output
+        )
+        assert "the window is over by the device's clock" in restore.output
+    for deletion in platform.acl_deletion:
+        assert unstaged.commands.index(deletion) < unstaged.commands.index(platform.range_deletion)
+    assert unstaged.verified and owned(lab) == [] and passes(lab, lab_store, platform)
 
 
 @pytest.mark.parametrize("end_it", [revoke_order, suspend_order], ids=["revoked", "suspended"])

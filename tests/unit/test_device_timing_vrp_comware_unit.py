@@ -158,3 +158,30 @@ def test_two_lines_on_two_interfaces_of_one_router_are_armed_together():
     same = LineTarget(2, "GigabitEthernet1/0/1", (ip_network("198.18.2.0/24"),))
     (_, refused) = driver._arm_plans([first, same], statements, found)
     assert "line 1, cut in this batch" in str(refused.refusal)
+
+
+def test_each_vendor_s_wall_clock_and_statement_end_as_a_prepared_restore_compares_them():
+    """A prepared 08:00 restore sends nothing only where the router's wall clock is at or
+    past its time-range's end: both read in the router's own words, on its wall clock."""
+    assert vrp.display_clock_wall("2026-11-25 08:00:01\nSaturday\n") == (
+        datetime(2026, 11, 25, 8, 0, 1),  # noqa: DTZ001
+        False,
+    )
+    assert vrp.statement_end("from 00:00 2026/11/25 to 08:00 2026/11/25") == datetime(  # noqa: DTZ001
+        2026, 11, 25, 8, 0
+    )
+    assert comware.display_clock_wall("08:00:00.250 CST Wed 11/25/2026")[0] == datetime(  # noqa: DTZ001
+        2026, 11, 25, 8, 0, 0, 250000
+    )
+    # a window split at the router's midnight: its first part ends at the next midnight
+    assert comware.statement_end("from 22:00 11/24/2026 to 24:00 11/24/2026") == datetime(  # noqa: DTZ001
+        2026, 11, 25
+    )
+    assert comware.statement_end("from 00:00 11/25/2026 to 06:00 11/25/2026") == datetime(  # noqa: DTZ001
+        2026, 11, 25, 6, 0
+    )
+    for statement in ("periodic 00:00 to 08:00 daily", "from 00:00 2026/2/31 to 08:00 2026/2/31"):
+        assert vrp.statement_end(statement) is None
+    assert comware.statement_end("from 00:00 13/1/2026 to 08:00 13/1/2026") is None
+    with pytest.raises(ValueError, match="no time"):
+        vrp.display_clock_wall("Error: Unrecognized command")
