@@ -893,7 +893,7 @@ class TimeRangeArming(AclDriver):
         not, its removal: bindings, ACLs, then its time-range."""
         plans = super()._discard_plans(line_ids, found)
         return [
-            DiscardPlan(plan.line_id, tuple(self._removal(line)))
+            self._ended_removal(line)
             if plan.refusal is not None
             and (line := found.get(plan.line_id)) is not None
             and line.bindings
@@ -901,6 +901,14 @@ class TimeRangeArming(AclDriver):
             else plan
             for plan in plans
         ]
+
+    def _ended_removal(self, line: OwnedLine) -> DiscardPlan:
+        """The removal of a line whose window is over, or its refusal (a binding on an
+        interface that cannot be rendered)."""
+        try:
+            return DiscardPlan(line.line_id, tuple(self._removal(line)))
+        except DriverError as refusal:
+            return DiscardPlan(line.line_id, refusal=refusal)
 
     def discard_staged(self, line_ids: Iterable[int]) -> StageResult:
         """`discard_staged`, reading the device's wall clock with its objects: the lines a
@@ -932,7 +940,9 @@ class TimeRangeArming(AclDriver):
     def apply(self, batch: Batch) -> BatchResult:
         """`apply`, and for a cut found in force by the device's own clock (nothing sent), the
         evidence of it in the result's device output (a platform may read it with the read
-        that finds the cut when `_evidence_wanted`: only a batch with cuts may need it)."""
+        that finds the cut when `_evidence_wanted`: only a batch with cuts may need it). In a
+        prepared bind with restores the read also asks the device's wall clock: a restore the
+        device's clock made sends nothing (`_render`), and its evidence is added the same way."""
         self._evidence_wanted = bool(batch.cuts)
         self._wall, self._wall_wanted = None, self._keeping_bodies and bool(batch.restores)
         try:
