@@ -41,7 +41,7 @@ from controller.planner import LineRef, OrderTerm, plan
 from controller.reconciler import PassReport, Reconciler
 from controller.store import Snapshot, Store
 from drivers.base import Driver, DriverError, LineState, LineTarget, StagedLine, StageResult
-from drivers.registry import driver_for
+from drivers.registry import DRIVERS, driver_for
 from drivers.timing import (
     MAX_CLOCK_TOLERANCE,
     DeviceClock,
@@ -73,8 +73,9 @@ ARMING, ARMED, FAILED, DISARMED, ENDED = "arming", "armed", "failed", "disarmed"
 WATCHED = (ARMING, ARMED)
 # what a row arms: a window's cut at its start, or (RestoreTimed platforms) its restore at its end
 CUT, RESTORE = "cut", "restore"
-# how long after an armed restore's instant the router has surely run it (its clock is trusted
-# within MAX_CLOCK_TOLERANCE, and a commit takes seconds): only then is the row settled
+# how long after an armed window's end the router has surely acted on it (its clock is trusted
+# within MAX_CLOCK_TOLERANCE, and a commit takes seconds): only then is the row settled (an
+# armed restore has run; a cut whose arming holds its end has stopped filtering)
 RESTORE_SETTLE = timedelta(seconds=30)
 
 
@@ -618,24 +619,33 @@ def disarm_revoked(
     does not cut the line. Bindings go first, the time-range last. Cancel the armed restores
     an order keeps from their instant: the plan then cuts the line (a suspension issued since,
     an order amended to run on). Rows whose window is over are marked ended (the ordinary
-    restore removes what is left)."""
+    restore removes what is left), once the router has surely acted on their end: where an
+    order keeps the line cut past it, the router opened the line on its own clock and the line
+    is recorded unknown, for the next pass to cut it again."""
     now = as_utc(now)
     report = DisarmReport()
     rows = armed_windows(store)
-    # an armed restore is settled once the router has surely run it; until then it is neither
-    # cancelled (too late) nor ended
+    # a row the router acts on at its end (an armed restore, a cut whose arming holds its end)
+    # is settled once the router has surely done so; until then it is neither cancelled (too
+    # late) nor ended. A cut that ends on no clock (Junos: its restore is armed apart) is over
+    # at its end.
+    ending = {row.device_id for row in rows if row.kind == CUT and row.window_end <= now}
+    opens_apart = _arms_restores(store, ending) if ending else set()
     over = [
         row
         for row in rows
-        if row.window_end <= now and (row.kind != RESTORE or row.window_end + RESTORE_SETTLE <= now)
+        if row.window_end <= now
+        and (
+            (row.kind == CUT and row.device_id in opens_apart)
+            or row.window_end + RESTORE_SETTLE <= now
+        )
     ]
     live = [row for row in rows if row.window_end > now]
-    ran = [row for row in over if row.kind == RESTORE]
     # one snapshot for both: read only when some row needs its line planned
-    snap = store.snapshot() if live or ran else None
+    snap = store.snapshot() if live or over else None
     if over:
-        if ran and snap is not None:
-            _restored_against_orders(store, snap, ran, now, actor)
+        if snap is not None:
+            _restored_against_orders(store, snap, over, now, actor)
         with _row_writes(store) as s:
             for row in over:
                 row.status, row.settled_at = ENDED, now
@@ -705,6 +715,23 @@ def disarm_revoked(
     return report
 
 
+def _arms_restores(store: Store, device_ids: set[int]) -> set[int]:
+    """Of these devices, those whose platform arms a window's end apart (`arms_restores`: its
+    armed cut ends on no clock) or is no platform's any more (nothing of it ends by itself)."""
+    with Session(store.engine) as s:
+        found = s.exec(
+            select(Device.id, Device.platform).where(col(Device.id).in_(sorted(device_ids)))
+        ).all()
+    platforms = {device_id: platform for device_id, platform in found}
+    return {
+        device_id
+        for device_id in device_ids
+        if (platform := platforms.get(device_id)) is None
+        or platform not in DRIVERS
+        or getattr(DRIVERS[platform], "arms_restores", False)
+    }
+
+
 def _kept_cut(
     row: ArmedWindow,
     refs: dict[int, LineRef],
@@ -723,26 +750,42 @@ def _kept_cut(
 def _restored_against_orders(
     store: Store, snap: Snapshot, rows: list[ArmedWindow], now: datetime, actor: str
 ) -> list[int]:
-    """Of these armed restores, now run by their routers' clocks, the lines an order keeps cut
-    (it came too late to cancel the restore, or the cancel failed): the router may have opened
-    them. Each is recorded in an unknown state, citing the orders, so that the next pass reads
-    its router and cuts it again. The lines so recorded."""
+    """Of these settled rows, those whose window's end the router acted on by its own clock
+    (an armed restore run; a cut whose arming holds its end, on every platform that does not
+    arm restores apart) while an order keeps the line cut past it: the order came too late
+    to cancel the restore, or the cancel failed; a suspension or an amendment came after the
+    cut was armed with its end. The router may have opened the line. Each is recorded in an
+    unknown state, citing the orders, so that the next pass reads its router and cuts it
+    again. The lines so recorded."""
     refs = {ref.line_id: ref for ref in snap.lines}
     by_venue = _orders_by_venue(snap)
     entries = []
+    opens_apart = _arms_restores(store, {row.device_id for row in rows if row.kind == CUT})
     for row in rows:
+        if row.kind != RESTORE and row.device_id in opens_apart:
+            continue  # a cut that ends on no clock: its restore is armed apart, or the pass's
         keeps = _kept_cut(row, refs, by_venue, now)
         if keeps is None:
             continue
+        if row.kind == RESTORE:
+            what = (
+                f"the restore armed for {row.window_start.isoformat()} was not cancelled, "
+                "though an order keeps the line cut"
+            )
+        else:
+            what = (
+                f"the cut armed for {row.window_start.isoformat()} ended at "
+                f"{row.window_end.isoformat()} on the router's clock, though an order keeps the "
+                "line cut past it"
+            )
         entries.append(
             NewChange(
                 at=now, kind="admin", action="restore_ran", actor=actor,
                 order_ids=keeps, line_id=row.line_id,
                 venue_id=snap.line_venue.get(row.line_id), device_id=row.device_id,
                 state_after=LineState.UNKNOWN.value,
-                detail=f"the restore armed for {row.window_start.isoformat()} was not cancelled, "
-                "though an order keeps the line cut: the router may have opened it on its own "
-                "clock; unknown until a pass reads it",
+                detail=f"{what}: the router may have opened it on its own clock; unknown until "
+                "a pass reads it",
             )
         )  # fmt: skip
     if not entries:

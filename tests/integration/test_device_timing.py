@@ -12,10 +12,18 @@ from datetime import timedelta
 import pytest
 
 from controller.clock import SimulatedClock
-from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.device_timing import (
+    ARMED,
+    DISARMED,
+    ENDED,
+    RESTORE_SETTLE,
+    arm,
+    armed_windows,
+    disarm_revoked,
+)
 from controller.inventory import import_document
 from controller.models import Device
-from controller.orders import revoke_order, suspend_order
+from controller.orders import OrderCreate, issue_order, revoke_order, suspend_order
 from controller.prepare import PreparedPass, Preparer
 from controller.reconciler import Reconciler, connect_driver
 from controller.store import ChangeFilter, Store
@@ -126,6 +134,9 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
         "no time-range CURFEW-TR-1"
     )
     assert owned(lab) == []
+    # the row settles once the router has surely ended the cut by its clock, 30 s on
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 0
+    clock.set(clock.now() + RESTORE_SETTLE)
     assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
 
@@ -221,6 +232,47 @@ def test_a_prepared_restore_unbinds_at_once_where_the_router_s_clock_has_not_end
     clock = lab_store.clock
     clock.set(tomorrow)
     assert passes(lab, lab_store)  # nothing bound: the router cuts nothing at its 00:00
+
+
+def test_a_suspension_during_the_night_is_cut_again_once_the_router_s_window_has_ended(
+    lab, lab_store
+):
+    """A suspension at 03:00 keeps the line cut past 08:00, but the router's armed window ends
+    at 08:00 by its own clock: it opens the venue while the store still says cut, so a pass
+    alone would change nothing. Once the router has surely ended it (RESTORE_SETTLE), the
+    line is recorded unknown, citing the suspension, and the next pass cuts it again."""
+    cut_by_the_router_s_clock(lab, lab_store)
+    clock = lab_store.clock
+    clock.set(NIGHT + timedelta(hours=3))
+    suspension = issue_order(
+        lab_store,
+        OrderCreate(
+            venue="Venue R1-1", kind="disconnect", reason="suspension",
+            legal_basis="临兰文执发〔2018〕5号", effective_from=clock.now(),
+        ),
+        actor="bureau:test",
+    ).id  # fmt: skip
+    report = Reconciler(lab_store).run_pass(clock.now())
+    assert report.ok and report.batches == []  # the line is cut: nothing to change at 03:00
+    clock.set(MORNING)
+    assert passes(lab, lab_store)  # the router ended its window on its own clock
+    assert Reconciler(lab_store).run_pass(clock.now(), dry_run=True).batches == []
+    # within the settle the row is neither ended nor acted on
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 0
+    clock.set(MORNING + RESTORE_SETTLE)
+    assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
+    ended = lab_store.changes(ChangeFilter(line_id=1))[-1]
+    assert (ended.action, ended.state_after) == ("restore_ran", "unknown")
+    assert ended.order_ids == [suspension]
+    assert "ended at 2026-11-25T00:00:00+00:00 on the router's clock" in ended.detail
+
+    report = Reconciler(lab_store).run_pass(clock.now())
+    assert report.ok and [r.state_after.value for r in report.results] == ["cut"]
+    cut = lab_store.changes(ChangeFilter(line_id=1, kinds=("outcome",)))[-1]
+    assert (cut.action, cut.verified, cut.order_ids) == ("cut", True, [suspension])
+    assert "ip access-group CURFEW-L1 in" in cut.commands  # a plain cut, pushed
+    assert not passes(lab, lab_store)
+    assert "time-range CURFEW-TR-1" not in "\n".join(owned(lab))
 
 
 def test_the_pass_at_midnight_takes_its_evidence_from_its_one_read(lab, lab_store):
@@ -320,6 +372,7 @@ def test_a_router_with_three_venues_arms_every_line_and_cuts_them_all_at_midnigh
         clock.set(NIGHT + timedelta(hours=8))
         assert Reconciler(store).run_pass(clock.now()).ok
         assert owned(lab) == [] and all(venue_passes(line) for line in lines)
+        clock.set(clock.now() + RESTORE_SETTLE)
         assert disarm_revoked(store, connect_driver, clock.now(), "scheduler").ended == 3
 
 

@@ -17,7 +17,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controller.clock import SimulatedClock
-from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.device_timing import (
+    ARMED,
+    DISARMED,
+    ENDED,
+    RESTORE_SETTLE,
+    arm,
+    armed_windows,
+    disarm_revoked,
+)
 from controller.inventory import import_document
 from controller.orders import revoke_order, suspend_order
 from controller.reconciler import Reconciler, connect_driver
@@ -123,6 +131,7 @@ def test_armed_at_2358_the_rules_wait_for_midnight_and_the_pass_records_it_verif
     assert restore.action == "restore" and restore.verified and restore.state_after == "open"
     assert all(c.startswith("delete ") for c in restore.commands)
     assert owned(lab) == [] and "table inet curfew" not in lab.router("R1").running_config()
+    clock.set(clock.now() + RESTORE_SETTLE)  # the row settles once the window surely ended
     assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
 

@@ -11,7 +11,15 @@ from datetime import timedelta
 import pytest
 
 from controller.clock import SimulatedClock
-from controller.device_timing import ARMED, DISARMED, ENDED, arm, armed_windows, disarm_revoked
+from controller.device_timing import (
+    ARMED,
+    DISARMED,
+    ENDED,
+    RESTORE_SETTLE,
+    arm,
+    armed_windows,
+    disarm_revoked,
+)
 from controller.inventory import import_document
 from controller.orders import revoke_order, suspend_order
 from controller.prepare import Preparer
@@ -190,6 +198,7 @@ def test_armed_at_2358_the_twin_cuts_at_midnight_and_the_pass_records_it_verifie
     for deletion in platform.acl_deletion:
         assert restore.commands.index(deletion) < restore.commands.index(platform.range_deletion)
     assert owned(lab) == []
+    clock.set(clock.now() + RESTORE_SETTLE)  # the row settles once the window surely ended
     assert disarm_revoked(lab_store, connect_driver, clock.now(), "scheduler").ended == 1
     assert armed_windows(lab_store, (ENDED,))[0].line_id == 1
 
