@@ -641,11 +641,13 @@ def disarm_revoked(
         )
     ]
     live = [row for row in rows if row.window_end > now]
+    # the settled rows whose end the router acted on by its own clock: their lines are planned
+    acted = [row for row in over if row.kind == RESTORE or row.device_id not in opens_apart]
     # one snapshot for both: read only when some row needs its line planned
-    snap = store.snapshot() if live or over else None
+    snap = store.snapshot() if live or acted else None
     if over:
-        if snap is not None:
-            _restored_against_orders(store, snap, over, now, actor)
+        if acted and snap is not None:
+            _restored_against_orders(store, snap, acted, now, actor)
         with _row_writes(store) as s:
             for row in over:
                 row.status, row.settled_at = ENDED, now
@@ -750,20 +752,17 @@ def _kept_cut(
 def _restored_against_orders(
     store: Store, snap: Snapshot, rows: list[ArmedWindow], now: datetime, actor: str
 ) -> list[int]:
-    """Of these settled rows, those whose window's end the router acted on by its own clock
-    (an armed restore run; a cut whose arming holds its end, on every platform that does not
-    arm restores apart) while an order keeps the line cut past it: the order came too late
-    to cancel the restore, or the cancel failed; a suspension or an amendment came after the
-    cut was armed with its end. The router may have opened the line. Each is recorded in an
-    unknown state, citing the orders, so that the next pass reads its router and cuts it
-    again. The lines so recorded."""
+    """Of these settled rows, whose window's end the router acted on by its own clock (an
+    armed restore run; a cut whose arming holds its end, on every platform that does not arm
+    restores apart), those an order keeps cut past it: the order came too late to cancel the
+    restore, or the cancel failed; a suspension or an amendment came after the cut was armed
+    with its end. The router may have opened the line. Each is recorded in an unknown state,
+    citing the orders, so that the next pass reads its router and cuts it again. The lines
+    so recorded."""
     refs = {ref.line_id: ref for ref in snap.lines}
     by_venue = _orders_by_venue(snap)
     entries = []
-    opens_apart = _arms_restores(store, {row.device_id for row in rows if row.kind == CUT})
     for row in rows:
-        if row.kind != RESTORE and row.device_id in opens_apart:
-            continue  # a cut that ends on no clock: its restore is armed apart, or the pass's
         keeps = _kept_cut(row, refs, by_venue, now)
         if keeps is None:
             continue
