@@ -9,6 +9,7 @@ Prometheus rules and Grafana dashboard (api/deploy/) are checked against.
 from __future__ import annotations
 
 import logging
+from collections import Counter as Tally
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -226,10 +227,7 @@ def _armed(store: Store, now: datetime) -> GaugeMetricFamily:
     rows = armed_after(store, now)
     if rows:
         names = {device.id: device.name for device in store.devices()}
-        counts: dict[tuple[str, str], int] = {}
-        for row in rows:
-            key = (names.get(row.device_id, str(row.device_id)), row.kind)
-            counts[key] = counts.get(key, 0) + 1
+        counts = Tally((names.get(row.device_id, str(row.device_id)), row.kind) for row in rows)
         for (device, kind), count in sorted(counts.items()):
             family.add_metric([device, kind], count)
     return family

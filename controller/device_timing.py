@@ -79,6 +79,12 @@ CUT, RESTORE = "cut", "restore"
 RESTORE_SETTLE = timedelta(seconds=30)
 
 
+def restores_apart(platform: str) -> bool:
+    """Whether the platform arms a window's end apart from its cut (`arms_restores`, Junos):
+    its armed cut ends on no clock. An unknown platform arms nothing."""
+    return bool(getattr(DRIVERS.get(platform), "arms_restores", False))
+
+
 def device_timed(device: Device) -> bool:
     """Whether the carrier let this device enforce windows on its own clock."""
     return device.options.get(TIMING_OPTION) == DEVICE_TIMING
@@ -158,7 +164,7 @@ def windows_ending(snap: Snapshot, end: datetime) -> list[NightWindow]:
         device = snap.devices[ref.device_id]
         if not device_timed(device) or ref.line_id not in snap.targets:
             continue
-        if not getattr(driver_for(device.platform), "arms_restores", False):
+        if not restores_apart(device.platform):
             continue
         state = snap.states.get(ref.line_id)
         if state is None or state.state != LineState.CUT.value:
@@ -647,7 +653,7 @@ def disarm_revoked(
     snap = store.snapshot() if live or acted else None
     if over:
         if acted and snap is not None:
-            _restored_against_orders(store, snap, acted, now, actor)
+            _opened_against_orders(store, snap, acted, now, actor)
         with _row_writes(store) as s:
             for row in over:
                 row.status, row.settled_at = ENDED, now
@@ -730,7 +736,7 @@ def _arms_restores(store: Store, device_ids: set[int]) -> set[int]:
         for device_id in device_ids
         if (platform := platforms.get(device_id)) is None
         or platform not in DRIVERS
-        or getattr(DRIVERS[platform], "arms_restores", False)
+        or restores_apart(platform)
     }
 
 
@@ -749,7 +755,7 @@ def _kept_cut(
     return keeps.order_ids if keeps.desired is LineState.CUT else None
 
 
-def _restored_against_orders(
+def _opened_against_orders(
     store: Store, snap: Snapshot, rows: list[ArmedWindow], now: datetime, actor: str
 ) -> list[int]:
     """Of these settled rows, whose window's end the router acted on by its own clock (an

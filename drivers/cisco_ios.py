@@ -84,9 +84,6 @@ ACL_STATE_READ = "show access-lists | section access list CURFEW-L|access list C
 _NAMES_OWNED_TIME_RANGE = re.compile(r"(?m)^\s+(?:deny|permit|\d).*\stime-range\s+CURFEW-TR-")
 # The device's clock: its time, its NTP state and the configuration setting its zone.
 CLOCK_READ = ("show clock", "show ntp status", "show running-config | include ^clock ")
-# The device's wall clock alone, read with the owned objects where a restore may find a window
-# the device's clock has ended.
-WALL_READ = CLOCK_READ[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,7 +501,7 @@ class CiscoIosDriver(TimeRangeArming, CiscoStyleAcls, EchoScanned):
         midnight (`absolute start 22:00 24 November 2026 end 06:00 25 November 2026`)."""
         return [absolute_range(start, end, zone)]
 
-    _wall_read = WALL_READ
+    _wall_read = CLOCK_READ[0]  # the wall clock alone, where a restore may find a window over
 
     def _wall_of(self, answer: str) -> datetime:
         return show_clock_wall(answer)[0]
